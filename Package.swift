@@ -1,0 +1,124 @@
+// swift-tools-version:6.1
+// Liftoff — a daemonless Kubernetes container runtime (stage0 `liftoff`, stage1 `liftoff-stage1`,
+// CRI service `liftoff-cri`). Targets and the direction of their dependencies follow shared/STYLE.md:
+// executables → LiftoffCRI → LiftoffPod → LiftoffImage / LiftoffNet → LiftoffOS → LiftoffCore.
+// LiftoffCore and LiftoffOS import no Foundation: liftoff-stage1 links only them, with a static stdlib,
+// so that its memory per pod stays under 1 MB.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "liftoff",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "liftoff", targets: ["liftoff"]),
+    .executable(name: "liftoff-cri", targets: ["liftoff-cri"]),
+    .executable(name: "liftoff-stage1", targets: ["liftoff-stage1"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+  ],
+  targets: [
+    // MARK: executables (thin entry points)
+    .executableTarget(
+      name: "liftoff",
+      dependencies: [
+        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "liftoff-cri",
+      dependencies: [
+        "LiftoffCRI", "LiftoffCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "liftoff-stage1",
+      dependencies: ["LiftoffOS", "LiftoffCore"],
+      swiftSettings: swiftSettings,
+      linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+    ),
+
+    // MARK: libraries
+    .target(
+      name: "LiftoffCRI",
+      dependencies: [
+        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "TOMLKit", package: "TOMLKit"),
+      ],
+      exclude: ["Generated/api.proto.sha256"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "LiftoffPod",
+      dependencies: ["LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "LiftoffImage",
+      dependencies: [
+        "LiftoffOS", "LiftoffCore", "CArchive",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "TOMLKit", package: "TOMLKit"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "LiftoffNet",
+      dependencies: ["LiftoffOS", "LiftoffCore"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "LiftoffOS",
+      dependencies: ["LiftoffCore", "CLinux", "CSeccomp"],
+      swiftSettings: swiftSettings
+    ),
+    .target(name: "LiftoffCore", swiftSettings: swiftSettings),
+
+    // MARK: C shims and system libraries
+    .target(name: "CLinux"),
+    .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+    .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+
+    // MARK: tests
+    .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffCRITests",
+      dependencies: [
+        "LiftoffCRI", "LiftoffCore",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+  ]
+)

@@ -1,0 +1,2 @@
+// LiftoffCRI — see shared/STYLE.md for its role.
+import LiftoffCore

@@ -1,0 +1,2 @@
+// LiftoffImage — see shared/STYLE.md for its role.
+import LiftoffCore

@@ -1,0 +1,2 @@
+// LiftoffNet — see shared/STYLE.md for its role.
+import LiftoffCore

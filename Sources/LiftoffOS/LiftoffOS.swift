@@ -1,0 +1,2 @@
+// LiftoffOS — see shared/STYLE.md for its role.
+import LiftoffCore

@@ -1,0 +1,2 @@
+// LiftoffPod — see shared/STYLE.md for its role.
+import LiftoffCore
