@@ -1,0 +1,2 @@
+import LiftoffCRI
+print("liftoff-cri: not built yet")

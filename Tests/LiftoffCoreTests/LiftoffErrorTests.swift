@@ -1,0 +1,3 @@
+import Testing
+@testable import LiftoffCore
+@Test func versionIsSet() { #expect(LiftoffVersion.runtimeName == "liftoff") }
