@@ -1,2 +1,44 @@
+// liftoff-cri — the CRI node service: wiring only (flags, config file, logging, exit codes).
+import ArgumentParser
+import Foundation
 import LiftoffCRI
-print("liftoff-cri: not built yet")
+import LiftoffCore
+import Logging
+
+@main
+struct LiftoffCRICommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "liftoff-cri",
+    abstract: "Liftoff's CRI service (runtime.v1 RuntimeService + ImageService) for kubelet and crictl.",
+    version: LiftoffVersion.version)
+
+  @Option(help: "gRPC Unix socket to listen on (default /run/liftoff/cri.sock).")
+  var socket: String?
+  @Option(help: "Liftoff state directory: pods and images (default /var/lib/liftoff).")
+  var dir: String?
+  @Option(help: "TOML configuration file; keys are the flag names (default /etc/liftoff/cri.toml).")
+  var config: String?
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+  var logLevel: String?
+
+  func run() async throws {
+    do {
+      var settings = try CRIConfig.load(path: config)
+      if let socket { settings.socket = socket }
+      if let dir { settings.dir = dir }
+      if let logLevel { settings.logLevel = logLevel }
+      try settings.validate()
+      let level = settings.loggerLevel
+      LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+      }
+      let logger = Logger(label: "liftoff-cri")
+      try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger)).run()
+    } catch let error as LiftoffError {
+      FileHandle.standardError.write(Data("liftoff-cri: \(error)\n".utf8))
+      throw ExitCode(error.exitCode)
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// What every CRI RPC shares: the configuration, the logger, and the paths of the on-disk state and of
+// the `liftoff` / `liftoff-stage1` executables. No pod state is cached here: reads go to the disk.
+import Foundation
+import LiftoffCore
+import Logging
+
+public final class CRIRuntime: Sendable {
+  public let config: CRIConfig
+  public let logger: Logger
+  /// Directory that holds `liftoff` and `liftoff-stage1` (beside `liftoff-cri`'s own executable).
+  public let binDir: String
+
+  public init(config: CRIConfig, logger: Logger, binDir: String? = nil) {
+    self.config = config
+    self.logger = logger
+    self.binDir = binDir ?? CRIRuntime.ownExecutableDir()
+  }
+
+  public var imagesDir: String { config.dir + "/images" }
+  public var podsDir: String { config.dir + "/pods" }
+  public var liftoffPath: String { binDir + "/liftoff" }
+  public var stage1Path: String { binDir + "/liftoff-stage1" }
+
+  /// The directory of the running executable, from /proc/self/exe.
+  static func ownExecutableDir() -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+      ?? CommandLine.arguments[0]
+    return (exe as NSString).deletingLastPathComponent
+  }
+}

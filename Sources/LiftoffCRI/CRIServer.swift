@@ -1,0 +1,180 @@
+// liftoff-cri's listener: one instance per socket, the socket root-only, the gRPC server on it.
+//
+//   start:  mkdir socket dir ─ flock <socket>.lock (held for life; a second instance fails here)
+//           ─ unlink a stale socket ─ bind with umask 0117 (so it is never world-accessible)
+//           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
+//   stop:   SIGTERM/SIGINT → graceful shutdown → unlink the socket (if it is still ours) → exit 0
+//   crash:  SIGKILL leaves a socket file and a lock file; the kernel drops the flock, so the next start
+//           takes the lock and replaces the stale socket. No pod is affected: none is our child.
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LiftoffCore
+import Logging
+
+public final class CRIServer: Sendable {
+  public let runtime: CRIRuntime
+
+  public init(runtime: CRIRuntime) {
+    self.runtime = runtime
+  }
+
+  /// Runs until SIGTERM or SIGINT, then shuts down gracefully and removes the socket.
+  public func run() async throws {
+    let config = runtime.config
+    let logger = runtime.logger
+    for dir in [config.dir, runtime.imagesDir, runtime.podsDir] {
+      try makeDirectory(dir, mode: 0o711)
+    }
+    let socketDir = (config.socket as NSString).deletingLastPathComponent
+    try makeDirectory(socketDir, mode: 0o711)
+    let lock = try InstanceLock(path: config.socket + ".lock")
+    defer { lock.release() }
+    let listener = try UnixListener.bind(path: config.socket)
+
+    let server = GRPCServer(
+      transport: .http2NIOPosix(
+        listeningSocketDescriptor: Int(listener.fd), transportSecurity: .plaintext),
+      services: [RuntimeService(runtime: runtime), ImageService(runtime: runtime)])
+
+    let signals = SignalWatcher(signals: [SIGTERM, SIGINT]) { signal in
+      logger.info("shutting down", metadata: ["signal": "\(signal)"])
+      server.beginGracefulShutdown()
+    }
+    defer { signals.cancel() }
+
+    logger.info(
+      "liftoff-cri listening",
+      metadata: [
+        "socket": "\(config.socket)", "dir": "\(config.dir)", "version": "\(LiftoffVersion.version)",
+      ])
+    defer { listener.removeSocketFileIfOurs() }
+    try await server.serve()
+    logger.info("liftoff-cri stopped")
+  }
+}
+
+/// mkdir -p with a mode for the directories it creates.
+func makeDirectory(_ path: String, mode: mode_t) throws {
+  var isDir: ObjCBool = false
+  if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+    guard isDir.boolValue else { throw LiftoffError.invalidArgument("\(path) exists and is not a directory") }
+    return
+  }
+  do {
+    try FileManager.default.createDirectory(
+      atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: Int(mode)])
+  } catch {
+    throw LiftoffError.internal("cannot create directory \(path): \(error.localizedDescription)")
+  }
+}
+
+/// An exclusive flock on `<socket>.lock`, held for the server's life. The kernel releases it when the
+/// process dies in any way, so a crash never blocks the next start.
+final class InstanceLock: Sendable {
+  let fd: Int32
+  let path: String
+
+  init(path: String) throws {
+    self.path = path
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw LiftoffError.internal("cannot open lock file \(path)", cause: SystemCallError("open", errno: errno, path: path)) }
+    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+      let e = errno
+      var buffer = [UInt8](repeating: 0, count: 32)
+      let n = pread(fd, &buffer, buffer.count, 0)
+      let holder = n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+      close(fd)
+      if e == EWOULDBLOCK {
+        throw LiftoffError(.alreadyExists, "another liftoff-cri (pid \(holder)) is serving \(path.dropLast(5)); refusing to take its socket")
+      }
+      throw LiftoffError.internal("cannot lock \(path)", cause: SystemCallError("flock", errno: e, path: path))
+    }
+    let pid = "\(getpid())\n"
+    _ = ftruncate(fd, 0)
+    _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+  }
+
+  func release() {
+    close(fd)
+  }
+}
+
+/// A Unix stream socket bound with mode 0660 (root only: the CRI socket gives full control
+/// of the node's containers).
+struct UnixListener: Sendable {
+  let fd: Int32
+  let path: String
+  let inode: UInt64
+
+  static func bind(path: String) throws -> UnixListener {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard path.utf8.count < capacity else {
+      throw LiftoffError.invalidArgument("socket path \(path) is longer than \(capacity - 1) bytes")
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      raw.copyBytes(from: path.utf8)
+      raw[path.utf8.count] = 0
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw LiftoffError.internal("socket", cause: SystemCallError("socket", errno: errno)) }
+    // A stale socket from a killed server (we hold the instance lock, so it is nobody's).
+    if unlink(path) != 0 && errno != ENOENT {
+      let e = errno
+      close(fd)
+      throw LiftoffError.internal("cannot remove stale socket", cause: SystemCallError("unlink", errno: e, path: path))
+    }
+    let oldMask = umask(0o117)
+    let rc = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
+    }
+    let bindErrno = errno
+    umask(oldMask)
+    guard rc == 0 else {
+      close(fd)
+      throw LiftoffError.internal("cannot bind the CRI socket", cause: SystemCallError("bind", errno: bindErrno, path: path))
+    }
+    // No listen() here: NIO listens when the server starts serving, after the signal handlers are in
+    // place, so a client can never connect to a server that SIGTERM would kill uncleanly.
+    guard chmod(path, 0o660) == 0 else {
+      let e = errno
+      close(fd)
+      throw LiftoffError.internal("cannot chmod the CRI socket", cause: SystemCallError("chmod", errno: e, path: path))
+    }
+    var st = stat()
+    _ = stat(path, &st)
+    return UnixListener(fd: fd, path: path, inode: UInt64(st.st_ino))
+  }
+
+  /// Removes the socket file, unless another process has replaced it since.
+  func removeSocketFileIfOurs() {
+    var st = stat()
+    if stat(path, &st) == 0 && UInt64(st.st_ino) == inode {
+      unlink(path)
+    }
+  }
+}
+
+/// Calls `handler` on SIGTERM/SIGINT (the default action of those signals is disabled meanwhile).
+final class SignalWatcher: @unchecked Sendable {
+  // Set once in init, only read afterwards (cancel).
+  private let sources: [any DispatchSourceSignal]
+
+  init(signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+    sources = signals.map { sig in
+      signal(sig, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+      source.setEventHandler { handler(sig) }
+      source.resume()
+      return source
+    }
+  }
+
+  func cancel() {
+    for s in sources { s.cancel() }
+  }
+}

@@ -1,0 +1,55 @@
+// Disk usage of a directory tree, as `du` counts it: allocated bytes (st_blocks × 512) and inodes,
+// each inode counted once however many hard links it has; the walk stays on one filesystem and never
+// follows symlinks.
+import Foundation
+import LiftoffCore
+
+struct FilesystemUsage: Sendable, Equatable {
+  var usedBytes: UInt64 = 0
+  var inodesUsed: UInt64 = 0
+
+  /// Walks `path`; a missing directory counts as empty.
+  static func measure(_ path: String) -> FilesystemUsage {
+    var usage = FilesystemUsage()
+    var root = stat()
+    guard lstat(path, &root) == 0 else { return usage }
+    var seen = Set<UInt64>()
+    func visit(_ fd: Int32, _ st: stat) {
+      if st.st_nlink > 1 && (st.st_mode & S_IFMT) != S_IFDIR {
+        guard seen.insert(UInt64(st.st_ino)).inserted else { return }
+      }
+      usage.usedBytes += UInt64(st.st_blocks) * 512
+      usage.inodesUsed += 1
+    }
+    func walk(_ dirfd: Int32, _ st: stat) {
+      visit(dirfd, st)
+      guard let dir = fdopendir(dirfd) else {
+        close(dirfd)
+        return
+      }
+      defer { closedir(dir) }
+      while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+          String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        }
+        if name == "." || name == ".." { continue }
+        var child = stat()
+        guard fstatat(dirfd, name, &child, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+        if (child.st_mode & S_IFMT) == S_IFDIR {
+          guard child.st_dev == root.st_dev else { continue }
+          let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+          if fd >= 0 { walk(fd, child) }
+        } else {
+          visit(dirfd, child)
+        }
+      }
+    }
+    if (root.st_mode & S_IFMT) == S_IFDIR {
+      let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+      if fd >= 0 { walk(fd, root) }
+    } else {
+      visit(-1, root)
+    }
+    return usage
+  }
+}

@@ -1,2 +1,0 @@
-// LiftoffCRI — see shared/STYLE.md for its role.
-import LiftoffCore

@@ -1,0 +1,77 @@
+// Status: whether the runtime and the pod network are ready, each condition with a true reason when
+// false. kubelet marks the node NotReady on either; it must never be a guess.
+//   RuntimeReady — the state directory is usable and the `liftoff` and `liftoff-stage1` executables
+//                  that every pod operation runs are present beside liftoff-cri.
+//   NetworkReady — false until Liftoff's CNI networking is built (reason NetworkPluginNotReady).
+// `verbose` adds `info` entries, each a JSON document: "config" and "runtime".
+import Foundation
+import GRPCCore
+import LiftoffCore
+
+extension RuntimeService {
+  public func status(
+    request: Runtime_V1_StatusRequest, context: ServerContext
+  ) async throws -> Runtime_V1_StatusResponse {
+    try await handle("Status", runtime) {
+      var response = Runtime_V1_StatusResponse()
+      response.status.conditions = [runtimeCondition(), networkCondition()]
+      var handler = Runtime_V1_RuntimeHandler()
+      handler.name = ""
+      handler.features = Runtime_V1_RuntimeHandlerFeatures()
+      response.runtimeHandlers = [handler]
+      if request.verbose {
+        response.info = try verboseInfo()
+      }
+      return response
+    }
+  }
+
+  func runtimeCondition() -> Runtime_V1_RuntimeCondition {
+    var c = Runtime_V1_RuntimeCondition()
+    c.type = "RuntimeReady"
+    c.status = true
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    if !fm.fileExists(atPath: runtime.config.dir, isDirectory: &isDir) || !isDir.boolValue
+      || !fm.isWritableFile(atPath: runtime.config.dir)
+    {
+      c.status = false
+      c.reason = "StateDirectoryUnusable"
+      c.message = "state directory \(runtime.config.dir) is missing or not writable"
+    } else if let missing = [runtime.liftoffPath, runtime.stage1Path].first(where: { !fm.isExecutableFile(atPath: $0) }) {
+      c.status = false
+      c.reason = "ExecutableMissing"
+      c.message = "\(missing) is missing or not executable (liftoff-cri runs it for every pod change)"
+    }
+    return c
+  }
+
+  func networkCondition() -> Runtime_V1_RuntimeCondition {
+    var c = Runtime_V1_RuntimeCondition()
+    c.type = "NetworkReady"
+    c.status = false
+    c.reason = "NetworkPluginNotReady"
+    c.message = "liftoff: pod networking through CNI is not built yet"
+    return c
+  }
+
+  func verboseInfo() throws -> [String: String] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    struct RuntimeInfo: Encodable {
+      var name: String
+      var version: String
+      var liftoff: String
+      var stage1: String
+      var imagesDir: String
+      var podsDir: String
+    }
+    let info = RuntimeInfo(
+      name: "liftoff", version: LiftoffVersion.version, liftoff: runtime.liftoffPath,
+      stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir)
+    return [
+      "config": String(decoding: try encoder.encode(runtime.config), as: UTF8.self),
+      "runtime": String(decoding: try encoder.encode(info), as: UTF8.self),
+    ]
+  }
+}

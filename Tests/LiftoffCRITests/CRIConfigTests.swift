@@ -1,0 +1,33 @@
+import LiftoffCRI
+import LiftoffCore
+import Testing
+
+struct CRIConfigTests {
+  @Test func tomlOverridesDefaults() throws {
+    var c = CRIConfig()
+    try c.apply(toml: "socket = \"/tmp/x.sock\"\nlog-level = \"debug\"\n", file: "t.toml")
+    #expect(c.socket == "/tmp/x.sock")
+    #expect(c.logLevel == "debug")
+    #expect(c.dir == "/var/lib/liftoff")
+    try c.validate()
+  }
+
+  @Test func wrongTypeUnknownKeyAndBadLevelAreNamed() throws {
+    var c = CRIConfig()
+    #expect(throws: LiftoffError.self) { try c.apply(toml: "socket = 3\n", file: "t.toml") }
+    do {
+      try c.apply(toml: "sockett = \"/x\"\n", file: "t.toml")
+      Issue.record("unknown key accepted")
+    } catch let e as LiftoffError {
+      #expect(e.message.contains("sockett"))
+    }
+    do {
+      try c.apply(toml: "socket = [", file: "t.toml")
+      Issue.record("invalid TOML accepted")
+    } catch let e as LiftoffError {
+      #expect(e.message.contains("t.toml"))
+    }
+    c.logLevel = "loud"
+    #expect(throws: LiftoffError.self) { try c.validate() }
+  }
+}

@@ -1,0 +1,122 @@
+// liftoff-cri as a process: Version, Status, RuntimeConfig, ImageFsInfo and an unimplemented RPC over
+// the real socket with a real gRPC client; socket mode; one instance per socket; SIGKILL and SIGTERM.
+import Foundation
+import GRPCCore
+import LiftoffCRI
+import LiftoffCore
+import Testing
+
+@Suite(.serialized) struct CRIServerTests {
+  @Test func versionStatusRuntimeConfigAndImageFsInfo() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let version = try await runtime.version(.init())
+      #expect(version.runtimeName == "liftoff")
+      #expect(version.runtimeApiVersion == "v1")
+      #expect(version.runtimeVersion == LiftoffVersion.version)
+
+      var statusRequest = Runtime_V1_StatusRequest()
+      statusRequest.verbose = true
+      let status = try await runtime.status(statusRequest)
+      let conditions = Dictionary(uniqueKeysWithValues: status.status.conditions.map { ($0.type, $0) })
+      let runtimeReady = try #require(conditions["RuntimeReady"])
+      let networkReady = try #require(conditions["NetworkReady"])
+      // liftoff-stage1 and liftoff sit beside liftoff-cri in the build tree, the state dir is ours.
+      #expect(runtimeReady.status, "\(runtimeReady.reason): \(runtimeReady.message)")
+      if !networkReady.status {
+        #expect(!networkReady.reason.isEmpty)
+        #expect(!networkReady.message.isEmpty)
+      }
+      let config = try #require(status.info["config"])
+      let decoded = try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any]
+      #expect(decoded?["socket"] as? String == server.socket)
+      #expect(status.info["runtime"] != nil)
+
+      let runtimeConfig = try await runtime.runtimeConfig(.init())
+      #expect(runtimeConfig.linux.cgroupDriver == .cgroupfs)
+
+      // ImageFsInfo reports what is really on disk: put 1 MiB under images/ and see it counted.
+      let blob = server.dir + "/images/probe"
+      FileManager.default.createFile(atPath: blob, contents: Data(repeating: 7, count: 1 << 20))
+      let fs = try await images.imageFsInfo(.init())
+      let imageFS = try #require(fs.imageFilesystems.first)
+      #expect(imageFS.fsID.mountpoint == server.dir + "/images")
+      #expect(imageFS.usedBytes.value >= 1 << 20)
+      #expect(imageFS.inodesUsed.value >= 2)
+      #expect(imageFS.timestamp > 0)
+      #expect(fs.containerFilesystems.first?.fsID.mountpoint == server.dir + "/pods")
+    }
+  }
+
+  @Test func unimplementedRPCSaysSo() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, _ in
+      do {
+        _ = try await runtime.checkpointContainer(.init())
+        Issue.record("CheckpointContainer succeeded but is not implemented")
+      } catch let error as RPCError {
+        #expect(error.code == .unimplemented)
+        #expect(error.message.contains("CheckpointContainer"))
+      }
+    }
+    #expect(server.process.isRunning)
+  }
+
+  @Test func socketIsRootOnlyAndSecondInstanceRefuses() throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    var st = stat()
+    #expect(stat(server.socket, &st) == 0)
+    #expect(st.st_mode & 0o777 == 0o660)
+    #expect(st.st_mode & S_IFMT == S_IFSOCK)
+
+    let secondLog = server.root + "/second.log"
+    let second = try CRITestServer.launch(arguments: server.arguments, log: secondLog)
+    second.waitUntilExit()
+    #expect(second.terminationStatus != 0)
+    let text = (try? String(contentsOfFile: secondLog, encoding: .utf8)) ?? ""
+    #expect(text.contains("another liftoff-cri"), "\(text)")
+    // The first one still serves.
+    #expect(canConnect(server.socket))
+  }
+
+  @Test func sigkillLeavesNothingThatStopsTheNextStart() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    server.kill(SIGKILL)
+    #expect(FileManager.default.fileExists(atPath: server.socket))  // stale socket left behind
+    #expect(!canConnect(server.socket))
+    try server.start()
+    let version = try await server.withClients { runtime, _ in try await runtime.version(.init()) }
+    #expect(version.runtimeName == "liftoff")
+  }
+
+  @Test func sigtermShutsDownCleanly() throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    server.kill(SIGTERM)
+    #expect(server.process.terminationReason == .exit)
+    #expect(server.process.terminationStatus == 0)
+    #expect(!FileManager.default.fileExists(atPath: server.socket))
+  }
+
+  @Test func badFlagsAndConfigAreClearErrors() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-cri-cfg-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let config = root + "/cri.toml"
+    try "socket = \"\(root)/s.sock\"\nbogus = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+    let p = try CRITestServer.launch(arguments: ["--config", config], log: root + "/log")
+    p.waitUntilExit()
+    #expect(p.terminationStatus != 0)
+    let text = (try? String(contentsOfFile: root + "/log", encoding: .utf8)) ?? ""
+    #expect(text.contains("unknown setting \"bogus\""), "\(text)")
+
+    let q = try CRITestServer.launch(arguments: ["--config", config + ".missing"], log: root + "/log2")
+    q.waitUntilExit()
+    #expect(q.terminationStatus != 0)
+    #expect(((try? String(contentsOfFile: root + "/log2", encoding: .utf8)) ?? "").contains("does not exist"))
+  }
+}

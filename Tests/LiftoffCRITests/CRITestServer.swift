@@ -1,0 +1,124 @@
+// A real liftoff-cri process on a temporary socket and state directory, and a real grpc-swift client
+// over that socket — what kubelet and crictl do. Shared by every CRI integration test.
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LiftoffCRI
+import LiftoffCore
+import Testing
+
+/// The directory holding the built `liftoff`, `liftoff-cri` and `liftoff-stage1`: LIFTOFF_BIN_DIR
+/// (hack/test.sh sets it) or the directory of the test bundle, which `swift build` shares.
+func liftoffBinDir() -> String {
+  if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir }
+  var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+  while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("liftoff-cri").path) {
+    url.deleteLastPathComponent()
+  }
+  return url.path
+}
+
+final class CRITestServer: @unchecked Sendable {
+  let root: String
+  let socket: String
+  let dir: String
+  private(set) var process: Process
+  let logPath: String
+  let extraArguments: [String]
+
+  /// Starts liftoff-cri and waits until its socket accepts connections.
+  init(extraArguments: [String] = []) throws {
+    root = FileManager.default.temporaryDirectory
+      .appendingPathComponent("liftoff-cri-test-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    socket = root + "/run/cri.sock"
+    dir = root + "/state"
+    logPath = root + "/cri.log"
+    self.extraArguments = extraArguments
+    process = Process()
+    try start()
+  }
+
+  var arguments: [String] {
+    ["--socket", socket, "--dir", dir, "--log-level", "debug"] + extraArguments
+  }
+
+  /// (Re)starts the server process.
+  func start() throws {
+    process = try Self.launch(arguments: arguments, log: logPath)
+    try waitForSocket()
+  }
+
+  static func launch(arguments: [String], log: String) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff-cri")
+    p.arguments = arguments
+    if !FileManager.default.fileExists(atPath: log) {
+      FileManager.default.createFile(atPath: log, contents: nil)
+    }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    handle.seekToEndOfFile()
+    p.standardError = handle
+    p.standardOutput = handle
+    try p.run()
+    return p
+  }
+
+  func waitForSocket(timeout: Double = 20) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if canConnect(socket) { return }
+      if !process.isRunning {
+        throw LiftoffError.internal("liftoff-cri exited with \(process.terminationStatus): \(log())")
+      }
+      usleep(20_000)
+    }
+    throw LiftoffError.internal("liftoff-cri did not listen on \(socket) within \(timeout)s: \(log())")
+  }
+
+  func log() -> String {
+    (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+  }
+
+  func kill(_ signal: Int32) {
+    Foundation.kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+  }
+
+  func stop() {
+    if process.isRunning { kill(SIGTERM) }
+    try? FileManager.default.removeItem(atPath: root)
+  }
+
+  /// Runs `body` with RuntimeService and ImageService clients over the socket.
+  func withClients<R: Sendable>(
+    _ body: @Sendable (
+      Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>,
+      Runtime_V1_ImageService.Client<HTTP2ClientTransport.Posix>
+    ) async throws -> R
+  ) async throws -> R {
+    try await withGRPCClient(
+      transport: .http2NIOPosix(target: .unixDomainSocket(path: socket), transportSecurity: .plaintext)
+    ) { client in
+      try await body(
+        Runtime_V1_RuntimeService.Client(wrapping: client), Runtime_V1_ImageService.Client(wrapping: client))
+    }
+  }
+}
+
+/// Whether a Unix stream socket at `path` accepts a connection.
+func canConnect(_ path: String) -> Bool {
+  let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+  guard fd >= 0 else { return false }
+  defer { close(fd) }
+  var address = sockaddr_un()
+  address.sun_family = sa_family_t(AF_UNIX)
+  withUnsafeMutableBytes(of: &address.sun_path) { raw in
+    raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
+  }
+  return withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+    }
+  }
+}

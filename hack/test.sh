@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: on a fresh Debian 12 machine (as root), install the dependencies, build,
+# start the test environment (a local registry on 127.0.0.1 with test images), run the whole test
+# suite, and stop the environment again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $(id -u) -eq 0 ]] || { echo "hack/test.sh: run as root" >&2; exit 1; }
+export PATH=/opt/swift/usr/bin:$PATH
+
+hack/install-deps.sh
+hack/check-generated.sh
+swift build
+export LIFTOFF_BIN_DIR=$(swift build --show-bin-path)
+if [[ -x hack/test-env.sh ]]; then
+  trap 'hack/test-env.sh stop' EXIT
+  hack/test-env.sh start
+  # shellcheck disable=SC1091
+  source /run/liftoff-test/env
+fi
+swift test "$@"
