@@ -109,6 +109,7 @@ let package = Package(
     .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
     // MARK: tests
+    .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",

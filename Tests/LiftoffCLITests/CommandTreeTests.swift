@@ -1,0 +1,59 @@
+// The `liftoff` executable as scripts see it: version, the command tree in --help, and commands that
+// are not built yet failing with one clear line and a non-zero exit.
+import Foundation
+import Testing
+
+func liftoffBinary() -> String {
+  if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir + "/liftoff" }
+  var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+  while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("liftoff").path) {
+    url.deleteLastPathComponent()
+  }
+  return url.appendingPathComponent("liftoff").path
+}
+
+/// Runs liftoff with `arguments`; returns (exit status, stdout, stderr).
+func runLiftoff(_ arguments: [String]) throws -> (Int32, String, String) {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: liftoffBinary())
+  p.arguments = arguments
+  let out = Pipe()
+  let err = Pipe()
+  p.standardOutput = out
+  p.standardError = err
+  try p.run()
+  let o = out.fileHandleForReading.readDataToEndOfFile()
+  let e = err.fileHandleForReading.readDataToEndOfFile()
+  p.waitUntilExit()
+  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+struct CommandTreeTests {
+  @Test func versionPrintsTextAndJSON() throws {
+    let (status, out, _) = try runLiftoff(["version"])
+    #expect(status == 0)
+    #expect(out.hasPrefix("liftoff version "))
+    let (jstatus, json, _) = try runLiftoff(["version", "--format", "json"])
+    #expect(jstatus == 0)
+    let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    #expect(object?["criAPIVersion"] as? String == "v1")
+    let (bad, _, berr) = try runLiftoff(["version", "--format", "yaml"])
+    #expect(bad != 0)
+    #expect(berr.contains("yaml"))
+  }
+
+  @Test func helpListsTheCommandTree() throws {
+    let (status, out, _) = try runLiftoff(["--help"])
+    #expect(status == 0)
+    for command in ["fetch", "image", "run", "prepare", "run-prepared", "list", "status", "cat-manifest",
+                    "enter", "stop", "rm", "gc", "app"] {
+      #expect(out.contains("  \(command) "), "--help lacks \(command)")
+    }
+  }
+
+  @Test func unknownCommandFails() throws {
+    let (status, _, err) = try runLiftoff(["launch"])
+    #expect(status != 0)
+    #expect(!err.isEmpty)
+  }
+}
