@@ -93,7 +93,7 @@ let package = Package(
     ),
     .target(
       name: "LiftoffNet",
-      dependencies: ["LiftoffOS", "LiftoffCore"],
+      dependencies: ["LiftoffOS", "LiftoffCore", "CLinux"],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -111,6 +111,7 @@ let package = Package(
     // MARK: tests
     .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [

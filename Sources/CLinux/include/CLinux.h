@@ -7,4 +7,6 @@
 /// The ioctl/fcntl-style variadic calls Swift cannot import.
 int liftoff_open_mode(const char *path, int flags, mode_t mode);
 
+#include "CLinuxNet.h"
+
 #endif
