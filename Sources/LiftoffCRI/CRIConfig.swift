@@ -4,6 +4,9 @@
 //   socket = "/run/liftoff/cri.sock"
 //   dir = "/var/lib/liftoff"
 //   log-level = "info"
+//   cni-conf-dir = "/etc/cni/net.d"
+//   cni-bin-dir = "/opt/cni/bin:/usr/lib/cni"
+//   cni-default-network = true
 import Foundation
 import LiftoffCore
 import Logging
@@ -18,6 +21,12 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   public var dir: String = "/var/lib/liftoff"
   /// swift-log level: trace, debug, info, notice, warning, error, critical.
   public var logLevel: String = "info"
+  /// CNI network configuration directory (lexically first *.conflist/*.conf/*.json wins).
+  public var cniConfDir: String = "/etc/cni/net.d"
+  /// CNI plugin search path, colon-separated, searched in order.
+  public var cniBinDir: String = "/opt/cni/bin:/usr/lib/cni"
+  /// Use the embedded default network (bridge liftoff0) when the conf dir holds no configuration.
+  public var cniDefaultNetwork: Bool = true
 
   public init() {}
 
@@ -25,7 +34,13 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case socket
     case dir
     case logLevel = "log-level"
+    case cniConfDir = "cni-conf-dir"
+    case cniBinDir = "cni-bin-dir"
+    case cniDefaultNetwork = "cni-default-network"
   }
+
+  /// The CNI plugin search path as a list.
+  public var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init) }
 
   /// The parsed log level; `validate()` guarantees it exists.
   public var loggerLevel: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
@@ -41,6 +56,12 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard dir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("dir \"\(dir)\" must be an absolute path")
+    }
+    guard cniConfDir.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("cni-conf-dir \"\(cniConfDir)\" must be an absolute path")
+    }
+    guard !cniBinDirs.isEmpty, cniBinDirs.allSatisfy({ $0.hasPrefix("/") }) else {
+      throw LiftoffError.invalidArgument("cni-bin-dir \"\(cniBinDir)\" must be absolute paths separated by ':'")
     }
   }
 
@@ -68,6 +89,14 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.socket) { socket = v }
     if let v = try string(.dir) { dir = v }
     if let v = try string(.logLevel) { logLevel = v }
+    if let v = try string(.cniConfDir) { cniConfDir = v }
+    if let v = try string(.cniBinDir) { cniBinDir = v }
+    if let value = table[CodingKeys.cniDefaultNetwork.rawValue] {
+      guard let b = value.bool else {
+        throw LiftoffError.invalidArgument("config file \(file): \"cni-default-network\" must be true or false")
+      }
+      cniDefaultNetwork = b
+    }
   }
 
   /// Loads the file at `path` on top of the defaults. A missing file is fine only when it is the

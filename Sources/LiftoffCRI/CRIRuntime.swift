@@ -2,6 +2,7 @@
 // the `liftoff` / `liftoff-stage1` executables. No pod state is cached here: reads go to the disk.
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import Logging
 
 public final class CRIRuntime: Sendable {
@@ -9,11 +10,17 @@ public final class CRIRuntime: Sendable {
   public let logger: Logger
   /// Directory that holds `liftoff` and `liftoff-stage1` (beside `liftoff-cri`'s own executable).
   public let binDir: String
+  /// The node's CNI network: configuration is re-read on every call, so Status follows the disk.
+  public let cni: CNIManager
 
   public init(config: CRIConfig, logger: Logger, binDir: String? = nil) {
     self.config = config
     self.logger = logger
     self.binDir = binDir ?? CRIRuntime.ownExecutableDir()
+    self.cni = CNIManager(
+      settings: CNISettings(
+        confDir: config.cniConfDir, binDirs: config.cniBinDirs, cacheDir: config.dir + "/cni",
+        defaultNetwork: config.cniDefaultNetwork ? DefaultNetwork() : nil))
   }
 
   public var imagesDir: String { config.dir + "/images" }

@@ -2,7 +2,9 @@
 // false. kubelet marks the node NotReady on either; it must never be a guess.
 //   RuntimeReady — the state directory is usable and the `liftoff` and `liftoff-stage1` executables
 //                  that every pod operation runs are present beside liftoff-cri.
-//   NetworkReady — false until Liftoff's CNI networking is built (reason NetworkPluginNotReady).
+//   NetworkReady — a CNI network is configured (the conf dir's, or the embedded default when on), valid,
+//                  and every plugin it needs is on the plugin path (CNI 1.1: and its STATUS passes).
+//                  Read from disk on every call: a network that appears makes it true without a restart.
 // `verbose` adds `info` entries, each a JSON document: "config" and "runtime".
 import Foundation
 import GRPCCore
@@ -47,11 +49,12 @@ extension RuntimeService {
   }
 
   func networkCondition() -> Runtime_V1_RuntimeCondition {
+    let status = runtime.cni.networkStatus()
     var c = Runtime_V1_RuntimeCondition()
     c.type = "NetworkReady"
-    c.status = false
-    c.reason = "NetworkPluginNotReady"
-    c.message = "liftoff: pod networking through CNI is not built yet"
+    c.status = status.ready
+    c.reason = status.reason
+    c.message = status.message
     return c
   }
 

@@ -20,6 +20,12 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var config: String?
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
   var logLevel: String?
+  @Option(help: "CNI network configuration directory (default /etc/cni/net.d).")
+  var cniConfDir: String?
+  @Option(help: "CNI plugin directories, colon-separated (default /opt/cni/bin:/usr/lib/cni).")
+  var cniBinDir: String?
+  @Option(help: "Use the embedded default network when no CNI configuration exists: true or false (default true).")
+  var cniDefaultNetwork: Bool?
 
   func run() async throws {
     do {
@@ -27,6 +33,9 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let socket { settings.socket = socket }
       if let dir { settings.dir = dir }
       if let logLevel { settings.logLevel = logLevel }
+      if let cniConfDir { settings.cniConfDir = cniConfDir }
+      if let cniBinDir { settings.cniBinDir = cniBinDir }
+      if let cniDefaultNetwork { settings.cniDefaultNetwork = cniDefaultNetwork }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

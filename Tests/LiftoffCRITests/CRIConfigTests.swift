@@ -10,6 +10,10 @@ struct CRIConfigTests {
     #expect(c.logLevel == "debug")
     #expect(c.dir == "/var/lib/liftoff")
     try c.validate()
+    try c.apply(toml: "cni-default-network = false\ncni-bin-dir = \"/a:/b\"\n", file: "t.toml")
+    #expect(!c.cniDefaultNetwork)
+    #expect(c.cniBinDirs == ["/a", "/b"])
+    #expect(throws: LiftoffError.self) { try c.apply(toml: "cni-default-network = \"no\"\n", file: "t.toml") }
   }
 
   @Test func wrongTypeUnknownKeyAndBadLevelAreNamed() throws {

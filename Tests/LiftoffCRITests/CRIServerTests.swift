@@ -49,6 +49,58 @@ import Testing
     }
   }
 
+  /// NetworkReady follows the disk without a restart: with the embedded default off, an empty conf dir
+  /// is not ready; a valid conflist makes it ready; one naming a plugin that is not installed is not.
+  @Test func networkReadyFollowsTheConfDir() async throws {
+    let server = try CRITestServer(extraArguments: ["--cni-default-network=false"])
+    defer { server.stop() }
+    func networkReady() async throws -> Runtime_V1_RuntimeCondition {
+      try await server.withClients { runtime, _ in
+        let status = try await runtime.status(.init())
+        return try #require(status.status.conditions.first { $0.type == "NetworkReady" })
+      }
+    }
+    var c = try await networkReady()
+    #expect(!c.status)
+    #expect(c.reason == "NoNetworkConfig")
+    #expect(c.message.contains(server.cniConfDir))
+
+    try FileManager.default.createDirectory(atPath: server.cniConfDir, withIntermediateDirectories: true)
+    let conflist = """
+      {"cniVersion":"1.0.0","name":"testnet","plugins":[
+        {"type":"bridge","bridge":"lfttest0","ipam":{"type":"host-local","subnet":"10.250.9.0/24"}},
+        {"type":"loopback"}]}
+      """
+    try conflist.write(toFile: server.cniConfDir + "/10-test.conflist", atomically: true, encoding: .utf8)
+    c = try await networkReady()
+    #expect(c.status, "\(c.reason): \(c.message)")
+
+    try conflist.replacingOccurrences(of: "\"loopback\"", with: "\"no-such-plugin\"")
+      .write(toFile: server.cniConfDir + "/10-test.conflist", atomically: true, encoding: .utf8)
+    c = try await networkReady()
+    #expect(!c.status)
+    #expect(c.reason == "NetworkPluginMissing")
+    #expect(c.message.contains("no-such-plugin"))
+  }
+
+  /// With the embedded default network on (the default) and no configuration, the network is ready
+  /// as long as the plugins it needs (bridge, host-local, portmap, loopback) are installed.
+  @Test func embeddedDefaultNetworkIsReady() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let c = try await server.withClients { runtime, _ in
+      try #require(try await runtime.status(.init()).status.conditions.first { $0.type == "NetworkReady" })
+    }
+    #expect(c.status, "\(c.reason): \(c.message)")
+    let missing = try CRITestServer(extraArguments: ["--cni-bin-dir", "/nonexistent"])
+    defer { missing.stop() }
+    let m = try await missing.withClients { runtime, _ in
+      try #require(try await runtime.status(.init()).status.conditions.first { $0.type == "NetworkReady" })
+    }
+    #expect(!m.status)
+    #expect(m.reason == "NetworkPluginMissing")
+  }
+
   @Test func unimplementedRPCSaysSo() async throws {
     let server = try CRITestServer()
     defer { server.stop() }

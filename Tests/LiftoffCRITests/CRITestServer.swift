@@ -39,8 +39,11 @@ final class CRITestServer: @unchecked Sendable {
     try start()
   }
 
+  /// A CNI conf dir of the test's own: the host's /etc/cni/net.d never matters.
+  var cniConfDir: String { root + "/net.d" }
+
   var arguments: [String] {
-    ["--socket", socket, "--dir", dir, "--log-level", "debug"] + extraArguments
+    ["--socket", socket, "--dir", dir, "--log-level", "debug", "--cni-conf-dir", cniConfDir] + extraArguments
   }
 
   /// (Re)starts the server process.
