@@ -18,9 +18,9 @@ public final class CRIRuntime: Sendable {
     self.logger = logger
     self.binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.cni = CNIManager(
-      settings: CNISettings(
-        confDir: config.cniConfDir, binDirs: config.cniBinDirs, cacheDir: config.dir + "/cni",
-        defaultNetwork: config.cniDefaultNetwork ? DefaultNetwork() : nil))
+      settings: .node(
+        stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,
+        defaultNetwork: config.cniDefaultNetwork))
   }
 
   public var imagesDir: String { config.dir + "/images" }

@@ -5,7 +5,8 @@
 //   NetworkReady — a CNI network is configured (the conf dir's, or the embedded default when on), valid,
 //                  and every plugin it needs is on the plugin path (CNI 1.1: and its STATUS passes).
 //                  Read from disk on every call: a network that appears makes it true without a restart.
-// `verbose` adds `info` entries, each a JSON document: "config" and "runtime".
+// `verbose` adds `info` entries, each a JSON document: "config", "runtime" and "network" (the CNI
+// network in force: its name, source and, for the embedded default, the subnet).
 import Foundation
 import GRPCCore
 import LiftoffCore
@@ -60,7 +61,7 @@ extension RuntimeService {
 
   func verboseInfo() throws -> [String: String] {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     struct RuntimeInfo: Encodable {
       var name: String
       var version: String
@@ -72,9 +73,25 @@ extension RuntimeService {
     let info = RuntimeInfo(
       name: "liftoff", version: LiftoffVersion.version, liftoff: runtime.liftoffPath,
       stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir)
+    struct NetworkInfo: Encodable {
+      var name: String?
+      var source: String?
+      var defaultNetworkSubnet: String?
+      var error: String?
+    }
+    var network = NetworkInfo()
+    do {
+      let list = try runtime.cni.currentConfig()
+      network.name = list?.name
+      network.source = list?.source
+    } catch {
+      network.error = "\(error)"
+    }
+    network.defaultNetworkSubnet = runtime.cni.settings.defaultNetwork?.subnet
     return [
       "config": String(decoding: try encoder.encode(runtime.config), as: UTF8.self),
       "runtime": String(decoding: try encoder.encode(info), as: UTF8.self),
+      "network": String(decoding: try encoder.encode(network), as: UTF8.self),
     ]
   }
 }

@@ -104,10 +104,6 @@ extension RuntimeService {
     throw unimplementedRPC("StreamPodSandboxStats")
   }
 
-  public func updateRuntimeConfig(request: Runtime_V1_UpdateRuntimeConfigRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdateRuntimeConfigResponse {
-    throw unimplementedRPC("UpdateRuntimeConfig")
-  }
-
   public func checkpointContainer(request: Runtime_V1_CheckpointContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CheckpointContainerResponse {
     throw unimplementedRPC("CheckpointContainer")
   }

@@ -101,6 +101,35 @@ import Testing
     #expect(m.reason == "NetworkPluginMissing")
   }
 
+  /// The pod CIDR kubelet sends is validated, recorded on disk, and survives a restart.
+  @Test func updateRuntimeConfigKeepsThePodCIDR() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, _ in
+      var request = Runtime_V1_UpdateRuntimeConfigRequest()
+      request.runtimeConfig.networkConfig.podCidr = "10.244.7.0/24"
+      _ = try await runtime.updateRuntimeConfig(request)
+      request.runtimeConfig.networkConfig.podCidr = "10.244.7.0"
+      do {
+        _ = try await runtime.updateRuntimeConfig(request)
+        Issue.record("a pod cidr without a prefix length was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument)
+        #expect(e.message.contains("10.244.7.0"))
+      }
+    }
+    let recorded = try String(contentsOfFile: server.dir + "/network/pod-cidr", encoding: .utf8)
+    #expect(recorded == "10.244.7.0/24\n")
+    server.kill(SIGKILL)
+    try server.start()
+    let info = try await server.withClients { runtime, _ in
+      var r = Runtime_V1_StatusRequest()
+      r.verbose = true
+      return try await runtime.status(r).info
+    }
+    #expect(info["network"]?.contains("10.244.7.0/24") == true, "\(info)")
+  }
+
   @Test func unimplementedRPCSaysSo() async throws {
     let server = try CRITestServer()
     defer { server.stop() }
