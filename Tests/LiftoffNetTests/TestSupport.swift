@@ -66,6 +66,35 @@ enum TestSupport {
     try text.write(toFile: path, atomically: true, encoding: .utf8)
   }
 
+  /// A plain HTTP/1.0 GET to 127.0.0.1:port; the whole answer (status line, headers, body), or nil
+  /// when the connection fails. Waits at most about two seconds.
+  static func httpGet(port: Int, path: String) -> String? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let ok = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard ok == 0 else { return nil }
+    let request = "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    guard send(fd, request, request.utf8.count, 0) == request.utf8.count else { return nil }
+    var answer = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let n = recv(fd, &buf, buf.count, 0)
+      if n <= 0 { break }
+      answer += buf[0..<n]
+    }
+    return answer.isEmpty ? nil : String(decoding: answer, as: UTF8.self)
+  }
+
   static func read(_ path: String) -> String {
     (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
   }
