@@ -9,6 +9,7 @@
 // The constructor joins the app's user-visible namespaces (ipc, uts, net, pid, mnt; cgroup when
 // present), forks (a PID namespace applies to children only), execs CMD in the child, waits, and
 // exits with CMD's status (128 + signal when killed). It never returns to Swift.
+// The command runs as root with the full capability set of the caller, like `rkt enter`.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -51,11 +52,18 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     fds[i] = open(path, O_RDONLY | O_CLOEXEC);
     if (fds[i] < 0 && !(errno == ENOENT && kinds[i].type == CLONE_NEWCGROUP)) liftoff_nsenter_fail("open", path);
   }
+  // The app's root: after pivot_root it is the mount namespace's root; for fly it is a chroot.
+  char rootpath[96];
+  snprintf(rootpath, sizeof rootpath, "/proc/%s/root", pid);
+  int rootfd = open(rootpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) liftoff_nsenter_fail("open", rootpath);
   for (int i = 0; i < 6; i++) {
     if (fds[i] < 0) continue;
     if (setns(fds[i], kinds[i].type) != 0) liftoff_nsenter_fail("setns", kinds[i].name);
     close(fds[i]);
   }
+  if (fchdir(rootfd) != 0 || chroot(".") != 0) liftoff_nsenter_fail("chroot", rootpath);
+  close(rootfd);
   if (chdir(cwdcopy) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", cwdcopy);
   pid_t child = fork();
   if (child < 0) liftoff_nsenter_fail("fork", NULL);
