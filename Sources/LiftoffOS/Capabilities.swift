@@ -70,6 +70,18 @@ public enum Capabilities {
     _ = liftoff_ambient_clear()
   }
 
+  /// The calling process's permitted set (`CapPrm` in /proc/self/status).
+  public static func currentPermitted() -> UInt64 { statusMask("CapPrm") ?? UInt64.max }
+
+  /// A hex capability mask from /proc/PID/status (`CapEff`, `CapPrm`, `CapBnd`, …).
+  public static func statusMask(_ field: String, pid: String = "self") -> UInt64? {
+    guard let text = try? FileSystem.readString("/proc/\(pid)/status") else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+      return UInt64(String(line.dropFirst(field.count + 1)).trimmingCharacters(in: " \t"), radix: 16)
+    }
+    return nil
+  }
+
   /// Names of the capabilities in a mask, as /proc/PID/status `CapEff:` shows them in hex.
   public static func names(in mask: UInt64) -> [String] {
     names.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)

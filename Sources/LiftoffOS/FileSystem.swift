@@ -55,9 +55,11 @@ public enum FileSystem {
     try writeAtomically(path, Array(text.utf8), mode: mode)
   }
 
-  /// Writes to an existing file (cgroup and /proc control files): no temp name, no truncation games.
+  /// Writes to a control file (cgroup and /proc files): no temp name, one write. O_CREAT is
+  /// harmless on cgroupfs and procfs (their files exist) and lets a fake hierarchy (a plain
+  /// directory, in unit tests) record what was written.
   public static func writeControl(_ path: String, _ text: String) throws(SystemCallError) {
-    let fd = liftoff_open_mode(path, O_WRONLY | O_CLOEXEC, 0)
+    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
     defer { close(fd) }
     try writeAll(fd, Array(text.utf8), path: path)

@@ -41,21 +41,34 @@ struct AppLauncher {
       return .failed("preparing: \(error)", pid: nil)
     }
     let pipe: (read: Int32, write: Int32)
+    let go: (read: Int32, write: Int32)
     let pid: Int32
     do {
       pipe = try ProcessControl.pipe()
+      go = try ProcessControl.pipe()
       pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? [.pid, .mount] : [])
     } catch {
       return .failed("starting: \(error)", pid: nil)
     }
     if pid == 0 {
       close(pipe.read)
+      close(go.write)
+      // Parent-death signal first, then wait for the parent's go: if stage1 died before the
+      // signal was armed, the read sees EOF and the child leaves instead of living on orphaned.
+      ProcessControl.setParentDeathSignal(SIGKILL)
+      var byte: UInt8 = 0
+      if read(go.read, &byte, 1) != 1 { _exit(127) }
+      close(go.read)
       let failure = childMain(seccompProgram: seccompProgram)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
       _exit(127)
     }
     close(pipe.write)
+    close(go.read)
+    var one: UInt8 = 1
+    _ = write(go.write, &one, 1)
+    close(go.write)
     var report: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -119,8 +132,11 @@ struct AppLauncher {
       if pod.flavor == .default { try Capabilities.limitBoundingSet(to: caps) }
       step = "user"
       try ProcessControl.setCredentials(app.user)
-      step = "capabilities"
-      try Capabilities.apply(caps & allKnownCaps())
+      if pod.flavor == .default {
+        // Never ask for more than we hold (root here lacks CAP_SYS_RESOURCE, for one).
+        step = "capabilities"
+        try Capabilities.apply(caps & Capabilities.currentPermitted())
+      }
       ProcessControl.setParentDeathSignal(SIGKILL)  // cleared by the uid change
       if app.noNewPrivileges && pod.flavor == .default {
         step = "no_new_privs"
@@ -145,11 +161,6 @@ struct AppLauncher {
     } catch {
       return "\(step): \(error)"
     }
-  }
-
-  func allKnownCaps() -> UInt64 {
-    let last = Capabilities.lastCap()
-    return last >= 63 ? UInt64.max : (UInt64(1) << UInt64(last + 1)) - 1
   }
 
   func path(_ p: String) -> String { FileSystem.join(rootfs, p) }
