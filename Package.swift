@@ -114,7 +114,7 @@ let package = Package(
     .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
-      name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
+      name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [

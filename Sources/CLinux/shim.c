@@ -137,7 +137,6 @@ int liftoff_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
 
 ssize_t liftoff_getrandom(void *buf, size_t len) { return getrandom(buf, len, 0); }
 
-int liftoff_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int liftoff_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
 int liftoff_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
 int liftoff_setrlimit(int resource, uint64_t soft, uint64_t hard) {

@@ -1,5 +1,5 @@
-// Linux namespaces: the kinds Liftoff uses, unshare/setns, and network namespaces bind-mounted
-// under /run/netns (the `ip netns` convention) so that stage0 can create one and stage1 join it.
+// Linux namespaces: the kinds Liftoff uses, unshare/setns, joining one bound at a path (stage1 joins
+// the pod's network namespace that stage0 created with LiftoffNet under /run/netns).
 import CLinux
 import Glibc
 import LiftoffCore
@@ -36,6 +36,11 @@ public enum Namespace: String, Sendable, CaseIterable {
     guard liftoff_setns(fd, kind.cloneFlag) == 0 else { throw SystemCallError("setns", errno: errno, path: path) }
   }
 
+  /// Brings `lo` up in the caller's network namespace (a new one has it down).
+  public static func loopbackUp() throws(SystemCallError) {
+    guard liftoff_loopback_up() == 0 else { throw SystemCallError("ioctl SIOCSIFFLAGS lo", errno: errno) }
+  }
+
   /// The inode identifying a process's namespace (`/proc/PID/ns/KIND`), for comparisons in tests.
   public static func inode(_ kind: Namespace, pid: String = "self") throws(SystemCallError) -> UInt64 {
     let st = try FileSystem.fileStat("/proc/\(pid)/ns/\(kind.rawValue)")
@@ -43,45 +48,3 @@ public enum Namespace: String, Sendable, CaseIterable {
   }
 }
 
-/// Network namespaces bound under a directory (default /run/netns), as `ip netns` does.
-public enum NetworkNamespace {
-  public static let defaultDirectory = "/run/netns"
-
-  /// Creates a new, empty network namespace bound at `path` and brings its loopback up. Safe from
-  /// a multi-threaded process: only the calling thread enters the namespace, and leaves it again.
-  public static func create(at path: String) throws(SystemCallError) {
-    let dir = FileSystem.parent(of: path)
-    try FileSystem.makeDirectories(dir)
-    // `ip netns` makes the directory a shared mount point so bindings propagate to other
-    // namespaces; mirror that once (errors mean it is already one).
-    ensureSharedMountPoint(dir)
-    let fd = liftoff_open_mode(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-    guard fd >= 0 else { throw SystemCallError("create", errno: errno, path: path) }
-    close(fd)
-    guard liftoff_netns_create(path) == 0 else {
-      let e = errno
-      unlink(path)
-      throw SystemCallError("create network namespace", errno: e, path: path)
-    }
-  }
-
-  /// Unmounts and removes a namespace binding; a missing one is fine.
-  public static func remove(at path: String) throws(SystemCallError) {
-    if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-      throw SystemCallError("umount", errno: errno, path: path)
-    }
-    if unlink(path) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: path) }
-  }
-
-  private static func ensureSharedMountPoint(_ dir: String) {
-    if let points = try? Mounts.mountPoints(), points.contains(dir) { return }
-    if Glibc.mount(dir, dir, nil, UInt(MS_BIND) | UInt(MS_REC), nil) == 0 {
-      _ = Glibc.mount("", dir, nil, UInt(MS_SHARED) | UInt(MS_REC), nil)
-    }
-  }
-
-  /// Brings `lo` up in the caller's network namespace.
-  public static func loopbackUp() throws(SystemCallError) {
-    guard liftoff_loopback_up() == 0 else { throw SystemCallError("ioctl SIOCSIFFLAGS lo", errno: errno) }
-  }
-}

@@ -5,6 +5,7 @@
 // its lock is held by someone else.
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import LiftoffOS
 
 public struct PodManager: Sendable {
@@ -41,11 +42,13 @@ public struct PodManager: Sendable {
     let dir = store.path(.run, id)
     do {
       if manifest.network.mode == .none, let ns = manifest.network.netnsPath {
-        try NetworkNamespace.create(at: ns)
+        _ = try NetworkNamespace.create(name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
       }
       try lock.setInheritable(true)
+    } catch let e as LiftoffError {
+      throw e
     } catch {
-      throw LiftoffError(.internal, "starting pod \(id)", cause: error)
+      throw LiftoffError(.internal, "starting pod \(id)", cause: error as? (any Error & Sendable))
     }
     let argv = [stage1, "--pod-dir", dir, "--lock-fd", String(lock.fd)]
     var cargs = argv.map { strdup($0) } + [nil]
@@ -218,7 +221,7 @@ public struct PodManager: Sendable {
     let cgroupsGone = cgroups.removePod(id)
     do {
       try Mounts.unmountAll(under: dir)
-      try NetworkNamespace.remove(at: PodStore.netnsPath(id))
+      try NetworkNamespace.remove(PodStore.netnsPath(id))
       let left = try Mounts.mountPoints().filter { $0 == dir || $0.hasPrefix(dir + "/") }
       guard left.isEmpty else {
         throw LiftoffError(.internal, "pod \(id): mounts remain under \(dir): \(left.joined(separator: ", "))")

@@ -12,6 +12,7 @@
 // pods/embryo itself across mkdir+flock; gc takes it exclusively before judging embryos.
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import LiftoffOS
 
 public struct PodStore: Sendable {
@@ -118,7 +119,7 @@ public struct PodStore: Sendable {
   }
 
   /// Network namespace path of a pod (deterministic, so gc can find it after any crash).
-  public static func netnsPath(_ id: String) -> String { "\(NetworkNamespace.defaultDirectory)/liftoff-\(id)" }
+  public static func netnsPath(_ id: String) -> String { "\(NetworkNamespace.defaultRunDir)/liftoff-\(id)" }
 }
 
 public enum PodID {

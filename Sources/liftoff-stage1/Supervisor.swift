@@ -80,7 +80,7 @@ final class Supervisor {
         throw LiftoffError.invalidArgument("pod \(manifest.id): network mode \(manifest.network.mode.rawValue) without netnsPath")
       }
       try Namespace.join(.net, path: path)
-      try NetworkNamespace.loopbackUp()
+      try Namespace.loopbackUp()
     }
   }
 

@@ -102,14 +102,4 @@ import Testing
     a.unlock()
     #expect(try !FileLock.isHeld(dir))
   }
-
-  @Test func networkNamespaceCreateAndRemove() throws {
-    let path = "/run/netns/liftoff-test-\(Random.hex(bytes: 6))"
-    let before = try Namespace.inode(.net)
-    try NetworkNamespace.create(at: path)
-    #expect(try Namespace.inode(.net) == before)
-    #expect(try Mounts.mountPoints().contains(path))
-    try NetworkNamespace.remove(at: path)
-    #expect(!FileSystem.exists(path))
-  }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import LiftoffOS
 import LiftoffPod
 import Testing
@@ -224,7 +225,7 @@ struct PodCrashTests {
     o.apps = [app]
     let (m, lc) = try PodPreparer(store: store).prepare(o)
     try store.move(m.id, from: .prepared, to: .run)
-    try NetworkNamespace.create(at: PodStore.netnsPath(m.id))
+    _ = try NetworkNamespace.create(name: "liftoff-\(m.id)")
     // A live creator's embryo must survive gc.
     let (live, liveLock) = try store.createEmbryo()
     la.unlock()

@@ -51,7 +51,6 @@ int liftoff_seccomp_load(const void *filter, size_t len);
 ssize_t liftoff_getrandom(void *buf, size_t len);
 
 /// GNU extensions Swift's Glibc module does not import.
-int liftoff_pipe_cloexec(int fds[2]);
 int liftoff_setresuid(uid_t uid);
 int liftoff_setresgid(gid_t gid);
 int liftoff_setrlimit(int resource, uint64_t soft, uint64_t hard);
