@@ -1,6 +1,36 @@
-#if canImport(Glibc)
+// liftoff-stage1: the per-pod supervisor (rkt's stage1). One process per pod for the pod's whole
+// life: it holds the pod's namespaces, builds each app's rootfs, starts and reaps the apps (stage2),
+// records their exit, and serves the control socket (LiftoffCore/Stage1Protocol.swift).
+//
+// Started only by stage0:  liftoff-stage1 --pod-dir <pods/run/ID> --lock-fd <N>
+// where N is the pod directory's flock, inherited across exec; holding it is what makes the pod
+// "running". Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only
+// LiftoffOS and LiftoffCore, with a static stdlib: its memory is paid once per pod.
 import Glibc
-#endif
 import LiftoffCore
-print("liftoff-stage1: not built yet")
-exit(1)
+import LiftoffOS
+
+func stage1Usage() -> Never {
+  Stage1Log.error("usage: liftoff-stage1 --pod-dir DIR --lock-fd N")
+  exit(2)
+}
+
+var podDir: String?
+var lockFD: Int32?
+var arguments = CommandLine.arguments.dropFirst()
+while let a = arguments.popFirst() {
+  switch a {
+  case "--pod-dir": podDir = arguments.popFirst()
+  case "--lock-fd": lockFD = arguments.popFirst().flatMap { Int32($0) }
+  default: stage1Usage()
+  }
+}
+guard let podDir, let lockFD else { stage1Usage() }
+
+do {
+  let supervisor = try Supervisor(podDir: podDir, lockFD: lockFD)
+  exit(supervisor.run())
+} catch {
+  Stage1Log.error("\(error)")
+  exit(1)
+}

@@ -1,6 +1,7 @@
 // liftoff — the daemonless pod executor (rkt's stage0). Entry point and command tree only; every
 // command lives in its own file. Errors: one line on stderr, non-zero exit.
 import ArgumentParser
+import Foundation
 import LiftoffCore
 
 @main
@@ -17,6 +18,58 @@ struct Liftoff: ParsableCommand {
       StopCommand.self, RmCommand.self, GCCommand.self,
       AppCommand.self,
     ])
+
+  /// `liftoff --dir X COMMAND …` is how scripts call rkt-style tools; ArgumentParser wants
+  /// subcommand options after the subcommand, so global options are moved there.
+  static func main() {
+    var args = Array(CommandLine.arguments.dropFirst())
+    var globals: [String] = []
+    let globalWithValue: Set<String> = ["--dir", "--registry-config-dir", "--insecure-options"]
+    while let first = args.first, first.hasPrefix("--") {
+      let name = String(first.split(separator: "=", maxSplits: 1)[0])
+      guard globalWithValue.contains(name) else { break }
+      globals.append(args.removeFirst())
+      if !first.contains("="), let v = args.first {
+        globals.append(v)
+        args.removeFirst()
+      }
+    }
+    if !globals.isEmpty, !args.isEmpty { args.insert(contentsOf: globals, at: 1) }
+    do {
+      var command = try parseAsRoot(args)
+      try command.run()
+    } catch let e as LiftoffError {
+      FileHandle.standardError.write(Data("liftoff: \(e.description)\n".utf8))
+      Foundation.exit(e.exitCode)
+    } catch let e as PodExit {
+      Foundation.exit(e.code)
+    } catch {
+      exit(withError: error)
+    }
+  }
+}
+
+/// A command's wish to exit with a given status without printing an error.
+struct PodExit: Error { var code: Int32 }
+
+struct GlobalOptions: ParsableArguments {
+  @Option(name: .long, help: "Liftoff data directory.")
+  var dir: String = ProcessInfo.processInfo.environment["LIFTOFF_DIR"] ?? "/var/lib/liftoff"
+
+  @Option(name: .long, help: "Registry configuration directory (hosts.toml layout).")
+  var registryConfigDir: String = "/etc/liftoff/certs.d"
+
+  @Option(name: .long, help: "Insecure options (image,http,…).")
+  var insecureOptions: String?
+}
+
+enum OutputFormat: String, ExpressibleByArgument { case text, json }
+
+func printJSON<T: Encodable>(_ value: T) throws {
+  let enc = JSONEncoder()
+  enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  let data = try enc.encode(value)
+  print(String(decoding: data, as: UTF8.self))
 }
 
 struct VersionCommand: ParsableCommand {

@@ -31,66 +31,6 @@ struct ImageCommand: NotBuiltCommand {
   @Argument(parsing: .captureForPassthrough) var rest: [String] = []
 }
 
-struct RunCommand: NotBuiltCommand {
-  static let configuration = notBuilt("run", "Run a pod in the foreground.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct PrepareCommand: NotBuiltCommand {
-  static let configuration = notBuilt("prepare", "Prepare a pod to run later.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct RunPreparedCommand: NotBuiltCommand {
-  static let configuration = notBuilt("run-prepared", "Run a prepared pod.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct ListCommand: NotBuiltCommand {
-  static let configuration = notBuilt("list", "List pods.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct StatusCommand: NotBuiltCommand {
-  static let configuration = notBuilt("status", "Show a pod's status.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct CatManifestCommand: NotBuiltCommand {
-  static let configuration = notBuilt("cat-manifest", "Print a pod's manifest.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct EnterCommand: NotBuiltCommand {
-  static let configuration = notBuilt("enter", "Run a command inside a running pod.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct StopCommand: NotBuiltCommand {
-  static let configuration = notBuilt("stop", "Stop a pod.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct RmCommand: NotBuiltCommand {
-  static let configuration = notBuilt("rm", "Remove a pod.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct GCCommand: NotBuiltCommand {
-  static let configuration = notBuilt("gc", "Remove exited and half-made pods.")
-  static let issue = "pod executor"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
 struct AppCommand: NotBuiltCommand {
   static let configuration = notBuilt("app", "sandbox|add|start|stop|rm|list|status for mutable pods")
   static let issue = "mutable pods"

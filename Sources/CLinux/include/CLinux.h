@@ -2,10 +2,64 @@
 // namespace entry before the Swift runtime starts, variadic syscalls.
 #ifndef LIFTOFF_CLINUX_H
 #define LIFTOFF_CLINUX_H
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// The ioctl/fcntl-style variadic calls Swift cannot import.
 int liftoff_open_mode(const char *path, int flags, mode_t mode);
+
+// MARK: processes (single-threaded callers only: stage1)
+
+/// fork(2) through clone(2) with extra namespace flags (CLONE_NEWPID, …): returns 0 in the child,
+/// the child's pid in the parent, -1 with errno on failure.
+pid_t liftoff_clone(unsigned long flags);
+/// A signalfd for the given signals, which are blocked first. -1 with errno on failure.
+int liftoff_signalfd(const int *signals, int count);
+/// Unblocks every signal and resets all handlers to default (in a child, before exec).
+void liftoff_reset_signals(void);
+/// Reads one signalfd_siginfo: returns the signal number, 0 on EAGAIN, -1 on error.
+int liftoff_signalfd_read(int fd);
+
+// MARK: prctl and friends
+int liftoff_set_no_new_privs(void);
+int liftoff_set_pdeathsig(int sig);
+int liftoff_set_keepcaps(int on);
+int liftoff_set_child_subreaper(void);
+int liftoff_set_name(const char *name);
+int liftoff_cap_bounding_drop(int cap);
+int liftoff_cap_bounding_read(int cap);
+int liftoff_ambient_clear(void);
+/// capset(2) with 64-bit sets (version 3).
+int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+
+// MARK: namespaces and mounts
+int liftoff_unshare(int flags);
+int liftoff_setns(int fd, int nstype);
+int liftoff_pivot_root(const char *new_root, const char *put_old);
+/// Creates a new network namespace bound at `path` (an existing empty file) without changing the
+/// calling thread's namespace: unshare on this thread, bind-mount, setns back. Thread-safe.
+int liftoff_netns_create(const char *path);
+/// Brings the loopback interface of the caller's network namespace up.
+int liftoff_loopback_up(void);
+
+// MARK: seccomp
+/// Loads a classic BPF program (`len` bytes of struct sock_filter) as a seccomp filter.
+int liftoff_seccomp_load(const void *filter, size_t len);
+
+/// getrandom(2).
+ssize_t liftoff_getrandom(void *buf, size_t len);
+
+/// GNU extensions Swift's Glibc module does not import.
+int liftoff_setresuid(uid_t uid);
+int liftoff_setresgid(gid_t gid);
+int liftoff_setrlimit(int resource, uint64_t soft, uint64_t hard);
+int liftoff_o_path(void);
+int liftoff_accept_cloexec(int fd);
+int liftoff_mknod_char(const char *path, mode_t mode, unsigned major, unsigned minor);
+
+// MARK: terminals
+int liftoff_set_ctty(int fd);
 
 #include "CLinuxNet.h"
 

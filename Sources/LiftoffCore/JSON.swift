@@ -1,0 +1,354 @@
+// A small JSON value with a parser and a serializer (RFC 8259), written without Foundation so that
+// liftoff-stage1 (LiftoffCore + LiftoffOS only, static stdlib) can read the pod manifest and write
+// state files. Object keys keep their insertion order, so serialized documents are stable.
+
+public enum JSON: Sendable, Equatable {
+  case null
+  case bool(Bool)
+  case number(Double)
+  case string(String)
+  case array([JSON])
+  case object([(String, JSON)])
+
+  public static func == (a: JSON, b: JSON) -> Bool {
+    switch (a, b) {
+    case (.null, .null): return true
+    case (.bool(let x), .bool(let y)): return x == y
+    case (.number(let x), .number(let y)): return x == y
+    case (.string(let x), .string(let y)): return x == y
+    case (.array(let x), .array(let y)): return x == y
+    case (.object(let x), .object(let y)):
+      guard x.count == y.count else { return false }
+      for (l, r) in zip(x, y) where l.0 != r.0 || l.1 != r.1 { return false }
+      return true
+    default: return false
+    }
+  }
+
+  // MARK: access
+
+  public subscript(key: String) -> JSON? {
+    guard case .object(let members) = self else { return nil }
+    return members.first(where: { $0.0 == key })?.1
+  }
+
+  public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+  public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+  public var doubleValue: Double? { if case .number(let n) = self { return n } else { return nil } }
+  public var int64Value: Int64? {
+    guard case .number(let n) = self, n.rounded() == n, abs(n) < 9.2e18 else { return nil }
+    return Int64(n)
+  }
+  public var intValue: Int? { int64Value.map { Int($0) } }
+  public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
+  public var objectValue: [(String, JSON)]? { if case .object(let o) = self { return o } else { return nil } }
+  public var isNull: Bool { if case .null = self { return true } else { return false } }
+
+  // MARK: builders for optional fields
+
+  /// An object from members, dropping those whose value is nil (absent optional fields).
+  public static func obj(_ members: [(String, JSON?)]) -> JSON {
+    .object(members.compactMap { k, v in v.map { (k, $0) } })
+  }
+  public static func str(_ s: String?) -> JSON? { s.map { .string($0) } }
+  public static func int<I: BinaryInteger>(_ i: I?) -> JSON? { i.map { .number(Double($0)) } }
+  public static func strs(_ a: [String]?) -> JSON? { a.map { .array($0.map { .string($0) }) } }
+  public static func map(_ m: [String: String]?) -> JSON? {
+    m.map { .object($0.sorted(by: { $0.key < $1.key }).map { ($0.key, .string($0.value)) }) }
+  }
+}
+
+// MARK: - serializing
+
+extension JSON {
+  /// Compact serialization; `pretty` indents with two spaces.
+  public func serialized(pretty: Bool = false) -> String {
+    var out = ""
+    write(into: &out, pretty: pretty, indent: 0)
+    return out
+  }
+
+  private func write(into out: inout String, pretty: Bool, indent: Int) {
+    switch self {
+    case .null: out += "null"
+    case .bool(let b): out += b ? "true" : "false"
+    case .number(let n):
+      if n.rounded() == n && abs(n) < 1e15 {
+        out += String(Int64(n))
+      } else {
+        out += "\(n)"
+      }
+    case .string(let s): JSON.writeString(s, into: &out)
+    case .array(let items):
+      if items.isEmpty { out += "[]"; return }
+      out += "["
+      for (i, item) in items.enumerated() {
+        if i > 0 { out += "," }
+        if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+        item.write(into: &out, pretty: pretty, indent: indent + 1)
+      }
+      if pretty { out += "\n" + String(repeating: "  ", count: indent) }
+      out += "]"
+    case .object(let members):
+      if members.isEmpty { out += "{}"; return }
+      out += "{"
+      for (i, (k, v)) in members.enumerated() {
+        if i > 0 { out += "," }
+        if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+        JSON.writeString(k, into: &out)
+        out += pretty ? ": " : ":"
+        v.write(into: &out, pretty: pretty, indent: indent + 1)
+      }
+      if pretty { out += "\n" + String(repeating: "  ", count: indent) }
+      out += "}"
+    }
+  }
+
+  private static func writeString(_ s: String, into out: inout String) {
+    out += "\""
+    for u in s.unicodeScalars {
+      switch u {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      default:
+        if u.value < 0x20 {
+          let hex = String(u.value, radix: 16)
+          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+          out.unicodeScalars.append(u)
+        }
+      }
+    }
+    out += "\""
+  }
+}
+
+// MARK: - parsing
+
+extension JSON {
+  /// Parses one JSON document; trailing garbage is an error.
+  public static func parse(_ text: String) throws(LiftoffError) -> JSON {
+    var p = JSONParser(bytes: Array(text.utf8))
+    let v = try p.parseValue(depth: 0)
+    p.skipSpace()
+    guard p.pos == p.bytes.count else { throw p.error("trailing characters") }
+    return v
+  }
+
+  public static func parse(bytes: [UInt8]) throws(LiftoffError) -> JSON {
+    var p = JSONParser(bytes: bytes)
+    let v = try p.parseValue(depth: 0)
+    p.skipSpace()
+    guard p.pos == p.bytes.count else { throw p.error("trailing characters") }
+    return v
+  }
+}
+
+private struct JSONParser {
+  let bytes: [UInt8]
+  var pos = 0
+
+  init(bytes: [UInt8]) { self.bytes = bytes }
+
+  func error(_ what: String) -> LiftoffError {
+    .invalidArgument("invalid json at byte \(pos): \(what)")
+  }
+
+  mutating func skipSpace() {
+    while pos < bytes.count, bytes[pos] == 0x20 || bytes[pos] == 0x0A || bytes[pos] == 0x0D || bytes[pos] == 0x09 {
+      pos += 1
+    }
+  }
+
+  mutating func parseValue(depth: Int) throws(LiftoffError) -> JSON {
+    guard depth < 200 else { throw error("nesting too deep") }
+    skipSpace()
+    guard pos < bytes.count else { throw error("unexpected end") }
+    switch bytes[pos] {
+    case UInt8(ascii: "{"):
+      pos += 1
+      var members: [(String, JSON)] = []
+      skipSpace()
+      if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(members) }
+      while true {
+        skipSpace()
+        guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a key") }
+        let key = try parseString()
+        skipSpace()
+        guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
+        pos += 1
+        let v = try parseValue(depth: depth + 1)
+        members.append((key, v))
+        skipSpace()
+        guard pos < bytes.count else { throw error("unexpected end") }
+        if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
+        if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(members) }
+        throw error("expected ',' or '}'")
+      }
+    case UInt8(ascii: "["):
+      pos += 1
+      var items: [JSON] = []
+      skipSpace()
+      if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(items) }
+      while true {
+        items.append(try parseValue(depth: depth + 1))
+        skipSpace()
+        guard pos < bytes.count else { throw error("unexpected end") }
+        if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
+        if bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(items) }
+        throw error("expected ',' or ']'")
+      }
+    case UInt8(ascii: "\""):
+      return .string(try parseString())
+    case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+    case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+    case UInt8(ascii: "n"): try literal("null"); return .null
+    default:
+      return .number(try parseNumber())
+    }
+  }
+
+  mutating func literal(_ word: String) throws(LiftoffError) {
+    let w = Array(word.utf8)
+    guard pos + w.count <= bytes.count, Array(bytes[pos..<pos + w.count]) == w else {
+      throw error("unexpected token")
+    }
+    pos += w.count
+  }
+
+  mutating func parseNumber() throws(LiftoffError) -> Double {
+    let start = pos
+    while pos < bytes.count {
+      let c = bytes[pos]
+      if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
+        || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+      {
+        pos += 1
+      } else {
+        break
+      }
+    }
+    guard pos > start, let s = String(validating: bytes[start..<pos], as: UTF8.self), let d = Double(s) else {
+      throw error("bad number")
+    }
+    return d
+  }
+
+  mutating func hex4() throws(LiftoffError) -> UInt32 {
+    guard pos + 4 <= bytes.count else { throw error("short \\u escape") }
+    var v: UInt32 = 0
+    for _ in 0..<4 {
+      let c = bytes[pos]
+      pos += 1
+      v <<= 4
+      switch c {
+      case 0x30...0x39: v |= UInt32(c - 0x30)
+      case 0x41...0x46: v |= UInt32(c - 0x41 + 10)
+      case 0x61...0x66: v |= UInt32(c - 0x61 + 10)
+      default: throw error("bad \\u escape")
+      }
+    }
+    return v
+  }
+
+  mutating func parseString() throws(LiftoffError) -> String {
+    pos += 1  // opening quote
+    var out: [UInt8] = []
+    while true {
+      guard pos < bytes.count else { throw error("unterminated string") }
+      let c = bytes[pos]
+      pos += 1
+      if c == UInt8(ascii: "\"") { break }
+      if c < 0x20 { throw error("control character in string") }
+      if c != UInt8(ascii: "\\") { out.append(c); continue }
+      guard pos < bytes.count else { throw error("unterminated escape") }
+      let e = bytes[pos]
+      pos += 1
+      switch e {
+      case UInt8(ascii: "\""): out.append(0x22)
+      case UInt8(ascii: "\\"): out.append(0x5C)
+      case UInt8(ascii: "/"): out.append(0x2F)
+      case UInt8(ascii: "b"): out.append(0x08)
+      case UInt8(ascii: "f"): out.append(0x0C)
+      case UInt8(ascii: "n"): out.append(0x0A)
+      case UInt8(ascii: "r"): out.append(0x0D)
+      case UInt8(ascii: "t"): out.append(0x09)
+      case UInt8(ascii: "u"):
+        var cp = try hex4()
+        if cp >= 0xD800 && cp < 0xDC00 {
+          guard pos + 2 <= bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") else {
+            throw error("lone surrogate")
+          }
+          pos += 2
+          let lo = try hex4()
+          guard lo >= 0xDC00 && lo < 0xE000 else { throw error("bad surrogate pair") }
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+        }
+        guard let scalar = Unicode.Scalar(cp) else { throw error("bad code point") }
+        out.append(contentsOf: Array(String(scalar).utf8))
+      default: throw error("bad escape")
+      }
+    }
+    guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid utf-8 in string") }
+    return s
+  }
+}
+
+// MARK: - typed field access with errors that name the field
+
+extension JSON {
+  /// The value of a required string field, or an error naming `context.key`.
+  public func require(_ key: String, in context: String) throws(LiftoffError) -> JSON {
+    guard let v = self[key], !v.isNull else { throw .invalidArgument("\(context): missing field \(key)") }
+    return v
+  }
+  public func string(_ key: String, in context: String) throws(LiftoffError) -> String {
+    guard let s = try require(key, in: context).stringValue else {
+      throw .invalidArgument("\(context): field \(key) is not a string")
+    }
+    return s
+  }
+  public func optString(_ key: String, in context: String) throws(LiftoffError) -> String? {
+    guard let v = self[key], !v.isNull else { return nil }
+    guard let s = v.stringValue else { throw .invalidArgument("\(context): field \(key) is not a string") }
+    return s
+  }
+  public func optInt64(_ key: String, in context: String) throws(LiftoffError) -> Int64? {
+    guard let v = self[key], !v.isNull else { return nil }
+    guard let i = v.int64Value else { throw .invalidArgument("\(context): field \(key) is not an integer") }
+    return i
+  }
+  public func optBool(_ key: String, in context: String) throws(LiftoffError) -> Bool? {
+    guard let v = self[key], !v.isNull else { return nil }
+    guard let b = v.boolValue else { throw .invalidArgument("\(context): field \(key) is not a boolean") }
+    return b
+  }
+  public func strings(_ key: String, in context: String) throws(LiftoffError) -> [String] {
+    guard let v = self[key], !v.isNull else { return [] }
+    guard let a = v.arrayValue else { throw .invalidArgument("\(context): field \(key) is not an array") }
+    var out: [String] = []
+    for item in a {
+      guard let s = item.stringValue else { throw .invalidArgument("\(context): field \(key) holds a non-string") }
+      out.append(s)
+    }
+    return out
+  }
+  public func stringMap(_ key: String, in context: String) throws(LiftoffError) -> [String: String] {
+    guard let v = self[key], !v.isNull else { return [:] }
+    guard let o = v.objectValue else { throw .invalidArgument("\(context): field \(key) is not an object") }
+    var out: [String: String] = [:]
+    for (k, item) in o {
+      guard let s = item.stringValue else { throw .invalidArgument("\(context): field \(key).\(k) is not a string") }
+      out[k] = s
+    }
+    return out
+  }
+  public func objects(_ key: String, in context: String) throws(LiftoffError) -> [JSON] {
+    guard let v = self[key], !v.isNull else { return [] }
+    guard let a = v.arrayValue else { throw .invalidArgument("\(context): field \(key) is not an array") }
+    return a
+  }
+}

@@ -1,0 +1,340 @@
+// The Liftoff pod manifest, version 1: `pods/<state>/<id>/pod.json`.
+// Written once by stage0 (`liftoff prepare`, `app sandbox`, `app add`), read by stage1 and by every
+// command. Everything stage1 needs is resolved here already (argv, uid/gid/groups, capability names,
+// layer dirs, mounts), so stage1 does no lookups in the image: it is a Foundation-free reader of this
+// file (JSON via LiftoffCore.JSON). Unknown fields are ignored; absent optional fields mean "not set".
+
+public struct PodManifest: Sendable, Equatable {
+  public static let currentVersion = 1
+
+  public enum Flavor: String, Sendable, CaseIterable { case `default`, fly }
+
+  public var version: Int
+  /// 64 lowercase hex characters.
+  public var id: String
+  /// RFC 3339 with nanoseconds, UTC.
+  public var createdAt: String
+  public var flavor: Flavor
+  public var hostname: String
+  public var network: PodNetwork
+  /// Mutable pods (`app sandbox`) keep running with no app; immutable pods (`run`) end with their apps.
+  public var mutable: Bool
+  /// Seconds between SIGTERM and SIGKILL when the pod is stopped.
+  public var stopTimeoutSeconds: Int
+  public var annotations: [String: String]
+  public var labels: [String: String]
+  public var apps: [AppManifest]
+
+  public init(
+    id: String, createdAt: String, flavor: Flavor = .default, hostname: String, network: PodNetwork,
+    mutable: Bool = false, stopTimeoutSeconds: Int = 10, annotations: [String: String] = [:],
+    labels: [String: String] = [:], apps: [AppManifest]
+  ) {
+    self.version = Self.currentVersion
+    self.id = id
+    self.createdAt = createdAt
+    self.flavor = flavor
+    self.hostname = hostname
+    self.network = network
+    self.mutable = mutable
+    self.stopTimeoutSeconds = stopTimeoutSeconds
+    self.annotations = annotations
+    self.labels = labels
+    self.apps = apps
+  }
+
+  public func app(named name: String) -> AppManifest? { apps.first { $0.name == name } }
+}
+
+/// How the pod is networked. `netnsPath` is a bind-mounted namespace under /run/netns created by
+/// stage0 (mode `none` and `netns`); stage1 joins it with setns. Host-network pods have none.
+public struct PodNetwork: Sendable, Equatable {
+  public enum Mode: String, Sendable, CaseIterable { case host, none, netns }
+  public var mode: Mode
+  public var netnsPath: String?
+  public init(mode: Mode, netnsPath: String? = nil) {
+    self.mode = mode
+    self.netnsPath = netnsPath
+  }
+}
+
+/// One app (stage2) of a pod, fully resolved.
+public struct AppManifest: Sendable, Equatable {
+  public var name: String
+  public var image: AppImage
+  /// argv; argv[0] is looked up in PATH of `env` inside the rootfs when it has no '/'.
+  public var exec: [String]
+  /// `KEY=value`, with PATH always set.
+  public var env: [String]
+  public var workingDir: String
+  public var user: AppUser
+  public var readOnlyRootfs: Bool
+  /// Capability names (`CAP_CHOWN`, …): the bounding, permitted and effective sets.
+  public var capabilities: [String]
+  public var noNewPrivileges: Bool
+  /// `runtime/default` (compiled by stage0 to `apps/<name>/seccomp.bpf`) or `unconfined`.
+  public var seccomp: String
+  public var mounts: [AppMount]
+  public var rlimits: [AppRlimit]
+  public var resources: AppResources
+  public var oomScoreAdj: Int?
+  /// Paths inside the rootfs made inaccessible (an empty read-only tmpfs or /dev/null).
+  public var maskedPaths: [String]
+  /// Paths inside the rootfs bind-mounted read-only onto themselves.
+  public var readonlyPaths: [String]
+  /// stdin/stdout/stderr of stage1 are handed to the app (`liftoff run --interactive`).
+  public var interactive: Bool
+  /// The signal to stop the app with (image `StopSignal`), as a number; SIGTERM when nil.
+  public var stopSignal: Int?
+
+  public init(
+    name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
+    user: AppUser = AppUser(), readOnlyRootfs: Bool = false, capabilities: [String],
+    noNewPrivileges: Bool = true, seccomp: String = "runtime/default", mounts: [AppMount] = [],
+    rlimits: [AppRlimit] = [], resources: AppResources = AppResources(), oomScoreAdj: Int? = nil,
+    maskedPaths: [String] = [], readonlyPaths: [String] = [], interactive: Bool = false, stopSignal: Int? = nil
+  ) {
+    self.name = name
+    self.image = image
+    self.exec = exec
+    self.env = env
+    self.workingDir = workingDir
+    self.user = user
+    self.readOnlyRootfs = readOnlyRootfs
+    self.capabilities = capabilities
+    self.noNewPrivileges = noNewPrivileges
+    self.seccomp = seccomp
+    self.mounts = mounts
+    self.rlimits = rlimits
+    self.resources = resources
+    self.oomScoreAdj = oomScoreAdj
+    self.maskedPaths = maskedPaths
+    self.readonlyPaths = readonlyPaths
+    self.interactive = interactive
+    self.stopSignal = stopSignal
+  }
+}
+
+public struct AppImage: Sendable, Equatable {
+  /// The name the image was asked for (`docker.io/library/busybox:latest`, or a rootfs path).
+  public var name: String
+  /// `sha256:<hex>` of the image config, or empty for a plain rootfs directory.
+  public var id: String
+  /// Overlay lower dirs, lowest first.
+  public var layerDirs: [String]
+  public init(name: String, id: String, layerDirs: [String]) {
+    self.name = name
+    self.id = id
+    self.layerDirs = layerDirs
+  }
+}
+
+public struct AppUser: Sendable, Equatable {
+  public var uid: UInt32
+  public var gid: UInt32
+  public var additionalGids: [UInt32]
+  public init(uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32] = []) {
+    self.uid = uid
+    self.gid = gid
+    self.additionalGids = additionalGids
+  }
+}
+
+/// A volume or mount: `bind` (source on the host) or `tmpfs`.
+public struct AppMount: Sendable, Equatable {
+  public enum Propagation: String, Sendable, CaseIterable { case `private`, rprivate, slave, rslave, shared, rshared }
+  public var destination: String
+  public var type: String
+  public var source: String
+  public var readOnly: Bool
+  public var propagation: Propagation
+  /// Extra mount data for tmpfs (`size=64m,mode=1777`).
+  public var data: String?
+  public init(
+    destination: String, type: String = "bind", source: String, readOnly: Bool = false,
+    propagation: Propagation = .rprivate, data: String? = nil
+  ) {
+    self.destination = destination
+    self.type = type
+    self.source = source
+    self.readOnly = readOnly
+    self.propagation = propagation
+    self.data = data
+  }
+}
+
+public struct AppRlimit: Sendable, Equatable {
+  /// `RLIMIT_NOFILE`, `RLIMIT_NPROC`, …
+  public var type: String
+  public var soft: UInt64
+  public var hard: UInt64
+  public init(type: String, soft: UInt64, hard: UInt64) {
+    self.type = type
+    self.soft = soft
+    self.hard = hard
+  }
+}
+
+public struct AppResources: Sendable, Equatable {
+  public var memoryBytes: Int64?
+  /// CPU limit in millicores (1000 = one CPU): a CFS quota over a 100 ms period.
+  public var cpuMillis: Int64?
+  public var pidsMax: Int64?
+  /// CPU weight as CRI `cpu_shares` (v1 `cpu.shares`).
+  public var cpuShares: Int64?
+  public init(memoryBytes: Int64? = nil, cpuMillis: Int64? = nil, pidsMax: Int64? = nil, cpuShares: Int64? = nil) {
+    self.memoryBytes = memoryBytes
+    self.cpuMillis = cpuMillis
+    self.pidsMax = pidsMax
+    self.cpuShares = cpuShares
+  }
+}
+
+// MARK: - JSON
+
+extension PodManifest {
+  public var json: JSON {
+    .obj([
+      ("version", .int(version)),
+      ("id", .string(id)),
+      ("createdAt", .string(createdAt)),
+      ("flavor", .string(flavor.rawValue)),
+      ("hostname", .string(hostname)),
+      ("network", .obj([("mode", .string(network.mode.rawValue)), ("netnsPath", .str(network.netnsPath))])),
+      ("mutable", .bool(mutable)),
+      ("stopTimeoutSeconds", .int(stopTimeoutSeconds)),
+      ("annotations", .map(annotations)),
+      ("labels", .map(labels)),
+      ("apps", .array(apps.map(\.json))),
+    ])
+  }
+
+  public init(json j: JSON) throws(LiftoffError) {
+    let ctx = "pod manifest"
+    guard let v = try j.optInt64("version", in: ctx), v == Int64(Self.currentVersion) else {
+      throw .invalidArgument("\(ctx): unsupported or missing version")
+    }
+    version = Int(v)
+    id = try j.string("id", in: ctx)
+    createdAt = try j.optString("createdAt", in: ctx) ?? ""
+    let f = try j.optString("flavor", in: ctx) ?? "default"
+    guard let fl = Flavor(rawValue: f) else { throw .invalidArgument("\(ctx): unknown flavor \(f)") }
+    flavor = fl
+    hostname = try j.optString("hostname", in: ctx) ?? ""
+    let n = try j.require("network", in: ctx)
+    let m = try n.string("mode", in: "\(ctx) network")
+    guard let mode = PodNetwork.Mode(rawValue: m) else { throw .invalidArgument("\(ctx): unknown network mode \(m)") }
+    network = PodNetwork(mode: mode, netnsPath: try n.optString("netnsPath", in: "\(ctx) network"))
+    mutable = try j.optBool("mutable", in: ctx) ?? false
+    stopTimeoutSeconds = Int(try j.optInt64("stopTimeoutSeconds", in: ctx) ?? 10)
+    annotations = try j.stringMap("annotations", in: ctx)
+    labels = try j.stringMap("labels", in: ctx)
+    var apps: [AppManifest] = []
+    for a in try j.objects("apps", in: ctx) { apps.append(try AppManifest(json: a)) }
+    self.apps = apps
+  }
+
+  public static func parse(_ text: String) throws(LiftoffError) -> PodManifest {
+    try PodManifest(json: JSON.parse(text))
+  }
+}
+
+extension AppManifest {
+  public var json: JSON {
+    .obj([
+      ("name", .string(name)),
+      ("image", .obj([("name", .string(image.name)), ("id", .string(image.id)), ("layerDirs", .strs(image.layerDirs))])),
+      ("exec", .strs(exec)),
+      ("env", .strs(env)),
+      ("workingDir", .string(workingDir)),
+      ("user", .obj([
+        ("uid", .int(user.uid)), ("gid", .int(user.gid)),
+        ("additionalGids", .array(user.additionalGids.map { .number(Double($0)) })),
+      ])),
+      ("readOnlyRootfs", .bool(readOnlyRootfs)),
+      ("capabilities", .strs(capabilities)),
+      ("noNewPrivileges", .bool(noNewPrivileges)),
+      ("seccomp", .string(seccomp)),
+      ("mounts", .array(mounts.map { m in
+        .obj([
+          ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
+          ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
+        ])
+      })),
+      ("rlimits", .array(rlimits.map { r in
+        .obj([("type", .string(r.type)), ("soft", .number(Double(r.soft))), ("hard", .number(Double(r.hard)))])
+      })),
+      ("resources", .obj([
+        ("memoryBytes", .int(resources.memoryBytes)), ("cpuMillis", .int(resources.cpuMillis)),
+        ("pidsMax", .int(resources.pidsMax)), ("cpuShares", .int(resources.cpuShares)),
+      ])),
+      ("oomScoreAdj", .int(oomScoreAdj)),
+      ("maskedPaths", .strs(maskedPaths)),
+      ("readonlyPaths", .strs(readonlyPaths)),
+      ("interactive", .bool(interactive)),
+      ("stopSignal", .int(stopSignal)),
+    ])
+  }
+
+  public init(json j: JSON) throws(LiftoffError) {
+    name = try j.string("name", in: "app")
+    let ctx = "app \(name)"
+    let im = try j.require("image", in: ctx)
+    image = AppImage(
+      name: try im.optString("name", in: "\(ctx) image") ?? "", id: try im.optString("id", in: "\(ctx) image") ?? "",
+      layerDirs: try im.strings("layerDirs", in: "\(ctx) image"))
+    exec = try j.strings("exec", in: ctx)
+    guard !exec.isEmpty else { throw .invalidArgument("\(ctx): empty exec") }
+    env = try j.strings("env", in: ctx)
+    workingDir = try j.optString("workingDir", in: ctx) ?? "/"
+    let u = try j.require("user", in: ctx)
+    func id32(_ v: Int64?, _ field: String) throws(LiftoffError) -> UInt32 {
+      guard let v else { return 0 }
+      guard v >= 0 && v <= Int64(UInt32.max) else { throw .invalidArgument("\(ctx): user.\(field) out of range") }
+      return UInt32(v)
+    }
+    var gids: [UInt32] = []
+    for g in try u.objects("additionalGids", in: "\(ctx) user") {
+      guard let i = g.int64Value, i >= 0, i <= Int64(UInt32.max) else {
+        throw .invalidArgument("\(ctx): user.additionalGids holds a bad id")
+      }
+      gids.append(UInt32(i))
+    }
+    user = AppUser(
+      uid: try id32(u.optInt64("uid", in: "\(ctx) user"), "uid"),
+      gid: try id32(u.optInt64("gid", in: "\(ctx) user"), "gid"), additionalGids: gids)
+    readOnlyRootfs = try j.optBool("readOnlyRootfs", in: ctx) ?? false
+    capabilities = try j.strings("capabilities", in: ctx)
+    noNewPrivileges = try j.optBool("noNewPrivileges", in: ctx) ?? true
+    seccomp = try j.optString("seccomp", in: ctx) ?? "runtime/default"
+    var mounts: [AppMount] = []
+    for m in try j.objects("mounts", in: ctx) {
+      let mc = "\(ctx) mount"
+      let p = try m.optString("propagation", in: mc) ?? "rprivate"
+      guard let prop = AppMount.Propagation(rawValue: p) else { throw .invalidArgument("\(mc): unknown propagation \(p)") }
+      mounts.append(
+        AppMount(
+          destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
+          source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
+          propagation: prop, data: try m.optString("data", in: mc)))
+    }
+    self.mounts = mounts
+    var rl: [AppRlimit] = []
+    for r in try j.objects("rlimits", in: ctx) {
+      let soft = r["soft"]?.doubleValue ?? 0
+      let hard = r["hard"]?.doubleValue ?? 0
+      func u64(_ d: Double) -> UInt64 { d >= 1.8e19 ? UInt64.max : UInt64(max(0, d)) }
+      rl.append(AppRlimit(type: try r.string("type", in: "\(ctx) rlimit"), soft: u64(soft), hard: u64(hard)))
+    }
+    rlimits = rl
+    let res = j["resources"] ?? .object([])
+    resources = AppResources(
+      memoryBytes: try res.optInt64("memoryBytes", in: ctx), cpuMillis: try res.optInt64("cpuMillis", in: ctx),
+      pidsMax: try res.optInt64("pidsMax", in: ctx), cpuShares: try res.optInt64("cpuShares", in: ctx))
+    oomScoreAdj = try j.optInt64("oomScoreAdj", in: ctx).map { Int($0) }
+    maskedPaths = try j.strings("maskedPaths", in: ctx)
+    readonlyPaths = try j.strings("readonlyPaths", in: ctx)
+    interactive = try j.optBool("interactive", in: ctx) ?? false
+    stopSignal = try j.optInt64("stopSignal", in: ctx).map { Int($0) }
+  }
+}

@@ -1,0 +1,86 @@
+// The control protocol between stage0 (`liftoff …`, the CRI service through it) and stage1.
+//
+//   stage0 (any liftoff command)                      stage1 (one per pod, pods/run/<id>/)
+//   ────────────────────────────                      ─────────────────────────────────────
+//   connect(stage1/control.sock) ───────────────────▶ accept (poll loop, single-threaded)
+//   one request, JSON + "\n"      ───────────────────▶ decode Stage1Request
+//                                 ◀─────────────────── one Stage1Response, JSON + "\n"
+//   close                                              close
+//
+// One request per connection; requests are handled one at a time in stage1's loop and answered at
+// once (a stop is *begun*: the caller waits for the pod's flock or the app's state.json to learn that
+// it finished). The socket is bound and reached through `/proc/self/fd/<dirfd>/control.sock`, since
+// pod paths are too long for `sun_path`. Only root may connect (the socket is mode 0600).
+//
+// Every state change stage1 makes is also written to disk first (apps/<name>/state.json), so stage0
+// never needs the socket to *read* state: the socket is only for asking stage1 to *do* something.
+
+public enum Stage1Request: Sendable, Equatable {
+  /// Is stage1 up and serving? Answered with `.ok`.
+  case ping
+  /// Stop every app (its stop signal, then SIGKILL after `timeoutSeconds`) and end the pod.
+  case stopPod(timeoutSeconds: Int)
+  /// Mutable pods: start the app `name` declared in pod.json (re-read by stage1).
+  case startApp(name: String)
+  /// Mutable pods: stop one app (stop signal, SIGKILL after `timeoutSeconds`).
+  case stopApp(name: String, timeoutSeconds: Int)
+  /// Mutable pods: forget an exited app (unmount its rootfs).
+  case removeApp(name: String)
+
+  public var json: JSON {
+    switch self {
+    case .ping: return .obj([("op", .string("ping"))])
+    case .stopPod(let t): return .obj([("op", .string("stopPod")), ("timeoutSeconds", .int(t))])
+    case .startApp(let n): return .obj([("op", .string("startApp")), ("name", .string(n))])
+    case .stopApp(let n, let t):
+      return .obj([("op", .string("stopApp")), ("name", .string(n)), ("timeoutSeconds", .int(t))])
+    case .removeApp(let n): return .obj([("op", .string("removeApp")), ("name", .string(n))])
+    }
+  }
+
+  public init(json j: JSON) throws(LiftoffError) {
+    let ctx = "stage1 request"
+    let op = try j.string("op", in: ctx)
+    switch op {
+    case "ping": self = .ping
+    case "stopPod": self = .stopPod(timeoutSeconds: Int(try j.optInt64("timeoutSeconds", in: ctx) ?? 10))
+    case "startApp": self = .startApp(name: try j.string("name", in: ctx))
+    case "stopApp":
+      self = .stopApp(name: try j.string("name", in: ctx), timeoutSeconds: Int(try j.optInt64("timeoutSeconds", in: ctx) ?? 10))
+    case "removeApp": self = .removeApp(name: try j.string("name", in: ctx))
+    default: throw .invalidArgument("\(ctx): unknown op \(op)")
+    }
+  }
+}
+
+public enum Stage1Response: Sendable, Equatable {
+  case ok
+  /// The request failed; `code` is a `LiftoffError.Code` raw value.
+  case error(code: String, message: String)
+
+  public var json: JSON {
+    switch self {
+    case .ok: return .obj([("ok", .bool(true))])
+    case .error(let c, let m): return .obj([("ok", .bool(false)), ("code", .string(c)), ("message", .string(m))])
+    }
+  }
+
+  public init(json j: JSON) throws(LiftoffError) {
+    if try j.optBool("ok", in: "stage1 response") == true {
+      self = .ok
+    } else {
+      self = .error(
+        code: try j.optString("code", in: "stage1 response") ?? "internal",
+        message: try j.optString("message", in: "stage1 response") ?? "unknown error")
+    }
+  }
+
+  public init(_ e: LiftoffError) { self = .error(code: e.code.rawValue, message: e.description) }
+
+  /// Turns an error response back into the `LiftoffError` stage1 raised.
+  public func check() throws(LiftoffError) {
+    if case .error(let c, let m) = self {
+      throw LiftoffError(LiftoffError.Code(rawValue: c) ?? .internal, m)
+    }
+  }
+}

@@ -1,0 +1,176 @@
+// Cgroups for pods and apps: `<root>/liftoff/<pod-id>/<app>` in every hierarchy Liftoff uses.
+// v1 (this machine: one hierarchy per controller under /sys/fs/cgroup/<controller>) and v2 (one unified
+// hierarchy, controllers enabled through cgroup.subtree_control). The root is a parameter so that the
+// same code is unit-tested on a fake hierarchy (a temp directory) and exercised for real as root.
+import Glibc
+import LiftoffCore
+
+public struct Cgroups: Sendable {
+  public enum Version: Sendable, Equatable { case v1, v2 }
+
+  public let root: String
+  public let version: Version
+  /// The group Liftoff's pods go under, relative to each hierarchy root.
+  public let parent: String
+
+  /// v1 controllers Liftoff sets limits in (and cleans up).
+  public static let v1Controllers = ["memory", "cpu", "pids"]
+
+  public init(root: String, version: Version, parent: String = "liftoff") {
+    self.root = root
+    self.version = version
+    self.parent = parent
+  }
+
+  /// The host's cgroups: v2 when /sys/fs/cgroup is the unified hierarchy, v1 otherwise.
+  public static func host(parent: String = "liftoff") -> Cgroups {
+    let root = "/sys/fs/cgroup"
+    if FileSystem.exists(root + "/cgroup.controllers") { return Cgroups(root: root, version: .v2, parent: parent) }
+    return Cgroups(root: root, version: .v1, parent: parent)
+  }
+
+  /// Directories of one cgroup (one per v1 controller, one for v2).
+  public func directories(pod: String, app: String? = nil) -> [String] {
+    let rel = "\(parent)/\(pod)" + (app.map { "/\($0)" } ?? "")
+    switch version {
+    case .v1: return Self.v1Controllers.map { "\(root)/\($0)/\(rel)" }
+    case .v2: return ["\(root)/\(rel)"]
+    }
+  }
+
+  /// Creates the app's cgroup with its limits. Idempotent.
+  public func create(pod: String, app: String, resources: AppResources) throws(SystemCallError) {
+    switch version {
+    case .v1:
+      for c in Self.v1Controllers {
+        let dir = "\(root)/\(c)/\(parent)/\(pod)/\(app)"
+        try FileSystem.makeDirectories(dir)
+        switch c {
+        case "memory":
+          if let m = resources.memoryBytes {
+            try FileSystem.writeControl("\(dir)/memory.limit_in_bytes", String(m))
+            // Without swap accounting the file is absent; with it, also cap swap at the limit.
+            if FileSystem.exists("\(dir)/memory.memsw.limit_in_bytes") {
+              try FileSystem.writeControl("\(dir)/memory.memsw.limit_in_bytes", String(m))
+            }
+          }
+        case "cpu":
+          if let shares = resources.cpuShares { try FileSystem.writeControl("\(dir)/cpu.shares", String(shares)) }
+          if let millis = resources.cpuMillis {
+            try FileSystem.writeControl("\(dir)/cpu.cfs_period_us", "100000")
+            try FileSystem.writeControl("\(dir)/cpu.cfs_quota_us", String(Self.quota(millis: millis)))
+          }
+        case "pids":
+          if let p = resources.pidsMax { try FileSystem.writeControl("\(dir)/pids.max", String(p)) }
+        default: break
+        }
+      }
+    case .v2:
+      let podDir = "\(root)/\(parent)/\(pod)"
+      let dir = "\(podDir)/\(app)"
+      try FileSystem.makeDirectories(dir)
+      // Delegate the controllers down to the app level (no internal processes above it).
+      for d in [root, "\(root)/\(parent)", podDir] {
+        try? FileSystem.writeControl("\(d)/cgroup.subtree_control", "+memory +cpu +pids")
+      }
+      if let m = resources.memoryBytes {
+        try FileSystem.writeControl("\(dir)/memory.max", String(m))
+        if FileSystem.exists("\(dir)/memory.swap.max") { try FileSystem.writeControl("\(dir)/memory.swap.max", "0") }
+      }
+      if let millis = resources.cpuMillis {
+        try FileSystem.writeControl("\(dir)/cpu.max", "\(Self.quota(millis: millis)) 100000")
+      }
+      if let shares = resources.cpuShares {
+        try FileSystem.writeControl("\(dir)/cpu.weight", String(Self.weight(shares: shares)))
+      }
+      if let p = resources.pidsMax { try FileSystem.writeControl("\(dir)/pids.max", String(p)) }
+    }
+  }
+
+  /// CFS quota in µs per 100 ms period for a limit in millicores (at least 1 ms, as the kernel wants).
+  public static func quota(millis: Int64) -> Int64 { max(1000, millis * 100) }
+
+  /// cgroup v2 cpu.weight from v1 cpu.shares (the conversion runc and crun use).
+  public static func weight(shares: Int64) -> Int64 {
+    if shares <= 0 { return 100 }
+    let s = min(max(shares, 2), 262144)
+    return 1 + ((s - 2) * 9999) / 262142
+  }
+
+  /// Moves process `pid` (0: the caller) into the app's cgroup.
+  public func enter(pod: String, app: String, pid: Int32 = 0) throws(SystemCallError) {
+    for d in directories(pod: pod, app: app) { try FileSystem.writeControl("\(d)/cgroup.procs", String(pid)) }
+  }
+
+  /// Did the kernel's OOM killer kill something in the app's cgroup?
+  public func oomKilled(pod: String, app: String) -> Bool {
+    switch version {
+    case .v1:
+      let f = "\(root)/memory/\(parent)/\(pod)/\(app)/memory.oom_control"
+      return (Self.keyedValue(f, "oom_kill") ?? 0) > 0
+    case .v2:
+      let f = "\(root)/\(parent)/\(pod)/\(app)/memory.events"
+      return (Self.keyedValue(f, "oom_kill") ?? 0) > 0
+    }
+  }
+
+  /// A `key value` line of a flat-keyed cgroup file.
+  public static func keyedValue(_ path: String, _ key: String) -> Int64? {
+    guard let text = try? FileSystem.readString(path) else { return nil }
+    for line in text.split(separator: "\n") {
+      let f = line.split(separator: " ")
+      if f.count == 2, f[0] == key { return Int64(f[1]) }
+    }
+    return nil
+  }
+
+  /// Pids in a cgroup directory (all controllers agree; the first readable one is used).
+  public func pids(pod: String, app: String? = nil) -> [Int32] {
+    var out: [Int32] = []
+    for d in directories(pod: pod, app: app) {
+      guard let text = try? FileSystem.readString("\(d)/cgroup.procs") else { continue }
+      out += text.split(separator: "\n").compactMap { Int32($0) }
+    }
+    return Array(Set(out))
+  }
+
+  /// Kills whatever is left in the pod's cgroups and removes them (children first). Missing groups
+  /// are fine; returns false when something could not be removed (e.g. a process would not die).
+  @discardableResult
+  public func removePod(_ pod: String) -> Bool {
+    var ok = true
+    for podDir in directories(pod: pod) where FileSystem.isDirectory(podDir) {
+      let apps = ((try? FileSystem.list(podDir)) ?? []).filter { FileSystem.isDirectory("\(podDir)/\($0)") }
+      for a in apps { ok = removeGroup("\(podDir)/\(a)") && ok }
+      ok = removeGroup(podDir) && ok
+    }
+    return ok
+  }
+
+  /// Removes one app's cgroups (after its processes are gone).
+  @discardableResult
+  public func removeApp(pod: String, app: String) -> Bool {
+    var ok = true
+    for d in directories(pod: pod, app: app) where FileSystem.isDirectory(d) { ok = removeGroup(d) && ok }
+    return ok
+  }
+
+  private func removeGroup(_ dir: String) -> Bool {
+    for attempt in 0..<50 {
+      if rmdir(dir) == 0 || errno == ENOENT { return true }
+      guard errno == EBUSY else {
+        // A fake hierarchy (unit tests) holds regular files: remove them, then the directory.
+        if errno == ENOTEMPTY, let names = try? FileSystem.list(dir) {
+          for n in names where !FileSystem.isDirectory("\(dir)/\(n)") { unlink("\(dir)/\(n)") }
+          if rmdir(dir) == 0 { return true }
+        }
+        return false
+      }
+      if let text = try? FileSystem.readString("\(dir)/cgroup.procs") {
+        for p in text.split(separator: "\n").compactMap({ Int32($0) }) { kill(p, SIGKILL) }
+      }
+      usleep(attempt < 10 ? 10_000 : 100_000)
+    }
+    return false
+  }
+}

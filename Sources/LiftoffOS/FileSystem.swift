@@ -1,0 +1,226 @@
+// Files and directories with the crash-safety rule of Liftoff: state files are written to a temp
+// name, fsynced and renamed into place, and the directory is fsynced. Glibc only (stage1 uses it).
+import CLinux
+import Glibc
+import LiftoffCore
+
+public enum FileSystem {
+  /// Reads a whole file.
+  public static func readBytes(_ path: String) throws(SystemCallError) -> [UInt8] {
+    let fd = liftoff_open_mode(path, O_RDONLY | O_CLOEXEC, 0)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw SystemCallError("read", errno: errno, path: path)
+      }
+      if n == 0 { break }
+      out.append(contentsOf: buf[0..<n])
+    }
+    return out
+  }
+
+  public static func readString(_ path: String) throws(SystemCallError) -> String {
+    String(decoding: try readBytes(path), as: UTF8.self)
+  }
+
+  /// Writes `bytes` to a file of `path`'s directory under a temporary name, fsyncs it, renames it
+  /// onto `path` and fsyncs the directory: a crash leaves the old or the new file, never a torn one.
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemCallError) {
+    let tmp = "\(path).tmp-\(getpid())-\(Random.hex(bytes: 4))"
+    let fd = liftoff_open_mode(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
+    do throws(SystemCallError) {
+      try writeAll(fd, bytes, path: tmp)
+      guard fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
+      close(fd)
+    } catch {
+      close(fd)
+      unlink(tmp)
+      throw error
+    }
+    guard rename(tmp, path) == 0 else {
+      let e = errno
+      unlink(tmp)
+      throw SystemCallError("rename", errno: e, path: path)
+    }
+    fsyncDirectory(of: path)
+  }
+
+  public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SystemCallError) {
+    try writeAtomically(path, Array(text.utf8), mode: mode)
+  }
+
+  /// Writes to a control file (cgroup and /proc files): no temp name, one write. O_CREAT is
+  /// harmless on cgroupfs and procfs (their files exist) and lets a fake hierarchy (a plain
+  /// directory, in unit tests) record what was written.
+  public static func writeControl(_ path: String, _ text: String) throws(SystemCallError) {
+    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
+    defer { close(fd) }
+    try writeAll(fd, Array(text.utf8), path: path)
+  }
+
+  public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String? = nil) throws(SystemCallError) {
+    var off = 0
+    while off < bytes.count {
+      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw SystemCallError("write", errno: errno, path: path)
+      }
+      off += n
+    }
+  }
+
+  public static func fsyncDirectory(of path: String) {
+    let dir = parent(of: path)
+    let fd = liftoff_open_mode(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
+  }
+
+  public static func parent(of path: String) -> String {
+    guard let i = path.lastIndex(of: "/") else { return "." }
+    if i == path.startIndex { return "/" }
+    return String(path[..<i])
+  }
+
+  public static func exists(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0
+  }
+
+  public static func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+  }
+
+  public static func fileStat(_ path: String, follow: Bool = true) throws(SystemCallError) -> stat {
+    var st = stat()
+    let rc = follow ? stat(path, &st) : lstat(path, &st)
+    guard rc == 0 else { throw SystemCallError(follow ? "stat" : "lstat", errno: errno, path: path) }
+    return st
+  }
+
+  /// mkdir -p; existing directories are fine.
+  public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemCallError) {
+    if isDirectory(path) { return }
+    let p = parent(of: path)
+    if p != path && p != "/" && p != "." { try makeDirectories(p, mode: mode) }
+    if mkdir(path, mode) != 0 && errno != EEXIST {
+      throw SystemCallError("mkdir", errno: errno, path: path)
+    }
+  }
+
+  /// The names in a directory, without `.` and `..`, sorted.
+  public static func list(_ path: String) throws(SystemCallError) -> [String] {
+    guard let d = opendir(path) else { throw SystemCallError("opendir", errno: errno, path: path) }
+    defer { closedir(d) }
+    var names: [String] = []
+    while let e = readdir(d) {
+      let name = withUnsafePointer(to: e.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  /// rm -rf that never leaves the file system `path` is on: a directory on another device (a mount
+  /// point left behind) stops it with an error instead of deleting what is mounted there. Symlinks
+  /// are removed, never followed. A missing `path` is fine.
+  public static func removeTree(_ path: String) throws(SystemCallError) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else {
+      if errno == ENOENT { return }
+      throw SystemCallError("lstat", errno: errno, path: path)
+    }
+    try removeTree(path, device: st.st_dev)
+  }
+
+  private static func removeTree(_ path: String, device: dev_t) throws(SystemCallError) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else {
+      if errno == ENOENT { return }
+      throw SystemCallError("lstat", errno: errno, path: path)
+    }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+      guard st.st_dev == device else { throw SystemCallError("remove (mount point inside)", errno: EBUSY, path: path) }
+      // Overlay work dirs can be mode 000; as root that does not matter, but make it explicit.
+      chmod(path, 0o700)
+      for name in try list(path) { try removeTree(path + "/" + name, device: device) }
+      guard rmdir(path) == 0 || errno == ENOENT else { throw SystemCallError("rmdir", errno: errno, path: path) }
+    } else {
+      guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError("unlink", errno: errno, path: path) }
+    }
+  }
+
+  /// Creates an empty regular file (for bind-mount targets) if nothing is there.
+  public static func touch(_ path: String, mode: mode_t = 0o644) throws(SystemCallError) {
+    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
+    close(fd)
+  }
+
+  /// Creates a character device node.
+  public static func makeCharDevice(_ path: String, mode: mode_t, major: UInt32, minor: UInt32) throws(SystemCallError) {
+    guard liftoff_mknod_char(path, mode, major, minor) == 0 else { throw SystemCallError("mknod", errno: errno, path: path) }
+  }
+
+  /// Joins `relative` (absolute inside a rootfs, e.g. `/etc/passwd`) onto `root`.
+  public static func join(_ root: String, _ relative: String) -> String {
+    var r = relative
+    while r.hasPrefix("/") { r.removeFirst() }
+    if r.isEmpty { return root }
+    return root.hasSuffix("/") ? root + r : root + "/" + r
+  }
+}
+
+/// Random bytes from getrandom(2).
+public enum Random {
+  public static func bytes(_ n: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: n)
+    var off = 0
+    while off < n {
+      let r = out.withUnsafeMutableBytes { liftoff_getrandom($0.baseAddress! + off, n - off) }
+      if r > 0 { off += r } else if errno != EINTR { fatalError("getrandom failed: \(errnoDescription(errno))") }
+    }
+    return out
+  }
+
+  public static func hex(bytes n: Int) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var s: [UInt8] = []
+    for b in bytes(n) {
+      s.append(digits[Int(b >> 4)])
+      s.append(digits[Int(b & 15)])
+    }
+    return String(decoding: s, as: UTF8.self)
+  }
+}
+
+/// Wall-clock time as Liftoff writes it.
+public enum Clock {
+  public static func now() -> (seconds: Int64, nanoseconds: Int64) {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return (Int64(ts.tv_sec), Int64(ts.tv_nsec))
+  }
+  public static func nowRFC3339() -> String {
+    let t = now()
+    return Timestamp.rfc3339Nano(seconds: t.seconds, nanoseconds: t.nanoseconds)
+  }
+  /// Monotonic seconds, for timeouts.
+  public static func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+  }
+}

@@ -1,2 +1,0 @@
-// LiftoffOS — see shared/STYLE.md for its role.
-import LiftoffCore

@@ -1,2 +1,0 @@
-// LiftoffPod — see shared/STYLE.md for its role.
-import LiftoffCore

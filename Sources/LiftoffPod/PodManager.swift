@@ -1,0 +1,324 @@
+// stage0's pod operations after prepare: run a prepared pod (exec into stage1), status, stop, rm,
+// gc and enter. Every operation works from the on-disk state and the pod's flock alone, so that
+// concurrent commands (two `rm`, `gc` during `run`, `status` during `stop`) are safe:
+// moves are rename(2)s (one wins, the other is told the pod moved), and nothing is removed while
+// its lock is held by someone else.
+import Foundation
+import LiftoffCore
+import LiftoffNet
+import LiftoffOS
+
+public struct PodManager: Sendable {
+  public let store: PodStore
+  public let cgroups: Cgroups
+
+  public init(store: PodStore, cgroups: Cgroups = .host()) {
+    self.store = store
+    self.cgroups = cgroups
+  }
+
+  // MARK: run
+
+  /// Path of liftoff-stage1: `$LIFTOFF_STAGE1`, else beside the running executable.
+  public static func stage1Path() throws(LiftoffError) -> String {
+    if let p = ProcessInfo.processInfo.environment["LIFTOFF_STAGE1"], !p.isEmpty { return p }
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let p = (exe as NSString).deletingLastPathComponent + "/liftoff-stage1"
+    guard FileManager.default.isExecutableFile(atPath: p) else {
+      throw .init(.failedPrecondition, "liftoff-stage1 not found beside \(exe) (set LIFTOFF_STAGE1)")
+    }
+    return p
+  }
+
+  /// Moves a prepared pod to run/ and execs stage1 in this process, which becomes the pod's
+  /// supervisor (a systemd unit's main PID stays the pod). Returns only by throwing.
+  /// `lock` is the pod lock when the caller prepared the pod itself.
+  public func execPrepared(_ id: String, lock heldLock: FileLock? = nil) throws(LiftoffError) -> Never {
+    let stage1 = try Self.stage1Path()
+    let lock: FileLock
+    if let heldLock { lock = heldLock } else { lock = try lockPrepared(id) }
+    let manifest = try store.readManifest(id, at: .prepared)
+    try store.move(id, from: .prepared, to: .run)
+    let dir = store.path(.run, id)
+    do {
+      if manifest.network.mode == .none, let ns = manifest.network.netnsPath {
+        _ = try NetworkNamespace.create(name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
+      }
+      try lock.setInheritable(true)
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "starting pod \(id)", cause: error as? (any Error & Sendable))
+    }
+    let argv = [stage1, "--pod-dir", dir, "--lock-fd", String(lock.fd)]
+    var cargs = argv.map { strdup($0) } + [nil]
+    execv(stage1, &cargs)
+    let e = errno
+    throw LiftoffError(.internal, "exec \(stage1)", cause: SystemCallError("execv", errno: e, path: stage1))
+  }
+
+  func lockPrepared(_ id: String) throws(LiftoffError) -> FileLock {
+    do {
+      let lock = try FileLock(path: store.path(.prepared, id))
+      guard try lock.lock(exclusive: true, blocking: false) else {
+        throw LiftoffError(.failedPrecondition, "pod \(id) is being run by another command")
+      }
+      return lock
+    } catch let e as LiftoffError {
+      throw e
+    } catch let e as SystemCallError where e.errno == ENOENT {
+      throw LiftoffError(.failedPrecondition, "pod \(id) is not prepared (already run or removed)")
+    } catch {
+      throw LiftoffError(.internal, "locking pod \(id): \(error)")
+    }
+  }
+
+  // MARK: status
+
+  /// Is the pod's directory locked by a live owner?
+  func isLocked(_ id: String, _ place: PodStore.Place) -> Bool {
+    (try? FileLock.isHeld(store.path(place, id))) ?? false
+  }
+
+  public func status(_ id: String) throws(LiftoffError) -> PodStatus {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    return status(id, place)
+  }
+
+  public func status(_ id: String, _ place: PodStore.Place) -> PodStatus {
+    let state: String
+    switch place {
+    case .embryo: state = "embryo"
+    case .prepare: state = "preparing"
+    case .prepared: state = "prepared"
+    case .run: state = isLocked(id, place) ? "running" : "exited"
+    case .exitedGarbage: state = "exited-garbage"
+    case .garbage: state = "garbage"
+    }
+    let manifest = try? store.readManifest(id, at: place)
+    let dir = store.path(place, id)
+    var apps: [AppStatus] = []
+    var exitCode: Int32?
+    for app in manifest?.apps ?? [] {
+      let s = store.readAppState(id, at: place, app: app.name)
+      var phase = s?.phase.rawValue ?? "created"
+      var reason = s?.reason?.rawValue
+      var message = s?.message
+      // stage1 died without recording the end of a running app.
+      if phase == "running" && state != "running" {
+        phase = "exited"
+        reason = reason ?? AppState.Reason.error.rawValue
+        message = message ?? "stage1 ended without recording the app's exit"
+      }
+      apps.append(
+        AppStatus(
+          name: app.name, image: app.image.name, imageID: app.image.id, state: phase,
+          pid: phase == "running" ? s?.pid : nil, startedAt: s?.startedAt, finishedAt: s?.finishedAt,
+          exitCode: s?.exitCode, signal: s?.signal, reason: reason, message: message))
+      if state != "running", state != "prepared", let c = s?.exitCode, c != 0, exitCode == nil || exitCode == 0 {
+        exitCode = c
+      }
+    }
+    if state == "exited" || state == "exited-garbage" { exitCode = exitCode ?? (apps.allSatisfy { $0.exitCode == 0 } ? 0 : 1) }
+    var pid: Int32?
+    if state == "running", let text = try? FileSystem.readString("\(dir)/stage1/pid") {
+      pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    return PodStatus(
+      state: state, id: id, createdAt: manifest?.createdAt, flavor: manifest?.flavor.rawValue,
+      hostname: manifest?.hostname, network: manifest?.network.mode.rawValue, pid: pid, exitCode: exitCode, apps: apps)
+  }
+
+  public func list() -> [PodStatus] {
+    store.all().map { status($0.id, $0.place) }.sorted { ($0.createdAt ?? "", $0.id) < ($1.createdAt ?? "", $1.id) }
+  }
+
+  /// Waits until the pod is no longer running (its stage1 lock is released), up to `timeout`.
+  /// Returns false on timeout.
+  public func waitExited(_ id: String, timeout: Double? = nil) -> Bool {
+    let deadline = timeout.map { Date().addingTimeInterval($0) }
+    while true {
+      guard let place = store.locate(id), place == .run else { return true }
+      guard let lock = try? FileLock(path: store.path(.run, id)) else { return true }
+      if (try? lock.lock(exclusive: false, blocking: deadline == nil)) == true { return true }
+      if let deadline, Date() >= deadline { return false }
+      usleep(20_000)
+    }
+  }
+
+  // MARK: stop
+
+  /// Stops a running pod: its stop signal then SIGKILL after `timeoutSeconds` (stage1 does it),
+  /// or SIGKILL to stage1 at once with `force`. Stopping an exited pod succeeds.
+  /// Returns once the pod has exited.
+  public func stop(_ id: String, force: Bool = false, timeoutSeconds: Int? = nil) throws(LiftoffError) {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    guard place == .run else {
+      if place == .prepared { throw .init(.failedPrecondition, "pod \(id) is prepared, not running") }
+      return
+    }
+    if !isLocked(id, .run) { return }
+    let dir = store.path(.run, id)
+    if !force {
+      let manifest = try store.readManifest(id, at: .run)
+      let t = timeoutSeconds ?? manifest.stopTimeoutSeconds
+      do {
+        try UnixSocket.call(dir: "\(dir)/stage1", .stopPod(timeoutSeconds: t)).check()
+        if waitExited(id, timeout: Double(t) + 15) { return }
+      } catch {
+        // stage1 not answering (still starting, or wedged): fall through to SIGKILL.
+        if !isLocked(id, .run) { return }
+      }
+    }
+    if let text = try? FileSystem.readString("\(dir)/stage1/pid"),
+      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+    {
+      kill(pid, SIGKILL)
+    }
+    // Apps die with stage1 (parent-death signal); whatever is left in the cgroups goes too.
+    _ = cgroups.pids(pod: id).map { kill($0, SIGKILL) }
+    guard waitExited(id, timeout: 15) else {
+      throw .init(.deadlineExceeded, "pod \(id) did not exit after SIGKILL to its stage1")
+    }
+  }
+
+  // MARK: rm and gc
+
+  /// Removes an exited (or prepared, or half-made) pod completely. A running pod is refused.
+  public func remove(_ id: String) throws(LiftoffError) {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    let lock: FileLock
+    do { lock = try FileLock(path: store.path(place, id)) } catch {
+      throw .notFound("pod \(id) not found")
+    }
+    guard (try? lock.lock(exclusive: true, blocking: false)) == true else {
+      switch place {
+      case .run: throw .init(.failedPrecondition, "pod \(id) is running; stop it first")
+      case .embryo, .prepare: throw .init(.failedPrecondition, "pod \(id) is being prepared")
+      default: throw .init(.failedPrecondition, "pod \(id) is being removed by another command")
+      }
+    }
+    var at = place
+    switch place {
+    case .run:
+      try store.move(id, from: .run, to: .exitedGarbage)
+      at = .exitedGarbage
+    case .prepared, .embryo, .prepare:
+      try store.move(id, from: place, to: .garbage)
+      at = .garbage
+    case .exitedGarbage, .garbage: break
+    }
+    try destroy(id, at: at)
+    _ = lock
+  }
+
+  /// Takes down everything a pod may have left (processes in its cgroups, mounts under its
+  /// directory, its network namespace, its cgroups) and deletes its directory. The caller holds
+  /// the pod's lock and the pod is in a garbage place.
+  func destroy(_ id: String, at place: PodStore.Place) throws(LiftoffError) {
+    let dir = store.path(place, id)
+    for pid in cgroups.pids(pod: id) { kill(pid, SIGKILL) }
+    let cgroupsGone = cgroups.removePod(id)
+    do {
+      try Mounts.unmountAll(under: dir)
+      try NetworkNamespace.remove(PodStore.netnsPath(id))
+      let left = try Mounts.mountPoints().filter { $0 == dir || $0.hasPrefix(dir + "/") }
+      guard left.isEmpty else {
+        throw LiftoffError(.internal, "pod \(id): mounts remain under \(dir): \(left.joined(separator: ", "))")
+      }
+      try FileSystem.removeTree(dir)
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "removing pod \(id)", cause: error as? (any Error & Sendable))
+    }
+    if !cgroupsGone { throw .init(.internal, "pod \(id): its cgroups could not all be removed") }
+  }
+
+  public struct GCResult: Sendable {
+    public var removed: [String] = []
+    public var errors: [String] = []
+  }
+
+  /// rkt's gc: exited pods past `gracePeriod` seconds go to exited-garbage; pods a crash left in
+  /// embryo or prepare go to garbage; everything in the garbage places is destroyed.
+  public func gc(gracePeriod: Double) -> GCResult {
+    var result = GCResult()
+    // Half-made pods: only judged while no creator is between mkdir and flock.
+    if let embryoLock = try? FileLock(path: store.dir(.embryo)), (try? embryoLock.lock(exclusive: true, blocking: true)) == true {
+      for id in (try? FileSystem.list(store.dir(.embryo))) ?? [] where PodID.isValid(id) {
+        if let l = try? FileLock(path: store.path(.embryo, id)), (try? l.lock(exclusive: true)) == true {
+          try? store.move(id, from: .embryo, to: .garbage)
+        }
+      }
+      embryoLock.unlock()
+    }
+    for id in (try? FileSystem.list(store.dir(.prepare))) ?? [] where PodID.isValid(id) {
+      if let l = try? FileLock(path: store.path(.prepare, id)), (try? l.lock(exclusive: true)) == true {
+        try? store.move(id, from: .prepare, to: .garbage)
+      }
+    }
+    let now = Date().timeIntervalSince1970
+    for id in (try? FileSystem.list(store.dir(.run))) ?? [] where PodID.isValid(id) {
+      guard let l = try? FileLock(path: store.path(.run, id)), (try? l.lock(exclusive: true)) == true else { continue }
+      if now - exitTime(id) >= gracePeriod { try? store.move(id, from: .run, to: .exitedGarbage) }
+    }
+    for place in [PodStore.Place.exitedGarbage, .garbage] {
+      for id in (try? FileSystem.list(store.dir(place))) ?? [] where PodID.isValid(id) {
+        guard let l = try? FileLock(path: store.path(place, id)), (try? l.lock(exclusive: true)) == true else { continue }
+        do {
+          try destroy(id, at: place)
+          result.removed.append(id)
+        } catch {
+          result.errors.append("\(error)")
+        }
+      }
+    }
+    return result
+  }
+
+  /// When an exited pod ended: the newest of its state files (stage1 writes each app's end).
+  func exitTime(_ id: String) -> Double {
+    let dir = store.path(.run, id)
+    var newest = 0.0
+    var files = ["\(dir)/stage1/pid", dir]
+    for app in (try? FileSystem.list("\(dir)/apps")) ?? [] { files.append("\(dir)/apps/\(app)/state.json") }
+    for f in files {
+      if let st = try? FileSystem.fileStat(f) {
+        newest = max(newest, Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+      }
+    }
+    return newest
+  }
+
+  // MARK: enter
+
+  /// Runs `command` inside a running app's namespaces and root (see CLinux/nsenter.c): re-execs
+  /// this executable with LIFTOFF_NSENTER_PID set. Returns only by throwing.
+  public func enter(_ id: String, app: String?, command: [String]) throws(LiftoffError) -> Never {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    guard place == .run, isLocked(id, .run) else { throw .init(.failedPrecondition, "pod \(id) is not running") }
+    let manifest = try store.readManifest(id, at: .run)
+    let target: AppManifest
+    if let app {
+      guard let a = manifest.app(named: app) else { throw .notFound("pod \(id) has no app \(app)") }
+      target = a
+    } else {
+      guard manifest.apps.count == 1, let a = manifest.apps.first else {
+        throw .invalidArgument("pod \(id) has \(manifest.apps.count) apps: choose one with --app")
+      }
+      target = a
+    }
+    guard let state = store.readAppState(id, at: .run, app: target.name), state.phase == .running, let pid = state.pid
+    else { throw .init(.failedPrecondition, "app \(target.name) of pod \(id) is not running") }
+    var env = target.env
+    env.append("LIFTOFF_NSENTER_PID=\(pid)")
+    env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
+    let cmd = command.isEmpty ? ["/bin/sh"] : command
+    let argv = ["liftoff-enter"] + cmd
+    var cargs = argv.map { strdup($0) } + [nil]
+    var cenv = env.map { strdup($0) } + [nil]
+    execve("/proc/self/exe", &cargs, &cenv)
+    throw .init(.internal, "exec /proc/self/exe: \(errnoDescription(errno))")
+  }
+}

@@ -1,0 +1,59 @@
+// What `liftoff prepare`/`run` (and later `app add`) are asked for, before resolution into a
+// PodManifest: images are resolved, names and users looked up, defaults filled in.
+import LiftoffCore
+
+public struct PodOptions: Sendable {
+  public var flavor: PodManifest.Flavor = .default
+  public var hostname: String?
+  public var network: PodNetwork.Mode = .none
+  public var stopTimeoutSeconds = 10
+  public var annotations: [String: String] = [:]
+  public var labels: [String: String] = [:]
+  public var mutable = false
+  public var apps: [AppOptions] = []
+  public init() {}
+}
+
+public struct AppOptions: Sendable {
+  public var image: ResolvedImage
+  /// The name the image was asked for (shown in status).
+  public var imageName: String
+  public var name: String?
+  /// Replaces the image's entrypoint (`--exec`); `args` then follow it.
+  public var exec: String?
+  /// Replaces the image's cmd (arguments after `--`); nil keeps the image's.
+  public var args: [String]?
+  /// `KEY=value` added over the image's environment (`--set-env`).
+  public var env: [String] = []
+  public var user: String?
+  public var group: String?
+  public var workingDir: String?
+  public var mounts: [AppMount] = []
+  public var readOnlyRootfs = false
+  /// Exactly these capabilities (`--caps-retain`), instead of the default set.
+  public var capsRetain: [String]?
+  /// Removed from the set (`--caps-remove`).
+  public var capsRemove: [String] = []
+  /// `runtime/default` or `unconfined`.
+  public var seccomp = "runtime/default"
+  public var resources = AppResources()
+  public var rlimits: [AppRlimit] = []
+  public var oomScoreAdj: Int?
+  public var interactive = false
+  public var noNewPrivileges = true
+
+  public init(image: ResolvedImage, imageName: String) {
+    self.image = image
+    self.imageName = imageName
+  }
+}
+
+/// containerd's default masked and read-only paths.
+public enum DefaultPaths {
+  public static let masked = [
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+  ]
+  public static let readonly = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+}

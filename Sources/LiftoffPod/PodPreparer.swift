@@ -1,0 +1,210 @@
+// `liftoff prepare`: a new pod from PodOptions, through embryo → prepare → prepared, with its
+// manifest, app directories and compiled seccomp programs. A failure moves the pod to garbage.
+import Foundation
+import LiftoffCore
+import LiftoffOS
+
+public struct PodPreparer {
+  public let store: PodStore
+
+  public init(store: PodStore) { self.store = store }
+
+  /// Prepares a pod and returns its ID with the pod's lock still held (so `run` can go on to
+  /// run it without a window in which another command could take it).
+  public func prepare(_ options: PodOptions) throws(LiftoffError) -> (manifest: PodManifest, lock: FileLock) {
+    guard !options.apps.isEmpty else { throw .invalidArgument("a pod needs at least one app") }
+    let (id, lock) = try store.createEmbryo()
+    try store.move(id, from: .embryo, to: .prepare)
+    do {
+      let manifest = try buildManifest(id: id, options)
+      let dir = store.path(.prepare, id)
+      for app in manifest.apps {
+        let appDir = "\(dir)/apps/\(app.name)"
+        try FileSystem.makeDirectories("\(appDir)/rootfs/upper")
+        try FileSystem.makeDirectories("\(appDir)/rootfs/work")
+        try FileSystem.makeDirectories("\(appDir)/rootfs/merged")
+        if manifest.flavor == .default && app.seccomp == "runtime/default" {
+          try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
+        }
+        try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
+      }
+      try FileSystem.makeDirectories("\(dir)/stage1")
+      try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
+      try store.move(id, from: .prepare, to: .prepared)
+      return (manifest, lock)
+    } catch {
+      try? store.move(id, from: .prepare, to: .garbage)
+      if let e = error as? LiftoffError { throw e }
+      throw LiftoffError(.internal, "preparing pod \(id)", cause: error as? (any Error & Sendable))
+    }
+  }
+
+  func compileSeccomp(_ app: AppManifest, to path: String) throws {
+    let tmp = "\(path).tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
+    do {
+      try Seccomp.compileRuntimeDefault(capabilities: app.capabilities, to: fd)
+      fsync(fd)
+      close(fd)
+    } catch {
+      close(fd)
+      throw error
+    }
+    guard rename(tmp, path) == 0 else { throw SystemCallError("rename", errno: errno, path: path) }
+  }
+
+  public func buildManifest(id: String, _ options: PodOptions) throws(LiftoffError) -> PodManifest {
+    var names = Set<String>()
+    var apps: [AppManifest] = []
+    for o in options.apps {
+      var name = o.name ?? Self.defaultAppName(o.imageName)
+      guard Self.isValidName(name) else {
+        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 63")
+      }
+      if o.name == nil {
+        var n = 2
+        let base = name
+        while names.contains(name) { name = "\(base)-\(n)"; n += 1 }
+      } else if names.contains(name) {
+        throw .invalidArgument("app name \(name) is used twice in the pod")
+      }
+      names.insert(name)
+      apps.append(try buildApp(name: name, o, flavor: options.flavor))
+    }
+    let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
+    guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
+    let network: PodNetwork
+    switch options.network {
+    case .host: network = PodNetwork(mode: .host)
+    case .none, .netns:
+      guard options.flavor == .default else {
+        throw .invalidArgument("stage1 fly runs in the host's namespaces: use --net=host")
+      }
+      network = PodNetwork(mode: options.network, netnsPath: PodStore.netnsPath(id))
+    }
+    return PodManifest(
+      id: id, createdAt: Clock.nowRFC3339(), flavor: options.flavor, hostname: hostname, network: network,
+      mutable: options.mutable, stopTimeoutSeconds: options.stopTimeoutSeconds, annotations: options.annotations,
+      labels: options.labels, apps: apps)
+  }
+
+  func buildApp(name: String, _ o: AppOptions, flavor: PodManifest.Flavor) throws(LiftoffError) -> AppManifest {
+    let cfg = o.image.config.config ?? ImageRuntimeConfig()
+    guard !o.image.layerDirs.isEmpty else { throw .invalidArgument("image \(o.imageName) has no layers") }
+    for d in o.image.layerDirs where !FileSystem.isDirectory(d) {
+      throw .notFound("image \(o.imageName): layer directory \(d) is missing")
+    }
+    // argv: --exec replaces the entrypoint (and drops the image's cmd); args replace cmd.
+    var argv: [String]
+    if let exec = o.exec {
+      argv = [exec] + (o.args ?? [])
+    } else {
+      argv = (cfg.entrypoint ?? []) + (o.args ?? cfg.cmd ?? [])
+    }
+    guard let first = argv.first, !first.isEmpty else {
+      throw .invalidArgument("app \(name): the image \(o.imageName) has no entrypoint or cmd; give --exec")
+    }
+    // Environment: image env, then --set-env; PATH always present.
+    var env: [(String, String)] = []
+    func set(_ kv: String) throws(LiftoffError) {
+      guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else {
+        throw .invalidArgument("app \(name): environment entry \(kv) is not KEY=value")
+      }
+      let k = String(kv[..<eq]), v = String(kv[kv.index(after: eq)...])
+      if let i = env.firstIndex(where: { $0.0 == k }) { env[i].1 = v } else { env.append((k, v)) }
+    }
+    for kv in cfg.env ?? [] { try set(kv) }
+    for kv in o.env { try set(kv) }
+    if !env.contains(where: { $0.0 == "PATH" }) { env.insert(("PATH", ProcessControl.defaultPath), at: 0) }
+    // Users and groups from the image's own files.
+    let db = UserDatabase(
+      passwd: Self.readFromLayers(o.image.layerDirs, "etc/passwd") ?? "",
+      group: Self.readFromLayers(o.image.layerDirs, "etc/group") ?? "")
+    let user = try db.resolve(user: o.user ?? cfg.user, group: o.group)
+    if !env.contains(where: { $0.0 == "HOME" }) {
+      let home = db.users.first { $0.uid == user.uid }?.home ?? "/"
+      env.append(("HOME", home.isEmpty ? "/" : home))
+    }
+    // Capabilities.
+    var caps: [String]
+    if let retain = o.capsRetain {
+      caps = []
+      for c in retain {
+        guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
+        if !caps.contains(n) { caps.append(n) }
+      }
+    } else {
+      caps = Capabilities.defaultSet
+    }
+    for c in o.capsRemove {
+      guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
+      caps.removeAll { $0 == n }
+    }
+    guard o.seccomp == "runtime/default" || o.seccomp == "unconfined" else {
+      throw .invalidArgument("unknown seccomp profile \(o.seccomp): use runtime/default or unconfined")
+    }
+    var mounts: [AppMount] = []
+    for m in o.mounts {
+      guard m.destination.hasPrefix("/"), !m.destination.split(separator: "/").contains("..") else {
+        throw .invalidArgument("mount destination \(m.destination) must be absolute, without '..'")
+      }
+      if m.type == "bind" {
+        guard m.source.hasPrefix("/") else { throw .invalidArgument("volume source \(m.source) must be an absolute path") }
+        guard FileSystem.exists(m.source) else { throw .notFound("volume source \(m.source) does not exist") }
+      }
+      mounts.append(m)
+    }
+    let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
+    guard workingDir.hasPrefix("/") else { throw .invalidArgument("working directory \(workingDir) must be absolute") }
+    if let m = o.resources.memoryBytes, m < 4096 * 1024 {
+      throw .invalidArgument("memory limit \(m) bytes is below the 4 MiB minimum")
+    }
+    if let c = o.resources.cpuMillis, c <= 0 { throw .invalidArgument("cpu limit must be positive") }
+    let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
+    return AppManifest(
+      name: name, image: AppImage(name: o.imageName, id: o.image.id, layerDirs: o.image.layerDirs), exec: argv,
+      env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,
+      capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
+      resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
+      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal)
+  }
+
+  /// A file's contents as the overlay would show it: the topmost layer that has it wins; a
+  /// whiteout (`.wh.NAME` or a 0/0 character device) in a higher layer hides it.
+  static func readFromLayers(_ layers: [String], _ relative: String) -> String? {
+    let dirPart = (relative as NSString).deletingLastPathComponent
+    let base = (relative as NSString).lastPathComponent
+    for layer in layers.reversed() {
+      let p = "\(layer)/\(relative)"
+      if FileSystem.exists("\(layer)/\(dirPart)/.wh.\(base)") { return nil }
+      guard let st = try? FileSystem.fileStat(p, follow: false) else { continue }
+      if (st.st_mode & S_IFMT) == S_IFCHR { return nil }
+      if (st.st_mode & S_IFMT) == S_IFREG { return try? FileSystem.readString(p) }
+      return nil
+    }
+    return nil
+  }
+
+  static func defaultAppName(_ imageName: String) -> String {
+    var s = imageName
+    if let at = s.firstIndex(of: "@") { s = String(s[..<at]) }
+    s = String(s.split(separator: "/").last ?? "app")
+    if let colon = s.firstIndex(of: ":") { s = String(s[..<colon]) }
+    var out = String(s.lowercased().map { ($0.isLetter && $0.isASCII) || $0.isNumber ? $0 : "-" })
+    while out.hasPrefix("-") { out.removeFirst() }
+    while out.hasSuffix("-") { out.removeLast() }
+    if out.isEmpty { out = "app" }
+    return String(out.prefix(63))
+  }
+
+  public static func isValidName(_ s: String) -> Bool {
+    !s.isEmpty && s.count <= 63 && s.first != "-" && s.last != "-"
+      && s.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
+  }
+
+  static func isValidHostname(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= 64
+      && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+  }
+}

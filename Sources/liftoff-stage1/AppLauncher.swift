@@ -1,0 +1,248 @@
+// Starting one app (stage2). The parent half prepares what needs the host's view (overlay rootfs,
+// cgroup, the compiled seccomp program), forks, and learns over a CLOEXEC pipe whether the child
+// reached execve: EOF means it did, bytes are the error of the step that failed.
+//
+// The child half (`childMain`) runs between fork and exec in a fresh PID and mount namespace
+// (flavor `default`) or in the host's (flavor `fly`), and builds the app's world in this order:
+//   cgroup, oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
+//   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → rlimits → working dir →
+//   bounding set, groups/gid/uid, capabilities → parent-death signal → no_new_privs → signals →
+//   seccomp → execve.
+import Glibc
+import LiftoffCore
+import LiftoffOS
+
+struct AppLauncher {
+  enum Outcome {
+    case started(pid: Int32)
+    case failed(String, pid: Int32?)
+  }
+
+  let pod: PodManifest
+  let app: AppManifest
+  let appDir: String
+  let cgroups: Cgroups
+
+  var rootfs: String { "\(appDir)/rootfs/merged" }
+
+  func launch() -> Outcome {
+    var seccompProgram: [UInt8]?
+    do {
+      let upper = "\(appDir)/rootfs/upper"
+      let work = "\(appDir)/rootfs/work"
+      for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
+      try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs)
+      try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
+      if pod.flavor == .default && app.seccomp == "runtime/default" {
+        seccompProgram = try FileSystem.readBytes("\(appDir)/seccomp.bpf")
+      }
+    } catch {
+      _ = try? Mounts.unmount(rootfs)
+      return .failed("preparing: \(error)", pid: nil)
+    }
+    let pipe: (read: Int32, write: Int32)
+    let go: (read: Int32, write: Int32)
+    let pid: Int32
+    do {
+      pipe = try ProcessControl.pipe()
+      go = try ProcessControl.pipe()
+      pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? [.pid, .mount] : [])
+    } catch {
+      return .failed("starting: \(error)", pid: nil)
+    }
+    if pid == 0 {
+      close(pipe.read)
+      close(go.write)
+      // Parent-death signal first, then wait for the parent's go: if stage1 died before the
+      // signal was armed, the read sees EOF and the child leaves instead of living on orphaned.
+      ProcessControl.setParentDeathSignal(SIGKILL)
+      var byte: UInt8 = 0
+      if read(go.read, &byte, 1) != 1 { _exit(127) }
+      close(go.read)
+      let failure = childMain(seccompProgram: seccompProgram)
+      let message = Array(failure.utf8.prefix(4000))
+      try? FileSystem.writeAll(pipe.write, message)
+      _exit(127)
+    }
+    close(pipe.write)
+    close(go.read)
+    var one: UInt8 = 1
+    _ = write(go.write, &one, 1)
+    close(go.write)
+    var report: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let n = buf.withUnsafeMutableBytes { read(pipe.read, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      report.append(contentsOf: buf[0..<n])
+    }
+    close(pipe.read)
+    if !report.isEmpty { return .failed(String(decoding: report, as: UTF8.self), pid: pid) }
+    return .started(pid: pid)
+  }
+
+  // MARK: the child, between fork and exec
+
+  /// Returns only on failure, with what went wrong.
+  func childMain(seccompProgram: [UInt8]?) -> String {
+    var step = "setup"
+    do {
+      step = "parent-death signal"
+      ProcessControl.setParentDeathSignal(SIGKILL)
+      if !app.interactive { _ = setsid() }
+      step = "cgroup"
+      try cgroups.enter(pod: pod.id, app: app.name)
+      if let adj = app.oomScoreAdj {
+        step = "oom_score_adj"
+        try ProcessControl.setOOMScoreAdj(adj)
+      }
+      switch pod.flavor {
+      case .default:
+        step = "mounts"
+        try Mounts.setPropagation("/", .rslave)
+        try mountSystemFileSystems()
+        try mountVolumes()
+        try maskPaths()
+        step = "pivot_root"
+        try Mounts.pivotRoot(rootfs)
+        if app.readOnlyRootfs {
+          step = "read-only rootfs"
+          try Mounts.remountReadOnly("/", bind: true)
+        }
+      case .fly:
+        step = "mounts"
+        for d in ["dev", "proc", "sys"] {
+          let target = FileSystem.join(rootfs, d)
+          try FileSystem.makeDirectories(target)
+          try Mounts.bind("/\(d)", target, recursive: true)
+        }
+        try mountVolumes()
+        step = "chroot"
+        guard chroot(rootfs) == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
+      }
+      step = "rlimits"
+      for r in app.rlimits { try ProcessControl.setRlimit(r) }
+      step = "working directory"
+      try FileSystem.makeDirectories(app.workingDir)
+      if app.workingDir != "/" { chown(app.workingDir, app.user.uid, app.user.gid) }
+      guard chdir(app.workingDir) == 0 else { throw SystemCallError("chdir", errno: errno, path: app.workingDir) }
+      step = "capabilities"
+      let caps = try Capabilities.mask(pod.flavor == .fly ? Capabilities.names : app.capabilities)
+      if pod.flavor == .default { try Capabilities.limitBoundingSet(to: caps) }
+      step = "user"
+      try ProcessControl.setCredentials(app.user)
+      if pod.flavor == .default {
+        // Never ask for more than we hold (root here lacks CAP_SYS_RESOURCE, for one).
+        step = "capabilities"
+        try Capabilities.apply(caps & Capabilities.currentPermitted())
+      }
+      ProcessControl.setParentDeathSignal(SIGKILL)  // cleared by the uid change
+      if app.noNewPrivileges && pod.flavor == .default {
+        step = "no_new_privs"
+        try ProcessControl.setNoNewPrivileges()
+      }
+      if !app.interactive {
+        step = "stdin"
+        let fd = open("/dev/null", O_RDONLY)
+        if fd >= 0 && fd != 0 {
+          dup2(fd, 0)
+          close(fd)
+        }
+      }
+      ProcessControl.resetSignals()
+      if let seccompProgram {
+        step = "seccomp"
+        try Seccomp.load(seccompProgram)
+      }
+      step = "exec"
+      let e = ProcessControl.exec(app.exec, env: app.env)
+      return "exec \(app.exec[0]): \(errnoDescription(e.errno))"
+    } catch {
+      return "\(step): \(error)"
+    }
+  }
+
+  func path(_ p: String) -> String { FileSystem.join(rootfs, p) }
+
+  func mountSystemFileSystems() throws {
+    let nosuid = UInt(MS_NOSUID), nodev = UInt(MS_NODEV), noexec = UInt(MS_NOEXEC)
+    try FileSystem.makeDirectories(path("/proc"))
+    try Mounts.mount("proc", path("/proc"), type: "proc", flags: nosuid | nodev | noexec)
+
+    try FileSystem.makeDirectories(path("/dev"))
+    try Mounts.mount("tmpfs", path("/dev"), type: "tmpfs", flags: nosuid | UInt(MS_STRICTATIME), data: "mode=755,size=65536k")
+    let devices: [(String, UInt32, UInt32)] = [
+      ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+    ]
+    for (name, major, minor) in devices {
+      let p = path("/dev/\(name)")
+      try FileSystem.makeCharDevice(p, mode: 0o666, major: major, minor: minor)
+      chmod(p, 0o666)  // umask
+    }
+    for (name, target) in [
+      ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+      ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"),
+    ] {
+      guard symlink(target, path("/dev/\(name)")) == 0 else { throw SystemCallError("symlink", errno: errno, path: path("/dev/\(name)")) }
+    }
+    try FileSystem.makeDirectories(path("/dev/pts"))
+    try Mounts.mount(
+      "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    try FileSystem.makeDirectories(path("/dev/shm"))
+    try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+    try FileSystem.makeDirectories(path("/dev/mqueue"))
+    try Mounts.mount("mqueue", path("/dev/mqueue"), type: "mqueue", flags: nosuid | nodev | noexec)
+
+    try FileSystem.makeDirectories(path("/sys"))
+    if pod.network.mode == .host {
+      // sysfs is tied to the network namespace that mounts it; with the host's, bind the host's.
+      try Mounts.bind("/sys", path("/sys"), recursive: true, readOnly: false)
+      try Mounts.remountReadOnly(path("/sys"), bind: true)
+    } else {
+      try Mounts.mount("sysfs", path("/sys"), type: "sysfs", flags: nosuid | nodev | noexec | UInt(MS_RDONLY))
+    }
+  }
+
+  func mountVolumes() throws {
+    for m in app.mounts {
+      let target = path(m.destination)
+      switch m.type {
+      case "tmpfs":
+        try FileSystem.makeDirectories(target)
+        try Mounts.mount("tmpfs", target, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | (m.readOnly ? UInt(MS_RDONLY) : 0), data: m.data)
+      case "bind":
+        if FileSystem.isDirectory(m.source) {
+          try FileSystem.makeDirectories(target)
+        } else {
+          try FileSystem.makeDirectories(FileSystem.parent(of: target))
+          if !FileSystem.exists(target) { try FileSystem.touch(target) }
+        }
+        try Mounts.bind(m.source, target, recursive: true)
+        if m.readOnly { try Mounts.remountReadOnly(target, bind: true) }
+        try Mounts.setPropagation(target, m.propagation)
+      default:
+        throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")
+      }
+    }
+  }
+
+  func maskPaths() throws {
+    for p in app.maskedPaths {
+      let target = path(p)
+      var st = stat()
+      guard lstat(target, &st) == 0 else { continue }
+      if (st.st_mode & S_IFMT) == S_IFDIR {
+        try Mounts.mount("tmpfs", target, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0")
+      } else {
+        try Mounts.bind(path("/dev/null"), target, recursive: false)
+      }
+    }
+    for p in app.readonlyPaths {
+      let target = path(p)
+      guard FileSystem.exists(target) else { continue }
+      try Mounts.bind(target, target, recursive: true)
+      try Mounts.remountReadOnly(target, bind: true)
+    }
+  }
+}

@@ -1,0 +1,241 @@
+// The pod supervisor loop: namespaces for the pod, apps started and reaped, the control socket,
+// graceful stop (stop signal, then SIGKILL at the deadline), exit status of the pod.
+import Glibc
+import LiftoffCore
+import LiftoffOS
+
+final class Supervisor {
+  let podDir: String
+  let lock: FileLock
+  var manifest: PodManifest
+  let cgroups: Cgroups
+
+  /// Apps with a live process, by pid.
+  var running: [Int32: String] = [:]
+  /// Per-app state as last written to disk.
+  var states: [String: AppState] = [:]
+  /// Set when a stop is under way: the monotonic time to SIGKILL what is left.
+  var killDeadline: Double?
+  var stopRequested = false
+  /// The pod's exit status: the first failing app's.
+  var exitStatus: Int32 = 0
+
+  var signalFD: Int32 = -1
+  var controlFD: Int32 = -1
+
+  init(podDir: String, lockFD: Int32) throws {
+    self.podDir = podDir
+    self.lock = FileLock(adopting: lockFD, path: podDir)
+    // The apps must not inherit the pod lock.
+    try lock.setInheritable(false)
+    manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
+    cgroups = Cgroups.host()
+  }
+
+  func run() -> Int32 {
+    ProcessControl.setName("liftoff-stage1")
+    do {
+      try FileSystem.makeDirectories("\(podDir)/stage1")
+      try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
+      try setUpPodNamespaces()
+      // Orphans of fly apps (host PID namespace) come back to us to be reaped.
+      ProcessControl.setChildSubreaper()
+      signalFD = try ProcessControl.signalFD([SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT])
+      controlFD = try UnixSocket.listen(dir: "\(podDir)/stage1", name: "control.sock")
+    } catch {
+      Stage1Log.error("pod \(manifest.id): \(error)")
+      cleanUp()
+      return 1
+    }
+    // Any child we fork must not keep our blocked mask; AppLauncher resets it before exec.
+    if !manifest.mutable {
+      for app in manifest.apps {
+        start(app)
+        if stopRequested { break }
+      }
+    }
+    loop()
+    cleanUp()
+    return exitStatus
+  }
+
+  // MARK: pod namespaces
+
+  func setUpPodNamespaces() throws {
+    guard manifest.flavor == .default else { return }
+    var kinds: [Namespace] = [.mount, .uts, .ipc]
+    if manifest.network.mode == .host { kinds = [.mount, .uts, .ipc] }
+    try Namespace.unshare(kinds)
+    // Our mounts must not leak to the host; host mounts still reach us (rslave).
+    try Mounts.setPropagation("/", .rslave)
+    if !manifest.hostname.isEmpty {
+      guard sethostname(manifest.hostname, manifest.hostname.utf8.count) == 0 else {
+        throw SystemCallError("sethostname \(manifest.hostname)", errno: errno)
+      }
+    }
+    switch manifest.network.mode {
+    case .host: break
+    case .none, .netns:
+      guard let path = manifest.network.netnsPath else {
+        throw LiftoffError.invalidArgument("pod \(manifest.id): network mode \(manifest.network.mode.rawValue) without netnsPath")
+      }
+      try Namespace.join(.net, path: path)
+      try Namespace.loopbackUp()
+    }
+  }
+
+  // MARK: apps
+
+  func appDir(_ name: String) -> String { "\(podDir)/apps/\(name)" }
+
+  func writeState(_ name: String, _ state: AppState) {
+    states[name] = state
+    do {
+      try FileSystem.writeAtomically("\(appDir(name))/state.json", state.json.serialized() + "\n")
+    } catch {
+      Stage1Log.error("app \(name): writing state: \(error)")
+    }
+  }
+
+  func start(_ app: AppManifest) {
+    if let s = states[app.name], s.phase == .running { return }
+    let launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
+    switch launcher.launch() {
+    case .started(let pid):
+      running[pid] = app.name
+      writeState(app.name, AppState(phase: .running, pid: pid, startedAt: Clock.nowRFC3339()))
+    case .failed(let message, let pid):
+      Stage1Log.error("app \(app.name): \(message)")
+      if let pid { _ = try? ProcessControl.wait(pid) }
+      cgroups.removeApp(pod: manifest.id, app: app.name)
+      let now = Clock.nowRFC3339()
+      writeState(
+        app.name,
+        AppState(phase: .exited, startedAt: now, finishedAt: now, exitCode: 127, reason: .startFailed, message: message))
+      if exitStatus == 0 { exitStatus = 127 }
+      if !manifest.mutable { beginStop(timeoutSeconds: manifest.stopTimeoutSeconds) }
+    }
+  }
+
+  func reaped(pid: Int32, _ t: ProcessControl.Termination) {
+    guard let name = running.removeValue(forKey: pid) else { return }  // an orphan (fly): nothing to record
+    var s = states[name] ?? AppState(phase: .running, pid: pid)
+    s.phase = .exited
+    s.finishedAt = Clock.nowRFC3339()
+    s.exitCode = t.shellStatus
+    if case .signaled(let sig) = t { s.signal = sig }
+    if cgroups.oomKilled(pod: manifest.id, app: name) {
+      s.reason = .oomKilled
+      s.message = "the app's memory limit was reached and the kernel killed it"
+    } else {
+      s.reason = t == .exited(0) ? .completed : .error
+    }
+    writeState(name, s)
+    cgroups.removeApp(pod: manifest.id, app: name)
+    if t.shellStatus != 0 && exitStatus == 0 { exitStatus = t.shellStatus }
+  }
+
+  func signal(app name: String, _ sig: Int32) {
+    for (pid, n) in running where n == name { kill(pid, sig) }
+  }
+
+  func beginStop(timeoutSeconds: Int) {
+    stopRequested = true
+    for (pid, name) in running {
+      let sig = Int32(manifest.app(named: name)?.stopSignal ?? Int(SIGTERM))
+      kill(pid, sig)
+    }
+    let deadline = Clock.monotonic() + Double(max(0, timeoutSeconds))
+    killDeadline = min(killDeadline ?? deadline, deadline)
+  }
+
+  // MARK: the loop
+
+  func loop() {
+    while true {
+      if running.isEmpty && (!manifest.mutable || stopRequested) { return }
+      var timeoutMs: Int32 = -1
+      if let d = killDeadline {
+        let left = d - Clock.monotonic()
+        if left <= 0 {
+          for pid in running.keys { kill(pid, SIGKILL) }
+          killDeadline = nil
+          timeoutMs = -1
+        } else {
+          timeoutMs = Int32(min(left * 1000 + 1, 60_000))
+        }
+      }
+      var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0), pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+      let n = poll(&fds, nfds_t(fds.count), timeoutMs)
+      if n < 0 && errno != EINTR {
+        Stage1Log.error("poll: \(errnoDescription(errno))")
+        return
+      }
+      if fds[0].revents != 0 { handleSignals() }
+      if fds[1].revents != 0 { handleControl() }
+    }
+  }
+
+  func handleSignals() {
+    while true {
+      let sig = ProcessControl.readSignal(signalFD)
+      if sig <= 0 { break }
+      switch sig {
+      case SIGCHLD:
+        while let (pid, t) = ProcessControl.reapAny() { reaped(pid: pid, t) }
+      case SIGTERM, SIGINT, SIGHUP, SIGQUIT:
+        beginStop(timeoutSeconds: manifest.stopTimeoutSeconds)
+      default: break
+      }
+    }
+  }
+
+  func handleControl() {
+    while true {
+      let c = UnixSocket.accept(controlFD)
+      if c < 0 { return }
+      defer { close(c) }
+      UnixSocket.setTimeout(c, seconds: 5)
+      let response: Stage1Response
+      do {
+        let line = try UnixSocket.readLine(c, limit: 1 << 16)
+        let request = try Stage1Request(json: JSON.parse(bytes: line))
+        try handle(request)
+        response = .ok
+      } catch let e as LiftoffError {
+        response = Stage1Response(e)
+      } catch {
+        response = Stage1Response(LiftoffError(.internal, "\(error)"))
+      }
+      try? FileSystem.writeAll(c, Array((response.json.serialized() + "\n").utf8))
+    }
+  }
+
+  func handle(_ request: Stage1Request) throws(LiftoffError) {
+    switch request {
+    case .ping: return
+    case .stopPod(let t): beginStop(timeoutSeconds: t)
+    case .startApp, .stopApp, .removeApp:
+      throw .unimplemented("stage1: mutable pods (app start/stop/rm) are not built yet")
+    }
+  }
+
+  // MARK: the end
+
+  func cleanUp() {
+    for pid in running.keys { kill(pid, SIGKILL) }
+    while !running.isEmpty, let (pid, t) = try? waitAny() { reaped(pid: pid, t) }
+    if manifest.flavor == .fly, let dir = try? Mounts.canonical(podDir) {
+      // fly mounts live in the host's mount namespace: take them down ourselves.
+      _ = try? Mounts.unmountAll(under: dir)
+    }
+    cgroups.removePod(manifest.id)
+    if controlFD >= 0 { unlink("\(podDir)/stage1/control.sock") }
+  }
+
+  func waitAny() throws -> (Int32, ProcessControl.Termination) {
+    let pid = running.keys.first!
+    return (pid, try ProcessControl.wait(pid))
+  }
+}
+

@@ -1,0 +1,132 @@
+// The per-app part of `liftoff run|prepare`: rkt's grammar
+//   IMAGE [--name N] [--exec CMD] [app flags…] [-- ARGS…] [--- IMAGE2 …]
+// which ArgumentParser cannot express (flags bound to the image before them), so it is parsed here.
+import Foundation
+import LiftoffCore
+import LiftoffOS
+import LiftoffPod
+
+struct AppArguments {
+  static let help = """
+    App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
+    --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
+    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --seccomp runtime/default|unconfined,
+    --memory 64M, --cpu 500m, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard, -- ARGS…, --- next IMAGE
+    """
+
+  /// Splits the arguments into app sections and parses each one.
+  static func parse(_ args: [String], resolver: any ImageResolving, interactive: Bool) throws -> [AppOptions] {
+    var sections: [[String]] = [[]]
+    for a in args {
+      if a == "---" { sections.append([]) } else { sections[sections.count - 1].append(a) }
+    }
+    var apps: [AppOptions] = []
+    for s in sections where !s.isEmpty { apps.append(try parseApp(s, resolver: resolver, interactive: interactive)) }
+    guard !apps.isEmpty else { throw LiftoffError.invalidArgument("no image given") }
+    return apps
+  }
+
+  static func parseApp(_ section: [String], resolver: any ImageResolving, interactive: Bool) throws -> AppOptions {
+    var args = section[...]
+    guard let image = args.popFirst(), !image.hasPrefix("-") else {
+      throw LiftoffError.invalidArgument("expected an IMAGE before \(section.first ?? "")")
+    }
+    var o = AppOptions(image: try resolver.resolve(image), imageName: image)
+    o.interactive = interactive
+    func value(_ flag: String, _ inline: String?) throws -> String {
+      if let inline { return inline }
+      guard let v = args.popFirst() else { throw LiftoffError.invalidArgument("\(flag) needs a value") }
+      return v
+    }
+    while let a = args.popFirst() {
+      if a == "--" {
+        o.args = Array(args)
+        break
+      }
+      guard a.hasPrefix("--") else { throw LiftoffError.invalidArgument("unexpected argument \(a) for image \(image)") }
+      let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+      let flag = parts[0]
+      let inline = parts.count > 1 ? parts[1] : nil
+      switch flag {
+      case "--name": o.name = try value(flag, inline)
+      case "--exec": o.exec = try value(flag, inline)
+      case "--set-env": o.env.append(try value(flag, inline))
+      case "--user": o.user = try value(flag, inline)
+      case "--group": o.group = try value(flag, inline)
+      case "--working-dir": o.workingDir = try value(flag, inline)
+      case "--volume": o.mounts.append(try parseVolume(try value(flag, inline)))
+      case "--mount": o.mounts.append(try parseMount(try value(flag, inline)))
+      case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
+      case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
+      case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
+      case "--seccomp": o.seccomp = try value(flag, inline)
+      case "--memory": o.resources.memoryBytes = try parseBytes(try value(flag, inline))
+      case "--cpu": o.resources.cpuMillis = try parseCPU(try value(flag, inline))
+      case "--pids":
+        let v = try value(flag, inline)
+        guard let n = Int64(v), n > 0 else { throw LiftoffError.invalidArgument("--pids \(v): expected a positive number") }
+        o.resources.pidsMax = n
+      case "--oom-score-adj":
+        let v = try value(flag, inline)
+        guard let n = Int(v), n >= -1000, n <= 1000 else { throw LiftoffError.invalidArgument("--oom-score-adj \(v): expected -1000…1000") }
+        o.oomScoreAdj = n
+      case "--rlimit": o.rlimits.append(try parseRlimit(try value(flag, inline)))
+      default: throw LiftoffError.invalidArgument("unknown app flag \(flag) for image \(image)\n\(help)")
+      }
+    }
+    return o
+  }
+
+  /// `HOST:CTR[:ro|rw][:PROPAGATION]`
+  static func parseVolume(_ s: String) throws -> AppMount {
+    let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard f.count >= 2, !f[0].isEmpty, !f[1].isEmpty else {
+      throw LiftoffError.invalidArgument("--volume \(s): expected HOST:CONTAINER[:ro][:PROPAGATION]")
+    }
+    var m = AppMount(destination: f[1], source: f[0])
+    for opt in f.dropFirst(2) {
+      if opt == "ro" { m.readOnly = true } else if opt == "rw" { m.readOnly = false } else if let p = AppMount.Propagation(rawValue: opt) {
+        m.propagation = p
+      } else {
+        throw LiftoffError.invalidArgument("--volume \(s): unknown option \(opt)")
+      }
+    }
+    return m
+  }
+
+  /// `tmpfs:CTR[:SIZE]`
+  static func parseMount(_ s: String) throws -> AppMount {
+    let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard f.count >= 2, f[0] == "tmpfs" else { throw LiftoffError.invalidArgument("--mount \(s): expected tmpfs:CONTAINER[:SIZE]") }
+    let size = f.count > 2 ? ",size=\(f[2])" : ""
+    return AppMount(destination: f[1], type: "tmpfs", source: "tmpfs", data: "mode=1777\(size)")
+  }
+
+  static func parseBytes(_ s: String) throws -> Int64 {
+    let units: [(String, Int64)] = [
+      ("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("k", 1 << 10),
+      ("m", 1 << 20), ("g", 1 << 30), ("B", 1), ("", 1),
+    ]
+    for (u, mult) in units where s.hasSuffix(u) {
+      if let v = Int64(s.dropLast(u.count)), v > 0 { return v * mult }
+    }
+    throw LiftoffError.invalidArgument("memory size \(s): expected a number with K, M or G")
+  }
+
+  static func parseCPU(_ s: String) throws -> Int64 {
+    if s.hasSuffix("m"), let v = Int64(s.dropLast()), v > 0 { return v }
+    if let d = Double(s), d > 0 { return Int64(d * 1000) }
+    throw LiftoffError.invalidArgument("cpu \(s): expected millicores (500m) or CPUs (1.5)")
+  }
+
+  static func parseRlimit(_ s: String) throws -> AppRlimit {
+    let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+    let lim = kv.count == 2 ? kv[1].split(separator: ":").map(String.init) : []
+    var name = kv[0].uppercased()
+    if !name.hasPrefix("RLIMIT_") { name = "RLIMIT_" + name }
+    guard ProcessControl.rlimitNames[name] != nil, lim.count == 2, let soft = UInt64(lim[0]), let hard = UInt64(lim[1]),
+      soft <= hard
+    else { throw LiftoffError.invalidArgument("--rlimit \(s): expected NAME=soft:hard with soft ≤ hard") }
+    return AppRlimit(type: name, soft: soft, hard: hard)
+  }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import LiftoffCore
+import LiftoffPod
+
+struct ListCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "List pods.")
+  @OptionGroup var global: GlobalOptions
+  @Option var format: OutputFormat = .text
+  @Flag(help: "Show full pod IDs.") var full = false
+
+  func run() throws {
+    let pods = PodManager(store: try PodStore(root: global.dir)).list()
+    if format == .json { return try printJSON(pods) }
+    print(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED"].joined(separator: "\t"))
+    for p in pods {
+      let id = full ? p.id : String(p.id.prefix(12))
+      if p.apps.isEmpty { print([id, "-", "-", p.state, p.createdAt ?? "-"].joined(separator: "\t")) }
+      for (i, a) in p.apps.enumerated() {
+        print([i == 0 ? id : "", a.name, a.image, i == 0 ? p.state : "", i == 0 ? (p.createdAt ?? "-") : ""].joined(separator: "\t"))
+      }
+    }
+  }
+}
+
+struct StatusCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a pod's status.")
+  @OptionGroup var global: GlobalOptions
+  @Option var format: OutputFormat = .text
+  @Flag(help: "Wait until the pod has exited.") var wait = false
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let m = PodManager(store: store)
+    let (full, _) = try store.resolve(id)
+    if wait { _ = m.waitExited(full) }
+    let s = try m.status(full)
+    if format == .json { return try printJSON(s) }
+    print("state=\(s.state)")
+    print("created=\(s.createdAt ?? "")")
+    if let pid = s.pid { print("pid=\(pid)") }
+    if let c = s.exitCode { print("exit-code=\(c)") }
+    for a in s.apps {
+      var line = "app-\(a.name)=\(a.state)"
+      if let c = a.exitCode { line += " exit-code=\(c)" }
+      if let sig = a.signal { line += " signal=\(sig)" }
+      if let r = a.reason { line += " reason=\(r)" }
+      if let msg = a.message { line += " message=\"\(msg)\"" }
+      print(line)
+    }
+  }
+}
+
+struct CatManifestCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "cat-manifest", abstract: "Print a pod's manifest.")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let (full, place) = try store.resolve(id)
+    print(try store.readManifest(full, at: place).json.serialized(pretty: true))
+  }
+}
+
+struct EnterCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "enter", abstract: "Run a command inside a running app (default /bin/sh).")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The app to enter (needed when the pod has several).") var app: String?
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+  @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let (full, _) = try store.resolve(id)
+    let cmd = command.first == "--" ? Array(command.dropFirst()) : command
+    try PodManager(store: store).enter(full, app: app, command: cmd)
+  }
+}
+
+struct StopCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "stop", abstract: "Stop running pods (stop signal, then SIGKILL after the timeout).")
+  @OptionGroup var global: GlobalOptions
+  @Flag(help: "SIGKILL stage1 at once.") var force = false
+  @Option(help: "Seconds before SIGKILL (default: the pod's stop timeout).") var timeout: Int?
+  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    var failed = false
+    for id in ids {
+      do {
+        let (full, _) = try store.resolve(id)
+        try PodManager(store: store).stop(full, force: force, timeoutSeconds: timeout)
+        print(full)
+      } catch {
+        FileHandle.standardError.write(Data("liftoff: stop \(id): \(error)\n".utf8))
+        failed = true
+      }
+    }
+    if failed { throw PodExit(code: 1) }
+  }
+}
+
+struct RmCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove exited pods.")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    var failed = false
+    for id in ids {
+      do {
+        let (full, _) = try store.resolve(id)
+        try PodManager(store: store).remove(full)
+        print(full)
+      } catch {
+        FileHandle.standardError.write(Data("liftoff: rm \(id): \(error)\n".utf8))
+        failed = true
+      }
+    }
+    if failed { throw PodExit(code: 1) }
+  }
+}
+
+struct GCCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gc", abstract: "Remove exited pods older than the grace period and whatever crashes left.")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "How long exited pods are kept (e.g. 0, 90s, 30m, 1h).") var gracePeriod: String = "30m"
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let grace = try parseDuration(gracePeriod)
+    let r = PodManager(store: store).gc(gracePeriod: grace)
+    for id in r.removed { print("removed \(id)") }
+    for e in r.errors { FileHandle.standardError.write(Data("liftoff: gc: \(e)\n".utf8)) }
+    if !r.errors.isEmpty { throw PodExit(code: 1) }
+  }
+
+  func parseDuration(_ s: String) throws -> Double {
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("", 1)]
+    for (u, mult) in units where s.hasSuffix(u) {
+      if let v = Double(s.dropLast(u.count)), v >= 0 { return v * mult }
+    }
+    throw LiftoffError.invalidArgument("--grace-period \(s): expected a duration like 0, 90s, 30m, 1h")
+  }
+}
