@@ -86,13 +86,17 @@ public struct AppManifest: Sendable, Equatable {
   public var interactive: Bool
   /// The signal to stop the app with (image `StopSignal`), as a number; SIGTERM when nil.
   public var stopSignal: Int?
+  /// Where stage1 writes the app's stdout and stderr in the CRI log format (mutable pods); nil:
+  /// the app shares stage1's stdout and stderr.
+  public var logPath: String?
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
     user: AppUser = AppUser(), readOnlyRootfs: Bool = false, capabilities: [String],
     noNewPrivileges: Bool = true, seccomp: String = "runtime/default", mounts: [AppMount] = [],
     rlimits: [AppRlimit] = [], resources: AppResources = AppResources(), oomScoreAdj: Int? = nil,
-    maskedPaths: [String] = [], readonlyPaths: [String] = [], interactive: Bool = false, stopSignal: Int? = nil
+    maskedPaths: [String] = [], readonlyPaths: [String] = [], interactive: Bool = false, stopSignal: Int? = nil,
+    logPath: String? = nil
   ) {
     self.name = name
     self.image = image
@@ -112,6 +116,7 @@ public struct AppManifest: Sendable, Equatable {
     self.readonlyPaths = readonlyPaths
     self.interactive = interactive
     self.stopSignal = stopSignal
+    self.logPath = logPath
   }
 }
 
@@ -273,6 +278,7 @@ extension AppManifest {
       ("readonlyPaths", .strs(readonlyPaths)),
       ("interactive", .bool(interactive)),
       ("stopSignal", .int(stopSignal)),
+      ("logPath", .str(logPath)),
     ])
   }
 
@@ -336,5 +342,6 @@ extension AppManifest {
     readonlyPaths = try j.strings("readonlyPaths", in: ctx)
     interactive = try j.optBool("interactive", in: ctx) ?? false
     stopSignal = try j.optInt64("stopSignal", in: ctx).map { Int($0) }
+    logPath = try j.optString("logPath", in: ctx)
   }
 }

@@ -24,8 +24,10 @@ public enum Stage1Request: Sendable, Equatable {
   case startApp(name: String)
   /// Mutable pods: stop one app (stop signal, SIGKILL after `timeoutSeconds`).
   case stopApp(name: String, timeoutSeconds: Int)
-  /// Mutable pods: forget an exited app (unmount its rootfs).
+  /// Mutable pods: forget an exited app (unmount its rootfs, remove its cgroup).
   case removeApp(name: String)
+  /// Reopen the app's log file (after kubelet rotated it), without losing output.
+  case reopenLog(name: String)
 
   public var json: JSON {
     switch self {
@@ -35,6 +37,7 @@ public enum Stage1Request: Sendable, Equatable {
     case .stopApp(let n, let t):
       return .obj([("op", .string("stopApp")), ("name", .string(n)), ("timeoutSeconds", .int(t))])
     case .removeApp(let n): return .obj([("op", .string("removeApp")), ("name", .string(n))])
+    case .reopenLog(let n): return .obj([("op", .string("reopenLog")), ("name", .string(n))])
     }
   }
 
@@ -48,6 +51,7 @@ public enum Stage1Request: Sendable, Equatable {
     case "stopApp":
       self = .stopApp(name: try j.string("name", in: ctx), timeoutSeconds: Int(try j.optInt64("timeoutSeconds", in: ctx) ?? 10))
     case "removeApp": self = .removeApp(name: try j.string("name", in: ctx))
+    case "reopenLog": self = .reopenLog(name: try j.string("name", in: ctx))
     default: throw .invalidArgument("\(ctx): unknown op \(op)")
     }
   }

@@ -76,7 +76,7 @@ public struct PodManager: Sendable {
   // MARK: status
 
   /// Is the pod's directory locked by a live owner?
-  func isLocked(_ id: String, _ place: PodStore.Place) -> Bool {
+  public func isLocked(_ id: String, _ place: PodStore.Place) -> Bool {
     (try? FileLock.isHeld(store.path(place, id))) ?? false
   }
 

@@ -41,6 +41,8 @@ public struct AppOptions: Sendable {
   public var oomScoreAdj: Int?
   public var interactive = false
   public var noNewPrivileges = true
+  /// CRI log file for the app's stdout/stderr (mutable pods).
+  public var logPath: String?
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

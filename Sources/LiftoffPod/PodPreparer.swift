@@ -12,22 +12,13 @@ public struct PodPreparer {
   /// Prepares a pod and returns its ID with the pod's lock still held (so `run` can go on to
   /// run it without a window in which another command could take it).
   public func prepare(_ options: PodOptions) throws(LiftoffError) -> (manifest: PodManifest, lock: FileLock) {
-    guard !options.apps.isEmpty else { throw .invalidArgument("a pod needs at least one app") }
+    guard !options.apps.isEmpty || options.mutable else { throw .invalidArgument("a pod needs at least one app") }
     let (id, lock) = try store.createEmbryo()
     try store.move(id, from: .embryo, to: .prepare)
     do {
       let manifest = try buildManifest(id: id, options)
       let dir = store.path(.prepare, id)
-      for app in manifest.apps {
-        let appDir = "\(dir)/apps/\(app.name)"
-        try FileSystem.makeDirectories("\(appDir)/rootfs/upper")
-        try FileSystem.makeDirectories("\(appDir)/rootfs/work")
-        try FileSystem.makeDirectories("\(appDir)/rootfs/merged")
-        if manifest.flavor == .default && app.seccomp == "runtime/default" {
-          try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
-        }
-        try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
-      }
+      for app in manifest.apps { try makeAppDirectory(app, flavor: manifest.flavor, podDir: dir) }
       try FileSystem.makeDirectories("\(dir)/stage1")
       try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
       try store.move(id, from: .prepare, to: .prepared)
@@ -37,6 +28,18 @@ public struct PodPreparer {
       if let e = error as? LiftoffError { throw e }
       throw LiftoffError(.internal, "preparing pod \(id)", cause: error as? (any Error & Sendable))
     }
+  }
+
+  /// apps/<name>/: rootfs dirs, compiled seccomp program, state `created`.
+  func makeAppDirectory(_ app: AppManifest, flavor: PodManifest.Flavor, podDir dir: String) throws {
+    let appDir = "\(dir)/apps/\(app.name)"
+    try FileSystem.makeDirectories("\(appDir)/rootfs/upper")
+    try FileSystem.makeDirectories("\(appDir)/rootfs/work")
+    try FileSystem.makeDirectories("\(appDir)/rootfs/merged")
+    if flavor == .default && app.seccomp == "runtime/default" {
+      try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
+    }
+    try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
   }
 
   func compileSeccomp(_ app: AppManifest, to path: String) throws {
@@ -161,13 +164,14 @@ public struct PodPreparer {
       throw .invalidArgument("memory limit \(m) bytes is below the 4 MiB minimum")
     }
     if let c = o.resources.cpuMillis, c <= 0 { throw .invalidArgument("cpu limit must be positive") }
+    if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
     let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
     return AppManifest(
       name: name, image: AppImage(name: o.imageName, id: o.image.id, layerDirs: o.image.layerDirs), exec: argv,
       env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,
       capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
       resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
-      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal)
+      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath)
   }
 
   /// A file's contents as the overlay would show it: the topmost layer that has it wins; a

@@ -14,7 +14,8 @@ import LiftoffOS
 
 struct AppLauncher {
   enum Outcome {
-    case started(pid: Int32)
+    /// `output` holds the read ends of the app's stdout and stderr pipes when it logs to a file.
+    case started(pid: Int32, output: [(stream: String, fd: Int32)])
     case failed(String, pid: Int32?)
   }
 
@@ -42,8 +43,14 @@ struct AppLauncher {
     }
     let pipe: (read: Int32, write: Int32)
     let go: (read: Int32, write: Int32)
+    var output: [(stream: String, read: Int32, write: Int32)] = []
     let pid: Int32
     do {
+      if app.logPath != nil {
+        let o = try ProcessControl.pipe()
+        let e = try ProcessControl.pipe()
+        output = [("stdout", o.read, o.write), ("stderr", e.read, e.write)]
+      }
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
       pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? [.pid, .mount] : [])
@@ -59,6 +66,11 @@ struct AppLauncher {
       var byte: UInt8 = 0
       if read(go.read, &byte, 1) != 1 { _exit(127) }
       close(go.read)
+      for (i, o) in output.enumerated() {
+        close(o.read)
+        dup2(o.write, Int32(i + 1))
+        close(o.write)
+      }
       let failure = childMain(seccompProgram: seccompProgram)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
@@ -66,6 +78,7 @@ struct AppLauncher {
     }
     close(pipe.write)
     close(go.read)
+    for o in output { close(o.write) }
     var one: UInt8 = 1
     _ = write(go.write, &one, 1)
     close(go.write)
@@ -78,8 +91,11 @@ struct AppLauncher {
       report.append(contentsOf: buf[0..<n])
     }
     close(pipe.read)
-    if !report.isEmpty { return .failed(String(decoding: report, as: UTF8.self), pid: pid) }
-    return .started(pid: pid)
+    if !report.isEmpty {
+      for o in output { close(o.read) }
+      return .failed(String(decoding: report, as: UTF8.self), pid: pid)
+    }
+    return .started(pid: pid, output: output.map { ($0.stream, $0.read) })
   }
 
   // MARK: the child, between fork and exec

@@ -16,6 +16,10 @@ final class Supervisor {
   var states: [String: AppState] = [:]
   /// Set when a stop is under way: the monotonic time to SIGKILL what is left.
   var killDeadline: Double?
+  /// Per-app stops under way (mutable pods): app name → monotonic time to SIGKILL it.
+  var appKillDeadlines: [String: Double] = [:]
+  /// Apps whose output goes to a CRI log file, by name.
+  var logs: [String: AppLog] = [:]
   var stopRequested = false
   /// The pod's exit status: the first failing app's.
   var exitStatus: Int32 = 0
@@ -101,8 +105,16 @@ final class Supervisor {
     if let s = states[app.name], s.phase == .running { return }
     let launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
     switch launcher.launch() {
-    case .started(let pid):
+    case .started(let pid, let output):
       running[pid] = app.name
+      if let path = app.logPath {
+        do {
+          logs[app.name] = try AppLog(app: app.name, path: path, output: output)
+        } catch {
+          Stage1Log.error("app \(app.name): \(error)")
+          for o in output { close(o.fd) }
+        }
+      }
       writeState(app.name, AppState(phase: .running, pid: pid, startedAt: Clock.nowRFC3339()))
     case .failed(let message, let pid):
       Stage1Log.error("app \(app.name): \(message)")
@@ -119,6 +131,9 @@ final class Supervisor {
 
   func reaped(pid: Int32, _ t: ProcessControl.Termination) {
     guard let name = running.removeValue(forKey: pid) else { return }  // an orphan (fly): nothing to record
+    appKillDeadlines.removeValue(forKey: name)
+    // Every line the app wrote is in its log before its exit is recorded.
+    logs[name]?.drain(timeout: 2)
     var s = states[name] ?? AppState(phase: .running, pid: pid)
     s.phase = .exited
     s.finishedAt = Clock.nowRFC3339()
@@ -155,22 +170,32 @@ final class Supervisor {
     while true {
       if running.isEmpty && (!manifest.mutable || stopRequested) { return }
       var timeoutMs: Int32 = -1
-      if let d = killDeadline {
-        let left = d - Clock.monotonic()
-        if left <= 0 {
-          for pid in running.keys { kill(pid, SIGKILL) }
-          killDeadline = nil
-          timeoutMs = -1
-        } else {
-          timeoutMs = Int32(min(left * 1000 + 1, 60_000))
-        }
+      let now = Clock.monotonic()
+      if let d = killDeadline, d <= now {
+        for pid in running.keys { kill(pid, SIGKILL) }
+        killDeadline = nil
+      }
+      for (name, d) in appKillDeadlines where d <= now {
+        signal(app: name, SIGKILL)
+        appKillDeadlines.removeValue(forKey: name)
+      }
+      if let next = ([killDeadline].compactMap { $0 } + Array(appKillDeadlines.values)).min() {
+        timeoutMs = Int32(min(max(0, next - now) * 1000 + 1, 60_000))
       }
       var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0), pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+      var owners: [Int32: AppLog] = [:]
+      for log in logs.values {
+        for fd in log.streams.keys {
+          owners[fd] = log
+          fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+        }
+      }
       let n = poll(&fds, nfds_t(fds.count), timeoutMs)
       if n < 0 && errno != EINTR {
         Stage1Log.error("poll: \(errnoDescription(errno))")
         return
       }
+      for p in fds.dropFirst(2) where p.revents != 0 { owners[p.fd]?.pump(p.fd) }
       if fds[0].revents != 0 { handleSignals() }
       if fds[1].revents != 0 { handleControl() }
     }
@@ -215,8 +240,41 @@ final class Supervisor {
     switch request {
     case .ping: return
     case .stopPod(let t): beginStop(timeoutSeconds: t)
-    case .startApp, .stopApp, .removeApp:
-      throw .unimplemented("stage1: mutable pods (app start/stop/rm) are not built yet")
+    case .startApp(let name):
+      guard manifest.mutable else { throw .init(.failedPrecondition, "pod \(manifest.id) is immutable") }
+      guard !stopRequested else { throw .init(.failedPrecondition, "pod \(manifest.id) is stopping") }
+      do { manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json")) } catch {
+        throw .init(.internal, "pod \(manifest.id): rereading pod.json: \(error)")
+      }
+      guard let app = manifest.app(named: name) else { throw .notFound("pod \(manifest.id) has no app \(name)") }
+      if let s = states[name] {
+        throw .init(.failedPrecondition, "app \(name) was already started (it is \(s.phase.rawValue))")
+      }
+      start(app)
+      if let s = states[name], s.phase == .exited, s.reason == .startFailed {
+        throw .init(.failedPrecondition, "app \(name) failed to start: \(s.message ?? "")")
+      }
+    case .stopApp(let name, let t):
+      guard manifest.app(named: name) != nil || states[name] != nil else {
+        throw .notFound("pod \(manifest.id) has no app \(name)")
+      }
+      guard running.values.contains(name) else { return }  // stopping what is not running succeeds
+      signal(app: name, Int32(manifest.app(named: name)?.stopSignal ?? Int(SIGTERM)))
+      appKillDeadlines[name] = Clock.monotonic() + Double(max(0, t))
+    case .removeApp(let name):
+      guard !running.values.contains(name) else { throw .init(.failedPrecondition, "app \(name) is running; stop it first") }
+      let rootfs = "\(appDir(name))/rootfs/merged"
+      if manifest.flavor == .fly, let dir = try? Mounts.canonical(appDir(name)) {
+        _ = try? Mounts.unmountAll(under: dir)
+      } else {
+        _ = try? Mounts.unmount(rootfs)
+      }
+      cgroups.removeApp(pod: manifest.id, app: name)
+      logs.removeValue(forKey: name)
+      states.removeValue(forKey: name)
+    case .reopenLog(let name):
+      guard let log = logs[name] else { throw .init(.failedPrecondition, "app \(name) has no open log") }
+      do { try log.open() } catch { throw .init(.internal, "app \(name): reopening \(log.path): \(error)") }
     }
   }
 

@@ -2,7 +2,7 @@
 // life: it holds the pod's namespaces, builds each app's rootfs, starts and reaps the apps (stage2),
 // records their exit, and serves the control socket (LiftoffCore/Stage1Protocol.swift).
 //
-// Started only by stage0:  liftoff-stage1 --pod-dir <pods/run/ID> --lock-fd <N>
+// Started only by stage0:  liftoff-stage1 --pod-dir <pods/run/ID> --lock-fd <N> [--detach]
 // where N is the pod directory's flock, inherited across exec; holding it is what makes the pod
 // "running". Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only
 // LiftoffOS and LiftoffCore, with a static stdlib: its memory is paid once per pod.
@@ -17,15 +17,30 @@ func stage1Usage() -> Never {
 
 var podDir: String?
 var lockFD: Int32?
+var detach = false
 var arguments = CommandLine.arguments.dropFirst()
 while let a = arguments.popFirst() {
   switch a {
   case "--pod-dir": podDir = arguments.popFirst()
   case "--lock-fd": lockFD = arguments.popFirst().flatMap { Int32($0) }
+  case "--detach": detach = true
   default: stage1Usage()
   }
 }
 guard let podDir, let lockFD else { stage1Usage() }
+
+// `--detach` (mutable pods, `liftoff app sandbox`): the second fork of the double fork. The parent
+// returns to stage0 at once; the child, in a session of its own, is re-parented to init when stage0
+// exits, so no liftoff or liftoff-cri process is ever the pod's parent.
+if detach {
+  let pid = fork()
+  if pid < 0 {
+    Stage1Log.error("fork: \(errnoDescription(errno))")
+    exit(1)
+  }
+  if pid > 0 { _exit(0) }
+  _ = setsid()
+}
 
 do {
   let supervisor = try Supervisor(podDir: podDir, lockFD: lockFD)

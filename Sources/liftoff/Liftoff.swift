@@ -34,7 +34,11 @@ struct Liftoff: ParsableCommand {
         args.removeFirst()
       }
     }
-    if !globals.isEmpty, !args.isEmpty { args.insert(contentsOf: globals, at: 1) }
+    if !globals.isEmpty, !args.isEmpty {
+      // After the (sub)command path: `app sandbox`, `app add`, … have two words.
+      let at = (args[0] == "app" && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
+      args.insert(contentsOf: globals, at: at)
+    }
     do {
       var command = try parseAsRoot(args)
       try command.run()

@@ -31,8 +31,3 @@ struct ImageCommand: NotBuiltCommand {
   @Argument(parsing: .captureForPassthrough) var rest: [String] = []
 }
 
-struct AppCommand: NotBuiltCommand {
-  static let configuration = notBuilt("app", "sandbox|add|start|stop|rm|list|status for mutable pods")
-  static let issue = "mutable pods"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}

@@ -23,7 +23,7 @@ struct PodArguments: ParsableArguments {
   @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("IMAGE [app flags] [-- ARGS] [--- IMAGE …]", discussion: AppArguments.help))
   var apps: [String] = []
 
-  func podOptions() throws -> PodOptions {
+  func podOptions(allowNoApps: Bool = false) throws -> PodOptions {
     var p = PodOptions()
     guard let flavor = PodManifest.Flavor(rawValue: stage1) else {
       throw LiftoffError.invalidArgument("--stage1 \(stage1): expected default or fly")
@@ -50,7 +50,9 @@ struct PodArguments: ParsableArguments {
     }
     p.annotations = try kv(annotation, "annotation")
     p.labels = try kv(label, "label")
-    p.apps = try AppArguments.parse(apps, resolver: RootfsDirectoryResolver(), interactive: interactive)
+    if !(allowNoApps && apps.isEmpty) {
+      p.apps = try AppArguments.parse(apps, resolver: RootfsDirectoryResolver(), interactive: interactive)
+    }
     if interactive && p.apps.count > 1 { throw LiftoffError.invalidArgument("--interactive needs a pod of one app") }
     return p
   }

@@ -1,0 +1,178 @@
+// Mutable pods (`liftoff app …`, what the CRI service drives): a sandbox whose stage1 runs detached
+// and waits for orders on its control socket, apps added to pod.json by stage0 and started, stopped
+// and removed by stage1 on request. Reads (list, status) come from the on-disk state only.
+//
+// pod.json of a running mutable pod is changed only under `manifest.lock` in the pod directory (the
+// pod directory's own flock belongs to stage1), always by an atomic rename.
+import Foundation
+import LiftoffCore
+import LiftoffNet
+import LiftoffOS
+
+public struct AppManager: Sendable {
+  public let store: PodStore
+  public let pods: PodManager
+
+  public init(store: PodStore) {
+    self.store = store
+    self.pods = PodManager(store: store)
+  }
+
+  // MARK: sandbox
+
+  /// Creates a mutable pod and starts its stage1 detached (double fork: stage1 forks again and
+  /// the intermediate exits, so stage1 ends up a child of init). Returns once stage1 serves its
+  /// control socket, or throws stage1's own error if it failed to come up.
+  public func sandbox(_ options: PodOptions, readyTimeout: Double = 30) throws(LiftoffError) -> String {
+    var o = options
+    o.mutable = true
+    let (manifest, lock) = try PodPreparer(store: store).prepare(o)
+    let id = manifest.id
+    let stage1 = try PodManager.stage1Path()
+    try store.move(id, from: .prepared, to: .run)
+    let dir = store.path(.run, id)
+    do {
+      if manifest.network.mode == .none, let ns = manifest.network.netnsPath {
+        _ = try NetworkNamespace.create(
+          name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
+      }
+      try lock.setInheritable(true)
+      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", String(lock.fd), "--detach"], log: "\(dir)/stage1/stage1.log")
+      try lock.setInheritable(false)
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error as? (any Error & Sendable))
+    }
+    // Our descriptor goes; the lock stays with stage1's copy of the open file description.
+    _ = lock
+    let deadline = Date().addingTimeInterval(readyTimeout)
+    while Date() < deadline {
+      if (try? UnixSocket.call(dir: "\(dir)/stage1", .ping, timeoutSeconds: 2)) == .ok { return id }
+      if !pods.isLocked(id, .run) {
+        let log = (try? FileSystem.readString("\(dir)/stage1/stage1.log")) ?? ""
+        let last = log.split(separator: "\n").last.map(String.init) ?? "no diagnostics"
+        throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(last)")
+      }
+      usleep(5_000)
+    }
+    throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
+  }
+
+  /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null and stdout/stderr
+  /// appended to `log`; waits for the spawned process (the first half of the double fork).
+  func spawnDetached(_ path: String, _ args: [String], log: String) throws {
+    let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+    guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }
+    defer { close(logFD) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, logFD, 1)
+    posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+    let argv = ([path] + args).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in env { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, &env)
+    guard rc == 0 else { throw SystemCallError("posix_spawn", errno: rc, path: path) }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+  }
+
+  // MARK: apps
+
+  func runningMutablePod(_ id: String) throws(LiftoffError) -> PodManifest {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    guard place == .run, pods.isLocked(id, .run) else { throw .init(.failedPrecondition, "pod \(id) is not running") }
+    let m = try store.readManifest(id, at: .run)
+    guard m.mutable else { throw .init(.failedPrecondition, "pod \(id) is immutable (made by run, not app sandbox)") }
+    return m
+  }
+
+  func withManifestLock<T>(_ id: String, _ place: PodStore.Place, _ body: () throws -> T) throws(LiftoffError) -> T {
+    let path = "\(store.path(place, id))/manifest.lock"
+    do {
+      try FileSystem.touch(path)
+      let l = try FileLock(path: path)
+      try l.lock(exclusive: true, blocking: true)
+      defer { l.unlock() }
+      return try body()
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "pod \(id): \(error)")
+    }
+  }
+
+  /// Adds an app (state `created`) to a running mutable pod.
+  public func add(_ id: String, _ options: AppOptions) throws(LiftoffError) -> AppManifest {
+    guard let name = options.name else { throw .invalidArgument("app add needs --name") }
+    guard PodPreparer.isValidName(name) else { throw .invalidArgument("invalid app name \(name)") }
+    let m0 = try runningMutablePod(id)
+    return try withManifestLock(id, .run) {
+      var m = try store.readManifest(id, at: .run)
+      if m.app(named: name) != nil { throw LiftoffError(.alreadyExists, "pod \(id) already has an app \(name)") }
+      let app = try PodPreparer(store: store).buildApp(name: name, options, flavor: m0.flavor)
+      try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
+      m.apps.append(app)
+      try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      return app
+    }
+  }
+
+  public func start(_ id: String, app: String) throws(LiftoffError) {
+    _ = try runningMutablePod(id)
+    try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .startApp(name: app)).check()
+  }
+
+  /// Stops an app (stop signal, SIGKILL after `timeoutSeconds`) and returns once it has exited.
+  /// Stopping an app that is not running succeeds.
+  public func stop(_ id: String, app: String, timeoutSeconds: Int) throws(LiftoffError) {
+    let m = try runningMutablePod(id)
+    guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
+    try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .stopApp(name: app, timeoutSeconds: timeoutSeconds)).check()
+    let deadline = Date().addingTimeInterval(Double(timeoutSeconds) + 15)
+    while Date() < deadline {
+      if store.readAppState(id, at: .run, app: app)?.phase != .running { return }
+      usleep(10_000)
+    }
+    throw .init(.deadlineExceeded, "app \(app) of pod \(id) did not exit")
+  }
+
+  /// Removes an app (stopping it at once if it runs): stage1 lets go of its rootfs and cgroup,
+  /// then its directory and manifest entry go.
+  public func remove(_ id: String, app: String) throws(LiftoffError) {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    let m = try store.readManifest(id, at: place)
+    guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
+    if place == .run && pods.isLocked(id, .run) {
+      if store.readAppState(id, at: .run, app: app)?.phase == .running { try stop(id, app: app, timeoutSeconds: 0) }
+      try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app)).check()
+    }
+    try withManifestLock(id, place) {
+      var m = try store.readManifest(id, at: place)
+      m.apps.removeAll { $0.name == app }
+      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      let appDir = "\(store.path(place, id))/apps/\(app)"
+      if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
+      try FileSystem.removeTree(appDir)
+    }
+  }
+
+  public func reopenLog(_ id: String, app: String) throws(LiftoffError) {
+    _ = try runningMutablePod(id)
+    try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .reopenLog(name: app)).check()
+  }
+
+  public func list(_ id: String) throws(LiftoffError) -> [AppStatus] { try pods.status(id).apps }
+
+  public func status(_ id: String, app: String) throws(LiftoffError) -> AppStatus {
+    guard let a = try pods.status(id).apps.first(where: { $0.name == app }) else {
+      throw .notFound("pod \(id) has no app \(app)")
+    }
+    return a
+  }
+}

@@ -1,0 +1,150 @@
+// `liftoff app …`: mutable pods, the commands the CRI service drives (rktlet's mapping of kubelet's
+// pod lifecycle onto rkt's app commands).
+import ArgumentParser
+import Foundation
+import LiftoffCore
+import LiftoffPod
+
+struct AppCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "app", abstract: "Mutable pods: sandbox, add, start, stop, rm, list, status.",
+    subcommands: [
+      AppSandboxCommand.self, AppAddCommand.self, AppStartCommand.self, AppStopCommand.self, AppRmCommand.self,
+      AppListCommand.self, AppStatusCommand.self, AppReopenLogCommand.self,
+    ])
+}
+
+struct AppSandboxCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sandbox", abstract: "Start an empty mutable pod (stage1 detached); prints its ID once it is ready.")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "Network: host or none.") var net: String = "none"
+  @Option(help: "The pod's hostname.") var hostname: String?
+  @Option(help: "stage1 flavor: default or fly.") var stage1: String = "default"
+  @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
+  @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
+  @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
+
+  func run() throws {
+    var pod = try PodArguments.parse([
+      "--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout),
+    ] + (hostname.map { ["--hostname", $0] } ?? []) + annotation.flatMap { ["--annotation", $0] } + label.flatMap { ["--label", $0] })
+    pod.apps = []
+    var options = try pod.podOptions(allowNoApps: true)
+    options.mutable = true
+    let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
+    print(id)
+  }
+}
+
+struct AppAddCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "add", abstract: "Add an app to a running mutable pod: add POD IMAGE --name A [app flags] [-- ARGS].",
+    discussion: AppArguments.help + "\n  --log-path FILE (CRI log of the app's stdout/stderr)")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+  @Argument(parsing: .captureForPassthrough, help: "IMAGE --name A [app flags] [-- ARGS]") var rest: [String] = []
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let (full, _) = try store.resolve(id)
+    var args = rest
+    var logPath: String?
+    if let i = args.firstIndex(where: { $0 == "--log-path" || $0.hasPrefix("--log-path=") }), args.firstIndex(of: "--").map({ i < $0 }) ?? true {
+      if args[i].contains("=") {
+        logPath = String(args[i].split(separator: "=", maxSplits: 1)[1])
+        args.remove(at: i)
+      } else {
+        guard i + 1 < args.count else { throw LiftoffError.invalidArgument("--log-path needs a value") }
+        logPath = args[i + 1]
+        args.removeSubrange(i...(i + 1))
+      }
+    }
+    var options = try AppArguments.parseApp(args, resolver: RootfsDirectoryResolver(), interactive: false)
+    options.logPath = logPath
+    let app = try AppManager(store: store).add(full, options)
+    print(app.name)
+  }
+}
+
+struct AppStartCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "start", abstract: "Start an added app.")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The app.") var app: String
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    try AppManager(store: store).start(try store.resolve(id).id, app: app)
+  }
+}
+
+struct AppStopCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "stop", abstract: "Stop an app (stop signal, SIGKILL after --timeout); returns once it exited.")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The app.") var app: String
+  @Option(help: "Seconds before SIGKILL.") var timeout: Int = 10
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    try AppManager(store: store).stop(try store.resolve(id).id, app: app, timeoutSeconds: timeout)
+  }
+}
+
+struct AppRmCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove an app (stopping it first).")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The app.") var app: String
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    try AppManager(store: store).remove(try store.resolve(id).id, app: app)
+  }
+}
+
+struct AppReopenLogCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "reopen-log", abstract: "Reopen an app's CRI log file.")
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The app.") var app: String
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    try AppManager(store: store).reopenLog(try store.resolve(id).id, app: app)
+  }
+}
+
+struct AppListCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "List a pod's apps.")
+  @OptionGroup var global: GlobalOptions
+  @Option var format: OutputFormat = .text
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let apps = try AppManager(store: store).list(try store.resolve(id).id)
+    if format == .json { return try printJSON(apps) }
+    print(["NAME", "STATE", "IMAGE", "EXIT CODE"].joined(separator: "\t"))
+    for a in apps { print([a.name, a.state, a.image, a.exitCode.map(String.init) ?? "-"].joined(separator: "\t")) }
+  }
+}
+
+struct AppStatusCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "status", abstract: "Show one app's status.")
+  @OptionGroup var global: GlobalOptions
+  @Option var format: OutputFormat = .text
+  @Option(help: "The app.") var app: String
+  @Argument(help: "Pod ID or unique prefix.") var id: String
+
+  func run() throws {
+    let store = try PodStore(root: global.dir)
+    let a = try AppManager(store: store).status(try store.resolve(id).id, app: app)
+    if format == .json { return try printJSON(a) }
+    print("name=\(a.name)\nstate=\(a.state)")
+    if let c = a.exitCode { print("exit-code=\(c)") }
+    if let r = a.reason { print("reason=\(r)") }
+  }
+}
