@@ -1,5 +1,6 @@
 // Per-pod network namespaces, bind-mounted at /run/netns/<name> the way `ip netns add` does, so that
-// they outlive the process that made them and CNI plugins and stage1 can join them by path.
+// they outlive the process that made them and CNI plugins and stage1 can join them by path. (Named
+// NetNS so as not to clash with LiftoffOS.NetworkNamespace in files that import both.)
 //
 // How a namespace is made from a multi-threaded Swift process: unshare(CLONE_NEWNET) changes the
 // network namespace of the calling *thread* only. create() starts a throwaway pthread, which unshares
@@ -16,7 +17,7 @@ import CLinux
 import Glibc
 import LiftoffCore
 
-public enum NetworkNamespace {
+public enum NetNS {
   public static let defaultRunDir = "/run/netns"
 
   /// Creates a new network namespace bound at `<runDir>/<name>` and returns that path.
@@ -57,7 +58,7 @@ public enum NetworkNamespace {
 
   /// True when `path` is a bind-mounted network namespace (nsfs).
   public static func isNamespace(_ path: String) -> Bool {
-    liftoff_fs_type(path) == 0x6e73_6673  // NSFS_MAGIC
+    liftoff_net_fs_type(path) == 0x6e73_6673  // NSFS_MAGIC
   }
 
   private static func makeSharedMountPoint(_ dir: String) throws {
@@ -110,7 +111,7 @@ private final class UnshareJob: @unchecked Sendable {
   }
 
   private func work() {
-    guard liftoff_unshare_net() == 0 else {
+    guard liftoff_net_unshare() == 0 else {
       failure = SystemCallError("unshare(CLONE_NEWNET)", errno: errno)
       return
     }
