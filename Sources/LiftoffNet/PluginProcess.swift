@@ -33,8 +33,8 @@ struct PluginProcess {
 
     var outPipe: [Int32] = [-1, -1]
     var errPipe: [Int32] = [-1, -1]
-    guard liftoff_net_pipe_cloexec(&outPipe) == 0 else { throw SystemCallError("pipe2", errno: errno) }
-    guard liftoff_net_pipe_cloexec(&errPipe) == 0 else {
+    guard liftoff_pipe_cloexec(&outPipe) == 0 else { throw SystemCallError("pipe2", errno: errno) }
+    guard liftoff_pipe_cloexec(&errPipe) == 0 else {
       let e = errno
       close(outPipe[0]); close(outPipe[1])
       throw SystemCallError("pipe2", errno: e)

@@ -14,7 +14,7 @@ public struct PodNetworkLifecycle: Sendable {
   public let cni: CNIManager
   public let netnsDir: String
 
-  public init(cni: CNIManager, netnsDir: String = NetNS.defaultRunDir) {
+  public init(cni: CNIManager, netnsDir: String = NetworkNamespace.defaultRunDir) {
     self.cni = cni
     self.netnsDir = netnsDir
   }
@@ -66,12 +66,12 @@ public struct PodNetworkLifecycle: Sendable {
       podName: spec.podName, podUID: spec.podUID, portMappings: spec.portMappings, bandwidth: spec.bandwidth,
       dns: spec.dns)
     try request.validate()
-    let ns = try NetNS.create(name: "liftoff-" + spec.podID, runDir: netnsDir)
+    let ns = try NetworkNamespace.create(name: "liftoff-" + spec.podID, runDir: netnsDir)
     let status: PodNetworkStatus
     do {
       status = try cni.setUp(request, network: spec.network)
     } catch {
-      try? NetNS.remove(ns)
+      try? NetworkNamespace.remove(ns)
       throw error
     }
     do {
@@ -80,7 +80,7 @@ public struct PodNetworkLifecycle: Sendable {
       return Attached(netnsPath: ns, status: status, files: files)
     } catch {
       try? cni.tearDown(request)
-      try? NetNS.remove(ns)
+      try? NetworkNamespace.remove(ns)
       throw error
     }
   }
@@ -89,6 +89,6 @@ public struct PodNetworkLifecycle: Sendable {
   public func detach(podID: String) throws {
     let ns = netnsPath(podID: podID)
     try cni.tearDown(PodNetworkRequest(containerID: podID, netnsPath: ns))
-    try NetNS.remove(ns)
+    try NetworkNamespace.remove(ns)
   }
 }

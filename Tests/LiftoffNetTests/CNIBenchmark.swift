@@ -32,7 +32,7 @@ import Testing
     var remove: [Double] = []
     for i in 0...Self.runs {  // run 0 warms up (creates the bridge and shared chains) and is not counted
       var t = monotonicNow()
-      let ns = try NetNS.create(name: "ltb\(tag)-\(i)")
+      let ns = try NetworkNamespace.create(name: "ltb\(tag)-\(i)")
       let t1 = monotonicNow()
       let req = PodNetworkRequest(
         containerID: "ltb\(tag)\(i)", netnsPath: ns, podNamespace: "bench", podName: "p\(i)",
@@ -41,7 +41,7 @@ import Testing
       let t2 = monotonicNow()
       try m.tearDown(req)
       let t3 = monotonicNow()
-      try NetNS.remove(ns)
+      try NetworkNamespace.remove(ns)
       let t4 = monotonicNow()
       if i > 0 {
         create.append(t1 - t); add.append(t2 - t1); del.append(t3 - t2); remove.append(t4 - t3)

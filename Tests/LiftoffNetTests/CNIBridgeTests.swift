@@ -46,7 +46,7 @@ struct CNIBridgeTests {
     }
 
     func namespace(_ n: String) throws -> String {
-      let p = try NetNS.create(name: "lt\(tag)-\(n)")
+      let p = try NetworkNamespace.create(name: "lt\(tag)-\(n)")
       namespaces.append(p)
       return p
     }
@@ -63,7 +63,7 @@ struct CNIBridgeTests {
     }
 
     func close() {
-      for ns in namespaces { try? NetNS.remove(ns) }
+      for ns in namespaces { try? NetworkNamespace.remove(ns) }
       _ = try? TestSupport.run(["/sbin/ip", "link", "del", bridge])
       TestSupport.remove(root)
     }
@@ -184,7 +184,7 @@ struct CNIBridgeTests {
     let cid = "lt\(net.tag)gone"
     try m.setUp(PodNetworkRequest(containerID: cid, netnsPath: ns, portMappings: [.init(hostPort: Int.random(in: 30000...39999), containerPort: 80)]))
     #expect(net.allocations().count == 1)
-    try NetNS.remove(ns)  // the veth pair dies with the namespace
+    try NetworkNamespace.remove(ns)  // the veth pair dies with the namespace
     try m.tearDown(PodNetworkRequest(containerID: cid, netnsPath: ns))
     try m.tearDown(PodNetworkRequest(containerID: cid, netnsPath: ns))
     #expect(net.allocations().isEmpty)
@@ -234,15 +234,15 @@ struct CNIBridgeTests {
     let m = net.manager()
     let hostPort = Int.random(in: 40000...49999)
     func cycle(_ i: Int) throws {
-      let ns = try NetNS.create(name: "lt\(net.tag)-c\(i)")
-      defer { try? NetNS.remove(ns) }
+      let ns = try NetworkNamespace.create(name: "lt\(net.tag)-c\(i)")
+      defer { try? NetworkNamespace.remove(ns) }
       let req = PodNetworkRequest(
         containerID: "lt\(net.tag)c\(i)", netnsPath: ns, podNamespace: "t", podName: "c\(i)",
         portMappings: [.init(hostPort: hostPort, containerPort: 80, hostIP: "127.0.0.1")])
       let pod = try m.setUp(req)
       #expect(pod.primaryIP?.hasPrefix(net.prefix + ".") == true)
       try m.tearDown(req)
-      try NetNS.remove(ns)
+      try NetworkNamespace.remove(ns)
     }
     // Other tests may run at the same time, so what is counted is what belongs to this test: IP
     // allocations in its host-local dir, veths on its bridge, iptables rules naming its pods,

@@ -30,7 +30,7 @@ struct PodNetworkLifecycleTests {
     var detached = false
     defer { if !detached { try? life.detach(podID: podID) } }
     #expect(attached.netnsPath == "/run/netns/liftoff-" + podID)
-    #expect(NetNS.isNamespace(attached.netnsPath))
+    #expect(NetworkNamespace.isNamespace(attached.netnsPath))
     let ip = try #require(attached.status.primaryIP)
     #expect(ip.hasPrefix(prefix + "."))
     #expect(TestSupport.read(attached.files.hosts).hasSuffix("\(ip)\tpod-\(tag)\n"))

@@ -7,8 +7,8 @@
 int liftoff_net_unshare(void);
 /// memfd_create(name, MFD_CLOEXEC).
 int liftoff_net_memfd_cloexec(const char *name);
-/// pipe2(fds, O_CLOEXEC).
-int liftoff_net_pipe_cloexec(int fds[2]);
+/// pipe2(fds, O_CLOEXEC) (also used by LiftoffOS).
+int liftoff_pipe_cloexec(int fds[2]);
 /// posix_spawn_file_actions_addclosefrom_np(actions, from): the child closes every fd >= from.
 int liftoff_net_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// statfs(path).f_type, or -1 with errno.

@@ -1,6 +1,5 @@
 // Per-pod network namespaces, bind-mounted at /run/netns/<name> the way `ip netns add` does, so that
-// they outlive the process that made them and CNI plugins and stage1 can join them by path. (Named
-// NetNS so as not to clash with LiftoffOS.NetworkNamespace in files that import both.)
+// they outlive the process that made them and CNI plugins and stage1 can join them by path.
 //
 // How a namespace is made from a multi-threaded Swift process: unshare(CLONE_NEWNET) changes the
 // network namespace of the calling *thread* only. create() starts a throwaway pthread, which unshares
@@ -17,7 +16,7 @@ import CLinux
 import Glibc
 import LiftoffCore
 
-public enum NetNS {
+public enum NetworkNamespace {
   public static let defaultRunDir = "/run/netns"
 
   /// Creates a new network namespace bound at `<runDir>/<name>` and returns that path.

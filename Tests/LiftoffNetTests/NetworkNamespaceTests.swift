@@ -5,14 +5,14 @@ import Testing
 
 @testable import LiftoffNet
 
-@Suite(.enabled(if: TestSupport.isRoot, "needs root")) struct NetNSTests {
+@Suite(.enabled(if: TestSupport.isRoot, "needs root")) struct NetworkNamespaceTests {
   @Test func createUseAndRemove() throws {
     let name = "ltns-" + TestSupport.suffix(8)
-    let path = try NetNS.create(name: name)
+    let path = try NetworkNamespace.create(name: name)
     var removed = false
-    defer { if !removed { try? NetNS.remove(path) } }
+    defer { if !removed { try? NetworkNamespace.remove(path) } }
     #expect(path == "/run/netns/" + name)
-    #expect(NetNS.isNamespace(path))
+    #expect(NetworkNamespace.isNamespace(path))
     // A fresh namespace: only a loopback interface, down; and it is not the host's.
     let links = try TestSupport.run(["/usr/bin/nsenter", "--net=" + path, "/bin/busybox", "ip", "-o", "link"], check: true)
     #expect(links.stdout.split(separator: "\n").count == 1)
@@ -26,19 +26,19 @@ import Testing
     let mountinfo = TestSupport.read("/proc/self/mountinfo")
     #expect(mountinfo.split(separator: "\n").contains { $0.contains(" /run/netns ") && $0.contains("shared:") })
 
-    let again = try #require(throws: LiftoffError.self) { try NetNS.create(name: name) }
+    let again = try #require(throws: LiftoffError.self) { try NetworkNamespace.create(name: name) }
     #expect(again.code == .alreadyExists)
-    #expect(NetNS.isNamespace(path))  // the failed attempt did not touch it
+    #expect(NetworkNamespace.isNamespace(path))  // the failed attempt did not touch it
 
-    try NetNS.remove(path)
+    try NetworkNamespace.remove(path)
     removed = true
     #expect(!FileManager.default.fileExists(atPath: path))
-    try NetNS.remove(path)  // idempotent
+    try NetworkNamespace.remove(path)  // idempotent
   }
 
   @Test func badNamesAreRefused() {
     for bad in ["", "a/b", "..", "."] {
-      #expect(throws: LiftoffError.self) { try NetNS.create(name: bad) }
+      #expect(throws: LiftoffError.self) { try NetworkNamespace.create(name: bad) }
     }
   }
 }
