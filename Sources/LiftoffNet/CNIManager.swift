@@ -148,6 +148,14 @@ public final class CNIManager: Sendable {
         .failedPrecondition,
         "no cni network configuration in \(settings.confDir) and the embedded default network is off")
     }
+    // A second ADD of the same attachment would, on failure, roll back the first one: refuse it.
+    if let existing = try cache.read(network: list.name, containerID: request.containerID, ifName: request.ifName) {
+      throw LiftoffError(
+        .alreadyExists,
+        "container \(request.containerID) \(request.ifName) is already "
+          + (existing.result == nil ? "being attached (or a crash left it half-attached: liftoff gc)" : "attached")
+          + " to cni network \"\(list.name)\"")
+    }
     let entry = CNICacheEntry(
       containerID: request.containerID, ifName: request.ifName, netnsPath: request.netnsPath,
       cniArgs: request.cniArgs, capabilityArgs: request.capabilityArgs, config: list.json, result: nil)
