@@ -141,12 +141,20 @@ public final class CNIManager: Sendable {
   /// On failure every plugin gets DEL, so nothing is left behind, and the plugin's error is thrown
   /// with its own text.
   @discardableResult
-  public func setUp(_ request: PodNetworkRequest, network: String? = nil) throws -> PodNetwork {
+  public func setUp(_ request: PodNetworkRequest, network: String? = nil) throws -> PodNetworkStatus {
     try request.validate()
     guard let list = try currentConfig(named: network) else {
       throw LiftoffError(
         .failedPrecondition,
         "no cni network configuration in \(settings.confDir) and the embedded default network is off")
+    }
+    // A second ADD of the same attachment would, on failure, roll back the first one: refuse it.
+    if let existing = try cache.read(network: list.name, containerID: request.containerID, ifName: request.ifName) {
+      throw LiftoffError(
+        .alreadyExists,
+        "container \(request.containerID) \(request.ifName) is already "
+          + (existing.result == nil ? "being attached (or a crash left it half-attached: liftoff gc)" : "attached")
+          + " to cni network \"\(list.name)\"")
     }
     let entry = CNICacheEntry(
       containerID: request.containerID, ifName: request.ifName, netnsPath: request.netnsPath,
@@ -166,7 +174,7 @@ public final class CNIManager: Sendable {
       var done = entry
       done.result = result.json
       try cache.write(done, network: list.name)
-      return PodNetwork(networkName: list.name, interfaceName: request.ifName, result: result)
+      return PodNetworkStatus(networkName: list.name, interfaceName: request.ifName, result: result)
     } catch {
       var rolled = entry
       rolled.result = prev
@@ -293,10 +301,10 @@ public final class CNIManager: Sendable {
   }
 
   /// The recorded attachment of a pod (for PodSandboxStatus and `liftoff status`), nil if none.
-  public func podNetwork(containerID: String, ifName: String = "eth0") throws -> PodNetwork? {
+  public func podNetwork(containerID: String, ifName: String = "eth0") throws -> PodNetworkStatus? {
     for net in cache.networks(containerID: containerID, ifName: ifName) {
       if let e = try cache.read(network: net, containerID: containerID, ifName: ifName), let r = e.result {
-        return PodNetwork(
+        return PodNetworkStatus(
           networkName: net, interfaceName: ifName, result: try CNIResult(json: r, source: "cni cache of \(containerID)"))
       }
     }

@@ -88,16 +88,3 @@ public struct CNIPluginError: Error, Sendable, CustomStringConvertible {
     return s
   }
 }
-
-/// A pod's attachment to one network: what PodSandboxStatus and `liftoff status` report.
-public struct PodNetwork: Sendable, Equatable {
-  public var networkName: String
-  public var interfaceName: String
-  public var result: CNIResult
-  /// All addresses of the pod on this network, IPv4 first.
-  public var ips: [String] { result.podIPs }
-  /// `PodSandboxStatus.network.ip`.
-  public var primaryIP: String? { ips.first }
-  /// `PodSandboxStatus.network.additional_ips`.
-  public var additionalIPs: [String] { Array(ips.dropFirst()) }
-}

@@ -57,7 +57,7 @@ public enum NetworkNamespace {
 
   /// True when `path` is a bind-mounted network namespace (nsfs).
   public static func isNamespace(_ path: String) -> Bool {
-    liftoff_fs_type(path) == 0x6e73_6673  // NSFS_MAGIC
+    liftoff_net_fs_type(path) == 0x6e73_6673  // NSFS_MAGIC
   }
 
   private static func makeSharedMountPoint(_ dir: String) throws {
@@ -110,7 +110,7 @@ private final class UnshareJob: @unchecked Sendable {
   }
 
   private func work() {
-    guard liftoff_unshare_net() == 0 else {
+    guard liftoff_net_unshare() == 0 else {
       failure = SystemCallError("unshare(CLONE_NEWNET)", errno: errno)
       return
     }

@@ -25,7 +25,7 @@ struct PluginProcess {
   /// the calling thread until it exits or `timeout` seconds pass.
   static func run(path: String, environment: [String], stdin: Data, timeout: Double) throws -> Output {
     // stdin: an anonymous memory file the plugin reads to EOF.
-    let inFD = liftoff_memfd_cloexec("liftoff-cni-stdin")
+    let inFD = liftoff_net_memfd_cloexec("liftoff-cni-stdin")
     guard inFD >= 0 else { throw SystemCallError("memfd_create", errno: errno) }
     defer { close(inFD) }
     try writeAll(inFD, stdin)
@@ -48,7 +48,7 @@ struct PluginProcess {
     posix_spawn_file_actions_adddup2(&actions, inFD, 0)
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
     posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-    liftoff_spawn_addclosefrom(&actions, 3)
+    liftoff_net_spawn_addclosefrom(&actions, 3)
 
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)

@@ -110,7 +110,7 @@ import Testing
           ["address": "10.9.9.9/24", "interface": 0],
         ],
       ], source: "test")
-    let pn = PodNetwork(networkName: "n", interfaceName: "eth0", result: r)
+    let pn = PodNetworkStatus(networkName: "n", interfaceName: "eth0", result: r)
     #expect(pn.ips == ["10.0.0.5", "fd00::5"])
     #expect(pn.primaryIP == "10.0.0.5")
     #expect(pn.additionalIPs == ["fd00::5"])

@@ -85,6 +85,12 @@ import Testing
     #expect(pod.ips == ["10.1.2.4", "fd00::3"])
     #expect(try env.manager().podNetwork(containerID: "pod1")?.ips == ["10.1.2.4", "fd00::3"])
 
+    // A second ADD of the same pod is refused without running any plugin (its failure would
+    // otherwise roll back the first attachment).
+    let twice = try #require(throws: LiftoffError.self) { try env.manager().setUp(request) }
+    #expect(twice.code == .alreadyExists)
+    #expect(try env.manager().podNetwork(containerID: "pod1") != nil)
+
     var calls = try env.calls()
     #expect(calls.map { "\($0.plugin) \($0.command)" } == ["first ADD", "second ADD"])
     let e = calls[0].env
