@@ -360,6 +360,10 @@ public final class CNIManager: Sendable {
     } catch var e as LiftoffError {
       e.message = "cni plugin \(plugin.type) \(command) on network \"\(list.name)\"\(Self.forWhom(entry)): " + e.message
       throw e
+    } catch {
+      throw LiftoffError(
+        .internal, "cni plugin \(plugin.type) \(command) on network \"\(list.name)\"\(Self.forWhom(entry)): cannot run \(path)",
+        cause: error as? SystemCallError ?? DescribedError(error))
     }
     guard out.exitStatus == 0 else {
       let pe = Self.pluginError(plugin: plugin.type, command: command, out)

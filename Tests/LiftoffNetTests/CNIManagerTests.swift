@@ -167,6 +167,21 @@ import Testing
     #expect(env.cacheFiles().isEmpty)
   }
 
+  @Test func unrunnablePluginIsNamedInTheError() throws {
+    let env = try Env("noexec")
+    defer { TestSupport.remove(env.root) }
+    try TestSupport.write("not a program\n", to: env.bin + "/garbage")
+    chmod(env.bin + "/garbage", 0o755)
+    try TestSupport.write(#"{"cniVersion":"1.0.0","name":"x","type":"garbage"}"#, to: env.conf + "/x.conf")
+    let error = try #require(throws: LiftoffError.self) {
+      try env.manager().setUp(PodNetworkRequest(containerID: "pod5", netnsPath: "/run/netns/none"))
+    }
+    #expect(error.message.contains("cni plugin garbage ADD on network \"x\" for container pod5: cannot run \(env.bin)/garbage"), "\(error)")
+    // DEL cannot run either, so the record stays for `gc` to retry, and the error says so.
+    #expect(error.message.contains("rolling back with DEL also failed (liftoff gc retries it)"), "\(error)")
+    #expect(env.cacheFiles() == ["results/x/pod5-eth0.json"])
+  }
+
   @Test func hungPluginIsKilledAtTheDeadline() throws {
     let env = try Env("hang")
     defer { TestSupport.remove(env.root) }
