@@ -12,6 +12,8 @@ public final class CRIRuntime: Sendable {
   public let binDir: String
   /// The node's CNI network: configuration is re-read on every call, so Status follows the disk.
   public let cni: CNIManager
+  /// Serialises operations on one pod (and RunPodSandbox on one sandbox name).
+  let podLocks = PodLocks()
 
   public init(config: CRIConfig, logger: Logger, binDir: String? = nil) {
     self.config = config

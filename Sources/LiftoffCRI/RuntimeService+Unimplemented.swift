@@ -4,26 +4,6 @@
 import GRPCCore
 
 extension RuntimeService {
-  public func runPodSandbox(request: Runtime_V1_RunPodSandboxRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_RunPodSandboxResponse {
-    throw unimplementedRPC("RunPodSandbox")
-  }
-
-  public func stopPodSandbox(request: Runtime_V1_StopPodSandboxRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_StopPodSandboxResponse {
-    throw unimplementedRPC("StopPodSandbox")
-  }
-
-  public func removePodSandbox(request: Runtime_V1_RemovePodSandboxRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_RemovePodSandboxResponse {
-    throw unimplementedRPC("RemovePodSandbox")
-  }
-
-  public func podSandboxStatus(request: Runtime_V1_PodSandboxStatusRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PodSandboxStatusResponse {
-    throw unimplementedRPC("PodSandboxStatus")
-  }
-
-  public func listPodSandbox(request: Runtime_V1_ListPodSandboxRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListPodSandboxResponse {
-    throw unimplementedRPC("ListPodSandbox")
-  }
-
   public func streamPodSandboxes(request: Runtime_V1_StreamPodSandboxesRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxesResponse>, context: GRPCCore.ServerContext) async throws {
     throw unimplementedRPC("StreamPodSandboxes")
   }

@@ -42,7 +42,7 @@ struct PodArguments: ParsableArguments {
     func kv(_ list: [String], _ what: String) throws -> [String: String] {
       var out: [String: String] = [:]
       for s in list {
-        let f = s.split(separator: "=", maxSplits: 1).map(String.init)
+        let f = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard f.count == 2, !f[0].isEmpty else { throw LiftoffError.invalidArgument("--\(what) \(s): expected KEY=VALUE") }
         out[f[0]] = f[1]
       }

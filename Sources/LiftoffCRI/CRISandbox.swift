@@ -1,0 +1,89 @@
+// How a CRI pod sandbox maps onto a Liftoff mutable pod (rktlet's mapping, with rkt's words):
+//   RunPodSandbox  → `liftoff app sandbox` (stage1 detached; the pod ID is the sandbox ID)
+//   StopPodSandbox → `liftoff stop`        RemovePodSandbox → `liftoff stop --force` + `liftoff rm`
+//   status / list  → read from pods/… on disk through LiftoffPod (no cache that can go stale)
+// The sandbox's CRI metadata lives in the pod manifest as annotations under the reserved prefix
+// `io.liftoff.cri.`; the user's labels and annotations are the pod's own.
+import Foundation
+import LiftoffCore
+import LiftoffPod
+
+enum CRIKeys {
+  static let prefix = "io.liftoff.cri."
+  static let kind = prefix + "kind"
+  static let name = prefix + "name"
+  static let namespace = prefix + "namespace"
+  static let uid = prefix + "uid"
+  static let attempt = prefix + "attempt"
+  static let logDirectory = prefix + "log-directory"
+  static let runtimeHandler = prefix + "runtime-handler"
+  static let networkMode = prefix + "network-mode"
+  static let pidMode = prefix + "pid-mode"
+  static let ipcMode = prefix + "ipc-mode"
+  static let sandboxKind = "sandbox"
+}
+
+/// A sandbox as read from disk.
+struct CRISandbox: Sendable {
+  var id: String
+  var place: PodStore.Place
+  var manifest: PodManifest
+  var status: PodStatus
+
+  var ready: Bool { status.state == "running" }
+  var name: String { manifest.annotations[CRIKeys.name] ?? "" }
+  var namespace: String { manifest.annotations[CRIKeys.namespace] ?? "" }
+  var uid: String { manifest.annotations[CRIKeys.uid] ?? "" }
+  var attempt: UInt32 { UInt32(manifest.annotations[CRIKeys.attempt] ?? "") ?? 0 }
+  var runtimeHandler: String { manifest.annotations[CRIKeys.runtimeHandler] ?? "" }
+  var userAnnotations: [String: String] { manifest.annotations.filter { !$0.key.hasPrefix(CRIKeys.prefix) } }
+  /// kubelet's identity of a sandbox: name, namespace, uid and attempt together are unique.
+  var identity: String { "\(name)_\(namespace)_\(uid)_\(attempt)" }
+
+  var createdAtNanoseconds: Int64 {
+    guard let t = Timestamp.parse(manifest.createdAt) else { return 0 }
+    return t.seconds * 1_000_000_000 + t.nanoseconds
+  }
+
+  var metadata: Runtime_V1_PodSandboxMetadata {
+    var m = Runtime_V1_PodSandboxMetadata()
+    m.name = name
+    m.namespace = namespace
+    m.uid = uid
+    m.attempt = attempt
+    return m
+  }
+}
+
+extension CRIRuntime {
+  var podStore: PodStore {
+    get throws { try PodStore(root: config.dir) }
+  }
+
+  var stage0: Stage0 { Stage0(liftoff: liftoffPath, dir: config.dir) }
+
+  /// Every CRI sandbox on disk (pods that `liftoff app sandbox` made for the CRI), in creation order.
+  func sandboxes() throws -> [CRISandbox] {
+    let store = try podStore
+    let manager = PodManager(store: store)
+    var result: [CRISandbox] = []
+    for (id, place) in store.all() {
+      guard let manifest = try? store.readManifest(id, at: place),
+        manifest.annotations[CRIKeys.kind] == CRIKeys.sandboxKind
+      else { continue }
+      result.append(CRISandbox(id: id, place: place, manifest: manifest, status: manager.status(id, place)))
+    }
+    return result.sorted { ($0.manifest.createdAt, $0.id) < ($1.manifest.createdAt, $1.id) }
+  }
+
+  /// The sandbox with this ID or unique ID prefix; NOT_FOUND otherwise.
+  func sandbox(_ idOrPrefix: String) throws -> CRISandbox {
+    guard !idOrPrefix.isEmpty else { throw LiftoffError.invalidArgument("pod_sandbox_id is empty") }
+    let matches = try sandboxes().filter { $0.id.hasPrefix(idOrPrefix) }
+    guard let first = matches.first else { throw LiftoffError.notFound("pod sandbox \(idOrPrefix) not found") }
+    guard matches.count == 1 else {
+      throw LiftoffError.invalidArgument("pod sandbox id prefix \(idOrPrefix) is ambiguous (\(matches.count) sandboxes)")
+    }
+    return first
+  }
+}

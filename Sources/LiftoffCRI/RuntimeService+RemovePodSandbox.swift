@@ -1,0 +1,29 @@
+// RemovePodSandbox: removes the sandbox and everything in it, stopping it first if it still runs.
+// Idempotent: removing a sandbox that is gone succeeds.
+import GRPCCore
+import LiftoffCore
+
+extension RuntimeService {
+  public func removePodSandbox(
+    request: Runtime_V1_RemovePodSandboxRequest, context: ServerContext
+  ) async throws -> Runtime_V1_RemovePodSandboxResponse {
+    try await handle("RemovePodSandbox", runtime) {
+      let sandbox: CRISandbox
+      do {
+        sandbox = try runtime.sandbox(request.podSandboxID)
+      } catch let e as LiftoffError where e.code == .notFound {
+        return Runtime_V1_RemovePodSandboxResponse()
+      }
+      try await runtime.podLocks.withLock(sandbox.id) {
+        // Another caller may have removed it while we waited for the lock.
+        guard let current = try? runtime.sandbox(sandbox.id) else { return }
+        if current.ready {
+          _ = try await runtime.stage0.run(["stop", "--force", sandbox.id])
+        }
+        _ = try await runtime.stage0.run(["rm", sandbox.id])
+      }
+      runtime.logger.info("sandbox removed", metadata: ["id": "\(sandbox.id)"])
+      return Runtime_V1_RemovePodSandboxResponse()
+    }
+  }
+}

@@ -1,0 +1,143 @@
+// The CRI sandbox lifecycle over the real socket: RunPodSandbox starts a real mutable pod (stage1
+// detached through `liftoff app sandbox`), status and list read it from disk, stop and remove are
+// idempotent, names are unique, unknown IDs are NOT_FOUND — and none of it depends on liftoff-cri
+// staying up.
+import Foundation
+import GRPCCore
+import LiftoffCRI
+import Testing
+
+func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [String: String] = [:]) -> Runtime_V1_PodSandboxConfig {
+  var config = Runtime_V1_PodSandboxConfig()
+  config.metadata.name = name
+  config.metadata.namespace = "liftoff-test"
+  config.metadata.uid = uid
+  config.hostname = name
+  config.labels = labels
+  config.annotations = ["test.liftoff.io/note": "hello"]
+  return config
+}
+
+@Suite(.serialized) struct PodSandboxTests {
+  @Test func lifecycleStatusListStopRemove() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, _ in
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("alpha", labels: ["app": "a", "tier": "x"])
+      let id = try await runtime.runPodSandbox(run).podSandboxID
+      #expect(id.count == 64)
+
+      // The same name, namespace, uid and attempt again: refused, naming the holder.
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("a second sandbox with the same name was created")
+      } catch let e as RPCError {
+        #expect(e.code == .alreadyExists)
+        #expect(e.message.contains(id))
+      }
+
+      var other = Runtime_V1_RunPodSandboxRequest()
+      other.config = sandboxConfig("beta", labels: ["app": "b"])
+      let otherID = try await runtime.runPodSandbox(other).podSandboxID
+
+      var statusRequest = Runtime_V1_PodSandboxStatusRequest()
+      statusRequest.podSandboxID = String(id.prefix(12))  // a unique prefix works
+      statusRequest.verbose = true
+      let status = try await runtime.podSandboxStatus(statusRequest)
+      #expect(status.status.id == id)
+      #expect(status.status.state == .sandboxReady)
+      #expect(status.status.metadata.name == "alpha")
+      #expect(status.status.metadata.namespace == "liftoff-test")
+      #expect(status.status.labels == ["app": "a", "tier": "x"])
+      #expect(status.status.annotations == ["test.liftoff.io/note": "hello"])
+      #expect(status.status.createdAt > 0)
+      #expect(status.info["pod"]?.contains("running") == true)
+
+      // Filters: label selector, id prefix, state.
+      var list = Runtime_V1_ListPodSandboxRequest()
+      #expect(try await runtime.listPodSandbox(list).items.map(\.id).sorted() == [id, otherID].sorted())
+      list.filter.labelSelector = ["app": "b"]
+      #expect(try await runtime.listPodSandbox(list).items.map(\.id) == [otherID])
+      list.filter = .init()
+      list.filter.id = String(id.prefix(10))
+      #expect(try await runtime.listPodSandbox(list).items.map(\.id) == [id])
+
+      // liftoff-cri can die at any moment: the sandboxes are still there, still ready.
+      server.kill(SIGKILL)
+      try server.start()
+    }
+    try await server.withClients { runtime, _ in
+      var list = Runtime_V1_ListPodSandboxRequest()
+      list.filter.state.state = .sandboxReady
+      let ready = try await runtime.listPodSandbox(list).items
+      #expect(ready.count == 2)
+      let id = try #require(ready.first { $0.metadata.name == "alpha" }?.id)
+
+      var stop = Runtime_V1_StopPodSandboxRequest()
+      stop.podSandboxID = id
+      _ = try await runtime.stopPodSandbox(stop)
+      _ = try await runtime.stopPodSandbox(stop)  // idempotent
+      var statusRequest = Runtime_V1_PodSandboxStatusRequest()
+      statusRequest.podSandboxID = id
+      #expect(try await runtime.podSandboxStatus(statusRequest).status.state == .sandboxNotready)
+      list.filter.state.state = .sandboxNotready
+      #expect(try await runtime.listPodSandbox(list).items.map(\.id) == [id])
+
+      for sandbox in ready {
+        var remove = Runtime_V1_RemovePodSandboxRequest()
+        remove.podSandboxID = sandbox.id  // the other one is still running: remove stops it first
+        _ = try await runtime.removePodSandbox(remove)
+        _ = try await runtime.removePodSandbox(remove)  // idempotent
+      }
+      #expect(try await runtime.listPodSandbox(.init()).items.isEmpty)
+      do {
+        _ = try await runtime.podSandboxStatus(statusRequest)
+        Issue.record("status of a removed sandbox succeeded")
+      } catch let e as RPCError {
+        #expect(e.code == .notFound)
+      }
+      var stopGone = Runtime_V1_StopPodSandboxRequest()
+      stopGone.podSandboxID = id
+      _ = try await runtime.stopPodSandbox(stopGone)  // gone: still succeeds
+    }
+    // Nothing is left running under the test's state directory.
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir + "/pods/run")
+    #expect(leftovers.isEmpty, "\(leftovers)")
+  }
+
+  @Test func badRequestsNameTheField() async throws {
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, _ in
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("gamma")
+      run.config.metadata.uid = ""
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("a sandbox without uid was created")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument)
+        #expect(e.message.contains("metadata.uid"))
+      }
+      run.config = sandboxConfig("gamma")
+      run.runtimeHandler = "kvm"
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("an unknown runtime handler was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument)
+        #expect(e.message.contains("kvm"))
+      }
+      var status = Runtime_V1_PodSandboxStatusRequest()
+      status.podSandboxID = String(repeating: "f", count: 64)
+      do {
+        _ = try await runtime.podSandboxStatus(status)
+        Issue.record("status of an unknown sandbox succeeded")
+      } catch let e as RPCError {
+        #expect(e.code == .notFound)
+      }
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: server.dir + "/pods/run").isEmpty)
+  }
+}
