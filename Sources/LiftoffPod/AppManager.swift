@@ -72,7 +72,7 @@ public struct AppManager: Sendable {
     posix_spawn_file_actions_adddup2(&actions, logFD, 1)
     posix_spawn_file_actions_adddup2(&actions, logFD, 2)
     posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
-    _ = liftoff_spawn_addclosefrom(&actions, 4)
+    _ = liftoff_spawn_closefrom(&actions, 4)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -64,6 +64,9 @@ int liftoff_madvise_dontneed(void *addr, size_t len);
 void liftoff_malloc_trim(void);
 /// Closes every descriptor >= from except keep (a child before exec).
 void liftoff_close_from_except(int from, int keep);
+/// posix_spawn_file_actions_addclosefrom_np: the spawned process closes every fd >= from.
+#include <spawn.h>
+int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 
 // MARK: terminals
 int liftoff_set_ctty(int fd);
