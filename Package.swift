@@ -77,7 +77,7 @@ let package = Package(
     ),
     .target(
       name: "LiftoffPod",
-      dependencies: ["LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore"],
+      dependencies: ["LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore", "CLinux"],
       swiftSettings: swiftSettings
     ),
     .target(

@@ -4,6 +4,7 @@
 #   2. wall time of `liftoff run --net=none IMAGE --exec /bin/true` with the image already stored
 #      (hyperfine, page cache warm: nothing is read from disk that a second run would not find)
 # Usage: hack/bench-pod.sh [BIN_DIR]   (default: .build-bench/release, else .build/release)
+#   e.g. swift build -c release --product liftoff-stage1 && LIFTOFF_STAGE1=.build/release/liftoff-stage1 hack/bench-pod.sh .build/debug
 # Env:   PODS=10 RUNS=30 LIFTOFF_STAGE1=… (another stage1 binary)
 # Needs root, busybox-static and hyperfine. Cleans up after itself (stop, gc, rm -rf).
 set -euo pipefail
@@ -36,7 +37,8 @@ for a in sh sleep true; do ln -s busybox "$ROOTFS/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$ROOTFS/etc/passwd"
 echo 'root:x:0:' > "$ROOTFS/etc/group"
 
-echo "binaries: $BIN ($(stat -c %s "$BIN/liftoff-stage1") bytes liftoff-stage1)"
+STAGE1=${LIFTOFF_STAGE1:-$BIN/liftoff-stage1}
+echo "liftoff: $BIN/liftoff; stage1: $STAGE1 ($(stat -c %s "$STAGE1") bytes)"
 echo "kernel: $(uname -r), $(nproc) CPUs"
 
 # 1. stage1 PSS with $PODS pods

@@ -10,10 +10,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <spawn.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -147,4 +150,23 @@ int liftoff_o_path(void) { return O_PATH; }
 int liftoff_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 int liftoff_mknod_char(const char *path, mode_t mode, unsigned major, unsigned minor) {
   return mknod(path, S_IFCHR | mode, makedev(major, minor));
+}
+
+int liftoff_madvise_dontneed(void *addr, size_t len) { return madvise(addr, len, MADV_DONTNEED); }
+void liftoff_malloc_trim(void) { malloc_trim(0); }
+void liftoff_close_from_except(int from, int keep) {
+  // close_range(2) where the kernel has it; a loop over the descriptor table otherwise.
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  if (keep >= from) {
+    if (keep > from && syscall(SYS_close_range, (unsigned)from, (unsigned)(keep - 1), 0) != 0)
+      for (int fd = from; fd < keep; fd++) close(fd);
+    if (syscall(SYS_close_range, (unsigned)(keep + 1), ~0U, 0) != 0)
+      for (int fd = keep + 1; fd < max; fd++) close(fd);
+  } else if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) != 0) {
+    for (int fd = from; fd < max; fd++) close(fd);
+  }
+}
+int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+  return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }

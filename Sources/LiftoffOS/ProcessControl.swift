@@ -68,6 +68,10 @@ public enum ProcessControl {
     return fd
   }
 
+  /// Closes every descriptor from 3 up except `keep` (in a child before exec: nothing stage1
+  /// inherited from its caller reaches an app).
+  public static func closeDescriptors(except keep: Int32) { liftoff_close_from_except(3, keep) }
+
   /// The next signal from a signalfd; 0 when none is pending, -1 on error.
   public static func readSignal(_ fd: Int32) -> Int32 { liftoff_signalfd_read(fd) }
 

@@ -5,6 +5,7 @@
 // pod.json of a running mutable pod is changed only under `manifest.lock` in the pod directory (the
 // pod directory's own flock belongs to stage1), always by an atomic rename.
 import Foundation
+import CLinux
 import LiftoffCore
 import LiftoffNet
 import LiftoffOS
@@ -36,9 +37,7 @@ public struct AppManager: Sendable {
         _ = try NetworkNamespace.create(
           name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
       }
-      try lock.setInheritable(true)
-      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", String(lock.fd), "--detach"], log: "\(dir)/stage1/stage1.log")
-      try lock.setInheritable(false)
+      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", "3", "--detach"], lockFD: lock.fd, log: "\(dir)/stage1/stage1.log")
     } catch let e as LiftoffError {
       throw e
     } catch {
@@ -59,9 +58,10 @@ public struct AppManager: Sendable {
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
   }
 
-  /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null and stdout/stderr
-  /// appended to `log`; waits for the spawned process (the first half of the double fork).
-  func spawnDetached(_ path: String, _ args: [String], log: String) throws {
+  /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr
+  /// appended to `log`, the pod lock as fd 3 and no other descriptor (a detached stage1 must not
+  /// hold its caller's pipes open); waits for the spawned process (the first half of the double fork).
+  func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, log: String) throws {
     let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }
     defer { close(logFD) }
@@ -71,6 +71,8 @@ public struct AppManager: Sendable {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_adddup2(&actions, logFD, 1)
     posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+    posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
+    _ = liftoff_spawn_closefrom(&actions, 4)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

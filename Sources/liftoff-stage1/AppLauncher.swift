@@ -71,7 +71,7 @@ struct AppLauncher {
         dup2(o.write, Int32(i + 1))
         close(o.write)
       }
-      let failure = childMain(seccompProgram: seccompProgram)
+      let failure = childMain(seccompProgram: seccompProgram, errorPipe: pipe.write)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
       _exit(127)
@@ -101,7 +101,7 @@ struct AppLauncher {
   // MARK: the child, between fork and exec
 
   /// Returns only on failure, with what went wrong.
-  func childMain(seccompProgram: [UInt8]?) -> String {
+  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32) -> String {
     var step = "setup"
     do {
       step = "parent-death signal"
@@ -166,6 +166,7 @@ struct AppLauncher {
           close(fd)
         }
       }
+      ProcessControl.closeDescriptors(except: errorPipe)
       ProcessControl.resetSignals()
       if let seccompProgram {
         step = "seccomp"

@@ -30,7 +30,9 @@ final class Supervisor {
   init(podDir: String, lockFD: Int32) throws {
     self.podDir = podDir
     self.lock = FileLock(adopting: lockFD, path: podDir)
-    // The apps must not inherit the pod lock.
+    // The apps must not inherit the pod lock. Other inherited descriptors stay: `liftoff run`'s
+    // caller may watch one to learn that the pod ended (Foundation's Process does); a detached
+    // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
     manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
     cgroups = Cgroups.host()
@@ -167,7 +169,13 @@ final class Supervisor {
   // MARK: the loop
 
   func loop() {
+    var trimmed = false
     while true {
+      // Once the apps are up, stage1 only waits: give back what start-up needed.
+      if !trimmed {
+        MemoryTrim.dropExecutablePages()
+        trimmed = true
+      }
       if running.isEmpty && (!manifest.mutable || stopRequested) { return }
       var timeoutMs: Int32 = -1
       let now = Clock.monotonic()

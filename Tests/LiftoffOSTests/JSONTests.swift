@@ -89,3 +89,25 @@ import Testing
     #expect { try db.resolve(user: "alice", group: "wheel") } throws: { "\($0)".contains("wheel") }
   }
 }
+
+@Suite struct CRILogTests {
+  let ts = "2026-01-02T15:04:05.000000001Z"
+
+  @Test func fullPartialAndUnterminatedLines() {
+    var s = CRILogSplitter(stream: "stdout")
+    var out = s.feed(Array("a\nbc".utf8), timestamp: ts)
+    out += s.feed(Array("d\n".utf8), timestamp: ts)
+    out += s.feed(Array("tail".utf8), timestamp: ts)
+    out += s.finish(timestamp: ts)
+    #expect(String(decoding: out, as: UTF8.self) == "\(ts) stdout F a\n\(ts) stdout F bcd\n\(ts) stdout F tail\n")
+  }
+
+  @Test func linesOver16KiBAreSplitWithP() {
+    var s = CRILogSplitter(stream: "stderr")
+    let out = String(decoding: s.feed(Array(repeating: UInt8(ascii: "x"), count: 40000) + [0x0A], timestamp: ts), as: UTF8.self)
+    let lines = out.split(separator: "\n")
+    #expect(lines.map { $0.split(separator: " ")[2] } == ["P", "P", "F"])
+    #expect(lines.map { $0.split(separator: " ")[3].count } == [16384, 16384, 40000 - 32768])
+    #expect(lines.allSatisfy { $0.hasPrefix("\(ts) stderr ") })
+  }
+}

@@ -12,7 +12,7 @@ struct PodIsolationTests {
     let f = try PodFixture("iso")
     defer { f.tearDown() }
     let r = try f.runShell(
-      "echo pid=$$; hostname; ls /proc | grep -c '^[0-9]'; grep -E '^(CapEff|CapBnd|CapInh|CapAmb|Seccomp|NoNewPrivs):' /proc/self/status",
+      "echo pid=$$; hostname; ls /proc | grep -c '^[0-9]'; grep -E '^(CapEff|CapBnd|CapInh|CapAmb|Seccomp|NoNewPrivs):' /proc/self/status; echo fds=$(ls /proc/self/fd | wc -l)",
       pod: ["--hostname", "podhost"])
     #expect(r.status == 0, "\(r.stderr)")
     let lines = r.stdout.split(separator: "\n").map(String.init)
@@ -26,6 +26,8 @@ struct PodIsolationTests {
     #expect(lines.contains("CapAmb:\t0000000000000000"))
     #expect(lines.contains("Seccomp:\t2"))
     #expect(lines.contains("NoNewPrivs:\t1"))
+    // 0, 1, 2 and ls's own directory: nothing of stage1's or its caller's descriptors leaks in.
+    #expect(lines.contains("fds=4"), "\(lines)")
   }
 
   @Test func capabilityFlagsChangeTheSet() throws {

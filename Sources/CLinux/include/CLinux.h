@@ -58,6 +58,16 @@ int liftoff_o_path(void);
 int liftoff_accept_cloexec(int fd);
 int liftoff_mknod_char(const char *path, mode_t mode, unsigned major, unsigned minor);
 
+/// madvise(MADV_DONTNEED).
+int liftoff_madvise_dontneed(void *addr, size_t len);
+/// malloc_trim(0): free heap back to the kernel.
+void liftoff_malloc_trim(void);
+/// Closes every descriptor >= from except keep (a child before exec).
+void liftoff_close_from_except(int from, int keep);
+/// posix_spawn_file_actions_addclosefrom_np: the spawned process closes every fd >= from.
+#include <spawn.h>
+int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
+
 // MARK: terminals
 int liftoff_set_ctty(int fd);
 

@@ -1,0 +1,88 @@
+import Foundation
+import LiftoffCore
+import LiftoffOS
+import LiftoffPod
+import Testing
+
+/// Root integration tests of mutable pods (`liftoff app …`), the path the CRI service drives.
+@Suite(.enabled(if: isRoot(), "needs root"))
+struct MutablePodTests {
+  @Test func sandboxAppsLogsStopAndRemove() throws {
+    let f = try PodFixture("mutable")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox", "--hostname", "sandbox1"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(PodID.isValid(id))
+    // stage1 is detached: its parent is not a liftoff process.
+    let s0 = try f.statusJSON(id)
+    #expect(s0.state == "running" && s0.apps.isEmpty)
+    let stage1 = try #require(s0.pid)
+    let ppid = try String(contentsOfFile: "/proc/\(stage1)/stat", encoding: .utf8).split(separator: " ")[3]
+    #expect(ppid != "\(getpid())")
+
+    let log = f.base + "/logs/web.log"
+    let add = try f.liftoff([
+      "app", "add", id, f.rootfs, "--name", "web", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
+      "echo out; echo err >&2; head -c 20000 /dev/zero | tr '\\0' x; echo; while true; do sleep 0.05; done",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    let add2 = try f.liftoff(["app", "add", id, f.rootfs, "--name", "quick", "--exec", "/bin/sh", "--", "-c", "hostname; exit 3"])
+    #expect(add2.status == 0, "\(add2.stderr)")
+    let dup = try f.liftoff(["app", "add", id, f.rootfs, "--name", "web", "--exec", "/bin/true"])
+    #expect(dup.status != 0 && dup.stderr.contains("already has an app web"))
+    #expect(try f.liftoff(["app", "status", "--format", "json", "--app", "web", id]).stdout.contains("\"created\""))
+
+    #expect(try f.liftoff(["app", "start", "--app", "web", id]).status == 0)
+    #expect(try f.liftoff(["app", "start", "--app", "quick", id]).status == 0)
+    let again = try f.liftoff(["app", "start", "--app", "web", id])
+    #expect(again.status != 0 && again.stderr.contains("already started"))
+
+    // Wait for the log to hold the long line, then rotate it and reopen.
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline, ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count < 4 {
+      usleep(20_000)
+    }
+    let text = try String(contentsOfFile: log, encoding: .utf8)
+    let records = text.split(separator: "\n").map { $0.split(separator: " ", maxSplits: 3).map(String.init) }
+    #expect(records.contains { $0[1] == "stdout" && $0[2] == "F" && $0[3] == "out" })
+    #expect(records.contains { $0[1] == "stderr" && $0[2] == "F" && $0[3] == "err" })
+    #expect(records.contains { $0[2] == "P" && $0[3].count == 16384 })
+    #expect(records.contains { $0[2] == "F" && $0[3].count == 20000 - 16384 })
+    #expect(records.allSatisfy { Timestamp.parse($0[0]) != nil })
+    try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+    #expect(try f.liftoff(["app", "reopen-log", "--app", "web", id]).status == 0)
+    #expect(FileSystem.exists(log))
+
+    // A PID 1 without a TERM handler does not die of SIGTERM: the timeout escalates to SIGKILL.
+    let t0 = Date()
+    #expect(try f.liftoff(["app", "stop", "--app", "web", "--timeout", "1", id]).status == 0)
+    #expect(Date().timeIntervalSince(t0) < 10)
+    let apps = try JSONDecoder().decode([AppStatus].self, from: Data(try f.liftoff(["app", "list", "--format", "json", id]).stdout.utf8))
+    let web = try #require(apps.first { $0.name == "web" })
+    #expect(web.state == "exited" && web.exitCode == 137 && web.signal == 9)
+    let quick = try #require(apps.first { $0.name == "quick" })
+    #expect(quick.state == "exited" && quick.exitCode == 3 && quick.reason == "Error")
+    #expect(try f.liftoff(["app", "stop", "--app", "web", id]).status == 0)  // already stopped: fine
+
+    #expect(try f.liftoff(["app", "rm", "--app", "web", id]).status == 0)
+    #expect(try f.statusJSON(id).apps.map(\.name) == ["quick"])
+    #expect(try f.statusJSON(id).state == "running")
+
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.statusJSON(id).state == "exited")
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.leftovers([id]).isEmpty)
+  }
+
+  @Test func appCommandsOnImmutablePodsAreRefused() throws {
+    let f = try PodFixture("immut")
+    defer { f.tearDown() }
+    let running = try f.start(["run", f.rootfs, "--exec", "/bin/sleep", "--", "1000"])
+    let id = try f.waitForRunningPod()
+    let r = try f.liftoff(["app", "add", id, f.rootfs, "--name", "x", "--exec", "/bin/true"])
+    #expect(r.status != 0 && r.stderr.contains("immutable"))
+    #expect(try f.liftoff(["stop", "--force", id]).status == 0)
+    _ = try f.finish(running)
+  }
+}
