@@ -115,7 +115,9 @@ public final class ImageStore: Sendable {
     var hex = s
     if hex.hasPrefix("sha256:") { hex = String(hex.dropFirst(7)) }
     if Digest.isHexPrefix(hex) {
-      let matches = FileSystem.list(idsDir).filter { $0.hasPrefix(hex) && !$0.hasPrefix(".tmp-") }
+      // Images whose last name was removed are gone for lookups (their record waits for gc).
+      let named = Set(nameRecords().compactMap { try? Digest($0.id).encoded })
+      let matches = FileSystem.list(idsDir).filter { $0.hasPrefix(hex) && named.contains($0) }
       if matches.count == 1 { return "sha256:" + matches[0] }
       if matches.count > 1 { throw LiftoffError.invalidArgument("image ID prefix \"\(s)\" is ambiguous (\(matches.count) images)") }
     }
@@ -171,7 +173,8 @@ public final class ImageStore: Sendable {
 
   public func list() -> [ImageSummary] {
     let names = nameRecords()
-    return imageRecords().map { summary($0, names: names) }.sorted { ($0.repoTags.first ?? $0.id) < ($1.repoTags.first ?? $1.id) }
+    let named = Set(names.map(\.id))
+    return imageRecords().filter { named.contains($0.id) }.map { summary($0, names: names) }.sorted { ($0.repoTags.first ?? $0.id) < ($1.repoTags.first ?? $1.id) }
   }
 
   // MARK: writing records
@@ -195,7 +198,8 @@ public final class ImageStore: Sendable {
   // MARK: removal and gc
 
   /// Removes a name, or — given an ID (or a prefix), or a name that is the image's last tag — the
-  /// image with all its names. Blobs and layers go at the next `garbageCollect`.
+  /// image with all its names: it is gone for lookups and listings at once; its record, blobs and
+  /// layers go at the next `garbageCollect` that finds no pod using it.
   /// Returns the IDs of the images removed entirely.
   @discardableResult
   public func remove(_ nameOrID: String) throws -> [String] {
@@ -212,9 +216,8 @@ public final class ImageStore: Sendable {
       if names.contains(where: { !$0.name.contains("@") && $0.name != n.name }) { return [] }
     }
     for n in names { try unlinkName(n.name) }
-    let p = "\(idsDir)/\(try Digest(id).encoded)"
-    if unlink(p) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: p) }
-    FileSystem.fsyncDirectory(idsDir)
+    FileSystem.fsyncDirectory(namesDir)
+    // The ImageRecord stays until gc, so pods still running it keep their layers.
     return [id]
   }
 
