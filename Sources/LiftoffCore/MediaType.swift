@@ -27,7 +27,7 @@ public enum MediaType {
   /// The compression a layer media type implies.
   public static func layerCompression(_ mediaType: String) -> LayerCompression? {
     switch mediaType {
-    case ociLayer, "application/vnd.oci.image.layer.nondistributable.v1.tar": return .none
+    case ociLayer, "application/vnd.oci.image.layer.nondistributable.v1.tar": return LayerCompression.none
     case ociLayerGzip, ociLayerNondistributableGzip, dockerLayerGzip, dockerForeignLayerGzip: return .gzip
     case ociLayerZstd, "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": return .zstd
     default: return nil

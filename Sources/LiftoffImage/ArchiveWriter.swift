@@ -35,7 +35,7 @@ final class ArchiveWriter {
     if var st {
       archive_entry_copy_stat(e, &st)
     } else {
-      archive_entry_set_filetype(e, UInt32(S_IFREG))
+      archive_entry_set_filetype(e, Glibc.S_IFREG)
       archive_entry_set_perm(e, mode)
       archive_entry_set_mtime(e, 0, 0)
     }
@@ -59,7 +59,7 @@ final class ArchiveWriter {
     } else if let source, hardlink == nil, let st, (st.st_mode & S_IFMT) == S_IFREG {
       let fd = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
       guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: source) }
-      defer { close(fd) }
+      defer { Glibc.close(fd) }
       var buf = [UInt8](repeating: 0, count: 1 << 20)
       while true {
         let n = read(fd, &buf, buf.count)

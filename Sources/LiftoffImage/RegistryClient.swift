@@ -20,6 +20,8 @@ final class RegistryClient: Sendable {
   let clients: [HTTPClient]
   /// Authorization header per endpoint authority, once a challenge was answered.
   let auth = Mutex<[String: String]>([:])
+  /// Endpoints that could not be reached at all; later requests skip them.
+  let unreachable = Mutex<Set<Int>>([])
   static let maxManifestBytes = 8 << 20
   static let attempts = 4
 
@@ -36,6 +38,9 @@ final class RegistryClient: Sendable {
         tlsConfiguration: tls, redirectConfiguration: .disallow,
         timeout: .init(connect: .seconds(15), read: .seconds(60)), decompression: .disabled)
       cfg.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+      // Fail a request on a refused connection instead of retrying until its (long) deadline: our
+      // own retries and the next endpoint take over.
+      cfg.connectionPool.retryConnectionEstablishment = false
       clients.append(HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: cfg))
     }
     self.clients = clients
@@ -101,7 +106,9 @@ final class RegistryClient: Sendable {
   /// Streams blob `desc` into `sink`, trying the endpoints that may serve pulls. `sink` is called with
   /// each chunk; `restart` is called before a retry starts the blob again from the beginning.
   func blob(_ desc: Descriptor, restart: () throws -> Void, sink: (ByteBuffer) throws -> Void) async throws {
-    let usable = endpoints.indices.filter { endpoints[$0].canPull }
+    let dead = unreachable.withLock { $0 }
+    var usable = endpoints.indices.filter { endpoints[$0].canPull && !dead.contains($0) }
+    if usable.isEmpty { usable = endpoints.indices.filter { endpoints[$0].canPull } }
     var errors: [String] = []
     var first = true
     for i in usable {
@@ -186,6 +193,7 @@ final class RegistryClient: Sendable {
           try await backoff(attempt - 1)
           continue
         }
+        _ = unreachable.withLock { $0.insert(i) }
         throw LiftoffError(.unavailable, "GET \(url): \(error)")
       }
       if resp.status == .unauthorized && !challenged {

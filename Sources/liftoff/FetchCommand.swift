@@ -42,7 +42,9 @@ struct FetchCommand: AsyncParsableCommand {
     let ref = try ImageReference(parsing: source)
     let creds = try RegistryCredentials.fromDockerConfig(registry: ref.registry)
     let bar = (!noProgress && isatty(2) != 0) ? ProgressBar(label: ref.description) : nil
-    let progress = PullProgress(onChange: bar.map { b in { done, total in b.update(done: done, total: total) } })
+    var onChange: (@Sendable (Int64, Int64) -> Void)?
+    if let bar { onChange = { done, total in bar.update(done: done, total: total) } }
+    let progress = PullProgress(onChange: onChange)
     defer { bar?.finish() }
     return try await store.pull(source, credentials: creds, progress: progress)
   }

@@ -5,7 +5,7 @@ import Foundation
 import LiftoffCore
 
 @main
-struct Liftoff: ParsableCommand {
+struct Liftoff: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "liftoff",
     abstract: "Liftoff pod executor (stage0): fetch images, run and manage pods.",
