@@ -24,9 +24,6 @@ struct ImageOptions: ParsableArguments {
   }
 }
 
-enum OutputFormat: String, ExpressibleByArgument {
-  case text, json
-}
 
 /// Runs a command body, turning errors into one stderr line and the error's exit code.
 func runReportingErrors(_ body: () async throws -> Void) async throws {
@@ -48,12 +45,6 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
   }
 }
 
-func printJSON(_ v: some Encodable) throws {
-  let e = JSONEncoder()
-  e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-  FileHandle.standardOutput.write(try e.encode(v))
-  FileHandle.standardOutput.write(Data("\n".utf8))
-}
 
 func humanSize(_ n: Int64) -> String {
   let units = ["B", "KiB", "MiB", "GiB", "TiB"]
