@@ -278,6 +278,26 @@ public final class ImageStore: Sendable {
     return report
   }
 
+  /// Image IDs that pods under `podsDir` refer to: any `sha256:<64 hex>` in a pod's pod.json or
+  /// apps' app.json. Conservative on purpose: an ID mentioned anywhere keeps its image at gc.
+  public static func imagesInUse(podsDir: String) -> Set<String> {
+    var out: Set<String> = []
+    let fm = FileManager.default
+    guard let e = fm.enumerator(atPath: podsDir) else { return out }
+    while let rel = e.nextObject() as? String {
+      if rel.split(separator: "/").count > 5 { e.skipDescendants(); continue }
+      guard rel.hasSuffix("pod.json") || rel.hasSuffix("app.json") else { continue }
+      guard let text = try? String(contentsOfFile: "\(podsDir)/\(rel)", encoding: .utf8) else { continue }
+      var rest = Substring(text)
+      while let r = rest.range(of: "sha256:") {
+        let hex = rest[r.upperBound...].prefix(64)
+        if hex.count == 64 && Digest.isHexPrefix(hex) { out.insert("sha256:" + hex) }
+        rest = rest[r.upperBound...]
+      }
+    }
+    return out
+  }
+
   // MARK: layers
 
   static func chainIDs(_ diffIDs: [String]) throws -> [Digest] {

@@ -116,7 +116,7 @@ struct ImageCommand: AsyncParsableCommand {
     func run() async throws {
       try await runReportingErrors {
         let store = try options.store()
-        let report = try store.garbageCollect(inUse: PodImageScan.imagesInUse(dir: options.dir))
+        let report = try store.garbageCollect(inUse: ImageStore.imagesInUse(podsDir: options.dir + "/pods"))
         if format == .json { return try printJSON(report) }
         print("removed \(report.removedImages.count) images, \(report.removedBlobs.count) blobs, \(report.removedLayers.count) layers; reclaimed \(humanSize(report.reclaimedBytes))")
       }
@@ -173,28 +173,5 @@ struct ImageCommand: AsyncParsableCommand {
         }
       }
     }
-  }
-}
-
-/// Image IDs that pods under `<dir>/pods` refer to: any `sha256:<64 hex>` in a pod's pod.json or
-/// apps' app.json. Conservative on purpose: an ID mentioned anywhere keeps its image.
-enum PodImageScan {
-  static func imagesInUse(dir: String) -> Set<String> {
-    var out: Set<String> = []
-    let fm = FileManager.default
-    guard let e = fm.enumerator(atPath: dir + "/pods") else { return out }
-    while let rel = e.nextObject() as? String {
-      let depth = rel.split(separator: "/").count
-      if depth > 5 { e.skipDescendants(); continue }
-      guard rel.hasSuffix("pod.json") || rel.hasSuffix("app.json") else { continue }
-      guard let text = try? String(contentsOfFile: "\(dir)/pods/\(rel)", encoding: .utf8) else { continue }
-      var rest = Substring(text)
-      while let r = rest.range(of: "sha256:") {
-        let hex = rest[r.upperBound...].prefix(64)
-        if hex.count == 64 && Digest.isHexPrefix(hex) { out.insert("sha256:" + hex) }
-        rest = rest[r.upperBound...]
-      }
-    }
-    return out
   }
 }
