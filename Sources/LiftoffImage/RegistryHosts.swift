@@ -95,7 +95,7 @@ public struct RegistryHosts: Sendable {
       if FileManager.default.fileExists(atPath: file) {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-          throw LiftoffError(.invalidArgument, "read \(file)", cause: error as? any Error & Sendable)
+          throw LiftoffError(.invalidArgument, "read \(file): \(error)")
         }
         let parsed = try RegistryHosts.parse(text, file: file, hostDir: hostDir, registry: registry)
         list = parsed.hosts
