@@ -24,7 +24,8 @@ public struct ImageRecord: Codable, Sendable, Equatable {
   public var manifestDigest: String
   /// The index (or manifest list) the manifest was selected from, if any.
   public var indexDigest: String?
-  /// Layer chain IDs, lowest first (directories under images/layers/).
+  /// Layer keys, lowest first (directories under images/layers/): the OCI chain-ID rule over the
+  /// layers' verified blob digests.
   public var chainIDs: [String]
   /// Layer blob digests, lowest first (as in the manifest).
   public var layerDigests: [String]

@@ -30,7 +30,10 @@ extension ImageStore {
     guard config.rootfs.diffIDs.count == manifest.layers.count else {
       throw LiftoffError.invalidArgument("\(source): config lists \(config.rootfs.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
     }
-    let chains = try ImageStore.chainIDs(config.rootfs.diffIDs)
+    // Layer directories are keyed by the chain of the *blob* digests, which were verified on the
+    // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
+    // another image's diff_ids must not be able to plant its content under that image's key.
+    let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
     for (i, l) in manifest.layers.enumerated() { try await ensureLayer(blob: l.digest, chain: chains[i]) }
     let rec = ImageRecord(
       id: manifest.config.digest.description, manifestDigest: manifestDigest.description, indexDigest: indexDigest?.description,

@@ -101,7 +101,10 @@ extension ImageStore {
       throw LiftoffError.invalidArgument(
         "image \(ref): config lists \(config.rootfs.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
     }
-    let chains = try ImageStore.chainIDs(config.rootfs.diffIDs)
+    // Layer directories are keyed by the chain of the *blob* digests, which were verified on the
+    // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
+    // another image's diff_ids must not be able to plant its content under that image's key.
+    let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
 
     // Layers.
     let missing = manifest.layers.indices.filter { !(content.has(manifest.layers[$0].digest) && FileSystem.isDirectory(layerDir(chains[$0]))) }

@@ -1,7 +1,8 @@
 // The image store: content store + names + unpacked layers, in shared/DESIGN.md's `images/` tree:
 //   blobs/sha256/<hex>     ContentStore (verified before visible)
 //   refs/names/, refs/ids/ NameRecord / ImageRecord (ImageRecord.swift)
-//   layers/<chain hex>/    one read-only overlayfs lower dir per layer chain ID
+//   layers/<chain hex>/    one read-only overlayfs lower dir per layer chain, the OCI chain-ID rule
+//                          applied to the layers' verified blob digests (see ImageStore+Pull)
 //   tmp/                   ingests, unpacks in progress, lock files
 // Order of a pull (crash-safe): blobs → layers (unpacked in tmp, renamed into layers/) → ImageRecord →
 // NameRecords. A SIGKILL at any point leaves only tmp/ files or unreferenced blobs/layers, which `gc`

@@ -114,3 +114,29 @@ import Testing
     #expect(FileSystem.list(t.path + "/images/blobs/sha256").isEmpty)
   }
 }
+
+@Suite struct LayerKeyTests {
+  /// An image whose config claims another image's diff_ids gets its own layer directory: layer
+  /// directories are keyed by verified blob digests, so it cannot plant content under the other key.
+  @Test func forgedDiffIDsDoNotShareLayers() async throws {
+    let t = TempDir("forge")
+    defer { t.cleanup() }
+    let s = try ImageStore(root: t.path + "/images", hosts: RegistryHosts(configDir: nil))
+    func image(_ content: String, claimedDiffID: String) async throws -> ResolvedImage {
+      let tar = t.path + "/\(UUID().uuidString).tar.gz"
+      try TarWriter.write([.file("who", content)], to: tar)
+      let (blob, size) = try s.ingestFile(tar, expected: nil, expectedSize: nil)
+      let cfg = Data(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["\#(claimedDiffID)"]}}"#.utf8)
+      let cd = try s.content.put(cfg)
+      let m = ImageManifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: cd, size: Int64(cfg.count)),
+                            layers: [Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob, size: size)])
+      return try await s.register(manifestData: try s.encode(m), indexDigest: nil, names: ["localhost/\(content):latest"], source: "test")
+    }
+    let same = "sha256:" + String(repeating: "a", count: 64)
+    let honest = try await image("honest", claimedDiffID: same)
+    let forged = try await image("attacker", claimedDiffID: same)
+    #expect(honest.layerDirs != forged.layerDirs)
+    #expect(try String(contentsOfFile: honest.layerDirs[0] + "/who", encoding: .utf8) == "honest")
+    #expect(try String(contentsOfFile: forged.layerDirs[0] + "/who", encoding: .utf8) == "attacker")
+  }
+}
