@@ -9,6 +9,8 @@
 #   127.0.0.1:5001  plain HTTP, anonymous, a mirror: holds the same images — LIFTOFF_TEST_MIRROR
 #   127.0.0.1:5443  HTTPS with a CA generated here + htpasswd basic auth — LIFTOFF_TEST_TLS_REGISTRY,
 #                   LIFTOFF_TEST_TLS_CA, LIFTOFF_TEST_TLS_USER, LIFTOFF_TEST_TLS_PASSWORD
+#   127.0.0.1:5002  bearer-token front of :5000 (hack/token-registry.py): anonymous and user tokens,
+#                   `liftoff-test/private-*` needs the user's; blobs redirect — LIFTOFF_TEST_TOKEN_REGISTRY
 # Images pushed to each (built by hack/build-test-images.py from busybox-static, no Docker):
 #   liftoff-test/busybox:latest  liftoff-test/web:latest  liftoff-test/layers:latest
 #   liftoff-test/multiarch:latest (OCI index)  liftoff-test/docker:latest (Docker v2s2)
@@ -89,6 +91,12 @@ start() {
   start_registry registry 5000
   start_registry mirror 5001
   start_registry tls 5443
+  if ! { [[ -f $STATE/token/pid ]] && kill -0 "$(cat "$STATE/token/pid")" 2>/dev/null; }; then
+    mkdir -p "$STATE/token"
+    setsid python3 "$HACK/token-registry.py" 5002 http://127.0.0.1:5000 "$USER_NAME:$PASSWORD" >"$STATE/token/log" 2>&1 </dev/null &
+    echo $! >"$STATE/token/pid"
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/5002) 2>/dev/null && break; sleep 0.1; done
+  fi
   if [[ ! -f $STATE/pushed ]]; then
     push_all 127.0.0.1:5000
     push_all 127.0.0.1:5001
@@ -100,6 +108,7 @@ start() {
 export LIFTOFF_TEST_REGISTRY=127.0.0.1:5000
 export LIFTOFF_TEST_MIRROR=127.0.0.1:5001
 export LIFTOFF_TEST_TLS_REGISTRY=127.0.0.1:5443
+export LIFTOFF_TEST_TOKEN_REGISTRY=127.0.0.1:5002
 export LIFTOFF_TEST_TLS_CA=$STATE/tls/ca.crt
 export LIFTOFF_TEST_TLS_USER=$USER_NAME
 export LIFTOFF_TEST_TLS_PASSWORD=$PASSWORD
@@ -110,7 +119,7 @@ EOT
 }
 
 stop() {
-  for name in registry mirror tls; do
+  for name in registry mirror tls token; do
     local pidf=$STATE/$name/pid
     if [[ -f $pidf ]]; then
       kill "$(cat "$pidf")" 2>/dev/null || true
@@ -122,7 +131,7 @@ stop() {
 }
 
 status() {
-  for name in registry mirror tls; do
+  for name in registry mirror tls token; do
     local pidf=$STATE/$name/pid
     if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then echo "$name: running (pid $(cat "$pidf"))"
     else echo "$name: stopped"; fi

@@ -250,6 +250,35 @@ import Testing
     #expect(try RegistryHosts(configDir: t.path, insecure: [.http]).endpoints(for: "quay.io")[0].scheme == "http")
   }
 
+  /// Bearer tokens from the WWW-Authenticate challenge, anonymous and with credentials; blobs come
+  /// through a 307 redirect to another host (sent without our Authorization).
+  @Test func bearerTokenAuthAndBlobRedirects() async throws {
+    guard let reg = TestRegistry.load() else { return }
+    let t = TempDir("bearer")
+    defer { t.cleanup() }
+    let s = try store(t)
+    // Anonymous token.
+    let img = try await s.pull("\(reg.token)/liftoff-test/busybox")
+    #expect(FileSystem.exists(img.layerDirs[0] + "/bin/busybox"))
+    // A private repository refuses the anonymous token…
+    do {
+      _ = try await s.pull("\(reg.token)/liftoff-test/private-web")
+      Issue.record("anonymous pull of a private repository succeeded")
+    } catch let e as LiftoffError {
+      #expect(e.code == .permissionDenied, "\(e)")
+    }
+    // …and wrong credentials get no token at all.
+    do {
+      _ = try await s.pull("\(reg.token)/liftoff-test/private-web", credentials: RegistryCredentials(username: reg.user, password: "wrong"))
+      Issue.record("pull with wrong credentials succeeded")
+    } catch let e as LiftoffError {
+      #expect(e.code == .permissionDenied, "\(e)")
+    }
+    // The user's token works.
+    let web = try await s.pull("\(reg.token)/liftoff-test/private-web", credentials: RegistryCredentials(username: reg.user, password: reg.password))
+    #expect(try String(contentsOfFile: web.layerDirs[1] + "/www/index.html", encoding: .utf8) == "liftoff-test-web\n")
+  }
+
   @Test func bearerChallengeParsing() {
     let c = RegistryClient.parseChallenge(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#)
     #expect(c.scheme == "Bearer")

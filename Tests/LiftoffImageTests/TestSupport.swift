@@ -156,6 +156,8 @@ struct TestRegistry {
   let tlsCA: String
   let user: String
   let password: String
+  /// The bearer-token front (hack/token-registry.py).
+  let token: String
 
   static func load() -> TestRegistry? {
     var env = ProcessInfo.processInfo.environment
@@ -176,6 +178,6 @@ struct TestRegistry {
     return TestRegistry(
       plain: plain, mirror: env["LIFTOFF_TEST_MIRROR"] ?? "127.0.0.1:5001", tls: env["LIFTOFF_TEST_TLS_REGISTRY"] ?? "127.0.0.1:5443",
       tlsCA: env["LIFTOFF_TEST_TLS_CA"] ?? "/run/liftoff-test/tls/ca.crt", user: env["LIFTOFF_TEST_TLS_USER"] ?? "liftoff",
-      password: env["LIFTOFF_TEST_TLS_PASSWORD"] ?? "")
+      password: env["LIFTOFF_TEST_TLS_PASSWORD"] ?? "", token: env["LIFTOFF_TEST_TOKEN_REGISTRY"] ?? "127.0.0.1:5002")
   }
 }
