@@ -30,6 +30,7 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
   ],
   targets: [
     // MARK: executables (thin entry points)
@@ -87,6 +88,8 @@ let package = Package(
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "TOMLKit", package: "TOMLKit"),
       ],
       swiftSettings: swiftSettings
@@ -115,6 +118,11 @@ let package = Package(
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffImageTests",
+      dependencies: ["LiftoffImage", "LiftoffCore", "CArchive"],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [

@@ -5,7 +5,7 @@ import Foundation
 import LiftoffCore
 
 @main
-struct Liftoff: ParsableCommand {
+struct Liftoff: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "liftoff",
     abstract: "Liftoff pod executor (stage0): fetch images, run and manage pods.",
@@ -21,7 +21,7 @@ struct Liftoff: ParsableCommand {
 
   /// `liftoff --dir X COMMAND …` is how scripts call rkt-style tools; ArgumentParser wants
   /// subcommand options after the subcommand, so global options are moved there.
-  static func main() {
+  static func main() async {
     var args = Array(CommandLine.arguments.dropFirst())
     var globals: [String] = []
     let globalWithValue: Set<String> = ["--dir", "--registry-config-dir", "--insecure-options"]
@@ -35,13 +35,17 @@ struct Liftoff: ParsableCommand {
       }
     }
     if !globals.isEmpty, !args.isEmpty {
-      // After the (sub)command path: `app sandbox`, `app add`, … have two words.
-      let at = (args[0] == "app" && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
+      // After the (sub)command path: `app sandbox`, `image list`, … have two words.
+      let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
       args.insert(contentsOf: globals, at: at)
     }
     do {
       var command = try parseAsRoot(args)
-      try command.run()
+      if var asyncCommand = command as? any AsyncParsableCommand {
+        try await asyncCommand.run()  // fetch, image …
+      } else {
+        try command.run()
+      }
     } catch let e as LiftoffError {
       FileHandle.standardError.write(Data("liftoff: \(e.description)\n".utf8))
       Foundation.exit(e.exitCode)

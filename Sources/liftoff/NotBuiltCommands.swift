@@ -18,16 +18,3 @@ extension NotBuiltCommand {
 private func notBuilt(_ name: String, _ abstract: String) -> CommandConfiguration {
   CommandConfiguration(commandName: name, abstract: abstract + " (not built yet)")
 }
-
-struct FetchCommand: NotBuiltCommand {
-  static let configuration = notBuilt("fetch", "Fetch images into the store.")
-  static let issue = "images"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-
-struct ImageCommand: NotBuiltCommand {
-  static let configuration = notBuilt("image", "list|status|rm|export|extract|render|cat-manifest|gc")
-  static let issue = "images"
-  @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-}
-

@@ -1,0 +1,14 @@
+// ListImages: every image that has a name, or only the one `filter.image` names (by ID, tag or
+// digest); an unknown filter gives an empty list, not an error.
+import GRPCCore
+import LiftoffCore
+
+extension ImageService {
+  public func listImages(request: Runtime_V1_ListImagesRequest, context: ServerContext) async throws -> Runtime_V1_ListImagesResponse {
+    try await handle("ListImages", runtime) {
+      var response = Runtime_V1_ListImagesResponse()
+      response.images = try Self.filtered(try runtime.imageStore(), request.hasFilter ? request.filter : nil)
+      return response
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// PullImage: pulls `image.image` (a tag, a digest reference or a short name, normalised as Docker
+// does: `busybox` is docker.io/library/busybox:latest) with the request's AuthConfig, and answers
+// the image ID (the config digest) as `image_ref`. Pulls of the same image at once share one
+// download (the store's locks). Errors: INVALID_ARGUMENT for a bad reference, NOT_FOUND for an image
+// the registry does not have, PERMISSION_DENIED for refused credentials, UNAVAILABLE otherwise.
+import GRPCCore
+import LiftoffCore
+import LiftoffImage
+
+extension ImageService {
+  public func pullImage(request: Runtime_V1_PullImageRequest, context: ServerContext) async throws -> Runtime_V1_PullImageResponse {
+    try await handle("PullImage", runtime) {
+      let store = try runtime.imageStore()
+      let creds = try Self.credentials(request.hasAuth ? request.auth : nil)
+      let img = try await store.pull(request.image.image, credentials: creds)
+      var response = Runtime_V1_PullImageResponse()
+      response.imageRef = img.id
+      return response
+    }
+  }
+
+  static func credentials(_ a: Runtime_V1_AuthConfig?) throws -> RegistryCredentials? {
+    guard let a else { return nil }
+    var c = RegistryCredentials()
+    if !a.auth.isEmpty { c = try RegistryCredentials(auth: a.auth) }
+    if !a.username.isEmpty { c.username = a.username }
+    if !a.password.isEmpty { c.password = a.password }
+    if !a.identityToken.isEmpty { c.identityToken = a.identityToken }
+    if !a.registryToken.isEmpty { c.registryToken = a.registryToken }
+    return c == RegistryCredentials() ? nil : c
+  }
+}

@@ -1,0 +1,178 @@
+// Small file-system helpers for the image store: atomic writes (temp + fsync + rename), directory
+// creation, recursive removal without following symlinks.
+import Foundation
+import LiftoffCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+enum FileSystem {
+  /// Writes `data` to `path` atomically: a temp file beside it, fsynced, renamed into place, and the
+  /// directory fsynced. A crash leaves either the old or the new content.
+  static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+    let dir = (path as NSString).deletingLastPathComponent
+    let tmp = "\(dir)/.tmp-\(UInt64.random(in: 0...UInt64.max))-\((path as NSString).lastPathComponent)"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
+    do {
+      try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
+      guard fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
+      close(fd)
+      guard rename(tmp, path) == 0 else { throw SystemCallError("rename", errno: errno, path: path) }
+      fsyncDirectory(dir)
+    } catch {
+      close(fd)
+      unlink(tmp)
+      throw error
+    }
+  }
+
+  static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws {
+    var off = 0
+    while off < buf.count {
+      let n = write(fd, buf.baseAddress! + off, buf.count - off)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw SystemCallError("write", errno: errno, path: path)
+      }
+      off += n
+    }
+  }
+
+  static func fsyncDirectory(_ dir: String) {
+    let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
+  }
+
+  /// `mkdir -p` with `mode` for the directories it creates.
+  static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws {
+    var st = stat()
+    if stat(path, &st) == 0 {
+      guard (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw LiftoffError(.failedPrecondition, "\(path) exists and is not a directory")
+      }
+      return
+    }
+    let parent = (path as NSString).deletingLastPathComponent
+    if !parent.isEmpty && parent != path { try makeDirectories(parent, mode: mode) }
+    if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemCallError("mkdir", errno: errno, path: path) }
+  }
+
+  static func exists(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0
+  }
+
+  static func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+  }
+
+  static func size(_ path: String) -> Int64? {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+  }
+
+  /// Removes `path` and everything below it, never following symlinks. Missing is fine.
+  static func removeTree(_ path: String) throws {
+    var st = stat()
+    guard lstat(path, &st) == 0 else {
+      if errno == ENOENT { return }
+      throw SystemCallError("lstat", errno: errno, path: path)
+    }
+    if (st.st_mode & S_IFMT) != S_IFDIR {
+      if unlink(path) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: path) }
+      return
+    }
+    let parent = (path as NSString).deletingLastPathComponent
+    let pfd = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard pfd >= 0 else { throw SystemCallError("open", errno: errno, path: parent) }
+    defer { close(pfd) }
+    try removeEntry(pfd, (path as NSString).lastPathComponent, pathForErrors: path)
+  }
+
+  /// Removes `name` in directory `dirfd` recursively (no symlink is followed).
+  static func removeEntry(_ dirfd: Int32, _ name: String, pathForErrors: String) throws {
+    if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return }
+    guard errno == EISDIR || errno == EPERM else { throw SystemCallError("unlinkat", errno: errno, path: pathForErrors) }
+    let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { throw SystemCallError("openat", errno: errno, path: pathForErrors) }
+    guard let dir = fdopendir(fd) else {
+      close(fd)
+      throw SystemCallError("fdopendir", errno: errno, path: pathForErrors)
+    }
+    var names: [String] = []
+    while let ent = readdir(dir) {
+      let n = withUnsafeBytes(of: ent.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+      if n != "." && n != ".." { names.append(n) }
+    }
+    for n in names { try removeEntry(fd, n, pathForErrors: pathForErrors + "/" + n) }
+    closedir(dir)
+    if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+      throw SystemCallError("unlinkat", errno: errno, path: pathForErrors)
+    }
+  }
+
+  /// Names in a directory (not `.`/`..`); empty when it does not exist.
+  static func list(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let ent = readdir(dir) {
+      let n = withUnsafeBytes(of: ent.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+      if n != "." && n != ".." { names.append(n) }
+    }
+    return names.sorted()
+  }
+
+  /// Total bytes of regular files under `path` (no symlink followed).
+  static func diskUsage(_ path: String) -> Int64 {
+    var total: Int64 = 0
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return 0 }
+    if (st.st_mode & S_IFMT) == S_IFREG { return Int64(st.st_size) }
+    guard (st.st_mode & S_IFMT) == S_IFDIR else { return 0 }
+    for n in list(path) { total += diskUsage(path + "/" + n) }
+    return total
+  }
+}
+
+/// An exclusive `flock` on a file, released on `unlock()` or deinit. Blocks while another process
+/// (or task) holds it — used to merge concurrent pulls of the same blob or layer.
+final class FileLock: @unchecked Sendable {
+  private var fd: Int32
+
+  init(_ path: String) throws {
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
+  }
+
+  /// Waits for the lock without blocking a Swift concurrency thread for long: polls with LOCK_NB.
+  func lock() async throws {
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+      guard errno == EWOULDBLOCK || errno == EINTR else { throw SystemCallError("flock", errno: errno) }
+      try await Task.sleep(nanoseconds: 20_000_000)
+    }
+  }
+
+  func lockBlocking() throws {
+    while flock(fd, LOCK_EX) != 0 {
+      guard errno == EINTR else { throw SystemCallError("flock", errno: errno) }
+    }
+  }
+
+  func tryLock() -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+
+  func unlock() {
+    if fd >= 0 {
+      close(fd)
+      fd = -1
+    }
+  }
+
+  deinit { unlock() }
+}

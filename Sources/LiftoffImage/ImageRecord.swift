@@ -1,0 +1,55 @@
+// The store's metadata files, under images/refs/ (shared/DESIGN.md "refs/… names → manifest digests"):
+//   refs/names/<escaped name>   NameRecord: one name (`host/repo:tag` or `host/repo@digest`) → image
+//   refs/ids/<config hex>        ImageRecord: what makes the image (manifest, layers), written before
+//                                any name points at it
+// Both are JSON written atomically. An image exists once its ImageRecord exists; `gc` removes records
+// no name and no pod uses.
+import Foundation
+import LiftoffCore
+
+public struct NameRecord: Codable, Sendable, Equatable {
+  public var name: String
+  /// The image ID (config digest).
+  public var id: String
+  /// The digest the name resolved to at pull time (an index digest for multi-platform images).
+  public var manifestDigest: String
+
+  enum CodingKeys: String, CodingKey { case name, id, manifestDigest }
+}
+
+public struct ImageRecord: Codable, Sendable, Equatable {
+  /// The image ID: the digest of its config.
+  public var id: String
+  /// The platform-specific image manifest.
+  public var manifestDigest: String
+  /// The index (or manifest list) the manifest was selected from, if any.
+  public var indexDigest: String?
+  /// Layer keys, lowest first (directories under images/layers/): the OCI chain-ID rule over the
+  /// layers' verified blob digests.
+  public var chainIDs: [String]
+  /// Layer blob digests, lowest first (as in the manifest).
+  public var layerDigests: [String]
+  /// Compressed size of config + layers, as registries and CRI report it.
+  public var size: Int64
+  /// Where the image came from (`docker://…`, `oci-layout:…`, a file).
+  public var source: String
+  /// When the store got it (RFC 3339).
+  public var createdAt: String
+
+  enum CodingKeys: String, CodingKey {
+    case id, manifestDigest, indexDigest, chainIDs, layerDigests, size, source, createdAt
+  }
+}
+
+/// One image as listings show it.
+public struct ImageSummary: Codable, Sendable, Equatable {
+  public var id: String
+  public var repoTags: [String]
+  public var repoDigests: [String]
+  public var manifestDigest: String
+  public var size: Int64
+  public var createdAt: String
+  public var source: String
+
+  enum CodingKeys: String, CodingKey { case id, repoTags, repoDigests, manifestDigest, size, createdAt, source }
+}

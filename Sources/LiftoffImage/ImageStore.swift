@@ -1,0 +1,371 @@
+// The image store: content store + names + unpacked layers, in shared/DESIGN.md's `images/` tree:
+//   blobs/sha256/<hex>     ContentStore (verified before visible)
+//   refs/names/, refs/ids/ NameRecord / ImageRecord (ImageRecord.swift)
+//   layers/<chain hex>/    one read-only overlayfs lower dir per layer chain, the OCI chain-ID rule
+//                          applied to the layers' verified blob digests (see ImageStore+Pull)
+//   tmp/                   ingests, unpacks in progress, lock files
+// Order of a pull (crash-safe): blobs → layers (unpacked in tmp, renamed into layers/) → ImageRecord →
+// NameRecords. A SIGKILL at any point leaves only tmp/ files or unreferenced blobs/layers, which `gc`
+// removes; the image is visible only once its name record is in place.
+import CArchive
+import Foundation
+import LiftoffCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+public final class ImageStore: Sendable {
+  public let root: String
+  public let content: ContentStore
+  public let hosts: RegistryHosts
+  public let platform: Platform
+  /// Layer downloads in flight per pull.
+  public let parallelDownloads: Int
+
+  var namesDir: String { root + "/refs/names" }
+  var idsDir: String { root + "/refs/ids" }
+  var layersDir: String { root + "/layers" }
+  var tmpDir: String { root + "/tmp" }
+
+  /// `root` is `<liftoff dir>/images`; created when missing.
+  public init(root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3) throws {
+    self.root = root
+    self.content = try ContentStore(root: root)
+    self.hosts = hosts
+    self.platform = platform
+    self.parallelDownloads = max(1, parallelDownloads)
+    try FileSystem.makeDirectories(root + "/refs/names")
+    try FileSystem.makeDirectories(root + "/refs/ids")
+    try FileSystem.makeDirectories(root + "/layers")
+    chmod(root + "/layers", 0o755)
+    chmod(root, 0o755)
+  }
+
+  // MARK: lookups
+
+  static func escape(_ name: String) -> String {
+    var out = ""
+    for u in name.unicodeScalars {
+      switch u {
+      case "/": out += "%2F"
+      case ":": out += "%3A"
+      case "@": out += "%40"
+      case "%": out += "%25"
+      default: out.unicodeScalars.append(u)
+      }
+    }
+    return out
+  }
+
+  static func unescape(_ s: String) -> String {
+    s.replacingOccurrences(of: "%2F", with: "/").replacingOccurrences(of: "%3A", with: ":")
+      .replacingOccurrences(of: "%40", with: "@").replacingOccurrences(of: "%25", with: "%")
+  }
+
+  func decode<T: Decodable>(_ t: T.Type, _ path: String) throws -> T {
+    guard let d = FileManager.default.contents(atPath: path) else { throw LiftoffError.notFound("\(path) missing") }
+    do { return try JSONDecoder().decode(t, from: d) } catch {
+      throw LiftoffError.internal("corrupt store file \(path): \(error)")
+    }
+  }
+
+  func encode(_ v: some Encodable) throws -> Data {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return try e.encode(v)
+  }
+
+  public func nameRecords() -> [NameRecord] {
+    FileSystem.list(namesDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(NameRecord.self, "\(namesDir)/\($0)") }
+  }
+
+  public func imageRecords() -> [ImageRecord] {
+    FileSystem.list(idsDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(ImageRecord.self, "\(idsDir)/\($0)") }
+  }
+
+  public func record(id: String) throws -> ImageRecord {
+    let d = try Digest(id)
+    let p = "\(idsDir)/\(d.encoded)"
+    guard FileSystem.exists(p) else { throw LiftoffError.notFound("image \(id) not found") }
+    return try decode(ImageRecord.self, p)
+  }
+
+  /// The image ID for a name (`busybox`, `host/repo:tag`, `host/repo@sha256:…`), a full ID
+  /// (`sha256:…`) or a unique ID prefix.
+  public func resolveID(_ nameOrID: String) throws -> String {
+    let s = nameOrID.trimmingCharacters(in: .whitespaces)
+    guard !s.isEmpty else { throw LiftoffError.invalidArgument("empty image name or ID") }
+    if let ref = try? ImageReference(parsing: s) {
+      var candidates: [String] = []
+      if let d = ref.digest { candidates.append(ref.canonicalName(d)) }
+      if let t = ref.taggedName { candidates.append(t) }
+      for c in candidates {
+        let p = "\(namesDir)/\(ImageStore.escape(c))"
+        if FileSystem.exists(p) {
+          let n = try decode(NameRecord.self, p)
+          if FileSystem.exists("\(idsDir)/\(try Digest(n.id).encoded)") { return n.id }
+        }
+      }
+      // A digest reference may name the manifest of an image stored under another name.
+      if let d = ref.digest?.description,
+        let r = imageRecords().first(where: { $0.manifestDigest == d || $0.indexDigest == d }) {
+        return r.id
+      }
+    }
+    var hex = s
+    if hex.hasPrefix("sha256:") { hex = String(hex.dropFirst(7)) }
+    if Digest.isHexPrefix(hex) {
+      // Images whose last name was removed are gone for lookups (their record waits for gc).
+      let named = Set(nameRecords().compactMap { try? Digest($0.id).encoded })
+      let matches = FileSystem.list(idsDir).filter { $0.hasPrefix(hex) && named.contains($0) }
+      if matches.count == 1 { return "sha256:" + matches[0] }
+      if matches.count > 1 { throw LiftoffError.invalidArgument("image ID prefix \"\(s)\" is ambiguous (\(matches.count) images)") }
+    }
+    throw LiftoffError.notFound("image \"\(s)\" not found")
+  }
+
+  /// The image as the pod side needs it. Throws `.notFound` for an unknown name or ID.
+  public func resolve(_ nameOrID: String) throws -> ResolvedImage {
+    let id = try resolveID(nameOrID)
+    let rec = try record(id: id)
+    let config = try self.config(rec)
+    var dirs: [String] = []
+    for c in rec.chainIDs {
+      let dir = "\(layersDir)/\(try Digest(c).encoded)"
+      guard FileSystem.isDirectory(dir) else {
+        throw LiftoffError(.failedPrecondition, "image \(id): layer \(c) is missing from \(layersDir); pull the image again")
+      }
+      dirs.append(dir)
+    }
+    let names = nameRecords().filter { $0.id == id }.map(\.name).sorted()
+    return ResolvedImage(id: id, names: names, manifestDigest: rec.indexDigest ?? rec.manifestDigest, config: config, layerDirs: dirs)
+  }
+
+  public func config(_ rec: ImageRecord) throws -> ImageConfig {
+    let data = try content.read(try Digest(rec.id))
+    do { return try JSONDecoder().decode(ImageConfig.self, from: data) } catch {
+      throw LiftoffError.internal("image \(rec.id): corrupt config: \(error)")
+    }
+  }
+
+  public func manifest(_ rec: ImageRecord) throws -> ImageManifest {
+    let data = try content.read(try Digest(rec.manifestDigest))
+    do { return try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
+      throw LiftoffError.internal("image \(rec.id): corrupt manifest: \(error)")
+    }
+  }
+
+  public func summary(_ rec: ImageRecord, names: [NameRecord]? = nil) -> ImageSummary {
+    let mine = (names ?? nameRecords()).filter { $0.id == rec.id }
+    var tags: [String] = []
+    var digests: Set<String> = []
+    for n in mine {
+      if n.name.contains("@") { digests.insert(n.name) } else {
+        tags.append(n.name)
+        if let r = try? ImageReference(parsing: n.name), let d = try? Digest(n.manifestDigest) {
+          digests.insert(r.canonicalName(d))
+        }
+      }
+    }
+    return ImageSummary(id: rec.id, repoTags: tags.sorted(), repoDigests: digests.sorted(), manifestDigest: rec.indexDigest ?? rec.manifestDigest,
+                        size: rec.size, createdAt: rec.createdAt, source: rec.source)
+  }
+
+  public func list() -> [ImageSummary] {
+    let names = nameRecords()
+    let named = Set(names.map(\.id))
+    return imageRecords().filter { named.contains($0.id) }.map { summary($0, names: names) }.sorted { ($0.repoTags.first ?? $0.id) < ($1.repoTags.first ?? $1.id) }
+  }
+
+  // MARK: writing records
+
+  func writeRecord(_ r: ImageRecord) throws {
+    try FileSystem.writeAtomically(try encode(r), to: "\(idsDir)/\(try Digest(r.id).encoded)")
+  }
+
+  func writeName(_ n: NameRecord) throws {
+    try FileSystem.writeAtomically(try encode(n), to: "\(namesDir)/\(ImageStore.escape(n.name))")
+  }
+
+  /// Points `name` (normalised) at image `id`.
+  public func tag(_ name: String, id: String) throws {
+    let ref = try ImageReference(parsing: name)
+    let rec = try record(id: id)
+    guard let t = ref.taggedName else { throw LiftoffError.invalidArgument("tag \(name): a digest is not a tag") }
+    try writeName(NameRecord(name: t, id: id, manifestDigest: rec.indexDigest ?? rec.manifestDigest))
+  }
+
+  // MARK: removal and gc
+
+  /// Removes a name, or — given an ID (or a prefix), or a name that is the image's last tag — the
+  /// image with all its names: it is gone for lookups and listings at once; its record, blobs and
+  /// layers go at the next `garbageCollect` that finds no pod using it.
+  /// Returns the IDs of the images removed entirely.
+  @discardableResult
+  public func remove(_ nameOrID: String) throws -> [String] {
+    let id = try resolveID(nameOrID)
+    let names = nameRecords().filter { $0.id == id }
+    var byName: NameRecord?
+    if let ref = try? ImageReference(parsing: nameOrID) {
+      let canonical = ref.digest.map { ref.canonicalName($0) }
+      byName = names.first { n in n.name == ref.taggedName || n.name == canonical }
+    }
+    if let n = byName, !n.name.contains("@") {
+      // Untag; the image goes when no tag is left.
+      try unlinkName(n.name)
+      if names.contains(where: { !$0.name.contains("@") && $0.name != n.name }) { return [] }
+    }
+    for n in names { try unlinkName(n.name) }
+    FileSystem.fsyncDirectory(namesDir)
+    // The ImageRecord stays until gc, so pods still running it keep their layers.
+    return [id]
+  }
+
+  func unlinkName(_ name: String) throws {
+    let p = "\(namesDir)/\(ImageStore.escape(name))"
+    if unlink(p) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: p) }
+  }
+
+  public struct GCReport: Codable, Sendable {
+    public var removedImages: [String] = []
+    public var removedBlobs: [String] = []
+    public var removedLayers: [String] = []
+    public var reclaimedBytes: Int64 = 0
+    enum CodingKeys: String, CodingKey { case removedImages, removedBlobs, removedLayers, reclaimedBytes }
+  }
+
+  /// Removes images that no name refers to and no pod uses (`inUse`: image IDs), then every blob
+  /// and layer no remaining image references, and leftovers of interrupted pulls in tmp/.
+  /// Skips blobs and layers whose pull is in progress (their lock is held).
+  @discardableResult
+  public func garbageCollect(inUse: Set<String>) throws -> GCReport {
+    var report = GCReport()
+    let names = nameRecords()
+    for n in names where !FileSystem.exists("\(idsDir)/\((try? Digest(n.id).encoded) ?? "-")") {
+      try unlinkName(n.name)  // a name left pointing at nothing
+    }
+    let named = Set(names.map(\.id))
+    var keepBlobs: Set<String> = []
+    var keepLayers: Set<String> = []
+    for r in imageRecords() {
+      if !named.contains(r.id) && !inUse.contains(r.id) {
+        unlink("\(idsDir)/\((try? Digest(r.id).encoded) ?? "-")")
+        report.removedImages.append(r.id)
+        continue
+      }
+      keepBlobs.formUnion([r.id, r.manifestDigest] + r.layerDigests)
+      if let i = r.indexDigest { keepBlobs.insert(i) }
+      keepLayers.formUnion(r.chainIDs.compactMap { try? Digest($0).encoded })
+    }
+    for d in content.all() where !keepBlobs.contains(d.description) {
+      if FileSystem.exists(content.lockPath(d)), let l = try? FileLock(content.lockPath(d)), !l.tryLock() { continue }
+      report.reclaimedBytes += content.size(d) ?? 0
+      try content.remove(d)
+      report.removedBlobs.append(d.description)
+    }
+    for hex in FileSystem.list(layersDir) where !keepLayers.contains(hex) {
+      let lockPath = "\(tmpDir)/layer-\(hex).lock"
+      if FileSystem.exists(lockPath), let l = try? FileLock(lockPath), !l.tryLock() { continue }
+      report.reclaimedBytes += FileSystem.diskUsage("\(layersDir)/\(hex)")
+      try FileSystem.removeTree("\(layersDir)/\(hex)")
+      report.removedLayers.append("sha256:" + hex)
+    }
+    content.cleanTemporary()
+    for n in FileSystem.list(namesDir) + FileSystem.list(idsDir) where n.hasPrefix(".tmp-") {
+      unlink("\(namesDir)/\(n)")
+      unlink("\(idsDir)/\(n)")
+    }
+    return report
+  }
+
+  /// Image IDs that pods under `podsDir` refer to: any `sha256:<64 hex>` in a pod's pod.json or
+  /// apps' app.json. Conservative on purpose: an ID mentioned anywhere keeps its image at gc.
+  public static func imagesInUse(podsDir: String) -> Set<String> {
+    var out: Set<String> = []
+    let fm = FileManager.default
+    guard let e = fm.enumerator(atPath: podsDir) else { return out }
+    while let rel = e.nextObject() as? String {
+      if rel.split(separator: "/").count > 5 { e.skipDescendants(); continue }
+      guard rel.hasSuffix("pod.json") || rel.hasSuffix("app.json") else { continue }
+      guard let text = try? String(contentsOfFile: "\(podsDir)/\(rel)", encoding: .utf8) else { continue }
+      var rest = Substring(text)
+      while let r = rest.range(of: "sha256:") {
+        let hex = rest[r.upperBound...].prefix(64)
+        if hex.count == 64 && Digest.isHexPrefix(hex) { out.insert("sha256:" + hex) }
+        rest = rest[r.upperBound...]
+      }
+    }
+    return out
+  }
+
+  // MARK: layers
+
+  static func chainIDs(_ diffIDs: [String]) throws -> [Digest] {
+    var out: [Digest] = []
+    for s in diffIDs {
+      let d = try Digest(s)
+      if let parent = out.last {
+        out.append(ContentStore.sha256(ChainID.input(parent: parent, diffID: d)))
+      } else {
+        out.append(d)
+      }
+    }
+    return out
+  }
+
+  func layerDir(_ chain: Digest) -> String { "\(layersDir)/\(chain.encoded)" }
+
+  /// A fresh directory in tmp/ for an unpack.
+  func makeUnpackDir() throws -> String {
+    let p = "\(tmpDir)/unpack-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    guard mkdir(p, 0o755) == 0 else { throw SystemCallError("mkdir", errno: errno, path: p) }
+    chmod(p, 0o755)
+    return p
+  }
+
+  /// Syncs an unpacked tree and renames it to layers/<chain>. If another process got there first,
+  /// its copy is kept.
+  func publishLayer(_ tmp: String, chain: Digest) throws {
+    let fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+      syncfs(fd)
+      close(fd)
+    }
+    let dest = layerDir(chain)
+    if rename(tmp, dest) != 0 {
+      let e = errno
+      try? FileSystem.removeTree(tmp)
+      if e == EEXIST || e == ENOTEMPTY { return }
+      throw SystemCallError("rename", errno: e, path: dest)
+    }
+    FileSystem.fsyncDirectory(layersDir)
+  }
+
+  /// Unpacks a stored blob into layers/<chain> unless it is there already.
+  func ensureLayer(blob: Digest, chain: Digest) async throws {
+    if FileSystem.isDirectory(layerDir(chain)) { return }
+    let lock = try FileLock("\(tmpDir)/layer-\(chain.encoded).lock")
+    try await lock.lock()
+    defer { lock.unlock() }
+    if FileSystem.isDirectory(layerDir(chain)) { return }
+    let tmp = try makeUnpackDir()
+    let path = content.path(blob)
+    do {
+      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: path, into: tmp, layer: blob.description) }
+    } catch {
+      try? FileSystem.removeTree(tmp)
+      throw error
+    }
+    try publishLayer(tmp, chain: chain)
+  }
+}
+
+/// Runs blocking work on its own thread, off the Swift concurrency pool.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+    let t = Thread { cont.resume(with: Result { try body() }) }
+    t.stackSize = 8 << 20
+    t.start()
+  }
+}
