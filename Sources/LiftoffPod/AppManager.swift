@@ -29,6 +29,7 @@ public struct AppManager: Sendable {
     let (manifest, lock) = try PodPreparer(store: store).prepare(o)
     let id = manifest.id
     let stage1 = try PodManager.stage1Path()
+    try pods.attachNetwork(manifest)
     try store.move(id, from: .prepared, to: .run)
     let dir = store.path(.run, id)
     do {
