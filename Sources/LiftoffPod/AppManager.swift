@@ -4,6 +4,7 @@
 //
 // pod.json of a running mutable pod is changed only under `manifest.lock` in the pod directory (the
 // pod directory's own flock belongs to stage1), always by an atomic rename.
+import CLinux
 import Foundation
 import LiftoffCore
 import LiftoffNet
@@ -38,7 +39,7 @@ public struct AppManager: Sendable {
           name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
       }
       try lock.setInheritable(true)
-      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", String(lock.fd), "--detach"], log: "\(dir)/stage1/stage1.log")
+      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", "3", "--detach"], lockFD: lock.fd, log: "\(dir)/stage1/stage1.log")
       try lock.setInheritable(false)
     } catch let e as LiftoffError {
       throw e
@@ -62,7 +63,9 @@ public struct AppManager: Sendable {
 
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null and stdout/stderr
   /// appended to `log`; waits for the spawned process (the first half of the double fork).
-  func spawnDetached(_ path: String, _ args: [String], log: String) throws {
+  /// stage1 gets /dev/null, the log, the pod lock as fd 3 and nothing else: an fd inherited from
+  /// whoever ran liftoff (e.g. the write end of its stdout pipe) would otherwise live as long as the pod.
+  func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, log: String) throws {
     let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }
     defer { close(logFD) }
@@ -72,6 +75,8 @@ public struct AppManager: Sendable {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_adddup2(&actions, logFD, 1)
     posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+    posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
+    _ = liftoff_net_spawn_addclosefrom(&actions, 4)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

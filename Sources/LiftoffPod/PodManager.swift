@@ -29,7 +29,7 @@ public struct PodManager: Sendable {
       _ = try plan.attach(podID: id, hostname: manifest.hostname, podDir: dir, root: store.root)
     } catch {
       if (try? store.move(id, from: .prepared, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
-      throw error
+      throw LiftoffError(error.code, "pod \(id): \(error.message)", cause: error.cause)
     }
   }
 

@@ -138,7 +138,7 @@ struct PodNetworkTests {
     }
     #expect(answer.contains("hello from the pod"))
 
-    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.liftoff(["stop", "--force", id]).status == 0)
     let ids = try f.pod.list().map(\.id)
     for i in ids { #expect(try f.liftoff(["rm", i]).status == 0) }
     #expect(try f.networkLeftovers(ids) == [])
@@ -213,10 +213,46 @@ struct PodNetworkTests {
     #expect(r.stderr.contains("lftfail refuses this pod"), "\(r.stderr)")
     #expect(!r.stdout.contains("should not run"))
     #expect(try f.pod.list() == [])
-    #expect(try f.networkLeftovers([]) == [])
+    // The error names the pod; nothing of it is left (netns, veth, IP, rules, cache, dirs, cgroups).
+    let id = try #require(r.stderr.firstMatch(of: /pod ([0-9a-f]{64}):/)?.1).description
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.pod.leftovers([id]) == [])
     // No pod directory anywhere, and no netns named after a pod of this data dir.
     let pods = try f.sh("find \(f.pod.dataDir)/pods -mindepth 2 -maxdepth 2")
     #expect(pods == "")
+  }
+
+  @Test func sandboxGetsAnIPAndRmDetachesIt() throws {
+    let f = try NetworkFixture("sandbox")
+    defer { f.tearDown() }
+    let r = try f.liftoff([
+      "app", "sandbox", "--net=default", "--hostname", "sb-1", "--dns", "192.0.2.1", "--port-mapping", ":31999:80/tcp",
+      "--cni-arg", "K8S_POD_NAME=sb", "--cni-arg", "K8S_POD_NAMESPACE=default",
+    ])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let status = try f.pod.statusJSON(id)
+    #expect(status.state == "running")
+    let ip = try #require(status.ips?.first)
+    #expect(try f.sh("ip netns exec liftoff-\(id) ip -o -4 addr show eth0").contains(ip))
+    #expect(try f.liftoff(["stop", "--force", id]).status == 0)
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.pod.leftovers([id]) == [])
+  }
+
+  @Test func gcDeletesAttachmentsWhosePodIsGone() throws {
+    let f = try NetworkFixture("gc")
+    defer { f.tearDown() }
+    let r = try f.runShell("true", pod: ["--port", "31998:80"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = try #require(try f.pod.list().first?.id)
+    // A pod lost without its teardown (its directory deleted behind liftoff's back).
+    _ = try f.sh("rm -rf \(f.pod.dataDir)/pods/run/\(id)")
+    #expect(try f.networkLeftovers([id]) != [])
+    #expect(try f.liftoff(["gc", "--grace-period", "0"]).status == 0)
+    _ = try f.sh("ip netns del liftoff-\(id)")
+    #expect(try f.networkLeftovers([id]) == [])
   }
 
   @Test func badNetworkFlagsGetClearErrors() throws {
