@@ -109,7 +109,8 @@ struct PodNetworkTests {
     defer { f.tearDown() }
     let hostPort = 20000 + Int.random(in: 0..<20000)
     let server = try f.start([
-      "run", "--net=default", "--port-mapping", "127.0.0.1:\(hostPort):8080/tcp", f.pod.rootfs, "--exec", "/bin/httpd", "--",
+      // The network by name, with an extra CNI_ARGS pair (the plugins ignore it: IgnoreUnknown=1).
+      "run", "--net=\(f.network):LIFTOFF_TEST=1", "--port-mapping", "127.0.0.1:\(hostPort):8080/tcp", f.pod.rootfs, "--exec", "/bin/httpd", "--",
       "-f", "-p", "8080", "-h", "/www",
     ])
     defer {
