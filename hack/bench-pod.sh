@@ -3,6 +3,8 @@
 #   1. stage1 memory: PSS of each liftoff-stage1 with 10 pods running (from /proc/PID/smaps_rollup)
 #   2. wall time of `liftoff run --net=none IMAGE --exec /bin/true` with the image already stored
 #      (hyperfine, page cache warm: nothing is read from disk that a second run would not find)
+#   3. run + gc with --net=default on a private CNI bridge network (bridge + host-local + portmap from
+#      /usr/lib/cni; own conf dir, bridge and 10.254.x.0/24 subnet) against run + gc with --net=none
 # Usage: hack/bench-pod.sh [BIN_DIR]   (default: .build-bench/release, else .build/release)
 #   e.g. swift build -c release --product liftoff-stage1 && LIFTOFF_STAGE1=.build/release/liftoff-stage1 hack/bench-pod.sh .build/debug
 # Env:   PODS=10 RUNS=30 LIFTOFF_STAGE1=… (another stage1 binary)
@@ -20,6 +22,8 @@ WORK=$(mktemp -d /tmp/liftoff-bench.XXXXXX)
 DATA=$WORK/data
 ROOTFS=$WORK/rootfs
 LIFTOFF="$BIN/liftoff --dir $DATA"
+BRIDGE=lfbench$((RANDOM % 10000))
+NETNAME=liftoff-bench-$BRIDGE
 
 cleanup() {
   for id in $($LIFTOFF list --format json 2>/dev/null | python3 -c 'import json,sys; [print(p["id"]) for p in json.load(sys.stdin) if p["state"]=="running"]' 2>/dev/null); do
@@ -27,6 +31,8 @@ cleanup() {
   done
   wait 2>/dev/null || true
   $LIFTOFF gc --grace-period 0 >/dev/null 2>&1 || true
+  ip link del "$BRIDGE" >/dev/null 2>&1 || true
+  rm -rf "/var/lib/cni/networks/$NETNAME"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -76,4 +82,25 @@ r = json.load(open(sys.argv[1]))["results"][0]
 t = sorted(r["times"])
 print(f"liftoff run --net=none IMAGE --exec /bin/true: median {statistics.median(t)*1000:.1f} ms, "
       f"mean {r['mean']*1000:.1f} ms ± {r['stddev']*1000:.1f}, min {t[0]*1000:.1f} ms ({len(t)} runs)")
+PY
+
+# 3. the same on a CNI network (ADD before stage1 starts; DEL in the gc after each run, so both counted)
+mkdir -p "$WORK/net.d"
+cat > "$WORK/net.d/10-bench.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"$NETNAME","plugins":[
+ {"type":"bridge","bridge":"$BRIDGE","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.254.$((RANDOM % 256)).0/24"}]]}},
+ {"type":"portmap","capabilities":{"portMappings":true},"snat":true}]}
+EOF
+NET="$LIFTOFF --cni-conf-dir $WORK/net.d --cni-bin-dir /usr/lib/cni --cni-default-network=false"
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$WORK/cni.json" \
+  "$NET run --net=default $ROOTFS --exec /bin/true; $NET gc --grace-period 0 >/dev/null" >/dev/null
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$WORK/none-gc.json" \
+  "$LIFTOFF run --net=none $ROOTFS --exec /bin/true; $LIFTOFF gc --grace-period 0 >/dev/null" >/dev/null
+python3 - "$WORK/cni.json" "$WORK/none-gc.json" <<'PY'
+import json, sys, statistics
+cni = sorted(json.load(open(sys.argv[1]))["results"][0]["times"])
+none = sorted(json.load(open(sys.argv[2]))["results"][0]["times"])
+m1, m0 = statistics.median(cni) * 1000, statistics.median(none) * 1000
+print(f"run + gc with --net=default (CNI bridge): median {m1:.1f} ms; with --net=none: median {m0:.1f} ms; "
+      f"CNI adds {m1 - m0:.1f} ms ({len(cni)} runs each)")
 PY

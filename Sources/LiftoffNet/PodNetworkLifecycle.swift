@@ -32,12 +32,15 @@ public struct PodNetworkLifecycle: Sendable {
     public var dns: DNSConfig?
     /// A network by name (`--net=NAME`); nil for the node's network (conf dir, else embedded default).
     public var network: String?
+    /// More `KEY=VALUE` pairs for CNI_ARGS.
+    public var extraArgs: [String]
 
     public init(
       podID: String, hostname: String, podNamespace: String = "", podName: String = "", podUID: String = "",
       portMappings: [PodNetworkRequest.PortMapping] = [], bandwidth: PodNetworkRequest.Bandwidth? = nil,
-      dns: DNSConfig? = nil, network: String? = nil
+      dns: DNSConfig? = nil, network: String? = nil, extraArgs: [String] = []
     ) {
+      self.extraArgs = extraArgs
       self.podID = podID
       self.hostname = hostname
       self.podNamespace = podNamespace
@@ -64,7 +67,7 @@ public struct PodNetworkLifecycle: Sendable {
     let request = PodNetworkRequest(
       containerID: spec.podID, netnsPath: netnsPath(podID: spec.podID), podNamespace: spec.podNamespace,
       podName: spec.podName, podUID: spec.podUID, portMappings: spec.portMappings, bandwidth: spec.bandwidth,
-      dns: spec.dns)
+      dns: spec.dns, extraArgs: spec.extraArgs)
     try request.validate()
     let ns = try NetworkNamespace.create(name: "liftoff-" + spec.podID, runDir: netnsDir)
     let status: PodNetworkStatus

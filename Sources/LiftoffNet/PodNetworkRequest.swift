@@ -17,12 +17,15 @@ public struct PodNetworkRequest: Sendable, Equatable {
   public var portMappings: [PortMapping]
   public var bandwidth: Bandwidth?
   public var dns: DNSConfig?
+  /// More `KEY=VALUE` pairs for CNI_ARGS (`liftoff run --net=NAME:ARGS`, `--cni-arg`).
+  public var extraArgs: [String]
 
   public init(
     containerID: String, netnsPath: String, ifName: String = "eth0", podNamespace: String = "",
     podName: String = "", podUID: String = "", portMappings: [PortMapping] = [], bandwidth: Bandwidth? = nil,
-    dns: DNSConfig? = nil
+    dns: DNSConfig? = nil, extraArgs: [String] = []
   ) {
+    self.extraArgs = extraArgs
     self.containerID = containerID
     self.netnsPath = netnsPath
     self.ifName = ifName
@@ -89,6 +92,12 @@ public struct PodNetworkRequest: Sendable, Equatable {
         throw LiftoffError.invalidArgument("pod network: \(field) \"\(v)\" may not contain ';', '=' or NUL")
       }
     }
+    for a in extraArgs {
+      let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      guard kv.count == 2, !kv[0].isEmpty, !a.contains(";"), !a.contains("\0") else {
+        throw LiftoffError.invalidArgument("pod network: cni arg \"\(a)\" must be KEY=VALUE without ';'")
+      }
+    }
     for m in portMappings {
       guard (1...65535).contains(m.hostPort), (1...65535).contains(m.containerPort) else {
         throw LiftoffError.invalidArgument(
@@ -105,7 +114,7 @@ public struct PodNetworkRequest: Sendable, Equatable {
     [
       ("IgnoreUnknown", "1"), ("K8S_POD_NAMESPACE", podNamespace), ("K8S_POD_NAME", podName),
       ("K8S_POD_INFRA_CONTAINER_ID", containerID), ("K8S_POD_UID", podUID),
-    ].map { "\($0.0)=\($0.1)" }.joined(separator: ";")
+    ].map { "\($0.0)=\($0.1)" }.joined(separator: ";") + extraArgs.map { ";" + $0 }.joined()
   }
 
   /// Capability arguments by capability name, only those with something to say.

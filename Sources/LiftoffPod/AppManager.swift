@@ -4,8 +4,8 @@
 //
 // pod.json of a running mutable pod is changed only under `manifest.lock` in the pod directory (the
 // pod directory's own flock belongs to stage1), always by an atomic rename.
-import Foundation
 import CLinux
+import Foundation
 import LiftoffCore
 import LiftoffNet
 import LiftoffOS
@@ -30,6 +30,7 @@ public struct AppManager: Sendable {
     let (manifest, lock) = try PodPreparer(store: store).prepare(o)
     let id = manifest.id
     let stage1 = try PodManager.stage1Path()
+    try pods.attachNetwork(manifest)
     try store.move(id, from: .prepared, to: .run)
     let dir = store.path(.run, id)
     do {

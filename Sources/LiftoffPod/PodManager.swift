@@ -11,10 +11,26 @@ import LiftoffOS
 public struct PodManager: Sendable {
   public let store: PodStore
   public let cgroups: Cgroups
+  /// The node's CNI settings (global `--cni-*` flags): `gc` runs CNI GC with them.
+  public var cni: (confDir: String, binDirs: [String], defaultNetwork: Bool)?
 
   public init(store: PodStore, cgroups: Cgroups = .host()) {
     self.store = store
     self.cgroups = cgroups
+  }
+
+  /// Attaches a prepared CNI pod to its network (its lock held by the caller). On failure the pod is
+  /// destroyed (detached, directory removed) and the network's error is thrown.
+  func attachNetwork(_ manifest: PodManifest) throws(LiftoffError) {
+    let id = manifest.id
+    let dir = store.path(.prepared, id)
+    guard manifest.network.mode == .netns, let plan = try PodNetworkPlan.read(podDir: dir) else { return }
+    do {
+      _ = try plan.attach(podID: id, hostname: manifest.hostname, podDir: dir, root: store.root)
+    } catch {
+      if (try? store.move(id, from: .prepared, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
+      throw LiftoffError(error.code, "pod \(id): \(error.message)", cause: error.cause)
+    }
   }
 
   // MARK: run
@@ -38,6 +54,7 @@ public struct PodManager: Sendable {
     let lock: FileLock
     if let heldLock { lock = heldLock } else { lock = try lockPrepared(id) }
     let manifest = try store.readManifest(id, at: .prepared)
+    try attachNetwork(manifest)
     try store.move(id, from: .prepared, to: .run)
     let dir = store.path(.run, id)
     do {
@@ -126,7 +143,8 @@ public struct PodManager: Sendable {
     }
     return PodStatus(
       state: state, id: id, createdAt: manifest?.createdAt, flavor: manifest?.flavor.rawValue,
-      hostname: manifest?.hostname, network: manifest?.network.mode.rawValue, pid: pid, exitCode: exitCode, apps: apps)
+      hostname: manifest?.hostname, network: manifest?.network.mode.rawValue, pid: pid, exitCode: exitCode,
+      ips: PodNetworkPlan.ips(podDir: dir), apps: apps)
   }
 
   public func list() -> [PodStatus] {
@@ -221,6 +239,7 @@ public struct PodManager: Sendable {
     let cgroupsGone = cgroups.removePod(id)
     do {
       try Mounts.unmountAll(under: dir)
+      if let plan = try PodNetworkPlan.read(podDir: dir) { try plan.detach(podID: id, root: store.root) }
       try NetworkNamespace.remove(PodStore.netnsPath(id))
       let left = try Mounts.mountPoints().filter { $0 == dir || $0.hasPrefix(dir + "/") }
       guard left.isEmpty else {
@@ -273,6 +292,13 @@ public struct PodManager: Sendable {
           result.errors.append("\(error)")
         }
       }
+    }
+    // CNI attachments whose pod is gone (a crash between ADD and the pod's record), and the plugins'
+    // own GC (CNI ≥ 1.1) with the attachments of every pod still on disk.
+    if let cni {
+      let manager = PodNetworkPlan.manager(root: store.root, confDir: cni.confDir, binDirs: cni.binDirs, defaultNetwork: cni.defaultNetwork)
+      let valid = Set(store.all().map { CNIAttachment(containerID: $0.id) })
+      do { _ = try manager.gc(valid: valid) } catch { result.errors.append("cni gc: \(error)") }
     }
     return result
   }

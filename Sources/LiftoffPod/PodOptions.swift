@@ -6,6 +6,8 @@ public struct PodOptions: Sendable {
   public var flavor: PodManifest.Flavor = .default
   public var hostname: String?
   public var network: PodNetwork.Mode = .none
+  /// The CNI request of a `.netns` (CNI) pod.
+  public var networkPlan: PodNetworkPlan?
   public var stopTimeoutSeconds = 10
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]

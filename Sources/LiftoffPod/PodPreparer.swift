@@ -20,6 +20,10 @@ public struct PodPreparer {
       let dir = store.path(.prepare, id)
       for app in manifest.apps { try makeAppDirectory(app, flavor: manifest.flavor, podDir: dir) }
       try FileSystem.makeDirectories("\(dir)/stage1")
+      if manifest.network.mode == .netns {
+        guard let plan = options.networkPlan else { throw LiftoffError.invalidArgument("a cni network needs its settings") }
+        try plan.write(podDir: dir)
+      }
       try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
       try store.move(id, from: .prepare, to: .prepared)
       return (manifest, lock)

@@ -13,10 +13,12 @@ public struct PodStatus: Codable, Sendable, Equatable {
   public var pid: Int32?
   /// The pod's exit status once exited: the first failing app's, else 0.
   public var exitCode: Int32?
+  /// The pod's IPs on its CNI network, primary first (nil without one).
+  public var ips: [String]?
   public var apps: [AppStatus]
 
   enum CodingKeys: String, CodingKey {
-    case state, id, createdAt = "created_at", flavor, hostname, network, pid, exitCode = "exit_code", apps
+    case state, id, createdAt = "created_at", flavor, hostname, network, pid, exitCode = "exit_code", ips, apps
   }
 }
 

@@ -119,6 +119,7 @@ struct AppLauncher {
         try Mounts.setPropagation("/", .rslave)
         try mountSystemFileSystems()
         try mountVolumes()
+        try mountNetworkFiles()
         try maskPaths()
         step = "pivot_root"
         try Mounts.pivotRoot(rootfs)
@@ -241,6 +242,39 @@ struct AppLauncher {
       default:
         throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")
       }
+    }
+  }
+
+  /// A CNI pod's resolv.conf, hosts and hostname (written by stage0 into `<pod dir>/network/`),
+  /// bound read-only over the app's /etc files. A symlink there is replaced by a file in the app's
+  /// own upper layer, so nothing outside the rootfs is touched.
+  func mountNetworkFiles() throws {
+    guard pod.network.mode == .netns else { return }
+    let filesDir = FileSystem.parent(of: FileSystem.parent(of: appDir)) + "/network"
+    let etc = path("/etc")
+    var st = stat()
+    if lstat(etc, &st) == 0 {
+      guard (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw LiftoffError.invalidArgument("app \(app.name): /etc in its image is not a directory")
+      }
+    } else {
+      try FileSystem.makeDirectories(etc)
+    }
+    for name in ["resolv.conf", "hosts", "hostname"] {
+      let source = "\(filesDir)/\(name)"
+      guard FileSystem.exists(source) else { continue }
+      let target = "\(etc)/\(name)"
+      if lstat(target, &st) == 0 {
+        if (st.st_mode & S_IFMT) != S_IFREG {
+          guard (st.st_mode & S_IFMT) != S_IFDIR, unlink(target) == 0 else {
+            throw LiftoffError.invalidArgument("app \(app.name): /etc/\(name) in its image is not a file")
+          }
+          try FileSystem.touch(target)
+        }
+      } else {
+        try FileSystem.touch(target)
+      }
+      try Mounts.bind(source, target, recursive: false, readOnly: true)
     }
   }
 

@@ -18,7 +18,13 @@ struct AppSandboxCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sandbox", abstract: "Start an empty mutable pod (stage1 detached); prints its ID once it is ready.")
   @OptionGroup var global: GlobalOptions
-  @Option(help: "Network: host or none.") var net: String = "none"
+  @Option(help: "Network: default, host, none or NAME[:ARGS] (see liftoff run).") var net: String = "none"
+  @Option(help: "Port mapping HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).") var port: [String] = []
+  @Option(help: "Port mapping HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).") var portMapping: [String] = []
+  @Option(help: "DNS server (repeatable).") var dns: [String] = []
+  @Option(help: "DNS search domain (repeatable).") var dnsSearch: [String] = []
+  @Option(help: "resolv.conf option (repeatable).") var dnsOpt: [String] = []
+  @Option(help: "CNI_ARGS KEY=VALUE (repeatable), e.g. K8S_POD_NAME=web.") var cniArg: [String] = []
   @Option(help: "The pod's hostname.") var hostname: String?
   @Option(help: "stage1 flavor: default or fly.") var stage1: String = "default"
   @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
@@ -26,11 +32,18 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
 
   func run() throws {
-    var pod = try PodArguments.parse([
-      "--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout),
-    ] + (hostname.map { ["--hostname", $0] } ?? []) + annotation.flatMap { ["--annotation", $0] } + label.flatMap { ["--label", $0] })
+    var args: [String] = ["--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout)]
+    if let hostname { args += ["--hostname", hostname] }
+    let repeated: [(String, [String])] = [
+      ("--annotation", annotation), ("--label", label), ("--port", port), ("--port-mapping", portMapping),
+      ("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt), ("--cni-arg", cniArg),
+    ]
+    for (flag, values) in repeated {
+      for v in values { args += [flag, v] }
+    }
+    var pod = try PodArguments.parse(args)
     pod.apps = []
-    var options = try pod.podOptions(allowNoApps: true)
+    var options = try pod.podOptions(allowNoApps: true, global: global)
     options.mutable = true
     let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
     print(id)

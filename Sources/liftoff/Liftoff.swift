@@ -24,7 +24,9 @@ struct Liftoff: AsyncParsableCommand {
   static func main() async {
     var args = Array(CommandLine.arguments.dropFirst())
     var globals: [String] = []
-    let globalWithValue: Set<String> = ["--dir", "--registry-config-dir", "--insecure-options"]
+    let globalWithValue: Set<String> = [
+      "--dir", "--registry-config-dir", "--insecure-options", "--cni-conf-dir", "--cni-bin-dir", "--cni-default-network",
+    ]
     while let first = args.first, first.hasPrefix("--") {
       let name = String(first.split(separator: "=", maxSplits: 1)[0])
       guard globalWithValue.contains(name) else { break }
@@ -69,6 +71,17 @@ struct GlobalOptions: ParsableArguments {
 
   @Option(name: .long, help: "Insecure options (image,http,…).")
   var insecureOptions: String?
+
+  @Option(name: .long, help: "CNI network configuration directory (as liftoff-cri's).")
+  var cniConfDir: String = "/etc/cni/net.d"
+
+  @Option(name: .long, help: "CNI plugin directories, ':'-separated, searched in order.")
+  var cniBinDir: String = "/opt/cni/bin:/usr/lib/cni"
+
+  @Option(name: .long, help: "Use the embedded default network (bridge liftoff0) when the conf dir is empty: true or false.")
+  var cniDefaultNetwork: Bool = true
+
+  var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
 }
 
 enum OutputFormat: String, ExpressibleByArgument { case text, json }

@@ -41,6 +41,7 @@ struct StatusCommand: ParsableCommand {
     print("created=\(s.createdAt ?? "")")
     if let pid = s.pid { print("pid=\(pid)") }
     if let c = s.exitCode { print("exit-code=\(c)") }
+    if let ips = s.ips { print("ips=\(ips.joined(separator: ","))") }
     for a in s.apps {
       var line = "app-\(a.name)=\(a.state)"
       if let c = a.exitCode { line += " exit-code=\(c)" }
@@ -136,7 +137,9 @@ struct GCCommand: ParsableCommand {
   func run() throws {
     let store = try PodStore(root: global.dir)
     let grace = try parseDuration(gracePeriod)
-    let r = PodManager(store: store).gc(gracePeriod: grace)
+    var manager = PodManager(store: store)
+    manager.cni = (global.cniConfDir, global.cniBinDirs, global.cniDefaultNetwork)
+    let r = manager.gc(gracePeriod: grace)
     for id in r.removed { print("removed \(id)") }
     for e in r.errors { FileHandle.standardError.write(Data("liftoff: gc: \(e)\n".utf8)) }
     if !r.errors.isEmpty { throw PodExit(code: 1) }

@@ -1,12 +1,25 @@
 import ArgumentParser
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import LiftoffPod
 
 /// Pod-level flags shared by `run` and `prepare`.
 struct PodArguments: ParsableArguments {
-  @Option(help: "Network: host or none (CNI networks come with LiftoffNet).")
+  @Option(help: "Network: default (the CNI conf dir's network, else the embedded default), host, none, or NAME[:K=V;…] (a CNI network by name, with CNI_ARGS).")
   var net: String = "none"
+  @Option(help: "Port mapping NAME:HOSTPORT (NAME an image port like 80-tcp) or HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).")
+  var port: [String] = []
+  @Option(help: "Port mapping HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO] (repeatable; HOSTIP may be empty).")
+  var portMapping: [String] = []
+  @Option(help: "DNS server for the pod's resolv.conf (repeatable; default: the host's).")
+  var dns: [String] = []
+  @Option(help: "DNS search domain (repeatable).")
+  var dnsSearch: [String] = []
+  @Option(help: "resolv.conf option (repeatable).")
+  var dnsOpt: [String] = []
+  @Option(help: "CNI_ARGS KEY=VALUE (repeatable); K8S_POD_NAMESPACE, K8S_POD_NAME and K8S_POD_UID name the pod.")
+  var cniArg: [String] = []
   @Option(help: "The pod's hostname (default liftoff-<id prefix>).")
   var hostname: String?
   @Option(help: "stage1 flavor: default or fly.")
@@ -23,7 +36,7 @@ struct PodArguments: ParsableArguments {
   @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("IMAGE [app flags] [-- ARGS] [--- IMAGE …]", discussion: AppArguments.help))
   var apps: [String] = []
 
-  func podOptions(allowNoApps: Bool = false) throws -> PodOptions {
+  func podOptions(allowNoApps: Bool = false, global: GlobalOptions? = nil) throws -> PodOptions {
     var p = PodOptions()
     guard let flavor = PodManifest.Flavor(rawValue: stage1) else {
       throw LiftoffError.invalidArgument("--stage1 \(stage1): expected default or fly")
@@ -32,7 +45,13 @@ struct PodArguments: ParsableArguments {
     switch net {
     case "host": p.network = .host
     case "none": p.network = .none
-    default: throw LiftoffError.unimplemented("--net=\(net): CNI networks are not wired into liftoff yet; use host or none")
+    default: p.network = .netns
+    }
+    if p.network != .netns {
+      let cniFlags = [("--port", port), ("--port-mapping", portMapping), ("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt), ("--cni-arg", cniArg)]
+      if let (flag, _) = cniFlags.first(where: { !$0.1.isEmpty }) {
+        throw LiftoffError.invalidArgument("\(flag) needs a cni network (--net=default or --net=NAME), not --net=\(net)")
+      }
     }
     if flavor == .fly && net == "none" && !CommandLine.arguments.contains(where: { $0.hasPrefix("--net") }) {
       p.network = .host
@@ -53,8 +72,116 @@ struct PodArguments: ParsableArguments {
     if !(allowNoApps && apps.isEmpty) {
       p.apps = try AppArguments.parse(apps, resolver: RootfsDirectoryResolver(), interactive: interactive)
     }
+    if p.network == .netns { p.networkPlan = try networkPlan(apps: p.apps, global: global) }
     if interactive && p.apps.count > 1 { throw LiftoffError.invalidArgument("--interactive needs a pod of one app") }
     return p
+  }
+}
+
+extension PodArguments {
+  /// The CNI request of `--net=default|NAME[:ARGS]` and the other network flags.
+  func networkPlan(apps: [AppOptions], global: GlobalOptions?) throws -> PodNetworkPlan {
+    var plan = PodNetworkPlan()
+    if let global {
+      plan.confDir = global.cniConfDir
+      plan.binDirs = global.cniBinDirs
+      plan.defaultNetwork = global.cniDefaultNetwork
+    }
+    let parts = net.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard let name = parts.first, !name.isEmpty else { throw LiftoffError.invalidArgument("--net=\(net): expected default, host, none or NAME[:ARGS]") }
+    if name != "default" {
+      guard name.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }) else {
+        throw LiftoffError.invalidArgument("--net=\(net): network name \"\(name)\" may contain only letters, digits, '_', '.' and '-'")
+      }
+      plan.network = name
+    }
+    if parts.count > 1 {
+      for a in parts[1].split(separator: ";").map(String.init) where !a.isEmpty {
+        guard a.contains("=") else { throw LiftoffError.invalidArgument("--net=\(net): cni arg \"\(a)\" must be KEY=VALUE") }
+        plan.extraArgs.append(a)
+      }
+    }
+    for a in cniArg {
+      let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--cni-arg \(a): expected KEY=VALUE") }
+      switch kv[0] {
+      case "K8S_POD_NAMESPACE": plan.podNamespace = kv[1]
+      case "K8S_POD_NAME": plan.podName = kv[1]
+      case "K8S_POD_UID": plan.podUID = kv[1]
+      case "IgnoreUnknown", "K8S_POD_INFRA_CONTAINER_ID":
+        throw LiftoffError.invalidArgument("--cni-arg \(a): liftoff sets \(kv[0]) itself")
+      default: plan.extraArgs.append(a)
+      }
+    }
+    for p in port { plan.portMappings.append(try Self.parsePort(p, apps: apps)) }
+    for p in portMapping { plan.portMappings.append(try Self.parsePortMapping(p)) }
+    if !(dns.isEmpty && dnsSearch.isEmpty && dnsOpt.isEmpty) {
+      plan.dns = DNSConfig(servers: dns, searches: dnsSearch, options: dnsOpt)
+    }
+    return plan
+  }
+
+  /// `CONTAINERPORT[/PROTO]`
+  static func parseContainerPort(_ s: String, flag: String) throws -> (Int, String) {
+    let f = s.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard let port = Int(f[0]), (1...65535).contains(port) else {
+      throw LiftoffError.invalidArgument("\(flag): container port \"\(f[0])\" must be a number between 1 and 65535")
+    }
+    let proto = f.count > 1 ? f[1].lowercased() : "tcp"
+    guard ["tcp", "udp", "sctp"].contains(proto) else {
+      throw LiftoffError.invalidArgument("\(flag): protocol \"\(proto)\" must be tcp, udp or sctp")
+    }
+    return (port, proto)
+  }
+
+  static func parseHostPort(_ s: String, flag: String) throws -> Int {
+    guard let port = Int(s), (1...65535).contains(port) else {
+      throw LiftoffError.invalidArgument("\(flag): host port \"\(s)\" must be a number between 1 and 65535")
+    }
+    return port
+  }
+
+  /// `NAME:HOSTPORT` (rkt; NAME is an image's exposed port `80/tcp` spelled `80-tcp`) or
+  /// `HOSTPORT:CONTAINERPORT[/PROTO]`.
+  static func parsePort(_ s: String, apps: [AppOptions]) throws -> PodNetworkRequest.PortMapping {
+    let flag = "--port \(s)"
+    let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard f.count == 2 else { throw LiftoffError.invalidArgument("\(flag): expected NAME:HOSTPORT or HOSTPORT:CONTAINERPORT[/PROTO]") }
+    if Int(f[0]) != nil {
+      let host = try parseHostPort(f[0], flag: flag)
+      let (ctr, proto) = try parseContainerPort(f[1], flag: flag)
+      return .init(hostPort: host, containerPort: ctr, proto: proto)
+    }
+    let host = try parseHostPort(f[1], flag: flag)
+    var exposed: [String] = []
+    for app in apps { exposed += (app.image.config.config?.exposedPorts ?? [:]).keys }
+    guard let key = exposed.sorted().first(where: { $0 == f[0] || $0.replacingOccurrences(of: "/", with: "-") == f[0] }) else {
+      let known = exposed.sorted().map { $0.replacingOccurrences(of: "/", with: "-") }
+      throw LiftoffError.invalidArgument(
+        "\(flag): no app image exposes a port named \(f[0])" + (known.isEmpty ? "" : " (exposed: \(known.joined(separator: ", ")))"))
+    }
+    let (ctr, proto) = try parseContainerPort(key, flag: flag)
+    return .init(hostPort: host, containerPort: ctr, proto: proto)
+  }
+
+  /// `HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO]` (CRI's PortMapping); HOSTIP may be empty or an IPv6 address.
+  static func parsePortMapping(_ s: String) throws -> PodNetworkRequest.PortMapping {
+    let flag = "--port-mapping \(s)"
+    var f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard f.count >= 3 else { throw LiftoffError.invalidArgument("\(flag): expected HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO]") }
+    let ctrPart = f.removeLast()
+    let hostPart = f.removeLast()
+    var hostIP = f.joined(separator: ":")
+    if hostIP.hasPrefix("[") && hostIP.hasSuffix("]") { hostIP = String(hostIP.dropFirst().dropLast()) }
+    if !hostIP.isEmpty {
+      var a4 = in_addr(), a6 = in6_addr()
+      guard inet_pton(AF_INET, hostIP, &a4) == 1 || inet_pton(AF_INET6, hostIP, &a6) == 1 else {
+        throw LiftoffError.invalidArgument("\(flag): host ip \"\(hostIP)\" is not an ip address")
+      }
+    }
+    let host = try parseHostPort(hostPart, flag: flag)
+    let (ctr, proto) = try parseContainerPort(ctrPart, flag: flag)
+    return .init(hostPort: host, containerPort: ctr, proto: proto, hostIP: hostIP)
   }
 }
 
@@ -66,7 +193,7 @@ struct RunCommand: ParsableCommand {
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let options = try pod.podOptions()
+    let options = try pod.podOptions(global: global)
     let (manifest, lock) = try PodPreparer(store: store).prepare(options)
     try PodManager(store: store).execPrepared(manifest.id, lock: lock)
   }
@@ -80,7 +207,7 @@ struct PrepareCommand: ParsableCommand {
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions())
+    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global))
     print(manifest.id)
   }
 }

@@ -1,0 +1,114 @@
+// A CNI-networked pod's network request (`--net=default|NAME[:ARGS]`, `--port`, `--dns…`,
+// `--cni-arg`) and the CNI settings it was prepared with, kept in `<pod dir>/network.json` so that
+// run, rm and gc (after any crash) attach and detach the pod the same way. After attach, the pod's
+// files (resolv.conf, hosts, hostname) and its IPs (`ips.json`) are in `<pod dir>/network/`.
+import Foundation
+import LiftoffCore
+import LiftoffNet
+import LiftoffOS
+
+public struct PodNetworkPlan: Codable, Sendable, Equatable {
+  /// The network by name; nil for the node's network (conf dir, else the embedded default).
+  public var network: String?
+  public var portMappings: [PodNetworkRequest.PortMapping]
+  public var dns: DNSConfig?
+  public var podNamespace: String
+  public var podName: String
+  public var podUID: String
+  /// More CNI_ARGS `KEY=VALUE` pairs.
+  public var extraArgs: [String]
+  public var confDir: String
+  public var binDirs: [String]
+  public var defaultNetwork: Bool
+
+  public init(
+    network: String? = nil, portMappings: [PodNetworkRequest.PortMapping] = [], dns: DNSConfig? = nil,
+    podNamespace: String = "", podName: String = "", podUID: String = "", extraArgs: [String] = [],
+    confDir: String = "/etc/cni/net.d", binDirs: [String] = ["/opt/cni/bin", "/usr/lib/cni"],
+    defaultNetwork: Bool = true
+  ) {
+    self.network = network
+    self.portMappings = portMappings
+    self.dns = dns
+    self.podNamespace = podNamespace
+    self.podName = podName
+    self.podUID = podUID
+    self.extraArgs = extraArgs
+    self.confDir = confDir
+    self.binDirs = binDirs
+    self.defaultNetwork = defaultNetwork
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case network, portMappings, dns, podNamespace, podName, podUID, extraArgs, confDir, binDirs, defaultNetwork
+  }
+
+  static func file(podDir: String) -> String { podDir + "/network.json" }
+  static func filesDir(podDir: String) -> String { podDir + "/network" }
+  static func ipsFile(podDir: String) -> String { podDir + "/network/ips.json" }
+
+  /// The plan a pod was prepared with, nil when it has none (host or none network).
+  static func read(podDir: String) throws(LiftoffError) -> PodNetworkPlan? {
+    let f = file(podDir: podDir)
+    guard FileSystem.exists(f) else { return nil }
+    do {
+      return try JSONDecoder().decode(PodNetworkPlan.self, from: Data(try FileSystem.readString(f).utf8))
+    } catch {
+      throw LiftoffError(.internal, "reading \(f)", cause: error as? (any Error & Sendable))
+    }
+  }
+
+  func write(podDir: String) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    try FileSystem.writeAtomically(Self.file(podDir: podDir), String(decoding: try enc.encode(self), as: UTF8.self) + "\n")
+  }
+
+  /// The pod's CNI manager: cached results under `<data dir>/cni`, the pod CIDR CRI recorded.
+  static func manager(root: String, confDir: String, binDirs: [String], defaultNetwork: Bool) -> CNIManager {
+    CNIManager(settings: CNISettings.node(stateDir: root, confDir: confDir, binDirs: binDirs, defaultNetwork: defaultNetwork))
+  }
+
+  func lifecycle(root: String) -> PodNetworkLifecycle {
+    PodNetworkLifecycle(
+      cni: Self.manager(root: root, confDir: confDir, binDirs: binDirs, defaultNetwork: defaultNetwork),
+      netnsDir: NetworkNamespace.defaultRunDir)
+  }
+
+  /// netns + CNI ADD + pod files (PodNetworkLifecycle.attach), then the IPs for `status`.
+  func attach(podID: String, hostname: String, podDir: String, root: String) throws(LiftoffError) -> [String] {
+    do {
+      let filesDir = Self.filesDir(podDir: podDir)
+      try FileSystem.makeDirectories(filesDir)
+      let spec = PodNetworkLifecycle.Spec(
+        podID: podID, hostname: hostname, podNamespace: podNamespace, podName: podName, podUID: podUID,
+        portMappings: portMappings, dns: dns, network: network, extraArgs: extraArgs)
+      let attached = try lifecycle(root: root).attach(spec, filesDir: filesDir)
+      let ips = attached.status.ips
+      let data = try JSONEncoder().encode(ips)
+      try FileSystem.writeAtomically(Self.ipsFile(podDir: podDir), String(decoding: data, as: UTF8.self) + "\n")
+      return ips
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "pod \(podID): attaching to the network", cause: error as? (any Error & Sendable))
+    }
+  }
+
+  /// CNI DEL with the cached result, netns removed; idempotent.
+  func detach(podID: String, root: String) throws(LiftoffError) {
+    do {
+      try lifecycle(root: root).detach(podID: podID)
+    } catch let e as LiftoffError {
+      throw e
+    } catch {
+      throw LiftoffError(.internal, "pod \(podID): detaching from the network", cause: error as? (any Error & Sendable))
+    }
+  }
+
+  /// The IPs recorded at attach (primary first), nil when none.
+  static func ips(podDir: String) -> [String]? {
+    guard let text = try? FileSystem.readString(ipsFile(podDir: podDir)) else { return nil }
+    return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+  }
+}
