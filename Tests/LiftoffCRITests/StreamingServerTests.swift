@@ -132,7 +132,9 @@ struct StreamingServerTests {
     }
   }
 
-  @Test func attachSeveralClientsOverSPDYAndWebSocket() async throws {
+  // Known issue: this test intermittently hangs when the whole suite runs in parallel (not alone);
+  // the time limit turns that into a failure instead of a stuck CI job.
+  @Test(.timeLimit(.minutes(1))) func attachSeveralClientsOverSPDYAndWebSocket() async throws {
     try await withStreamingServer { server, backend in
       let id = "attach-\(UInt32.random(in: 0...UInt32.max))"
       try backend.startProcess(id: id, cmd: ["sh", "-c", "while read l; do echo out:$l; echo err:$l >&2; done"], tty: false)
@@ -143,11 +145,15 @@ struct StreamingServerTests {
       async let watched = StreamingTestClient.withWebSocket(watcherURL, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
         try await webSocketRemoteCommand(ws, messages, stdin: nil, closeStdin: false)
       }
-      try await Task.sleep(for: .milliseconds(300))
+      try await waitUntil { backend.attachedClients(id: id) == 1 }
       async let typed = StreamingTestClient.withSPDY(writerURL, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
-        try await spdyRemoteCommand(spdy, stdin: Array("one\ntwo\n".utf8), closeStdin: false)
+        try await spdyRemoteCommand(spdy, stdin: Array("one\ntwo\n".utf8), closeStdin: false) {
+          // The client's streams are open once it is attached; stdin goes only then.
+          try await waitUntil { backend.attachedClients(id: id) == 2 }
+        }
       }
-      try await Task.sleep(for: .milliseconds(700))
+      try await waitUntil { backend.attachedClients(id: id) == 2 }
+      try await Task.sleep(for: .milliseconds(500))
       await backend.stopProcess(id: id)
       let (w, t) = try await (watched, typed)
       #expect(w.stdoutText == "out:one\nout:two\n")
@@ -295,7 +301,8 @@ struct StreamingServerTests {
         try await spdyRemoteCommand(spdy, stdin: nil)
       }
     }
-    try await Task.sleep(for: .milliseconds(500))
+    try await waitUntil { processExists(containing: marker) }
+    try await Task.sleep(for: .milliseconds(200))
     let started = ContinuousClock.now
     await server.shutdown()
     #expect(ContinuousClock.now - started < .seconds(10))
@@ -316,4 +323,16 @@ func processExists(containing text: String) -> Bool {
     if String(decoding: data, as: UTF8.self).contains(text) { return true }
   }
   return false
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+func waitUntil(_ condition: @Sendable () -> Bool) async throws {
+  let deadline = ContinuousClock.now + .seconds(10)
+  while !condition() {
+    guard ContinuousClock.now < deadline else {
+      Issue.record("condition not reached in 10 s")
+      return
+    }
+    try await Task.sleep(for: .milliseconds(20))
+  }
 }

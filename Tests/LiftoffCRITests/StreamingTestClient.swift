@@ -216,7 +216,8 @@ func readAllIfAny(_ stream: SPDYStream?) async -> [UInt8] {
 /// stdout, stderr, resize; stdin written and half-closed; outputs and status read to their ends.
 func spdyRemoteCommand(
   _ spdy: SPDYConnection, stdin: [UInt8]?, stdout: Bool = true, stderr: Bool = true, tty: Bool = false,
-  resize: [TerminalSize] = [], stdinDelay: Duration = .zero, closeStdin: Bool = true
+  resize: [TerminalSize] = [], stdinDelay: Duration = .zero, closeStdin: Bool = true,
+  beforeStdin: @Sendable () async throws -> Void = {}
 ) async throws -> CommandOutput {
   func open(_ type: String) async throws -> SPDYStream {
     try await spdy.openStream(headers: SPDYHeaders([("streamType", type)]))
@@ -232,6 +233,7 @@ func spdyRemoteCommand(
   async let o = readAllIfAny(out)
   async let e = readAllIfAny(err)
   if let input, let stdin {
+    try await beforeStdin()
     if stdinDelay > .zero { try await Task.sleep(for: stdinDelay) }
     try await input.write(stdin)
     if closeStdin { await input.closeWrite() }

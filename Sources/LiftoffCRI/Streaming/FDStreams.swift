@@ -49,22 +49,95 @@ final class FDReadPump: Sendable {
   }
 }
 
-/// Writes all of `bytes` to `fd` on a Dispatch thread.
-func writeAll(fd: Int32, _ bytes: [UInt8]) async throws {
-  try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-    DispatchQueue.global().async {
-      var offset = 0
-      while offset < bytes.count {
-        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-          if errno == EINTR { continue }
-          c.resume(throwing: SystemCallError("write", errno: errno))
+/// Blocking writes to `fd` on a thread of its own, in order. (Not on Dispatch's global queue: its
+/// width is the number of CPUs, and a few blocked writes or waits would stall every other user.)
+final class FDWriter: Sendable {
+  private enum Item {
+    case write([UInt8], CheckedContinuation<Void, any Error>)
+    case stop
+  }
+  private final class Queue: Sendable {
+    let items = Mutex<(list: [Item], stopped: Bool)>(([], false))
+  }
+  private let queue = Queue()
+  private let ready = DispatchSemaphore(value: 0)
+  private let exited = DispatchSemaphore(value: 0)
+
+  init(fd: Int32) {
+    let queue = self.queue
+    let ready = self.ready
+    let exited = self.exited
+    let thread = Thread {
+      defer { exited.signal() }
+      while true {
+        ready.wait()
+        guard let item = queue.items.withLock({ $0.list.isEmpty ? nil : $0.list.removeFirst() }) else { continue }
+        guard case .write(let bytes, let c) = item else {
+          // Fail whatever was queued behind the stop.
+          let rest = queue.items.withLock { q in
+            defer { q.list.removeAll() }
+            return q.list
+          }
+          for case .write(_, let c) in rest { c.resume(throwing: SystemCallError("write", errno: EBADF)) }
           return
         }
-        offset += n
+        var offset = 0
+        var failure: Int32 = 0
+        while offset < bytes.count {
+          let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+          if n < 0 {
+            if errno == EINTR { continue }
+            failure = errno
+            break
+          }
+          offset += n
+        }
+        if failure != 0 { c.resume(throwing: SystemCallError("write", errno: failure)) } else { c.resume() }
       }
-      c.resume()
     }
+    thread.name = "liftoff-fd-write"
+    thread.start()
+  }
+
+  /// Writes all of `bytes`; throws once the writer is stopped or the write fails.
+  func write(_ bytes: [UInt8]) async throws {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+      let accepted = queue.items.withLock { q -> Bool in
+        if q.stopped { return false }
+        q.list.append(.write(bytes, c))
+        return true
+      }
+      if accepted { ready.signal() } else { c.resume(throwing: SystemCallError("write", errno: EBADF)) }
+    }
+  }
+
+  /// Ends the thread after the writes queued so far; later writes fail.
+  func stop() {
+    let first = queue.items.withLock { q -> Bool in
+      defer { q.stopped = true }
+      if !q.stopped { q.list.append(.stop) }
+      return !q.stopped
+    }
+    if first { ready.signal() }
+  }
+
+  /// stop(), then waits until the thread no longer touches the fd (so it may be closed).
+  func stopAndWait() async {
+    stop()
+    let exited = self.exited
+    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+      Thread.detachNewThread {
+        exited.wait()
+        exited.signal()
+        c.resume()
+      }
+    }
+  }
+
+  /// Writes everything from `input`, then stops.
+  func copy(from input: AsyncStream<[UInt8]>) async throws {
+    defer { stop() }
+    for await chunk in input { try await write(chunk) }
   }
 }
 

@@ -20,11 +20,15 @@ public final class HostProcessBackend: StreamingBackend {
 
   public func exec(containerID: String, cmd: [String], tty: Bool, io: StreamIO) async throws -> Int32 {
     let process = try HostProcess.spawn(cmd: cmd, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil)
+    // The fds close only after the task group, so after every thread that uses them has finished.
+    defer { process.closeAll() }
     return try await withTaskCancellationHandler {
       try await withThrowingTaskGroup(of: Void.self) { group in
         if let input = io.stdin, let fd = process.stdinFD {
           group.addTask {
-            for await chunk in input { try? await writeAll(fd: fd, chunk) }
+            let writer = FDWriter(fd: fd)
+            try? await writer.copy(from: input)
+            await writer.stopAndWait()
             if !tty { process.closeStdin() }
           }
         }
@@ -46,7 +50,6 @@ public final class HostProcessBackend: StreamingBackend {
         // Output written before the exit is still in the pipes: copy it all, then stop.
         try? await copies.value
         group.cancelAll()
-        process.closeAll()
         return status
       }
     } onCancel: {
@@ -69,7 +72,15 @@ public final class HostProcessBackend: StreamingBackend {
     guard let p = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
     p.process.kill()
     _ = await p.exited.value
+    // Only once no thread reads or writes them may the fds close (their numbers get reused).
+    for task in p.fanOut { await task.value }
+    await p.stdinWriter?.stopAndWait()
     p.process.closeAll()
+  }
+
+  /// How many clients are attached to a process started with startProcess.
+  func attachedClients(id: String) -> Int {
+    processes.withLock { $0[id] }?.subscriberCount ?? 0
   }
 
   public func attach(containerID: String, tty: Bool, io: StreamIO) async throws {
@@ -81,8 +92,8 @@ public final class HostProcessBackend: StreamingBackend {
     }
     let (stdoutFeed, stderrFeed) = p.subscribe()
     try await withThrowingTaskGroup(of: Void.self) { group in
-      if let input = io.stdin, let fd = p.process.stdinFD {
-        group.addTask { for await chunk in input { try? await writeAll(fd: fd, chunk) } }
+      if let input = io.stdin, let writer = p.stdinWriter {
+        group.addTask { for await chunk in input { try? await writer.write(chunk) } }
       }
       if let resize = io.resize, let master = p.process.ptyMaster {
         group.addTask { for await size in resize { _ = liftoff_set_winsize(master, size.height, size.width) } }
@@ -112,7 +123,12 @@ public final class HostProcessBackend: StreamingBackend {
     try await withTaskCancellationHandler {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
-          for await chunk in stream.inbound { try await writeAll(fd: fd, chunk) }
+          let writer = FDWriter(fd: fd)
+          do { try await writer.copy(from: stream.inbound) } catch {
+            await writer.stopAndWait()
+            throw error
+          }
+          await writer.stopAndWait()
           shutdown(fd, Int32(SHUT_WR))
         }
         group.addTask {
@@ -269,7 +285,8 @@ final class HostProcess: Sendable {
     let pid = self.pid
     let reaped = self.reaped
     return await withCheckedContinuation { c in
-      DispatchQueue.global().async {
+      // A thread of its own: Dispatch's global queue is only as wide as the CPU count.
+      Thread.detachNewThread {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         reaped.set()
@@ -311,24 +328,29 @@ final class AttachableProcess: Sendable {
   let process: HostProcess
   private let subscribers = Mutex<[Int: (out: AsyncStream<[UInt8]>.Continuation, err: AsyncStream<[UInt8]>.Continuation)]>([:])
   private let nextID = Atomic<Int>(0)
-  private let done = Atomic<Bool>(false)
   let exited: Task<Int32, Never>
+  /// One writer for the process's stdin, shared by the attached clients.
+  let stdinWriter: FDWriter?
+  private let fanOutTasks = Mutex<[Task<Void, Never>]>([])
+  var fanOut: [Task<Void, Never>] { fanOutTasks.withLock { $0 } }
 
   init(process: HostProcess) {
     self.process = process
     exited = Task { await process.wait() }
+    stdinWriter = process.stdinFD.map { FDWriter(fd: $0) }
   }
 
   func startFanOut() {
     for (pump, isErr) in [(process.stdoutPump, false), (process.stderrPump, true)] {
       guard let pump else { continue }
-      Task {
+      let task = Task {
         for await chunk in pump.chunks {
           for (_, s) in subscribers.withLock({ $0 }) { (isErr ? s.err : s.out).yield(chunk) }
           pump.next()
         }
         finishAll(stderr: isErr)
       }
+      fanOutTasks.withLock { $0.append(task) }
     }
     if process.stderrPump == nil { finishAll(stderr: true) }
   }
@@ -340,6 +362,8 @@ final class AttachableProcess: Sendable {
     let subs = subscribers.withLock { $0 }
     for (_, s) in subs { (stderr ? s.err : s.out).finish() }
   }
+
+  var subscriberCount: Int { subscribers.withLock { $0.count } }
 
   func subscribe() -> (AsyncStream<[UInt8]>, AsyncStream<[UInt8]>) {
     let (out, outC) = AsyncStream.makeStream(of: [UInt8].self)

@@ -96,12 +96,15 @@ struct RemoteCommandSession: Sendable {
       stderr: stderr.map { s in OutputSink { try await s.write($0) } },
       resize: o.tty ? streams["resize"].map { Self.resizeEvents(Self.inbound(of: $0)) } : nil)
     let status = await runBackend(io)
-    await stdout?.closeWrite()
-    await stderr?.closeWrite()
     let body = version.jsonStatus ? status.json() : status.text()
-    try? await errorStream.write(body)
-    await errorStream.closeWrite()
-    for s in streams.values { await s.closeWrite() }
+    // Not cancelled with the session (server shutdown): the client still gets the outcome.
+    await Task {
+      await stdout?.closeWrite()
+      await stderr?.closeWrite()
+      try? await errorStream.write(body)
+      await errorStream.closeWrite()
+      for s in streams.values { await s.closeWrite() }
+    }.value
   }
 
   // MARK: WebSocket
@@ -125,8 +128,11 @@ struct RemoteCommandSession: Sendable {
       group.addTask {
         let status = await self.runBackend(io)
         let body = version.jsonStatus ? status.json() : status.text()
-        if !body.isEmpty { try? await send(3, body) }
-        await ws.close()
+        // Not cancelled with the session (server shutdown): the client still gets the outcome.
+        await Task {
+          if !body.isEmpty { try? await send(3, body) }
+          await ws.close()
+        }.value
         try? await Task.sleep(for: .seconds(5))
         await transport.close()
       }

@@ -179,7 +179,9 @@ final class SPDYConnection: Sendable {
   /// protocol (then a GOAWAY with PROTOCOL_ERROR goes out), or the task is cancelled. Ends every stream
   /// when it returns. A GOAWAY from the peer only stops new streams.
   func run(reader: ByteReader) async {
-    defer { shutdown() }
+    // Cancelled (server shutdown): the peer is still there, so what this side still has to say (an
+    // exit status, GOAWAY) can go out; only reading stops. Otherwise the connection is gone.
+    defer { if Task.isCancelled { endInbound() } else { shutdown() } }
     do {
       while !Task.isCancelled {
         guard let header = try await reader.read(exactly: 8) else { return }
@@ -280,6 +282,13 @@ final class SPDYConnection: Sendable {
       return s.windowWaiters
     }
     for w in waiters { w.resume() }
+  }
+
+  /// No more frames will be read: inbound data and new streams end; sending still works.
+  func endInbound() {
+    let streams = state.withLock { Array($0.streams.values) }
+    for stream in streams { stream.inboundEnded() }
+    incomingContinuation.finish()
   }
 
   /// The connection is over: every stream ends, every waiter fails.
@@ -385,6 +394,10 @@ final class SPDYStream: Sendable {
 
   func wasReset() {
     state.withLock { $0.reset = true; $0.localClosed = true }
+    inboundContinuation.finish()
+  }
+
+  func inboundEnded() {
     inboundContinuation.finish()
   }
 

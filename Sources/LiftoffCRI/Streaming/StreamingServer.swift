@@ -66,6 +66,8 @@ public final class StreamingServer: Sendable {
 
   /// Binds the listening socket and serves in the background.
   public func start() async throws {
+    // A backend writing into a pipe whose reader died must get EPIPE, not kill liftoff-cri.
+    signal(SIGPIPE, SIG_IGN)
     let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     do {
       channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -234,7 +236,7 @@ public final class StreamingServer: Sendable {
             .runSPDY(spdy, streamCreationTimeout: self.streamCreationTimeout)
         }
         // Done: no new streams; give the client a moment to close, then close.
-        await spdy.goAway()
+        await Task { await spdy.goAway() }.value
         try? await Task.sleep(for: .seconds(5))
         await writer.close()
       }
