@@ -132,8 +132,7 @@ struct StreamingServerTests {
     }
   }
 
-  // Known issue: this test intermittently hangs when the whole suite runs in parallel (not alone);
-  // the time limit turns that into a failure instead of a stuck CI job.
+  // The time limit turns a hang (an attach that never ends) into a failure, not a stuck CI job.
   @Test(.timeLimit(.minutes(1))) func attachSeveralClientsOverSPDYAndWebSocket() async throws {
     try await withStreamingServer { server, backend in
       let id = "attach-\(UInt32.random(in: 0...UInt32.max))"

@@ -90,7 +90,8 @@ public final class HostProcessBackend: StreamingBackend {
     guard p.process.tty == tty else {
       throw LiftoffError.invalidArgument("container \(containerID) was started with tty=\(p.process.tty), attach asked tty=\(tty)")
     }
-    let (stdoutFeed, stderrFeed) = p.subscribe()
+    let (subscription, stdoutFeed, stderrFeed) = p.subscribe()
+    defer { p.unsubscribe(subscription) }
     try await withThrowingTaskGroup(of: Void.self) { group in
       if let input = io.stdin, let writer = p.stdinWriter {
         group.addTask { for await chunk in input { try? await writer.write(chunk) } }
@@ -365,7 +366,9 @@ final class AttachableProcess: Sendable {
 
   var subscriberCount: Int { subscribers.withLock { $0.count } }
 
-  func subscribe() -> (AsyncStream<[UInt8]>, AsyncStream<[UInt8]>) {
+  /// Both feeds end when the process's output does; the caller unsubscribes when it leaves (an entry
+  /// stays until then, so that a feed still open is always finished).
+  func subscribe() -> (id: Int, out: AsyncStream<[UInt8]>, err: AsyncStream<[UInt8]>) {
     let (out, outC) = AsyncStream.makeStream(of: [UInt8].self)
     let (err, errC) = AsyncStream.makeStream(of: [UInt8].self)
     let id = nextID.add(1, ordering: .relaxed).newValue
@@ -373,11 +376,13 @@ final class AttachableProcess: Sendable {
     let f = finished.withLock { $0 }
     if f.out { outC.finish() }
     if f.err { errC.finish() }
-    let remove: @Sendable (AsyncStream<[UInt8]>.Continuation.Termination) -> Void = { [weak self] _ in
-      _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
-    }
-    outC.onTermination = remove
-    return (out, err)
+    return (id, out, err)
+  }
+
+  func unsubscribe(_ id: Int) {
+    let s = subscribers.withLock { $0.removeValue(forKey: id) }
+    s?.out.finish()
+    s?.err.finish()
   }
 }
 
