@@ -7,6 +7,8 @@
 //   cni-conf-dir = "/etc/cni/net.d"
 //   cni-bin-dir = "/opt/cni/bin:/usr/lib/cni"
 //   cni-default-network = true
+//   stream-address = "127.0.0.1"
+//   stream-port = 0
 import Foundation
 import LiftoffCore
 import Logging
@@ -27,6 +29,10 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   public var cniBinDir: String = "/opt/cni/bin:/usr/lib/cni"
   /// Use the embedded default network (bridge liftoff0) when the conf dir holds no configuration.
   public var cniDefaultNetwork: Bool = true
+  /// Address of the streaming server (exec, attach, port-forward URLs).
+  public var streamAddress: String = "127.0.0.1"
+  /// Port of the streaming server; 0 picks a free one (the URLs carry the real port).
+  public var streamPort: Int = 0
 
   public init() {}
 
@@ -37,6 +43,8 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case cniConfDir = "cni-conf-dir"
     case cniBinDir = "cni-bin-dir"
     case cniDefaultNetwork = "cni-default-network"
+    case streamAddress = "stream-address"
+    case streamPort = "stream-port"
   }
 
   /// The CNI plugin search path as a list.
@@ -62,6 +70,12 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard !cniBinDirs.isEmpty, cniBinDirs.allSatisfy({ $0.hasPrefix("/") }) else {
       throw LiftoffError.invalidArgument("cni-bin-dir \"\(cniBinDir)\" must be absolute paths separated by ':'")
+    }
+    guard Self.isIPAddress(streamAddress) else {
+      throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
+    }
+    guard (0...65535).contains(streamPort) else {
+      throw LiftoffError.invalidArgument("stream-port \(streamPort) is not in 0-65535")
     }
   }
 
@@ -97,6 +111,20 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       }
       cniDefaultNetwork = b
     }
+    if let v = try string(.streamAddress) { streamAddress = v }
+    if let value = table[CodingKeys.streamPort.rawValue] {
+      guard let n = value.int else {
+        throw LiftoffError.invalidArgument("config file \(file): \"stream-port\" must be an integer")
+      }
+      streamPort = n
+    }
+  }
+
+  /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).
+  static func isIPAddress(_ s: String) -> Bool {
+    var v4 = in_addr()
+    var v6 = in6_addr()
+    return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
   }
 
   /// Loads the file at `path` on top of the defaults. A missing file is fine only when it is the

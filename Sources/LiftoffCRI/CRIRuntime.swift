@@ -14,8 +14,14 @@ public final class CRIRuntime: Sendable {
   public let cni: CNIManager
   /// Serialises operations on one pod (and RunPodSandbox on one sandbox name).
   let podLocks = PodLocks()
+  /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
+  /// its response URL from `streaming.register(...)`.
+  public let streaming: StreamingServer
 
-  public init(config: CRIConfig, logger: Logger, binDir: String? = nil) {
+  public init(
+    config: CRIConfig, logger: Logger, binDir: String? = nil,
+    streamingBackend: any StreamingBackend = UnwiredStreamingBackend()
+  ) {
     self.config = config
     self.logger = logger
     self.binDir = binDir ?? CRIRuntime.ownExecutableDir()
@@ -23,6 +29,8 @@ public final class CRIRuntime: Sendable {
       settings: .node(
         stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,
         defaultNetwork: config.cniDefaultNetwork))
+    streaming = StreamingServer(
+      address: config.streamAddress, port: config.streamPort, backend: streamingBackend, logger: logger)
   }
 
   public var imagesDir: String { config.dir + "/images" }

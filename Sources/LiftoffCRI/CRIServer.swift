@@ -2,8 +2,10 @@
 //
 //   start:  mkdir socket dir ─ flock <socket>.lock (held for life; a second instance fails here)
 //           ─ unlink a stale socket ─ bind with umask 0117 (so it is never world-accessible)
+//           ─ streaming server listens (stream-address:stream-port)
 //           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
-//   stop:   SIGTERM/SIGINT → graceful shutdown → unlink the socket (if it is still ours) → exit 0
+//   stop:   SIGTERM/SIGINT → graceful shutdown → streaming sessions end (their clients are told)
+//           → unlink the socket (if it is still ours) → exit 0
 //   crash:  SIGKILL leaves a socket file and a lock file; the kernel drops the flock, so the next start
 //           takes the lock and replaces the stale socket. No pod is affected: none is our child.
 import Foundation
@@ -32,6 +34,13 @@ public final class CRIServer: Sendable {
     defer { lock.release() }
     let listener = try UnixListener.bind(path: config.socket)
 
+    do {
+      try await runtime.streaming.start()
+    } catch {
+      listener.removeSocketFileIfOurs()
+      throw error
+    }
+
     let server = GRPCServer(
       transport: .http2NIOPosix(
         listeningSocketDescriptor: Int(listener.fd), transportSecurity: .plaintext),
@@ -47,9 +56,16 @@ public final class CRIServer: Sendable {
       "liftoff-cri listening",
       metadata: [
         "socket": "\(config.socket)", "dir": "\(config.dir)", "version": "\(LiftoffVersion.version)",
+        "stream": "\(runtime.streaming.baseURL)",
       ])
     defer { listener.removeSocketFileIfOurs() }
-    try await server.serve()
+    do {
+      try await server.serve()
+    } catch {
+      await runtime.streaming.shutdown()
+      throw error
+    }
+    await runtime.streaming.shutdown()
     logger.info("liftoff-cri stopped")
   }
 }

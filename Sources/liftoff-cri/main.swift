@@ -26,6 +26,10 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var cniBinDir: String?
   @Option(help: "Use the embedded default network when no CNI configuration exists: true or false (default true).")
   var cniDefaultNetwork: Bool?
+  @Option(help: "Address of the streaming server for exec, attach and port-forward (default 127.0.0.1).")
+  var streamAddress: String?
+  @Option(help: "Port of the streaming server; 0 picks a free port (default 0).")
+  var streamPort: Int?
 
   func run() async throws {
     do {
@@ -36,6 +40,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let cniConfDir { settings.cniConfDir = cniConfDir }
       if let cniBinDir { settings.cniBinDir = cniBinDir }
       if let cniDefaultNetwork { settings.cniDefaultNetwork = cniDefaultNetwork }
+      if let streamAddress { settings.streamAddress = streamAddress }
+      if let streamPort { settings.streamPort = streamPort }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

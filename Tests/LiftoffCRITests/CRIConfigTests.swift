@@ -34,4 +34,20 @@ struct CRIConfigTests {
     c.logLevel = "loud"
     #expect(throws: LiftoffError.self) { try c.validate() }
   }
+
+  @Test func streamAddressAndPort() throws {
+    var c = CRIConfig()
+    #expect(c.streamAddress == "127.0.0.1")
+    #expect(c.streamPort == 0)
+    try c.apply(toml: "stream-address = \"::1\"\nstream-port = 10010\n", file: "t.toml")
+    #expect(c.streamAddress == "::1")
+    #expect(c.streamPort == 10010)
+    try c.validate()
+    #expect(throws: LiftoffError.self) { try c.apply(toml: "stream-port = \"x\"\n", file: "t.toml") }
+    c.streamPort = 70000
+    #expect(throws: LiftoffError.self) { try c.validate() }
+    c.streamPort = 0
+    c.streamAddress = "localhost"
+    #expect(throws: LiftoffError.self) { try c.validate() }
+  }
 }

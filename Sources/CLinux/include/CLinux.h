@@ -73,4 +73,20 @@ int liftoff_set_ctty(int fd);
 
 #include "CLinuxNet.h"
 
+// MARK: host processes with redirected stdio (streaming server's HostProcessBackend)
+
+/// Opens a new pseudo-terminal pair: the master (O_RDWR|O_NOCTTY|O_CLOEXEC) in *master and the
+/// slave's path (/dev/pts/N) in name. Returns 0 or an errno.
+int liftoff_open_pty(int *master, char *name, size_t name_len);
+
+/// TIOCSWINSZ on a terminal fd. Returns 0 or an errno.
+int liftoff_set_winsize(int fd, unsigned short rows, unsigned short cols);
+
+/// posix_spawn of path with argv/envp; the child's stdin/stdout/stderr are the given fds (dup2'ed,
+/// so they may be CLOEXEC in the parent), in a new process group. With tty_path set, the child starts a
+/// new session instead and opens tty_path as fds 0-2, which makes it the controlling terminal. Returns
+/// 0 (pid in *pid) or the errno of the failed spawn or exec.
+int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                        int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path);
+
 #endif

@@ -1,0 +1,395 @@
+// A StreamingBackend on the host itself, with no container: exec runs the command as a host process
+// (posix_spawn from C, pipes or a pty), attach joins a host process started with startProcess (several
+// clients at once), port-forward connects to 127.0.0.1:PORT. The tests drive the streaming server with
+// it; the container backend does the same inside a pod. Every process it starts is killed when its
+// session is cancelled, so none outlives the server.
+import CLinux
+import Dispatch
+import Foundation
+import LiftoffCore
+import Synchronization
+
+public final class HostProcessBackend: StreamingBackend {
+  public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+  private let processes = Mutex<[String: AttachableProcess]>([:])
+
+  public init() {}
+
+  // MARK: exec
+
+  public func exec(containerID: String, cmd: [String], tty: Bool, io: StreamIO) async throws -> Int32 {
+    let process = try HostProcess.spawn(cmd: cmd, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil)
+    // The fds close only after the task group, so after every thread that uses them has finished.
+    defer { process.closeAll() }
+    return try await withTaskCancellationHandler {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        if let input = io.stdin, let fd = process.stdinFD {
+          group.addTask {
+            let writer = FDWriter(fd: fd)
+            try? await writer.copy(from: input)
+            await writer.stopAndWait()
+            if !tty { process.closeStdin() }
+          }
+        }
+        if let resize = io.resize, let master = process.ptyMaster {
+          group.addTask {
+            for await size in resize { _ = liftoff_set_winsize(master, size.height, size.width) }
+          }
+        }
+        var outputs: [(FDReadPump, OutputSink)] = []
+        if let pump = process.stdoutPump, let sink = io.stdout { outputs.append((pump, sink)) }
+        if let pump = process.stderrPump, let sink = io.stderr { outputs.append((pump, sink)) }
+        let copies = Task {
+          try await withThrowingTaskGroup(of: Void.self) { copyGroup in
+            for (pump, sink) in outputs { copyGroup.addTask { try await pump.copy(to: sink) } }
+            try await copyGroup.waitForAll()
+          }
+        }
+        let status = await process.wait()
+        // Output written before the exit is still in the pipes: copy it all, then stop.
+        try? await copies.value
+        group.cancelAll()
+        return status
+      }
+    } onCancel: {
+      process.kill()
+    }
+  }
+
+  // MARK: attach
+
+  /// Starts a long-running host process that clients can attach to by `id` (stands for a container).
+  public func startProcess(id: String, cmd: [String], tty: Bool) throws {
+    let process = try HostProcess.spawn(cmd: cmd, tty: tty, stdin: true, stdout: true, stderr: !tty)
+    let attachable = AttachableProcess(process: process)
+    processes.withLock { $0[id] = attachable }
+    attachable.startFanOut()
+  }
+
+  /// Kills a process started with startProcess and waits for it.
+  public func stopProcess(id: String) async {
+    guard let p = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
+    p.process.kill()
+    _ = await p.exited.value
+    // Only once no thread reads or writes them may the fds close (their numbers get reused).
+    for task in p.fanOut { await task.value }
+    await p.stdinWriter?.stopAndWait()
+    p.process.closeAll()
+  }
+
+  /// How many clients are attached to a process started with startProcess.
+  func attachedClients(id: String) -> Int {
+    processes.withLock { $0[id] }?.subscriberCount ?? 0
+  }
+
+  public func attach(containerID: String, tty: Bool, io: StreamIO) async throws {
+    guard let p = processes.withLock({ $0[containerID] }) else {
+      throw LiftoffError.notFound("container \(containerID) is not running")
+    }
+    guard p.process.tty == tty else {
+      throw LiftoffError.invalidArgument("container \(containerID) was started with tty=\(p.process.tty), attach asked tty=\(tty)")
+    }
+    let (subscription, stdoutFeed, stderrFeed) = p.subscribe()
+    defer { p.unsubscribe(subscription) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      if let input = io.stdin, let writer = p.stdinWriter {
+        group.addTask { for await chunk in input { try? await writer.write(chunk) } }
+      }
+      if let resize = io.resize, let master = p.process.ptyMaster {
+        group.addTask { for await size in resize { _ = liftoff_set_winsize(master, size.height, size.width) } }
+      }
+      let outputs = Task {
+        try await withThrowingTaskGroup(of: Void.self) { g in
+          g.addTask { for await chunk in stdoutFeed { try await io.stdout?.write(chunk) } }
+          g.addTask { for await chunk in stderrFeed { try await io.stderr?.write(chunk) } }
+          try await g.waitForAll()
+        }
+      }
+      // Until the process exits (its output then ends) or the client goes (cancellation).
+      try await withTaskCancellationHandler {
+        try await outputs.value
+      } onCancel: {
+        outputs.cancel()
+      }
+      group.cancelAll()
+    }
+  }
+
+  // MARK: port-forward
+
+  public func portForward(podSandboxID: String, port: UInt16, stream: PortForwardStream) async throws {
+    let fd = try Self.connectLoopback(port: port)
+    defer { close(fd) }
+    try await withTaskCancellationHandler {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+          let writer = FDWriter(fd: fd)
+          do { try await writer.copy(from: stream.inbound) } catch {
+            await writer.stopAndWait()
+            throw error
+          }
+          await writer.stopAndWait()
+          shutdown(fd, Int32(SHUT_WR))
+        }
+        group.addTask {
+          let pump = FDReadPump(fd: fd)
+          do { try await pump.copy(to: stream.outbound) } catch {
+            shutdown(fd, Int32(SHUT_RDWR))
+            throw error
+          }
+          await stream.closeOutbound()
+        }
+        do { try await group.waitForAll() } catch {
+          shutdown(fd, Int32(SHUT_RDWR))
+          throw error
+        }
+      }
+    } onCancel: {
+      shutdown(fd, Int32(SHUT_RDWR))
+    }
+  }
+
+  static func connectLoopback(port: UInt16) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw LiftoffError.internal("socket", cause: SystemCallError("socket", errno: errno)) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    let rc = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+      let e = errno
+      close(fd)
+      throw LiftoffError(.unavailable, "cannot connect to 127.0.0.1:\(port)", cause: SystemCallError("connect", errno: e))
+    }
+    return fd
+  }
+}
+
+/// A spawned host process and this side's ends of its stdio.
+final class HostProcess: Sendable {
+  let pid: pid_t
+  let tty: Bool
+  let ptyMaster: Int32?
+  private let stdinWrite: Int32?
+  let stdoutPump: FDReadPump?
+  let stderrPump: FDReadPump?
+  private let fds: Mutex<[Int32]>
+  private let reaped = AtomicFlag()
+
+  var stdinFD: Int32? { ptyMaster ?? stdinWrite }
+
+  private init(pid: pid_t, tty: Bool, ptyMaster: Int32?, stdinWrite: Int32?, stdoutRead: Int32?, stderrRead: Int32?) {
+    self.pid = pid
+    self.tty = tty
+    self.ptyMaster = ptyMaster
+    self.stdinWrite = stdinWrite
+    if let m = ptyMaster {
+      stdoutPump = FDReadPump(fd: m)
+      stderrPump = nil
+    } else {
+      stdoutPump = stdoutRead.map { FDReadPump(fd: $0) }
+      stderrPump = stderrRead.map { FDReadPump(fd: $0) }
+    }
+    fds = Mutex([ptyMaster, stdinWrite, stdoutRead, stderrRead].compactMap { $0 })
+  }
+
+  static func resolve(_ name: String) throws -> String {
+    if name.contains("/") { return name }
+    for dir in HostProcessBackend.defaultPath.split(separator: ":") {
+      let candidate = "\(dir)/\(name)"
+      if access(candidate, X_OK) == 0 { return candidate }
+    }
+    throw LiftoffError.notFound("executable \"\(name)\" not found in \(HostProcessBackend.defaultPath)")
+  }
+
+  static func spawn(cmd: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws -> HostProcess {
+    guard let first = cmd.first, !first.isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
+    let path = try resolve(first)
+    var toClose: [Int32] = []
+    defer { for fd in toClose { close(fd) } }
+    func pipePair() throws -> (read: Int32, write: Int32) {
+      var p: [Int32] = [0, 0]
+      guard liftoff_pipe_cloexec(&p) == 0 else {
+        throw LiftoffError.internal("pipe", cause: SystemCallError("pipe2", errno: errno))
+      }
+      return (p[0], p[1])
+    }
+    func devNull() throws -> Int32 {
+      let fd = open("/dev/null", O_RDWR | O_CLOEXEC)
+      guard fd >= 0 else { throw LiftoffError.internal("open /dev/null", cause: SystemCallError("open", errno: errno, path: "/dev/null")) }
+      return fd
+    }
+    var master: Int32?
+    var ttyPath: String?
+    var childIn: Int32 = -1, childOut: Int32 = -1, childErr: Int32 = -1
+    var stdinWrite: Int32?, stdoutRead: Int32?, stderrRead: Int32?
+    if tty {
+      var m: Int32 = -1
+      var name = [CChar](repeating: 0, count: 128)
+      let rc = liftoff_open_pty(&m, &name, name.count)
+      guard rc == 0 else { throw LiftoffError.internal("cannot open a pty", cause: SystemCallError("posix_openpt", errno: rc)) }
+      master = m
+      ttyPath = String(cString: name)
+    } else {
+      if stdin {
+        let p = try pipePair()
+        childIn = p.read
+        stdinWrite = p.write
+        toClose.append(p.read)
+      } else {
+        childIn = try devNull()
+        toClose.append(childIn)
+      }
+      if stdout {
+        let p = try pipePair()
+        childOut = p.write
+        stdoutRead = p.read
+        toClose.append(p.write)
+      } else {
+        childOut = try devNull()
+        toClose.append(childOut)
+      }
+      if stderr {
+        let p = try pipePair()
+        childErr = p.write
+        stderrRead = p.read
+        toClose.append(p.write)
+      } else {
+        childErr = try devNull()
+        toClose.append(childErr)
+      }
+    }
+    var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
+    if tty { env.append("TERM=xterm") }
+    var pid: pid_t = 0
+    let rc = withCStrings(cmd) { argv in
+      withCStrings(env) { envp in
+        if let ttyPath {
+          return liftoff_spawn_stdio(&pid, path, argv, envp, -1, -1, -1, ttyPath)
+        }
+        return liftoff_spawn_stdio(&pid, path, argv, envp, childIn, childOut, childErr, nil)
+      }
+    }
+    guard rc == 0 else {
+      for fd in [master, stdinWrite, stdoutRead, stderrRead].compactMap({ $0 }) { close(fd) }
+      throw LiftoffError(.notFound, "cannot run \(path)", cause: SystemCallError("posix_spawn", errno: rc, path: path))
+    }
+    return HostProcess(pid: pid, tty: tty, ptyMaster: master, stdinWrite: stdinWrite, stdoutRead: stdoutRead, stderrRead: stderrRead)
+  }
+
+  /// Waits for the exit; the exit code, or 128 + the signal number.
+  func wait() async -> Int32 {
+    let pid = self.pid
+    let reaped = self.reaped
+    return await withCheckedContinuation { c in
+      // A thread of its own: Dispatch's global queue is only as wide as the CPU count.
+      Thread.detachNewThread {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reaped.set()
+        let signal = status & 0x7f
+        c.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+      }
+    }
+  }
+
+  /// SIGKILL to the process's group (it leads one: its own session or process group), so that what
+  /// it started goes too.
+  func kill() {
+    if !reaped.isSet {
+      _ = Glibc.kill(-pid, SIGKILL)
+      _ = Glibc.kill(pid, SIGKILL)
+    }
+  }
+
+  func closeStdin() {
+    guard let fd = stdinWrite else { return }
+    fds.withLock { list in
+      if let i = list.firstIndex(of: fd) {
+        close(fd)
+        list.remove(at: i)
+      }
+    }
+  }
+
+  func closeAll() {
+    fds.withLock { list in
+      for fd in list { close(fd) }
+      list.removeAll()
+    }
+  }
+}
+
+/// A host process whose output goes to every attached client (and nowhere while none is).
+final class AttachableProcess: Sendable {
+  let process: HostProcess
+  private let subscribers = Mutex<[Int: (out: AsyncStream<[UInt8]>.Continuation, err: AsyncStream<[UInt8]>.Continuation)]>([:])
+  private let nextID = Atomic<Int>(0)
+  let exited: Task<Int32, Never>
+  /// One writer for the process's stdin, shared by the attached clients.
+  let stdinWriter: FDWriter?
+  private let fanOutTasks = Mutex<[Task<Void, Never>]>([])
+  var fanOut: [Task<Void, Never>] { fanOutTasks.withLock { $0 } }
+
+  init(process: HostProcess) {
+    self.process = process
+    exited = Task { await process.wait() }
+    stdinWriter = process.stdinFD.map { FDWriter(fd: $0) }
+  }
+
+  func startFanOut() {
+    for (pump, isErr) in [(process.stdoutPump, false), (process.stderrPump, true)] {
+      guard let pump else { continue }
+      let task = Task {
+        for await chunk in pump.chunks {
+          for (_, s) in subscribers.withLock({ $0 }) { (isErr ? s.err : s.out).yield(chunk) }
+          pump.next()
+        }
+        finishAll(stderr: isErr)
+      }
+      fanOutTasks.withLock { $0.append(task) }
+    }
+    if process.stderrPump == nil { finishAll(stderr: true) }
+  }
+
+  private let finished = Mutex<(out: Bool, err: Bool)>((false, false))
+
+  private func finishAll(stderr: Bool) {
+    finished.withLock { if stderr { $0.err = true } else { $0.out = true } }
+    let subs = subscribers.withLock { $0 }
+    for (_, s) in subs { (stderr ? s.err : s.out).finish() }
+  }
+
+  var subscriberCount: Int { subscribers.withLock { $0.count } }
+
+  /// Both feeds end when the process's output does; the caller unsubscribes when it leaves (an entry
+  /// stays until then, so that a feed still open is always finished).
+  func subscribe() -> (id: Int, out: AsyncStream<[UInt8]>, err: AsyncStream<[UInt8]>) {
+    let (out, outC) = AsyncStream.makeStream(of: [UInt8].self)
+    let (err, errC) = AsyncStream.makeStream(of: [UInt8].self)
+    let id = nextID.add(1, ordering: .relaxed).newValue
+    subscribers.withLock { $0[id] = (outC, errC) }
+    let f = finished.withLock { $0 }
+    if f.out { outC.finish() }
+    if f.err { errC.finish() }
+    return (id, out, err)
+  }
+
+  func unsubscribe(_ id: Int) {
+    let s = subscribers.withLock { $0.removeValue(forKey: id) }
+    s?.out.finish()
+    s?.err.finish()
+  }
+}
+
+/// Calls body with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+  var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+  pointers.append(nil)
+  defer { for p in pointers { free(p) } }
+  return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

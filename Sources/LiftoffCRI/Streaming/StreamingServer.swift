@@ -1,0 +1,328 @@
+// liftoff-cri's streaming server: the HTTP endpoint that the URLs of the CRI Exec, Attach and
+// PortForward responses point at (kubelet proxies to it; crictl connects to it directly).
+//
+//   register(request) → http://HOST:PORT/{exec,attach,portforward}/<token>   (one use, 1 minute)
+//
+//   client                                   server
+//   GET /exec/<token> HTTP/1.1               token taken (unknown, used or expired → 404)
+//     Upgrade: SPDY/3.1                      X-Stream-Protocol-Version negotiated (client's order)
+//     X-Stream-Protocol-Version: v4…         → 101, then SPDY: RemoteCommandSession / PortForwardSession
+//   or
+//     Upgrade: websocket                     Sec-WebSocket-Protocol negotiated → 101, then
+//     Sec-WebSocket-Protocol: v5.channel…    channel-prefixed messages, or SPDY inside binary messages
+//                                            (SPDY/3.1+portforward.k8s.io)
+//
+// Every connection is served by its own task; shutdown() stops listening and cancels them all: the
+// backends stop their work, each session tries to tell its client, and the connection closes.
+import Foundation
+import LiftoffCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+public final class StreamingServer: Sendable {
+  public static let remoteCommandSPDYProtocols = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
+  public static let remoteCommandWebSocketProtocols = ["v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"]
+  public static let portForwardSPDYProtocols = ["portforward.k8s.io"]
+  public static let portForwardWebSocketProtocols = ["SPDY/3.1+portforward.k8s.io"]
+
+  public let address: String
+  let requestedPort: Int
+  let backend: any StreamingBackend
+  let logger: Logger
+  let tokens: StreamTokenCache
+  /// How long a client has to open the streams of an exec/attach session (kubelet: 30 s).
+  let streamCreationTimeout: Duration
+
+  private struct State {
+    var port: Int?
+    var serverChannel: (any Channel)?
+    var serveTask: Task<Void, Never>?
+  }
+  private let state = Mutex(State())
+
+  public init(
+    address: String = "127.0.0.1", port: Int = 0, backend: any StreamingBackend, logger: Logger,
+    tokenTTL: Duration = .seconds(60), streamCreationTimeout: Duration = .seconds(30),
+    clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+  ) {
+    self.address = address
+    requestedPort = port
+    self.backend = backend
+    self.logger = logger
+    tokens = StreamTokenCache(ttl: tokenTTL, now: clock)
+    self.streamCreationTimeout = streamCreationTimeout
+  }
+
+  /// The port the server listens on (after start()).
+  public var port: Int? { state.withLock { $0.port } }
+
+  /// http://HOST:PORT, with the real port.
+  public var baseURL: String {
+    let host = address.contains(":") ? "[\(address)]" : address
+    return "http://\(host):\(port ?? requestedPort)"
+  }
+
+  /// Binds the listening socket and serves in the background.
+  public func start() async throws {
+    // A backend writing into a pipe whose reader died must get EPIPE, not kill liftoff-cri.
+    signal(SIGPIPE, SIG_IGN)
+    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    do {
+      channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .serverChannelOption(.backlog, value: 256)
+        .bind(host: address, port: requestedPort) { child in
+          child.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+          }
+        }
+    } catch {
+      throw LiftoffError(
+        .invalidArgument, "cannot listen for streaming on \(address):\(requestedPort): \(error)")
+    }
+    let port = channel.channel.localAddress?.port
+    let task = Task {
+      await withDiscardingTaskGroup { group in
+        do {
+          try await channel.executeThenClose { inbound in
+            for try await connection in inbound {
+              group.addTask { await self.serve(connection) }
+            }
+          }
+        } catch {
+          if !Task.isCancelled { self.logger.error("streaming server stopped accepting", metadata: ["error": "\(error)"]) }
+        }
+        group.cancelAll()
+      }
+    }
+    state.withLock {
+      $0.port = port
+      $0.serverChannel = channel.channel
+      $0.serveTask = task
+    }
+    logger.info("streaming server listening", metadata: ["url": "\(baseURL)"])
+  }
+
+  /// Stops listening, ends every open session (their clients are told where the protocol allows) and
+  /// waits until they are gone.
+  public func shutdown() async {
+    let (channel, task) = state.withLock { s in
+      defer { s.serverChannel = nil; s.serveTask = nil }
+      return (s.serverChannel, s.serveTask)
+    }
+    try? await channel?.close()
+    task?.cancel()
+    await task?.value
+  }
+
+  /// A one-use URL for `request`, valid for the token TTL.
+  public func register(_ request: StreamRequest) throws -> String {
+    if case .exec(let e) = request, e.cmd.isEmpty {
+      throw LiftoffError.invalidArgument("exec of container \(e.containerID): cmd is empty")
+    }
+    switch request {
+    case .exec(let e) where !e.stdin && !e.stdout && !e.stderr:
+      throw LiftoffError.invalidArgument("exec of container \(e.containerID): one of stdin, stdout, stderr is required")
+    case .attach(let a) where !a.stdin && !a.stdout && !a.stderr:
+      throw LiftoffError.invalidArgument("attach to container \(a.containerID): one of stdin, stdout, stderr is required")
+    default: break
+    }
+    let token = try tokens.insert(request)
+    return "\(baseURL)/\(request.kind)/\(token)"
+  }
+
+  // MARK: one connection
+
+  private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
+    do {
+      try await connection.executeThenClose { inbound, outbound in
+        var iterator = inbound.makeAsyncIterator()
+        let reader = ByteReader {
+          guard var buffer = try await iterator.next() else { return nil }
+          return buffer.readBytes(length: buffer.readableBytes)
+        }
+        let writer = NIOByteWriter(outbound: outbound, channel: connection.channel)
+        await self.serve(reader: reader, writer: writer, remote: remote)
+      }
+    } catch {
+      logger.debug("streaming connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
+    }
+  }
+
+  func serve(reader: ByteReader, writer: any ByteWriter, remote: String) async {
+    let head: HTTPRequestHead
+    do {
+      guard let bytes = try await reader.readHTTPHead() else { return }
+      head = try HTTPRequestHead.parse(bytes)
+    } catch {
+      try? await writer.write(HTTPResponse.error(400, "Bad Request", body: "malformed http request: \(error)"))
+      return
+    }
+    let parts = head.path.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0].isEmpty, ["exec", "attach", "portforward"].contains(parts[1]) else {
+      try? await writer.write(HTTPResponse.error(404, "Not Found", body: "no streaming endpoint at \(head.path)"))
+      return
+    }
+    guard let request = tokens.take(String(parts[2])), request.kind == parts[1] else {
+      try? await writer.write(
+        HTTPResponse.error(404, "Not Found", body: "streaming token \(parts[2]) is unknown, used or expired"))
+      return
+    }
+    let log = logger.with(["remote": "\(remote)", "stream": "\(parts[1])"])
+
+    let upgrade = head.header("Upgrade")?.lowercased() ?? ""
+    let connectionUpgrade = head.headerContainsToken("Connection", "upgrade")
+    if upgrade == "websocket" && connectionUpgrade {
+      await serveWebSocket(head: head, request: request, reader: reader, writer: writer, log: log)
+    } else if upgrade == "spdy/3.1" && connectionUpgrade {
+      await serveSPDY(head: head, request: request, reader: reader, writer: writer, log: log)
+    } else {
+      try? await writer.write(
+        HTTPResponse.error(
+          400, "Bad Request",
+          body: "unable to upgrade: the request must upgrade the connection to SPDY/3.1 or websocket"))
+    }
+  }
+
+  /// The first of the client's protocols (in its order) that the server supports.
+  static func negotiate(client: [String], server: [String]) -> String? {
+    client.first { server.contains($0) }
+  }
+
+  private func serveSPDY(head: HTTPRequestHead, request: StreamRequest, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
+    let supported: [String]
+    if case .portForward = request { supported = Self.portForwardSPDYProtocols } else { supported = Self.remoteCommandSPDYProtocols }
+    let offered = head.headerValues("X-Stream-Protocol-Version")
+    guard !offered.isEmpty else {
+      try? await writer.write(HTTPResponse.error(400, "Bad Request", body: "unable to upgrade: X-Stream-Protocol-Version is required"))
+      return
+    }
+    guard let chosen = Self.negotiate(client: offered, server: supported) else {
+      try? await writer.write(
+        HTTPResponse.error(
+          403, "Forbidden",
+          body: "unable to upgrade: unable to negotiate protocol: client supports \(offered), server accepts \(supported)",
+          extraHeaders: supported.map { ("X-Accepted-Stream-Protocol-Versions", $0) }))
+      return
+    }
+    do {
+      try await writer.write(
+        HTTPResponse.switchingProtocols([
+          ("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", chosen),
+        ]))
+    } catch { return }
+    log.debug("spdy session", metadata: ["protocol": "\(chosen)"])
+    await runSPDYSession(request: request, protocol: chosen, reader: reader, writer: writer, log: log)
+  }
+
+  /// A SPDY session on `reader`/`writer` (a TCP connection, or the inside of a WebSocket).
+  func runSPDYSession(request: StreamRequest, protocol chosen: String, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
+    let spdy: SPDYConnection
+    do { spdy = try SPDYConnection(role: .server, writer: writer) } catch {
+      log.error("cannot start a spdy session", metadata: ["error": "\(error)"])
+      return
+    }
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask {
+        switch request {
+        case .portForward(let pf):
+          await PortForwardSession(request: pf, backend: self.backend, log: log).run(spdy)
+        case .exec, .attach:
+          let version = RemoteCommandVersion(spdyProtocol: chosen)
+          await RemoteCommandSession(request: request, version: version, backend: self.backend, log: log)
+            .runSPDY(spdy, streamCreationTimeout: self.streamCreationTimeout)
+        }
+        // Done: no new streams; give the client a moment to close, then close.
+        await Task { await spdy.goAway() }.value
+        try? await Task.sleep(for: .seconds(5))
+        await writer.close()
+      }
+      await spdy.run(reader: reader)
+      group.cancelAll()
+    }
+  }
+
+  private func serveWebSocket(head: HTTPRequestHead, request: StreamRequest, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
+    guard head.header("Sec-WebSocket-Version") == "13", let key = head.header("Sec-WebSocket-Key"), !key.isEmpty else {
+      try? await writer.write(
+        HTTPResponse.error(400, "Bad Request", body: "websocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key",
+                           extraHeaders: [("Sec-WebSocket-Version", "13")]))
+      return
+    }
+    let supported: [String]
+    if case .portForward = request { supported = Self.portForwardWebSocketProtocols } else { supported = Self.remoteCommandWebSocketProtocols }
+    let offered = head.headerValues("Sec-WebSocket-Protocol")
+    guard let chosen = Self.negotiate(client: offered, server: supported) else {
+      try? await writer.write(
+        HTTPResponse.error(
+          403, "Forbidden", body: "unable to upgrade: websocket protocols \(offered) are not supported; supported: \(supported)"))
+      return
+    }
+    do {
+      try await writer.write(
+        HTTPResponse.switchingProtocols([
+          ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+          ("Sec-WebSocket-Accept", WebSocketFrame.acceptKey(for: key)), ("Sec-WebSocket-Protocol", chosen),
+        ]))
+    } catch { return }
+    log.debug("websocket session", metadata: ["protocol": "\(chosen)"])
+    let ws = WebSocketConnection(role: .server, writer: writer)
+    switch request {
+    case .portForward:
+      // SPDY/3.1+portforward.k8s.io: the SPDY byte stream inside binary messages, both ways.
+      let tunnelReader = ByteReader {
+        while let message = try await ws.readMessage(from: reader) {
+          guard message.opcode == .binary else { throw WebSocketError.protocolError("text message in a spdy tunnel") }
+          if !message.payload.isEmpty { return message.payload }
+        }
+        return nil
+      }
+      await runSPDYSession(
+        request: request, protocol: "portforward.k8s.io", reader: tunnelReader,
+        writer: WebSocketTunnelWriter(ws: ws, transport: writer), log: log)
+    case .exec, .attach:
+      let version = RemoteCommandVersion(webSocketProtocol: chosen)
+      await RemoteCommandSession(request: request, version: version, backend: backend, log: log)
+        .runWebSocket(ws, reader: reader, transport: writer)
+    }
+  }
+}
+
+/// Writes to a NIO channel; close() closes it.
+struct NIOByteWriter: ByteWriter {
+  let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+  let channel: any Channel
+
+  func write(_ bytes: [UInt8]) async throws {
+    try await outbound.write(ByteBuffer(bytes: bytes))
+  }
+
+  func close() async {
+    try? await channel.close()
+  }
+}
+
+/// SPDY bytes as WebSocket binary messages; close() sends the close frame, then closes.
+struct WebSocketTunnelWriter: ByteWriter {
+  let ws: WebSocketConnection
+  let transport: any ByteWriter
+
+  func write(_ bytes: [UInt8]) async throws { try await ws.sendBinary(bytes) }
+
+  func close() async {
+    await ws.close()
+    try? await Task.sleep(for: .milliseconds(200))
+    await transport.close()
+  }
+}
+
+extension Logger {
+  func with(_ metadata: Logger.Metadata) -> Logger {
+    var copy = self
+    for (k, v) in metadata { copy[metadataKey: k] = v }
+    return copy
+  }
+}
