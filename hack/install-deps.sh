@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   # build
-  pkg-config libarchive-dev libseccomp-dev libzstd-dev libisal-dev protobuf-compiler
+  pkg-config libarchive-dev libseccomp-dev libzstd-dev libisal-dev zlib1g-dev protobuf-compiler
   # run: networking (CNI plugins in /usr/lib/cni), iptables for portmap, iproute2 for netns tests
   containernetworking-plugins iptables iproute2 util-linux
   # test environment: a real local registry, busybox-based test images, htpasswd, TLS

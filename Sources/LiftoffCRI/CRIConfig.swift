@@ -30,6 +30,8 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// Use the embedded default network (bridge liftoff0) when the conf dir holds no configuration.
   public var cniDefaultNetwork: Bool = true
   /// Address of the streaming server (exec, attach, port-forward URLs).
+  /// Registry host configuration (containerd's hosts.toml layout: <dir>/<host>/hosts.toml).
+  public var registryConfigDir: String = "/etc/liftoff/certs.d"
   public var streamAddress: String = "127.0.0.1"
   /// Port of the streaming server; 0 picks a free one (the URLs carry the real port).
   public var streamPort: Int = 0
@@ -43,6 +45,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case cniConfDir = "cni-conf-dir"
     case cniBinDir = "cni-bin-dir"
     case cniDefaultNetwork = "cni-default-network"
+    case registryConfigDir = "registry-config-dir"
     case streamAddress = "stream-address"
     case streamPort = "stream-port"
   }
@@ -70,6 +73,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard !cniBinDirs.isEmpty, cniBinDirs.allSatisfy({ $0.hasPrefix("/") }) else {
       throw LiftoffError.invalidArgument("cni-bin-dir \"\(cniBinDir)\" must be absolute paths separated by ':'")
+    }
+    guard registryConfigDir.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("registry-config-dir \"\(registryConfigDir)\" must be an absolute path")
     }
     guard Self.isIPAddress(streamAddress) else {
       throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
@@ -111,6 +117,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       }
       cniDefaultNetwork = b
     }
+    if let v = try string(.registryConfigDir) { registryConfigDir = v }
     if let v = try string(.streamAddress) { streamAddress = v }
     if let value = table[CodingKeys.streamPort.rawValue] {
       guard let n = value.int else {

@@ -7,9 +7,9 @@ import LiftoffCore
 import LiftoffImage
 
 extension CRIRuntime {
-  /// The image store. Registry host configuration is read from /etc/liftoff/certs.d.
+  /// The image store. Registry host configuration is read from `registry-config-dir`.
   func imageStore() throws -> ImageStore {
-    try ImageStore(root: imagesDir, hosts: RegistryHosts(configDir: "/etc/liftoff/certs.d"))
+    try ImageStore(root: imagesDir, hosts: RegistryHosts(configDir: config.registryConfigDir))
   }
 }
 

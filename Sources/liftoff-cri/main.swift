@@ -26,6 +26,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var cniBinDir: String?
   @Option(help: "Use the embedded default network when no CNI configuration exists: true or false (default true).")
   var cniDefaultNetwork: Bool?
+  @Option(help: "Registry host configuration directory, hosts.toml layout (default /etc/liftoff/certs.d).")
+  var registryConfigDir: String?
   @Option(help: "Address of the streaming server for exec, attach and port-forward (default 127.0.0.1).")
   var streamAddress: String?
   @Option(help: "Port of the streaming server; 0 picks a free port (default 0).")
@@ -40,6 +42,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let cniConfDir { settings.cniConfDir = cniConfDir }
       if let cniBinDir { settings.cniBinDir = cniBinDir }
       if let cniDefaultNetwork { settings.cniDefaultNetwork = cniDefaultNetwork }
+      if let registryConfigDir { settings.registryConfigDir = registryConfigDir }
       if let streamAddress { settings.streamAddress = streamAddress }
       if let streamPort { settings.streamPort = streamPort }
       try settings.validate()
