@@ -1,5 +1,6 @@
 // How a CRI pod sandbox maps onto a Liftoff mutable pod (rktlet's mapping, with rkt's words):
-//   RunPodSandbox  → `liftoff app sandbox` (stage1 detached; the pod ID is the sandbox ID)
+//   RunPodSandbox  → `liftoff app sandbox` (stage1 detached; the pod ID is the sandbox ID), attached
+//                    to the node's CNI network by stage0 before stage1 starts
 //   StopPodSandbox → `liftoff stop`        RemovePodSandbox → `liftoff stop --force` + `liftoff rm`
 //   status / list  → read from pods/… on disk through LiftoffPod (no cache that can go stale)
 // The sandbox's CRI metadata lives in the pod manifest as annotations under the reserved prefix
@@ -60,7 +61,15 @@ extension CRIRuntime {
     get throws { try PodStore(root: config.dir) }
   }
 
-  var stage0: Stage0 { Stage0(liftoff: liftoffPath, dir: config.dir) }
+  var stage0: Stage0 {
+    Stage0(
+      liftoff: liftoffPath, dir: config.dir,
+      globals: [
+        "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
+        "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
+        "--registry-config-dir", config.registryConfigDir,
+      ])
+  }
 
   /// Every CRI sandbox on disk (pods that `liftoff app sandbox` made for the CRI), in creation order.
   func sandboxes() throws -> [CRISandbox] {

@@ -24,6 +24,15 @@ extension RuntimeService {
       namespaces.pid = Runtime_V1_NamespaceMode(name: sandbox.manifest.annotations[CRIKeys.pidMode]) ?? .container
       namespaces.ipc = Runtime_V1_NamespaceMode(name: sandbox.manifest.annotations[CRIKeys.ipcMode]) ?? .pod
       status.linux.namespaces.options = namespaces
+      // The pod's addresses from its CNI attachment, primary (IPv4) first; none for host network.
+      if let ips = sandbox.status.ips, let primary = ips.first {
+        status.network.ip = primary
+        status.network.additionalIps = ips.dropFirst().map { ip in
+          var p = Runtime_V1_PodIP()
+          p.ip = ip
+          return p
+        }
+      }
       response.status = status
       if request.verbose {
         let encoder = JSONEncoder()

@@ -3,8 +3,9 @@
 // Contract: metadata name, namespace and uid are required (INVALID_ARGUMENT naming the field); the
 // (name, namespace, uid, attempt) tuple is unique (ALREADY_EXISTS naming the holder); the runtime
 // handler selects the stage1 flavor ("" and "default" → default, "fly" → fly; others INVALID_ARGUMENT).
-// Networking: NODE network namespace → the host's; otherwise the pod gets its own network namespace
-// (loopback only until CNI set-up in stage0 is wired: see the README's CRI table).
+// Networking: NODE network namespace → the host's; otherwise stage0 creates the pod's network namespace
+// and attaches it to the node's CNI network (the conf dir's, or the embedded default) with the
+// sandbox's port mappings, DNS config and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim.
 import GRPCCore
 import LiftoffCore
 
@@ -47,8 +48,11 @@ extension RuntimeService {
         ]
         if !config.logDirectory.isEmpty { annotations.append((CRIKeys.logDirectory, config.logDirectory)) }
         annotations += config.annotations.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "none", "--stage1", flavor]
+        var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
+        if !hostNetwork {
+          arguments += try networkArguments(config)
+        }
         for (k, v) in annotations { arguments += ["--annotation", "\(k)=\(v)"] }
         for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) { arguments += ["--label", "\(k)=\(v)"] }
         let output = try await runtime.stage0.run(arguments)
@@ -62,5 +66,36 @@ extension RuntimeService {
         return response
       }
     }
+  }
+
+  /// `liftoff app sandbox` flags for the sandbox's CNI attachment.
+  func networkArguments(_ config: Runtime_V1_PodSandboxConfig) throws -> [String] {
+    var arguments: [String] = []
+    for (i, mapping) in config.portMappings.enumerated() where mapping.hostPort > 0 {
+      guard (1...65535).contains(mapping.containerPort), (1...65535).contains(mapping.hostPort) else {
+        throw LiftoffError.invalidArgument(
+          "config.port_mappings[\(i)]: ports must be in 1-65535 (container_port \(mapping.containerPort), host_port \(mapping.hostPort))")
+      }
+      let proto: String
+      switch mapping.protocol {
+      case .tcp: proto = "tcp"
+      case .udp: proto = "udp"
+      case .sctp: proto = "sctp"
+      case .UNRECOGNIZED(let n):
+        throw LiftoffError.invalidArgument("config.port_mappings[\(i)].protocol \(n) is not TCP, UDP or SCTP")
+      }
+      let hostIP = mapping.hostIp.contains(":") ? "[\(mapping.hostIp)]" : mapping.hostIp
+      arguments += ["--port-mapping", "\(hostIP):\(mapping.hostPort):\(mapping.containerPort)/\(proto)"]
+    }
+    let dns = config.dnsConfig
+    for server in dns.servers { arguments += ["--dns", server] }
+    for search in dns.searches { arguments += ["--dns-search", search] }
+    for option in dns.options { arguments += ["--dns-opt", option] }
+    let meta = config.metadata
+    arguments += [
+      "--cni-arg", "K8S_POD_NAMESPACE=\(meta.namespace)", "--cni-arg", "K8S_POD_NAME=\(meta.name)",
+      "--cni-arg", "K8S_POD_UID=\(meta.uid)",
+    ]
+    return arguments
   }
 }

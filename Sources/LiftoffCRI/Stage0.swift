@@ -7,13 +7,15 @@ import LiftoffCore
 struct Stage0: Sendable {
   let liftoff: String
   let dir: String
+  /// Global flags every invocation gets (the CRI service's CNI and registry settings).
+  var globals: [String] = []
 
   /// Runs `liftoff --dir <dir> ARGS…` and returns its stdout. A failure becomes a LiftoffError carrying
   /// liftoff's own one-line message (exit 2: invalid argument).
   func run(_ arguments: [String], timeout: Double = 120) async throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: liftoff)
-    process.arguments = ["--dir", dir] + arguments
+    process.arguments = ["--dir", dir] + globals + arguments
     let stdout = Pipe()
     let stderr = Pipe()
     process.standardOutput = stdout

@@ -52,7 +52,7 @@ import Testing
   /// NetworkReady follows the disk without a restart: with the embedded default off, an empty conf dir
   /// is not ready; a valid conflist makes it ready; one naming a plugin that is not installed is not.
   @Test func networkReadyFollowsTheConfDir() async throws {
-    let server = try CRITestServer(extraArguments: ["--cni-default-network=false"])
+    let server = try CRITestServer(extraArguments: ["--cni-default-network=false"], network: false)
     defer { server.stop() }
     func networkReady() async throws -> Runtime_V1_RuntimeCondition {
       try await server.withClients { runtime, _ in
@@ -86,13 +86,13 @@ import Testing
   /// With the embedded default network on (the default) and no configuration, the network is ready
   /// as long as the plugins it needs (bridge, host-local, portmap, loopback) are installed.
   @Test func embeddedDefaultNetworkIsReady() async throws {
-    let server = try CRITestServer()
+    let server = try CRITestServer(network: false)
     defer { server.stop() }
     let c = try await server.withClients { runtime, _ in
       try #require(try await runtime.status(.init()).status.conditions.first { $0.type == "NetworkReady" })
     }
     #expect(c.status, "\(c.reason): \(c.message)")
-    let missing = try CRITestServer(extraArguments: ["--cni-bin-dir", "/nonexistent"])
+    let missing = try CRITestServer(extraArguments: ["--cni-bin-dir", "/nonexistent"], network: false)
     defer { missing.stop() }
     let m = try await missing.withClients { runtime, _ in
       try #require(try await runtime.status(.init()).status.conditions.first { $0.type == "NetworkReady" })

@@ -26,8 +26,14 @@ final class CRITestServer: @unchecked Sendable {
   let logPath: String
   let extraArguments: [String]
 
-  /// Starts liftoff-cri and waits until its socket accepts connections.
-  init(extraArguments: [String] = []) throws {
+  /// The test's own CNI network (bridge and subnet unique to this server), when `network` is on.
+  let bridge: String
+  let networkName: String
+  let subnet: String
+
+  /// Starts liftoff-cri and waits until its socket accepts connections. With `network`, the conf dir
+  /// holds a bridge network of the test's own (never `liftoff0`, never /etc/cni/net.d).
+  init(extraArguments: [String] = [], network: Bool = true) throws {
     root = FileManager.default.temporaryDirectory
       .appendingPathComponent("liftoff-cri-test-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -35,6 +41,21 @@ final class CRITestServer: @unchecked Sendable {
     dir = root + "/state"
     logPath = root + "/cri.log"
     self.extraArguments = extraArguments
+    let tag = String(format: "%06x", UInt32.random(in: 0...0xffffff))
+    bridge = "lc" + tag
+    networkName = "lc-test-" + tag
+    subnet = "10.\(180 + Int.random(in: 0...15)).\(Int.random(in: 0...255)).0/24"
+    if network {
+      try FileManager.default.createDirectory(atPath: root + "/net.d", withIntermediateDirectories: true)
+      let conflist = """
+        {"cniVersion":"1.0.0","name":"\(networkName)","plugins":[
+          {"type":"bridge","bridge":"\(bridge)","isGateway":true,"ipMasq":false,
+           "ipam":{"type":"host-local","ranges":[[{"subnet":"\(subnet)"}]],"dataDir":"\(root)/ipam"}},
+          {"type":"portmap","capabilities":{"portMappings":true},"snat":true},
+          {"type":"loopback"}]}
+        """
+      try conflist.write(toFile: root + "/net.d/10-test.conflist", atomically: true, encoding: .utf8)
+    }
     process = Process()
     try start()
   }
@@ -89,7 +110,26 @@ final class CRITestServer: @unchecked Sendable {
   }
 
   func stop() {
-    if process.isRunning { kill(SIGTERM) }
+    if process.isRunning { kill(SIGKILL) }
+    // Whatever a failed test left: pods (stage1 is not our child), then the test bridge.
+    let gc = Process()
+    gc.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff")
+    gc.arguments = ["--dir", dir, "--cni-conf-dir", cniConfDir, "gc", "--grace-period", "0"]
+    if let ids = try? FileManager.default.contentsOfDirectory(atPath: dir + "/pods/run"), !ids.isEmpty {
+      let stop = Process()
+      stop.executableURL = gc.executableURL
+      stop.arguments = ["--dir", dir, "stop", "--force"] + ids
+      try? stop.run()
+      stop.waitUntilExit()
+    }
+    try? gc.run()
+    gc.waitUntilExit()
+    let link = Process()
+    link.executableURL = URL(fileURLWithPath: "/sbin/ip")
+    link.arguments = ["link", "del", bridge]
+    link.standardError = FileHandle.nullDevice
+    try? link.run()
+    link.waitUntilExit()
     try? FileManager.default.removeItem(atPath: root)
   }
 

@@ -18,6 +18,18 @@ func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [Str
   return config
 }
 
+func shell(_ command: String) throws -> String {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: "/bin/sh")
+  p.arguments = ["-c", command]
+  let out = Pipe()
+  p.standardOutput = out
+  try p.run()
+  let data = out.fileHandleForReading.readDataToEndOfFile()
+  p.waitUntilExit()
+  return String(decoding: data, as: UTF8.self)
+}
+
 @Suite(.serialized) struct PodSandboxTests {
   @Test func lifecycleStatusListStopRemove() async throws {
     let server = try CRITestServer()
@@ -25,7 +37,20 @@ func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [Str
     try await server.withClients { runtime, _ in
       var run = Runtime_V1_RunPodSandboxRequest()
       run.config = sandboxConfig("alpha", labels: ["app": "a", "tier": "x"])
+      run.config.dnsConfig.servers = ["192.0.2.53"]
+      run.config.dnsConfig.searches = ["liftoff.test"]
+      let hostPort = Int32.random(in: 20000...29999)
+      var mapping = Runtime_V1_PortMapping()
+      mapping.containerPort = 80
+      mapping.hostPort = hostPort
+      mapping.hostIp = "127.0.0.1"
+      run.config.portMappings = [mapping]
       let id = try await runtime.runPodSandbox(run).podSandboxID
+      // DNS config in the pod's resolv.conf; the hostPort in portmap's iptables rules.
+      let resolv = try String(contentsOfFile: server.dir + "/pods/run/\(id)/network/resolv.conf", encoding: .utf8)
+      #expect(resolv.contains("nameserver 192.0.2.53"))
+      #expect(resolv.contains("search liftoff.test"))
+      #expect(try shell("iptables -t nat -S").contains("--dport \(hostPort)"))
       #expect(id.count == 64)
 
       // The same name, namespace, uid and attempt again: refused, naming the holder.
@@ -53,6 +78,9 @@ func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [Str
       #expect(status.status.annotations == ["test.liftoff.io/note": "hello"])
       #expect(status.status.createdAt > 0)
       #expect(status.info["pod"]?.contains("running") == true)
+      // On the test's CNI network: an address from its subnet.
+      let prefix = server.subnet.split(separator: ".").prefix(3).joined(separator: ".") + "."
+      #expect(status.status.network.ip.hasPrefix(prefix), "\(status.status.network.ip) not in \(server.subnet)")
 
       // Filters: label selector, id prefix, state.
       var list = Runtime_V1_ListPodSandboxRequest()
@@ -91,6 +119,11 @@ func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [Str
         _ = try await runtime.removePodSandbox(remove)  // idempotent
       }
       #expect(try await runtime.listPodSandbox(.init()).items.isEmpty)
+      // Removal detached the network: no netns and no hostPort rule of these sandboxes remain.
+      for sandbox in ready {
+        #expect(!FileManager.default.fileExists(atPath: "/run/netns/liftoff-\(sandbox.id)"))
+      }
+      #expect(try !shell("iptables -t nat -S").contains(server.networkName))
       do {
         _ = try await runtime.podSandboxStatus(statusRequest)
         Issue.record("status of a removed sandbox succeeded")
