@@ -36,6 +36,13 @@ struct Liftoff: AsyncParsableCommand {
         args.removeFirst()
       }
     }
+    // `liftoff run --help`: commands that pass their arguments through (run, prepare, enter, app add)
+    // would take --help as theirs; right after the command path it always means help.
+    if let h = args.firstIndex(where: { $0 == "--help" || $0 == "-h" }), h >= 1,
+      args[..<h].allSatisfy({ !$0.hasPrefix("-") }), h <= 2
+    {
+      args = ["help"] + args[..<h]
+    }
     if !globals.isEmpty, !args.isEmpty {
       // After the (sub)command path: `app sandbox`, `image list`, … have two words.
       let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1

@@ -51,6 +51,14 @@ struct CommandTreeTests {
     }
   }
 
+  @Test func helpRightAfterACommandIsHelp() throws {
+    for path in [["run"], ["prepare"], ["app", "add"]] {
+      let (status, out, err) = try runLiftoff(path + ["--help"])
+      #expect(status == 0, "\(path): \(err)")
+      #expect(out.contains("USAGE: liftoff \(path.joined(separator: " "))"), "\(path): \(out)")
+    }
+  }
+
   @Test func unknownCommandFails() throws {
     let (status, _, err) = try runLiftoff(["launch"])
     #expect(status != 0)
