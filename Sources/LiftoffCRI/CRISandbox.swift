@@ -95,4 +95,13 @@ extension CRIRuntime {
     }
     return first
   }
+
+  /// The sandbox, or nil when it does not exist (Stop and Remove of what is gone succeed).
+  func existingSandbox(_ idOrPrefix: String) throws -> CRISandbox? {
+    do {
+      return try sandbox(idOrPrefix)
+    } catch let e as LiftoffError where e.code == .notFound {
+      return nil
+    }
+  }
 }

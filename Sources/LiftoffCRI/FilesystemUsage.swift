@@ -14,7 +14,7 @@ struct FilesystemUsage: Sendable, Equatable {
     var root = stat()
     guard lstat(path, &root) == 0 else { return usage }
     var seen = Set<UInt64>()
-    func visit(_ fd: Int32, _ st: stat) {
+    func visit(_ st: stat) {
       if st.st_nlink > 1 && (st.st_mode & S_IFMT) != S_IFDIR {
         guard seen.insert(UInt64(st.st_ino)).inserted else { return }
       }
@@ -22,7 +22,7 @@ struct FilesystemUsage: Sendable, Equatable {
       usage.inodesUsed += 1
     }
     func walk(_ dirfd: Int32, _ st: stat) {
-      visit(dirfd, st)
+      visit(st)
       guard let dir = fdopendir(dirfd) else {
         close(dirfd)
         return
@@ -40,7 +40,7 @@ struct FilesystemUsage: Sendable, Equatable {
           let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
           if fd >= 0 { walk(fd, child) }
         } else {
-          visit(dirfd, child)
+          visit(child)
         }
       }
     }
@@ -48,7 +48,7 @@ struct FilesystemUsage: Sendable, Equatable {
       let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
       if fd >= 0 { walk(fd, root) }
     } else {
-      visit(-1, root)
+      visit(root)
     }
     return usage
   }

@@ -8,15 +8,12 @@ extension RuntimeService {
     request: Runtime_V1_RemovePodSandboxRequest, context: ServerContext
   ) async throws -> Runtime_V1_RemovePodSandboxResponse {
     try await handle("RemovePodSandbox", runtime) {
-      let sandbox: CRISandbox
-      do {
-        sandbox = try runtime.sandbox(request.podSandboxID)
-      } catch let e as LiftoffError where e.code == .notFound {
+      guard let sandbox = try runtime.existingSandbox(request.podSandboxID) else {
         return Runtime_V1_RemovePodSandboxResponse()
       }
       try await runtime.podLocks.withLock(sandbox.id) {
         // Another caller may have removed it while we waited for the lock.
-        guard let current = try? runtime.sandbox(sandbox.id) else { return }
+        guard let current = try runtime.existingSandbox(sandbox.id) else { return }
         if current.ready {
           _ = try await runtime.stage0.run(["stop", "--force", sandbox.id])
         }

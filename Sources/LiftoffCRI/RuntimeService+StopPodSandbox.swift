@@ -8,14 +8,11 @@ extension RuntimeService {
     request: Runtime_V1_StopPodSandboxRequest, context: ServerContext
   ) async throws -> Runtime_V1_StopPodSandboxResponse {
     try await handle("StopPodSandbox", runtime) {
-      let sandbox: CRISandbox
-      do {
-        sandbox = try runtime.sandbox(request.podSandboxID)
-      } catch let e as LiftoffError where e.code == .notFound {
+      guard let sandbox = try runtime.existingSandbox(request.podSandboxID) else {
         return Runtime_V1_StopPodSandboxResponse()
       }
       try await runtime.podLocks.withLock(sandbox.id) {
-        if let current = try? runtime.sandbox(sandbox.id), current.ready {
+        if let current = try runtime.existingSandbox(sandbox.id), current.ready {
           _ = try await runtime.stage0.run(["stop", sandbox.id])
         }
       }
