@@ -56,6 +56,37 @@ struct CRISandbox: Sendable {
   }
 }
 
+// MARK: - status
+
+extension CRISandbox {
+  /// The sandbox's CRI status (PodSandboxStatus, container events).
+  var criStatus: Runtime_V1_PodSandboxStatus {
+    var s = Runtime_V1_PodSandboxStatus()
+    s.id = id
+    s.metadata = metadata
+    s.state = ready ? .sandboxReady : .sandboxNotready
+    s.createdAt = createdAtNanoseconds
+    s.labels = manifest.labels
+    s.annotations = userAnnotations
+    s.runtimeHandler = runtimeHandler
+    var namespaces = Runtime_V1_NamespaceOption()
+    namespaces.network = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.networkMode]) ?? .pod
+    namespaces.pid = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.pidMode]) ?? .container
+    namespaces.ipc = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.ipcMode]) ?? .pod
+    s.linux.namespaces.options = namespaces
+    // The pod's addresses from its CNI attachment, primary (IPv4) first; none for host network.
+    if let ips = status.ips, let primary = ips.first {
+      s.network.ip = primary
+      s.network.additionalIps = ips.dropFirst().map { ip in
+        var p = Runtime_V1_PodIP()
+        p.ip = ip
+        return p
+      }
+    }
+    return s
+  }
+}
+
 extension CRIRuntime {
   var podStore: PodStore {
     get throws { try PodStore(root: config.dir) }

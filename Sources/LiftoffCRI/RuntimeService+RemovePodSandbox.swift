@@ -20,6 +20,10 @@ extension RuntimeService {
         _ = try await runtime.stage0.run(["rm", sandbox.id])
       }
       runtime.logger.info("sandbox removed", metadata: ["id": "\(sandbox.id)"])
+      for c in sandbox.manifest.apps where c.annotations[CRIKeys.kind] == CRIKeys.containerKind {
+        await runtime.emit(.containerDeletedEvent, id: c.name, sandboxID: sandbox.id)
+      }
+      await runtime.emit(.containerDeletedEvent, id: sandbox.id, sandboxID: sandbox.id)
       return Runtime_V1_RemovePodSandboxResponse()
     }
   }

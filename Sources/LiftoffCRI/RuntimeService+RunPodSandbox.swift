@@ -61,6 +61,8 @@ extension RuntimeService {
           throw LiftoffError.internal("liftoff app sandbox printed \"\(id)\" instead of a pod id")
         }
         runtime.logger.info("sandbox started", metadata: ["id": "\(id)", "name": "\(identity)"])
+        await runtime.emit(.containerCreatedEvent, id: id, sandboxID: id)
+        await runtime.emit(.containerStartedEvent, id: id, sandboxID: id)
         var response = Runtime_V1_RunPodSandboxResponse()
         response.podSandboxID = id
         return response

@@ -16,6 +16,7 @@ extension RuntimeService {
           _ = try await runtime.stage0.run(["stop", sandbox.id])
         }
       }
+      await runtime.emit(.containerStoppedEvent, id: sandbox.id, sandboxID: sandbox.id)
       return Runtime_V1_StopPodSandboxResponse()
     }
   }

@@ -4,48 +4,9 @@
 import GRPCCore
 
 extension RuntimeService {
-  public func streamPodSandboxes(request: Runtime_V1_StreamPodSandboxesRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxesResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamPodSandboxes")
-  }
-
-  public func createContainer(request: Runtime_V1_CreateContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CreateContainerResponse {
-    throw unimplementedRPC("CreateContainer")
-  }
-
-  public func startContainer(request: Runtime_V1_StartContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_StartContainerResponse {
-    throw unimplementedRPC("StartContainer")
-  }
-
-  public func stopContainer(request: Runtime_V1_StopContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_StopContainerResponse {
-    throw unimplementedRPC("StopContainer")
-  }
-
-  public func removeContainer(request: Runtime_V1_RemoveContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_RemoveContainerResponse {
-    throw unimplementedRPC("RemoveContainer")
-  }
-
-  public func listContainers(request: Runtime_V1_ListContainersRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListContainersResponse {
-    throw unimplementedRPC("ListContainers")
-  }
-
-  public func streamContainers(request: Runtime_V1_StreamContainersRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamContainersResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamContainers")
-  }
-
-  public func containerStatus(request: Runtime_V1_ContainerStatusRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ContainerStatusResponse {
-    throw unimplementedRPC("ContainerStatus")
-  }
 
   public func updateContainerResources(request: Runtime_V1_UpdateContainerResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
     throw unimplementedRPC("UpdateContainerResources")
-  }
-
-  public func reopenContainerLog(request: Runtime_V1_ReopenContainerLogRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ReopenContainerLogResponse {
-    throw unimplementedRPC("ReopenContainerLog")
-  }
-
-  public func execSync(request: Runtime_V1_ExecSyncRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ExecSyncResponse {
-    throw unimplementedRPC("ExecSync")
   }
 
   public func exec(request: Runtime_V1_ExecRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ExecResponse {
@@ -86,10 +47,6 @@ extension RuntimeService {
 
   public func checkpointContainer(request: Runtime_V1_CheckpointContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CheckpointContainerResponse {
     throw unimplementedRPC("CheckpointContainer")
-  }
-
-  public func getContainerEvents(request: Runtime_V1_GetEventsRequest, response: GRPCCore.RPCWriter<Runtime_V1_ContainerEventResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("GetContainerEvents")
   }
 
   public func listMetricDescriptors(request: Runtime_V1_ListMetricDescriptorsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListMetricDescriptorsResponse {

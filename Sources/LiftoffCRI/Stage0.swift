@@ -3,6 +3,7 @@
 // here; they go to the on-disk state through LiftoffPod.
 import Foundation
 import LiftoffCore
+import LiftoffImage
 
 struct Stage0: Sendable {
   let liftoff: String
@@ -31,8 +32,9 @@ struct Stage0: Sendable {
     } catch {
       throw LiftoffError.internal("cannot run \(liftoff): \(error.localizedDescription)")
     }
-    async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
-    async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
+    // Blocking reads on threads of their own, never on the (2-thread) cooperative pool.
+    async let out = (try? runOnThread { stdout.fileHandleForReading.readDataToEndOfFile() }) ?? Data()
+    async let err = (try? runOnThread { stderr.fileHandleForReading.readDataToEndOfFile() }) ?? Data()
     let watchdog = Task {
       try await Task.sleep(for: .seconds(timeout))
       process.terminate()

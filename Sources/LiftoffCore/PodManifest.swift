@@ -89,6 +89,11 @@ public struct AppManifest: Sendable, Equatable {
   /// Where stage1 writes the app's stdout and stderr in the CRI log format (mutable pods); nil:
   /// the app shares stage1's stdout and stderr.
   public var logPath: String?
+  /// When stage0 added the app (RFC 3339 with nanoseconds, UTC); empty in manifests made before.
+  public var createdAt: String
+  /// The app's own annotations and labels (the CRI service keeps a container's metadata here).
+  public var annotations: [String: String]
+  public var labels: [String: String]
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
@@ -96,7 +101,7 @@ public struct AppManifest: Sendable, Equatable {
     noNewPrivileges: Bool = true, seccomp: String = "runtime/default", mounts: [AppMount] = [],
     rlimits: [AppRlimit] = [], resources: AppResources = AppResources(), oomScoreAdj: Int? = nil,
     maskedPaths: [String] = [], readonlyPaths: [String] = [], interactive: Bool = false, stopSignal: Int? = nil,
-    logPath: String? = nil
+    logPath: String? = nil, createdAt: String = "", annotations: [String: String] = [:], labels: [String: String] = [:]
   ) {
     self.name = name
     self.image = image
@@ -117,6 +122,9 @@ public struct AppManifest: Sendable, Equatable {
     self.interactive = interactive
     self.stopSignal = stopSignal
     self.logPath = logPath
+    self.createdAt = createdAt
+    self.annotations = annotations
+    self.labels = labels
   }
 }
 
@@ -279,6 +287,9 @@ extension AppManifest {
       ("interactive", .bool(interactive)),
       ("stopSignal", .int(stopSignal)),
       ("logPath", .str(logPath)),
+      ("createdAt", .string(createdAt)),
+      ("annotations", .map(annotations)),
+      ("labels", .map(labels)),
     ])
   }
 
@@ -343,5 +354,8 @@ extension AppManifest {
     interactive = try j.optBool("interactive", in: ctx) ?? false
     stopSignal = try j.optInt64("stopSignal", in: ctx).map { Int($0) }
     logPath = try j.optString("logPath", in: ctx)
+    createdAt = try j.optString("createdAt", in: ctx) ?? ""
+    annotations = try j.stringMap("annotations", in: ctx)
+    labels = try j.stringMap("labels", in: ctx)
   }
 }

@@ -362,7 +362,7 @@ public final class ImageStore: Sendable {
 }
 
 /// Runs blocking work on its own thread, off the Swift concurrency pool.
-func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
   try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
     let t = Thread { cont.resume(with: Result { try body() }) }
     t.stackSize = 8 << 20

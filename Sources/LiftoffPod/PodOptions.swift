@@ -45,6 +45,9 @@ public struct AppOptions: Sendable {
   public var noNewPrivileges = true
   /// CRI log file for the app's stdout/stderr (mutable pods).
   public var logPath: String?
+  /// The app's own annotations and labels (`--annotation`, `--label`).
+  public var annotations: [String: String] = [:]
+  public var labels: [String: String] = [:]
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

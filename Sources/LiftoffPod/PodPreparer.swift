@@ -175,7 +175,8 @@ public struct PodPreparer {
       env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,
       capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
       resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
-      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath)
+      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
+      createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels)
   }
 
   /// A file's contents as the overlay would show it: the topmost layer that has it wins; a
@@ -207,7 +208,7 @@ public struct PodPreparer {
   }
 
   public static func isValidName(_ s: String) -> Bool {
-    !s.isEmpty && s.count <= 63 && s.first != "-" && s.last != "-"
+    !s.isEmpty && s.count <= 64 && s.first != "-" && s.last != "-"
       && s.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-" }
   }
 

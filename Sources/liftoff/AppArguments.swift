@@ -11,7 +11,8 @@ struct AppArguments {
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --seccomp runtime/default|unconfined,
-    --memory 64M, --cpu 500m, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard, -- ARGS…, --- next IMAGE
+    --memory 64M, --cpu 500m, --cpu-shares N, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard,
+    --no-new-privileges[=false], --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     """
 
   /// Splits the arguments into app sections and parses each one.
@@ -62,6 +63,10 @@ struct AppArguments {
       case "--seccomp": o.seccomp = try value(flag, inline)
       case "--memory": o.resources.memoryBytes = try parseBytes(try value(flag, inline))
       case "--cpu": o.resources.cpuMillis = try parseCPU(try value(flag, inline))
+      case "--cpu-shares":
+        let v = try value(flag, inline)
+        guard let n = Int64(v), (2...262144).contains(n) else { throw LiftoffError.invalidArgument("--cpu-shares \(v): expected 2…262144") }
+        o.resources.cpuShares = n
       case "--pids":
         let v = try value(flag, inline)
         guard let n = Int64(v), n > 0 else { throw LiftoffError.invalidArgument("--pids \(v): expected a positive number") }
@@ -71,6 +76,15 @@ struct AppArguments {
         guard let n = Int(v), n >= -1000, n <= 1000 else { throw LiftoffError.invalidArgument("--oom-score-adj \(v): expected -1000…1000") }
         o.oomScoreAdj = n
       case "--rlimit": o.rlimits.append(try parseRlimit(try value(flag, inline)))
+      case "--no-new-privileges":
+        let v = inline ?? "true"
+        guard let b = Bool(v) else { throw LiftoffError.invalidArgument("--no-new-privileges=\(v): expected true or false") }
+        o.noNewPrivileges = b
+      case "--annotation", "--label":
+        let v = try value(flag, inline)
+        let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("\(flag) \(v): expected KEY=VALUE") }
+        if flag == "--label" { o.labels[kv[0]] = kv[1] } else { o.annotations[kv[0]] = kv[1] }
       default: throw LiftoffError.invalidArgument("unknown app flag \(flag) for image \(image)\n\(help)")
       }
     }

@@ -73,7 +73,7 @@ struct AppAddCommand: ParsableCommand {
         args.removeSubrange(i...(i + 1))
       }
     }
-    var options = try AppArguments.parseApp(args, resolver: RootfsDirectoryResolver(), interactive: false)
+    var options = try AppArguments.parseApp(args, resolver: global.imageResolver, interactive: false)
     options.logPath = logPath
     let app = try AppManager(store: store).add(full, options)
     print(app.name)

@@ -70,7 +70,8 @@ struct PodArguments: ParsableArguments {
     p.annotations = try kv(annotation, "annotation")
     p.labels = try kv(label, "label")
     if !(allowNoApps && apps.isEmpty) {
-      p.apps = try AppArguments.parse(apps, resolver: RootfsDirectoryResolver(), interactive: interactive)
+      let resolver = global?.imageResolver ?? RootfsDirectoryResolver()
+      p.apps = try AppArguments.parse(apps, resolver: resolver, interactive: interactive)
     }
     if p.network == .netns { p.networkPlan = try networkPlan(apps: p.apps, global: global) }
     if interactive && p.apps.count > 1 { throw LiftoffError.invalidArgument("--interactive needs a pod of one app") }

@@ -1,0 +1,180 @@
+// How a CRI container maps onto an app of a Liftoff mutable pod (rktlet's mapping):
+//   CreateContainer → `liftoff app add SANDBOX IMAGE-ID --name <container id> …`
+//   StartContainer  → `liftoff app start`      StopContainer → `liftoff app stop --timeout`
+//   RemoveContainer → `liftoff app rm`         status / list → pods/… on disk through LiftoffPod
+// The app's name *is* the container ID (64 hex characters), so a container is found by scanning the
+// sandboxes' manifests — no index that a crash could leave stale. The container's CRI metadata lives
+// in the app's annotations under the reserved prefix `io.liftoff.cri.`; its labels and the user's
+// annotations are the app's own.
+import Foundation
+import LiftoffCore
+import LiftoffImage
+import LiftoffPod
+
+extension CRIKeys {
+  static let containerKind = "container"
+  /// The image as CreateContainer named it, the repo digest it resolved to, and its ID.
+  static let image = prefix + "image"
+  static let imageRef = prefix + "image-ref"
+  static let logPath = prefix + "log-path"
+  static let stopSignal = prefix + "stop-signal"
+}
+
+/// A container as read from disk.
+struct CRIContainer: Sendable {
+  var sandbox: CRISandbox
+  var app: AppManifest
+  var status: AppStatus
+
+  var id: String { app.name }
+  var name: String { app.annotations[CRIKeys.name] ?? "" }
+  var attempt: UInt32 { UInt32(app.annotations[CRIKeys.attempt] ?? "") ?? 0 }
+  var userAnnotations: [String: String] { app.annotations.filter { !$0.key.hasPrefix(CRIKeys.prefix) } }
+  var logPath: String { app.annotations[CRIKeys.logPath] ?? "" }
+
+  var state: Runtime_V1_ContainerState {
+    switch status.state {
+    case "created": return .containerCreated
+    case "running": return .containerRunning
+    case "exited": return .containerExited
+    default: return .containerUnknown
+    }
+  }
+
+  var metadata: Runtime_V1_ContainerMetadata {
+    var m = Runtime_V1_ContainerMetadata()
+    m.name = name
+    m.attempt = attempt
+    return m
+  }
+
+  var imageSpec: Runtime_V1_ImageSpec {
+    var s = Runtime_V1_ImageSpec()
+    s.image = app.annotations[CRIKeys.image] ?? app.image.name
+    return s
+  }
+  var imageRef: String { app.annotations[CRIKeys.imageRef] ?? app.image.id }
+
+  var createdAtNanoseconds: Int64 { Self.nanoseconds(app.createdAt) }
+
+  static func nanoseconds(_ rfc3339: String?) -> Int64 {
+    guard let s = rfc3339, let t = Timestamp.parse(s) else { return 0 }
+    return t.seconds * 1_000_000_000 + t.nanoseconds
+  }
+
+  /// The `Container` of ListContainers / StreamContainers.
+  var listItem: Runtime_V1_Container {
+    var c = Runtime_V1_Container()
+    c.id = id
+    c.podSandboxID = sandbox.id
+    c.metadata = metadata
+    c.image = imageSpec
+    c.imageRef = imageRef
+    c.imageID = app.image.id
+    c.state = state
+    c.createdAt = createdAtNanoseconds
+    c.labels = app.labels
+    c.annotations = userAnnotations
+    return c
+  }
+
+  /// The full `ContainerStatus`.
+  var criStatus: Runtime_V1_ContainerStatus {
+    var s = Runtime_V1_ContainerStatus()
+    s.id = id
+    s.metadata = metadata
+    s.state = state
+    s.createdAt = createdAtNanoseconds
+    s.startedAt = Self.nanoseconds(status.startedAt)
+    s.finishedAt = Self.nanoseconds(status.finishedAt)
+    s.exitCode = status.exitCode ?? 0
+    s.image = imageSpec
+    s.imageRef = imageRef
+    s.imageID = app.image.id
+    if state == .containerExited {
+      switch status.reason {
+      case AppState.Reason.startFailed.rawValue: s.reason = "StartError"
+      case let r?: s.reason = r
+      case nil: s.reason = (status.exitCode ?? 0) == 0 ? "Completed" : "Error"
+      }
+      s.message = status.message ?? ""
+    }
+    s.labels = app.labels
+    s.annotations = userAnnotations
+    s.mounts = app.mounts.filter { $0.type == "bind" && !$0.source.isEmpty }.map { m in
+      var cm = Runtime_V1_Mount()
+      cm.containerPath = m.destination
+      cm.hostPath = m.source
+      cm.readonly = m.readOnly
+      switch m.propagation {
+      case .slave, .rslave: cm.propagation = .propagationHostToContainer
+      case .shared, .rshared: cm.propagation = .propagationBidirectional
+      case .private, .rprivate: cm.propagation = .propagationPrivate
+      }
+      return cm
+    }
+    s.logPath = logPath
+    var user = Runtime_V1_LinuxContainerUser()
+    user.uid = Int64(app.user.uid)
+    user.gid = Int64(app.user.gid)
+    user.supplementalGroups = app.user.additionalGids.map { Int64($0) }
+    s.user.linux = user
+    var linux = Runtime_V1_LinuxContainerResources()
+    if let m = app.resources.memoryBytes { linux.memoryLimitInBytes = m }
+    if let c = app.resources.cpuMillis {
+      linux.cpuPeriod = 100_000
+      linux.cpuQuota = c * 100
+    }
+    if let sh = app.resources.cpuShares { linux.cpuShares = sh }
+    if let adj = app.oomScoreAdj { linux.oomScoreAdj = Int64(adj) }
+    s.resources.linux = linux
+    return s
+  }
+}
+
+extension CRIRuntime {
+  /// Every CRI container on disk, in creation order.
+  func containers(in sandboxes: [CRISandbox]? = nil) throws -> [CRIContainer] {
+    var result: [CRIContainer] = []
+    for sandbox in try sandboxes ?? self.sandboxes() {
+      for app in sandbox.manifest.apps where app.annotations[CRIKeys.kind] == CRIKeys.containerKind {
+        guard let status = sandbox.status.apps.first(where: { $0.name == app.name }) else { continue }
+        result.append(CRIContainer(sandbox: sandbox, app: app, status: status))
+      }
+    }
+    return result.sorted { ($0.app.createdAt, $0.id) < ($1.app.createdAt, $1.id) }
+  }
+
+  /// The container with this ID or unique ID prefix; NOT_FOUND otherwise.
+  func container(_ idOrPrefix: String) throws -> CRIContainer {
+    guard !idOrPrefix.isEmpty else { throw LiftoffError.invalidArgument("container_id is empty") }
+    let matches = try containers().filter { $0.id.hasPrefix(idOrPrefix) }
+    guard let first = matches.first else { throw LiftoffError.notFound("container \(idOrPrefix) not found") }
+    guard matches.count == 1 else {
+      throw LiftoffError.invalidArgument("container id prefix \(idOrPrefix) is ambiguous (\(matches.count) containers)")
+    }
+    return first
+  }
+
+  /// The container, or nil when it does not exist (Stop and Remove of what is gone succeed).
+  func existingContainer(_ idOrPrefix: String) throws -> CRIContainer? {
+    do {
+      return try container(idOrPrefix)
+    } catch let e as LiftoffError where e.code == .notFound {
+      return nil
+    }
+  }
+
+  /// Where streaming and exec find a container: its pod and app name (= the full container ID).
+  public func locateContainer(_ idOrPrefix: String) throws -> (podID: String, app: String) {
+    let c = try container(idOrPrefix)
+    return (c.sandbox.id, c.id)
+  }
+
+  /// A fresh container ID: 64 random hex characters.
+  static func newContainerID() -> String {
+    var bytes = [UInt8](repeating: 0, count: 32)
+    for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+    return bytes.map { String(format: "%02x", $0) }.joined()
+  }
+}

@@ -1,0 +1,93 @@
+// The Linux security context of CreateContainer as app flags: user and group, read-only rootfs,
+// capabilities (names with or without `CAP_`, `ALL`), no_new_privs, seccomp. What the executor does not
+// support yet is refused naming the field.
+import LiftoffCore
+import LiftoffOS
+
+extension ContainerArguments {
+  func securityArguments(_ sc: Runtime_V1_LinuxContainerSecurityContext, present: Bool) throws -> [String] {
+    var a: [String] = []
+    let field = "config.linux.security_context"
+    if sc.privileged { throw LiftoffError(.unimplemented, "\(field).privileged: privileged containers are not supported yet") }
+    if sc.hasSelinuxOptions, sc.selinuxOptions != Runtime_V1_SELinuxOption() {
+      throw LiftoffError.invalidArgument("\(field).selinux_options: this host has no SELinux")
+    }
+    if sc.hasApparmor, sc.apparmor.profileType == .localhost || !sc.apparmorProfile.isEmpty {
+      throw LiftoffError.invalidArgument("\(field).apparmor: this host has no AppArmor")
+    }
+    if sc.hasRunAsUser {
+      guard sc.runAsUser.value >= 0, sc.runAsUser.value <= Int64(UInt32.max) else {
+        throw LiftoffError.invalidArgument("\(field).run_as_user \(sc.runAsUser.value) is out of range")
+      }
+      a += ["--user", String(sc.runAsUser.value)]
+    } else if !sc.runAsUsername.isEmpty {
+      a += ["--user", sc.runAsUsername]
+    }
+    if sc.hasRunAsGroup {
+      guard sc.runAsGroup.value >= 0, sc.runAsGroup.value <= Int64(UInt32.max) else {
+        throw LiftoffError.invalidArgument("\(field).run_as_group \(sc.runAsGroup.value) is out of range")
+      }
+      a += ["--group", String(sc.runAsGroup.value)]
+    }
+    if !sc.supplementalGroups.isEmpty {
+      throw LiftoffError(.unimplemented, "\(field).supplemental_groups are not supported yet")
+    }
+    if sc.readonlyRootfs { a.append("--readonly-rootfs") }
+    a.append("--no-new-privileges=\(sc.noNewPrivs)")
+    if sc.hasCapabilities {
+      a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]
+      if !sc.capabilities.addAmbientCapabilities.isEmpty {
+        throw LiftoffError(.unimplemented, "\(field).capabilities.add_ambient_capabilities are not supported yet")
+      }
+    }
+    a += ["--seccomp", try seccompProfile(sc)]
+    let ns = sc.namespaceOptions
+    if sc.hasNamespaceOptions, ns.pid == .pod || ns.pid == .node || ns.pid == .target {
+      throw LiftoffError(.unimplemented, "\(field).namespace_options.pid \(ns.pid): only CONTAINER is supported yet")
+    }
+    return a
+  }
+
+  /// The default set, minus drops, plus adds; `ALL` in drop empties it, in add fills it.
+  func capabilitySet(_ c: Runtime_V1_Capability) throws -> [String] {
+    func normalized(_ list: [String], _ what: String) throws -> [String] {
+      try list.map { name in
+        if name.uppercased() == "ALL" || name.uppercased() == "CAP_ALL" { return "ALL" }
+        guard let n = Capabilities.normalize(name) else {
+          throw LiftoffError.invalidArgument("config.linux.security_context.capabilities.\(what): unknown capability \"\(name)\"")
+        }
+        return n
+      }
+    }
+    let drop = try normalized(c.dropCapabilities, "drop_capabilities")
+    let add = try normalized(c.addCapabilities, "add_capabilities")
+    var set = drop.contains("ALL") ? [] : Capabilities.defaultSet.filter { !drop.contains($0) }
+    if add.contains("ALL") {
+      set = Array(Capabilities.names.prefix(Capabilities.lastCap() + 1))
+    } else {
+      for n in add where !set.contains(n) { set.append(n) }
+    }
+    return set
+  }
+
+  /// No profile given means unconfined, as in containerd and CRI-O (kubelet asks for RuntimeDefault
+  /// when seccompDefault is on).
+  func seccompProfile(_ sc: Runtime_V1_LinuxContainerSecurityContext) throws -> String {
+    let field = "config.linux.security_context.seccomp"
+    if sc.hasSeccomp {
+      switch sc.seccomp.profileType {
+      case .runtimeDefault: return "runtime/default"
+      case .unconfined: return "unconfined"
+      case .localhost:
+        throw LiftoffError(.unimplemented, "\(field): Localhost profile \(sc.seccomp.localhostRef) is not supported yet")
+      case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).profile_type \(n) is unknown")
+      }
+    }
+    switch sc.seccompProfilePath {
+    case "", "unconfined": return "unconfined"
+    case "runtime/default", "docker/default": return "runtime/default"
+    default:
+      throw LiftoffError(.unimplemented, "\(field)_profile_path \(sc.seccompProfilePath) is not supported yet")
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// CreateContainer's request as `liftoff app add` arguments: one place that turns a CRI ContainerConfig
+// into the executor's app flags (security context and resources in their own files). Every field that
+// the executor cannot honour yet is refused with INVALID_ARGUMENT or UNIMPLEMENTED naming the field —
+// never dropped silently.
+//
+// Command and args follow Kubernetes: `command` replaces the image's entrypoint (and drops its cmd),
+// `args` replace the image's cmd.
+import Foundation
+import LiftoffCore
+
+struct ContainerArguments {
+  let request: Runtime_V1_CreateContainerRequest
+  let sandbox: CRISandbox
+  let containerID: String
+  /// The image's ID (`sha256:…`), as ImageService resolved the request's image.
+  let imageID: String
+  let imageName: String
+  let imageRef: String
+
+  var config: Runtime_V1_ContainerConfig { request.config }
+
+  /// The full CRI log path: the sandbox's log directory joined with the container's log_path; empty
+  /// when either is empty (the container then logs nowhere, as in containerd).
+  var logPath: String {
+    let dir = sandbox.manifest.annotations[CRIKeys.logDirectory] ?? ""
+    guard !dir.isEmpty, !config.logPath.isEmpty else { return "" }
+    return config.logPath.hasPrefix("/") ? config.logPath : (dir as NSString).appendingPathComponent(config.logPath)
+  }
+
+  /// `app add POD IMAGE --name ID [flags] [-- ARGS]`.
+  func make() throws -> [String] {
+    var a = ["app", "add", sandbox.id, imageID, "--name", containerID]
+    let command = config.command
+    if let first = command.first {
+      guard !first.isEmpty else { throw LiftoffError.invalidArgument("config.command[0] is empty") }
+      a += ["--exec", first]
+    }
+    if !config.workingDir.isEmpty {
+      guard config.workingDir.hasPrefix("/") else {
+        throw LiftoffError.invalidArgument("config.working_dir \(config.workingDir) is not an absolute path")
+      }
+      a += ["--working-dir", config.workingDir]
+    }
+    for (i, kv) in config.envs.enumerated() {
+      guard !kv.key.isEmpty, !kv.key.contains("=") else {
+        throw LiftoffError.invalidArgument("config.envs[\(i)].key \"\(kv.key)\" is empty or contains '='")
+      }
+      a += ["--set-env", "\(kv.key)=\(kv.value)"]
+    }
+    a += try mountArguments()
+    if !config.devices.isEmpty {
+      throw LiftoffError(.unimplemented, "config.devices: device passthrough is not supported yet")
+    }
+    if !config.cdiDevices.isEmpty {
+      throw LiftoffError(.unimplemented, "config.CDI_devices: CDI devices are not supported")
+    }
+    if config.tty || config.stdin || config.stdinOnce {
+      throw LiftoffError(.unimplemented, "config.tty/stdin/stdin_once: tty and stdin containers are not supported yet")
+    }
+    let log = logPath
+    if !log.isEmpty { a += ["--log-path", log] }
+    if config.hasLinux {
+      a += try securityArguments(config.linux.securityContext, present: config.linux.hasSecurityContext)
+      a += try resourceArguments(config.linux.resources)
+    } else {
+      a += try securityArguments(Runtime_V1_LinuxContainerSecurityContext(), present: false)
+    }
+    for key in config.annotations.keys where key.hasPrefix(CRIKeys.prefix) {
+      throw LiftoffError.invalidArgument("config.annotations: key \"\(key)\" uses the reserved prefix \(CRIKeys.prefix)")
+    }
+    let meta: [(String, String)] = [
+      (CRIKeys.kind, CRIKeys.containerKind), (CRIKeys.name, config.metadata.name),
+      (CRIKeys.attempt, String(config.metadata.attempt)), (CRIKeys.image, imageName), (CRIKeys.imageRef, imageRef),
+      (CRIKeys.logPath, log),
+    ]
+    for (k, v) in meta + config.annotations.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) {
+      a += ["--annotation", "\(k)=\(v)"]
+    }
+    for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) {
+      guard !k.isEmpty else { throw LiftoffError.invalidArgument("config.labels: empty key") }
+      a += ["--label", "\(k)=\(v)"]
+    }
+    if command.count > 1 || !config.args.isEmpty || !command.isEmpty {
+      a += ["--"] + command.dropFirst() + config.args
+    }
+    return a
+  }
+
+  /// Bind mounts (`--volume HOST:CTR[:ro][:PROPAGATION]`). A missing host path is created as a
+  /// directory, as kubelet expects of containerd and CRI-O.
+  func mountArguments() throws -> [String] {
+    var a: [String] = []
+    for (i, m) in config.mounts.enumerated() {
+      let field = "config.mounts[\(i)]"
+      guard m.containerPath.hasPrefix("/") else {
+        throw LiftoffError.invalidArgument("\(field).container_path \"\(m.containerPath)\" is not an absolute path")
+      }
+      guard m.hostPath.hasPrefix("/") else {
+        throw LiftoffError.invalidArgument("\(field).host_path \"\(m.hostPath)\" is not an absolute path")
+      }
+      for (name, p) in [("host_path", m.hostPath), ("container_path", m.containerPath)] where p.contains(":") {
+        throw LiftoffError.invalidArgument("\(field).\(name) \"\(p)\" contains ':', which liftoff cannot mount yet")
+      }
+      if m.hasImage { throw LiftoffError(.unimplemented, "\(field).image: image volumes are not supported") }
+      if !m.uidMappings.isEmpty || !m.gidMappings.isEmpty {
+        throw LiftoffError(.unimplemented, "\(field): idmapped mounts are not supported yet")
+      }
+      if m.recursiveReadOnly { throw LiftoffError(.unimplemented, "\(field).recursive_read_only is not supported yet") }
+      if !FileManager.default.fileExists(atPath: m.hostPath) {
+        do {
+          try FileManager.default.createDirectory(atPath: m.hostPath, withIntermediateDirectories: true)
+        } catch {
+          throw LiftoffError.invalidArgument("\(field).host_path \(m.hostPath) does not exist and cannot be created: \(error.localizedDescription)")
+        }
+      }
+      var spec = "\(m.hostPath):\(m.containerPath)"
+      if m.readonly { spec += ":ro" }
+      switch m.propagation {
+      case .propagationPrivate: spec += ":rprivate"
+      case .propagationHostToContainer: spec += ":rslave"
+      case .propagationBidirectional: spec += ":rshared"
+      case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).propagation \(n) is unknown")
+      }
+      a += ["--volume", spec]
+    }
+    return a
+  }
+}

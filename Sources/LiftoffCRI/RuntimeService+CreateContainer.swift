@@ -1,0 +1,51 @@
+// CreateContainer: adds an app (state created) to the sandbox's pod with `liftoff app add`; the app's
+// name is the new container's ID. The image must be in the store already (kubelet pulls first): it is
+// resolved here, so `image_ref` and `image_id` agree with ImageService, and the app is added by image
+// ID, so a tag moved meanwhile cannot change what runs.
+// Contract: the sandbox must exist (NOT_FOUND) and be ready (FAILED_PRECONDITION); metadata.name and
+// image are required; (name, attempt) is unique in the sandbox (ALREADY_EXISTS naming the holder).
+import GRPCCore
+import LiftoffCore
+
+extension RuntimeService {
+  public func createContainer(
+    request: Runtime_V1_CreateContainerRequest, context: ServerContext
+  ) async throws -> Runtime_V1_CreateContainerResponse {
+    try await handle("CreateContainer", runtime) {
+      let config = request.config
+      guard !config.metadata.name.isEmpty else { throw LiftoffError.invalidArgument("config.metadata.name is empty") }
+      guard !config.image.image.isEmpty else { throw LiftoffError.invalidArgument("config.image.image is empty") }
+      let sandbox = try runtime.sandbox(request.podSandboxID)
+      let store = try runtime.imageStore()
+      guard let (summary, _) = try ImageService.find(store, config.image.image) else {
+        throw LiftoffError.notFound("image \(config.image.image) not found: pull it first")
+      }
+      let imageName = config.image.image.hasPrefix("sha256:") ? (summary.repoTags.first ?? summary.id) : config.image.image
+      let imageRef = summary.repoDigests.first ?? summary.id
+      let id = CRIRuntime.newContainerID()
+      let arguments = try ContainerArguments(
+        request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
+        imageRef: imageRef
+      ).make()
+      try await runtime.podLocks.withLock(sandbox.id) {
+        guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {
+          throw LiftoffError(.failedPrecondition, "pod sandbox \(sandbox.id) is not ready")
+        }
+        let name = config.metadata.name
+        if let holder = try runtime.containers(in: [current]).first(where: {
+          $0.name == name && $0.attempt == config.metadata.attempt
+        }) {
+          throw LiftoffError(
+            .alreadyExists,
+            "container name \(name) (attempt \(config.metadata.attempt)) is already in use by container \(holder.id) in pod sandbox \(sandbox.id)")
+        }
+        _ = try await runtime.stage0.run(arguments)
+      }
+      runtime.logger.info("container created", metadata: ["id": "\(id)", "sandbox": "\(sandbox.id)"])
+      await runtime.emit(.containerCreatedEvent, id: id, sandboxID: sandbox.id)
+      var response = Runtime_V1_CreateContainerResponse()
+      response.containerID = id
+      return response
+    }
+  }
+}
