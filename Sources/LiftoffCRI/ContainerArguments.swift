@@ -45,7 +45,11 @@ struct ContainerArguments {
       guard !kv.key.isEmpty, !kv.key.contains("=") else {
         throw LiftoffError.invalidArgument("config.envs[\(i)].key \"\(kv.key)\" is empty or contains '='")
       }
-      a += ["--set-env", "\(kv.key)=\(kv.value)"]
+      // `value` is `bytes` in the v0.36 proto (the same wire encoding as the string it was).
+      guard !kv.value.contains(0), let value = String(data: kv.value, encoding: .utf8) else {
+        throw LiftoffError.invalidArgument("config.envs[\(i)] (\(kv.key)): the value is not UTF-8 text without NUL")
+      }
+      a += ["--set-env", "\(kv.key)=\(value)"]
     }
     a += try mountArguments()
     if !config.devices.isEmpty {

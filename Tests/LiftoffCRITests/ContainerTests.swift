@@ -1,0 +1,387 @@
+// The CRI container lifecycle over the real socket, with a real image pulled from the test registry
+// into real pods: create/start/stop/remove, status and list filters, CRI logs (a >16 KiB line split
+// with P, reopen after rotation), ExecSync (output, exit code, a timeout that kills), a stop timeout on
+// a process that ignores SIGTERM, events in order, idempotence, and a `kill -9` of liftoff-cri in the
+// middle that changes nothing for the containers.
+import Foundation
+import GRPCCore
+import LiftoffCRI
+import Testing
+
+actor EventLog {
+  var events: [Runtime_V1_ContainerEventResponse] = []
+  func add(_ e: Runtime_V1_ContainerEventResponse) { events.append(e) }
+  func types(of id: String) -> [Runtime_V1_ContainerEventType] {
+    events.filter { $0.containerID == id }.map(\.containerEventType)
+  }
+}
+
+func containerConfig(_ name: String, image: String, _ script: String, logPath: String = "", labels: [String: String] = [:])
+  -> Runtime_V1_ContainerConfig
+{
+  var c = Runtime_V1_ContainerConfig()
+  c.metadata.name = name
+  c.image.image = image
+  c.command = ["/bin/sh", "-c", script]
+  c.logPath = logPath
+  c.labels = labels
+  c.annotations = ["test.liftoff.io/container": name]
+  var env = Runtime_V1_KeyValue()
+  env.key = "GREETING"
+  env.value = Data("hello world".utf8)
+  c.envs = [env]
+  return c
+}
+
+/// Polls `condition` every 50 ms for up to `seconds`.
+func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+  let deadline = Date().addingTimeInterval(seconds)
+  while Date() < deadline {
+    if try await condition() { return true }
+    try await Task.sleep(for: .milliseconds(50))
+  }
+  return false
+}
+
+@Suite(.serialized) struct ContainerTests {
+  @Test func lifecycleLogsExecEventsAndRestart() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let logDir = server.root + "/logs/pod"
+    let events = EventLog()
+    let (sandboxID, webID, stubbornID) = try await server.withClients { runtime, images in
+      let listener = Task {
+        try await runtime.getContainerEvents(.init()) { response in
+          for try await e in response.messages { await events.add(e) }
+        }
+      }
+      defer { listener.cancel() }
+      try await Task.sleep(for: .milliseconds(300))
+
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      let imageID = try await images.pullImage(pull).imageRef
+
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("web")
+      run.config.logDirectory = logDir
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+
+      // web: a greeting, a 20000-byte line, one to stderr, then a line a second.
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.sandboxConfig = run.config
+      create.config = containerConfig(
+        "web", image: image,
+        "echo \"$GREETING\"; head -c 20000 /dev/zero | tr '\\0' a; echo; echo oops >&2; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        logPath: "web.log", labels: ["role": "web"])
+      let webID = try await runtime.createContainer(create).containerID
+      #expect(webID.count == 64 && webID.allSatisfy(\.isHexDigit))
+
+      // The same name and attempt again: refused, naming the holder.
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a second container with the same name was created")
+      } catch let e as RPCError {
+        #expect(e.code == .alreadyExists)
+        #expect(e.message.contains(webID))
+      }
+
+      var stubborn = create
+      stubborn.config = containerConfig(
+        "stubborn", image: image, "trap '' TERM; echo ready; while true; do sleep 1; done", logPath: "stubborn.log",
+        labels: ["role": "stubborn"])
+      let stubbornID = try await runtime.createContainer(stubborn).containerID
+
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = String(webID.prefix(10))
+      var s = try await runtime.containerStatus(status).status
+      #expect(s.id == webID)
+      #expect(s.state == .containerCreated)
+      #expect(s.metadata.name == "web")
+      #expect(s.createdAt > 0 && s.startedAt == 0)
+      #expect(s.image.image == image)
+      #expect(s.imageID == imageID)
+      #expect(s.imageRef.contains("@sha256:"))
+      #expect(s.labels == ["role": "web"])
+      #expect(s.annotations == ["test.liftoff.io/container": "web"])
+      #expect(s.logPath == logDir + "/web.log")
+
+      for id in [webID, stubbornID] {
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = id
+        _ = try await runtime.startContainer(start)
+      }
+      s = try await runtime.containerStatus(status).status
+      #expect(s.state == .containerRunning)
+      #expect(s.startedAt >= s.createdAt)
+      var again = Runtime_V1_StartContainerRequest()
+      again.containerID = webID
+      await #expect(throws: RPCError.self) { _ = try await runtime.startContainer(again) }
+
+      // Filters: by sandbox, id prefix, state and label.
+      var list = Runtime_V1_ListContainersRequest()
+      #expect(Set(try await runtime.listContainers(list).containers.map(\.id)) == [webID, stubbornID])
+      list.filter.labelSelector = ["role": "stubborn"]
+      #expect(try await runtime.listContainers(list).containers.map(\.id) == [stubbornID])
+      list.filter = .init()
+      list.filter.id = String(webID.prefix(8))
+      list.filter.podSandboxID = sandboxID
+      let listed = try await runtime.listContainers(list).containers
+      #expect(listed.map(\.id) == [webID])
+      #expect(listed.first?.podSandboxID == sandboxID)
+      #expect(listed.first?.imageID == imageID)
+      list.filter = .init()
+      list.filter.state.state = .containerExited
+      #expect(try await runtime.listContainers(list).containers.isEmpty)
+      let streamed = try await runtime.streamContainers(.init()) { response in
+        var got: [String] = []
+        for try await batch in response.messages { got += batch.containers.map(\.id) }
+        return got
+      }
+      #expect(Set(streamed) == [webID, stubbornID])
+
+      // ExecSync: output, environment, exit code.
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = webID
+      exec.cmd = ["/bin/sh", "-c", "echo \"out $GREETING\"; echo err >&2; exit 3"]
+      exec.timeout = 10
+      let result = try await runtime.execSync(exec)
+      #expect(String(decoding: result.stdout, as: UTF8.self) == "out hello world\n")
+      #expect(String(decoding: result.stderr, as: UTF8.self) == "err\n")
+      #expect(result.exitCode == 3)
+
+      // A timeout: the call fails promptly and the command is killed.
+      exec.cmd = ["/bin/sleep", "300"]
+      exec.timeout = 1
+      let began = Date()
+      do {
+        _ = try await runtime.execSync(exec)
+        Issue.record("ExecSync ignored its timeout")
+      } catch let e as RPCError {
+        #expect(e.code == .deadlineExceeded)
+      }
+      #expect(Date().timeIntervalSince(began) < 10)
+      exec.cmd = ["/bin/ps", "-o", "args"]
+      exec.timeout = 10
+      #expect(try await eventually {
+        !String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self).contains("sleep 300")
+      })
+
+      // Logs in the CRI format; the long line split in 16 KiB pieces tagged P.
+      let webLog = logDir + "/web.log"
+      #expect(try await eventually {
+        ((try? String(contentsOfFile: webLog, encoding: .utf8)) ?? "").contains("stdout F tick 2")
+      })
+      let lines = try String(contentsOfFile: webLog, encoding: .utf8).split(separator: "\n").map(String.init)
+      #expect(lines.first?.hasSuffix(" stdout F hello world") == true)
+      let longParts = lines.filter { $0.contains(" stdout P aaaa") || $0.contains(" stdout F aaaa") }
+      #expect(longParts.count == 2)
+      #expect(longParts.first?.contains(" stdout P ") == true)
+      #expect(longParts.map { $0.split(separator: " ", maxSplits: 3)[3].count }.reduce(0, +) == 20000)
+      #expect(lines.contains { $0.hasSuffix(" stderr F oops") })
+      for line in lines {
+        let f = line.split(separator: " ", maxSplits: 3)
+        #expect(f.count >= 3 && f[0].hasSuffix("Z") && ["stdout", "stderr"].contains(f[1]) && ["P", "F"].contains(f[2]))
+      }
+
+      // Rotation as kubelet does it: rename, then ReopenContainerLog; lines go on in the new file.
+      try FileManager.default.moveItem(atPath: webLog, toPath: webLog + ".1")
+      var reopen = Runtime_V1_ReopenContainerLogRequest()
+      reopen.containerID = webID
+      _ = try await runtime.reopenContainerLog(reopen)
+      #expect(try await eventually {
+        ((try? String(contentsOfFile: webLog, encoding: .utf8)) ?? "").contains("stdout F tick")
+      })
+
+      // liftoff-cri dies in the middle of it all.
+      server.kill(SIGKILL)
+      try server.start()
+      return (sandboxID, webID, stubbornID)
+    }
+
+    try await server.withClients { runtime, _ in
+      var list = Runtime_V1_ListContainersRequest()
+      list.filter.state.state = .containerRunning
+      #expect(Set(try await runtime.listContainers(list).containers.map(\.id)) == [webID, stubbornID])
+      // The log never stopped.
+      let webLog = logDir + "/web.log"
+      let before = try String(contentsOfFile: webLog, encoding: .utf8).count
+      #expect(try await eventually { (try String(contentsOfFile: webLog, encoding: .utf8)).count > before })
+
+      let listener = Task {
+        try await runtime.getContainerEvents(.init()) { response in
+          for try await e in response.messages { await events.add(e) }
+        }
+      }
+      defer { listener.cancel() }
+      try await Task.sleep(for: .milliseconds(300))
+
+      // Stop with a timeout on a process that ignores SIGTERM: SIGKILL after 2 s.
+      var stop = Runtime_V1_StopContainerRequest()
+      stop.containerID = stubbornID
+      stop.timeout = 2
+      let began = Date()
+      _ = try await runtime.stopContainer(stop)
+      #expect(Date().timeIntervalSince(began) >= 1.9)
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = stubbornID
+      let s = try await runtime.containerStatus(status).status
+      #expect(s.state == .containerExited)
+      #expect(s.exitCode == 137)
+      #expect(s.finishedAt >= s.startedAt && s.finishedAt > 0)
+      #expect(s.reason == "Error")
+      _ = try await runtime.stopContainer(stop)  // idempotent
+
+      var stopWeb = Runtime_V1_StopContainerRequest()
+      stopWeb.containerID = webID
+      stopWeb.timeout = 10
+      _ = try await runtime.stopContainer(stopWeb)
+
+      for id in [webID, stubbornID] {
+        var rm = Runtime_V1_RemoveContainerRequest()
+        rm.containerID = id
+        _ = try await runtime.removeContainer(rm)
+        _ = try await runtime.removeContainer(rm)  // idempotent
+      }
+      var gone = Runtime_V1_ContainerStatusRequest()
+      gone.containerID = webID
+      do {
+        _ = try await runtime.containerStatus(gone)
+        Issue.record("a removed container still has a status")
+      } catch let e as RPCError {
+        #expect(e.code == .notFound)
+      }
+      var stopPod = Runtime_V1_StopPodSandboxRequest()
+      stopPod.podSandboxID = sandboxID
+      _ = try await runtime.stopPodSandbox(stopPod)
+      var rmPod = Runtime_V1_RemovePodSandboxRequest()
+      rmPod.podSandboxID = sandboxID
+      _ = try await runtime.removePodSandbox(rmPod)
+      #expect(try await eventually { await events.types(of: sandboxID).last == .containerDeletedEvent })
+    }
+
+    // Events in order, for both containers and the sandbox (across the restart).
+    #expect(await events.types(of: webID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+    #expect(await events.types(of: stubbornID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+    #expect(await events.types(of: sandboxID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+  }
+
+  @Test func exitCodesAndBadRequests() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("jobs")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+
+      // The image is not pulled yet: NOT_FOUND naming it.
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("job", image: image, "echo done; exit 7")
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a container was created from an image not in the store")
+      } catch let e as RPCError {
+        #expect(e.code == .notFound)
+        #expect(e.message.contains(image))
+      }
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+
+      let jobID = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = jobID
+      _ = try await runtime.startContainer(start)
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = jobID
+      #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
+      let s = try await runtime.containerStatus(status).status
+      #expect(s.exitCode == 7)
+      #expect(s.reason == "Error")
+
+      var ok = create
+      ok.config = containerConfig("ok", image: image, "true")
+      let okID = try await runtime.createContainer(ok).containerID
+      start.containerID = okID
+      _ = try await runtime.startContainer(start)
+      status.containerID = okID
+      #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
+      #expect(try await runtime.containerStatus(status).status.reason == "Completed")
+
+      // ExecSync on an exited container, unknown IDs, bad fields.
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = okID
+      exec.cmd = ["true"]
+      await #expect(throws: RPCError.self) { _ = try await runtime.execSync(exec) }
+      for call in ["status", "start", "exec"] {
+        do {
+          switch call {
+          case "status":
+            var r = Runtime_V1_ContainerStatusRequest()
+            r.containerID = "ffffffff"
+            _ = try await runtime.containerStatus(r)
+          case "start":
+            var r = Runtime_V1_StartContainerRequest()
+            r.containerID = "ffffffff"
+            _ = try await runtime.startContainer(r)
+          default:
+            var r = Runtime_V1_ExecSyncRequest()
+            r.containerID = "ffffffff"
+            r.cmd = ["true"]
+            _ = try await runtime.execSync(r)
+          }
+          Issue.record("\(call) of an unknown container succeeded")
+        } catch let e as RPCError {
+          #expect(e.code == .notFound, "\(call)")
+        }
+      }
+      var stop = Runtime_V1_StopContainerRequest()
+      stop.containerID = "ffffffff"
+      _ = try await runtime.stopContainer(stop)  // what is gone is stopped
+      var bad = create
+      bad.config.metadata.name = ""
+      await #expect(throws: RPCError.self) { _ = try await runtime.createContainer(bad) }
+      bad = create
+      bad.config.metadata.name = "mount"
+      var m = Runtime_V1_Mount()
+      m.containerPath = "relative"
+      m.hostPath = "/tmp"
+      bad.config.mounts = [m]
+      do {
+        _ = try await runtime.createContainer(bad)
+        Issue.record("a relative container path was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument)
+        #expect(e.message.contains("config.mounts[0].container_path"))
+      }
+      bad = create
+      bad.config.metadata.name = "unknowncap"
+      bad.config.linux.securityContext.capabilities.addCapabilities = ["CAP_NOPE"]
+      do {
+        _ = try await runtime.createContainer(bad)
+        Issue.record("an unknown capability was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument)
+        #expect(e.message.contains("CAP_NOPE"))
+      }
+      // A container in a sandbox that is stopped cannot be created.
+      var stopPod = Runtime_V1_StopPodSandboxRequest()
+      stopPod.podSandboxID = sandboxID
+      _ = try await runtime.stopPodSandbox(stopPod)
+      var late = create
+      late.config.metadata.name = "late"
+      do {
+        _ = try await runtime.createContainer(late)
+        Issue.record("a container was created in a stopped sandbox")
+      } catch let e as RPCError {
+        #expect(e.code == .failedPrecondition)
+      }
+    }
+  }
+}
