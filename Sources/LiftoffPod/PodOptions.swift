@@ -43,6 +43,8 @@ public struct AppOptions: Sendable {
   public var oomScoreAdj: Int?
   public var interactive = false
   public var noNewPrivileges = true
+  /// The signal that stops the app (`--stop-signal`), over the image's `StopSignal`.
+  public var stopSignal: String?
   /// CRI log file for the app's stdout/stderr (mutable pods).
   public var logPath: String?
   /// The app's own annotations and labels (`--annotation`, `--label`).

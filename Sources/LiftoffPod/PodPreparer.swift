@@ -169,7 +169,7 @@ public struct PodPreparer {
     }
     if let c = o.resources.cpuMillis, c <= 0 { throw .invalidArgument("cpu limit must be positive") }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
-    let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
+    let stopSignal = (o.stopSignal ?? cfg.stopSignal).flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
     return AppManifest(
       name: name, image: AppImage(name: o.imageName, id: o.image.id, layerDirs: o.image.layerDirs), exec: argv,
       env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,

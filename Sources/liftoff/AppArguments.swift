@@ -12,7 +12,7 @@ struct AppArguments {
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --seccomp runtime/default|unconfined,
     --memory 64M, --cpu 500m, --cpu-shares N, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard,
-    --no-new-privileges[=false], --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    --no-new-privileges[=false], --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     """
 
   /// Splits the arguments into app sections and parses each one.
@@ -80,6 +80,10 @@ struct AppArguments {
         let v = inline ?? "true"
         guard let b = Bool(v) else { throw LiftoffError.invalidArgument("--no-new-privileges=\(v): expected true or false") }
         o.noNewPrivileges = b
+      case "--stop-signal":
+        let v = try value(flag, inline)
+        guard ProcessControl.signalNumber(v) != nil else { throw LiftoffError.invalidArgument("--stop-signal \(v): unknown signal") }
+        o.stopSignal = v
       case "--annotation", "--label":
         let v = try value(flag, inline)
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

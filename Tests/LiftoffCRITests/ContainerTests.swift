@@ -307,12 +307,14 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 
       var ok = create
       ok.config = containerConfig("ok", image: image, "true")
+      ok.config.stopSignal = .sigusr1
       let okID = try await runtime.createContainer(ok).containerID
       start.containerID = okID
       _ = try await runtime.startContainer(start)
       status.containerID = okID
       #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
       #expect(try await runtime.containerStatus(status).status.reason == "Completed")
+      #expect(try await runtime.containerStatus(status).status.stopSignal == .sigusr1)
 
       // ExecSync on an exited container, unknown IDs, bad fields.
       var exec = Runtime_V1_ExecSyncRequest()
