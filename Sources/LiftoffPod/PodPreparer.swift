@@ -67,7 +67,7 @@ public struct PodPreparer {
     for o in options.apps {
       var name = o.name ?? Self.defaultAppName(o.imageName)
       guard Self.isValidName(name) else {
-        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 63")
+        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 64")
       }
       if o.name == nil {
         var n = 2
