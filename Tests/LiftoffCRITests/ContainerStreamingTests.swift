@@ -187,6 +187,73 @@ struct ContainerStreamingTests {
     #expect(status.contains("\"running\""), "\(status)")
   }
 
+  /// Adds and starts one more "container" in the pod: 64 hex characters, with the given flags.
+  static func addContainer(_ pod: ContainerPod, flags: [String], script: String) throws -> String {
+    let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+    try ContainerPod.run(
+      ["--dir", pod.dataDir, "app", "add", pod.podID, pod.rootfs, "--name", id] + flags
+        + ["--exec", "/bin/sh", "--", "-c", script])
+    try ContainerPod.run(["--dir", pod.dataDir, "app", "start", "--app", id, pod.podID])
+    return id
+  }
+
+  @Test(.timeLimit(.minutes(2))) func attachSeveralClientsOverSPDYAndWebSocket() async throws {
+    let pod = try ContainerPod(tag: "attach")
+    defer { pod.tearDown() }
+    let id = try Self.addContainer(
+      pod, flags: ["--stdin", "--log-path", pod.base + "/logs/a.log"],
+      script: "while read l; do echo out:$l; echo err:$l >&2; done")
+    let baseline = stage1Sockets(pod)
+    #expect(baseline > 0)
+    try await pod.withServer { server in
+      let watcherURL = try server.register(.attach(.init(containerID: id, tty: false, stdin: false, stdout: true, stderr: true)))
+      let writerURL = try server.register(.attach(.init(containerID: id, tty: false, stdin: true, stdout: true, stderr: true)))
+      // A watcher over WebSocket sees what a writer over SPDY types; both end when the container does.
+      async let watched = StreamingTestClient.withWebSocket(watcherURL, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
+        try await webSocketRemoteCommand(ws, messages, stdin: nil, closeStdin: false)
+      }
+      try await waitUntil { stage1Sockets(pod) == baseline + 1 }
+      async let typed = StreamingTestClient.withSPDY(writerURL, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        try await spdyRemoteCommand(spdy, stdin: Array("one\ntwo\n".utf8), closeStdin: false) {
+          try await waitUntil { stage1Sockets(pod) == baseline + 2 }
+        }
+      }
+      try await waitUntil { stage1Sockets(pod) == baseline + 2 }
+      try await Task.sleep(for: .milliseconds(500))
+      try ContainerPod.run(["--dir", pod.dataDir, "app", "stop", "--app", id, "--timeout", "1", pod.podID])
+      let (w, t) = try await (watched, typed)
+      #expect(w.stdoutText == "out:one\nout:two\n")
+      #expect(w.stderrText == "err:one\nerr:two\n")
+      #expect(t.stdoutText == "out:one\nout:two\n")
+      #expect(String(decoding: t.status, as: UTF8.self) == #"{"metadata":{},"status":"Success"}"#)
+    }
+  }
+
+  @Test(.timeLimit(.minutes(2))) func attachToATTYContainerWithStdinOnce() async throws {
+    let pod = try ContainerPod(tag: "attachtty")
+    defer { pod.tearDown() }
+    let id = try Self.addContainer(
+      pod, flags: ["--tty", "--stdin-once"], script: "read l; stty size; echo got:$l; cat; echo cat-ended; exit 5")
+    try await pod.withServer { server in
+      let url = try server.register(.attach(.init(containerID: id, tty: true, stdin: true, stdout: true, stderr: false)))
+      let r = try await StreamingTestClient.withWebSocket(url, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
+        // stdin closed by the v5 close signal: with stdinOnce the container's cat sees EOF.
+        try await webSocketRemoteCommand(
+          ws, messages, stdin: Array("abc\nmore\n".utf8), closeStdin: true, resize: [TerminalSize(width: 88, height: 22)],
+          stdinDelay: .milliseconds(300))
+      }
+      #expect(r.stdoutText.contains("22 88\r\n"), "\(r.stdoutText.debugDescription)")
+      #expect(r.stdoutText.contains("got:abc\r\n"))
+      #expect(r.stdoutText.contains("cat-ended\r\n"))
+      // Attach asking for the wrong tty mode: a failure naming the container.
+      let wrong = try server.register(.attach(.init(containerID: pod.containerID, tty: true, stdin: false, stdout: true, stderr: false)))
+      let w = try await StreamingTestClient.withSPDY(wrong, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        try await spdyRemoteCommand(spdy, stdin: nil, stderr: false, tty: true)
+      }
+      #expect(KubeStatus.parse(w.status)?.message.contains(pod.containerID) == true, "\(String(decoding: w.status, as: UTF8.self))")
+    }
+  }
+
   @Test(.timeLimit(.minutes(2))) func portForwardIntoThePodNetworkNamespace() async throws {
     let pod = try ContainerPod(tag: "pf")
     defer { pod.tearDown() }
@@ -248,4 +315,14 @@ struct ContainerStreamingTests {
       }
     }
   }
+}
+
+/// Sockets stage1 of the pod holds open (its control and attach listeners, plus one per attached
+/// client): attaching shows as this count going up.
+func stage1Sockets(_ pod: ContainerPod) -> Int {
+  guard let pidText = try? String(contentsOfFile: "\(pod.dataDir)/pods/run/\(pod.podID)/stage1/pid", encoding: .utf8),
+    let pid = Int(pidText.trimmingCharacters(in: .whitespacesAndNewlines)),
+    let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+  else { return -1 }
+  return fds.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "").hasPrefix("socket:") }.count
 }

@@ -10,13 +10,16 @@
 //                on a throwaway pthread that joined the namespace (setns(CLONE_NEWNET) is per thread,
 //                so nothing else in liftoff-cri changes namespace); the connection itself is made from
 //                any thread. Host-network pods: the host's 127.0.0.1.
-//   attach       not built yet (needs stage1's attach socket): UNIMPLEMENTED.
+//   attach       connects to stage1's attach socket of the app (apps/<id>/attach.sock, framing in
+//                LiftoffCore/AttachProtocol.swift): output of the app to the client, the client's
+//                stdin and resizes to the app, until the app exits or the client leaves.
 // Nothing here outlives its session as a child of liftoff-cri: a cancelled session (client gone,
 // server shutdown) SIGKILLs the `liftoff enter` process group, and the entered command dies with it
 // (its parent-death signal). The container itself is never a child of liftoff-cri.
 import CLinux
 import Foundation
 import LiftoffCore
+import LiftoffOS
 import LiftoffPod
 
 public final class ContainerStreamingBackend: StreamingBackend {
@@ -60,8 +63,77 @@ public final class ContainerStreamingBackend: StreamingBackend {
   // MARK: attach
 
   public func attach(containerID: String, tty: Bool, io: StreamIO) async throws {
-    _ = try locateRunning(containerID: containerID)
-    throw LiftoffError.unimplemented("attach to container \(containerID) is not implemented yet")
+    let (podID, manifest) = try locateRunning(containerID: containerID)
+    guard let app = manifest.app(named: containerID) else { throw LiftoffError.notFound("container \(containerID) not found") }
+    guard app.tty == tty else {
+      throw LiftoffError.invalidArgument("container \(containerID) has tty=\(app.tty); attach asked for tty=\(tty)")
+    }
+    let store = try PodStore(root: dataDir)
+    let dir = "\(store.path(.run, podID))/apps/\(containerID)"
+    let fd: Int32
+    do { fd = try UnixSocket.connect(dir: dir, name: AttachFrame.socketName) } catch {
+      throw LiftoffError(.failedPrecondition, "container \(containerID) cannot be attached to (its output does not pass through stage1)", cause: error)
+    }
+    let writer = FDWriter(fd: fd)
+    let pump = FDReadPump(fd: fd)
+    defer { close(fd) }
+    do {
+      try await withTaskCancellationHandler {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          let wantsStdin = io.stdin != nil && app.stdin
+          if wantsStdin { try await writer.write(AttachFrame.helloWithStdin.encoded) }
+          if let input = io.stdin, wantsStdin {
+            group.addTask {
+              for await chunk in input {
+                var offset = 0
+                while offset < chunk.count {
+                  let n = min(AttachFrame.maxPayload, chunk.count - offset)
+                  try await writer.write(AttachFrame.stdin(Array(chunk[offset..<offset + n])).encoded)
+                  offset += n
+                }
+              }
+              try await writer.write(AttachFrame.stdinClosed.encoded)
+            }
+          }
+          if let resize = io.resize, tty {
+            group.addTask {
+              for await size in resize { try await writer.write(AttachFrame.resize(rows: size.height, cols: size.width).encoded) }
+            }
+          }
+          // Until the app ends (exit frame) or stage1 closes the socket. The pump always runs to its
+          // end (the socket shut down), so that its thread is done before the fd closes.
+          var buffer: [UInt8] = []
+          var exited = false
+          for await chunk in pump.chunks {
+            buffer += chunk
+            var offset = 0
+            while !exited, let (frame, used) = try AttachFrame.decode(buffer[offset...], direction: .toClient) {
+              offset += used
+              switch frame {
+              case .stdout(let b): try await io.stdout?.write(b)
+              case .stderr(let b): try await io.stderr?.write(b)
+              case .exit:
+                exited = true
+                shutdown(fd, Int32(SHUT_RDWR))
+              default: break
+              }
+            }
+            buffer.removeFirst(offset)
+            pump.next()
+          }
+          group.cancelAll()
+        }
+      } onCancel: {
+        shutdown(fd, Int32(SHUT_RDWR))
+      }
+    } catch {
+      shutdown(fd, Int32(SHUT_RDWR))
+      for await _ in pump.chunks { pump.next() }
+      await writer.stopAndWait()
+      throw error
+    }
+    shutdown(fd, Int32(SHUT_RDWR))
+    await writer.stopAndWait()
   }
 
   // MARK: port-forward
