@@ -25,7 +25,8 @@
 //   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
 //                                                → no_new_privs → seccomp → execvp CMD
 // Failures before exec exit 125 (126/127 when exec fails) with one line on stderr. The child gets
-// SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran.
+// SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran; so does the
+// reader of this process's stdout or stderr going away (a pipe's reader closed, a terminal hung up).
 #define _GNU_SOURCE
 #include "CLinux.h"
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
@@ -266,9 +268,22 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   for (int i = 0; i < ncgroups; i++) close(cgroupfds[i]);
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
+  // Wait for the command; meanwhile, if whoever reads our stdout/stderr goes away (a pipe's reader
+  // gone: POLLERR; a terminal hung up or a socket closed: POLLHUP) — liftoff-cri killed with SIGKILL,
+  // say — nobody can see the command any more: kill it rather than leave it running in the container.
+  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   int status = 0;
-  while (waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) liftoff_nsenter_fail("waitpid", NULL);
+  for (;;) {
+    pid_t r = waitpid(child, &status, WNOHANG);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) liftoff_nsenter_fail("waitpid", NULL);
+    struct pollfd p[3] = {{.fd = 1, .events = 0}, {.fd = 2, .events = 0}, {.fd = pidfd, .events = POLLIN}};
+    int n = poll(p, pidfd >= 0 ? 3 : 2, pidfd >= 0 ? -1 : 200);
+    if (n > 0 && ((p[0].revents | p[1].revents) & (POLLERR | POLLHUP))) {
+      kill(child, SIGKILL);
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+      break;
+    }
   }
   if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
