@@ -23,7 +23,7 @@
 //   fork ─────────────────────────────────────▶ [tty: setsid, TIOCSCTTY] → cgroup.procs ← 0
 //   wait; exit with the child's status           → bounding set → groups, gid, uid → capsets
 //   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
-//                                                → no_new_privs → seccomp → execvp CMD
+//                                                → close fds ≥ 3 → no_new_privs → seccomp → execvp
 // Failures before exec exit 125 (126/127 when exec fails) with one line on stderr. The child gets
 // SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran; so does the
 // reader of this process's stdout or stderr going away (a pipe's reader closed, a terminal hung up).
@@ -255,6 +255,8 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     struct pollfd pfd = {.fd = alive[0], .events = POLLIN};
     if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLIN))) _exit(125);
     close(alive[0]);
+    // Nothing of the caller's (liftoff-cri's sockets, say) may reach the container: only stdio.
+    liftoff_close_from_except(3, -1);
     if (nnp && liftoff_set_no_new_privs() != 0) liftoff_nsenter_fail("prctl PR_SET_NO_NEW_PRIVS", NULL);
     if (seccomp != NULL && liftoff_seccomp_load(seccomp, seccomplen) != 0) {
       liftoff_nsenter_fail("seccomp", seccomppath);
