@@ -59,10 +59,13 @@ struct ContainerArguments {
     if !config.cdiDevices.isEmpty {
       throw LiftoffError(.unimplemented, "config.CDI_devices: CDI devices are not supported")
     }
-    if config.tty || config.stdin || config.stdinOnce {
-      throw LiftoffError(.unimplemented, "config.tty/stdin/stdin_once: tty and stdin containers are not supported yet")
+    // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
+    if config.tty {
+      a.append("--tty")
+      if !config.envs.contains(where: { $0.key == "TERM" }) { a += ["--set-env", "TERM=xterm"] }
     }
     if let signal = try Self.signalNumber(config.stopSignal) { a += ["--stop-signal", String(signal)] }
+    if config.stdin { a.append(config.stdinOnce ? "--stdin-once" : "--stdin") }
     let log = logPath
     if !log.isEmpty { a += ["--log-path", log] }
     if config.hasLinux {

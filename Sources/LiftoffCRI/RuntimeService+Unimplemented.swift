@@ -9,18 +9,6 @@ extension RuntimeService {
     throw unimplementedRPC("UpdateContainerResources")
   }
 
-  public func exec(request: Runtime_V1_ExecRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ExecResponse {
-    throw unimplementedRPC("Exec")
-  }
-
-  public func attach(request: Runtime_V1_AttachRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_AttachResponse {
-    throw unimplementedRPC("Attach")
-  }
-
-  public func portForward(request: Runtime_V1_PortForwardRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PortForwardResponse {
-    throw unimplementedRPC("PortForward")
-  }
-
   public func containerStats(request: Runtime_V1_ContainerStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ContainerStatsResponse {
     throw unimplementedRPC("ContainerStats")
   }
@@ -64,5 +52,4 @@ extension RuntimeService {
   public func updatePodSandboxResources(request: Runtime_V1_UpdatePodSandboxResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
     throw unimplementedRPC("UpdatePodSandboxResources")
   }
-
 }

@@ -50,6 +50,11 @@ public struct AppOptions: Sendable {
   /// The app's own annotations and labels (`--annotation`, `--label`).
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
+  /// A pty held by stage1 (`app add --tty`), stdin kept open (`--stdin`), closed after the first
+  /// attached writer (`--stdin-once`).
+  public var tty = false
+  public var stdin = false
+  public var stdinOnce = false
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

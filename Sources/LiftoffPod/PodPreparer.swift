@@ -67,7 +67,7 @@ public struct PodPreparer {
     for o in options.apps {
       var name = o.name ?? Self.defaultAppName(o.imageName)
       guard Self.isValidName(name) else {
-        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 63")
+        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 64")
       }
       if o.name == nil {
         var n = 2
@@ -176,7 +176,8 @@ public struct PodPreparer {
       capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
       resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
       readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
-      createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels)
+      createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels,
+      tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
   }
 
   /// A file's contents as the overlay would show it: the topmost layer that has it wins; a
