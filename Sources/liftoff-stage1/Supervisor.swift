@@ -227,9 +227,12 @@ final class Supervisor {
       }
       for p in fds[2..<logEnd] where p.revents != 0 { owners[p.fd]?.pump(p.fd) }
       // A descriptor handled (and closed) above may be reused: only act on ones still owned.
+      let clientsBefore = attaches.values.reduce(0) { $0 + $1.clients.count }
       for p in fds[logEnd...] where p.revents != 0 {
         if let a = attachOwners[p.fd], a.owns(p.fd) { a.handle(p) }
       }
+      // The last attached client left: give back what serving it touched, on the next turn.
+      if clientsBefore > 0 && attaches.values.allSatisfy({ $0.clients.isEmpty }) { trimmed = false }
       // A request (start, stop, remove…) or a reaped app ran code that the wait does not need:
       // give its pages back again on the next turn.
       if fds[0].revents != 0 {
