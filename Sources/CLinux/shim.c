@@ -138,6 +138,64 @@ int liftoff_seccomp_load(const void *filter, size_t len) {
 
 int liftoff_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
 
+int liftoff_open_pty_at(const char *ptmx, int *master, int *slave) {
+  int m = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return -1;
+  int unlock = 0;
+  // TIOCGPTPEER opens the slave through the master itself: right devpts instance, no path lookup.
+  int s = -1;
+  if (ioctl(m, TIOCSPTLCK, &unlock) == 0) s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s < 0) {
+    int e = errno;
+    close(m);
+    errno = e;
+    return -1;
+  }
+  *master = m;
+  *slave = s;
+  return 0;
+}
+
+int liftoff_send_fd(int sock, int fd) {
+  char data = 'F';
+  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+  return n == 1 ? 0 : -1;
+}
+
+int liftoff_recv_fd(int sock) {
+  char data;
+  struct iovec iov = {.iov_base = &data, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  ssize_t n;
+  do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || c == NULL || c->cmsg_type != SCM_RIGHTS) {
+    errno = ENODATA;
+    return -1;
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return fd;
+}
+
 ssize_t liftoff_getrandom(void *buf, size_t len) { return getrandom(buf, len, 0); }
 
 int liftoff_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }

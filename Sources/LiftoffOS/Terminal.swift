@@ -1,5 +1,7 @@
 // Pseudo-terminals for apps with a tty: stage1 holds the master; the slave becomes the app's stdin,
-// stdout, stderr and controlling terminal.
+// stdout, stderr and controlling terminal. In a pod with its own devpts (flavor default) the pty comes
+// from the container's /dev/ptmx, opened by the app's process once inside, and the master is passed
+// back to stage1 over a socket pair (as runc's console socket), so ttyname() works in the app.
 import CLinux
 import Glibc
 import LiftoffCore
@@ -21,6 +23,35 @@ public enum Terminal {
       throw SystemCallError("open", errno: e, path: path)
     }
     return (m, s)
+  }
+
+  /// A new pty pair from the devpts instance of `ptmx` (a container's own /dev/ptmx, once inside its
+  /// mount namespace and root): both close-on-exec, blocking.
+  public static func openPair(ptmx: String) throws(SystemCallError) -> (master: Int32, slave: Int32) {
+    var m: Int32 = -1, s: Int32 = -1
+    guard liftoff_open_pty_at(ptmx, &m, &s) == 0 else { throw SystemCallError("open pty", errno: errno, path: ptmx) }
+    return (m, s)
+  }
+
+  /// A connected pair of Unix stream sockets (close-on-exec), to pass a descriptor across a fork.
+  public static func socketPair() throws(SystemCallError) -> (Int32, Int32) {
+    var fds: [Int32] = [-1, -1]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+      throw SystemCallError("socketpair", errno: errno)
+    }
+    return (fds[0], fds[1])
+  }
+
+  /// Sends a descriptor over a Unix socket (SCM_RIGHTS).
+  public static func send(_ fd: Int32, over socket: Int32) throws(SystemCallError) {
+    guard liftoff_send_fd(socket, fd) == 0 else { throw SystemCallError("sendmsg SCM_RIGHTS", errno: errno) }
+  }
+
+  /// Receives a descriptor sent with `send` (close-on-exec).
+  public static func receive(from socket: Int32) throws(SystemCallError) -> Int32 {
+    let fd = liftoff_recv_fd(socket)
+    guard fd >= 0 else { throw SystemCallError("recvmsg SCM_RIGHTS", errno: errno) }
+    return fd
   }
 
   /// Makes `fd` (a terminal) the controlling terminal of the calling session leader.

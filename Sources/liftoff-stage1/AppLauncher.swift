@@ -51,10 +51,15 @@ struct AppLauncher {
     let go: (read: Int32, write: Int32)
     var output: [(stream: String, read: Int32, write: Int32)] = []
     var pty: (master: Int32, slave: Int32)?
+    // With its own devpts, the app opens its pty inside and sends the master back on this pair.
+    var ptySockets: (parent: Int32, child: Int32)?
     var input: (read: Int32, write: Int32)?
     let pid: Int32
     do {
-      if app.tty {
+      if app.tty && pod.flavor == .default {
+        let p = try Terminal.socketPair()
+        ptySockets = (p.0, p.1)
+      } else if app.tty {
         let p = try Terminal.openPair()
         pty = p
       } else if outputThroughStage1 {
@@ -97,7 +102,8 @@ struct AppLauncher {
         dup2(input.read, 0)
         close(input.read)
       }
-      let failure = childMain(seccompProgram: seccompProgram, errorPipe: pipe.write)
+      if let ptySockets { close(ptySockets.parent) }
+      let failure = childMain(seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
       _exit(127)
@@ -109,6 +115,7 @@ struct AppLauncher {
       close(pty.slave)
       output = [("stdout", pty.master, -1)]
     }
+    if let ptySockets { close(ptySockets.child) }
     if let input { close(input.read) }
     var one: UInt8 = 1
     _ = write(go.write, &one, 1)
@@ -125,7 +132,22 @@ struct AppLauncher {
     if !report.isEmpty {
       for o in output { close(o.read) }
       if let input { close(input.write) }
+      if let ptySockets { close(ptySockets.parent) }
       return .failed(String(decoding: report, as: UTF8.self), pid: pid)
+    }
+    if let ptySockets {
+      // The app sent its pty's master before it exec'ed: it is queued on the socket.
+      defer { close(ptySockets.parent) }
+      do {
+        let master = try Terminal.receive(from: ptySockets.parent)
+        Terminal.setNonBlocking(master)
+        pty = (master, -1)
+        output = [("stdout", master, -1)]
+      } catch {
+        kill(pid, SIGKILL)
+        if let input { close(input.write) }
+        return .failed("terminal: \(error)", pid: pid)
+      }
     }
     // The pty's master serves three owners (the log's reader, stdin, resize): each gets its own fd.
     var stdinFD = input?.write
@@ -140,13 +162,13 @@ struct AppLauncher {
   // MARK: the child, between fork and exec
 
   /// Returns only on failure, with what went wrong.
-  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32) -> String {
+  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32, ptySocket: Int32?) -> String {
     var step = "setup"
     do {
       step = "parent-death signal"
       ProcessControl.setParentDeathSignal(SIGKILL)
       if !app.interactive { _ = setsid() }
-      if app.tty {
+      if app.tty && ptySocket == nil {
         step = "controlling terminal"
         try Terminal.makeControlling(0)
       }
@@ -180,6 +202,18 @@ struct AppLauncher {
         try mountVolumes()
         step = "chroot"
         guard chroot(rootfs) == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
+      }
+      if let ptySocket {
+        // Inside the container's root: its own /dev/ptmx, so the app's terminal is one of its /dev/pts.
+        step = "terminal"
+        let (master, slave) = try Terminal.openPair(ptmx: "/dev/ptmx")
+        _ = fchown(slave, app.user.uid, gid_t.max)
+        for fd: Int32 in 0...2 { dup2(slave, fd) }
+        if slave > 2 { close(slave) }
+        try Terminal.makeControlling(0)
+        try Terminal.send(master, over: ptySocket)
+        close(master)
+        close(ptySocket)
       }
       step = "rlimits"
       for r in app.rlimits { try ProcessControl.setRlimit(r) }

@@ -47,8 +47,9 @@ final class AppLog {
     if n < 0 && (errno == EINTR || errno == EAGAIN) { return true }
     let now = Clock.nowRFC3339()
     if n > 0 {
-      attach?.broadcast(names[fd] ?? "stdout", buf[0..<n])
+      // The log first: whatever a client has seen is on disk.
       write(splitter.feed(buf[0..<n], timestamp: now))
+      attach?.broadcast(names[fd] ?? "stdout", buf[0..<n])
       streams[fd] = splitter
       return true
     }

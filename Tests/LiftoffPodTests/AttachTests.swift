@@ -106,7 +106,7 @@ struct AttachTests {
     let log = f.base + "/logs/tty.log"
     let add = try f.liftoff([
       "app", "add", pod, f.rootfs, "--name", "term", "--tty", "--stdin-once", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
-      "read l; stty size; echo got:$l; test -t 0 && echo is-a-tty; cat; echo cat-ended; exit 4",
+      "read l; stty size; echo got:$l; test -t 0 && echo is-a-tty; tty; cat; echo cat-ended; exit 4",
     ])
     #expect(add.status == 0, "\(add.stderr)")
     #expect(try f.liftoff(["app", "start", "--app", "term", pod]).status == 0)
@@ -118,6 +118,8 @@ struct AttachTests {
     #expect(try c.read { $0.stdoutText.contains("is-a-tty\r\n") }, "\(c.stdoutText.debugDescription)")
     #expect(c.stdoutText.contains("45 123\r\n"), "\(c.stdoutText.debugDescription)")
     #expect(c.stdoutText.contains("got:abc\r\n"))
+    // The terminal is one of the container's own /dev/pts: ttyname() resolves inside.
+    #expect(try c.read { $0.stdoutText.contains("/dev/pts/0\r\n") }, "\(c.stdoutText.debugDescription)")
     #expect(c.stderr.isEmpty)
     // stdinOnce: the first writer closing its stdin ends the app's input (EOF on the terminal).
     try c.send(.stdin(Array("last\n".utf8)))

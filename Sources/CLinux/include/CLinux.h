@@ -70,6 +70,15 @@ int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 
 // MARK: terminals
 int liftoff_set_ctty(int fd);
+/// Opens a new pty in the devpts instance that `ptmx` belongs to (the caller's /dev/ptmx, say, inside
+/// a container): the master (O_CLOEXEC) in *master, the slave (O_NOCTTY|O_CLOEXEC) in *slave. 0 or -1
+/// with errno.
+int liftoff_open_pty_at(const char *ptmx, int *master, int *slave);
+/// Sends `fd` over a Unix socket (SCM_RIGHTS, one byte of data). 0 or -1 with errno.
+int liftoff_send_fd(int sock, int fd);
+/// Receives one descriptor sent with liftoff_send_fd (made close-on-exec): the fd, or -1 with errno
+/// (ENODATA when the peer closed without sending one).
+int liftoff_recv_fd(int sock);
 
 #include "CLinuxNet.h"
 
