@@ -16,6 +16,10 @@
 //   LIFTOFF_NSENTER_SECCOMP=<path>     a raw BPF program (struct sock_filter[]) loaded just before execve
 //   LIFTOFF_NSENTER_TTY=1              the child starts a session and makes its stdin (a terminal)
 //                                      its controlling terminal
+//   LIFTOFF_NSENTER_TTY=inner          the same with a new pty of the app's own devpts (so ttyname()
+//                                      works inside): this process then relays between its stdio (set
+//                                      raw, restored at the end) and the pty's master, and copies the
+//                                      window size on SIGWINCH (liftoff-cri signals it after a resize)
 //
 //   parent (this process)                      child
 //   open ns fds, cgroup.procs, seccomp file
@@ -39,7 +43,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <grp.h>
 #include <unistd.h>
@@ -91,6 +97,69 @@ static void *liftoff_nsenter_read_file(const char *path, size_t *len) {
   close(fd);
   *len = n;
   return buf;
+}
+
+static int liftoff_nsenter_write_all(int fd, const char *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/// Relays between this process's stdio (the outer terminal) and the inner pty's master until the
+/// child exits (then drains what it left in the pty); window size changes follow SIGWINCH. The child
+/// is killed when the outer side goes away (terminal hung up, output's reader gone).
+static void liftoff_nsenter_relay(int master, int winch, pid_t child, int pidfd, int *status) {
+  char buf[16384];
+  int in_open = 1, master_open = 1;
+  for (;;) {
+    pid_t r = waitpid(child, status, WNOHANG);
+    if (r == child) break;
+    struct pollfd p[5] = {
+        {.fd = in_open ? 0 : -1, .events = POLLIN}, {.fd = master_open ? master : -1, .events = POLLIN},
+        {.fd = winch, .events = POLLIN},           {.fd = pidfd, .events = POLLIN},
+        {.fd = 1, .events = 0},
+    };
+    int n = poll(p, 5, pidfd >= 0 ? -1 : 200);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (p[4].revents & (POLLERR | POLLHUP))) goto kill_child;
+    if (p[0].revents & POLLIN) {
+      ssize_t k = read(0, buf, sizeof buf);
+      if (k > 0 && liftoff_nsenter_write_all(master, buf, (size_t)k) != 0) master_open = 0;
+      if (k == 0) in_open = 0;
+      if (k < 0 && errno != EINTR && errno != EAGAIN) goto kill_child;
+    } else if (p[0].revents & (POLLHUP | POLLERR)) {
+      goto kill_child;  // the outer terminal hung up: the session is over
+    }
+    if (p[1].revents & POLLIN) {
+      ssize_t k = read(master, buf, sizeof buf);
+      if (k > 0 && liftoff_nsenter_write_all(1, buf, (size_t)k) != 0) goto kill_child;
+      if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) master_open = 0;
+    } else if (p[1].revents & (POLLHUP | POLLERR)) {
+      master_open = 0;  // every slave closed: wait for the child's exit
+    }
+    if (p[2].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(winch, &si, sizeof si) == (ssize_t)sizeof si) {}
+      struct winsize size;
+      if (ioctl(0, TIOCGWINSZ, &size) == 0) ioctl(master, TIOCSWINSZ, &size);
+    }
+  }
+  // The child is gone; what it wrote last may still be in the pty (not what its children keep writing).
+  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    ssize_t k = read(master, buf, sizeof buf);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0 || liftoff_nsenter_write_all(1, buf, (size_t)k) != 0) break;
+  }
+  return;
+kill_child:
+  kill(child, SIGKILL);
+  while (waitpid(child, status, 0) < 0 && errno == EINTR) {}
 }
 
 __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, char **envp) {
@@ -146,7 +215,8 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     }
   }
   int nnp = nnpstr != NULL && strcmp(nnpstr, "1") == 0;
-  int tty = ttystr != NULL && strcmp(ttystr, "1") == 0;
+  int innertty = ttystr != NULL && strcmp(ttystr, "inner") == 0;
+  int tty = innertty || (ttystr != NULL && strcmp(ttystr, "1") == 0);
 
   // Open everything on the host's side first: the paths stop resolving once we are inside the
   // app's mount namespace and root.
@@ -202,6 +272,29 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   const char *dir = cwd != NULL && *cwd != 0 ? cwd : "/";
   if (chdir(dir) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", dir);
 
+  // An inner terminal: SIGWINCH is caught (blocked, read from a signalfd) before the outer size is
+  // copied, so that no resize falls between the two.
+  int inner_master = -1, inner_slave = -1, winch = -1;
+  struct termios outer;
+  int outer_saved = 0;
+  if (innertty && isatty(0)) {
+    sigset_t ws;
+    sigemptyset(&ws);
+    sigaddset(&ws, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &ws, NULL);
+    winch = signalfd(-1, &ws, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (liftoff_open_pty_at("/dev/ptmx", &inner_master, &inner_slave) != 0) liftoff_nsenter_fail("open pty", "/dev/ptmx");
+    struct winsize size;
+    if (ioctl(0, TIOCGWINSZ, &size) == 0) ioctl(inner_master, TIOCSWINSZ, &size);
+    if (tcgetattr(0, &outer) == 0) {
+      outer_saved = 1;
+      tcsetattr(inner_slave, TCSANOW, &outer);  // the command sees the modes the outer terminal had
+      struct termios raw = outer;
+      cfmakeraw(&raw);
+      tcsetattr(0, TCSANOW, &raw);  // the outer one only carries bytes now
+    }
+  }
+
   // Closed by the kernel when this process dies: the child checks it after arming its death signal.
   int alive[2];
   if (pipe2(alive, O_CLOEXEC) != 0) liftoff_nsenter_fail("pipe", NULL);
@@ -209,7 +302,18 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   if (child < 0) liftoff_nsenter_fail("fork", NULL);
   if (child == 0) {
     close(alive[1]);
-    if (tty && isatty(0)) {
+    if (inner_slave >= 0) {
+      if (setsid() < 0) liftoff_nsenter_fail("setsid", NULL);
+      for (int fd = 0; fd <= 2; fd++) dup2(inner_slave, fd);
+      if (ioctl(0, TIOCSCTTY, 0) != 0) liftoff_nsenter_fail("ioctl TIOCSCTTY", "/dev/ptmx");
+      if (setuser) (void)fchown(0, (uid_t)uid, (gid_t)-1);
+      close(inner_slave);
+      close(inner_master);
+      sigset_t ws;
+      sigemptyset(&ws);
+      sigaddset(&ws, SIGWINCH);
+      sigprocmask(SIG_UNBLOCK, &ws, NULL);
+    } else if (tty && isatty(0)) {
       if (setsid() < 0) liftoff_nsenter_fail("setsid", NULL);
       // Fails (EPERM) only when the terminal is some other session's; the command then runs without one.
       (void)ioctl(0, TIOCSCTTY, 0);
@@ -275,7 +379,12 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   // say — nobody can see the command any more: kill it rather than leave it running in the container.
   int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   int status = 0;
-  for (;;) {
+  if (inner_master >= 0) {
+    close(inner_slave);
+    liftoff_nsenter_relay(inner_master, winch, child, pidfd, &status);
+    if (outer_saved) tcsetattr(0, TCSANOW, &outer);
+  }
+  while (inner_master < 0) {
     pid_t r = waitpid(child, &status, WNOHANG);
     if (r == child) break;
     if (r < 0 && errno != EINTR) liftoff_nsenter_fail("waitpid", NULL);

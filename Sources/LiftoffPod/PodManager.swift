@@ -366,7 +366,8 @@ public struct PodManager: Sendable {
         env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")
       }
     }
-    if tty { env.append("LIFTOFF_NSENTER_TTY=1") }
+    // A pod with its own devpts gets a pty from it (ttyname() works inside; nsenter.c relays).
+    if tty { env.append("LIFTOFF_NSENTER_TTY=" + (manifest.flavor == .default ? "inner" : "1")) }
     let cmd = command.isEmpty ? ["/bin/sh"] : command
     return (env, ["liftoff-enter"] + cmd)
   }

@@ -125,7 +125,7 @@ struct ContainerStreamingTests {
 
       // WebSocket v5 with a tty: the terminal is the command's controlling terminal; resize; exit code.
       let ttyURL = try server.register(.exec(.init(
-        containerID: cid, cmd: ["sh", "-c", "read line; stty size; echo got:$line; test -t 0 && echo tty-ok; exit 7"],
+        containerID: cid, cmd: ["sh", "-c", "read line; stty size; echo got:$line; test -t 0 && echo tty-ok; tty; exit 7"],
         tty: true, stdin: true, stdout: true, stderr: false)))
       let t = try await StreamingTestClient.withWebSocket(ttyURL, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
         try await webSocketRemoteCommand(
@@ -135,6 +135,36 @@ struct ContainerStreamingTests {
       #expect(t.stdoutText.contains("33 101\r\n"), "\(t.stdoutText.debugDescription)")
       #expect(t.stdoutText.contains("got:xyz\r\n"))
       #expect(t.stdoutText.contains("tty-ok\r\n"))
+      // The terminal is one of the container's own: ttyname() resolves inside.
+      #expect(t.stdoutText.contains("/dev/pts/0\r\n"), "\(t.stdoutText.debugDescription)")
+
+      // A resize while the command runs reaches it (SIGWINCH relayed by liftoff enter).
+      let resizeURL = try server.register(.exec(.init(
+        containerID: cid, cmd: ["sh", "-c", "stty size; echo ready; read l; stty size"],
+        tty: true, stdin: true, stdout: true, stderr: false)))
+      let sizes = try await StreamingTestClient.withSPDY(resizeURL, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        func open(_ type: String) async throws -> SPDYStream {
+          try await spdy.openStream(headers: SPDYHeaders([("streamType", type)]))
+        }
+        let error = try await open("error")
+        let input = try await open("stdin")
+        let out = try await open("stdout")
+        let resize = try await open("resize")
+        try await resize.write(Array(#"{"Width":60,"Height":20}"#.utf8))
+        var text = ""
+        for await chunk in out.inbound {
+          text += String(decoding: chunk, as: UTF8.self)
+          await out.consumed(chunk.count)
+          if text.contains("ready") { break }
+        }
+        try await resize.write(Array(#"{"Width":132,"Height":43}"#.utf8))
+        try await Task.sleep(for: .milliseconds(300))
+        try await input.write(Array("go\n".utf8))
+        text += String(decoding: await readAll(out), as: UTF8.self)
+        _ = await readAll(error)
+        return text
+      }
+      #expect(sizes.contains("20 60\r\n") && sizes.contains("43 132\r\n"), "\(sizes.debugDescription)")
       #expect(KubeStatus.parse(t.status)?.exitCode == 7)
 
       // SPDY with a tty and a large stdin through WebSocket without: byte for byte.

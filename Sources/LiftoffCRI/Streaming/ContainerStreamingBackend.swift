@@ -3,9 +3,11 @@
 //   exec         spawns `liftoff --dir D enter --app <container id> [--tty] <pod> -- CMD…` (posix_spawn
 //                from C, never fork: liftoff-cri is multi-threaded). The entered command gets the app's
 //                namespaces, root, cgroup, user, groups, capabilities, no_new_privs, seccomp, env and
-//                working dir (CLinux/nsenter.c). With a tty, liftoff-cri holds the pty's master (resize
-//                = TIOCSWINSZ on it); the slave is the spawned process's stdio but not its controlling
-//                terminal, so that the entered command, in a session of its own, takes it.
+//                working dir (CLinux/nsenter.c). With a tty, liftoff-cri holds a pty's master (resize
+//                = TIOCSWINSZ on it, then SIGWINCH to `liftoff enter`); the slave is the spawned
+//                process's stdio but not its controlling terminal. Inside, `liftoff enter` opens a pty
+//                of the container's own devpts for the command and relays (flavor default), or hands
+//                the command the slave itself (fly).
 //   port-forward connects to 127.0.0.1:PORT inside the pod's network namespace: the socket is created
 //                on a throwaway pthread that joined the namespace (setns(CLONE_NEWNET) is per thread,
 //                so nothing else in liftoff-cri changes namespace); the connection itself is made from
@@ -57,7 +59,7 @@ public final class ContainerStreamingBackend: StreamingBackend {
     let process = try HostProcess.spawn(
       cmd: argv, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil,
       controllingTTY: false)
-    return try await HostProcessBackend.run(process, tty: tty, io: io)
+    return try await HostProcessBackend.run(process, tty: tty, io: io, signalResize: tty)
   }
 
   // MARK: attach

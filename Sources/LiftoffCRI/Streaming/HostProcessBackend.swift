@@ -25,7 +25,10 @@ public final class HostProcessBackend: StreamingBackend {
 
   /// Connects a spawned process to the session's streams until it exits and its output is copied;
   /// returns its exit status. Cancellation kills it. Closes its fds.
-  static func run(_ process: HostProcess, tty: Bool, io: StreamIO) async throws -> Int32 {
+  /// `signalResize`: the process also gets SIGWINCH after each size change (`liftoff enter` relays
+  /// it to the pty it opened inside the container; no session has the outer terminal, so the kernel
+  /// signals nobody).
+  static func run(_ process: HostProcess, tty: Bool, io: StreamIO, signalResize: Bool = false) async throws -> Int32 {
     // The fds close only after the task group, so after every thread that uses them has finished.
     defer { process.closeAll() }
     return try await withTaskCancellationHandler {
@@ -40,7 +43,10 @@ public final class HostProcessBackend: StreamingBackend {
         }
         if let resize = io.resize, let master = process.ptyMaster {
           group.addTask {
-            for await size in resize { _ = liftoff_set_winsize(master, size.height, size.width) }
+            for await size in resize {
+              _ = liftoff_set_winsize(master, size.height, size.width)
+              if signalResize { process.signal(SIGWINCH) }
+            }
           }
         }
         var outputs: [(FDReadPump, OutputSink)] = []
@@ -335,6 +341,11 @@ final class HostProcess: Sendable {
       _ = Glibc.kill(-pid, SIGKILL)
       _ = Glibc.kill(pid, SIGKILL)
     }
+  }
+
+  /// Sends `sig` to the process itself (not its group), unless it was reaped.
+  func signal(_ sig: Int32) {
+    if !reaped.isSet { _ = Glibc.kill(pid, sig) }
   }
 
   func closeStdin() {
