@@ -41,10 +41,15 @@ final class ContainerPod: @unchecked Sendable {
     let sandbox = try Self.run(["--dir", dataDir, "app", "sandbox", "--net", net])
     podID = sandbox.trimmingCharacters(in: .whitespacesAndNewlines)
     let script = "nc -ll -p \(echoPort) -e /bin/cat & nc -ll -p \(upperPort) -e /bin/upper & exec sleep 100000"
-    _ = try Self.run(
-      ["--dir", dataDir, "app", "add", podID, rootfs, "--name", containerID] + extraAppFlags
-        + ["--exec", "/bin/sh", "--", "-c", script])
-    _ = try Self.run(["--dir", dataDir, "app", "start", "--app", containerID, podID])
+    do {
+      _ = try Self.run(
+        ["--dir", dataDir, "app", "add", podID, rootfs, "--name", containerID] + extraAppFlags
+          + ["--exec", "/bin/sh", "--", "-c", script])
+      _ = try Self.run(["--dir", dataDir, "app", "start", "--app", containerID, podID])
+    } catch {
+      tearDown()  // the caller's defer never runs for a fixture that failed to initialise
+      throw error
+    }
   }
 
   /// Runs `liftoff ARGS` to completion; its stdout, or an error with its stderr.
