@@ -44,6 +44,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <sys/wait.h>
@@ -97,6 +99,28 @@ static void *liftoff_nsenter_read_file(const char *path, size_t *len) {
   close(fd);
   *len = n;
   return buf;
+}
+
+/// Opens a pty of the container's devpts. The container may have changed its /dev (this process is
+/// still fully privileged): the last component is not followed and what was opened must be a ptmx
+/// (char 5:2). On any failure *master stays -1 and the command gets the outer terminal instead.
+static void liftoff_nsenter_open_inner_pty(int *master, int *slave) {
+  int m = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (m < 0) return;
+  struct stat st;
+  int unlock = 0;
+  int s = -1;
+  if (fstat(m, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 && minor(st.st_rdev) == 2 &&
+      ioctl(m, TIOCSPTLCK, &unlock) == 0) {
+    s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  }
+  if (s < 0) {
+    close(m);
+    return;
+  }
+  fcntl(m, F_SETFL, fcntl(m, F_GETFL) & ~O_NONBLOCK);
+  *master = m;
+  *slave = s;
 }
 
 static int liftoff_nsenter_write_all(int fd, const char *b, size_t n) {
@@ -283,7 +307,9 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     sigaddset(&ws, SIGWINCH);
     sigprocmask(SIG_BLOCK, &ws, NULL);
     winch = signalfd(-1, &ws, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (liftoff_open_pty_at("/dev/ptmx", &inner_master, &inner_slave) != 0) liftoff_nsenter_fail("open pty", "/dev/ptmx");
+    liftoff_nsenter_open_inner_pty(&inner_master, &inner_slave);
+  }
+  if (inner_master >= 0) {
     struct winsize size;
     if (ioctl(0, TIOCGWINSZ, &size) == 0) ioctl(inner_master, TIOCSWINSZ, &size);
     if (tcgetattr(0, &outer) == 0) {
@@ -302,6 +328,10 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   if (child < 0) liftoff_nsenter_fail("fork", NULL);
   if (child == 0) {
     close(alive[1]);
+    sigset_t unblock;  // SIGWINCH may have been blocked for the relay above
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGWINCH);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
     if (inner_slave >= 0) {
       if (setsid() < 0) liftoff_nsenter_fail("setsid", NULL);
       for (int fd = 0; fd <= 2; fd++) dup2(inner_slave, fd);
@@ -309,10 +339,6 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
       if (setuser) (void)fchown(0, (uid_t)uid, (gid_t)-1);
       close(inner_slave);
       close(inner_master);
-      sigset_t ws;
-      sigemptyset(&ws);
-      sigaddset(&ws, SIGWINCH);
-      sigprocmask(SIG_UNBLOCK, &ws, NULL);
     } else if (tty && isatty(0)) {
       if (setsid() < 0) liftoff_nsenter_fail("setsid", NULL);
       // Fails (EPERM) only when the terminal is some other session's; the command then runs without one.
