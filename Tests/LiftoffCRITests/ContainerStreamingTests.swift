@@ -29,7 +29,7 @@ final class ContainerPod: @unchecked Sendable {
     let fm = FileManager.default
     for d in ["bin", "etc", "tmp", "home/alice"] { try fm.createDirectory(atPath: "\(rootfs)/\(d)", withIntermediateDirectories: true) }
     try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rootfs)/bin/busybox")
-    for applet in ["sh", "cat", "id", "grep", "sleep", "nc", "tr", "stty", "tty", "echo", "head", "wc", "ls", "readlink", "true"] {
+    for applet in ["sh", "cat", "id", "grep", "sleep", "nc", "tr", "stty", "tty", "echo", "head", "wc", "ls", "readlink", "true", "seq"] {
       try fm.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
     }
     try "#!/bin/sh\nexec tr a-z A-Z\n".write(toFile: "\(rootfs)/bin/upper", atomically: true, encoding: .utf8)
@@ -280,12 +280,27 @@ struct ContainerStreamingTests {
       #expect(r.stdoutText.contains("22 88\r\n"), "\(r.stdoutText.debugDescription)")
       #expect(r.stdoutText.contains("got:abc\r\n"))
       #expect(r.stdoutText.contains("cat-ended\r\n"))
-      // Attach asking for the wrong tty mode: a failure naming the container.
+      // A container whose output does not pass through stage1 (no log, tty or stdin): a failure naming it.
       let wrong = try server.register(.attach(.init(containerID: pod.containerID, tty: true, stdin: false, stdout: true, stderr: false)))
       let w = try await StreamingTestClient.withSPDY(wrong, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
         try await spdyRemoteCommand(spdy, stdin: nil, stderr: false, tty: true)
       }
       #expect(KubeStatus.parse(w.status)?.message.contains(pod.containerID) == true, "\(String(decoding: w.status, as: UTF8.self))")
+    }
+  }
+
+  @Test(.timeLimit(.minutes(2))) func attachWithoutTTYToATTYContainerShowsItsOutput() async throws {
+    let pod = try ContainerPod(tag: "attachnotty")
+    defer { pod.tearDown() }
+    let id = try Self.addContainer(pod, flags: ["--tty"], script: "for i in $(seq 1 10); do echo tick$i; sleep 0.3; done; exit 2")
+    try await pod.withServer { server in
+      // kubectl attach without -t: no tty in the session, the terminal's output on stdout.
+      let url = try server.register(.attach(.init(containerID: id, tty: false, stdin: false, stdout: true, stderr: true)))
+      let r = try await StreamingTestClient.withSPDY(url, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        try await spdyRemoteCommand(spdy, stdin: nil)
+      }
+      #expect(r.stdoutText.hasSuffix("tick10\r\n"), "\(r.stdoutText.debugDescription)")
+      #expect(r.stderr.isEmpty)
     }
   }
 

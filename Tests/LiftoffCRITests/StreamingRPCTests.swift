@@ -144,9 +144,11 @@ import Testing
       var exited = attach
       exited.containerID = termID
       await Self.expectCode(.failedPrecondition, "Attach to an exited container") { _ = try await runtime.attach(exited) }
-      var wrongTTY = attach
-      wrongTTY.containerID = webID
-      await Self.expectCode(.invalidArgument, "Attach with a tty to a container without") { _ = try await runtime.attach(wrongTTY) }
+      var noStreams = attach
+      noStreams.containerID = webID
+      noStreams.stdin = false
+      noStreams.stdout = false
+      await Self.expectCode(.invalidArgument, "Attach with no stream") { _ = try await runtime.attach(noStreams) }
       var unknownPod = pf
       unknownPod.podSandboxID = String(repeating: "f", count: 64)
       await Self.expectCode(.notFound, "PortForward to an unknown sandbox") { _ = try await runtime.portForward(unknownPod) }

@@ -67,9 +67,8 @@ public final class ContainerStreamingBackend: StreamingBackend {
   public func attach(containerID: String, tty: Bool, io: StreamIO) async throws {
     let (podID, manifest) = try locateRunning(containerID: containerID)
     guard let app = manifest.app(named: containerID) else { throw LiftoffError.notFound("container \(containerID) not found") }
-    guard app.tty == tty else {
-      throw LiftoffError.invalidArgument("container \(containerID) has tty=\(app.tty); attach asked for tty=\(tty)")
-    }
+    // The container's tty decides what arrives (kubectl attach without -t to a tty container is
+    // common): a tty session has no stderr stream, so a non-tty app's stderr joins stdout there.
     let store = try PodStore(root: dataDir)
     let dir = "\(store.path(.run, podID))/apps/\(containerID)"
     let fd: Int32
@@ -97,7 +96,7 @@ public final class ContainerStreamingBackend: StreamingBackend {
               try await writer.write(AttachFrame.stdinClosed.encoded)
             }
           }
-          if let resize = io.resize, tty {
+          if let resize = io.resize, app.tty {
             group.addTask {
               for await size in resize { try await writer.write(AttachFrame.resize(rows: size.height, cols: size.width).encoded) }
             }
@@ -113,7 +112,7 @@ public final class ContainerStreamingBackend: StreamingBackend {
               offset += used
               switch frame {
               case .stdout(let b): try await io.stdout?.write(b)
-              case .stderr(let b): try await io.stderr?.write(b)
+              case .stderr(let b): try await (io.stderr ?? (tty ? io.stdout : nil))?.write(b)
               case .exit:
                 exited = true
                 shutdown(fd, Int32(SHUT_RDWR))
