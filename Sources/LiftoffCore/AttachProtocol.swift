@@ -18,8 +18,9 @@
 //                     4 hello with stdin (empty; sent first by a client that will write stdin)
 //   stage1 → client   1 stdout (bytes)  2 stderr (bytes)          5 exit (Int32 BE exit status)
 // Several clients may attach at once; output written while none is attached goes only to the log.
-// `stdinOnce` apps: when the first client that said hello-with-stdin closes its stdin (frame 2 or
-// disconnect), stage1 closes the app's stdin. A client too slow to take its output (more than 4 MiB
+// `stdinOnce` apps without a tty: when the first client that said hello-with-stdin closes its stdin
+// (frame 2 or disconnect), stage1 closes the app's stdin (a terminal has no half-close: a tty app's
+// stdin stays open, as in containerd). A client too slow to take its output (more than 4 MiB
 // queued) is disconnected rather than stalling the pod. The socket is bound and reached through
 // `/proc/self/fd/<dirfd>/attach.sock`, mode 0600 (root only), like stage1's control socket.
 

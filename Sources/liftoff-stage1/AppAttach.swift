@@ -130,16 +130,14 @@ final class AppAttach {
     }
   }
 
-  /// stdinOnce: the first writer closing its stdin closes the app's.
+  /// stdinOnce: the first writer closing its stdin closes the app's — a pipe only. A terminal has no
+  /// half-close, and typing an EOT into it would be a keystroke to whatever runs there (an editor in
+  /// raw mode, say): as containerd does, a tty app's stdin stays open.
   func clientStdinClosed(_ c: Client) {
     guard c.writesStdin, !c.stdinClosed else { return }
     c.stdinClosed = true
-    guard app.stdinOnce, !firstWriterDone else { return }
+    guard app.stdinOnce, !app.tty, !firstWriterDone else { return }
     firstWriterDone = true
-    if app.tty {
-      // A terminal has no half-close: EOT makes the reader (canonical mode) see end of file.
-      stdinPending.append(0x04)
-    }
     stdinCloseRequested = true
     flushStdin()
   }

@@ -264,22 +264,29 @@ struct ContainerStreamingTests {
     }
   }
 
-  @Test(.timeLimit(.minutes(2))) func attachToATTYContainerWithStdinOnce() async throws {
+  @Test(.timeLimit(.minutes(2))) func attachWithStdinOnceAndToATTYContainer() async throws {
     let pod = try ContainerPod(tag: "attachtty")
     defer { pod.tearDown() }
-    let id = try Self.addContainer(
-      pod, flags: ["--tty", "--stdin-once"], script: "read l; stty size; echo got:$l; cat; echo cat-ended; exit 5")
+    let once = try Self.addContainer(pod, flags: ["--stdin-once"], script: "cat; echo cat-ended; exit 5")
+    let term = try Self.addContainer(pod, flags: ["--tty", "--stdin"], script: "while read l; do stty size; echo got:$l; done")
     try await pod.withServer { server in
-      let url = try server.register(.attach(.init(containerID: id, tty: true, stdin: true, stdout: true, stderr: false)))
+      // stdin_once: the v5 close signal for stdin closes the container's stdin; cat ends, so does it.
+      let url = try server.register(.attach(.init(containerID: once, tty: false, stdin: true, stdout: true, stderr: true)))
       let r = try await StreamingTestClient.withWebSocket(url, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
-        // stdin closed by the v5 close signal: with stdinOnce the container's cat sees EOF.
-        try await webSocketRemoteCommand(
-          ws, messages, stdin: Array("abc\nmore\n".utf8), closeStdin: true, resize: [TerminalSize(width: 88, height: 22)],
-          stdinDelay: .milliseconds(300))
+        try await webSocketRemoteCommand(ws, messages, stdin: Array("abc\nmore\n".utf8), closeStdin: true, stdinDelay: .milliseconds(300))
       }
-      #expect(r.stdoutText.contains("22 88\r\n"), "\(r.stdoutText.debugDescription)")
-      #expect(r.stdoutText.contains("got:abc\r\n"))
-      #expect(r.stdoutText.contains("cat-ended\r\n"))
+      #expect(r.stdoutText == "abc\nmore\ncat-ended\n", "\(r.stdoutText.debugDescription)")
+      // A tty container over SPDY: input, resize; the client's stdin ending ends its session (as in
+      // containerd) and leaves the container running.
+      let ttyURL = try server.register(.attach(.init(containerID: term, tty: true, stdin: true, stdout: true, stderr: false)))
+      let t = try await StreamingTestClient.withSPDY(ttyURL, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        try await spdyRemoteCommand(
+          spdy, stdin: Array("xyz\n".utf8), tty: true, resize: [TerminalSize(width: 88, height: 22)],
+          stdinDelay: .milliseconds(300), closeStdin: true)
+      }
+      #expect(t.stdoutText.contains("22 88\r\n") && t.stdoutText.contains("got:xyz\r\n"), "\(t.stdoutText.debugDescription)")
+      let status = try ContainerPod.run(["--dir", pod.dataDir, "app", "status", "--format", "json", "--app", term, pod.podID])
+      #expect(status.contains("\"running\""), "\(status)")
       // A container whose output does not pass through stage1 (no log, tty or stdin): a failure naming it.
       let wrong = try server.register(.attach(.init(containerID: pod.containerID, tty: true, stdin: false, stdout: true, stderr: false)))
       let w = try await StreamingTestClient.withSPDY(wrong, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
@@ -288,6 +295,7 @@ struct ContainerStreamingTests {
       #expect(KubeStatus.parse(w.status)?.message.contains(pod.containerID) == true, "\(String(decoding: w.status, as: UTF8.self))")
     }
   }
+
 
   @Test(.timeLimit(.minutes(2))) func attachWithoutTTYToATTYContainerShowsItsOutput() async throws {
     let pod = try ContainerPod(tag: "attachnotty")

@@ -99,14 +99,14 @@ struct AttachTests {
     #expect(try f.liftoff(["stop", pod]).status == 0)
   }
 
-  @Test func ttyAppWithResizeAndStdinOnce() throws {
+  @Test func ttyAppWithResize() throws {
     let f = try PodFixture("attachtty")
     defer { f.tearDown() }
     let pod = try sandbox(f)
     let log = f.base + "/logs/tty.log"
     let add = try f.liftoff([
       "app", "add", pod, f.rootfs, "--name", "term", "--tty", "--stdin-once", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
-      "read l; stty size; echo got:$l; test -t 0 && echo is-a-tty; tty; cat; echo cat-ended; exit 4",
+      "read l; stty size; echo got:$l; test -t 0 && echo is-a-tty; tty; while read l; do echo again:$l; done; exit 4",
     ])
     #expect(add.status == 0, "\(add.stderr)")
     #expect(try f.liftoff(["app", "start", "--app", "term", pod]).status == 0)
@@ -121,14 +121,39 @@ struct AttachTests {
     // The terminal is one of the container's own /dev/pts: ttyname() resolves inside.
     #expect(try c.read { $0.stdoutText.contains("/dev/pts/0\r\n") }, "\(c.stdoutText.debugDescription)")
     #expect(c.stderr.isEmpty)
-    // stdinOnce: the first writer closing its stdin ends the app's input (EOF on the terminal).
-    try c.send(.stdin(Array("last\n".utf8)))
+    // stdinOnce does not close a terminal (no half-close; no EOT typed in): a later client still types.
     try c.send(.stdinClosed)
-    #expect(try c.read { $0.exit != nil }, "\(c.stdoutText.debugDescription)")
-    #expect(c.exit == 4)
-    #expect(c.stdoutText.contains("cat-ended\r\n"))
+    let d = try AttachClient(appDir: dir, stdin: true)
+    try d.send(.stdin(Array("later\n".utf8)))
+    #expect(try d.read { $0.stdoutText.contains("again:later\r\n") }, "\(d.stdoutText.debugDescription)")
     let text = try String(contentsOfFile: log, encoding: .utf8)
     #expect(text.contains(" stdout F got:abc\r"), "\(text)")
     #expect(try f.liftoff(["stop", pod]).status == 0)
   }
+
+  @Test func stdinOnceClosesTheAppsStdinWhenTheFirstWriterCloses() throws {
+    let f = try PodFixture("attachonce")
+    defer { f.tearDown() }
+    let pod = try sandbox(f)
+    let add = try f.liftoff([
+      "app", "add", pod, f.rootfs, "--name", "once", "--stdin-once", "--log-path", f.base + "/logs/once.log",
+      "--exec", "/bin/sh", "--", "-c", "cat; echo cat-ended; exit 4",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    #expect(try f.liftoff(["app", "start", "--app", "once", pod]).status == 0)
+    let dir = appDir(f, pod, "once")
+    let watcher = try AttachClient(appDir: dir, stdin: false)
+    let c = try AttachClient(appDir: dir, stdin: true)
+    try c.send(.stdin(Array("data\n".utf8)))
+    #expect(try c.read { $0.stdoutText == "data\n" })
+    // A client without stdin leaving changes nothing; the first writer's close ends cat's input.
+    try c.send(.stdinClosed)
+    for client in [c, watcher] {
+      #expect(try client.read { $0.exit != nil }, "\(client.stdoutText.debugDescription)")
+      #expect(client.exit == 4)
+      #expect(client.stdoutText == "data\ncat-ended\n")
+    }
+    #expect(try f.liftoff(["stop", pod]).status == 0)
+  }
+
 }

@@ -14,7 +14,8 @@
 //                any thread. Host-network pods: the host's 127.0.0.1.
 //   attach       connects to stage1's attach socket of the app (apps/<id>/attach.sock, framing in
 //                LiftoffCore/AttachProtocol.swift): output of the app to the client, the client's
-//                stdin and resizes to the app, until the app exits or the client leaves.
+//                stdin and resizes to the app, until the app exits, the client leaves, or (as in
+//                containerd) the client's stdin ends when it attached with stdin to a stdin app.
 // Nothing here outlives its session as a child of liftoff-cri: a cancelled session (client gone,
 // server shutdown) SIGKILLs the `liftoff enter` process group, and the entered command dies with it
 // (its parent-death signal). The container itself is never a child of liftoff-cri.
@@ -94,6 +95,10 @@ public final class ContainerStreamingBackend: StreamingBackend {
                 }
               }
               try await writer.write(AttachFrame.stdinClosed.encoded)
+              // As containerd does, the client's stdin ending ends its attach session; the app
+              // keeps running (a stdinOnce app without a tty sees its stdin close).
+              try? await Task.sleep(for: .milliseconds(100))
+              shutdown(fd, Int32(SHUT_RDWR))
             }
           }
           if let resize = io.resize, app.tty {
