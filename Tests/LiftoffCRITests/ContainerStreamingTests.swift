@@ -342,10 +342,18 @@ struct ContainerStreamingTests {
       // WebSocket (SPDY tunnelled), port chosen per stream.
       let wsURL = try server.register(.portForward(.init(podSandboxID: pod.podID, ports: [])))
       try await StreamingTestClient.withTunnelledSPDY(wsURL) { spdy in
-        let payload = randomBytes(500_000)
-        let (data, error) = try await forwardOnce(spdy, port: pod.upperPort, requestID: 1, payload: payload)
-        #expect(error == "")
-        #expect(data == payload.map(upper))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          for i in 0..<4 {
+            group.addTask {
+              let port = i % 2 == 0 ? pod.echoPort : pod.upperPort
+              let payload = randomBytes(i < 2 ? 1 << 20 : 300_000)
+              let (data, error) = try await forwardOnce(spdy, port: port, requestID: i, payload: payload)
+              #expect(error == "")
+              #expect(data == (i % 2 == 0 ? payload : payload.map(upper)), "connection \(i) differs")
+            }
+          }
+          try await group.waitForAll()
+        }
       }
     }
   }
