@@ -59,7 +59,7 @@ public enum FileSystem {
   /// harmless on cgroupfs and procfs (their files exist) and lets a fake hierarchy (a plain
   /// directory, in unit tests) record what was written.
   public static func writeControl(_ path: String, _ text: String) throws(SystemCallError) {
-    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
     defer { close(fd) }
     try writeAll(fd, Array(text.utf8), path: path)

@@ -40,7 +40,7 @@ public struct PodPreparer {
     try FileSystem.makeDirectories("\(appDir)/rootfs/upper")
     try FileSystem.makeDirectories("\(appDir)/rootfs/work")
     try FileSystem.makeDirectories("\(appDir)/rootfs/merged")
-    if flavor == .default && app.seccomp == "runtime/default" {
+    if flavor == .default && app.seccomp != "unconfined" {
       try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
     }
     try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
@@ -51,7 +51,11 @@ public struct PodPreparer {
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
     do {
-      try Seccomp.compileRuntimeDefault(capabilities: app.capabilities, to: fd)
+      if let profile = AppManifest.localhostSeccompPath(app.seccomp) {
+        try Seccomp.compileProfile(path: profile, capabilities: app.capabilities, to: fd)
+      } else {
+        try Seccomp.compileRuntimeDefault(capabilities: app.capabilities, to: fd)
+      }
       fsync(fd)
       close(fd)
     } catch {
@@ -148,8 +152,13 @@ public struct PodPreparer {
       guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
       caps.removeAll { $0 == n }
     }
-    guard o.seccomp == "runtime/default" || o.seccomp == "unconfined" else {
-      throw .invalidArgument("unknown seccomp profile \(o.seccomp): use runtime/default or unconfined")
+    if let profile = AppManifest.localhostSeccompPath(o.seccomp) {
+      guard profile.hasPrefix("/") else { throw .invalidArgument("seccomp profile \(profile) must be an absolute path") }
+      guard FileSystem.exists(profile) else { throw .notFound("seccomp profile \(profile) does not exist") }
+    } else {
+      guard o.seccomp == "runtime/default" || o.seccomp == "unconfined" else {
+        throw .invalidArgument("unknown seccomp profile \(o.seccomp): use runtime/default, unconfined or localhost=/path")
+      }
     }
     var mounts: [AppMount] = []
     for m in o.mounts {
@@ -164,10 +173,13 @@ public struct PodPreparer {
     }
     let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
     guard workingDir.hasPrefix("/") else { throw .invalidArgument("working directory \(workingDir) must be absolute") }
-    if let m = o.resources.memoryBytes, m < 4096 * 1024 {
-      throw .invalidArgument("memory limit \(m) bytes is below the 4 MiB minimum")
+    try o.resources.validate(in: "app \(name)")
+    for c in ["hugetlb", "cpuset"] where !Cgroups.host().hasController(c) {
+      let asked = c == "hugetlb" ? !o.resources.hugepageLimits.isEmpty : (o.resources.cpusetCpus ?? o.resources.cpusetMems) != nil
+      if asked {
+        throw .init(.failedPrecondition, "app \(name): the \(c) cgroup controller is not available on this host")
+      }
     }
-    if let c = o.resources.cpuMillis, c <= 0 { throw .invalidArgument("cpu limit must be positive") }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
     let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
     return AppManifest(

@@ -10,10 +10,52 @@ struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
-    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --seccomp runtime/default|unconfined,
-    --memory 64M, --cpu 500m, --cpu-shares N, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard,
+    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
+    --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    Resource flags (also for `app update`): \(resourceHelp)
     """
+
+  static let resourceHelp = """
+    --memory 64M, --memory-swap 128M|-1 (memory+swap), --cpu 500m, --cpu-period US, --cpu-quota US|-1,
+    --cpu-shares N, --cpuset-cpus 0-1, --cpuset-mems 0, --pids N|-1, --hugepage 2MB=LIMIT (repeatable)
+    """
+
+  static let resourceFlags: Set<String> = [
+    "--memory", "--memory-swap", "--cpu", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus",
+    "--cpuset-mems", "--pids", "--hugepage",
+  ]
+
+  /// One resource flag (`resourceFlags`) into `r`; values are checked for form here, for range by
+  /// AppResources.validate.
+  static func parseResource(_ flag: String, _ v: String, into r: inout AppResources) throws {
+    func int(_ allowMinusOne: Bool = false) throws -> Int64 {
+      guard let n = Int64(v), n > 0 || (allowMinusOne && n == -1) else {
+        throw LiftoffError.invalidArgument("\(flag) \(v): expected a positive number\(allowMinusOne ? " or -1" : "")")
+      }
+      return n
+    }
+    switch flag {
+    case "--memory": r.memoryBytes = try parseBytes(v)
+    case "--memory-swap": r.memorySwapBytes = v == "-1" ? -1 : try parseBytes(v)
+    case "--cpu": r.cpuMillis = try parseCPU(v)
+    case "--cpu-period": r.cpuPeriodUs = try int()
+    case "--cpu-quota": r.cpuQuotaUs = try int(true)
+    case "--cpu-shares": r.cpuShares = try int()
+    case "--cpuset-cpus": r.cpusetCpus = v
+    case "--cpuset-mems": r.cpusetMems = v
+    case "--pids": r.pidsMax = v == "max" ? -1 : try int(true)
+    case "--hugepage":
+      let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+      guard kv.count == 2, AppResources.isPageSize(kv[0]) else {
+        throw LiftoffError.invalidArgument("--hugepage \(v): expected SIZE=LIMIT, e.g. 2MB=64M")
+      }
+      let limit = kv[1] == "0" ? 0 : try parseBytes(kv[1])
+      r.hugepageLimits.removeAll { $0.pageSize == kv[0] }
+      r.hugepageLimits.append(.init(pageSize: kv[0], limitBytes: limit))
+    default: throw LiftoffError.invalidArgument("unknown resource flag \(flag)")
+    }
+  }
 
   /// Splits the arguments into app sections and parses each one.
   static func parse(_ args: [String], resolver: any ImageResolving, interactive: Bool) throws -> [AppOptions] {
@@ -60,17 +102,8 @@ struct AppArguments {
       case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
       case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
       case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
-      case "--seccomp": o.seccomp = try value(flag, inline)
-      case "--memory": o.resources.memoryBytes = try parseBytes(try value(flag, inline))
-      case "--cpu": o.resources.cpuMillis = try parseCPU(try value(flag, inline))
-      case "--cpu-shares":
-        let v = try value(flag, inline)
-        guard let n = Int64(v), (2...262144).contains(n) else { throw LiftoffError.invalidArgument("--cpu-shares \(v): expected 2…262144") }
-        o.resources.cpuShares = n
-      case "--pids":
-        let v = try value(flag, inline)
-        guard let n = Int64(v), n > 0 else { throw LiftoffError.invalidArgument("--pids \(v): expected a positive number") }
-        o.resources.pidsMax = n
+      case "--seccomp": o.seccomp = try parseSeccomp(try value(flag, inline))
+      case _ where resourceFlags.contains(flag): try parseResource(flag, try value(flag, inline), into: &o.resources)
       case "--oom-score-adj":
         let v = try value(flag, inline)
         guard let n = Int(v), n >= -1000, n <= 1000 else { throw LiftoffError.invalidArgument("--oom-score-adj \(v): expected -1000…1000") }
@@ -89,6 +122,12 @@ struct AppArguments {
       }
     }
     return o
+  }
+
+  /// `runtime/default`, `unconfined`, `localhost=/path` or `localhost//path` → the manifest's form.
+  static func parseSeccomp(_ s: String) throws -> String {
+    if s.hasPrefix("localhost=") { return "localhost/" + s.dropFirst("localhost=".count) }
+    return s
   }
 
   /// `HOST:CTR[:ro|rw][:PROPAGATION]`

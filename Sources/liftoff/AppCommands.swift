@@ -7,10 +7,10 @@ import LiftoffPod
 
 struct AppCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "app", abstract: "Mutable pods: sandbox, add, start, stop, rm, list, status.",
+    commandName: "app", abstract: "Mutable pods: sandbox, add, start, stop, rm, list, status, stats, update.",
     subcommands: [
       AppSandboxCommand.self, AppAddCommand.self, AppStartCommand.self, AppStopCommand.self, AppRmCommand.self,
-      AppListCommand.self, AppStatusCommand.self, AppReopenLogCommand.self,
+      AppListCommand.self, AppStatusCommand.self, AppReopenLogCommand.self, AppStatsCommand.self, AppUpdateCommand.self,
     ])
 }
 

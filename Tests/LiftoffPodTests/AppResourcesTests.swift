@@ -1,0 +1,192 @@
+import Foundation
+import LiftoffCore
+import LiftoffOS
+import LiftoffPod
+import Testing
+
+/// Root integration tests of `liftoff app stats` and `liftoff app update` against real apps: the
+/// numbers are checked against the cgroup and /proc files, the limits from the cgroup files and from
+/// inside the app.
+@Suite(.enabled(if: isRoot(), "needs root"))
+struct AppResourcesTests {
+  func sandbox(_ f: PodFixture) throws -> String {
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    return sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  func stats(_ f: PodFixture, _ id: String, app: String? = nil) throws -> PodStats {
+    let r = try f.liftoff(["app", "stats", "--format", "json", id] + (app.map { ["--app", $0] } ?? []))
+    guard r.status == 0 else { throw LiftoffError(.internal, "app stats failed: \(r.stderr)") }
+    return try JSONDecoder().decode(PodStats.self, from: Data(r.stdout.utf8))
+  }
+
+  func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if try cond() { return }
+      usleep(50_000)
+    }
+    throw LiftoffError(.deadlineExceeded, "timed out waiting for \(what)")
+  }
+
+  func number(_ path: String) -> UInt64 {
+    UInt64(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+  }
+
+  @Test func statsOfARunningAppMatchTheKernelsFiles() throws {
+    let f = try PodFixture("stats")
+    defer { f.tearDown() }
+    try? FileManager.default.createSymbolicLink(atPath: "\(f.rootfs)/bin/ping", withDestinationPath: "busybox")
+    let id = try sandbox(f)
+    // A veth pair inside the pod's own network namespace, so the app has somewhere to send packets
+    // (ARP requests for an address nobody has go out of v0 and arrive on v1).
+    let ns = (PodStore.netnsPath(id) as NSString).lastPathComponent
+    let net = "10.254.\(Int.random(in: 0..<256))"
+    for cmd in [
+      ["link", "add", "v0", "type", "veth", "peer", "name", "v1"], ["addr", "add", "\(net).1/24", "dev", "v0"],
+      ["link", "set", "v0", "up"], ["link", "set", "v1", "up"],
+    ] {
+      let p = try Process.run(URL(fileURLWithPath: "/usr/sbin/ip"), arguments: ["-n", ns] + cmd)
+      p.waitUntilExit()
+      #expect(p.terminationStatus == 0, "ip \(cmd)")
+    }
+    let log = f.base + "/busy.log"
+    let add = try f.liftoff([
+      "app", "add", id, f.rootfs, "--name", "busy", "--memory", "64M", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
+      "dd if=/dev/zero of=/tmp/blob bs=1024 count=300 2>/dev/null; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; "
+        + "ping -c 2 -W 1 \(net).2 >/dev/null 2>&1; echo ready; exec sleep 1000",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    let idle = try f.liftoff(["app", "add", id, f.rootfs, "--name", "idle", "--exec", "/bin/sleep", "--", "1000"])
+    #expect(idle.status == 0, "\(idle.stderr)")
+    // Before start: no cgroup, so no numbers, but a state and an (empty) writable layer.
+    let before = try stats(f, id, app: "busy")
+    #expect(before.apps.count == 1 && before.apps[0].state == "created" && before.apps[0].cpu.usageCoreNanoseconds == nil)
+    #expect(try f.liftoff(["app", "start", "--app", "busy", id]).status == 0)
+    #expect(try f.liftoff(["app", "start", "--app", "idle", id]).status == 0)
+    try waitFor("the app to be ready") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") }
+
+    let cg = Cgroups.host()
+    let stage1 = try #require(try f.statusJSON(id).pid)
+    let cpuFile = cg.directory("cpuacct", pod: id, app: "busy") + "/cpuacct.usage"
+    let podCPUFile = cg.directory("cpuacct", pod: id) + "/cpuacct.usage"
+    let netBefore = NetworkDeviceStats.parse(try String(contentsOfFile: "/proc/\(stage1)/net/dev", encoding: .utf8))
+    let cpuBefore = number(cpuFile)
+    let s = try stats(f, id)
+    let cpuAfter = number(cpuFile)
+    let netAfter = NetworkDeviceStats.parse(try String(contentsOfFile: "/proc/\(stage1)/net/dev", encoding: .utf8))
+
+    #expect(s.podID == id)
+    #expect(Set(s.apps.map(\.name)) == ["busy", "idle"])
+    let busy = try #require(s.apps.first { $0.name == "busy" })
+    #expect(busy.state == "running")
+    let cpu = try #require(busy.cpu.usageCoreNanoseconds)
+    #expect(cpu > 0 && cpuBefore <= cpu && cpu <= cpuAfter, "\(cpuBefore) ≤ \(cpu) ≤ \(cpuAfter)")
+    #expect((s.cpu.usageCoreNanoseconds ?? 0) >= cpu && (s.cpu.usageCoreNanoseconds ?? 0) <= number(podCPUFile))
+    let usage = try #require(busy.memory.usageBytes)
+    let ws = try #require(busy.memory.workingSetBytes)
+    #expect(usage > 0 && ws <= usage)
+    #expect(busy.memory.limitBytes == 64 << 20)
+    #expect((busy.memory.pageFaults ?? 0) > 0)
+    #expect(busy.memory.rssBytes != nil && busy.memory.majorPageFaults != nil)
+    #expect(busy.processCount == 1)  // sh exec'd into sleep
+    #expect((s.processCount ?? 0) >= 2)  // busy's sleep and idle's sleep
+    #expect(busy.writableLayer.usedBytes >= 300 * 1024 && busy.writableLayer.inodesUsed >= 3, "\(busy.writableLayer)")
+    #expect(busy.writableLayer.path.hasSuffix("/apps/busy/rootfs/upper"))
+    #expect(busy.timestampNs > 0 && s.timestampNs > 0)
+    // The pod's namespace: the veths only (no loopback), counters between two reads of the kernel's file.
+    #expect(Set(s.network.map(\.name)) == ["v0", "v1"])
+    let v0 = try #require(s.network.first { $0.name == "v0" })
+    let b = try #require(netBefore.first { $0.name == "v0" })
+    let a = try #require(netAfter.first { $0.name == "v0" })
+    #expect(v0.txBytes > 0 && b.txBytes <= v0.txBytes && v0.txBytes <= a.txBytes, "\(b) \(v0) \(a)")
+    let v1 = try #require(s.network.first { $0.name == "v1" })
+    #expect(v1.rxBytes > 0)
+
+    let bad = try f.liftoff(["app", "stats", id, "--app", "nope"])
+    #expect(bad.status != 0 && bad.stderr.contains("has no app nope"))
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    // An exited pod: states and layers, no cgroup numbers.
+    let after = try stats(f, id)
+    #expect(after.cpu.usageCoreNanoseconds == nil && after.network.isEmpty)
+    #expect(after.apps.allSatisfy { $0.state == "exited" && $0.memory.usageBytes == nil })
+    #expect(try f.liftoff(["rm", id]).status == 0)
+  }
+
+  @Test func updateChangesLimitsLiveAndRecordsThem() throws {
+    let f = try PodFixture("update")
+    defer { f.tearDown() }
+    let id = try sandbox(f)
+    let log = f.base + "/cpus.log"
+    let add = try f.liftoff([
+      "app", "add", id, f.rootfs, "--name", "w", "--memory", "64M", "--cpu", "500m", "--pids", "50", "--log-path", log,
+      "--exec", "/bin/sh", "--", "-c", "while true; do grep Cpus_allowed_list /proc/self/status; sleep 0.1; done",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    #expect(try f.liftoff(["app", "start", "--app", "w", id]).status == 0)
+    let cg = Cgroups.host()
+    let mem = cg.directory("memory", pod: id, app: "w")
+    let cpu = cg.directory("cpu", pod: id, app: "w")
+    let pids = cg.directory("pids", pod: id, app: "w")
+    func file(_ p: String) -> String { ((try? String(contentsOfFile: p, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+    #expect(file("\(mem)/memory.limit_in_bytes") == String(64 << 20))
+    #expect(file("\(cpu)/cpu.cfs_quota_us") == "50000" && file("\(cpu)/cpu.cfs_period_us") == "100000")
+    #expect(file("\(pids)/pids.max") == "50")
+
+    var args = [
+      "app", "update", "--app", "w", "--memory", "128M", "--cpu-period", "50000", "--cpu-quota", "20000", "--cpu-shares", "256",
+      "--pids", "20", "--format", "json", id,
+    ]
+    let hasCpuset = cg.hasController("cpuset")
+    if hasCpuset { args += ["--cpuset-cpus", "0", "--cpuset-mems", "0"] }
+    let hasMemsw = FileSystem.exists("\(mem)/memory.memsw.limit_in_bytes")
+    if hasMemsw { args += ["--memory-swap", "192M"] }
+    let up = try f.liftoff(args)
+    #expect(up.status == 0, "\(up.stderr)")
+    #expect(up.stdout.contains("\"cpuQuotaUs\": 20000"), "\(up.stdout)")
+    #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
+    if hasMemsw { #expect(file("\(mem)/memory.memsw.limit_in_bytes") == String(192 << 20)) }
+    #expect(file("\(cpu)/cpu.cfs_period_us") == "50000" && file("\(cpu)/cpu.cfs_quota_us") == "20000")
+    #expect(file("\(cpu)/cpu.shares") == "256")
+    #expect(file("\(pids)/pids.max") == "20")
+    if hasCpuset {
+      #expect(file(cg.directory("cpuset", pod: id, app: "w") + "/cpuset.cpus") == "0")
+      // Seen from inside: the app's own processes may now run on CPU 0 only.
+      try waitFor("the app to see its cpuset") {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").last?.hasSuffix("Cpus_allowed_list:\t0") == true
+      }
+    }
+    // Recorded in pod.json (what a restart of the app would start from).
+    let manifest = try PodStore(root: f.dataDir).readManifest(id, at: .run)
+    let r = try #require(manifest.app(named: "w")).resources
+    #expect(r.memoryBytes == 128 << 20 && r.cpuMillis == nil && r.cpuQuotaUs == 20_000 && r.cpuPeriodUs == 50_000)
+    #expect(r.cpuShares == 256 && r.pidsMax == 20)
+
+    // Bad values and what this host lacks are refused, naming them; nothing changes.
+    let small = try f.liftoff(["app", "update", "--app", "w", "--memory", "1M", id])
+    #expect(small.status != 0 && small.stderr.contains("4 MiB"), "\(small.stderr)")
+    let none = try f.liftoff(["app", "update", "--app", "w", id])
+    #expect(none.status != 0 && none.stderr.contains("at least one resource flag"))
+    let missing = try f.liftoff(["app", "update", "--app", "nope", "--pids", "5", id])
+    #expect(missing.status != 0 && missing.stderr.contains("has no app nope"))
+    if !cg.hasController("hugetlb") {
+      let huge = try f.liftoff(["app", "update", "--app", "w", "--hugepage", "2MB=4M", id])
+      #expect(huge.status != 0 && huge.stderr.contains("hugetlb"), "\(huge.stderr)")
+      let addHuge = try f.liftoff(["app", "add", id, f.rootfs, "--name", "h", "--hugepage", "2MB=4M", "--exec", "/bin/true"])
+      #expect(addHuge.status != 0 && addHuge.stderr.contains("hugetlb"), "\(addHuge.stderr)")
+    }
+    #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
+    #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).app(named: "w")?.resources == r)
+
+    // A created (not started) app: recorded, applied by stage1 when it starts.
+    #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "later", "--exec", "/bin/sleep", "--", "1000"]).status == 0)
+    #expect(try f.liftoff(["app", "update", "--app", "later", "--pids", "7", id]).status == 0)
+    #expect(try f.liftoff(["app", "start", "--app", "later", id]).status == 0)
+    #expect(file(cg.directory("pids", pod: id, app: "later") + "/pids.max") == "7")
+
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.leftovers([id]).isEmpty)
+  }
+}
