@@ -34,7 +34,7 @@ struct AppLauncher {
       for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
       try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs)
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
-      if pod.flavor == .default && app.seccomp == "runtime/default" {
+      if pod.flavor == .default && app.seccomp != "unconfined" {
         seccompProgram = try FileSystem.readBytes("\(appDir)/seccomp.bpf")
       }
     } catch {

@@ -190,3 +190,31 @@ struct AppResourcesTests {
     #expect(try f.leftovers([id]).isEmpty)
   }
 }
+
+/// Root tests of the security settings of an app, observed from inside it.
+@Suite(.enabled(if: isRoot(), "needs root"))
+struct AppSecurityTests {
+  @Test func localhostSeccompProfileIsEnforced() throws {
+    let f = try PodFixture("scloc")
+    defer { f.tearDown() }
+    let profile = f.base + "/deny-mkdir.json"
+    try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#
+      .write(toFile: profile, atomically: true, encoding: .utf8)
+    for form in ["localhost=\(profile)", "localhost/\(profile)"] {
+      let r = try f.runShell(
+        "grep ^Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; echo rc=$?; touch /tmp/f && echo touched",
+        app: ["--seccomp", form])
+      #expect(r.status == 0, "\(r.stderr)")
+      #expect(r.stdout.contains("Seccomp:\t2"), "\(r.stdout)")
+      #expect(r.stdout.contains("Permission denied") && r.stdout.contains("rc=1"), "\(r.stdout)")
+      #expect(r.stdout.contains("touched"))
+    }
+    let missing = try f.runShell("true", app: ["--seccomp", "localhost=\(f.base)/nope.json"])
+    #expect(missing.status != 0 && missing.stderr.contains("\(f.base)/nope.json"), "\(missing.stderr)")
+    let bad = f.base + "/bad.json"
+    try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_EXPLODE"}]}"#
+      .write(toFile: bad, atomically: true, encoding: .utf8)
+    let badRun = try f.runShell("true", app: ["--seccomp", "localhost=\(bad)"])
+    #expect(badRun.status != 0 && badRun.stderr.contains(bad) && badRun.stderr.contains("SCMP_ACT_EXPLODE"), "\(badRun.stderr)")
+  }
+}
