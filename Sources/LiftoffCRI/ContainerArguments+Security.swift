@@ -1,5 +1,6 @@
 // The Linux security context of CreateContainer as app flags: user and group, read-only rootfs,
-// capabilities (names with or without `CAP_`, `ALL`), no_new_privs, seccomp. What the executor does not
+// capabilities (names with or without `CAP_`, `ALL`), no_new_privs, seccomp (RuntimeDefault,
+// Unconfined, Localhost). What the executor does not
 // support yet is refused naming the field.
 import LiftoffCore
 import LiftoffOS
@@ -78,16 +79,26 @@ extension ContainerArguments {
       switch sc.seccomp.profileType {
       case .runtimeDefault: return "runtime/default"
       case .unconfined: return "unconfined"
-      case .localhost:
-        throw LiftoffError(.unimplemented, "\(field): Localhost profile \(sc.seccomp.localhostRef) is not supported yet")
+      case .localhost: return try localhostProfile(sc.seccomp.localhostRef, field: "\(field).localhost_ref")
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).profile_type \(n) is unknown")
       }
     }
     switch sc.seccompProfilePath {
     case "", "unconfined": return "unconfined"
     case "runtime/default", "docker/default": return "runtime/default"
+    case let p where p.hasPrefix("localhost/"):
+      return try localhostProfile(String(p.dropFirst("localhost/".count)), field: "\(field)_profile_path")
     default:
-      throw LiftoffError(.unimplemented, "\(field)_profile_path \(sc.seccompProfilePath) is not supported yet")
+      throw LiftoffError.invalidArgument("\(field)_profile_path \(sc.seccompProfilePath) is not runtime/default, unconfined or localhost/PATH")
     }
+  }
+
+  /// A Localhost profile: an absolute path to an OCI-format JSON profile on the node, compiled by
+  /// `liftoff app add` (which names the path and the bad field when the profile is wrong).
+  func localhostProfile(_ path: String, field: String) throws -> String {
+    guard path.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("\(field) \"\(path)\" is not an absolute path")
+    }
+    return "localhost=" + path
   }
 }

@@ -5,10 +5,6 @@ import GRPCCore
 
 extension RuntimeService {
 
-  public func updateContainerResources(request: Runtime_V1_UpdateContainerResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
-    throw unimplementedRPC("UpdateContainerResources")
-  }
-
   public func exec(request: Runtime_V1_ExecRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ExecResponse {
     throw unimplementedRPC("Exec")
   }
@@ -19,30 +15,6 @@ extension RuntimeService {
 
   public func portForward(request: Runtime_V1_PortForwardRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PortForwardResponse {
     throw unimplementedRPC("PortForward")
-  }
-
-  public func containerStats(request: Runtime_V1_ContainerStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ContainerStatsResponse {
-    throw unimplementedRPC("ContainerStats")
-  }
-
-  public func listContainerStats(request: Runtime_V1_ListContainerStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListContainerStatsResponse {
-    throw unimplementedRPC("ListContainerStats")
-  }
-
-  public func streamContainerStats(request: Runtime_V1_StreamContainerStatsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamContainerStatsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamContainerStats")
-  }
-
-  public func podSandboxStats(request: Runtime_V1_PodSandboxStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PodSandboxStatsResponse {
-    throw unimplementedRPC("PodSandboxStats")
-  }
-
-  public func listPodSandboxStats(request: Runtime_V1_ListPodSandboxStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListPodSandboxStatsResponse {
-    throw unimplementedRPC("ListPodSandboxStats")
-  }
-
-  public func streamPodSandboxStats(request: Runtime_V1_StreamPodSandboxStatsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxStatsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamPodSandboxStats")
   }
 
   public func checkpointContainer(request: Runtime_V1_CheckpointContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CheckpointContainerResponse {

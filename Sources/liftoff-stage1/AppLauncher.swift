@@ -6,8 +6,8 @@
 // (flavor `default`) or in the host's (flavor `fly`), and builds the app's world in this order:
 //   cgroup, oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
 //   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → rlimits → working dir →
-//   bounding set, groups/gid/uid, capabilities → parent-death signal → no_new_privs → signals →
-//   seccomp → execve.
+//   [seccomp, when no_new_privs is off: it needs CAP_SYS_ADMIN] → bounding set, groups/gid/uid,
+//   capabilities → parent-death signal → no_new_privs → signals → seccomp → execve.
 import Glibc
 import LiftoffCore
 import LiftoffOS
@@ -144,6 +144,12 @@ struct AppLauncher {
       try FileSystem.makeDirectories(app.workingDir)
       if app.workingDir != "/" { chown(app.workingDir, app.user.uid, app.user.gid) }
       guard chdir(app.workingDir) == 0 else { throw SystemCallError("chdir", errno: errno, path: app.workingDir) }
+      // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still hold it
+      // (runc does the same); the profile must then allow the few calls left before execve.
+      if let seccompProgram, !app.noNewPrivileges {
+        step = "seccomp"
+        try Seccomp.load(seccompProgram)
+      }
       step = "capabilities"
       let caps = try Capabilities.mask(pod.flavor == .fly ? Capabilities.names : app.capabilities)
       if pod.flavor == .default { try Capabilities.limitBoundingSet(to: caps) }
@@ -169,7 +175,7 @@ struct AppLauncher {
       }
       ProcessControl.closeDescriptors(except: errorPipe)
       ProcessControl.resetSignals()
-      if let seccompProgram {
+      if let seccompProgram, app.noNewPrivileges {
         step = "seccomp"
         try Seccomp.load(seccompProgram)
       }

@@ -217,4 +217,12 @@ struct AppSecurityTests {
     let badRun = try f.runShell("true", app: ["--seccomp", "localhost=\(bad)"])
     #expect(badRun.status != 0 && badRun.stderr.contains(bad) && badRun.stderr.contains("SCMP_ACT_EXPLODE"), "\(badRun.stderr)")
   }
+
+  @Test func seccompWithoutNoNewPrivsIsLoadedWhileStillPrivileged() throws {
+    let f = try PodFixture("scnnp")
+    defer { f.tearDown() }
+    let r = try f.runShell("grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status", app: ["--no-new-privileges=false"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("Seccomp:\t2") && r.stdout.contains("NoNewPrivs:\t0"), "\(r.stdout)")
+  }
 }
