@@ -95,6 +95,9 @@ public struct AppManifest: Sendable, Equatable {
   /// The app's own annotations and labels (the CRI service keeps a container's metadata here).
   public var annotations: [String: String]
   public var labels: [String: String]
+  /// Security settings added with the CRI security context (AppManifest+Security.swift); JSON keys
+  /// `privileged`, `sysctls`, `devices`, `pidNamespace`, all optional.
+  public var security: AppSecurity = AppSecurity()
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
@@ -401,7 +404,7 @@ extension PodManifest {
 
 extension AppManifest {
   public var json: JSON {
-    .obj([
+    let members: [(String, JSON?)] = [
       ("name", .string(name)),
       ("image", .obj([("name", .string(image.name)), ("id", .string(image.id)), ("layerDirs", .strs(image.layerDirs))])),
       ("exec", .strs(exec)),
@@ -434,7 +437,8 @@ extension AppManifest {
       ("createdAt", .string(createdAt)),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
-    ])
+    ]
+    return .obj(members + security.jsonMembers)
   }
 
   public init(json j: JSON) throws(LiftoffError) {
@@ -498,6 +502,7 @@ extension AppManifest {
     createdAt = try j.optString("createdAt", in: ctx) ?? ""
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
+    security = try AppSecurity(json: j, in: ctx)
   }
 }
 

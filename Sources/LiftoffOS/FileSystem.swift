@@ -174,6 +174,16 @@ public enum FileSystem {
     guard liftoff_mknod_char(path, mode, major, minor) == 0 else { throw SystemCallError("mknod", errno: errno, path: path) }
   }
 
+  public static func major(_ dev: dev_t) -> UInt32 { UInt32(liftoff_dev_major(UInt64(dev))) }
+  public static func minor(_ dev: dev_t) -> UInt32 { UInt32(liftoff_dev_minor(UInt64(dev))) }
+
+  /// mknod of a character (`block` false) or block device.
+  public static func makeDevice(_ path: String, block: Bool, mode: mode_t, major: UInt32, minor: UInt32) throws(SystemCallError) {
+    guard liftoff_mknod(path, (block ? S_IFBLK : S_IFCHR) | (mode & 0o7777), major, minor) == 0 else {
+      throw SystemCallError("mknod", errno: errno, path: path)
+    }
+  }
+
   /// Joins `relative` (absolute inside a rootfs, e.g. `/etc/passwd`) onto `root`.
   public static func join(_ root: String, _ relative: String) -> String {
     var r = relative

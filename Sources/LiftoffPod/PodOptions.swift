@@ -11,6 +11,17 @@ public struct PodOptions: Sendable {
   public var stopTimeoutSeconds = 10
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
+  /// `--privileged`: all capabilities, host devices, no seccomp, no masked paths, rw /sys.
+  public var privileged = false
+  /// `--sysctl K=V` (namespaced ones only).
+  public var sysctls: [String: String] = [:]
+  /// `--device HOST[:CONTAINER[:rwm]]`.
+  public var devices: [String] = []
+  /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
+  public var supplementaryGroups: [UInt32] = []
+  public var supplementaryGroupsStrict = false
+  /// `--pid-namespace container|host`.
+  public var pidNamespace = AppSecurity.PIDNamespace.container
   public var mutable = false
   public var apps: [AppOptions] = []
   public init() {}
@@ -48,6 +59,17 @@ public struct AppOptions: Sendable {
   /// The app's own annotations and labels (`--annotation`, `--label`).
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
+  /// `--privileged`: all capabilities, host devices, no seccomp, no masked paths, rw /sys.
+  public var privileged = false
+  /// `--sysctl K=V` (namespaced ones only).
+  public var sysctls: [String: String] = [:]
+  /// `--device HOST[:CONTAINER[:rwm]]`.
+  public var devices: [String] = []
+  /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
+  public var supplementaryGroups: [UInt32] = []
+  public var supplementaryGroupsStrict = false
+  /// `--pid-namespace container|host`.
+  public var pidNamespace = AppSecurity.PIDNamespace.container
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

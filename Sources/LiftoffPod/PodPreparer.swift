@@ -81,7 +81,7 @@ public struct PodPreparer {
         throw .invalidArgument("app name \(name) is used twice in the pod")
       }
       names.insert(name)
-      apps.append(try buildApp(name: name, o, flavor: options.flavor))
+      apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network))
     }
     let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
     guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
@@ -100,7 +100,9 @@ public struct PodPreparer {
       labels: options.labels, apps: apps)
   }
 
-  func buildApp(name: String, _ o: AppOptions, flavor: PodManifest.Flavor) throws(LiftoffError) -> AppManifest {
+  func buildApp(
+    name: String, _ o: AppOptions, flavor: PodManifest.Flavor, network: PodNetwork.Mode
+  ) throws(LiftoffError) -> AppManifest {
     let cfg = o.image.config.config ?? ImageRuntimeConfig()
     guard !o.image.layerDirs.isEmpty else { throw .invalidArgument("image \(o.imageName) has no layers") }
     for d in o.image.layerDirs where !FileSystem.isDirectory(d) {
@@ -132,7 +134,11 @@ public struct PodPreparer {
     let db = UserDatabase(
       passwd: Self.readFromLayers(o.image.layerDirs, "etc/passwd") ?? "",
       group: Self.readFromLayers(o.image.layerDirs, "etc/group") ?? "")
-    let user = try db.resolve(user: o.user ?? cfg.user, group: o.group)
+    var user = try db.resolve(user: o.user ?? cfg.user, group: o.group)
+    // Supplementary groups: Merge adds the requested ones to the image's; Strict keeps only the
+    // primary group and the requested ones (CRI SupplementalGroupsPolicy).
+    if o.supplementaryGroupsStrict { user.additionalGids = [user.gid] }
+    for g in o.supplementaryGroups where !user.additionalGids.contains(g) { user.additionalGids.append(g) }
     if !env.contains(where: { $0.0 == "HOME" }) {
       let home = db.users.first { $0.uid == user.uid }?.home ?? "/"
       env.append(("HOME", home.isEmpty ? "/" : home))
@@ -182,13 +188,65 @@ public struct PodPreparer {
     }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
     let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
-    return AppManifest(
+    var security = AppSecurity(privileged: o.privileged, pidNamespace: o.pidNamespace)
+    for (k, v) in o.sysctls {
+      if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
+        throw .invalidArgument("app \(name): \(refusal)")
+      }
+      security.sysctls[k] = v
+    }
+    for d in o.devices { security.devices.append(try Self.device(d, app: name)) }
+    if flavor == .fly && (!security.sysctls.isEmpty || !security.devices.isEmpty || o.privileged) {
+      throw .invalidArgument("app \(name): stage1 fly shares the host's namespaces and devices: --sysctl, --device and --privileged do not apply")
+    }
+    if security.pidNamespace == .host && flavor == .fly {
+      throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already")
+    }
+    var seccomp = o.seccomp
+    var masked = DefaultPaths.masked
+    var readonly = DefaultPaths.readonly
+    if o.privileged {
+      caps = Array(Capabilities.names.prefix(Capabilities.lastCap() + 1))
+      seccomp = "unconfined"
+      masked = []
+      readonly = []
+    }
+    var app = AppManifest(
       name: name, image: AppImage(name: o.imageName, id: o.image.id, layerDirs: o.image.layerDirs), exec: argv,
       env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,
-      capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
-      resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
-      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
+      capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: seccomp, mounts: mounts, rlimits: o.rlimits,
+      resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: masked,
+      readonlyPaths: readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
       createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels)
+    app.security = security
+    return app
+  }
+
+  /// `--device HOST[:CONTAINER[:PERMISSIONS]]`: the host node's type, numbers, mode and owner.
+  static func device(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
+    let f = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard (1...3).contains(f.count), f[0].hasPrefix("/") else {
+      throw .invalidArgument("app \(app): --device \(spec): expected HOST[:CONTAINER[:rwm]] with absolute paths")
+    }
+    let target = f.count > 1 && !f[1].isEmpty ? f[1] : f[0]
+    let perms = f.count > 2 ? f[2] : "rwm"
+    guard target.hasPrefix("/dev/"), !target.split(separator: "/").contains(".."),
+      !perms.isEmpty, perms.allSatisfy({ "rwm".contains($0) })
+    else {
+      throw .invalidArgument("app \(app): --device \(spec): the container path must be under /dev and permissions a subset of rwm")
+    }
+    let st: stat
+    do { st = try FileSystem.fileStat(f[0]) } catch {
+      throw LiftoffError(.notFound, "app \(app): device \(f[0]) does not exist on the host", cause: error)
+    }
+    let kind = st.st_mode & S_IFMT
+    guard kind == S_IFCHR || kind == S_IFBLK else {
+      throw .invalidArgument("app \(app): \(f[0]) is not a character or block device")
+    }
+    return AppDevice(
+      path: target, type: kind == S_IFCHR ? "c" : "b", major: FileSystem.major(st.st_rdev),
+      minor: FileSystem.minor(st.st_rdev), fileMode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+      permissions: perms)
   }
 
   /// A file's contents as the overlay would show it: the topmost layer that has it wins; a

@@ -12,7 +12,9 @@ struct AppArguments {
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
-    --no-new-privileges[=false], --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    --no-new-privileges[=false], --privileged, --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
+    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host,
+    --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
 
@@ -113,6 +115,34 @@ struct AppArguments {
         let v = inline ?? "true"
         guard let b = Bool(v) else { throw LiftoffError.invalidArgument("--no-new-privileges=\(v): expected true or false") }
         o.noNewPrivileges = b
+      case "--privileged": o.privileged = try parseBool(flag, inline)
+      case "--sysctl":
+        let v = try value(flag, inline)
+        let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--sysctl \(v): expected KEY=VALUE") }
+        o.sysctls[kv[0]] = kv[1]
+      case "--device": o.devices.append(try value(flag, inline))
+      case "--supplementary-groups":
+        let v = try value(flag, inline)
+        for g in v.split(separator: ",") {
+          guard let n = UInt32(g) else { throw LiftoffError.invalidArgument("--supplementary-groups \(v): expected numeric group ids") }
+          o.supplementaryGroups.append(n)
+        }
+      case "--supplementary-groups-policy":
+        let v = try value(flag, inline)
+        guard v == "merge" || v == "strict" else {
+          throw LiftoffError.invalidArgument("--supplementary-groups-policy \(v): expected merge or strict")
+        }
+        o.supplementaryGroupsStrict = v == "strict"
+      case "--pid-namespace":
+        let v = try value(flag, inline)
+        guard let ns = AppSecurity.PIDNamespace(rawValue: v) else {
+          if v == "pod" {
+            throw LiftoffError(.unimplemented, "--pid-namespace pod: a PID namespace shared by the pod's apps is not supported yet")
+          }
+          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container or host")
+        }
+        o.pidNamespace = ns
       case "--annotation", "--label":
         let v = try value(flag, inline)
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -122,6 +152,13 @@ struct AppArguments {
       }
     }
     return o
+  }
+
+  /// `--flag` or `--flag=true|false`.
+  static func parseBool(_ flag: String, _ inline: String?) throws -> Bool {
+    guard let v = inline else { return true }
+    guard let b = Bool(v) else { throw LiftoffError.invalidArgument("\(flag)=\(v): expected true or false") }
+    return b
   }
 
   /// `runtime/default`, `unconfined`, `localhost=/path` or `localhost//path` → the manifest's form.

@@ -225,4 +225,96 @@ struct AppSecurityTests {
     #expect(r.status == 0, "\(r.stderr)")
     #expect(r.stdout.contains("Seccomp:\t2") && r.stdout.contains("NoNewPrivs:\t0"), "\(r.stdout)")
   }
+
+  func capEff(_ out: String) -> UInt64? {
+    guard let line = out.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }) else { return nil }
+    return UInt64(line.split(separator: "\t").last ?? "", radix: 16)
+  }
+
+  @Test func privilegedGetsEverythingAndUnprivilegedDoesNot() throws {
+    let f = try PodFixture("priv")
+    defer { f.tearDown() }
+    let script =
+      "grep -E '^(CapEff|Seccomp):' /proc/self/status; stat -c 'timer_list=%F' /proc/timer_list; "
+      + "grep ' /sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1 | sed 's/^/sys=/'; ls /dev/loop0 2>&1; "
+      + "mknod /dev/blk b 7 0 && (head -c 1 /dev/blk >/dev/null 2>&1 && echo blk=readable || echo blk=denied)"
+    try? FileManager.default.createSymbolicLink(atPath: "\(f.rootfs)/bin/cut", withDestinationPath: "busybox")
+    try? FileManager.default.createSymbolicLink(atPath: "\(f.rootfs)/bin/sed", withDestinationPath: "busybox")
+    try? FileManager.default.createSymbolicLink(atPath: "\(f.rootfs)/bin/mknod", withDestinationPath: "busybox")
+    let plain = try f.runShell(script)
+    #expect(plain.status == 0, "\(plain.stderr)")
+    #expect(capEff(plain.stdout) == 0xa804_25fb)
+    #expect(plain.stdout.contains("Seccomp:\t2"))
+    #expect(plain.stdout.contains("timer_list=character special file"), "\(plain.stdout)")
+    #expect(plain.stdout.contains("sys=ro"))
+    #expect(plain.stdout.contains("No such file"), "no host devices: \(plain.stdout)")
+    // The device cgroup: a node made with CAP_MKNOD cannot be opened.
+    #expect(plain.stdout.contains("blk=denied"), "\(plain.stdout)")
+
+    let priv = try f.runShell(script, app: ["--privileged"])
+    #expect(priv.status == 0, "\(priv.stderr)")
+    let caps = try #require(capEff(priv.stdout))
+    #expect(caps & (1 << 21) != 0 && caps & (1 << 12) != 0, "CAP_SYS_ADMIN and CAP_NET_ADMIN: \(String(caps, radix: 16))")
+    #expect(priv.stdout.contains("Seccomp:\t0"))
+    #expect(priv.stdout.contains("timer_list=regular"), "\(priv.stdout)")
+    #expect(priv.stdout.contains("sys=rw"))
+    #expect(priv.stdout.contains("/dev/loop0") && !priv.stdout.contains("No such file"), "\(priv.stdout)")
+    #expect(priv.stdout.contains("blk=readable"), "\(priv.stdout)")
+  }
+
+  @Test func namespacedSysctlsOnlyAndSeenInside() throws {
+    let f = try PodFixture("sysctl")
+    defer { f.tearDown() }
+    let hostShm = try String(contentsOfFile: "/proc/sys/kernel/shmmni", encoding: .utf8)
+    let r = try f.runShell(
+      "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_unprivileged_port_start",
+      app: ["--sysctl", "kernel.shmmni=1234", "--sysctl", "net/ipv4/ip_unprivileged_port_start=99"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout == "1234\n99\n", "\(r.stdout)")
+    #expect(try String(contentsOfFile: "/proc/sys/kernel/shmmni", encoding: .utf8) == hostShm)
+    for bad in ["vm.swappiness=1", "kernel.hostname=x", "kernel/../../x=1"] {
+      let b = try f.runShell("true", app: ["--sysctl", bad])
+      #expect(b.status != 0 && b.stderr.contains("sysctl"), "\(bad): \(b.stderr)")
+    }
+    let hostNet = try f.runShell("true", pod: ["--net", "host"], app: ["--sysctl", "net.ipv4.ip_forward=1"])
+    #expect(hostNet.status != 0 && hostNet.stderr.contains("host's network"), "\(hostNet.stderr)")
+  }
+
+  @Test func supplementaryGroupsMergeAndStrict() throws {
+    let f = try PodFixture("groups")
+    defer { f.tearDown() }
+    let merge = try f.runShell("id -G", app: ["--user", "alice", "--supplementary-groups", "4000,4001"])
+    #expect(Set(merge.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })) == ["1000", "50", "29", "4000", "4001"], "\(merge)")
+    let strict = try f.runShell(
+      "id -G", app: ["--user", "alice", "--supplementary-groups", "4000", "--supplementary-groups-policy", "strict"])
+    #expect(Set(strict.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })) == ["1000", "4000"], "\(strict)")
+    let bad = try f.runShell("true", app: ["--supplementary-groups", "staff"])
+    #expect(bad.status != 0 && bad.stderr.contains("numeric"))
+  }
+
+  @Test func devicesWithPermissionsAndHostPIDNamespace() throws {
+    let f = try PodFixture("dev")
+    defer { f.tearDown() }
+    // /dev/loop-control (10:237) is not in the default allow-list: read-only access as asked.
+    let r = try f.runShell(
+      "(exec 3</dev/ctl) && echo read-open; (exec 3>/dev/ctl) 2>/dev/null && echo write-open || echo write-denied; stat -c '%t:%T %a' /dev/ctl",
+      app: ["--device", "/dev/loop-control:/dev/ctl:r"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout == "read-open\nwrite-denied\na:ed 600\n", "\(r.stdout)")
+    let rw = try f.runShell("(exec 3>/dev/loop-control) && echo write-open", app: ["--device", "/dev/loop-control"])
+    #expect(rw.stdout == "write-open\n", "\(rw)")
+    let missing = try f.runShell("true", app: ["--device", "/dev/no-such-device"])
+    #expect(missing.status != 0 && missing.stderr.contains("/dev/no-such-device"))
+    let notDev = try f.runShell("true", app: ["--device", "/etc/passwd:/dev/passwd"])
+    #expect(notDev.status != 0 && notDev.stderr.contains("not a character or block device"), "\(notDev.stderr)")
+
+    let own = try f.runShell("echo $$")
+    #expect(own.stdout == "1\n")
+    let host = try f.runShell("echo $$; ls /proc | grep -c '^[0-9]'", app: ["--pid-namespace", "host"])
+    #expect(host.status == 0, "\(host.stderr)")
+    let lines = host.stdout.split(separator: "\n")
+    #expect(lines.first != "1" && (Int(lines.last ?? "") ?? 0) > 10, "\(host.stdout)")
+    let pod = try f.runShell("true", app: ["--pid-namespace", "pod"])
+    #expect(pod.status != 0 && pod.stderr.contains("not supported yet"))
+  }
 }
