@@ -1,6 +1,7 @@
-// The Linux security context of CreateContainer as app flags: user and group, read-only rootfs,
-// capabilities (names with or without `CAP_`, `ALL`), no_new_privs, seccomp (RuntimeDefault,
-// Unconfined, Localhost). What the executor does not
+// The Linux security context of CreateContainer as app flags: user and group, supplemental groups
+// (Merge/Strict), read-only rootfs, privileged, capabilities (names with or without `CAP_`, `ALL`),
+// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER or NODE; the
+// sandbox's sysctls (namespaced ones; `liftoff app add` refuses the others naming them). What the executor does not
 // support yet is refused naming the field.
 import LiftoffCore
 import LiftoffOS
@@ -9,7 +10,7 @@ extension ContainerArguments {
   func securityArguments(_ sc: Runtime_V1_LinuxContainerSecurityContext, present: Bool) throws -> [String] {
     var a: [String] = []
     let field = "config.linux.security_context"
-    if sc.privileged { throw LiftoffError(.unimplemented, "\(field).privileged: privileged containers are not supported yet") }
+    if sc.privileged { a.append("--privileged") }
     if sc.hasSelinuxOptions, sc.selinuxOptions != Runtime_V1_SELinuxOption() {
       throw LiftoffError.invalidArgument("\(field).selinux_options: this host has no SELinux")
     }
@@ -31,7 +32,15 @@ extension ContainerArguments {
       a += ["--group", String(sc.runAsGroup.value)]
     }
     if !sc.supplementalGroups.isEmpty {
-      throw LiftoffError(.unimplemented, "\(field).supplemental_groups are not supported yet")
+      for g in sc.supplementalGroups where g < 0 || g > Int64(UInt32.max) {
+        throw LiftoffError.invalidArgument("\(field).supplemental_groups: \(g) is out of range")
+      }
+      a += ["--supplementary-groups", sc.supplementalGroups.map(String.init).joined(separator: ",")]
+    }
+    switch sc.supplementalGroupsPolicy {
+    case .merge: break
+    case .strict: a += ["--supplementary-groups-policy", "strict"]
+    case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).supplemental_groups_policy \(n) is unknown")
     }
     if sc.readonlyRootfs { a.append("--readonly-rootfs") }
     a.append("--no-new-privileges=\(sc.noNewPrivs)")
@@ -43,10 +52,21 @@ extension ContainerArguments {
     }
     a += ["--seccomp", try seccompProfile(sc)]
     let ns = sc.namespaceOptions
-    if sc.hasNamespaceOptions, ns.pid == .pod || ns.pid == .node || ns.pid == .target {
-      throw LiftoffError(.unimplemented, "\(field).namespace_options.pid \(ns.pid): only CONTAINER is supported yet")
+    if sc.hasNamespaceOptions {
+      switch ns.pid {
+      case .container: break
+      case .node: a += ["--pid-namespace", "host"]
+      case .pod, .target:
+        throw LiftoffError(.unimplemented, "\(field).namespace_options.pid \(ns.pid): only CONTAINER and NODE are supported yet")
+      case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
+      }
     }
     return a
+  }
+
+  /// The sandbox's sysctls (CRI keeps them on the sandbox; they apply to each of its containers).
+  func sysctlArguments(_ sysctls: [String: String]) -> [String] {
+    sysctls.sorted { $0.key < $1.key }.flatMap { ["--sysctl", "\($0.key)=\($0.value)"] }
   }
 
   /// The default set, minus drops, plus adds; `ALL` in drop empties it, in add fills it.

@@ -33,6 +33,13 @@ extension RuntimeService {
       let linux = config.linux
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
+      // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
+      // namespaced, or a network one with the host's network, is refused here, naming it.
+      for key in linux.sysctls.keys.sorted() {
+        if let refusal = AppSecurity.sysctlRefusal(key, podHasOwnNetwork: !hostNetwork) {
+          throw LiftoffError.invalidArgument("config.linux.sysctls: \(refusal)")
+        }
+      }
       let identity = "\(meta.name)_\(meta.namespace)_\(meta.uid)_\(meta.attempt)"
 
       return try await runtime.podLocks.withLock("sandbox-name:" + identity) {

@@ -199,4 +199,110 @@ import Testing
       _ = try await runtime.removePodSandbox(rmPod)
     }
   }
+
+  @Test func securityContextSysctlsDevicesAndGroups() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let logDir = server.root + "/logs/sec"
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+
+      // A sysctl that is not namespaced: refused at RunPodSandbox, naming it.
+      var badRun = Runtime_V1_RunPodSandboxRequest()
+      badRun.config = sandboxConfig("badsysctl")
+      badRun.config.linux.sysctls = ["vm.swappiness": "10"]
+      do {
+        _ = try await runtime.runPodSandbox(badRun)
+        Issue.record("a non-namespaced sysctl was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("vm.swappiness"), "\(e.message)")
+      }
+
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("sec")
+      run.config.logDirectory = logDir
+      run.config.linux.sysctls = ["kernel.shmmni": "2345", "net.ipv4.ip_unprivileged_port_start": "81"]
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      func create(_ name: String, _ script: String, _ edit: (inout Runtime_V1_ContainerConfig) -> Void) async throws -> String {
+        var c = Runtime_V1_CreateContainerRequest()
+        c.podSandboxID = sandboxID
+        c.sandboxConfig = run.config
+        c.config = containerConfig(name, image: image, script + "; exec sleep 1000", logPath: "\(name).log")
+        edit(&c.config)
+        let id = try await runtime.createContainer(c).containerID
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = id
+        _ = try await runtime.startContainer(start)
+        return id
+      }
+      func output(_ name: String, lines: Int) async throws -> [String] {
+        var got: [String] = []
+        _ = try await eventually {
+          let text = (try? String(contentsOfFile: "\(logDir)/\(name).log", encoding: .utf8)) ?? ""
+          got = text.split(separator: "\n").map { String($0.split(separator: " ", maxSplits: 3).last ?? "") }
+          return got.count >= lines
+        }
+        return got
+      }
+
+      let userID = try await create(
+        "user", "id -u; id -G; cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_unprivileged_port_start; echo pid=$$"
+      ) { c in
+        c.linux.securityContext.runAsUser.value = 1000
+        c.linux.securityContext.runAsGroup.value = 1000
+        c.linux.securityContext.supplementalGroups = [4000, 4001]
+        c.linux.securityContext.supplementalGroupsPolicy = .strict
+        c.linux.securityContext.namespaceOptions.pid = .node
+      }
+      let user = try await output("user", lines: 5)
+      #expect(user.prefix(5) == ["1000", "1000 4000 4001", "2345", "81", user.count > 4 ? user[4] : ""], "\(user)")
+      #expect(user.count > 4 && user[4] != "pid=1", "PID namespace NODE: \(user)")
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = userID
+      let u = try await runtime.containerStatus(status).status.user.linux
+      #expect(u.uid == 1000 && u.gid == 1000 && u.supplementalGroups == [1000, 4000, 4001])
+
+      _ = try await create("priv", "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev/loop0") { c in
+        c.linux.securityContext.privileged = true
+        c.linux.securityContext.seccomp.profileType = .runtimeDefault
+      }
+      let priv = try await output("priv", lines: 3)
+      #expect(priv.contains("CapEff:\t000001fffeffffff") || priv.contains("CapEff:\t000001ffffffffff"), "\(priv)")
+      #expect(priv.contains("Seccomp:\t0") && priv.contains("/dev/loop0"), "\(priv)")
+
+      _ = try await create(
+        "dev", "(exec 3</dev/ctl) && echo read-open; (exec 3>/dev/ctl) 2>/dev/null && echo write-open || echo write-denied"
+      ) { c in
+        var d = Runtime_V1_Device()
+        d.hostPath = "/dev/loop-control"
+        d.containerPath = "/dev/ctl"
+        d.permissions = "r"
+        c.devices = [d]
+      }
+      #expect(try await output("dev", lines: 2) == ["read-open", "write-denied"])
+
+      var pidPod = Runtime_V1_CreateContainerRequest()
+      pidPod.podSandboxID = sandboxID
+      pidPod.sandboxConfig = run.config
+      pidPod.config = containerConfig("pidpod", image: image, "true")
+      pidPod.config.linux.securityContext.namespaceOptions.pid = .pod
+      do {
+        _ = try await runtime.createContainer(pidPod)
+        Issue.record("a shared PID namespace was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .unimplemented && e.message.contains("namespace_options.pid"))
+      }
+
+      var stopPod = Runtime_V1_StopPodSandboxRequest()
+      stopPod.podSandboxID = sandboxID
+      _ = try await runtime.stopPodSandbox(stopPod)
+      var rmPod = Runtime_V1_RemovePodSandboxRequest()
+      rmPod.podSandboxID = sandboxID
+      _ = try await runtime.removePodSandbox(rmPod)
+    }
+  }
 }
