@@ -1,46 +1,181 @@
-// `liftoff enter`: joining a running app's namespaces. setns(2) into a mount namespace fails in a
-// multi-threaded process, and the Swift runtime may start threads, so the joining happens here, in a
-// constructor that runs before Swift's main (runc's nsexec trick).
+// `liftoff enter` (and CRI exec): running a command inside a running app, with the app's whole
+// confinement. setns(2) into a mount namespace fails in a multi-threaded process, and the Swift
+// runtime may start threads, so everything happens here, in a constructor that runs before Swift's
+// main (runc's nsexec trick).
 //
-// Trigger: stage0 re-executes itself (/proc/self/exe) with
-//   LIFTOFF_NSENTER_PID=<pid of a process inside the app>   whose namespaces to join
-//   LIFTOFF_NSENTER_CWD=<dir>                                optional working directory
-// and argv = [anything, CMD, ARGS…]; the rest of the environment is passed to CMD as it is.
-// The constructor joins the app's user-visible namespaces (ipc, uts, net, pid, mnt; cgroup when
-// present), forks (a PID namespace applies to children only), execs CMD in the child, waits, and
-// exits with CMD's status (128 + signal when killed). It never returns to Swift.
-// The command runs as root with the full capability set of the caller, like `rkt enter`.
+// Trigger: stage0 (PodManager.enter) re-executes itself (/proc/self/exe) with argv = [anything, CMD,
+// ARGS…], the app's environment, and these variables (all but the first optional; they are removed
+// before CMD runs):
+//   LIFTOFF_NSENTER_PID=<pid>          a process inside the app: its namespaces and root are joined
+//   LIFTOFF_NSENTER_CWD=<dir>          working directory inside the app
+//   LIFTOFF_NSENTER_CGROUPS=<d1>:<d2>  host cgroup directories of the app (cgroup.procs is written)
+//   LIFTOFF_NSENTER_UID / _GID=<n>     user and primary group
+//   LIFTOFF_NSENTER_GROUPS=<g1>,<g2>   supplementary groups (empty: none); set with UID
+//   LIFTOFF_NSENTER_CAPS=<hex>         bounding, permitted and effective set (absent: keep the caller's)
+//   LIFTOFF_NSENTER_NNP=1              no_new_privs
+//   LIFTOFF_NSENTER_SECCOMP=<path>     a raw BPF program (struct sock_filter[]) loaded just before execve
+//   LIFTOFF_NSENTER_TTY=1              the child starts a session and makes its stdin (a terminal)
+//                                      its controlling terminal
+//
+//   parent (this process)                      child
+//   open ns fds, cgroup.procs, seccomp file
+//   setns ipc uts net pid mnt (cgroup), chroot
+//   fork ─────────────────────────────────────▶ [tty: setsid, TIOCSCTTY] → cgroup.procs ← 0
+//   wait; exit with the child's status           → bounding set → groups, gid, uid → capsets
+//   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
+//                                                → close fds ≥ 3 → no_new_privs → seccomp → execvp
+// Failures before exec exit 125 (126/127 when exec fails) with one line on stderr. The child gets
+// SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran; so does the
+// reader of this process's stdout or stderr going away (a pipe's reader closed, a terminal hung up).
 #define _GNU_SOURCE
+#include "CLinux.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
+
+#define NSENTER_MAX_CGROUPS 16
+#define NSENTER_MAX_GROUPS 64
 
 static void liftoff_nsenter_fail(const char *what, const char *detail) {
   fprintf(stderr, "liftoff enter: %s %s: %s\n", what, detail ? detail : "", strerror(errno));
   _exit(125);
 }
 
+/// getenv + a private copy + unsetenv (so CMD never sees our variables).
+static char *liftoff_nsenter_take(const char *name) {
+  const char *v = getenv(name);
+  char *copy = v ? strdup(v) : NULL;
+  unsetenv(name);
+  return copy;
+}
+
+static int liftoff_nsenter_parse_u32(const char *s, unsigned long *out) {
+  if (s == NULL || *s == 0) return -1;
+  char *end = NULL;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != 0 || v > 0xffffffffUL) return -1;
+  *out = v;
+  return 0;
+}
+
+/// Reads a whole file (the seccomp program) into a malloc'ed buffer.
+static void *liftoff_nsenter_read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) liftoff_nsenter_fail("open", path);
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (n == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+    }
+    if (buf == NULL) liftoff_nsenter_fail("read", path);
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) liftoff_nsenter_fail("read", path);
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
 __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, char **envp) {
   (void)envp;
   const char *pidstr = getenv("LIFTOFF_NSENTER_PID");
   if (pidstr == NULL || *pidstr == 0) return;
-  char *cwd = getenv("LIFTOFF_NSENTER_CWD");
-  char cwdcopy[4096] = "/";
-  if (cwd != NULL) snprintf(cwdcopy, sizeof cwdcopy, "%s", cwd);
   char pid[32];
   snprintf(pid, sizeof pid, "%s", pidstr);
   unsetenv("LIFTOFF_NSENTER_PID");
-  unsetenv("LIFTOFF_NSENTER_CWD");
+  char *cwd = liftoff_nsenter_take("LIFTOFF_NSENTER_CWD");
+  char *cgroups = liftoff_nsenter_take("LIFTOFF_NSENTER_CGROUPS");
+  char *uidstr = liftoff_nsenter_take("LIFTOFF_NSENTER_UID");
+  char *gidstr = liftoff_nsenter_take("LIFTOFF_NSENTER_GID");
+  char *groupsstr = liftoff_nsenter_take("LIFTOFF_NSENTER_GROUPS");
+  char *capsstr = liftoff_nsenter_take("LIFTOFF_NSENTER_CAPS");
+  char *nnpstr = liftoff_nsenter_take("LIFTOFF_NSENTER_NNP");
+  char *seccomppath = liftoff_nsenter_take("LIFTOFF_NSENTER_SECCOMP");
+  char *ttystr = liftoff_nsenter_take("LIFTOFF_NSENTER_TTY");
   if (argc < 2) {
     errno = EINVAL;
     liftoff_nsenter_fail("no command", NULL);
   }
-  // Open every namespace first (the paths stop resolving once we are inside the mount namespace).
+
+  // Parse everything up front: a bad value fails before anything is joined.
+  int setuser = uidstr != NULL;
+  unsigned long uid = 0, gid = 0;
+  gid_t groups[NSENTER_MAX_GROUPS];
+  int ngroups = 0;
+  if (setuser) {
+    errno = EINVAL;
+    if (liftoff_nsenter_parse_u32(uidstr, &uid) != 0) liftoff_nsenter_fail("bad LIFTOFF_NSENTER_UID", uidstr);
+    if (liftoff_nsenter_parse_u32(gidstr, &gid) != 0) liftoff_nsenter_fail("bad LIFTOFF_NSENTER_GID", gidstr);
+    if (groupsstr != NULL && *groupsstr != 0) {
+      for (char *save = NULL, *g = strtok_r(groupsstr, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+        unsigned long v;
+        errno = EINVAL;
+        if (ngroups == NSENTER_MAX_GROUPS || liftoff_nsenter_parse_u32(g, &v) != 0) {
+          liftoff_nsenter_fail("bad LIFTOFF_NSENTER_GROUPS", g);
+        }
+        groups[ngroups++] = (gid_t)v;
+      }
+    }
+  }
+  int setcaps = capsstr != NULL;
+  uint64_t caps = 0;
+  if (setcaps) {
+    char *end = NULL;
+    errno = 0;
+    caps = strtoull(capsstr, &end, 16);
+    if (errno != 0 || *capsstr == 0 || *end != 0) {
+      errno = EINVAL;
+      liftoff_nsenter_fail("bad LIFTOFF_NSENTER_CAPS", capsstr);
+    }
+  }
+  int nnp = nnpstr != NULL && strcmp(nnpstr, "1") == 0;
+  int tty = ttystr != NULL && strcmp(ttystr, "1") == 0;
+
+  // Open everything on the host's side first: the paths stop resolving once we are inside the
+  // app's mount namespace and root.
+  int cgroupfds[NSENTER_MAX_CGROUPS];
+  int ncgroups = 0;
+  if (cgroups != NULL && *cgroups != 0) {
+    for (char *save = NULL, *d = strtok_r(cgroups, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/cgroup.procs", d);
+      if (ncgroups == NSENTER_MAX_CGROUPS) {
+        errno = E2BIG;
+        liftoff_nsenter_fail("too many cgroups at", path);
+      }
+      int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) liftoff_nsenter_fail("open", path);
+      cgroupfds[ncgroups++] = fd;
+    }
+  }
+  void *seccomp = NULL;
+  size_t seccomplen = 0;
+  if (seccomppath != NULL && *seccomppath != 0) seccomp = liftoff_nsenter_read_file(seccomppath, &seccomplen);
+  int lastcap = 63;
+  {
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    char b[16] = {0};
+    if (fd >= 0 && read(fd, b, sizeof b - 1) > 0) lastcap = atoi(b);
+    if (fd >= 0) close(fd);
+  }
+
   static const struct { const char *name; int type; } kinds[] = {
       {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
       {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
@@ -64,19 +199,93 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   }
   if (fchdir(rootfd) != 0 || chroot(".") != 0) liftoff_nsenter_fail("chroot", rootpath);
   close(rootfd);
-  if (chdir(cwdcopy) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", cwdcopy);
+  const char *dir = cwd != NULL && *cwd != 0 ? cwd : "/";
+  if (chdir(dir) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", dir);
+
+  // Closed by the kernel when this process dies: the child checks it after arming its death signal.
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) != 0) liftoff_nsenter_fail("pipe", NULL);
   pid_t child = fork();
   if (child < 0) liftoff_nsenter_fail("fork", NULL);
   if (child == 0) {
+    close(alive[1]);
+    if (tty && isatty(0)) {
+      if (setsid() < 0) liftoff_nsenter_fail("setsid", NULL);
+      // Fails (EPERM) only when the terminal is some other session's; the command then runs without one.
+      (void)ioctl(0, TIOCSCTTY, 0);
+    }
+    for (int i = 0; i < ncgroups; i++) {
+      if (write(cgroupfds[i], "0", 1) != 1) liftoff_nsenter_fail("join cgroup", cgroups);
+      close(cgroupfds[i]);
+    }
+    if (setcaps) {
+      for (int cap = 0; cap <= lastcap; cap++) {
+        if (caps & (1ULL << cap)) continue;
+        if (liftoff_cap_bounding_read(cap) == 1 && liftoff_cap_bounding_drop(cap) != 0) {
+          liftoff_nsenter_fail("prctl PR_CAPBSET_DROP", NULL);
+        }
+      }
+    }
+    if (setuser) {
+      if (liftoff_set_keepcaps(1) != 0) liftoff_nsenter_fail("prctl PR_SET_KEEPCAPS", NULL);
+      if (setgroups((size_t)ngroups, groups) != 0) liftoff_nsenter_fail("setgroups", NULL);
+      if (liftoff_setresgid((gid_t)gid) != 0) liftoff_nsenter_fail("setresgid", gidstr);
+      if (liftoff_setresuid((uid_t)uid) != 0) liftoff_nsenter_fail("setresuid", uidstr);
+      (void)liftoff_set_keepcaps(0);
+    }
+    if (setcaps) {
+      // Never more than we hold (root here lacks CAP_SYS_RESOURCE, for one), as stage1 does.
+      uint64_t permitted = ~0ULL;
+      int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+      if (sfd >= 0) {
+        char text[8192];
+        ssize_t n = read(sfd, text, sizeof text - 1);
+        close(sfd);
+        if (n > 0) {
+          text[n] = 0;
+          char *p = strstr(text, "\nCapPrm:");
+          if (p != NULL) permitted = strtoull(p + 8, NULL, 16);
+        }
+      }
+      if (liftoff_capset(caps & permitted, caps & permitted, 0) != 0) liftoff_nsenter_fail("capset", capsstr);
+      (void)liftoff_ambient_clear();
+    }
+    // After the credential change, which clears it; then make sure the parent did not already go.
+    if (liftoff_set_pdeathsig(SIGKILL) != 0) liftoff_nsenter_fail("prctl PR_SET_PDEATHSIG", NULL);
+    struct pollfd pfd = {.fd = alive[0], .events = POLLIN};
+    if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLIN))) _exit(125);
+    close(alive[0]);
+    // Nothing of the caller's (liftoff-cri's sockets, say) may reach the container: only stdio.
+    liftoff_close_from_except(3, -1);
+    if (nnp && liftoff_set_no_new_privs() != 0) liftoff_nsenter_fail("prctl PR_SET_NO_NEW_PRIVS", NULL);
+    if (seccomp != NULL && liftoff_seccomp_load(seccomp, seccomplen) != 0) {
+      liftoff_nsenter_fail("seccomp", seccomppath);
+    }
     execvp(argv[1], argv + 1);
-    fprintf(stderr, "liftoff enter: exec %s: %s\n", argv[1], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    int e = errno;
+    fprintf(stderr, "liftoff enter: exec %s: %s\n", argv[1], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
   }
+  close(alive[0]);
+  for (int i = 0; i < ncgroups; i++) close(cgroupfds[i]);
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
+  // Wait for the command; meanwhile, if whoever reads our stdout/stderr goes away (a pipe's reader
+  // gone: POLLERR; a terminal hung up or a socket closed: POLLHUP) — liftoff-cri killed with SIGKILL,
+  // say — nobody can see the command any more: kill it rather than leave it running in the container.
+  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   int status = 0;
-  while (waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) liftoff_nsenter_fail("waitpid", NULL);
+  for (;;) {
+    pid_t r = waitpid(child, &status, WNOHANG);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) liftoff_nsenter_fail("waitpid", NULL);
+    struct pollfd p[3] = {{.fd = 1, .events = 0}, {.fd = 2, .events = 0}, {.fd = pidfd, .events = POLLIN}};
+    int n = poll(p, pidfd >= 0 ? 3 : 2, pidfd >= 0 ? -1 : 200);
+    if (n > 0 && ((p[0].revents | p[1].revents) & (POLLERR | POLLHUP))) {
+      kill(child, SIGKILL);
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+      break;
+    }
   }
   if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));

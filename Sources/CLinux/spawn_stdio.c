@@ -69,6 +69,8 @@ int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
   }
+  // Only stdio: none of the server's own descriptors (CLOEXEC or not) reaches the child.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
   if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&actions);

@@ -9,6 +9,7 @@
 import Foundation
 import LiftoffCore
 import LiftoffImage
+import LiftoffOS
 import LiftoffPod
 
 extension CRIKeys {
@@ -114,6 +115,13 @@ struct CRIContainer: Sendable {
       return cm
     }
     s.logPath = logPath
+    if let n = app.stopSignal {
+      if n >= 34 && n <= 64 {
+        s.stopSignal = Runtime_V1_Signal(rawValue: n + 1) ?? .runtimeDefault
+      } else if let i = ContainerArguments.signalNames.firstIndex(where: { ProcessControl.signalNumber($0) == Int32(n) }) {
+        s.stopSignal = Runtime_V1_Signal(rawValue: i + 1) ?? .runtimeDefault
+      }
+    }
     var user = Runtime_V1_LinuxContainerUser()
     user.uid = Int64(app.user.uid)
     user.gid = Int64(app.user.gid)

@@ -24,17 +24,20 @@ public final class CRIRuntime: Sendable {
 
   public init(
     config: CRIConfig, logger: Logger, binDir: String? = nil,
-    streamingBackend: any StreamingBackend = UnwiredStreamingBackend()
+    streamingBackend: (any StreamingBackend)? = nil
   ) {
     self.config = config
     self.logger = logger
-    self.binDir = binDir ?? CRIRuntime.ownExecutableDir()
+    let binDir = binDir ?? CRIRuntime.ownExecutableDir()
+    self.binDir = binDir
     self.cni = CNIManager(
       settings: .node(
         stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,
         defaultNetwork: config.cniDefaultNetwork))
     streaming = StreamingServer(
-      address: config.streamAddress, port: config.streamPort, backend: streamingBackend, logger: logger)
+      address: config.streamAddress, port: config.streamPort,
+      backend: streamingBackend ?? ContainerStreamingBackend(liftoffPath: binDir + "/liftoff", dataDir: config.dir),
+      logger: logger)
   }
 
   public var imagesDir: String { config.dir + "/images" }

@@ -7,6 +7,7 @@
 // `args` replace the image's cmd.
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 struct ContainerArguments {
   let request: Runtime_V1_CreateContainerRequest
@@ -65,9 +66,13 @@ struct ContainerArguments {
     if !config.cdiDevices.isEmpty {
       throw LiftoffError(.unimplemented, "config.CDI_devices: CDI devices are not supported")
     }
-    if config.tty || config.stdin || config.stdinOnce {
-      throw LiftoffError(.unimplemented, "config.tty/stdin/stdin_once: tty and stdin containers are not supported yet")
+    // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
+    if config.tty {
+      a.append("--tty")
+      if !config.envs.contains(where: { $0.key == "TERM" }) { a += ["--set-env", "TERM=xterm"] }
     }
+    if let signal = try Self.signalNumber(config.stopSignal) { a += ["--stop-signal", String(signal)] }
+    if config.stdin { a.append(config.stdinOnce ? "--stdin-once" : "--stdin") }
     let log = logPath
     if !log.isEmpty { a += ["--log-path", log] }
     a += sysctlArguments(request.sandboxConfig.linux.sysctls)
@@ -96,6 +101,24 @@ struct ContainerArguments {
       a += ["--"] + command.dropFirst() + config.args
     }
     return a
+  }
+
+  static let signalNames = [
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF",
+    "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2",
+    "VTALRM", "WINCH", "XCPU", "XFSZ",
+  ]
+
+  /// The CRI `Signal` as a Linux signal number; nil for RUNTIME_DEFAULT (the image's StopSignal, else
+  /// SIGTERM). Values 1–34 are names in the enum's order; from 35 (SIGRTMIN) on, the number is value − 1.
+  static func signalNumber(_ s: Runtime_V1_Signal) throws -> Int32? {
+    let v = s.rawValue
+    if v == 0 { return nil }
+    if v >= 35 && v <= 65 { return Int32(v - 1) }
+    guard v >= 1 && v <= 34, let n = ProcessControl.signalNumber(signalNames[v - 1]) else {
+      throw LiftoffError.invalidArgument("config.stop_signal \(v) is not a signal")
+    }
+    return n
   }
 
   /// Bind mounts (`--volume HOST:CTR[:ro][:PROPAGATION]`). A missing host path is created as a

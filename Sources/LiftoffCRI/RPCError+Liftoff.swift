@@ -34,8 +34,13 @@ func rpcError(_ error: any Error) -> RPCError {
 func handle<T: Sendable>(
   _ rpc: String, _ runtime: CRIRuntime, _ body: () async throws -> T
 ) async throws -> T {
+  let began = ContinuousClock.now
   do {
-    return try await body()
+    let result = try await body()
+    if runtime.logger.logLevel <= .debug {
+      runtime.logger.debug("\(rpc) ok", metadata: ["ms": "\((ContinuousClock.now - began).milliseconds)"])
+    }
+    return result
   } catch {
     let e = rpcError(error)
     runtime.logger.log(
@@ -48,4 +53,8 @@ func handle<T: Sendable>(
 /// The answer of every RPC that is not built yet.
 func unimplementedRPC(_ name: String) -> RPCError {
   RPCError(code: .unimplemented, message: "\(name) is not implemented by liftoff yet")
+}
+
+extension Duration {
+  var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

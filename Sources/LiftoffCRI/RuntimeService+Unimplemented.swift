@@ -5,18 +5,6 @@ import GRPCCore
 
 extension RuntimeService {
 
-  public func exec(request: Runtime_V1_ExecRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ExecResponse {
-    throw unimplementedRPC("Exec")
-  }
-
-  public func attach(request: Runtime_V1_AttachRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_AttachResponse {
-    throw unimplementedRPC("Attach")
-  }
-
-  public func portForward(request: Runtime_V1_PortForwardRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PortForwardResponse {
-    throw unimplementedRPC("PortForward")
-  }
-
   public func checkpointContainer(request: Runtime_V1_CheckpointContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CheckpointContainerResponse {
     throw unimplementedRPC("CheckpointContainer")
   }
@@ -36,5 +24,4 @@ extension RuntimeService {
   public func updatePodSandboxResources(request: Runtime_V1_UpdatePodSandboxResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
     throw unimplementedRPC("UpdatePodSandboxResources")
   }
-
 }

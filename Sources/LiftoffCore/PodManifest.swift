@@ -95,9 +95,16 @@ public struct AppManifest: Sendable, Equatable {
   /// The app's own annotations and labels (the CRI service keeps a container's metadata here).
   public var annotations: [String: String]
   public var labels: [String: String]
-  /// Security settings added with the CRI security context (AppManifest+Security.swift); JSON keys
+  /// Security settings added with the CRI security context (AppSecurity.swift); JSON keys
   /// `privileged`, `sysctls`, `devices`, `pidNamespace`, all optional.
   public var security: AppSecurity = AppSecurity()
+  /// A pseudo-terminal held by stage1 is the app's stdin, stdout and stderr (CRI `tty`); its output is
+  /// logged as stdout.
+  public var tty: Bool
+  /// stage1 keeps the app's stdin open for attaching clients (CRI `stdin`): a pipe, or the pty.
+  public var stdin: Bool
+  /// The app's stdin is closed when the first attached client that writes it closes its stdin.
+  public var stdinOnce: Bool
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
@@ -105,7 +112,8 @@ public struct AppManifest: Sendable, Equatable {
     noNewPrivileges: Bool = true, seccomp: String = "runtime/default", mounts: [AppMount] = [],
     rlimits: [AppRlimit] = [], resources: AppResources = AppResources(), oomScoreAdj: Int? = nil,
     maskedPaths: [String] = [], readonlyPaths: [String] = [], interactive: Bool = false, stopSignal: Int? = nil,
-    logPath: String? = nil, createdAt: String = "", annotations: [String: String] = [:], labels: [String: String] = [:]
+    logPath: String? = nil, createdAt: String = "", annotations: [String: String] = [:], labels: [String: String] = [:],
+    tty: Bool = false, stdin: Bool = false, stdinOnce: Bool = false
   ) {
     self.name = name
     self.image = image
@@ -129,6 +137,9 @@ public struct AppManifest: Sendable, Equatable {
     self.createdAt = createdAt
     self.annotations = annotations
     self.labels = labels
+    self.tty = tty
+    self.stdin = stdin
+    self.stdinOnce = stdinOnce
   }
 }
 
@@ -437,6 +448,9 @@ extension AppManifest {
       ("createdAt", .string(createdAt)),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
+      ("tty", .bool(tty)),
+      ("stdin", .bool(stdin)),
+      ("stdinOnce", .bool(stdinOnce)),
     ]
     return .obj(members + security.jsonMembers)
   }
@@ -502,6 +516,9 @@ extension AppManifest {
     createdAt = try j.optString("createdAt", in: ctx) ?? ""
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
+    tty = try j.optBool("tty", in: ctx) ?? false
+    stdin = try j.optBool("stdin", in: ctx) ?? false
+    stdinOnce = try j.optBool("stdinOnce", in: ctx) ?? false
     security = try AppSecurity(json: j, in: ctx)
   }
 }

@@ -319,9 +319,22 @@ public struct PodManager: Sendable {
 
   // MARK: enter
 
-  /// Runs `command` inside a running app's namespaces and root (see CLinux/nsenter.c): re-execs
-  /// this executable with LIFTOFF_NSENTER_PID set. Returns only by throwing.
-  public func enter(_ id: String, app: String?, command: [String]) throws(LiftoffError) -> Never {
+  /// Runs `command` inside a running app with the app's confinement (see CLinux/nsenter.c): its
+  /// namespaces and root, cgroup, user, groups, capabilities, no_new_privs, seccomp program,
+  /// environment and working directory. Re-execs this executable with LIFTOFF_NSENTER_* set.
+  /// `tty`: the command gets its stdin (a terminal) as controlling terminal. Returns only by throwing.
+  public func enter(_ id: String, app: String?, command: [String], tty: Bool = false) throws(LiftoffError) -> Never {
+    let (env, argv) = try enterInvocation(id, app: app, command: command, tty: tty)
+    var cargs = argv.map { strdup($0) } + [nil]
+    var cenv = env.map { strdup($0) } + [nil]
+    execve("/proc/self/exe", &cargs, &cenv)
+    throw .init(.internal, "exec /proc/self/exe: \(errnoDescription(errno))")
+  }
+
+  /// The environment and argv that make /proc/self/exe enter the app (see CLinux/nsenter.c).
+  public func enterInvocation(_ id: String, app: String?, command: [String], tty: Bool = false) throws(LiftoffError)
+    -> (env: [String], argv: [String])
+  {
     guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
     guard place == .run, isLocked(id, .run) else { throw .init(.failedPrecondition, "pod \(id) is not running") }
     let manifest = try store.readManifest(id, at: .run)
@@ -337,14 +350,24 @@ public struct PodManager: Sendable {
     }
     guard let state = store.readAppState(id, at: .run, app: target.name), state.phase == .running, let pid = state.pid
     else { throw .init(.failedPrecondition, "app \(target.name) of pod \(id) is not running") }
-    var env = target.env
+    var env = target.env.filter { !$0.hasPrefix("LIFTOFF_NSENTER_") }
     env.append("LIFTOFF_NSENTER_PID=\(pid)")
     env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
+    let cgroupDirs = cgroups.directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
+    if !cgroupDirs.isEmpty { env.append("LIFTOFF_NSENTER_CGROUPS=" + cgroupDirs.joined(separator: ":")) }
+    env.append("LIFTOFF_NSENTER_UID=\(target.user.uid)")
+    env.append("LIFTOFF_NSENTER_GID=\(target.user.gid)")
+    env.append("LIFTOFF_NSENTER_GROUPS=" + target.user.additionalGids.map(String.init).joined(separator: ","))
+    if manifest.flavor == .default {
+      let caps = try Capabilities.mask(target.capabilities)
+      env.append("LIFTOFF_NSENTER_CAPS=" + String(caps, radix: 16))
+      if target.noNewPrivileges { env.append("LIFTOFF_NSENTER_NNP=1") }
+      if target.seccomp != "unconfined" {
+        env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")
+      }
+    }
+    if tty { env.append("LIFTOFF_NSENTER_TTY=1") }
     let cmd = command.isEmpty ? ["/bin/sh"] : command
-    let argv = ["liftoff-enter"] + cmd
-    var cargs = argv.map { strdup($0) } + [nil]
-    var cenv = env.map { strdup($0) } + [nil]
-    execve("/proc/self/exe", &cargs, &cenv)
-    throw .init(.internal, "exec /proc/self/exe: \(errnoDescription(errno))")
+    return (env, ["liftoff-enter"] + cmd)
   }
 }

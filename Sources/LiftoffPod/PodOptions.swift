@@ -11,17 +11,6 @@ public struct PodOptions: Sendable {
   public var stopTimeoutSeconds = 10
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
-  /// `--privileged`: all capabilities, host devices, no seccomp, no masked paths, rw /sys.
-  public var privileged = false
-  /// `--sysctl K=V` (namespaced ones only).
-  public var sysctls: [String: String] = [:]
-  /// `--device HOST[:CONTAINER[:rwm]]`.
-  public var devices: [String] = []
-  /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
-  public var supplementaryGroups: [UInt32] = []
-  public var supplementaryGroupsStrict = false
-  /// `--pid-namespace container|host`.
-  public var pidNamespace = AppSecurity.PIDNamespace.container
   public var mutable = false
   public var apps: [AppOptions] = []
   public init() {}
@@ -47,13 +36,15 @@ public struct AppOptions: Sendable {
   public var capsRetain: [String]?
   /// Removed from the set (`--caps-remove`).
   public var capsRemove: [String] = []
-  /// `runtime/default` or `unconfined`.
+  /// `runtime/default`, `unconfined` or `localhost/<absolute path of a profile>`.
   public var seccomp = "runtime/default"
   public var resources = AppResources()
   public var rlimits: [AppRlimit] = []
   public var oomScoreAdj: Int?
   public var interactive = false
   public var noNewPrivileges = true
+  /// The signal that stops the app (`--stop-signal`), over the image's `StopSignal`.
+  public var stopSignal: String?
   /// CRI log file for the app's stdout/stderr (mutable pods).
   public var logPath: String?
   /// The app's own annotations and labels (`--annotation`, `--label`).
@@ -70,6 +61,11 @@ public struct AppOptions: Sendable {
   public var supplementaryGroupsStrict = false
   /// `--pid-namespace container|host`.
   public var pidNamespace = AppSecurity.PIDNamespace.container
+  /// A pty held by stage1 (`app add --tty`), stdin kept open (`--stdin`), closed after the first
+  /// attached writer (`--stdin-once`).
+  public var tty = false
+  public var stdin = false
+  public var stdinOnce = false
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

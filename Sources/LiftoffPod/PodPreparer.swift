@@ -71,7 +71,7 @@ public struct PodPreparer {
     for o in options.apps {
       var name = o.name ?? Self.defaultAppName(o.imageName)
       guard Self.isValidName(name) else {
-        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 63")
+        throw .invalidArgument("invalid app name \(name): use lowercase letters, digits and '-', at most 64")
       }
       if o.name == nil {
         var n = 2
@@ -187,7 +187,7 @@ public struct PodPreparer {
       }
     }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
-    let stopSignal = cfg.stopSignal.flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
+    let stopSignal = (o.stopSignal ?? cfg.stopSignal).flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
     var security = AppSecurity(privileged: o.privileged, pidNamespace: o.pidNamespace)
     for (k, v) in o.sysctls {
       if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
@@ -217,7 +217,8 @@ public struct PodPreparer {
       capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: seccomp, mounts: mounts, rlimits: o.rlimits,
       resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: masked,
       readonlyPaths: readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
-      createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels)
+      createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels,
+      tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
     app.security = security
     return app
   }

@@ -14,10 +14,16 @@ import LiftoffOS
 
 struct AppLauncher {
   enum Outcome {
-    /// `output` holds the read ends of the app's stdout and stderr pipes when it logs to a file.
-    case started(pid: Int32, output: [(stream: String, fd: Int32)])
+    /// `output` holds the read ends of the app's stdout and stderr pipes (or the pty's master, as
+    /// stdout) when its output passes through stage1; `input` is this side of its stdin (the pipe's
+    /// write end or a duplicate of the pty's master) for `stdin` apps; `pty` a duplicate of the
+    /// master for window size changes.
+    case started(pid: Int32, output: [(stream: String, fd: Int32)], input: Int32?, pty: Int32?)
     case failed(String, pid: Int32?)
   }
+
+  /// The app's output goes through stage1 (to its log and to attached clients).
+  var outputThroughStage1: Bool { app.logPath != nil || app.tty || app.stdin }
 
   let pod: PodManifest
   let app: AppManifest
@@ -47,12 +53,22 @@ struct AppLauncher {
     let pipe: (read: Int32, write: Int32)
     let go: (read: Int32, write: Int32)
     var output: [(stream: String, read: Int32, write: Int32)] = []
+    var pty: (master: Int32, slave: Int32)?
+    var input: (read: Int32, write: Int32)?
     let pid: Int32
     do {
-      if app.logPath != nil {
+      if app.tty {
+        let p = try Terminal.openPair()
+        pty = p
+      } else if outputThroughStage1 {
         let o = try ProcessControl.pipe()
         let e = try ProcessControl.pipe()
         output = [("stdout", o.read, o.write), ("stderr", e.read, e.write)]
+      }
+      if app.stdin && !app.tty {
+        let p = try ProcessControl.pipe()
+        input = p
+        Terminal.setNonBlocking(p.write)
       }
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
@@ -75,6 +91,16 @@ struct AppLauncher {
         dup2(o.write, Int32(i + 1))
         close(o.write)
       }
+      if let pty {
+        close(pty.master)
+        for fd: Int32 in 0...2 { dup2(pty.slave, fd) }
+        close(pty.slave)
+      }
+      if let input {
+        close(input.write)
+        dup2(input.read, 0)
+        close(input.read)
+      }
       let failure = childMain(seccompProgram: seccompProgram, errorPipe: pipe.write)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
@@ -83,6 +109,11 @@ struct AppLauncher {
     close(pipe.write)
     close(go.read)
     for o in output { close(o.write) }
+    if let pty {
+      close(pty.slave)
+      output = [("stdout", pty.master, -1)]
+    }
+    if let input { close(input.read) }
     var one: UInt8 = 1
     _ = write(go.write, &one, 1)
     close(go.write)
@@ -97,9 +128,17 @@ struct AppLauncher {
     close(pipe.read)
     if !report.isEmpty {
       for o in output { close(o.read) }
+      if let input { close(input.write) }
       return .failed(String(decoding: report, as: UTF8.self), pid: pid)
     }
-    return .started(pid: pid, output: output.map { ($0.stream, $0.read) })
+    // The pty's master serves three owners (the log's reader, stdin, resize): each gets its own fd.
+    var stdinFD = input?.write
+    var ptyFD: Int32?
+    if let pty {
+      ptyFD = Terminal.duplicate(pty.master)
+      if app.stdin { stdinFD = Terminal.duplicate(pty.master) }
+    }
+    return .started(pid: pid, output: output.map { ($0.stream, $0.read) }, input: stdinFD, pty: ptyFD)
   }
 
   // MARK: the child, between fork and exec
@@ -111,6 +150,10 @@ struct AppLauncher {
       step = "parent-death signal"
       ProcessControl.setParentDeathSignal(SIGKILL)
       if !app.interactive { _ = setsid() }
+      if app.tty {
+        step = "controlling terminal"
+        try Terminal.makeControlling(0)
+      }
       step = "cgroup"
       try cgroups.enter(pod: pod.id, app: app.name)
       if let adj = app.oomScoreAdj {
@@ -178,7 +221,7 @@ struct AppLauncher {
         step = "no_new_privs"
         try ProcessControl.setNoNewPrivileges()
       }
-      if !app.interactive {
+      if !app.interactive && !app.tty && !app.stdin {
         step = "stdin"
         let fd = open("/dev/null", O_RDONLY)
         if fd >= 0 && fd != 0 {

@@ -1,5 +1,5 @@
-// An app's stdout and stderr, read by stage1 from pipes and written to the app's log file in the
-// CRI format (LiftoffCore/CRILog.swift). The file is opened with O_APPEND and can be reopened
+// An app's stdout and stderr, read by stage1 from pipes (or a pty's master) and written to the app's
+// log file in the CRI format (LiftoffCore/CRILog.swift) and to its attached clients (AppAttach). The file is opened with O_APPEND and can be reopened
 // (kubelet rotates it, then asks ReopenContainerLog) without losing a line: records are built in
 // memory and written whole.
 import Glibc
@@ -8,19 +8,29 @@ import LiftoffOS
 
 final class AppLog {
   let app: String
-  let path: String
+  /// nil: no log file (the output only goes to attached clients).
+  let path: String?
   var fileFD: Int32 = -1
+  /// The app's attach socket: every chunk read also goes there.
+  var attach: AppAttach?
   /// Open pipe read ends with their splitters, by fd.
   var streams: [Int32: CRILogSplitter] = [:]
 
-  init(app: String, path: String, output: [(stream: String, fd: Int32)]) throws {
+  /// The stream name of each fd (the splitters know it too).
+  var names: [Int32: String] = [:]
+
+  init(app: String, path: String?, output: [(stream: String, fd: Int32)]) throws {
     self.app = app
     self.path = path
-    for o in output { streams[o.fd] = CRILogSplitter(stream: o.stream) }
-    try open()
+    for o in output {
+      streams[o.fd] = CRILogSplitter(stream: o.stream)
+      names[o.fd] = o.stream
+    }
+    if path != nil { try open() }
   }
 
   func open() throws {
+    guard let path else { return }
     try FileSystem.makeDirectories(FileSystem.parent(of: path))
     let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
@@ -37,12 +47,14 @@ final class AppLog {
     if n < 0 && (errno == EINTR || errno == EAGAIN) { return true }
     let now = Clock.nowRFC3339()
     if n > 0 {
+      attach?.broadcast(names[fd] ?? "stdout", buf[0..<n])
       write(splitter.feed(buf[0..<n], timestamp: now))
       streams[fd] = splitter
       return true
     }
     write(splitter.finish(timestamp: now))
     streams.removeValue(forKey: fd)
+    names.removeValue(forKey: fd)
     close(fd)
     return false
   }

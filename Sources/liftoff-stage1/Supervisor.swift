@@ -20,6 +20,8 @@ final class Supervisor {
   var appKillDeadlines: [String: Double] = [:]
   /// Apps whose output goes to a CRI log file, by name.
   var logs: [String: AppLog] = [:]
+  /// Attach sockets of the apps whose output passes through stage1, by name.
+  var attaches: [String: AppAttach] = [:]
   var stopRequested = false
   /// The pod's exit status: the first failing app's.
   var exitStatus: Int32 = 0
@@ -107,14 +109,24 @@ final class Supervisor {
     if let s = states[app.name], s.phase == .running { return }
     let launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
     switch launcher.launch() {
-    case .started(let pid, let output):
+    case .started(let pid, let output, let input, let pty):
       running[pid] = app.name
-      if let path = app.logPath {
+      if launcher.outputThroughStage1 {
         do {
-          logs[app.name] = try AppLog(app: app.name, path: path, output: output)
+          let log = try AppLog(app: app.name, path: app.logPath, output: output)
+          logs[app.name] = log
+          do {
+            let attach = try AppAttach(app: app, dir: appDir(app.name), stdin: input, pty: pty)
+            attaches[app.name] = attach
+            log.attach = attach
+          } catch {
+            Stage1Log.error("app \(app.name): attach socket: \(error)")
+            for fd in [input, pty].compactMap({ $0 }) { close(fd) }
+          }
         } catch {
           Stage1Log.error("app \(app.name): \(error)")
           for o in output { close(o.fd) }
+          for fd in [input, pty].compactMap({ $0 }) { close(fd) }
         }
       }
       writeState(app.name, AppState(phase: .running, pid: pid, startedAt: Clock.nowRFC3339()))
@@ -136,6 +148,7 @@ final class Supervisor {
     appKillDeadlines.removeValue(forKey: name)
     // Every line the app wrote is in its log before its exit is recorded.
     logs[name]?.drain(timeout: 2)
+    attaches[name]?.appExited(status: t.shellStatus)
     var s = states[name] ?? AppState(phase: .running, pid: pid)
     s.phase = .exited
     s.finishedAt = Clock.nowRFC3339()
@@ -198,12 +211,24 @@ final class Supervisor {
           fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
         }
       }
+      let logEnd = fds.count
+      var attachOwners: [Int32: AppAttach] = [:]
+      for attach in attaches.values {
+        for p in attach.pollSet {
+          attachOwners[p.fd] = attach
+          fds.append(p)
+        }
+      }
       let n = poll(&fds, nfds_t(fds.count), timeoutMs)
       if n < 0 && errno != EINTR {
         Stage1Log.error("poll: \(errnoDescription(errno))")
         return
       }
-      for p in fds.dropFirst(2) where p.revents != 0 { owners[p.fd]?.pump(p.fd) }
+      for p in fds[2..<logEnd] where p.revents != 0 { owners[p.fd]?.pump(p.fd) }
+      // A descriptor handled (and closed) above may be reused: only act on ones still owned.
+      for p in fds[logEnd...] where p.revents != 0 {
+        if let a = attachOwners[p.fd], a.owns(p.fd) { a.handle(p) }
+      }
       if fds[0].revents != 0 { handleSignals() }
       if fds[1].revents != 0 { handleControl() }
     }
@@ -279,10 +304,11 @@ final class Supervisor {
       }
       cgroups.removeApp(pod: manifest.id, app: name)
       logs.removeValue(forKey: name)
+      attaches.removeValue(forKey: name)?.shutdown()
       states.removeValue(forKey: name)
     case .reopenLog(let name):
-      guard let log = logs[name] else { throw .init(.failedPrecondition, "app \(name) has no open log") }
-      do { try log.open() } catch { throw .init(.internal, "app \(name): reopening \(log.path): \(error)") }
+      guard let log = logs[name], let path = log.path else { throw .init(.failedPrecondition, "app \(name) has no open log") }
+      do { try log.open() } catch { throw .init(.internal, "app \(name): reopening \(path): \(error)") }
     }
   }
 
@@ -296,6 +322,8 @@ final class Supervisor {
       _ = try? Mounts.unmountAll(under: dir)
     }
     cgroups.removePod(manifest.id)
+    for a in attaches.values { a.shutdown() }
+    attaches.removeAll()
     if controlFD >= 0 { unlink("\(podDir)/stage1/control.sock") }
   }
 

@@ -14,7 +14,7 @@ struct AppArguments {
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
     --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host,
-    --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
 
@@ -143,6 +143,10 @@ struct AppArguments {
           throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container or host")
         }
         o.pidNamespace = ns
+      case "--stop-signal":
+        let v = try value(flag, inline)
+        guard ProcessControl.signalNumber(v) != nil else { throw LiftoffError.invalidArgument("--stop-signal \(v): unknown signal") }
+        o.stopSignal = v
       case "--annotation", "--label":
         let v = try value(flag, inline)
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -53,7 +53,11 @@ struct AppSandboxCommand: ParsableCommand {
 struct AppAddCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "add", abstract: "Add an app to a running mutable pod: add POD IMAGE --name A [app flags] [-- ARGS].",
-    discussion: AppArguments.help + "\n  --log-path FILE (CRI log of the app's stdout/stderr)")
+    discussion: AppArguments.help + """
+
+      --log-path FILE (CRI log of the app's stdout/stderr), --tty (a pty held by stage1), --stdin (stdin
+      kept open for attach), --stdin-once (stdin closed when the first attached writer closes it)
+    """)
   @OptionGroup var global: GlobalOptions
   @Argument(help: "Pod ID or unique prefix.") var id: String
   @Argument(parsing: .captureForPassthrough, help: "IMAGE --name A [app flags] [-- ARGS]") var rest: [String] = []
@@ -73,8 +77,15 @@ struct AppAddCommand: ParsableCommand {
         args.removeSubrange(i...(i + 1))
       }
     }
+    // Flags only mutable apps have, before the app's own `--`.
+    let end = args.firstIndex(of: "--") ?? args.count
+    let stdio = Set(args[..<end].filter { ["--tty", "--stdin", "--stdin-once"].contains($0) })
+    args = args[..<end].filter { !stdio.contains($0) } + args[end...]
     var options = try AppArguments.parseApp(args, resolver: global.imageResolver, interactive: false)
     options.logPath = logPath
+    options.tty = stdio.contains("--tty")
+    options.stdin = stdio.contains("--stdin") || stdio.contains("--stdin-once")
+    options.stdinOnce = stdio.contains("--stdin-once")
     let app = try AppManager(store: store).add(full, options)
     print(app.name)
   }

@@ -70,6 +70,7 @@ struct EnterCommand: ParsableCommand {
     commandName: "enter", abstract: "Run a command inside a running app (default /bin/sh).")
   @OptionGroup var global: GlobalOptions
   @Option(help: "The app to enter (needed when the pod has several).") var app: String?
+  @Flag(help: "Make stdin (a terminal) the command's controlling terminal, in a new session.") var tty = false
   @Argument(help: "Pod ID or unique prefix.") var id: String
   @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 
@@ -77,7 +78,7 @@ struct EnterCommand: ParsableCommand {
     let store = try PodStore(root: global.dir)
     let (full, _) = try store.resolve(id)
     let cmd = command.first == "--" ? Array(command.dropFirst()) : command
-    try PodManager(store: store).enter(full, app: app, command: cmd)
+    try PodManager(store: store).enter(full, app: app, command: cmd, tty: tty)
   }
 }
 

@@ -142,6 +142,15 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
         return got
       }
       #expect(Set(streamed) == [webID, stubbornID])
+      var streamPods = Runtime_V1_StreamPodSandboxesRequest()
+      streamPods.filter.id = String(sandboxID.prefix(12))
+      let pods = try await runtime.streamPodSandboxes(streamPods) { response in
+        var got: [Runtime_V1_PodSandbox] = []
+        for try await batch in response.messages { got += batch.podSandboxes }
+        return got
+      }
+      #expect(pods.map(\.id) == [sandboxID])
+      #expect(pods.first?.state == .sandboxReady)
 
       // ExecSync: output, environment, exit code.
       var exec = Runtime_V1_ExecSyncRequest()
@@ -176,7 +185,8 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
         ((try? String(contentsOfFile: webLog, encoding: .utf8)) ?? "").contains("stdout F tick 2")
       })
       let lines = try String(contentsOfFile: webLog, encoding: .utf8).split(separator: "\n").map(String.init)
-      #expect(lines.first?.hasSuffix(" stdout F hello world") == true)
+      // Order holds within a stream (stdout and stderr are separate pipes, as in every runtime).
+      #expect(lines.first { $0.contains(" stdout ") }?.hasSuffix(" stdout F hello world") == true, "\(lines.prefix(3))")
       let longParts = lines.filter { $0.contains(" stdout P aaaa") || $0.contains(" stdout F aaaa") }
       #expect(longParts.count == 2)
       #expect(longParts.first?.contains(" stdout P ") == true)
@@ -307,12 +317,14 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 
       var ok = create
       ok.config = containerConfig("ok", image: image, "true")
+      ok.config.stopSignal = .sigusr1
       let okID = try await runtime.createContainer(ok).containerID
       start.containerID = okID
       _ = try await runtime.startContainer(start)
       status.containerID = okID
       #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
       #expect(try await runtime.containerStatus(status).status.reason == "Completed")
+      #expect(try await runtime.containerStatus(status).status.stopSignal == .sigusr1)
 
       // ExecSync on an exited container, unknown IDs, bad fields.
       var exec = Runtime_V1_ExecSyncRequest()

@@ -13,5 +13,9 @@ int liftoff_pipe_cloexec(int fds[2]);
 int liftoff_net_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// statfs(path).f_type, or -1 with errno.
 long liftoff_net_fs_type(const char *path);
+/// A TCP/IPv4 socket (SOCK_CLOEXEC) that belongs to the network namespace bound at `netns_path`:
+/// created on a throwaway pthread that joins the namespace, so no other thread changes namespace.
+/// Connect it from any thread. The fd, or -errno.
+int liftoff_socket_in_netns(const char *netns_path);
 
 #endif

@@ -20,6 +20,12 @@ public final class HostProcessBackend: StreamingBackend {
 
   public func exec(containerID: String, cmd: [String], tty: Bool, io: StreamIO) async throws -> Int32 {
     let process = try HostProcess.spawn(cmd: cmd, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil)
+    return try await Self.run(process, tty: tty, io: io)
+  }
+
+  /// Connects a spawned process to the session's streams until it exits and its output is copied;
+  /// returns its exit status. Cancellation kills it. Closes its fds.
+  static func run(_ process: HostProcess, tty: Bool, io: StreamIO) async throws -> Int32 {
     // The fds close only after the task group, so after every thread that uses them has finished.
     defer { process.closeAll() }
     return try await withTaskCancellationHandler {
@@ -119,7 +125,12 @@ public final class HostProcessBackend: StreamingBackend {
   // MARK: port-forward
 
   public func portForward(podSandboxID: String, port: UInt16, stream: PortForwardStream) async throws {
-    let fd = try Self.connectLoopback(port: port)
+    try await Self.forward(try Self.connectLoopback(port: port), stream: stream)
+  }
+
+  /// Copies between a connected socket and a port-forward stream until both directions ended (or the
+  /// session is cancelled); closes the socket.
+  static func forward(_ fd: Int32, stream: PortForwardStream) async throws {
     defer { close(fd) }
     try await withTaskCancellationHandler {
       try await withThrowingTaskGroup(of: Void.self) { group in
@@ -150,8 +161,10 @@ public final class HostProcessBackend: StreamingBackend {
     }
   }
 
-  static func connectLoopback(port: UInt16) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  /// Connects to 127.0.0.1:`port` with `socket` (a fresh TCP socket of the host's namespace when nil);
+  /// the socket is closed on failure.
+  static func connectLoopback(port: UInt16, socket given: Int32? = nil) throws -> Int32 {
+    let fd = given ?? socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw LiftoffError.internal("socket", cause: SystemCallError("socket", errno: errno)) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
@@ -206,7 +219,13 @@ final class HostProcess: Sendable {
     throw LiftoffError.notFound("executable \"\(name)\" not found in \(HostProcessBackend.defaultPath)")
   }
 
-  static func spawn(cmd: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws -> HostProcess {
+  /// With `tty` and `controllingTTY` false, the pty's slave is the child's stdin/stdout/stderr but not
+  /// its controlling terminal (the child is in a new process group instead), so that a process it starts
+  /// in a session of its own can take the terminal (`liftoff enter --tty`).
+  static func spawn(
+    cmd: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool, controllingTTY: Bool = true,
+    env extraEnv: [String] = []
+  ) throws -> HostProcess {
     guard let first = cmd.first, !first.isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
     let path = try resolve(first)
     var toClose: [Int32] = []
@@ -234,6 +253,17 @@ final class HostProcess: Sendable {
       guard rc == 0 else { throw LiftoffError.internal("cannot open a pty", cause: SystemCallError("posix_openpt", errno: rc)) }
       master = m
       ttyPath = String(cString: name)
+      if !controllingTTY, let path = ttyPath {
+        let slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard slave >= 0 else {
+          let e = errno
+          close(m)
+          throw LiftoffError.internal("cannot open \(path)", cause: SystemCallError("open", errno: e, path: path))
+        }
+        toClose.append(slave)
+        (childIn, childOut, childErr) = (slave, slave, slave)
+        ttyPath = nil
+      }
     } else {
       if stdin {
         let p = try pipePair()
@@ -265,6 +295,7 @@ final class HostProcess: Sendable {
     }
     var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
     if tty { env.append("TERM=xterm") }
+    env += extraEnv
     var pid: pid_t = 0
     let rc = withCStrings(cmd) { argv in
       withCStrings(env) { envp in

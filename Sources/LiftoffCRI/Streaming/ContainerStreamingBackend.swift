@@ -1,0 +1,162 @@
+// The StreamingBackend for real containers (a CRI container is an app of its sandbox's mutable pod,
+// named by its 64-hex ID):
+//   exec         spawns `liftoff --dir D enter --app <container id> [--tty] <pod> -- CMD…` (posix_spawn
+//                from C, never fork: liftoff-cri is multi-threaded). The entered command gets the app's
+//                namespaces, root, cgroup, user, groups, capabilities, no_new_privs, seccomp, env and
+//                working dir (CLinux/nsenter.c). With a tty, liftoff-cri holds the pty's master (resize
+//                = TIOCSWINSZ on it); the slave is the spawned process's stdio but not its controlling
+//                terminal, so that the entered command, in a session of its own, takes it.
+//   port-forward connects to 127.0.0.1:PORT inside the pod's network namespace: the socket is created
+//                on a throwaway pthread that joined the namespace (setns(CLONE_NEWNET) is per thread,
+//                so nothing else in liftoff-cri changes namespace); the connection itself is made from
+//                any thread. Host-network pods: the host's 127.0.0.1.
+//   attach       connects to stage1's attach socket of the app (apps/<id>/attach.sock, framing in
+//                LiftoffCore/AttachProtocol.swift): output of the app to the client, the client's
+//                stdin and resizes to the app, until the app exits or the client leaves.
+// Nothing here outlives its session as a child of liftoff-cri: a cancelled session (client gone,
+// server shutdown) SIGKILLs the `liftoff enter` process group, and the entered command dies with it
+// (its parent-death signal). The container itself is never a child of liftoff-cri.
+import CLinux
+import Foundation
+import LiftoffCore
+import LiftoffOS
+import LiftoffPod
+
+public final class ContainerStreamingBackend: StreamingBackend {
+  /// The `liftoff` executable.
+  public let liftoffPath: String
+  /// The Liftoff state directory (`--dir`).
+  public let dataDir: String
+
+  public init(liftoffPath: String, dataDir: String) {
+    self.liftoffPath = liftoffPath
+    self.dataDir = dataDir
+  }
+
+  /// The running pod that holds container `id` (its full ID: an app name).
+  func locateRunning(containerID id: String) throws -> (podID: String, manifest: PodManifest) {
+    let store = try PodStore(root: dataDir)
+    for (podID, place) in store.all() where place == .run {
+      guard let manifest = try? store.readManifest(podID, at: .run), manifest.app(named: id) != nil else { continue }
+      guard let state = store.readAppState(podID, at: .run, app: id), state.phase == .running else {
+        throw LiftoffError(.failedPrecondition, "container \(id) is not running")
+      }
+      return (podID, manifest)
+    }
+    throw LiftoffError.notFound("container \(id) not found among running pods")
+  }
+
+  // MARK: exec
+
+  public func exec(containerID: String, cmd: [String], tty: Bool, io: StreamIO) async throws -> Int32 {
+    guard !cmd.isEmpty, !cmd[0].isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
+    let (podID, _) = try locateRunning(containerID: containerID)
+    var argv = [liftoffPath, "--dir", dataDir, "enter", "--app", containerID]
+    if tty { argv.append("--tty") }
+    argv += [podID, "--"] + cmd
+    let process = try HostProcess.spawn(
+      cmd: argv, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil,
+      controllingTTY: false)
+    return try await HostProcessBackend.run(process, tty: tty, io: io)
+  }
+
+  // MARK: attach
+
+  public func attach(containerID: String, tty: Bool, io: StreamIO) async throws {
+    let (podID, manifest) = try locateRunning(containerID: containerID)
+    guard let app = manifest.app(named: containerID) else { throw LiftoffError.notFound("container \(containerID) not found") }
+    guard app.tty == tty else {
+      throw LiftoffError.invalidArgument("container \(containerID) has tty=\(app.tty); attach asked for tty=\(tty)")
+    }
+    let store = try PodStore(root: dataDir)
+    let dir = "\(store.path(.run, podID))/apps/\(containerID)"
+    let fd: Int32
+    do { fd = try UnixSocket.connect(dir: dir, name: AttachFrame.socketName) } catch {
+      throw LiftoffError(.failedPrecondition, "container \(containerID) cannot be attached to (its output does not pass through stage1)", cause: error)
+    }
+    let writer = FDWriter(fd: fd)
+    let pump = FDReadPump(fd: fd)
+    defer { close(fd) }
+    do {
+      try await withTaskCancellationHandler {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          let wantsStdin = io.stdin != nil && app.stdin
+          if wantsStdin { try await writer.write(AttachFrame.helloWithStdin.encoded) }
+          if let input = io.stdin, wantsStdin {
+            group.addTask {
+              for await chunk in input {
+                var offset = 0
+                while offset < chunk.count {
+                  let n = min(AttachFrame.maxPayload, chunk.count - offset)
+                  try await writer.write(AttachFrame.stdin(Array(chunk[offset..<offset + n])).encoded)
+                  offset += n
+                }
+              }
+              try await writer.write(AttachFrame.stdinClosed.encoded)
+            }
+          }
+          if let resize = io.resize, tty {
+            group.addTask {
+              for await size in resize { try await writer.write(AttachFrame.resize(rows: size.height, cols: size.width).encoded) }
+            }
+          }
+          // Until the app ends (exit frame) or stage1 closes the socket. The pump always runs to its
+          // end (the socket shut down), so that its thread is done before the fd closes.
+          var buffer: [UInt8] = []
+          var exited = false
+          for await chunk in pump.chunks {
+            buffer += chunk
+            var offset = 0
+            while !exited, let (frame, used) = try AttachFrame.decode(buffer[offset...], direction: .toClient) {
+              offset += used
+              switch frame {
+              case .stdout(let b): try await io.stdout?.write(b)
+              case .stderr(let b): try await io.stderr?.write(b)
+              case .exit:
+                exited = true
+                shutdown(fd, Int32(SHUT_RDWR))
+              default: break
+              }
+            }
+            buffer.removeFirst(offset)
+            pump.next()
+          }
+          group.cancelAll()
+        }
+      } onCancel: {
+        shutdown(fd, Int32(SHUT_RDWR))
+      }
+    } catch {
+      shutdown(fd, Int32(SHUT_RDWR))
+      for await _ in pump.chunks { pump.next() }
+      await writer.stopAndWait()
+      throw error
+    }
+    shutdown(fd, Int32(SHUT_RDWR))
+    await writer.stopAndWait()
+  }
+
+  // MARK: port-forward
+
+  public func portForward(podSandboxID: String, port: UInt16, stream: PortForwardStream) async throws {
+    let store = try PodStore(root: dataDir)
+    let (podID, place) = try store.resolve(podSandboxID)
+    guard place == .run, PodManager(store: store).isLocked(podID, .run) else {
+      throw LiftoffError(.failedPrecondition, "pod sandbox \(podSandboxID) is not running")
+    }
+    let manifest = try store.readManifest(podID, at: .run)
+    let fd: Int32
+    if manifest.network.mode != .host, let netns = manifest.network.netnsPath {
+      let s = liftoff_socket_in_netns(netns)
+      guard s >= 0 else {
+        throw LiftoffError(
+          .internal, "pod sandbox \(podID): cannot open a socket in \(netns)",
+          cause: SystemCallError("setns", errno: -s, path: netns))
+      }
+      fd = try HostProcessBackend.connectLoopback(port: port, socket: s)
+    } else {
+      fd = try HostProcessBackend.connectLoopback(port: port)
+    }
+    try await HostProcessBackend.forward(fd, stream: stream)
+  }
+}

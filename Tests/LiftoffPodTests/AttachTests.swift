@@ -1,0 +1,132 @@
+import Foundation
+import LiftoffCore
+import LiftoffOS
+import LiftoffPod
+import Testing
+
+/// A blocking client of stage1's attach socket (LiftoffCore/AttachProtocol.swift), for tests.
+final class AttachClient {
+  let fd: Int32
+  var buffer: [UInt8] = []
+  var stdout: [UInt8] = []
+  var stderr: [UInt8] = []
+  var exit: Int32?
+
+  init(appDir: String, stdin: Bool) throws {
+    fd = try UnixSocket.connect(dir: appDir, name: AttachFrame.socketName)
+    UnixSocket.setTimeout(fd, seconds: 1)
+    if stdin { try send(.helloWithStdin) }
+  }
+
+  deinit { close(fd) }
+
+  func send(_ frame: AttachFrame) throws { try FileSystem.writeAll(fd, frame.encoded) }
+
+  /// Reads frames until `done` holds or 10 s pass; false on timeout.
+  @discardableResult
+  func read(until done: (AttachClient) -> Bool) throws -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while !done(self) {
+      guard Date() < deadline else { return false }
+      var chunk = [UInt8](repeating: 0, count: 65536)
+      let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+      if n <= 0 { return done(self) }
+      buffer += chunk[0..<n]
+      while let (frame, used) = try AttachFrame.decode(buffer[...], direction: .toClient) {
+        buffer.removeFirst(used)
+        switch frame {
+        case .stdout(let b): stdout += b
+        case .stderr(let b): stderr += b
+        case .exit(let s): exit = s
+        default: break
+        }
+      }
+    }
+    return true
+  }
+
+  var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+  var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+/// Root integration tests of stage1's attach socket through `liftoff app add --tty/--stdin/--stdin-once`.
+@Suite(.enabled(if: isRoot(), "needs root"))
+struct AttachTests {
+  func sandbox(_ f: PodFixture) throws -> String {
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    return sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  func appDir(_ f: PodFixture, _ pod: String, _ app: String) -> String { "\(f.dataDir)/pods/run/\(pod)/apps/\(app)" }
+
+  @Test func severalClientsShareOutputAndStdin() throws {
+    let f = try PodFixture("attach")
+    defer { f.tearDown() }
+    let pod = try sandbox(f)
+    let log = f.base + "/logs/echo.log"
+    let add = try f.liftoff([
+      "app", "add", pod, f.rootfs, "--name", "echo", "--stdin", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
+      "while read l; do echo out:$l; echo err:$l >&2; done; echo stdin-ended",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    #expect(try f.liftoff(["app", "start", "--app", "echo", pod]).status == 0)
+    let dir = appDir(f, pod, "echo")
+    let watcher = try AttachClient(appDir: dir, stdin: false)
+    let writer = try AttachClient(appDir: dir, stdin: true)
+    try writer.send(.stdin(Array("one\n".utf8)))
+    try writer.send(.stdin(Array("two\n".utf8)))
+    for c in [watcher, writer] {
+      #expect(try c.read { $0.stdoutText == "out:one\nout:two\n" && $0.stderrText == "err:one\nerr:two\n" }, "\(c.stdoutText) \(c.stderrText)")
+    }
+    // The log has it too, as CRI records.
+    let text = try String(contentsOfFile: log, encoding: .utf8)
+    #expect(text.contains(" stdout F out:two\n") && text.contains(" stderr F err:one\n"), "\(text)")
+    // Without stdinOnce, a writer leaving does not close the app's stdin.
+    try writer.send(.stdinClosed)
+    let late = try AttachClient(appDir: dir, stdin: true)
+    try late.send(.stdin(Array("three\n".utf8)))
+    #expect(try late.read { $0.stdoutText == "out:three\n" })
+    #expect(try watcher.read { $0.stdoutText.hasSuffix("out:three\n") })
+    // The app's end reaches every client as an exit frame.
+    #expect(try f.liftoff(["app", "stop", "--app", "echo", "--timeout", "1", pod]).status == 0)
+    #expect(try watcher.read { $0.exit != nil })
+    #expect(watcher.exit == 143 || watcher.exit == 137, "\(String(describing: watcher.exit))")
+    // A client that comes after the end learns it at once.
+    let after = try AttachClient(appDir: dir, stdin: false)
+    #expect(try after.read { $0.exit != nil })
+    #expect(try f.liftoff(["stop", pod]).status == 0)
+  }
+
+  @Test func ttyAppWithResizeAndStdinOnce() throws {
+    let f = try PodFixture("attachtty")
+    defer { f.tearDown() }
+    let pod = try sandbox(f)
+    let log = f.base + "/logs/tty.log"
+    let add = try f.liftoff([
+      "app", "add", pod, f.rootfs, "--name", "term", "--tty", "--stdin-once", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
+      "read l; stty size; echo got:$l; test -t 0 && echo is-a-tty; cat; echo cat-ended; exit 4",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    #expect(try f.liftoff(["app", "start", "--app", "term", pod]).status == 0)
+    let dir = appDir(f, pod, "term")
+    let c = try AttachClient(appDir: dir, stdin: true)
+    try c.send(.resize(rows: 45, cols: 123))
+    usleep(100_000)
+    try c.send(.stdin(Array("abc\n".utf8)))
+    #expect(try c.read { $0.stdoutText.contains("is-a-tty\r\n") }, "\(c.stdoutText.debugDescription)")
+    #expect(c.stdoutText.contains("45 123\r\n"), "\(c.stdoutText.debugDescription)")
+    #expect(c.stdoutText.contains("got:abc\r\n"))
+    #expect(c.stderr.isEmpty)
+    // stdinOnce: the first writer closing its stdin ends the app's input (EOF on the terminal).
+    try c.send(.stdin(Array("last\n".utf8)))
+    try c.send(.stdinClosed)
+    #expect(try c.read { $0.exit != nil }, "\(c.stdoutText.debugDescription)")
+    #expect(c.exit == 4)
+    #expect(c.stdoutText.contains("cat-ended\r\n"))
+    let text = try String(contentsOfFile: log, encoding: .utf8)
+    #expect(text.contains(" stdout F got:abc\r"), "\(text)")
+    #expect(try f.liftoff(["stop", pod]).status == 0)
+  }
+}
