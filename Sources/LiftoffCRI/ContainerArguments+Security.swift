@@ -43,6 +43,15 @@ extension ContainerArguments {
     case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).supplemental_groups_policy \(n) is unknown")
     }
     if sc.readonlyRootfs { a.append("--readonly-rootfs") }
+    // kubelet sends the lists it wants (the defaults, or none for procMount Unmasked); an empty list
+    // from a client that sends none keeps Liftoff's defaults, as in containerd.
+    for (flag, list, name) in [("--masked-paths", sc.maskedPaths, "masked_paths"), ("--readonly-paths", sc.readonlyPaths, "readonly_paths")]
+    where !list.isEmpty {
+      for p in list where p.contains(",") || !p.hasPrefix("/") {
+        throw LiftoffError.invalidArgument("\(field).\(name): \"\(p)\" must be an absolute path without ','")
+      }
+      a += [flag, list.joined(separator: ",")]
+    }
     a.append("--no-new-privileges=\(sc.noNewPrivs)")
     if sc.hasCapabilities {
       a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]

@@ -52,6 +52,10 @@ public struct AppOptions: Sendable {
   public var labels: [String: String] = [:]
   /// `--privileged`: all capabilities, host devices, no seccomp, no masked paths, rw /sys.
   public var privileged = false
+  /// `--masked-paths P1,P2` / `--readonly-paths P1,P2`: exactly these instead of the defaults
+  /// (DefaultPaths); an empty list means none.
+  public var maskedPaths: [String]?
+  public var readonlyPaths: [String]?
   /// `--sysctl K=V` (namespaced ones only).
   public var sysctls: [String: String] = [:]
   /// `--device HOST[:CONTAINER[:rwm]]`.

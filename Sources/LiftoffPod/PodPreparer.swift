@@ -203,8 +203,11 @@ public struct PodPreparer {
       throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already")
     }
     var seccomp = o.seccomp
-    var masked = DefaultPaths.masked
-    var readonly = DefaultPaths.readonly
+    for p in (o.maskedPaths ?? []) + (o.readonlyPaths ?? []) where !p.hasPrefix("/") || p.split(separator: "/").contains("..") {
+      throw .invalidArgument("app \(name): masked or read-only path \(p) must be absolute, without '..'")
+    }
+    var masked = o.maskedPaths ?? DefaultPaths.masked
+    var readonly = o.readonlyPaths ?? DefaultPaths.readonly
     if o.privileged {
       caps = Array(Capabilities.names.prefix(Capabilities.lastCap() + 1))
       seccomp = "unconfined"

@@ -12,7 +12,8 @@ struct AppArguments {
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
-    --no-new-privileges[=false], --privileged, --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
+    --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
+    defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
     --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host,
     --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
@@ -89,7 +90,7 @@ struct AppArguments {
         break
       }
       guard a.hasPrefix("--") else { throw LiftoffError.invalidArgument("unexpected argument \(a) for image \(image)") }
-      let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+      let parts = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       let flag = parts[0]
       let inline = parts.count > 1 ? parts[1] : nil
       switch flag {
@@ -116,6 +117,9 @@ struct AppArguments {
         guard let b = Bool(v) else { throw LiftoffError.invalidArgument("--no-new-privileges=\(v): expected true or false") }
         o.noNewPrivileges = b
       case "--privileged": o.privileged = try parseBool(flag, inline)
+      case "--masked-paths", "--readonly-paths":
+        let list = try value(flag, inline).split(separator: ",").map(String.init)
+        if flag == "--masked-paths" { o.maskedPaths = list } else { o.readonlyPaths = list }
       case "--sysctl":
         let v = try value(flag, inline)
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -275,15 +275,18 @@ import Testing
       #expect(priv.contains("Seccomp:\t0") && priv.contains("/dev/loop0"), "\(priv)")
 
       _ = try await create(
-        "dev", "(exec 3</dev/ctl) && echo read-open; (exec 3>/dev/ctl) 2>/dev/null && echo write-open || echo write-denied"
+        "dev",
+        "(exec 3</dev/ctl) && echo read-open; (exec 3>/dev/ctl) 2>/dev/null && echo write-open || echo write-denied; stat -c %F /proc/timer_list /proc/keys"
       ) { c in
+        c.linux.securityContext.maskedPaths = ["/proc/keys"]
+        c.linux.securityContext.readonlyPaths = ["/proc/sys"]
         var d = Runtime_V1_Device()
         d.hostPath = "/dev/loop-control"
         d.containerPath = "/dev/ctl"
         d.permissions = "r"
         c.devices = [d]
       }
-      #expect(try await output("dev", lines: 2) == ["read-open", "write-denied"])
+      #expect(try await output("dev", lines: 4) == ["read-open", "write-denied", "regular empty file", "character special file"])
 
       var pidPod = Runtime_V1_CreateContainerRequest()
       pidPod.podSandboxID = sandboxID

@@ -317,4 +317,16 @@ struct AppSecurityTests {
     let pod = try f.runShell("true", app: ["--pid-namespace", "pod"])
     #expect(pod.status != 0 && pod.stderr.contains("not supported yet"))
   }
+
+  @Test func maskedAndReadonlyPathListsReplaceTheDefaults() throws {
+    let f = try PodFixture("masks")
+    defer { f.tearDown() }
+    let script = "stat -c '%F' /proc/timer_list /proc/keys; (echo 1 > /proc/sys/kernel/shmmni) 2>/dev/null && echo sys-writable || echo sys-ro"
+    let custom = try f.runShell(script, app: ["--masked-paths", "/proc/keys", "--readonly-paths", "/proc/sys"])
+    #expect(custom.stdout == "regular empty file\ncharacter special file\nsys-ro\n", "\(custom)")
+    let none = try f.runShell(script, app: ["--masked-paths=", "--readonly-paths="])
+    #expect(none.stdout.hasPrefix("regular empty file\nregular empty file\n"), "\(none)")
+    let bad = try f.runShell("true", app: ["--masked-paths", "proc/keys"])
+    #expect(bad.status != 0 && bad.stderr.contains("must be absolute"))
+  }
 }
