@@ -21,6 +21,9 @@ public struct PodManifest: Sendable, Equatable {
   public var mutable: Bool
   /// Seconds between SIGTERM and SIGKILL when the pod is stopped.
   public var stopTimeoutSeconds: Int
+  /// The pod's apps share the host's IPC namespace (CRI `ipc: NODE`) instead of the pod's own.
+  /// JSON `"ipcNamespace": "host"`; absent: the pod's own.
+  public var hostIPC = false
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -377,6 +380,7 @@ extension PodManifest {
       ("network", .obj([("mode", .string(network.mode.rawValue)), ("netnsPath", .str(network.netnsPath))])),
       ("mutable", .bool(mutable)),
       ("stopTimeoutSeconds", .int(stopTimeoutSeconds)),
+      ("ipcNamespace", hostIPC ? .string("host") : nil),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -401,6 +405,11 @@ extension PodManifest {
     network = PodNetwork(mode: mode, netnsPath: try n.optString("netnsPath", in: "\(ctx) network"))
     mutable = try j.optBool("mutable", in: ctx) ?? false
     stopTimeoutSeconds = Int(try j.optInt64("stopTimeoutSeconds", in: ctx) ?? 10)
+    switch try j.optString("ipcNamespace", in: ctx) {
+    case nil, "pod": hostIPC = false
+    case "host": hostIPC = true
+    case let other?: throw .invalidArgument("\(ctx): unknown ipcNamespace \(other)")
+    }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
     var apps: [AppManifest] = []

@@ -9,6 +9,8 @@ public struct PodOptions: Sendable {
   /// The CNI request of a `.netns` (CNI) pod.
   public var networkPlan: PodNetworkPlan?
   public var stopTimeoutSeconds = 10
+  /// `app sandbox --ipc-namespace host`: the apps share the host's IPC namespace.
+  public var hostIPC = false
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false

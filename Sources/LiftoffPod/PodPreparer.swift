@@ -94,10 +94,15 @@ public struct PodPreparer {
       }
       network = PodNetwork(mode: options.network, netnsPath: PodStore.netnsPath(id))
     }
-    return PodManifest(
+    if options.hostIPC && options.flavor == .fly {
+      throw .invalidArgument("stage1 fly pods are in the host's IPC namespace already")
+    }
+    var manifest = PodManifest(
       id: id, createdAt: Clock.nowRFC3339(), flavor: options.flavor, hostname: hostname, network: network,
       mutable: options.mutable, stopTimeoutSeconds: options.stopTimeoutSeconds, annotations: options.annotations,
       labels: options.labels, apps: apps)
+    manifest.hostIPC = options.hostIPC
+    return manifest
   }
 
   func buildApp(

@@ -270,7 +270,12 @@ struct AppLauncher {
     try Mounts.mount(
       "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=5")
     try FileSystem.makeDirectories(path("/dev/shm"))
-    try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+    if pod.hostIPC {
+      // The host's IPC namespace: its POSIX shared memory too.
+      try Mounts.bind("/dev/shm", path("/dev/shm"), recursive: false, readOnly: false)
+    } else {
+      try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+    }
     try FileSystem.makeDirectories(path("/dev/mqueue"))
     try Mounts.mount("mqueue", path("/dev/mqueue"), type: "mqueue", flags: nosuid | nodev | noexec)
 

@@ -72,7 +72,7 @@ final class Supervisor {
   func setUpPodNamespaces() throws {
     guard manifest.flavor == .default else { return }
     var kinds: [Namespace] = [.mount, .uts, .ipc]
-    if manifest.network.mode == .host { kinds = [.mount, .uts, .ipc] }
+    if manifest.hostIPC { kinds = [.mount, .uts] }
     try Namespace.unshare(kinds)
     // Our mounts must not leak to the host; host mounts still reach us (rslave).
     try Mounts.setPropagation("/", .rslave)

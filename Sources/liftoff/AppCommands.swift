@@ -30,6 +30,9 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
+  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = "pod"
+  @Option(help: "PID namespace of the apps: container (one per app); pod is not supported yet (per app: app add --pid-namespace host).")
+  var pidNamespace: String = "container"
 
   func run() throws {
     var args: [String] = ["--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout)]
@@ -45,6 +48,16 @@ struct AppSandboxCommand: ParsableCommand {
     pod.apps = []
     var options = try pod.podOptions(allowNoApps: true, global: global)
     options.mutable = true
+    switch ipcNamespace {
+    case "pod": break
+    case "host": options.hostIPC = true
+    default: throw LiftoffError.invalidArgument("--ipc-namespace \(ipcNamespace): expected pod or host")
+    }
+    switch pidNamespace {
+    case "container": break
+    case "pod": throw LiftoffError(.unimplemented, "--pid-namespace pod: a PID namespace shared by the pod's apps is not supported yet")
+    default: throw LiftoffError.invalidArgument("--pid-namespace \(pidNamespace): expected container (pod is not supported yet)")
+    }
     let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
     print(id)
   }

@@ -194,6 +194,15 @@ struct AppResourcesTests {
 /// Root tests of the security settings of an app, observed from inside it.
 @Suite(.enabled(if: isRoot(), "needs root"))
 struct AppSecurityTests {
+  func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if try cond() { return }
+      usleep(50_000)
+    }
+    throw LiftoffError(.deadlineExceeded, "timed out waiting for \(what)")
+  }
+
   @Test func localhostSeccompProfileIsEnforced() throws {
     let f = try PodFixture("scloc")
     defer { f.tearDown() }
@@ -328,5 +337,25 @@ struct AppSecurityTests {
     #expect(none.stdout.hasPrefix("regular empty file\nregular empty file\n"), "\(none)")
     let bad = try f.runShell("true", app: ["--masked-paths", "proc/keys"])
     #expect(bad.status != 0 && bad.stderr.contains("must be absolute"))
+  }
+
+  @Test func hostIPCNamespaceForTheWholePod() throws {
+    let f = try PodFixture("ipc")
+    defer { f.tearDown() }
+    let hostIPC = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")
+    for (mode, same) in [("pod", false), ("host", true)] {
+      let sb = try f.liftoff(["app", "sandbox", "--ipc-namespace", mode])
+      #expect(sb.status == 0, "\(sb.stderr)")
+      let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+      let log = f.base + "/ipc-\(mode).log"
+      #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "a", "--log-path", log, "--exec", "/bin/readlink", "--", "/proc/self/ns/ipc"]).status == 0)
+      #expect(try f.liftoff(["app", "start", "--app", "a", id]).status == 0)
+      try waitFor("the app's output") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ipc:[") }
+      let text = try String(contentsOfFile: log, encoding: .utf8)
+      #expect(text.contains(hostIPC) == same, "\(mode): \(text) vs host \(hostIPC)")
+      #expect(try f.liftoff(["stop", id]).status == 0)
+    }
+    let bad = try f.liftoff(["app", "sandbox", "--pid-namespace", "pod"])
+    #expect(bad.status != 0 && bad.stderr.contains("not supported yet"))
   }
 }
