@@ -1,6 +1,6 @@
 // The Linux security context of CreateContainer as app flags: user and group, supplemental groups
 // (Merge/Strict), read-only rootfs, privileged, capabilities (names with or without `CAP_`, `ALL`),
-// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER or NODE; the
+// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER, NODE or POD; the
 // sandbox's sysctls (namespaced ones; `liftoff app add` refuses the others naming them). What the executor does not
 // support yet is refused naming the field.
 import LiftoffCore
@@ -63,10 +63,15 @@ extension ContainerArguments {
     let ns = sc.namespaceOptions
     if sc.hasNamespaceOptions {
       switch ns.pid {
-      case .container: break
+      case .container: a += ["--pid-namespace", "container"]
       case .node: a += ["--pid-namespace", "host"]
-      case .pod, .target:
-        throw LiftoffError(.unimplemented, "\(field).namespace_options.pid \(ns.pid): only CONTAINER and NODE are supported yet")
+      case .pod:
+        guard sandbox.manifest.sharedPID else {
+          throw LiftoffError.invalidArgument("\(field).namespace_options.pid POD: sandbox \(sandbox.id) was not created with PID namespace POD")
+        }
+        a += ["--pid-namespace", "pod"]
+      case .target:
+        throw LiftoffError(.unimplemented, "\(field).namespace_options.pid TARGET is not supported yet")
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
       }
     }

@@ -33,9 +33,8 @@ extension RuntimeService {
       let linux = config.linux
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
-      if options.pid == .pod || options.pid == .target {
-        throw LiftoffError(
-          .unimplemented, "config.linux.security_context.namespace_options.pid \(options.pid): a PID namespace shared by the pod's containers is not supported yet")
+      if options.pid == .target {
+        throw LiftoffError(.unimplemented, "config.linux.security_context.namespace_options.pid TARGET is not supported yet")
       }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
@@ -62,6 +61,7 @@ extension RuntimeService {
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
+        if options.pid == .pod { arguments += ["--pid-namespace", "pod"] }
         if !hostNetwork {
           arguments += try networkArguments(config)
         }

@@ -6,7 +6,8 @@
 //   "sysctls": {"net.ipv4.ip_forward": "1"}   namespaced sysctls, written by stage1 before pivot_root
 //   "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438,
 //                "uid": 0, "gid": 0, "permissions": "rwm"}]   nodes made in the app's /dev
-//   "pidNamespace": "container" | "host"   the app's own PID namespace (default) or the host's
+//   "pidNamespace": "container" | "host" | "pod"   the app's own PID namespace (default), the host's,
+//                                      or the pod's shared one
 // Absent fields mean the defaults (unprivileged, none, none, container).
 
 public struct AppDevice: Sendable, Equatable {
@@ -35,7 +36,9 @@ public struct AppDevice: Sendable, Equatable {
 }
 
 public struct AppSecurity: Sendable, Equatable {
-  public enum PIDNamespace: String, Sendable, CaseIterable { case container, host }
+  /// The app's own (`container`), the host's, or the pod's shared one (`pod`, in a pod made with
+  /// `pidNamespace: pod`).
+  public enum PIDNamespace: String, Sendable, CaseIterable { case container, host, pod }
 
   public var privileged: Bool
   /// Sorted by key when written.

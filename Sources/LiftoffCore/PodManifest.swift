@@ -24,6 +24,9 @@ public struct PodManifest: Sendable, Equatable {
   /// The pod's apps share the host's IPC namespace (CRI `ipc: NODE`) instead of the pod's own.
   /// JSON `"ipcNamespace": "host"`; absent: the pod's own.
   public var hostIPC = false
+  /// The pod's apps share one PID namespace (CRI `pid: POD`), whose PID 1 is a small reaper forked
+  /// by stage1. JSON `"pidNamespace": "pod"`; absent: one PID namespace per app.
+  public var sharedPID = false
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -381,6 +384,7 @@ extension PodManifest {
       ("mutable", .bool(mutable)),
       ("stopTimeoutSeconds", .int(stopTimeoutSeconds)),
       ("ipcNamespace", hostIPC ? .string("host") : nil),
+      ("pidNamespace", sharedPID ? .string("pod") : nil),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -409,6 +413,11 @@ extension PodManifest {
     case nil, "pod": hostIPC = false
     case "host": hostIPC = true
     case let other?: throw .invalidArgument("\(ctx): unknown ipcNamespace \(other)")
+    }
+    switch try j.optString("pidNamespace", in: ctx) {
+    case nil, "container": sharedPID = false
+    case "pod": sharedPID = true
+    case let other?: throw .invalidArgument("\(ctx): unknown pidNamespace \(other)")
     }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)

@@ -11,6 +11,8 @@ public struct PodOptions: Sendable {
   public var stopTimeoutSeconds = 10
   /// `app sandbox --ipc-namespace host`: the apps share the host's IPC namespace.
   public var hostIPC = false
+  /// `app sandbox --pid-namespace pod`: one PID namespace for all the pod's apps.
+  public var sharedPID = false
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false
@@ -65,8 +67,8 @@ public struct AppOptions: Sendable {
   /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
   public var supplementaryGroups: [UInt32] = []
   public var supplementaryGroupsStrict = false
-  /// `--pid-namespace container|host`.
-  public var pidNamespace = AppSecurity.PIDNamespace.container
+  /// `--pid-namespace container|host|pod`; nil: the pod's shared one if it has one, else the app's own.
+  public var pidNamespace: AppSecurity.PIDNamespace?
   /// A pty held by stage1 (`app add --tty`), stdin kept open (`--stdin`), closed after the first
   /// attached writer (`--stdin-once`).
   public var tty = false

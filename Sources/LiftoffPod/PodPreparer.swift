@@ -81,7 +81,7 @@ public struct PodPreparer {
         throw .invalidArgument("app name \(name) is used twice in the pod")
       }
       names.insert(name)
-      apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network))
+      apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network, sharedPID: options.sharedPID))
     }
     let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
     guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
@@ -102,11 +102,15 @@ public struct PodPreparer {
       mutable: options.mutable, stopTimeoutSeconds: options.stopTimeoutSeconds, annotations: options.annotations,
       labels: options.labels, apps: apps)
     manifest.hostIPC = options.hostIPC
+    manifest.sharedPID = options.sharedPID
+    if options.sharedPID && options.flavor != .default {
+      throw .invalidArgument("stage1 fly pods have no PID namespace of their own")
+    }
     return manifest
   }
 
   func buildApp(
-    name: String, _ o: AppOptions, flavor: PodManifest.Flavor, network: PodNetwork.Mode
+    name: String, _ o: AppOptions, flavor: PodManifest.Flavor, network: PodNetwork.Mode, sharedPID: Bool = false
   ) throws(LiftoffError) -> AppManifest {
     let cfg = o.image.config.config ?? ImageRuntimeConfig()
     guard !o.image.layerDirs.isEmpty else { throw .invalidArgument("image \(o.imageName) has no layers") }
@@ -193,7 +197,17 @@ public struct PodPreparer {
     }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
     let stopSignal = (o.stopSignal ?? cfg.stopSignal).flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
-    var security = AppSecurity(privileged: o.privileged, pidNamespace: o.pidNamespace)
+    let pidNamespace = o.pidNamespace ?? (sharedPID ? .pod : .container)
+    switch (pidNamespace, sharedPID) {
+    case (.pod, false): throw .invalidArgument("app \(name): --pid-namespace pod needs a pod made with app sandbox --pid-namespace pod")
+    case (.host, true), (.container, true):
+      // stage1's pid_for_children is the pod's namespace: clone(CLONE_NEWPID) is refused there.
+      throw LiftoffError(
+        pidNamespace == .host ? .invalidArgument : .unimplemented,
+        "app \(name): --pid-namespace \(pidNamespace.rawValue) in a pod whose apps share one PID namespace is not supported")
+    default: break
+    }
+    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace)
     for (k, v) in o.sysctls {
       if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
         throw .invalidArgument("app \(name): \(refusal)")

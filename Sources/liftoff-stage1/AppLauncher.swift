@@ -72,6 +72,7 @@ struct AppLauncher {
       }
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
+      // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
       let ownPID = app.security.pidNamespace == .container
       pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : [])
     } catch {

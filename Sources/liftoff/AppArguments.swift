@@ -14,7 +14,7 @@ struct AppArguments {
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
     defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
-    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host,
+    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod,
     --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
@@ -141,10 +141,7 @@ struct AppArguments {
       case "--pid-namespace":
         let v = try value(flag, inline)
         guard let ns = AppSecurity.PIDNamespace(rawValue: v) else {
-          if v == "pod" {
-            throw LiftoffError(.unimplemented, "--pid-namespace pod: a PID namespace shared by the pod's apps is not supported yet")
-          }
-          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container or host")
+          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host or pod")
         }
         o.pidNamespace = ns
       case "--stop-signal":

@@ -31,7 +31,7 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
   @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = "pod"
-  @Option(help: "PID namespace of the apps: container (one per app); pod is not supported yet (per app: app add --pid-namespace host).")
+  @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
   var pidNamespace: String = "container"
 
   func run() throws {
@@ -55,8 +55,8 @@ struct AppSandboxCommand: ParsableCommand {
     }
     switch pidNamespace {
     case "container": break
-    case "pod": throw LiftoffError(.unimplemented, "--pid-namespace pod: a PID namespace shared by the pod's apps is not supported yet")
-    default: throw LiftoffError.invalidArgument("--pid-namespace \(pidNamespace): expected container (pod is not supported yet)")
+    case "pod": options.sharedPID = true
+    default: throw LiftoffError.invalidArgument("--pid-namespace \(pidNamespace): expected container or pod")
     }
     let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
     print(id)

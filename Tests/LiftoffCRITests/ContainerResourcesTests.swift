@@ -225,6 +225,7 @@ import Testing
       var run = Runtime_V1_RunPodSandboxRequest()
       run.config = sandboxConfig("sec")
       run.config.logDirectory = logDir
+      run.config.linux.securityContext.namespaceOptions.pid = .container
       run.config.linux.sysctls = ["kernel.shmmni": "2345", "net.ipv4.ip_unprivileged_port_start": "81"]
       let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
       func create(_ name: String, _ script: String, _ edit: (inout Runtime_V1_ContainerConfig) -> Void) async throws -> String {
@@ -288,6 +289,7 @@ import Testing
       }
       #expect(try await output("dev", lines: 4) == ["read-open", "write-denied", "regular empty file", "character special file"])
 
+      // This sandbox has PID namespace CONTAINER: a container cannot ask for the pod's.
       var pidPod = Runtime_V1_CreateContainerRequest()
       pidPod.podSandboxID = sandboxID
       pidPod.sandboxConfig = run.config
@@ -295,10 +297,40 @@ import Testing
       pidPod.config.linux.securityContext.namespaceOptions.pid = .pod
       do {
         _ = try await runtime.createContainer(pidPod)
-        Issue.record("a shared PID namespace was accepted")
+        Issue.record("PID namespace POD was accepted in a sandbox without one")
       } catch let e as RPCError {
-        #expect(e.code == .unimplemented && e.message.contains("namespace_options.pid"))
+        #expect(e.code == .invalidArgument && e.message.contains("namespace_options.pid POD"), "\(e.message)")
       }
+
+      // shareProcessNamespace: a sandbox with PID namespace POD; its containers see each other.
+      var shared = Runtime_V1_RunPodSandboxRequest()
+      shared.config = sandboxConfig("shared")
+      shared.config.logDirectory = logDir + "-shared"
+      shared.config.linux.securityContext.namespaceOptions.pid = .pod
+      let sharedID = try await runtime.runPodSandbox(shared).podSandboxID
+      for (name, script) in [("one", "exec sleep 4343"), ("two", "sleep 0.5; ps -o pid,comm,args; echo done; exec sleep 1000")] {
+        var c = Runtime_V1_CreateContainerRequest()
+        c.podSandboxID = sharedID
+        c.sandboxConfig = shared.config
+        c.config = containerConfig(name, image: image, script, logPath: "\(name).log")
+        c.config.linux.securityContext.namespaceOptions.pid = .pod
+        let id = try await runtime.createContainer(c).containerID
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = id
+        _ = try await runtime.startContainer(start)
+      }
+      var psOut = ""
+      #expect(try await eventually {
+        psOut = (try? String(contentsOfFile: logDir + "-shared/two.log", encoding: .utf8)) ?? ""
+        return psOut.contains("done")
+      })
+      #expect(psOut.contains("1 pod-init") && psOut.contains("sleep 4343"), "\(psOut)")
+      var stopShared = Runtime_V1_StopPodSandboxRequest()
+      stopShared.podSandboxID = sharedID
+      _ = try await runtime.stopPodSandbox(stopShared)
+      var rmShared = Runtime_V1_RemovePodSandboxRequest()
+      rmShared.podSandboxID = sharedID
+      _ = try await runtime.removePodSandbox(rmShared)
 
       var stopPod = Runtime_V1_StopPodSandboxRequest()
       stopPod.podSandboxID = sandboxID

@@ -355,7 +355,43 @@ struct AppSecurityTests {
       #expect(text.contains(hostIPC) == same, "\(mode): \(text) vs host \(hostIPC)")
       #expect(try f.liftoff(["stop", id]).status == 0)
     }
-    let bad = try f.liftoff(["app", "sandbox", "--pid-namespace", "pod"])
-    #expect(bad.status != 0 && bad.stderr.contains("not supported yet"))
+  }
+
+  @Test func podSharedPIDNamespace() throws {
+    let f = try PodFixture("pidpod")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox", "--pid-namespace", "pod"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "a", "--exec", "/bin/sleep", "--", "4242"]).status == 0)
+    let log = f.base + "/b.log"
+    #expect(
+      try f.liftoff([
+        "app", "add", id, f.rootfs, "--name", "b", "--log-path", log, "--exec", "/bin/sh", "--", "-c",
+        "sleep 0.5; ps -o pid,comm,args; echo own=$$; echo done",
+      ]).status == 0)
+    let own = try f.liftoff(["app", "add", id, f.rootfs, "--name", "c", "--pid-namespace", "container", "--exec", "/bin/true"])
+    #expect(own.status != 0 && own.stderr.contains("share one PID namespace is not supported"), "\(own.stderr)")
+    let host = try f.liftoff(["app", "add", id, f.rootfs, "--name", "h", "--pid-namespace", "host", "--exec", "/bin/true"])
+    #expect(host.status != 0 && host.stderr.contains("share one PID namespace"), "\(host.stderr)")
+    for a in ["a", "b"] { #expect(try f.liftoff(["app", "start", "--app", a, id]).status == 0) }
+    try waitFor("b's ps") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("done") }
+    let text = try String(contentsOfFile: log, encoding: .utf8)
+    let lines = text.split(separator: "\n").map { String($0.split(separator: " ", maxSplits: 3).last ?? "") }
+    // PID 1 is the pod's reaper; a's sleep is visible from b; b is not PID 1.
+    #expect(lines.contains { $0.split(separator: " ").prefix(2) == ["1", "pod-init"] }, "\(lines)")
+    #expect(lines.contains { $0.hasSuffix("sleep 4242") }, "\(lines)")
+    #expect(!lines.contains("own=1"))
+    // A plain app may not ask for the pod's namespace in a pod without one.
+    let plain = try f.liftoff(["app", "sandbox"])
+    let pid = plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let refused = try f.liftoff(["app", "add", pid, f.rootfs, "--name", "x", "--pid-namespace", "pod", "--exec", "/bin/true"])
+    #expect(refused.status != 0 && refused.stderr.contains("app sandbox --pid-namespace pod"), "\(refused.stderr)")
+    for p in [id, pid] {
+      #expect(try f.liftoff(["stop", p]).status == 0)
+      #expect(try f.liftoff(["rm", p]).status == 0)
+    }
+    let left = try f.leftovers([id, pid])
+    #expect(left.isEmpty, "\(left)")
   }
 }
