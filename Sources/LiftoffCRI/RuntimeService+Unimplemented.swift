@@ -9,18 +9,6 @@ extension RuntimeService {
     throw unimplementedRPC("CheckpointContainer")
   }
 
-  public func listMetricDescriptors(request: Runtime_V1_ListMetricDescriptorsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListMetricDescriptorsResponse {
-    throw unimplementedRPC("ListMetricDescriptors")
-  }
-
-  public func listPodSandboxMetrics(request: Runtime_V1_ListPodSandboxMetricsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListPodSandboxMetricsResponse {
-    throw unimplementedRPC("ListPodSandboxMetrics")
-  }
-
-  public func streamPodSandboxMetrics(request: Runtime_V1_StreamPodSandboxMetricsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxMetricsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamPodSandboxMetrics")
-  }
-
   public func updatePodSandboxResources(request: Runtime_V1_UpdatePodSandboxResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
     throw unimplementedRPC("UpdatePodSandboxResources")
   }

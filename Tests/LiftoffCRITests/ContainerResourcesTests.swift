@@ -109,6 +109,22 @@ import Testing
       #expect(p.linux.network.defaultInterface.rxBytes.value > 0, "the bridge's IPv6/ARP traffic at least")
       #expect(!p.linux.network.interfaces.contains { $0.name == "lo" })
       #expect(p.linux.containers.map(\.attributes.id) == [id])
+      // Metrics with cAdvisor's names, the same numbers.
+      let descriptors = try await runtime.listMetricDescriptors(.init()).descriptors
+      #expect(descriptors.contains { $0.name == "container_memory_working_set_bytes" && $0.labelKeys == ["id", "name"] })
+      #expect(descriptors.contains { $0.name == "container_network_receive_bytes_total" && $0.labelKeys == ["id", "name", "interface"] })
+      let podMetrics = try await runtime.listPodSandboxMetrics(.init()).podMetrics
+      let pm = try #require(podMetrics.first { $0.podSandboxID == sandboxID })
+      #expect(pm.metrics.contains { $0.name == "container_network_receive_bytes_total" && $0.labelValues == [sandboxID, "res", "eth0"] && $0.value.value > 0 })
+      let cm = try #require(pm.containerMetrics.first { $0.containerID == id })
+      let ws = try #require(cm.metrics.first { $0.name == "container_memory_working_set_bytes" })
+      #expect(ws.labelValues == [id, "work"] && ws.value.value > 0 && ws.metricType == .gauge)
+      #expect(cm.metrics.first { $0.name == "container_spec_memory_limit_bytes" }?.value.value == 64 << 20)
+      #expect(cm.metrics.first { $0.name == "container_cpu_usage_seconds_total" }?.metricType == .counter)
+      #expect((cm.metrics.first { $0.name == "container_fs_usage_bytes" }?.value.value ?? 0) >= 200 * 1024)
+      let names = Set(descriptors.map(\.name))
+      #expect((pm.metrics + cm.metrics).allSatisfy { names.contains($0.name) })
+
       var podList = Runtime_V1_ListPodSandboxStatsRequest()
       podList.filter.labelSelector = ["app": "res"]
       #expect(try await runtime.listPodSandboxStats(podList).stats.map(\.attributes.id) == [sandboxID])
