@@ -54,14 +54,16 @@ extension RuntimeService {
           (CRIKeys.kind, CRIKeys.sandboxKind), (CRIKeys.name, meta.name), (CRIKeys.namespace, meta.namespace),
           (CRIKeys.uid, meta.uid), (CRIKeys.attempt, String(meta.attempt)),
           (CRIKeys.runtimeHandler, request.runtimeHandler), (CRIKeys.networkMode, "\(options.network)"),
-          (CRIKeys.pidMode, "\(options.pid)"), (CRIKeys.ipcMode, "\(options.ipc)"),
+          (CRIKeys.pidMode, linux.securityContext.hasNamespaceOptions ? "\(options.pid)" : "container"), (CRIKeys.ipcMode, "\(options.ipc)"),
         ]
         if !config.logDirectory.isEmpty { annotations.append((CRIKeys.logDirectory, config.logDirectory)) }
         annotations += config.annotations.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
-        if options.pid == .pod { arguments += ["--pid-namespace", "pod"] }
+        // Shared only when asked for explicitly (kubelet always sends namespace options; a client
+        // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
+        if linux.securityContext.hasNamespaceOptions && options.pid == .pod { arguments += ["--pid-namespace", "pod"] }
         if !hostNetwork {
           arguments += try networkArguments(config)
         }
