@@ -92,7 +92,7 @@ run_bench() {
     p=$($C runp "$W/pod-$uid.json"); c=$($C create "$p" "$W/ctr.json" "$W/pod-$uid.json"); $C start "$c" >/dev/null
     pods+=("$p")
   done
-  sleep 2
+  sleep 5  # both daemons idle (liftoff-cri gives pages back after 2 s idle)
   local per=0
   if [[ $name == liftoff ]]; then
     for pid in $(pgrep -f "liftoff-stage1 --pod-dir $W/"); do per=$((per + $(pss_kb "$pid"))); done

@@ -18,6 +18,8 @@ public final class CRIRuntime: Sendable {
   let cpuSamples = CPUSamples()
   /// GetContainerEvents subscribers and the lifecycle events sent so far.
   let events = ContainerEventHub()
+  /// Gives memory back when the server goes idle.
+  let trimmer = IdleTrimmer()
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer

@@ -59,6 +59,8 @@ public final class CRIServer: Sendable {
         "stream": "\(runtime.streaming.baseURL)",
       ])
     defer { listener.removeSocketFileIfOurs() }
+    let trimming = Task { await runtime.trimmer.run() }
+    defer { trimming.cancel() }
     do {
       try await server.serve()
     } catch {

@@ -35,6 +35,8 @@ func handle<T: Sendable>(
   _ rpc: String, _ runtime: CRIRuntime, _ body: () async throws -> T
 ) async throws -> T {
   let began = ContinuousClock.now
+  runtime.trimmer.noteActivity()
+  defer { runtime.trimmer.noteActivity() }
   do {
     let result = try await body()
     if runtime.logger.logLevel <= .debug {

@@ -216,7 +216,8 @@ final class Supervisor {
   func loop() {
     var trimmed = false
     while true {
-      // Once the apps are up, stage1 only waits: give back what start-up needed.
+      // Once the apps are up, stage1 only waits: give back what start-up needed (a syscall per
+      // mapping; the pages stay in the page cache for the next request).
       if !trimmed {
         MemoryTrim.dropExecutablePages()
         trimmed = true
@@ -261,8 +262,16 @@ final class Supervisor {
       for p in fds[logEnd...] where p.revents != 0 {
         if let a = attachOwners[p.fd], a.owns(p.fd) { a.handle(p) }
       }
-      if fds[0].revents != 0 { handleSignals() }
-      if fds[1].revents != 0 { handleControl() }
+      // A request (start, stop, remove…) or a reaped app ran code that the wait does not need:
+      // give its pages back again on the next turn.
+      if fds[0].revents != 0 {
+        handleSignals()
+        trimmed = false
+      }
+      if fds[1].revents != 0 {
+        handleControl()
+        trimmed = false
+      }
     }
   }
 
