@@ -324,7 +324,7 @@ struct AppSecurityTests {
     let lines = host.stdout.split(separator: "\n")
     #expect(lines.first != "1" && (Int(lines.last ?? "") ?? 0) > 10, "\(host.stdout)")
     let pod = try f.runShell("true", app: ["--pid-namespace", "pod"])
-    #expect(pod.status != 0 && pod.stderr.contains("not supported yet"))
+    #expect(pod.status != 0 && pod.stderr.contains("needs a pod made with app sandbox --pid-namespace pod"), "\(pod.stderr)")
   }
 
   @Test func maskedAndReadonlyPathListsReplaceTheDefaults() throws {
