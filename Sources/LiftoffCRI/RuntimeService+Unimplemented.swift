@@ -9,7 +9,4 @@ extension RuntimeService {
     throw unimplementedRPC("CheckpointContainer")
   }
 
-  public func updatePodSandboxResources(request: Runtime_V1_UpdatePodSandboxResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
-    throw unimplementedRPC("UpdatePodSandboxResources")
-  }
 }

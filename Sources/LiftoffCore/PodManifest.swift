@@ -27,6 +27,9 @@ public struct PodManifest: Sendable, Equatable {
   /// The pod's apps share one PID namespace (CRI `pid: POD`), whose PID 1 is a small reaper forked
   /// by stage1. JSON `"pidNamespace": "pod"`; absent: one PID namespace per app.
   public var sharedPID = false
+  /// Limits of the pod's own cgroup (the parent of its apps'), set by `app update POD` without
+  /// `--app` (CRI UpdatePodSandboxResources). JSON `"resources"` at the pod level, as the apps'.
+  public var resources = AppResources()
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -385,6 +388,7 @@ extension PodManifest {
       ("stopTimeoutSeconds", .int(stopTimeoutSeconds)),
       ("ipcNamespace", hostIPC ? .string("host") : nil),
       ("pidNamespace", sharedPID ? .string("pod") : nil),
+      ("resources", resources.isEmpty ? nil : resources.json),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -414,6 +418,7 @@ extension PodManifest {
     case "host": hostIPC = true
     case let other?: throw .invalidArgument("\(ctx): unknown ipcNamespace \(other)")
     }
+    resources = try AppResources(json: j["resources"] ?? .object([]), in: ctx)
     switch try j.optString("pidNamespace", in: ctx) {
     case nil, "container": sharedPID = false
     case "pod": sharedPID = true

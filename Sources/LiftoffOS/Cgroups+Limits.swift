@@ -15,8 +15,8 @@ import LiftoffCore
 
 extension Cgroups {
   /// Writes the limits that are set in `resources` into the app's existing cgroup.
-  public func apply(pod: String, app: String, resources r: AppResources) throws {
-    let ctx = "app \(app)"
+  public func apply(pod: String, app: String?, resources r: AppResources) throws {
+    let ctx = app.map { "app \($0)" } ?? "pod \(pod)"
     func need(_ controller: String, for what: String) throws {
       guard hasController(controller) else {
         let where_ = version == .v1 ? "mounted at \(root)/\(controller)" : "available in \(root)/cgroup.controllers"
@@ -37,7 +37,7 @@ extension Cgroups {
     }
   }
 
-  private func applyV1(pod: String, app: String, _ r: AppResources) throws {
+  private func applyV1(pod: String, app: String?, _ r: AppResources) throws {
     let memory = directory("memory", pod: pod, app: app)
     let limitFile = "\(memory)/memory.limit_in_bytes"
     let memswFile = "\(memory)/memory.memsw.limit_in_bytes"
@@ -68,13 +68,13 @@ extension Cgroups {
     for h in r.hugepageLimits {
       let f = directory("hugetlb", pod: pod, app: app) + "/hugetlb.\(h.pageSize).limit_in_bytes"
       guard FileSystem.exists(f) else {
-        throw LiftoffError(.invalidArgument, "app \(app): hugepage size \(h.pageSize) is not supported on this host (\(f) is missing)")
+        throw LiftoffError(.invalidArgument, "\(app.map { "app \($0)" } ?? "pod \(pod)"): hugepage size \(h.pageSize) is not supported on this host (\(f) is missing)")
       }
       try FileSystem.writeControl(f, String(h.limitBytes))
     }
   }
 
-  private func applyV2(pod: String, app: String, _ r: AppResources) throws {
+  private func applyV2(pod: String, app: String?, _ r: AppResources) throws {
     let dir = directory("", pod: pod, app: app)
     if let m = r.memoryBytes { try FileSystem.writeControl("\(dir)/memory.max", String(m)) }
     if FileSystem.exists("\(dir)/memory.swap.max") {
@@ -85,7 +85,7 @@ extension Cgroups {
         try FileSystem.writeControl("\(dir)/memory.swap.max", "0")
       }
     } else if r.memorySwapBytes != nil {
-      throw LiftoffError(.failedPrecondition, "app \(app): a swap limit needs \(dir)/memory.swap.max, which is missing")
+      throw LiftoffError(.failedPrecondition, "\(app.map { "app \($0)" } ?? "pod \(pod)"): a swap limit needs \(dir)/memory.swap.max, which is missing")
     }
     if let quota = r.effectiveCPUQuotaUs {
       let period = r.effectiveCPUPeriodUs ?? 100_000
@@ -100,7 +100,7 @@ extension Cgroups {
     for h in r.hugepageLimits {
       let f = "\(dir)/hugetlb.\(h.pageSize).max"
       guard FileSystem.exists(f) else {
-        throw LiftoffError(.invalidArgument, "app \(app): hugepage size \(h.pageSize) is not supported on this host (\(f) is missing)")
+        throw LiftoffError(.invalidArgument, "\(app.map { "app \($0)" } ?? "pod \(pod)"): hugepage size \(h.pageSize) is not supported on this host (\(f) is missing)")
       }
       try FileSystem.writeControl(f, String(h.limitBytes))
     }

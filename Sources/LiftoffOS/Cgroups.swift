@@ -67,10 +67,21 @@ public struct Cgroups: Sendable {
 
   /// Creates the app's cgroup with its limits. Idempotent.
   public func create(pod: String, app: String, resources: AppResources) throws {
+    try makeGroups(pod: pod, app: app)
+    try apply(pod: pod, app: app, resources: resources)
+  }
+
+  /// Creates the pod's own cgroup (the parent of its apps') with pod-level limits. Idempotent.
+  public func createPod(_ pod: String, resources: AppResources) throws {
+    try makeGroups(pod: pod, app: nil)
+    try apply(pod: pod, app: nil, resources: resources)
+  }
+
+  func makeGroups(pod: String, app: String?) throws {
     switch version {
     case .v1:
       for c in controllers {
-        let levels = [parent, "\(parent)/\(pod)", "\(parent)/\(pod)/\(app)"]
+        let levels = [parent, "\(parent)/\(pod)"] + (app.map { ["\(parent)/\(pod)/\($0)"] } ?? [])
         for (i, level) in levels.enumerated() {
           let dir = "\(root)/\(c)/\(level)"
           try FileSystem.makeDirectories(dir)
@@ -88,8 +99,7 @@ public struct Cgroups: Sendable {
       }
     case .v2:
       let podDir = "\(root)/\(parent)/\(pod)"
-      let dir = "\(podDir)/\(app)"
-      try FileSystem.makeDirectories(dir)
+      try FileSystem.makeDirectories(app.map { "\(podDir)/\($0)" } ?? podDir)
       // Delegate the controllers down to the app level (no internal processes above it).
       var wanted = ["memory", "cpu", "pids"]
       for c in ["cpuset", "hugetlb"] where hasController(c) { wanted.append(c) }
@@ -97,7 +107,6 @@ public struct Cgroups: Sendable {
         try? FileSystem.writeControl("\(d)/cgroup.subtree_control", wanted.map { "+\($0)" }.joined(separator: " "))
       }
     }
-    try apply(pod: pod, app: app, resources: resources)
   }
 
   /// CFS quota in µs per 100 ms period for a limit in millicores (at least 1 ms, as the kernel wants).

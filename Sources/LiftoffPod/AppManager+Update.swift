@@ -37,6 +37,33 @@ extension AppManager {
     }
   }
 
+  /// Applies `update` to the pod's own cgroup (the parent of its apps', which bounds them all) and
+  /// returns the pod's resources as recorded afterwards. The group is made if no app has run yet.
+  @discardableResult
+  public func updatePod(_ id: String, _ update: AppResources, cgroups: Cgroups = .host()) throws(LiftoffError) -> AppResources {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    guard place == .run || place == .prepared else {
+      throw .init(.failedPrecondition, "pod \(id) has exited: it cannot be updated")
+    }
+    return try withManifestLock(id, place) {
+      var m = try store.readManifest(id, at: place)
+      let merged = m.resources.merged(with: update)
+      try merged.validate(in: "pod \(id)")
+      if place == .run && pods.isLocked(id, .run) && m.flavor == .default {
+        do {
+          try cgroups.createPod(id, resources: merged)
+        } catch let e as LiftoffError {
+          throw e
+        } catch {
+          throw LiftoffError(.failedPrecondition, "pod \(id): updating its cgroup: \(error)")
+        }
+      }
+      m.resources = merged
+      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      return merged
+    }
+  }
+
   /// Stats of the pod and its apps (or of one app).
   public func stats(_ id: String, app: String? = nil) throws(LiftoffError) -> PodStats {
     try StatsReader(store: store).stats(id, app: app)

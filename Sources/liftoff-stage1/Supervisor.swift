@@ -87,6 +87,8 @@ final class Supervisor {
       }
     }
     if manifest.sharedPID { try startPodInit() }
+    // Pod-level limits (app update POD without --app) bound every app: the pod's group first.
+    if !manifest.resources.isEmpty { try cgroups.createPod(manifest.id, resources: manifest.resources) }
     switch manifest.network.mode {
     case .host: break
     case .none, .netns:

@@ -30,10 +30,11 @@ struct AppStatsCommand: ParsableCommand {
 
 struct AppUpdateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "update", abstract: "Change an app's resource limits live (cgroup files) and record them in pod.json.",
+    commandName: "update",
+    abstract: "Change an app's resource limits live (cgroup files) and record them in pod.json; without --app, the pod's own cgroup (bounding all its apps).",
     discussion: "Flags: " + AppArguments.resourceHelp)
   @OptionGroup var global: GlobalOptions
-  @Option(help: "The app.") var app: String
+  @Option(help: "The app (none: the pod's own cgroup).") var app: String?
   @Option(help: "Memory limit (64M).") var memory: String?
   @Option(help: "Memory + swap limit, or -1 for unlimited swap.") var memorySwap: String?
   @Option(help: "CPU limit in millicores (500m) or CPUs (1.5).") var cpu: String?
@@ -57,7 +58,9 @@ struct AppUpdateCommand: ParsableCommand {
     for case (let flag, let value?) in given { try AppArguments.parseResource(flag, value, into: &r) }
     guard !r.isEmpty else { throw LiftoffError.invalidArgument("app update needs at least one resource flag") }
     let store = try PodStore(root: global.dir)
-    let result = try AppManager(store: store).update(try store.resolve(id).id, app: app, r)
+    let pod = try store.resolve(id).id
+    let manager = AppManager(store: store)
+    let result = try app.map { a throws(LiftoffError) in try manager.update(pod, app: a, r) } ?? manager.updatePod(pod, r)
     if format == .json { print(result.json.serialized(pretty: true)) }
   }
 }

@@ -156,6 +156,18 @@ import Testing
       #expect(r.memoryLimitInBytes == 128 << 20 && r.cpuPeriod == 50_000 && r.cpuQuota == 20_000)
       #expect(r.cpuShares == 256 && r.cpusetCpus == "0")
 
+      // UpdatePodSandboxResources: the sandbox's own cgroup, parent of its containers'.
+      var podUpdate = Runtime_V1_UpdatePodSandboxResourcesRequest()
+      podUpdate.podSandboxID = sandboxID
+      podUpdate.resources.memoryLimitInBytes = 512 << 20
+      podUpdate.resources.cpuQuota = 150_000
+      podUpdate.resources.cpuPeriod = 100_000
+      _ = try await runtime.updatePodSandboxResources(podUpdate)
+      let podMem = Cgroups.host().directory("memory", pod: sandboxID) + "/memory.limit_in_bytes"
+      let podCPU = Cgroups.host().directory("cpu", pod: sandboxID) + "/cpu.cfs_quota_us"
+      #expect(((try? String(contentsOfFile: podMem, encoding: .utf8)) ?? "").hasPrefix(String(512 << 20)))
+      #expect(((try? String(contentsOfFile: podCPU, encoding: .utf8)) ?? "").hasPrefix("150000"))
+
       // Refusals name the field; nothing changes.
       update.linux = Runtime_V1_LinuxContainerResources()
       update.linux.oomScoreAdj = 500

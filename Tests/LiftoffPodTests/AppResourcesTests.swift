@@ -179,6 +179,14 @@ struct AppResourcesTests {
     #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
     #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).app(named: "w")?.resources == r)
 
+    // The pod's own group (no --app): bounds every app.
+    let podUp = try f.liftoff(["app", "update", "--memory", "256M", "--pids", "100", id])
+    #expect(podUp.status == 0, "\(podUp.stderr)")
+    #expect(file(cg.directory("memory", pod: id) + "/memory.limit_in_bytes") == String(256 << 20))
+    #expect(file(cg.directory("pids", pod: id) + "/pids.max") == "100")
+    #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).resources == AppResources(memoryBytes: 256 << 20, pidsMax: 100))
+    #expect(try f.liftoff(["app", "stats", "--format", "json", id]).stdout.contains("\"limit_bytes\" : \(256 << 20)"))
+
     // A created (not started) app: recorded, applied by stage1 when it starts.
     #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "later", "--exec", "/bin/sleep", "--", "1000"]).status == 0)
     #expect(try f.liftoff(["app", "update", "--app", "later", "--pids", "7", id]).status == 0)
