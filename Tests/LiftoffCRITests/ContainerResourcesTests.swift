@@ -317,6 +317,22 @@ import Testing
       }
       #expect(try await output("dev", lines: 4) == ["read-open", "write-denied", "regular empty file", "character special file"])
 
+      // A memory limit the container exceeds: exit 137, reason OOMKilled.
+      var hog = Runtime_V1_CreateContainerRequest()
+      hog.podSandboxID = sandboxID
+      hog.sandboxConfig = run.config
+      hog.config = containerConfig("hog", image: image, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived")
+      hog.config.linux.resources.memoryLimitInBytes = 16 << 20
+      let hogID = try await runtime.createContainer(hog).containerID
+      var startHog = Runtime_V1_StartContainerRequest()
+      startHog.containerID = hogID
+      _ = try await runtime.startContainer(startHog)
+      var hogStatus = Runtime_V1_ContainerStatusRequest()
+      hogStatus.containerID = hogID
+      #expect(try await eventually(20) { try await runtime.containerStatus(hogStatus).status.state == .containerExited })
+      let hs = try await runtime.containerStatus(hogStatus).status
+      #expect(hs.exitCode == 137 && hs.reason == "OOMKilled", "\(hs.exitCode) \(hs.reason)")
+
       // This sandbox has PID namespace CONTAINER: a container cannot ask for the pod's.
       var pidPod = Runtime_V1_CreateContainerRequest()
       pidPod.podSandboxID = sandboxID
