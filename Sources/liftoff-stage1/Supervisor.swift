@@ -113,6 +113,9 @@ final class Supervisor {
       close(alive.write)
       ProcessControl.closeDescriptors(except: alive.read)
       ProcessControl.setName("pod-init")
+      // It only waits: give back the code and freed heap it inherited from stage1.
+      MemoryTrim.dropCleanFileMappings()
+      MemoryTrim.dropExecutablePages()
       while true {
         var status: Int32 = 0
         while waitpid(-1, &status, WNOHANG) > 0 {}
