@@ -8,6 +8,7 @@
 // sandbox's port mappings, DNS config and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim.
 import GRPCCore
 import LiftoffCore
+import LiftoffOS
 
 extension RuntimeService {
   public func runPodSandbox(
@@ -61,6 +62,12 @@ extension RuntimeService {
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
+        if !linux.cgroupParent.isEmpty {
+          guard Cgroups.parentPath(linux.cgroupParent) != nil else {
+            throw LiftoffError.invalidArgument("config.linux.cgroup_parent \(linux.cgroupParent) is not a path of names")
+          }
+          arguments += ["--cgroup-parent", linux.cgroupParent]
+        }
         // Shared only when asked for explicitly (kubelet always sends namespace options; a client
         // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
         if linux.securityContext.hasNamespaceOptions && options.pid == .pod { arguments += ["--pid-namespace", "pod"] }

@@ -30,6 +30,9 @@ public struct PodManifest: Sendable, Equatable {
   /// Limits of the pod's own cgroup (the parent of its apps'), set by `app update POD` without
   /// `--app` (CRI UpdatePodSandboxResources). JSON `"resources"` at the pod level, as the apps'.
   public var resources = AppResources()
+  /// The cgroup the pod's own group goes under, relative to each hierarchy's root (CRI
+  /// `cgroup_parent`, e.g. `kubepods/burstable/pod<uid>`); nil: `liftoff`. JSON `"cgroupParent"`.
+  public var cgroupParent: String?
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -389,6 +392,7 @@ extension PodManifest {
       ("ipcNamespace", hostIPC ? .string("host") : nil),
       ("pidNamespace", sharedPID ? .string("pod") : nil),
       ("resources", resources.isEmpty ? nil : resources.json),
+      ("cgroupParent", .str(cgroupParent)),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -419,6 +423,10 @@ extension PodManifest {
     case let other?: throw .invalidArgument("\(ctx): unknown ipcNamespace \(other)")
     }
     resources = try AppResources(json: j["resources"] ?? .object([]), in: ctx)
+    cgroupParent = try j.optString("cgroupParent", in: ctx)
+    if let p = cgroupParent, p.isEmpty || p.hasPrefix("/") || p.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+      throw .invalidArgument("\(ctx): cgroupParent \(p) is not a relative path of names")
+    }
     switch try j.optString("pidNamespace", in: ctx) {
     case nil, "container": sharedPID = false
     case "pod": sharedPID = true

@@ -31,6 +31,20 @@ public struct Cgroups: Sendable {
     return Cgroups(root: root, version: .v1, parent: parent)
   }
 
+  /// The same hierarchy with pods under another parent group (a pod's `cgroupParent`).
+  public func under(_ parent: String?) -> Cgroups {
+    guard let parent, !parent.isEmpty else { return self }
+    return Cgroups(root: root, version: version, parent: parent)
+  }
+
+  /// A parent group as kubelet's cgroupfs driver gives it (`/kubepods/burstable/pod<uid>`) made
+  /// relative; nil when it is not a clean path of names (empty parts, `.` or `..`).
+  public static func parentPath(_ path: String) -> String? {
+    let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+    guard !parts.isEmpty, parts.allSatisfy({ $0 != "." && $0 != ".." && !$0.contains("\0") }) else { return nil }
+    return parts.joined(separator: "/")
+  }
+
   /// The v1 controllers in use on this hierarchy.
   public var controllers: [String] {
     Self.v1Controllers + Self.v1OptionalControllers.filter { FileSystem.isDirectory("\(root)/\($0)") }
@@ -81,7 +95,10 @@ public struct Cgroups: Sendable {
     switch version {
     case .v1:
       for c in controllers {
-        let levels = [parent, "\(parent)/\(pod)"] + (app.map { ["\(parent)/\(pod)/\($0)"] } ?? [])
+        // Every level from the hierarchy's root down, so that a nested parent gets cpusets too.
+        let parts = parent.split(separator: "/").map(String.init)
+        var levels = parts.indices.map { parts[...$0].joined(separator: "/") }
+        levels += ["\(parent)/\(pod)"] + (app.map { ["\(parent)/\(pod)/\($0)"] } ?? [])
         for (i, level) in levels.enumerated() {
           let dir = "\(root)/\(c)/\(level)"
           try FileSystem.makeDirectories(dir)

@@ -13,6 +13,8 @@ public struct PodOptions: Sendable {
   public var hostIPC = false
   /// `app sandbox --pid-namespace pod`: one PID namespace for all the pod's apps.
   public var sharedPID = false
+  /// `app sandbox --cgroup-parent PATH`: the pod's group goes under this one instead of `liftoff`.
+  public var cgroupParent: String?
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false

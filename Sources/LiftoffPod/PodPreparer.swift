@@ -103,6 +103,10 @@ public struct PodPreparer {
       labels: options.labels, apps: apps)
     manifest.hostIPC = options.hostIPC
     manifest.sharedPID = options.sharedPID
+    if let p = options.cgroupParent {
+      guard let rel = Cgroups.parentPath(p) else { throw .invalidArgument("cgroup parent \(p) is not a path of names") }
+      manifest.cgroupParent = rel
+    }
     if options.sharedPID && options.flavor != .default {
       throw .invalidArgument("stage1 fly pods have no PID namespace of their own")
     }

@@ -42,7 +42,7 @@ final class Supervisor {
     // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
     manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
-    cgroups = Cgroups.host()
+    cgroups = Cgroups.host().under(manifest.cgroupParent)
   }
 
   func run() -> Int32 {

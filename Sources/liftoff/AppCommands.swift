@@ -31,6 +31,8 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
   @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = "pod"
+  @Option(help: "The cgroup the pod's group goes under (e.g. /kubepods/burstable/pod<uid>); default: liftoff.")
+  var cgroupParent: String?
   @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
   var pidNamespace: String = "container"
 
@@ -48,6 +50,7 @@ struct AppSandboxCommand: ParsableCommand {
     pod.apps = []
     var options = try pod.podOptions(allowNoApps: true, global: global)
     options.mutable = true
+    options.cgroupParent = cgroupParent
     switch ipcNamespace {
     case "pod": break
     case "host": options.hostIPC = true

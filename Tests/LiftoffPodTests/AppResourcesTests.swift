@@ -402,4 +402,38 @@ struct AppSecurityTests {
     let left = try f.leftovers([id, pid])
     #expect(left.isEmpty, "\(left)")
   }
+
+  @Test func cgroupParentNestsThePodsGroups() throws {
+    let f = try PodFixture("cgparent")
+    defer { f.tearDown() }
+    let top = "lfttest-\(Random.hex(bytes: 4))"
+    let parent = "/\(top)/burstable/pod1"
+    let host = Cgroups.host()
+    defer {
+      // The parent groups are the caller's (kubelet's) to remove: here, the test's.
+      for c in host.controllers {
+        for level in ["\(top)/burstable/pod1", "\(top)/burstable", top] { rmdir("\(host.root)/\(c)/\(level)") }
+      }
+    }
+    let sb = try f.liftoff(["app", "sandbox", "--cgroup-parent", parent])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "a", "--memory", "64M", "--exec", "/bin/sleep", "--", "1000"]).status == 0)
+    #expect(try f.liftoff(["app", "start", "--app", "a", id]).status == 0)
+    let cg = host.under(String(parent.dropFirst()))
+    let mem = cg.directory("memory", pod: id, app: "a")
+    #expect(mem == "\(host.root)/memory/\(top)/burstable/pod1/\(id)/a")
+    #expect(((try? String(contentsOfFile: mem + "/memory.limit_in_bytes", encoding: .utf8)) ?? "").hasPrefix(String(64 << 20)))
+    #expect(((try? String(contentsOfFile: mem + "/cgroup.procs", encoding: .utf8)) ?? "").isEmpty == false)
+    let r = try f.liftoff(["app", "stats", "--format", "json", "--app", "a", id])
+    let s = try JSONDecoder().decode(PodStats.self, from: Data(r.stdout.utf8))
+    #expect(s.apps.first?.memory.limitBytes == 64 << 20 && (s.apps.first?.processCount ?? 0) == 1)
+    #expect(try f.liftoff(["app", "update", "--app", "a", "--memory", "96M", id]).status == 0)
+    #expect(((try? String(contentsOfFile: mem + "/memory.limit_in_bytes", encoding: .utf8)) ?? "").hasPrefix(String(96 << 20)))
+    let bad = try f.liftoff(["app", "sandbox", "--cgroup-parent", "/a/../b"])
+    #expect(bad.status != 0 && bad.stderr.contains("cgroup parent"), "\(bad.stderr)")
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(!FileSystem.exists(cg.directory("memory", pod: id)))
+  }
 }
