@@ -129,7 +129,7 @@ let package = Package(
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [
-        "LiftoffCRI", "LiftoffCore",
+        "LiftoffCRI", "LiftoffCore", "LiftoffOS",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

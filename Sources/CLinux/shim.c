@@ -210,6 +210,12 @@ int liftoff_mknod_char(const char *path, mode_t mode, unsigned major, unsigned m
   return mknod(path, S_IFCHR | mode, makedev(major, minor));
 }
 
+int liftoff_mknod(const char *path, mode_t mode, unsigned major, unsigned minor) {
+  return mknod(path, mode, makedev(major, minor));
+}
+unsigned liftoff_dev_major(unsigned long long dev) { return major(dev); }
+unsigned liftoff_dev_minor(unsigned long long dev) { return minor(dev); }
+
 int liftoff_madvise_dontneed(void *addr, size_t len) { return madvise(addr, len, MADV_DONTNEED); }
 void liftoff_malloc_trim(void) { malloc_trim(0); }
 void liftoff_close_from_except(int from, int keep) {

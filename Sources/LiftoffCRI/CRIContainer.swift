@@ -128,12 +128,20 @@ struct CRIContainer: Sendable {
     user.supplementalGroups = app.user.additionalGids.map { Int64($0) }
     s.user.linux = user
     var linux = Runtime_V1_LinuxContainerResources()
-    if let m = app.resources.memoryBytes { linux.memoryLimitInBytes = m }
-    if let c = app.resources.cpuMillis {
-      linux.cpuPeriod = 100_000
-      linux.cpuQuota = c * 100
+    let r = app.resources
+    if let m = r.memoryBytes { linux.memoryLimitInBytes = m }
+    if let m = r.memorySwapBytes ?? r.memoryBytes { linux.memorySwapLimitInBytes = m }
+    if let p = r.effectiveCPUPeriodUs { linux.cpuPeriod = p }
+    if let q = r.effectiveCPUQuotaUs { linux.cpuQuota = q }
+    if let sh = r.cpuShares { linux.cpuShares = sh }
+    linux.cpusetCpus = r.cpusetCpus ?? ""
+    linux.cpusetMems = r.cpusetMems ?? ""
+    linux.hugepageLimits = r.hugepageLimits.map { h in
+      var l = Runtime_V1_HugepageLimit()
+      l.pageSize = h.pageSize
+      l.limit = UInt64(max(0, h.limitBytes))
+      return l
     }
-    if let sh = app.resources.cpuShares { linux.cpuShares = sh }
     if let adj = app.oomScoreAdj { linux.oomScoreAdj = Int64(adj) }
     s.resources.linux = linux
     return s

@@ -14,6 +14,8 @@ public final class CRIRuntime: Sendable {
   public let cni: CNIManager
   /// Serialises operations on one pod (and RunPodSandbox on one sandbox name).
   let podLocks = PodLocks()
+  /// The previous CPU sample per container and sandbox, for `usage_nano_cores` (CRIStats.swift).
+  let cpuSamples = CPUSamples()
   /// GetContainerEvents subscribers and the lifecycle events sent so far.
   let events = ContainerEventHub()
   /// Gives memory back when the server goes idle.

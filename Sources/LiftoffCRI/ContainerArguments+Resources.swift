@@ -1,30 +1,61 @@
-// The Linux resources of CreateContainer as app flags: memory limit, CPU quota over period (as
-// millicores), CPU shares, oom_score_adj (raised to stage1's own where the host forbids lowering it). What the executor does not support yet is refused naming the field.
+// The Linux resources of CreateContainer and UpdateContainerResources as `liftoff app add|update`
+// resource flags. CRI's zero means "not set". CPU period and quota go as they are (`--cpu-period`,
+// `--cpu-quota`); memory+swap only when it differs from the memory limit (equal means no swap, the
+// executor's default); hugepage limits of 0 are sent only where the host has the hugetlb controller
+// (kubelet sends every page size, 0 when not requested). What the host cannot do is refused naming
+// the field: `unified` on cgroup v1, a hugepage limit without hugetlb (by `liftoff`).
 import LiftoffCore
+import LiftoffOS
 
 extension ContainerArguments {
   func resourceArguments(_ r: Runtime_V1_LinuxContainerResources) throws -> [String] {
-    var a: [String] = []
-    let field = "config.linux.resources"
-    if r.memoryLimitInBytes > 0 { a += ["--memory", String(r.memoryLimitInBytes)] }
-    if r.cpuQuota > 0 {
-      let period = r.cpuPeriod > 0 ? r.cpuPeriod : 100_000
-      a += ["--cpu", "\(max(1, r.cpuQuota * 1000 / period))m"]
-    }
-    if r.cpuShares > 0 { a += ["--cpu-shares", String(min(max(r.cpuShares, 2), 262144))] }
+    var a = try Self.resourceFlags(r, field: "config.linux.resources")
     if r.oomScoreAdj != 0 {
       guard (-1000...1000).contains(r.oomScoreAdj) else {
-        throw LiftoffError.invalidArgument("\(field).oom_score_adj \(r.oomScoreAdj) is not in -1000…1000")
+        throw LiftoffError.invalidArgument("config.linux.resources.oom_score_adj \(r.oomScoreAdj) is not in -1000…1000")
       }
       a += ["--oom-score-adj", String(r.oomScoreAdj)]
     }
-    if !r.cpusetCpus.isEmpty || !r.cpusetMems.isEmpty {
-      throw LiftoffError(.unimplemented, "\(field).cpuset_cpus/cpuset_mems are not supported yet")
+    return a
+  }
+
+  /// The flags `app add` and `app update` share (everything but oom_score_adj).
+  static func resourceFlags(_ r: Runtime_V1_LinuxContainerResources, field: String, cgroups: Cgroups = .host()) throws -> [String] {
+    var a: [String] = []
+    if r.memoryLimitInBytes > 0 { a += ["--memory", String(r.memoryLimitInBytes)] }
+    if r.memorySwapLimitInBytes != 0 && r.memorySwapLimitInBytes != r.memoryLimitInBytes {
+      guard r.memorySwapLimitInBytes == -1 || r.memorySwapLimitInBytes > 0 else {
+        throw LiftoffError.invalidArgument("\(field).memory_swap_limit_in_bytes \(r.memorySwapLimitInBytes) is negative")
+      }
+      a += ["--memory-swap", String(r.memorySwapLimitInBytes)]
     }
-    if r.hugepageLimits.contains(where: { $0.limit > 0 }) { throw LiftoffError(.unimplemented, "\(field).hugepage_limits are not supported yet") }
-    if !r.unified.isEmpty { throw LiftoffError.invalidArgument("\(field).unified needs cgroup v2; this node runs cgroup v1") }
-    if r.memorySwapLimitInBytes > 0 && r.memorySwapLimitInBytes != r.memoryLimitInBytes {
-      throw LiftoffError(.unimplemented, "\(field).memory_swap_limit_in_bytes is not supported yet")
+    if r.cpuPeriod != 0 {
+      guard (1000...1_000_000).contains(r.cpuPeriod) else {
+        throw LiftoffError.invalidArgument("\(field).cpu_period \(r.cpuPeriod) is not in 1000…1000000")
+      }
+      a += ["--cpu-period", String(r.cpuPeriod)]
+    }
+    if r.cpuQuota != 0 {
+      guard r.cpuQuota == -1 || r.cpuQuota >= 1000 else {
+        throw LiftoffError.invalidArgument("\(field).cpu_quota \(r.cpuQuota) is below 1000 µs (or -1 for none)")
+      }
+      a += ["--cpu-quota", String(r.cpuQuota)]
+    }
+    if r.cpuShares > 0 { a += ["--cpu-shares", String(min(max(r.cpuShares, 2), 262144))] }
+    if !r.cpusetCpus.isEmpty { a += ["--cpuset-cpus", r.cpusetCpus] }
+    if !r.cpusetMems.isEmpty { a += ["--cpuset-mems", r.cpusetMems] }
+    let hugetlb = cgroups.hasController("hugetlb")
+    for h in r.hugepageLimits where h.limit > 0 || hugetlb {
+      guard h.limit <= UInt64(Int64.max) else {
+        throw LiftoffError.invalidArgument("\(field).hugepage_limits \(h.pageSize): limit \(h.limit) is too large")
+      }
+      a += ["--hugepage", "\(h.pageSize)=\(h.limit)"]
+    }
+    if !r.unified.isEmpty && cgroups.version == .v1 {
+      throw LiftoffError.invalidArgument("\(field).unified needs cgroup v2; this node runs cgroup v1")
+    }
+    if !r.unified.isEmpty {
+      throw LiftoffError(.unimplemented, "\(field).unified: cgroup v2 unified keys are not supported yet")
     }
     return a
   }

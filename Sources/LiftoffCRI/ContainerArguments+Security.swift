@@ -1,5 +1,7 @@
-// The Linux security context of CreateContainer as app flags: user and group, read-only rootfs,
-// capabilities (names with or without `CAP_`, `ALL`), no_new_privs, seccomp. What the executor does not
+// The Linux security context of CreateContainer as app flags: user and group, supplemental groups
+// (Merge/Strict), read-only rootfs, privileged, capabilities (names with or without `CAP_`, `ALL`),
+// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER, NODE or POD; the
+// sandbox's sysctls (namespaced ones; `liftoff app add` refuses the others naming them). What the executor does not
 // support yet is refused naming the field.
 import LiftoffCore
 import LiftoffOS
@@ -8,7 +10,7 @@ extension ContainerArguments {
   func securityArguments(_ sc: Runtime_V1_LinuxContainerSecurityContext, present: Bool) throws -> [String] {
     var a: [String] = []
     let field = "config.linux.security_context"
-    if sc.privileged { throw LiftoffError(.unimplemented, "\(field).privileged: privileged containers are not supported yet") }
+    if sc.privileged { a.append("--privileged") }
     if sc.hasSelinuxOptions, sc.selinuxOptions != Runtime_V1_SELinuxOption() {
       throw LiftoffError.invalidArgument("\(field).selinux_options: this host has no SELinux")
     }
@@ -30,9 +32,26 @@ extension ContainerArguments {
       a += ["--group", String(sc.runAsGroup.value)]
     }
     if !sc.supplementalGroups.isEmpty {
-      throw LiftoffError(.unimplemented, "\(field).supplemental_groups are not supported yet")
+      for g in sc.supplementalGroups where g < 0 || g > Int64(UInt32.max) {
+        throw LiftoffError.invalidArgument("\(field).supplemental_groups: \(g) is out of range")
+      }
+      a += ["--supplementary-groups", sc.supplementalGroups.map(String.init).joined(separator: ",")]
+    }
+    switch sc.supplementalGroupsPolicy {
+    case .merge: break
+    case .strict: a += ["--supplementary-groups-policy", "strict"]
+    case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).supplemental_groups_policy \(n) is unknown")
     }
     if sc.readonlyRootfs { a.append("--readonly-rootfs") }
+    // kubelet sends the lists it wants (the defaults, or none for procMount Unmasked); an empty list
+    // from a client that sends none keeps Liftoff's defaults, as in containerd.
+    for (flag, list, name) in [("--masked-paths", sc.maskedPaths, "masked_paths"), ("--readonly-paths", sc.readonlyPaths, "readonly_paths")]
+    where !list.isEmpty {
+      for p in list where p.contains(",") || !p.hasPrefix("/") {
+        throw LiftoffError.invalidArgument("\(field).\(name): \"\(p)\" must be an absolute path without ','")
+      }
+      a += [flag, list.joined(separator: ",")]
+    }
     a.append("--no-new-privileges=\(sc.noNewPrivs)")
     if sc.hasCapabilities {
       a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]
@@ -42,10 +61,26 @@ extension ContainerArguments {
     }
     a += ["--seccomp", try seccompProfile(sc)]
     let ns = sc.namespaceOptions
-    if sc.hasNamespaceOptions, ns.pid == .pod || ns.pid == .node || ns.pid == .target {
-      throw LiftoffError(.unimplemented, "\(field).namespace_options.pid \(ns.pid): only CONTAINER is supported yet")
+    if sc.hasNamespaceOptions {
+      switch ns.pid {
+      case .container: a += ["--pid-namespace", "container"]
+      case .node: a += ["--pid-namespace", "host"]
+      case .pod:
+        guard sandbox.manifest.sharedPID else {
+          throw LiftoffError.invalidArgument("\(field).namespace_options.pid POD: sandbox \(sandbox.id) was not created with PID namespace POD")
+        }
+        a += ["--pid-namespace", "pod"]
+      case .target:
+        throw LiftoffError(.unimplemented, "\(field).namespace_options.pid TARGET is not supported yet")
+      case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
+      }
     }
     return a
+  }
+
+  /// The sandbox's sysctls (CRI keeps them on the sandbox; they apply to each of its containers).
+  func sysctlArguments(_ sysctls: [String: String]) -> [String] {
+    sysctls.sorted { $0.key < $1.key }.flatMap { ["--sysctl", "\($0.key)=\($0.value)"] }
   }
 
   /// The default set, minus drops, plus adds; `ALL` in drop empties it, in add fills it.
@@ -78,16 +113,26 @@ extension ContainerArguments {
       switch sc.seccomp.profileType {
       case .runtimeDefault: return "runtime/default"
       case .unconfined: return "unconfined"
-      case .localhost:
-        throw LiftoffError(.unimplemented, "\(field): Localhost profile \(sc.seccomp.localhostRef) is not supported yet")
+      case .localhost: return try localhostProfile(sc.seccomp.localhostRef, field: "\(field).localhost_ref")
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).profile_type \(n) is unknown")
       }
     }
     switch sc.seccompProfilePath {
     case "", "unconfined": return "unconfined"
     case "runtime/default", "docker/default": return "runtime/default"
+    case let p where p.hasPrefix("localhost/"):
+      return try localhostProfile(String(p.dropFirst("localhost/".count)), field: "\(field)_profile_path")
     default:
-      throw LiftoffError(.unimplemented, "\(field)_profile_path \(sc.seccompProfilePath) is not supported yet")
+      throw LiftoffError.invalidArgument("\(field)_profile_path \(sc.seccompProfilePath) is not runtime/default, unconfined or localhost/PATH")
     }
+  }
+
+  /// A Localhost profile: an absolute path to an OCI-format JSON profile on the node, compiled by
+  /// `liftoff app add` (which names the path and the bad field when the profile is wrong).
+  func localhostProfile(_ path: String, field: String) throws -> String {
+    guard path.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("\(field) \"\(path)\" is not an absolute path")
+    }
+    return "localhost=" + path
   }
 }

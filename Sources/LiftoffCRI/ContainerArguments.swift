@@ -53,8 +53,15 @@ struct ContainerArguments {
       a += ["--set-env", "\(kv.key)=\(value)"]
     }
     a += try mountArguments()
-    if !config.devices.isEmpty {
-      throw LiftoffError(.unimplemented, "config.devices: device passthrough is not supported yet")
+    for (i, d) in config.devices.enumerated() {
+      guard d.hostPath.hasPrefix("/") else {
+        throw LiftoffError.invalidArgument("config.devices[\(i)].host_path \"\(d.hostPath)\" is not an absolute path")
+      }
+      let permissions = d.permissions.isEmpty ? "rwm" : d.permissions
+      guard !d.containerPath.contains(":"), !d.hostPath.contains(":"), permissions.allSatisfy({ "rwm".contains($0) }) else {
+        throw LiftoffError.invalidArgument("config.devices[\(i)]: paths must not hold ':' and permissions must be a subset of rwm")
+      }
+      a += ["--device", "\(d.hostPath):\(d.containerPath.isEmpty ? d.hostPath : d.containerPath):\(permissions)"]
     }
     if !config.cdiDevices.isEmpty {
       throw LiftoffError(.unimplemented, "config.CDI_devices: CDI devices are not supported")
@@ -68,6 +75,7 @@ struct ContainerArguments {
     if config.stdin { a.append(config.stdinOnce ? "--stdin-once" : "--stdin") }
     let log = logPath
     if !log.isEmpty { a += ["--log-path", log] }
+    a += sysctlArguments(request.sandboxConfig.linux.sysctls)
     if config.hasLinux {
       a += try securityArguments(config.linux.securityContext, present: config.linux.hasSecurityContext)
       a += try resourceArguments(config.linux.resources)

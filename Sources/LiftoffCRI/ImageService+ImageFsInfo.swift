@@ -4,6 +4,7 @@
 // image filesystems and `<dir>/pods` for container filesystems. Usage is measured, never estimated.
 import Foundation
 import GRPCCore
+import LiftoffOS
 
 extension ImageService {
   public func imageFsInfo(

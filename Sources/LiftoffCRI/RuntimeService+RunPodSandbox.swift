@@ -8,6 +8,7 @@
 // sandbox's port mappings, DNS config and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim.
 import GRPCCore
 import LiftoffCore
+import LiftoffOS
 
 extension RuntimeService {
   public func runPodSandbox(
@@ -33,6 +34,16 @@ extension RuntimeService {
       let linux = config.linux
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
+      if options.pid == .target {
+        throw LiftoffError(.unimplemented, "config.linux.security_context.namespace_options.pid TARGET is not supported yet")
+      }
+      // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
+      // namespaced, or a network one with the host's network, is refused here, naming it.
+      for key in linux.sysctls.keys.sorted() {
+        if let refusal = AppSecurity.sysctlRefusal(key, podHasOwnNetwork: !hostNetwork) {
+          throw LiftoffError.invalidArgument("config.linux.sysctls: \(refusal)")
+        }
+      }
       let identity = "\(meta.name)_\(meta.namespace)_\(meta.uid)_\(meta.attempt)"
 
       return try await runtime.podLocks.withLock("sandbox-name:" + identity) {
@@ -44,12 +55,22 @@ extension RuntimeService {
           (CRIKeys.kind, CRIKeys.sandboxKind), (CRIKeys.name, meta.name), (CRIKeys.namespace, meta.namespace),
           (CRIKeys.uid, meta.uid), (CRIKeys.attempt, String(meta.attempt)),
           (CRIKeys.runtimeHandler, request.runtimeHandler), (CRIKeys.networkMode, "\(options.network)"),
-          (CRIKeys.pidMode, "\(options.pid)"), (CRIKeys.ipcMode, "\(options.ipc)"),
+          (CRIKeys.pidMode, linux.securityContext.hasNamespaceOptions ? "\(options.pid)" : "container"), (CRIKeys.ipcMode, "\(options.ipc)"),
         ]
         if !config.logDirectory.isEmpty { annotations.append((CRIKeys.logDirectory, config.logDirectory)) }
         annotations += config.annotations.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
+        if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
+        if !linux.cgroupParent.isEmpty {
+          guard Cgroups.parentPath(linux.cgroupParent) != nil else {
+            throw LiftoffError.invalidArgument("config.linux.cgroup_parent \(linux.cgroupParent) is not a path of names")
+          }
+          arguments += ["--cgroup-parent", linux.cgroupParent]
+        }
+        // Shared only when asked for explicitly (kubelet always sends namespace options; a client
+        // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
+        if linux.securityContext.hasNamespaceOptions && options.pid == .pod { arguments += ["--pid-namespace", "pod"] }
         if !hostNetwork {
           arguments += try networkArguments(config)
         }

@@ -5,51 +5,8 @@ import GRPCCore
 
 extension RuntimeService {
 
-  public func updateContainerResources(request: Runtime_V1_UpdateContainerResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
-    throw unimplementedRPC("UpdateContainerResources")
-  }
-
-  public func containerStats(request: Runtime_V1_ContainerStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ContainerStatsResponse {
-    throw unimplementedRPC("ContainerStats")
-  }
-
-  public func listContainerStats(request: Runtime_V1_ListContainerStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListContainerStatsResponse {
-    throw unimplementedRPC("ListContainerStats")
-  }
-
-  public func streamContainerStats(request: Runtime_V1_StreamContainerStatsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamContainerStatsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamContainerStats")
-  }
-
-  public func podSandboxStats(request: Runtime_V1_PodSandboxStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_PodSandboxStatsResponse {
-    throw unimplementedRPC("PodSandboxStats")
-  }
-
-  public func listPodSandboxStats(request: Runtime_V1_ListPodSandboxStatsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListPodSandboxStatsResponse {
-    throw unimplementedRPC("ListPodSandboxStats")
-  }
-
-  public func streamPodSandboxStats(request: Runtime_V1_StreamPodSandboxStatsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxStatsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamPodSandboxStats")
-  }
-
   public func checkpointContainer(request: Runtime_V1_CheckpointContainerRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_CheckpointContainerResponse {
     throw unimplementedRPC("CheckpointContainer")
   }
 
-  public func listMetricDescriptors(request: Runtime_V1_ListMetricDescriptorsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListMetricDescriptorsResponse {
-    throw unimplementedRPC("ListMetricDescriptors")
-  }
-
-  public func listPodSandboxMetrics(request: Runtime_V1_ListPodSandboxMetricsRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_ListPodSandboxMetricsResponse {
-    throw unimplementedRPC("ListPodSandboxMetrics")
-  }
-
-  public func streamPodSandboxMetrics(request: Runtime_V1_StreamPodSandboxMetricsRequest, response: GRPCCore.RPCWriter<Runtime_V1_StreamPodSandboxMetricsResponse>, context: GRPCCore.ServerContext) async throws {
-    throw unimplementedRPC("StreamPodSandboxMetrics")
-  }
-
-  public func updatePodSandboxResources(request: Runtime_V1_UpdatePodSandboxResourcesRequest, context: GRPCCore.ServerContext) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
-    throw unimplementedRPC("UpdatePodSandboxResources")
-  }
 }

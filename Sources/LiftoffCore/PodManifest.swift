@@ -21,6 +21,18 @@ public struct PodManifest: Sendable, Equatable {
   public var mutable: Bool
   /// Seconds between SIGTERM and SIGKILL when the pod is stopped.
   public var stopTimeoutSeconds: Int
+  /// The pod's apps share the host's IPC namespace (CRI `ipc: NODE`) instead of the pod's own.
+  /// JSON `"ipcNamespace": "host"`; absent: the pod's own.
+  public var hostIPC = false
+  /// The pod's apps share one PID namespace (CRI `pid: POD`), whose PID 1 is a small reaper forked
+  /// by stage1. JSON `"pidNamespace": "pod"`; absent: one PID namespace per app.
+  public var sharedPID = false
+  /// Limits of the pod's own cgroup (the parent of its apps'), set by `app update POD` without
+  /// `--app` (CRI UpdatePodSandboxResources). JSON `"resources"` at the pod level, as the apps'.
+  public var resources = AppResources()
+  /// The cgroup the pod's own group goes under, relative to each hierarchy's root (CRI
+  /// `cgroup_parent`, e.g. `kubepods/burstable/pod<uid>`); nil: `liftoff`. JSON `"cgroupParent"`.
+  public var cgroupParent: String?
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -72,7 +84,8 @@ public struct AppManifest: Sendable, Equatable {
   /// Capability names (`CAP_CHOWN`, …): the bounding, permitted and effective sets.
   public var capabilities: [String]
   public var noNewPrivileges: Bool
-  /// `runtime/default` (compiled by stage0 to `apps/<name>/seccomp.bpf`) or `unconfined`.
+  /// `runtime/default` or `localhost/<absolute path of an OCI profile>` (both compiled by stage0 to
+  /// `apps/<name>/seccomp.bpf`), or `unconfined`.
   public var seccomp: String
   public var mounts: [AppMount]
   public var rlimits: [AppRlimit]
@@ -94,6 +107,9 @@ public struct AppManifest: Sendable, Equatable {
   /// The app's own annotations and labels (the CRI service keeps a container's metadata here).
   public var annotations: [String: String]
   public var labels: [String: String]
+  /// Security settings added with the CRI security context (AppSecurity.swift); JSON keys
+  /// `privileged`, `sysctls`, `devices`, `pidNamespace`, all optional.
+  public var security: AppSecurity = AppSecurity()
   /// A pseudo-terminal held by stage1 is the app's stdin, stdout and stderr (CRI `tty`); its output is
   /// logged as stdout.
   public var tty: Bool
@@ -136,6 +152,13 @@ public struct AppManifest: Sendable, Equatable {
     self.tty = tty
     self.stdin = stdin
     self.stdinOnce = stdinOnce
+  }
+}
+
+extension AppManifest {
+  /// The profile path of a `localhost/<path>` seccomp setting (nil for the others).
+  public static func localhostSeccompPath(_ seccomp: String) -> String? {
+    seccomp.hasPrefix("localhost/") ? String(seccomp.dropFirst("localhost/".count)) : nil
   }
 }
 
@@ -199,6 +222,17 @@ public struct AppRlimit: Sendable, Equatable {
   }
 }
 
+/// An app's cgroup limits. JSON keys (under `resources` in pod.json), all optional; absent = not set:
+///   memoryBytes       memory limit (v1 memory.limit_in_bytes, v2 memory.max)
+///   memorySwapBytes   memory + swap limit, CRI `memory_swap_limit_in_bytes` (v1 memory.memsw.limit_in_bytes;
+///                     v2 memory.swap.max = this − memoryBytes); without it, a memory limit allows no swap
+///   cpuMillis         CPU limit in millicores over a 100 ms period (`--cpu 500m`)
+///   cpuPeriodUs       CFS period in µs (cpu.cfs_period_us); with cpuQuotaUs it replaces cpuMillis
+///   cpuQuotaUs        CFS quota in µs per period (cpu.cfs_quota_us); −1 = no limit
+///   cpuShares         CPU weight as CRI `cpu_shares` (v1 cpu.shares, v2 cpu.weight converted)
+///   cpusetCpus        `0-1,3` (cpuset.cpus)        cpusetMems   `0` (cpuset.mems)
+///   pidsMax           pids.max; 0 or −1 = no limit
+///   hugepageLimits    [{"pageSize": "2MB", "limitBytes": N}] (hugetlb.<size>.limit_in_bytes, v2 .max)
 public struct AppResources: Sendable, Equatable {
   public var memoryBytes: Int64?
   /// CPU limit in millicores (1000 = one CPU): a CFS quota over a 100 ms period.
@@ -206,11 +240,139 @@ public struct AppResources: Sendable, Equatable {
   public var pidsMax: Int64?
   /// CPU weight as CRI `cpu_shares` (v1 `cpu.shares`).
   public var cpuShares: Int64?
-  public init(memoryBytes: Int64? = nil, cpuMillis: Int64? = nil, pidsMax: Int64? = nil, cpuShares: Int64? = nil) {
+  public var cpuPeriodUs: Int64?
+  public var cpuQuotaUs: Int64?
+  public var memorySwapBytes: Int64?
+  public var cpusetCpus: String?
+  public var cpusetMems: String?
+  public var hugepageLimits: [HugepageLimit]
+
+  public struct HugepageLimit: Sendable, Equatable {
+    /// `2MB`, `1GB` (the kernel's hugetlb file names).
+    public var pageSize: String
+    public var limitBytes: Int64
+    public init(pageSize: String, limitBytes: Int64) {
+      self.pageSize = pageSize
+      self.limitBytes = limitBytes
+    }
+  }
+
+  public init(
+    memoryBytes: Int64? = nil, cpuMillis: Int64? = nil, pidsMax: Int64? = nil, cpuShares: Int64? = nil,
+    cpuPeriodUs: Int64? = nil, cpuQuotaUs: Int64? = nil, memorySwapBytes: Int64? = nil, cpusetCpus: String? = nil,
+    cpusetMems: String? = nil, hugepageLimits: [HugepageLimit] = []
+  ) {
     self.memoryBytes = memoryBytes
     self.cpuMillis = cpuMillis
     self.pidsMax = pidsMax
     self.cpuShares = cpuShares
+    self.cpuPeriodUs = cpuPeriodUs
+    self.cpuQuotaUs = cpuQuotaUs
+    self.memorySwapBytes = memorySwapBytes
+    self.cpusetCpus = cpusetCpus
+    self.cpusetMems = cpusetMems
+    self.hugepageLimits = hugepageLimits
+  }
+
+  /// True when nothing is set.
+  public var isEmpty: Bool { self == AppResources() }
+
+  /// The CFS period to write, if any (100 ms whenever a quota comes from cpuMillis or cpuQuotaUs).
+  public var effectiveCPUPeriodUs: Int64? {
+    cpuPeriodUs ?? ((cpuMillis != nil || cpuQuotaUs != nil) ? 100_000 : nil)
+  }
+
+  /// The CFS quota to write, if any: cpuQuotaUs, else cpuMillis over the period (at least 1 ms).
+  public var effectiveCPUQuotaUs: Int64? {
+    if let cpuQuotaUs { return cpuQuotaUs }
+    guard let cpuMillis else { return nil }
+    return max(1000, cpuMillis * (effectiveCPUPeriodUs ?? 100_000) / 1000)
+  }
+
+  /// These resources with every field that `update` sets replaced (a live update: fields not given
+  /// keep their values). A quota in millicores and an explicit quota replace each other.
+  public func merged(with update: AppResources) -> AppResources {
+    var r = self
+    if let v = update.memoryBytes { r.memoryBytes = v }
+    if let v = update.memorySwapBytes { r.memorySwapBytes = v }
+    if let v = update.cpuMillis {
+      r.cpuMillis = v
+      r.cpuQuotaUs = nil
+      if update.cpuPeriodUs == nil { r.cpuPeriodUs = nil }
+    }
+    if let v = update.cpuQuotaUs {
+      r.cpuQuotaUs = v
+      r.cpuMillis = nil
+    }
+    if let v = update.cpuPeriodUs { r.cpuPeriodUs = v }
+    if let v = update.cpuShares { r.cpuShares = v }
+    if let v = update.cpusetCpus { r.cpusetCpus = v }
+    if let v = update.cpusetMems { r.cpusetMems = v }
+    if let v = update.pidsMax { r.pidsMax = v }
+    for h in update.hugepageLimits {
+      if let i = r.hugepageLimits.firstIndex(where: { $0.pageSize == h.pageSize }) {
+        r.hugepageLimits[i] = h
+      } else {
+        r.hugepageLimits.append(h)
+      }
+    }
+    return r
+  }
+
+  /// Checks the values (not the host): errors name the field.
+  public func validate(in ctx: String) throws(LiftoffError) {
+    if let m = memoryBytes, m < 4096 * 1024 {
+      throw .invalidArgument("\(ctx): memory limit \(m) bytes is below the 4 MiB minimum")
+    }
+    if let s = memorySwapBytes, s != -1 {
+      guard let m = memoryBytes else {
+        throw .invalidArgument("\(ctx): a memory+swap limit (\(s)) needs a memory limit")
+      }
+      guard s >= m else {
+        throw .invalidArgument("\(ctx): memory+swap limit \(s) is below the memory limit \(m)")
+      }
+    }
+    if let c = cpuMillis, c <= 0 { throw .invalidArgument("\(ctx): cpu limit must be positive") }
+    if let p = cpuPeriodUs, p < 1000 || p > 1_000_000 {
+      throw .invalidArgument("\(ctx): cpu period \(p) µs is outside 1000…1000000")
+    }
+    if let q = cpuQuotaUs, q != -1 && q < 1000 {
+      throw .invalidArgument("\(ctx): cpu quota \(q) µs is below 1000 (or -1 for none)")
+    }
+    if let s = cpuShares, s < 2 || s > 262144 {
+      throw .invalidArgument("\(ctx): cpu shares \(s) is outside 2…262144")
+    }
+    for (field, list) in [("cpuset cpus", cpusetCpus), ("cpuset mems", cpusetMems)] {
+      if let list, !Self.isCPUList(list) {
+        throw .invalidArgument("\(ctx): \(field) \(list) is not a list like 0-2,4")
+      }
+    }
+    for h in hugepageLimits {
+      guard Self.isPageSize(h.pageSize) else {
+        throw .invalidArgument("\(ctx): hugepage size \(h.pageSize) is not like 2MB or 1GB")
+      }
+      guard h.limitBytes >= 0 else { throw .invalidArgument("\(ctx): hugepage \(h.pageSize) limit is negative") }
+    }
+  }
+
+  /// `0-2,4,7-8` (the kernel's list format).
+  public static func isCPUList(_ s: String) -> Bool {
+    guard !s.isEmpty else { return false }
+    for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+      let r = part.split(separator: "-", omittingEmptySubsequences: false)
+      guard r.count == 1 || r.count == 2, r.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }) else {
+        return false
+      }
+      if r.count == 2, let a = Int(r[0]), let b = Int(r[1]), a > b { return false }
+    }
+    return true
+  }
+
+  /// `64KB`, `2MB`, `1GB`.
+  public static func isPageSize(_ s: String) -> Bool {
+    guard s.hasSuffix("KB") || s.hasSuffix("MB") || s.hasSuffix("GB") else { return false }
+    let digits = s.dropLast(2)
+    return !digits.isEmpty && digits.allSatisfy { $0 >= "0" && $0 <= "9" }
   }
 }
 
@@ -227,6 +389,10 @@ extension PodManifest {
       ("network", .obj([("mode", .string(network.mode.rawValue)), ("netnsPath", .str(network.netnsPath))])),
       ("mutable", .bool(mutable)),
       ("stopTimeoutSeconds", .int(stopTimeoutSeconds)),
+      ("ipcNamespace", hostIPC ? .string("host") : nil),
+      ("pidNamespace", sharedPID ? .string("pod") : nil),
+      ("resources", resources.isEmpty ? nil : resources.json),
+      ("cgroupParent", .str(cgroupParent)),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -251,6 +417,21 @@ extension PodManifest {
     network = PodNetwork(mode: mode, netnsPath: try n.optString("netnsPath", in: "\(ctx) network"))
     mutable = try j.optBool("mutable", in: ctx) ?? false
     stopTimeoutSeconds = Int(try j.optInt64("stopTimeoutSeconds", in: ctx) ?? 10)
+    switch try j.optString("ipcNamespace", in: ctx) {
+    case nil, "pod": hostIPC = false
+    case "host": hostIPC = true
+    case let other?: throw .invalidArgument("\(ctx): unknown ipcNamespace \(other)")
+    }
+    resources = try AppResources(json: j["resources"] ?? .object([]), in: ctx)
+    cgroupParent = try j.optString("cgroupParent", in: ctx)
+    if let p = cgroupParent, p.isEmpty || p.hasPrefix("/") || p.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+      throw .invalidArgument("\(ctx): cgroupParent \(p) is not a relative path of names")
+    }
+    switch try j.optString("pidNamespace", in: ctx) {
+    case nil, "container": sharedPID = false
+    case "pod": sharedPID = true
+    case let other?: throw .invalidArgument("\(ctx): unknown pidNamespace \(other)")
+    }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
     var apps: [AppManifest] = []
@@ -265,7 +446,7 @@ extension PodManifest {
 
 extension AppManifest {
   public var json: JSON {
-    .obj([
+    let members: [(String, JSON?)] = [
       ("name", .string(name)),
       ("image", .obj([("name", .string(image.name)), ("id", .string(image.id)), ("layerDirs", .strs(image.layerDirs))])),
       ("exec", .strs(exec)),
@@ -288,10 +469,7 @@ extension AppManifest {
       ("rlimits", .array(rlimits.map { r in
         .obj([("type", .string(r.type)), ("soft", .number(Double(r.soft))), ("hard", .number(Double(r.hard)))])
       })),
-      ("resources", .obj([
-        ("memoryBytes", .int(resources.memoryBytes)), ("cpuMillis", .int(resources.cpuMillis)),
-        ("pidsMax", .int(resources.pidsMax)), ("cpuShares", .int(resources.cpuShares)),
-      ])),
+      ("resources", resources.json),
       ("oomScoreAdj", .int(oomScoreAdj)),
       ("maskedPaths", .strs(maskedPaths)),
       ("readonlyPaths", .strs(readonlyPaths)),
@@ -304,7 +482,8 @@ extension AppManifest {
       ("tty", .bool(tty)),
       ("stdin", .bool(stdin)),
       ("stdinOnce", .bool(stdinOnce)),
-    ])
+    ]
+    return .obj(members + security.jsonMembers)
   }
 
   public init(json j: JSON) throws(LiftoffError) {
@@ -358,10 +537,7 @@ extension AppManifest {
       rl.append(AppRlimit(type: try r.string("type", in: "\(ctx) rlimit"), soft: u64(soft), hard: u64(hard)))
     }
     rlimits = rl
-    let res = j["resources"] ?? .object([])
-    resources = AppResources(
-      memoryBytes: try res.optInt64("memoryBytes", in: ctx), cpuMillis: try res.optInt64("cpuMillis", in: ctx),
-      pidsMax: try res.optInt64("pidsMax", in: ctx), cpuShares: try res.optInt64("cpuShares", in: ctx))
+    resources = try AppResources(json: j["resources"] ?? .object([]), in: ctx)
     oomScoreAdj = try j.optInt64("oomScoreAdj", in: ctx).map { Int($0) }
     maskedPaths = try j.strings("maskedPaths", in: ctx)
     readonlyPaths = try j.strings("readonlyPaths", in: ctx)
@@ -374,5 +550,33 @@ extension AppManifest {
     tty = try j.optBool("tty", in: ctx) ?? false
     stdin = try j.optBool("stdin", in: ctx) ?? false
     stdinOnce = try j.optBool("stdinOnce", in: ctx) ?? false
+    security = try AppSecurity(json: j, in: ctx)
+  }
+}
+
+extension AppResources {
+  public var json: JSON {
+    .obj([
+      ("memoryBytes", .int(memoryBytes)), ("cpuMillis", .int(cpuMillis)), ("pidsMax", .int(pidsMax)),
+      ("cpuShares", .int(cpuShares)), ("cpuPeriodUs", .int(cpuPeriodUs)), ("cpuQuotaUs", .int(cpuQuotaUs)),
+      ("memorySwapBytes", .int(memorySwapBytes)), ("cpusetCpus", .str(cpusetCpus)), ("cpusetMems", .str(cpusetMems)),
+      ("hugepageLimits", .array(hugepageLimits.map { .obj([("pageSize", .string($0.pageSize)), ("limitBytes", .int($0.limitBytes))]) })),
+    ])
+  }
+
+  public init(json res: JSON, in ctx: String) throws(LiftoffError) {
+    var pages: [HugepageLimit] = []
+    for h in try res.objects("hugepageLimits", in: "\(ctx) resources") {
+      pages.append(
+        HugepageLimit(
+          pageSize: try h.string("pageSize", in: "\(ctx) hugepage limit"),
+          limitBytes: try h.optInt64("limitBytes", in: "\(ctx) hugepage limit") ?? 0))
+    }
+    self.init(
+      memoryBytes: try res.optInt64("memoryBytes", in: ctx), cpuMillis: try res.optInt64("cpuMillis", in: ctx),
+      pidsMax: try res.optInt64("pidsMax", in: ctx), cpuShares: try res.optInt64("cpuShares", in: ctx),
+      cpuPeriodUs: try res.optInt64("cpuPeriodUs", in: ctx), cpuQuotaUs: try res.optInt64("cpuQuotaUs", in: ctx),
+      memorySwapBytes: try res.optInt64("memorySwapBytes", in: ctx), cpusetCpus: try res.optString("cpusetCpus", in: ctx),
+      cpusetMems: try res.optString("cpusetMems", in: ctx), hugepageLimits: pages)
   }
 }

@@ -13,8 +13,10 @@ public struct Cgroups: Sendable {
   /// The group Liftoff's pods go under, relative to each hierarchy root.
   public let parent: String
 
-  /// v1 controllers Liftoff sets limits in (and cleans up).
-  public static let v1Controllers = ["memory", "cpu", "pids"]
+  /// v1 controllers every pod and app gets a group in (and that are cleaned up).
+  public static let v1Controllers = ["memory", "cpu", "cpuacct", "pids"]
+  /// v1 controllers used when the host has them mounted (`<root>/<controller>` is a directory).
+  public static let v1OptionalControllers = ["cpuset", "hugetlb", "devices"]
 
   public init(root: String, version: Version, parent: String = "liftoff") {
     self.root = root
@@ -29,61 +31,98 @@ public struct Cgroups: Sendable {
     return Cgroups(root: root, version: .v1, parent: parent)
   }
 
+  /// The same hierarchy with pods under another parent group (a pod's `cgroupParent`).
+  public func under(_ parent: String?) -> Cgroups {
+    guard let parent, !parent.isEmpty else { return self }
+    return Cgroups(root: root, version: version, parent: parent)
+  }
+
+  /// A parent group as kubelet's cgroupfs driver gives it (`/kubepods/burstable/pod<uid>`) made
+  /// relative; nil when it is not a clean path of names (empty parts, `.` or `..`).
+  public static func parentPath(_ path: String) -> String? {
+    let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+    guard !parts.isEmpty, parts.allSatisfy({ $0 != "." && $0 != ".." && !$0.contains("\0") }) else { return nil }
+    return parts.joined(separator: "/")
+  }
+
+  /// The v1 controllers in use on this hierarchy.
+  public var controllers: [String] {
+    Self.v1Controllers + Self.v1OptionalControllers.filter { FileSystem.isDirectory("\(root)/\($0)") }
+  }
+
+  /// Is this v1 controller mounted (v1), or available in the root's cgroup.controllers (v2)?
+  public func hasController(_ name: String) -> Bool {
+    switch version {
+    case .v1: return FileSystem.isDirectory("\(root)/\(name)")
+    case .v2:
+      let text = (try? FileSystem.readString("\(root)/cgroup.controllers")) ?? ""
+      return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains { $0 == name }
+    }
+  }
+
   /// Directories of one cgroup (one per v1 controller, one for v2).
   public func directories(pod: String, app: String? = nil) -> [String] {
-    let rel = "\(parent)/\(pod)" + (app.map { "/\($0)" } ?? "")
+    let rel = relative(pod: pod, app: app)
     switch version {
-    case .v1: return Self.v1Controllers.map { "\(root)/\($0)/\(rel)" }
+    case .v1: return controllers.map { "\(root)/\($0)/\(rel)" }
     case .v2: return ["\(root)/\(rel)"]
     }
   }
 
+  func relative(pod: String, app: String?) -> String { "\(parent)/\(pod)" + (app.map { "/\($0)" } ?? "") }
+
+  /// The directory of one controller's group (v1), or the unified group (v2).
+  public func directory(_ controller: String, pod: String, app: String? = nil) -> String {
+    switch version {
+    case .v1: return "\(root)/\(controller)/\(relative(pod: pod, app: app))"
+    case .v2: return "\(root)/\(relative(pod: pod, app: app))"
+    }
+  }
+
   /// Creates the app's cgroup with its limits. Idempotent.
-  public func create(pod: String, app: String, resources: AppResources) throws(SystemCallError) {
+  public func create(pod: String, app: String, resources: AppResources) throws {
+    try makeGroups(pod: pod, app: app)
+    try apply(pod: pod, app: app, resources: resources)
+  }
+
+  /// Creates the pod's own cgroup (the parent of its apps') with pod-level limits. Idempotent.
+  public func createPod(_ pod: String, resources: AppResources) throws {
+    try makeGroups(pod: pod, app: nil)
+    try apply(pod: pod, app: nil, resources: resources)
+  }
+
+  func makeGroups(pod: String, app: String?) throws {
     switch version {
     case .v1:
-      for c in Self.v1Controllers {
-        let dir = "\(root)/\(c)/\(parent)/\(pod)/\(app)"
-        try FileSystem.makeDirectories(dir)
-        switch c {
-        case "memory":
-          if let m = resources.memoryBytes {
-            try FileSystem.writeControl("\(dir)/memory.limit_in_bytes", String(m))
-            // Without swap accounting the file is absent; with it, also cap swap at the limit.
-            if FileSystem.exists("\(dir)/memory.memsw.limit_in_bytes") {
-              try FileSystem.writeControl("\(dir)/memory.memsw.limit_in_bytes", String(m))
+      for c in controllers {
+        // Every level from the hierarchy's root down, so that a nested parent gets cpusets too.
+        let parts = parent.split(separator: "/").map(String.init)
+        var levels = parts.indices.map { parts[...$0].joined(separator: "/") }
+        levels += ["\(parent)/\(pod)"] + (app.map { ["\(parent)/\(pod)/\($0)"] } ?? [])
+        for (i, level) in levels.enumerated() {
+          let dir = "\(root)/\(c)/\(level)"
+          try FileSystem.makeDirectories(dir)
+          // A new v1 cpuset group starts with no CPUs and no memory nodes: nothing could join it.
+          if c == "cpuset" {
+            let up = i == 0 ? "\(root)/\(c)" : "\(root)/\(c)/\(levels[i - 1])"
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+              let current = Self.trimmed((try? FileSystem.readString("\(dir)/\(f)")) ?? "")
+              if current.isEmpty, let value = try? FileSystem.readString("\(up)/\(f)") {
+                try FileSystem.writeControl("\(dir)/\(f)", Self.trimmed(value))
+              }
             }
           }
-        case "cpu":
-          if let shares = resources.cpuShares { try FileSystem.writeControl("\(dir)/cpu.shares", String(shares)) }
-          if let millis = resources.cpuMillis {
-            try FileSystem.writeControl("\(dir)/cpu.cfs_period_us", "100000")
-            try FileSystem.writeControl("\(dir)/cpu.cfs_quota_us", String(Self.quota(millis: millis)))
-          }
-        case "pids":
-          if let p = resources.pidsMax { try FileSystem.writeControl("\(dir)/pids.max", String(p)) }
-        default: break
         }
       }
     case .v2:
       let podDir = "\(root)/\(parent)/\(pod)"
-      let dir = "\(podDir)/\(app)"
-      try FileSystem.makeDirectories(dir)
+      try FileSystem.makeDirectories(app.map { "\(podDir)/\($0)" } ?? podDir)
       // Delegate the controllers down to the app level (no internal processes above it).
+      var wanted = ["memory", "cpu", "pids"]
+      for c in ["cpuset", "hugetlb"] where hasController(c) { wanted.append(c) }
       for d in [root, "\(root)/\(parent)", podDir] {
-        try? FileSystem.writeControl("\(d)/cgroup.subtree_control", "+memory +cpu +pids")
+        try? FileSystem.writeControl("\(d)/cgroup.subtree_control", wanted.map { "+\($0)" }.joined(separator: " "))
       }
-      if let m = resources.memoryBytes {
-        try FileSystem.writeControl("\(dir)/memory.max", String(m))
-        if FileSystem.exists("\(dir)/memory.swap.max") { try FileSystem.writeControl("\(dir)/memory.swap.max", "0") }
-      }
-      if let millis = resources.cpuMillis {
-        try FileSystem.writeControl("\(dir)/cpu.max", "\(Self.quota(millis: millis)) 100000")
-      }
-      if let shares = resources.cpuShares {
-        try FileSystem.writeControl("\(dir)/cpu.weight", String(Self.weight(shares: shares)))
-      }
-      if let p = resources.pidsMax { try FileSystem.writeControl("\(dir)/pids.max", String(p)) }
     }
   }
 
@@ -112,6 +151,13 @@ public struct Cgroups: Sendable {
       let f = "\(root)/\(parent)/\(pod)/\(app)/memory.events"
       return (Self.keyedValue(f, "oom_kill") ?? 0) > 0
     }
+  }
+
+  /// A control file's text without its trailing newline.
+  static func trimmed(_ s: String) -> String {
+    var t = Substring(s)
+    while let l = t.last, l == "\n" || l == " " { t = t.dropLast() }
+    return String(t)
   }
 
   /// A `key value` line of a flat-keyed cgroup file.

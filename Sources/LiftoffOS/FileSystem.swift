@@ -59,7 +59,7 @@ public enum FileSystem {
   /// harmless on cgroupfs and procfs (their files exist) and lets a fake hierarchy (a plain
   /// directory, in unit tests) record what was written.
   public static func writeControl(_ path: String, _ text: String) throws(SystemCallError) {
-    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    let fd = liftoff_open_mode(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: path) }
     defer { close(fd) }
     try writeAll(fd, Array(text.utf8), path: path)
@@ -172,6 +172,16 @@ public enum FileSystem {
   /// Creates a character device node.
   public static func makeCharDevice(_ path: String, mode: mode_t, major: UInt32, minor: UInt32) throws(SystemCallError) {
     guard liftoff_mknod_char(path, mode, major, minor) == 0 else { throw SystemCallError("mknod", errno: errno, path: path) }
+  }
+
+  public static func major(_ dev: dev_t) -> UInt32 { UInt32(liftoff_dev_major(UInt64(dev))) }
+  public static func minor(_ dev: dev_t) -> UInt32 { UInt32(liftoff_dev_minor(UInt64(dev))) }
+
+  /// mknod of a character (`block` false) or block device.
+  public static func makeDevice(_ path: String, block: Bool, mode: mode_t, major: UInt32, minor: UInt32) throws(SystemCallError) {
+    guard liftoff_mknod(path, (block ? S_IFBLK : S_IFCHR) | (mode & 0o7777), major, minor) == 0 else {
+      throw SystemCallError("mknod", errno: errno, path: path)
+    }
   }
 
   /// Joins `relative` (absolute inside a rootfs, e.g. `/etc/passwd`) onto `root`.

@@ -118,7 +118,8 @@ public struct AppManager: Sendable {
     return try withManifestLock(id, .run) {
       var m = try store.readManifest(id, at: .run)
       if m.app(named: name) != nil { throw LiftoffError(.alreadyExists, "pod \(id) already has an app \(name)") }
-      let app = try PodPreparer(store: store).buildApp(name: name, options, flavor: m0.flavor)
+      let app = try PodPreparer(store: store).buildApp(
+        name: name, options, flavor: m0.flavor, network: m0.network.mode, sharedPID: m.sharedPID)
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
       m.apps.append(app)
       try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")

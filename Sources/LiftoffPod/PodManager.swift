@@ -19,6 +19,13 @@ public struct PodManager: Sendable {
     self.cgroups = cgroups
   }
 
+  /// The pod's cgroups: under its manifest's `cgroupParent`, or the default parent when it has none
+  /// (or its manifest cannot be read, as after a crash before it was written).
+  public func cgroups(of id: String) -> Cgroups {
+    guard let place = store.locate(id), let m = try? store.readManifest(id, at: place) else { return cgroups }
+    return cgroups.under(m.cgroupParent)
+  }
+
   /// Attaches a prepared CNI pod to its network (its lock held by the caller). On failure the pod is
   /// destroyed (detached, directory removed) and the network's error is thrown.
   func attachNetwork(_ manifest: PodManifest) throws(LiftoffError) {
@@ -194,7 +201,7 @@ public struct PodManager: Sendable {
       kill(pid, SIGKILL)
     }
     // Apps die with stage1 (parent-death signal); whatever is left in the cgroups goes too.
-    _ = cgroups.pids(pod: id).map { kill($0, SIGKILL) }
+    _ = cgroups(of: id).pids(pod: id).map { kill($0, SIGKILL) }
     guard waitExited(id, timeout: 15) else {
       throw .init(.deadlineExceeded, "pod \(id) did not exit after SIGKILL to its stage1")
     }
@@ -235,8 +242,9 @@ public struct PodManager: Sendable {
   /// the pod's lock and the pod is in a garbage place.
   func destroy(_ id: String, at place: PodStore.Place) throws(LiftoffError) {
     let dir = store.path(place, id)
-    for pid in cgroups.pids(pod: id) { kill(pid, SIGKILL) }
-    let cgroupsGone = cgroups.removePod(id)
+    let podCgroups = cgroups(of: id)
+    for pid in podCgroups.pids(pod: id) { kill(pid, SIGKILL) }
+    let cgroupsGone = podCgroups.removePod(id)
     do {
       try Mounts.unmountAll(under: dir)
       if let plan = try PodNetworkPlan.read(podDir: dir) { try plan.detach(podID: id, root: store.root) }
@@ -353,7 +361,7 @@ public struct PodManager: Sendable {
     var env = target.env.filter { !$0.hasPrefix("LIFTOFF_NSENTER_") }
     env.append("LIFTOFF_NSENTER_PID=\(pid)")
     env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
-    let cgroupDirs = cgroups.directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
+    let cgroupDirs = cgroups.under(manifest.cgroupParent).directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
     if !cgroupDirs.isEmpty { env.append("LIFTOFF_NSENTER_CGROUPS=" + cgroupDirs.joined(separator: ":")) }
     env.append("LIFTOFF_NSENTER_UID=\(target.user.uid)")
     env.append("LIFTOFF_NSENTER_GID=\(target.user.gid)")
@@ -362,7 +370,7 @@ public struct PodManager: Sendable {
       let caps = try Capabilities.mask(target.capabilities)
       env.append("LIFTOFF_NSENTER_CAPS=" + String(caps, radix: 16))
       if target.noNewPrivileges { env.append("LIFTOFF_NSENTER_NNP=1") }
-      if target.seccomp == "runtime/default" {
+      if target.seccomp != "unconfined" {
         env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")
       }
     }

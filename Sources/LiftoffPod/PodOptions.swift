@@ -9,6 +9,12 @@ public struct PodOptions: Sendable {
   /// The CNI request of a `.netns` (CNI) pod.
   public var networkPlan: PodNetworkPlan?
   public var stopTimeoutSeconds = 10
+  /// `app sandbox --ipc-namespace host`: the apps share the host's IPC namespace.
+  public var hostIPC = false
+  /// `app sandbox --pid-namespace pod`: one PID namespace for all the pod's apps.
+  public var sharedPID = false
+  /// `app sandbox --cgroup-parent PATH`: the pod's group goes under this one instead of `liftoff`.
+  public var cgroupParent: String?
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false
@@ -36,7 +42,7 @@ public struct AppOptions: Sendable {
   public var capsRetain: [String]?
   /// Removed from the set (`--caps-remove`).
   public var capsRemove: [String] = []
-  /// `runtime/default` or `unconfined`.
+  /// `runtime/default`, `unconfined` or `localhost/<absolute path of a profile>`.
   public var seccomp = "runtime/default"
   public var resources = AppResources()
   public var rlimits: [AppRlimit] = []
@@ -50,6 +56,21 @@ public struct AppOptions: Sendable {
   /// The app's own annotations and labels (`--annotation`, `--label`).
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
+  /// `--privileged`: all capabilities, host devices, no seccomp, no masked paths, rw /sys.
+  public var privileged = false
+  /// `--masked-paths P1,P2` / `--readonly-paths P1,P2`: exactly these instead of the defaults
+  /// (DefaultPaths); an empty list means none.
+  public var maskedPaths: [String]?
+  public var readonlyPaths: [String]?
+  /// `--sysctl K=V` (namespaced ones only).
+  public var sysctls: [String: String] = [:]
+  /// `--device HOST[:CONTAINER[:rwm]]`.
+  public var devices: [String] = []
+  /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
+  public var supplementaryGroups: [UInt32] = []
+  public var supplementaryGroupsStrict = false
+  /// `--pid-namespace container|host|pod`; nil: the pod's shared one if it has one, else the app's own.
+  public var pidNamespace: AppSecurity.PIDNamespace?
   /// A pty held by stage1 (`app add --tty`), stdin kept open (`--stdin`), closed after the first
   /// attached writer (`--stdin-once`).
   public var tty = false

@@ -40,7 +40,7 @@ public struct PodPreparer {
     try FileSystem.makeDirectories("\(appDir)/rootfs/upper")
     try FileSystem.makeDirectories("\(appDir)/rootfs/work")
     try FileSystem.makeDirectories("\(appDir)/rootfs/merged")
-    if flavor == .default && app.seccomp == "runtime/default" {
+    if flavor == .default && app.seccomp != "unconfined" {
       try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
     }
     try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
@@ -51,7 +51,11 @@ public struct PodPreparer {
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
     do {
-      try Seccomp.compileRuntimeDefault(capabilities: app.capabilities, to: fd)
+      if let profile = AppManifest.localhostSeccompPath(app.seccomp) {
+        try Seccomp.compileProfile(path: profile, capabilities: app.capabilities, to: fd)
+      } else {
+        try Seccomp.compileRuntimeDefault(capabilities: app.capabilities, to: fd)
+      }
       fsync(fd)
       close(fd)
     } catch {
@@ -77,7 +81,7 @@ public struct PodPreparer {
         throw .invalidArgument("app name \(name) is used twice in the pod")
       }
       names.insert(name)
-      apps.append(try buildApp(name: name, o, flavor: options.flavor))
+      apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network, sharedPID: options.sharedPID))
     }
     let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
     guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
@@ -90,13 +94,28 @@ public struct PodPreparer {
       }
       network = PodNetwork(mode: options.network, netnsPath: PodStore.netnsPath(id))
     }
-    return PodManifest(
+    if options.hostIPC && options.flavor == .fly {
+      throw .invalidArgument("stage1 fly pods are in the host's IPC namespace already")
+    }
+    var manifest = PodManifest(
       id: id, createdAt: Clock.nowRFC3339(), flavor: options.flavor, hostname: hostname, network: network,
       mutable: options.mutable, stopTimeoutSeconds: options.stopTimeoutSeconds, annotations: options.annotations,
       labels: options.labels, apps: apps)
+    manifest.hostIPC = options.hostIPC
+    manifest.sharedPID = options.sharedPID
+    if let p = options.cgroupParent {
+      guard let rel = Cgroups.parentPath(p) else { throw .invalidArgument("cgroup parent \(p) is not a path of names") }
+      manifest.cgroupParent = rel
+    }
+    if options.sharedPID && options.flavor != .default {
+      throw .invalidArgument("stage1 fly pods have no PID namespace of their own")
+    }
+    return manifest
   }
 
-  func buildApp(name: String, _ o: AppOptions, flavor: PodManifest.Flavor) throws(LiftoffError) -> AppManifest {
+  func buildApp(
+    name: String, _ o: AppOptions, flavor: PodManifest.Flavor, network: PodNetwork.Mode, sharedPID: Bool = false
+  ) throws(LiftoffError) -> AppManifest {
     let cfg = o.image.config.config ?? ImageRuntimeConfig()
     guard !o.image.layerDirs.isEmpty else { throw .invalidArgument("image \(o.imageName) has no layers") }
     for d in o.image.layerDirs where !FileSystem.isDirectory(d) {
@@ -128,7 +147,11 @@ public struct PodPreparer {
     let db = UserDatabase(
       passwd: Self.readFromLayers(o.image.layerDirs, "etc/passwd") ?? "",
       group: Self.readFromLayers(o.image.layerDirs, "etc/group") ?? "")
-    let user = try db.resolve(user: o.user ?? cfg.user, group: o.group)
+    var user = try db.resolve(user: o.user ?? cfg.user, group: o.group)
+    // Supplementary groups: Merge adds the requested ones to the image's; Strict keeps only the
+    // primary group and the requested ones (CRI SupplementalGroupsPolicy).
+    if o.supplementaryGroupsStrict { user.additionalGids = [user.gid] }
+    for g in o.supplementaryGroups where !user.additionalGids.contains(g) { user.additionalGids.append(g) }
     if !env.contains(where: { $0.0 == "HOME" }) {
       let home = db.users.first { $0.uid == user.uid }?.home ?? "/"
       env.append(("HOME", home.isEmpty ? "/" : home))
@@ -148,8 +171,13 @@ public struct PodPreparer {
       guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
       caps.removeAll { $0 == n }
     }
-    guard o.seccomp == "runtime/default" || o.seccomp == "unconfined" else {
-      throw .invalidArgument("unknown seccomp profile \(o.seccomp): use runtime/default or unconfined")
+    if let profile = AppManifest.localhostSeccompPath(o.seccomp) {
+      guard profile.hasPrefix("/") else { throw .invalidArgument("seccomp profile \(profile) must be an absolute path") }
+      guard FileSystem.exists(profile) else { throw .notFound("seccomp profile \(profile) does not exist") }
+    } else {
+      guard o.seccomp == "runtime/default" || o.seccomp == "unconfined" else {
+        throw .invalidArgument("unknown seccomp profile \(o.seccomp): use runtime/default, unconfined or localhost=/path")
+      }
     }
     var mounts: [AppMount] = []
     for m in o.mounts {
@@ -164,20 +192,88 @@ public struct PodPreparer {
     }
     let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
     guard workingDir.hasPrefix("/") else { throw .invalidArgument("working directory \(workingDir) must be absolute") }
-    if let m = o.resources.memoryBytes, m < 4096 * 1024 {
-      throw .invalidArgument("memory limit \(m) bytes is below the 4 MiB minimum")
+    try o.resources.validate(in: "app \(name)")
+    for c in ["hugetlb", "cpuset"] where !Cgroups.host().hasController(c) {
+      let asked = c == "hugetlb" ? !o.resources.hugepageLimits.isEmpty : (o.resources.cpusetCpus ?? o.resources.cpusetMems) != nil
+      if asked {
+        throw .init(.failedPrecondition, "app \(name): the \(c) cgroup controller is not available on this host")
+      }
     }
-    if let c = o.resources.cpuMillis, c <= 0 { throw .invalidArgument("cpu limit must be positive") }
     if let p = o.logPath, !p.hasPrefix("/") { throw .invalidArgument("log path \(p) must be absolute") }
     let stopSignal = (o.stopSignal ?? cfg.stopSignal).flatMap { ProcessControl.signalNumber($0) }.map { Int($0) }
-    return AppManifest(
+    let pidNamespace = o.pidNamespace ?? (sharedPID ? .pod : .container)
+    switch (pidNamespace, sharedPID) {
+    case (.pod, false): throw .invalidArgument("app \(name): --pid-namespace pod needs a pod made with app sandbox --pid-namespace pod")
+    case (.host, true), (.container, true):
+      // stage1's pid_for_children is the pod's namespace: clone(CLONE_NEWPID) is refused there.
+      throw LiftoffError(
+        pidNamespace == .host ? .invalidArgument : .unimplemented,
+        "app \(name): --pid-namespace \(pidNamespace.rawValue) in a pod whose apps share one PID namespace is not supported")
+    default: break
+    }
+    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace)
+    for (k, v) in o.sysctls {
+      if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
+        throw .invalidArgument("app \(name): \(refusal)")
+      }
+      security.sysctls[k] = v
+    }
+    for d in o.devices { security.devices.append(try Self.device(d, app: name)) }
+    if flavor == .fly && (!security.sysctls.isEmpty || !security.devices.isEmpty || o.privileged) {
+      throw .invalidArgument("app \(name): stage1 fly shares the host's namespaces and devices: --sysctl, --device and --privileged do not apply")
+    }
+    if security.pidNamespace == .host && flavor == .fly {
+      throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already")
+    }
+    var seccomp = o.seccomp
+    for p in (o.maskedPaths ?? []) + (o.readonlyPaths ?? []) where !p.hasPrefix("/") || p.split(separator: "/").contains("..") {
+      throw .invalidArgument("app \(name): masked or read-only path \(p) must be absolute, without '..'")
+    }
+    var masked = o.maskedPaths ?? DefaultPaths.masked
+    var readonly = o.readonlyPaths ?? DefaultPaths.readonly
+    if o.privileged {
+      caps = Array(Capabilities.names.prefix(Capabilities.lastCap() + 1))
+      seccomp = "unconfined"
+      masked = []
+      readonly = []
+    }
+    var app = AppManifest(
       name: name, image: AppImage(name: o.imageName, id: o.image.id, layerDirs: o.image.layerDirs), exec: argv,
       env: env.map { "\($0.0)=\($0.1)" }, workingDir: workingDir, user: user, readOnlyRootfs: o.readOnlyRootfs,
-      capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: o.seccomp, mounts: mounts, rlimits: o.rlimits,
-      resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: DefaultPaths.masked,
-      readonlyPaths: DefaultPaths.readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
+      capabilities: caps, noNewPrivileges: o.noNewPrivileges, seccomp: seccomp, mounts: mounts, rlimits: o.rlimits,
+      resources: o.resources, oomScoreAdj: o.oomScoreAdj, maskedPaths: masked,
+      readonlyPaths: readonly, interactive: o.interactive, stopSignal: stopSignal, logPath: o.logPath,
       createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels,
       tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
+    app.security = security
+    return app
+  }
+
+  /// `--device HOST[:CONTAINER[:PERMISSIONS]]`: the host node's type, numbers, mode and owner.
+  static func device(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
+    let f = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+    guard (1...3).contains(f.count), f[0].hasPrefix("/") else {
+      throw .invalidArgument("app \(app): --device \(spec): expected HOST[:CONTAINER[:rwm]] with absolute paths")
+    }
+    let target = f.count > 1 && !f[1].isEmpty ? f[1] : f[0]
+    let perms = f.count > 2 ? f[2] : "rwm"
+    guard target.hasPrefix("/dev/"), !target.split(separator: "/").contains(".."),
+      !perms.isEmpty, perms.allSatisfy({ "rwm".contains($0) })
+    else {
+      throw .invalidArgument("app \(app): --device \(spec): the container path must be under /dev and permissions a subset of rwm")
+    }
+    let st: stat
+    do { st = try FileSystem.fileStat(f[0]) } catch {
+      throw LiftoffError(.notFound, "app \(app): device \(f[0]) does not exist on the host", cause: error)
+    }
+    let kind = st.st_mode & S_IFMT
+    guard kind == S_IFCHR || kind == S_IFBLK else {
+      throw .invalidArgument("app \(app): \(f[0]) is not a character or block device")
+    }
+    return AppDevice(
+      path: target, type: kind == S_IFCHR ? "c" : "b", major: FileSystem.major(st.st_rdev),
+      minor: FileSystem.minor(st.st_rdev), fileMode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
+      permissions: perms)
   }
 
   /// A file's contents as the overlay would show it: the topmost layer that has it wins; a

@@ -6,8 +6,8 @@
 // (flavor `default`) or in the host's (flavor `fly`), and builds the app's world in this order:
 //   cgroup, oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
 //   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → rlimits → working dir →
-//   bounding set, groups/gid/uid, capabilities → parent-death signal → no_new_privs → signals →
-//   seccomp → execve.
+//   [seccomp, when no_new_privs is off: it needs CAP_SYS_ADMIN] → bounding set, groups/gid/uid,
+//   capabilities → parent-death signal → no_new_privs → signals → seccomp → execve.
 import Glibc
 import LiftoffCore
 import LiftoffOS
@@ -40,7 +40,10 @@ struct AppLauncher {
       for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
       try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs)
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
-      if pod.flavor == .default && app.seccomp == "runtime/default" {
+      if pod.flavor == .default {
+        try cgroups.restrictDevices(pod: pod.id, app: app.name, allowAll: app.security.privileged, extra: app.security.devices)
+      }
+      if pod.flavor == .default && app.seccomp != "unconfined" {
         seccompProgram = try FileSystem.readBytes("\(appDir)/seccomp.bpf")
       }
     } catch {
@@ -74,7 +77,9 @@ struct AppLauncher {
       }
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
-      pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? [.pid, .mount] : [])
+      // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
+      let ownPID = app.security.pidNamespace == .container
+      pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : [])
     } catch {
       return .failed("starting: \(error)", pid: nil)
     }
@@ -182,7 +187,16 @@ struct AppLauncher {
       case .default:
         step = "mounts"
         try Mounts.setPropagation("/", .rslave)
+        if !app.security.sysctls.isEmpty {
+          // Written from here, the calling process's IPC and network namespaces (the pod's) are set.
+          step = "sysctls"
+          for (key, value) in app.security.sysctls.sorted(by: { $0.key < $1.key }) {
+            try FileSystem.writeControl(AppSecurity.sysctlPath(key), value)
+          }
+          step = "mounts"
+        }
         try mountSystemFileSystems()
+        try makeDevices()
         try mountVolumes()
         try mountNetworkFiles()
         try maskPaths()
@@ -221,6 +235,12 @@ struct AppLauncher {
       try FileSystem.makeDirectories(app.workingDir)
       if app.workingDir != "/" { chown(app.workingDir, app.user.uid, app.user.gid) }
       guard chdir(app.workingDir) == 0 else { throw SystemCallError("chdir", errno: errno, path: app.workingDir) }
+      // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still hold it
+      // (runc does the same); the profile must then allow the few calls left before execve.
+      if let seccompProgram, !app.noNewPrivileges {
+        step = "seccomp"
+        try Seccomp.load(seccompProgram)
+      }
       step = "capabilities"
       let caps = try Capabilities.mask(pod.flavor == .fly ? Capabilities.names : app.capabilities)
       if pod.flavor == .default { try Capabilities.limitBoundingSet(to: caps) }
@@ -246,7 +266,7 @@ struct AppLauncher {
       }
       ProcessControl.closeDescriptors(except: errorPipe)
       ProcessControl.resetSignals()
-      if let seccompProgram {
+      if let seccompProgram, app.noNewPrivileges {
         step = "seccomp"
         try Seccomp.load(seccompProgram)
       }
@@ -285,17 +305,60 @@ struct AppLauncher {
     try Mounts.mount(
       "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=5")
     try FileSystem.makeDirectories(path("/dev/shm"))
-    try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+    if pod.hostIPC {
+      // The host's IPC namespace: its POSIX shared memory too.
+      try Mounts.bind("/dev/shm", path("/dev/shm"), recursive: false, readOnly: false)
+    } else {
+      try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+    }
     try FileSystem.makeDirectories(path("/dev/mqueue"))
     try Mounts.mount("mqueue", path("/dev/mqueue"), type: "mqueue", flags: nosuid | nodev | noexec)
 
     try FileSystem.makeDirectories(path("/sys"))
+    let privileged = app.security.privileged
     if pod.network.mode == .host {
       // sysfs is tied to the network namespace that mounts it; with the host's, bind the host's.
       try Mounts.bind("/sys", path("/sys"), recursive: true, readOnly: false)
-      try Mounts.remountReadOnly(path("/sys"), bind: true)
+      if !privileged { try Mounts.remountReadOnly(path("/sys"), bind: true) }
     } else {
-      try Mounts.mount("sysfs", path("/sys"), type: "sysfs", flags: nosuid | nodev | noexec | UInt(MS_RDONLY))
+      try Mounts.mount("sysfs", path("/sys"), type: "sysfs", flags: nosuid | nodev | noexec | (privileged ? 0 : UInt(MS_RDONLY)))
+    }
+  }
+
+  /// The app's `--device` nodes, and for a privileged app every device node of the host's /dev
+  /// (not its pts, shm or mqueue mounts), with their modes and owners.
+  func makeDevices() throws {
+    func make(_ target: String, block: Bool, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32) throws {
+      try FileSystem.makeDirectories(FileSystem.parent(of: target))
+      var st = stat()
+      if lstat(target, &st) == 0 { unlink(target) }
+      try FileSystem.makeDevice(target, block: block, mode: mode_t(mode), major: major, minor: minor)
+      chmod(target, mode_t(mode & 0o7777))
+      chown(target, uid, gid)
+    }
+    if app.security.privileged {
+      func copy(_ dir: String) throws {
+        for name in (try? FileSystem.list(dir)) ?? [] {
+          let host = "\(dir)/\(name)"
+          if ["/dev/pts", "/dev/shm", "/dev/mqueue"].contains(host) { continue }
+          var st = stat()
+          guard lstat(host, &st) == 0 else { continue }
+          let kind = st.st_mode & S_IFMT
+          if kind == S_IFDIR {
+            try copy(host)
+          } else if kind == S_IFCHR || kind == S_IFBLK {
+            let target = path(host)
+            if FileSystem.exists(target) { continue }
+            try make(
+              target, block: kind == S_IFBLK, mode: UInt32(st.st_mode & 0o7777), major: FileSystem.major(st.st_rdev),
+              minor: FileSystem.minor(st.st_rdev), uid: st.st_uid, gid: st.st_gid)
+          }
+        }
+      }
+      try copy("/dev")
+    }
+    for d in app.security.devices {
+      try make(path(d.path), block: d.type == "b", mode: d.fileMode, major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
     }
   }
 

@@ -26,6 +26,11 @@ final class Supervisor {
   /// The pod's exit status: the first failing app's.
   var exitStatus: Int32 = 0
 
+  /// PID 1 of the pod's shared PID namespace (`pidNamespace: pod`), a reaper forked by stage1.
+  var podInit: Int32?
+  /// The write end of the pipe that tells the pod's PID 1 stage1 is alive (closed on exit).
+  var podInitAlive: Int32 = -1
+
   var signalFD: Int32 = -1
   var controlFD: Int32 = -1
 
@@ -37,7 +42,7 @@ final class Supervisor {
     // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
     manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
-    cgroups = Cgroups.host()
+    cgroups = Cgroups.host().under(manifest.cgroupParent)
   }
 
   func run() -> Int32 {
@@ -72,7 +77,7 @@ final class Supervisor {
   func setUpPodNamespaces() throws {
     guard manifest.flavor == .default else { return }
     var kinds: [Namespace] = [.mount, .uts, .ipc]
-    if manifest.network.mode == .host { kinds = [.mount, .uts, .ipc] }
+    if manifest.hostIPC { kinds = [.mount, .uts] }
     try Namespace.unshare(kinds)
     // Our mounts must not leak to the host; host mounts still reach us (rslave).
     try Mounts.setPropagation("/", .rslave)
@@ -81,6 +86,9 @@ final class Supervisor {
         throw SystemCallError("sethostname \(manifest.hostname)", errno: errno)
       }
     }
+    if manifest.sharedPID { try startPodInit() }
+    // Pod-level limits (app update POD without --app) bound every app: the pod's group first.
+    if !manifest.resources.isEmpty { try cgroups.createPod(manifest.id, resources: manifest.resources) }
     switch manifest.network.mode {
     case .host: break
     case .none, .netns:
@@ -90,6 +98,35 @@ final class Supervisor {
       try Namespace.join(.net, path: path)
       try Namespace.loopbackUp()
     }
+  }
+
+  /// The pod's shared PID namespace: a child in a new PID namespace that does nothing but reap (the
+  /// apps' orphans come to it as PID 1), and stage1's pid_for_children set to it, so that every app
+  /// forked afterwards is in it. It dies with stage1 (parent-death signal) and the namespace with it.
+  func startPodInit() throws {
+    // Its parent is outside its namespace (getppid() is 0 there): it learns that stage1 is gone
+    // from the parent-death signal, or, if stage1 died before that was armed, from this pipe.
+    let alive = try ProcessControl.pipe()
+    let pid = try ProcessControl.fork(namespaces: [.pid])
+    if pid == 0 {
+      ProcessControl.setParentDeathSignal(SIGKILL)
+      close(alive.write)
+      ProcessControl.closeDescriptors(except: alive.read)
+      ProcessControl.setName("pod-init")
+      // It only waits: give back the code and freed heap it inherited from stage1.
+      MemoryTrim.dropCleanFileMappings()
+      MemoryTrim.dropExecutablePages()
+      while true {
+        var status: Int32 = 0
+        while waitpid(-1, &status, WNOHANG) > 0 {}
+        var p = pollfd(fd: alive.read, events: Int16(POLLIN), revents: 0)
+        if poll(&p, 1, 1000) > 0 { _exit(0) }
+      }
+    }
+    close(alive.read)
+    podInitAlive = alive.write
+    podInit = pid
+    try Namespace.join(.pid, path: "/proc/\(pid)/ns/pid")
   }
 
   // MARK: apps
@@ -329,6 +366,11 @@ final class Supervisor {
   func cleanUp() {
     for pid in running.keys { kill(pid, SIGKILL) }
     while !running.isEmpty, let (pid, t) = try? waitAny() { reaped(pid: pid, t) }
+    if let pid = podInit {
+      kill(pid, SIGKILL)
+      _ = try? ProcessControl.wait(pid)
+      podInit = nil
+    }
     if manifest.flavor == .fly, let dir = try? Mounts.canonical(podDir) {
       // fly mounts live in the host's mount namespace: take them down ourselves.
       _ = try? Mounts.unmountAll(under: dir)

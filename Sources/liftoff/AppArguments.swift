@@ -10,10 +10,55 @@ struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
-    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --seccomp runtime/default|unconfined,
-    --memory 64M, --cpu 500m, --cpu-shares N, --pids N, --oom-score-adj N, --rlimit NOFILE=soft:hard,
-    --no-new-privileges[=false], --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
+    --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
+    --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
+    defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
+    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod,
+    --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    Resource flags (also for `app update`): \(resourceHelp)
     """
+
+  static let resourceHelp = """
+    --memory 64M, --memory-swap 128M|-1 (memory+swap), --cpu 500m, --cpu-period US, --cpu-quota US|-1,
+    --cpu-shares N, --cpuset-cpus 0-1, --cpuset-mems 0, --pids N|-1, --hugepage 2MB=LIMIT (repeatable)
+    """
+
+  static let resourceFlags: Set<String> = [
+    "--memory", "--memory-swap", "--cpu", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus",
+    "--cpuset-mems", "--pids", "--hugepage",
+  ]
+
+  /// One resource flag (`resourceFlags`) into `r`; values are checked for form here, for range by
+  /// AppResources.validate.
+  static func parseResource(_ flag: String, _ v: String, into r: inout AppResources) throws {
+    func int(_ allowMinusOne: Bool = false) throws -> Int64 {
+      guard let n = Int64(v), n > 0 || (allowMinusOne && n == -1) else {
+        throw LiftoffError.invalidArgument("\(flag) \(v): expected a positive number\(allowMinusOne ? " or -1" : "")")
+      }
+      return n
+    }
+    switch flag {
+    case "--memory": r.memoryBytes = try parseBytes(v)
+    case "--memory-swap": r.memorySwapBytes = v == "-1" ? -1 : try parseBytes(v)
+    case "--cpu": r.cpuMillis = try parseCPU(v)
+    case "--cpu-period": r.cpuPeriodUs = try int()
+    case "--cpu-quota": r.cpuQuotaUs = try int(true)
+    case "--cpu-shares": r.cpuShares = try int()
+    case "--cpuset-cpus": r.cpusetCpus = v
+    case "--cpuset-mems": r.cpusetMems = v
+    case "--pids": r.pidsMax = v == "max" ? -1 : try int(true)
+    case "--hugepage":
+      let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+      guard kv.count == 2, AppResources.isPageSize(kv[0]) else {
+        throw LiftoffError.invalidArgument("--hugepage \(v): expected SIZE=LIMIT, e.g. 2MB=64M")
+      }
+      let limit = kv[1] == "0" ? 0 : try parseBytes(kv[1])
+      r.hugepageLimits.removeAll { $0.pageSize == kv[0] }
+      r.hugepageLimits.append(.init(pageSize: kv[0], limitBytes: limit))
+    default: throw LiftoffError.invalidArgument("unknown resource flag \(flag)")
+    }
+  }
 
   /// Splits the arguments into app sections and parses each one.
   static func parse(_ args: [String], resolver: any ImageResolving, interactive: Bool) throws -> [AppOptions] {
@@ -45,7 +90,7 @@ struct AppArguments {
         break
       }
       guard a.hasPrefix("--") else { throw LiftoffError.invalidArgument("unexpected argument \(a) for image \(image)") }
-      let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+      let parts = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       let flag = parts[0]
       let inline = parts.count > 1 ? parts[1] : nil
       switch flag {
@@ -60,17 +105,8 @@ struct AppArguments {
       case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
       case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
       case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
-      case "--seccomp": o.seccomp = try value(flag, inline)
-      case "--memory": o.resources.memoryBytes = try parseBytes(try value(flag, inline))
-      case "--cpu": o.resources.cpuMillis = try parseCPU(try value(flag, inline))
-      case "--cpu-shares":
-        let v = try value(flag, inline)
-        guard let n = Int64(v), (2...262144).contains(n) else { throw LiftoffError.invalidArgument("--cpu-shares \(v): expected 2…262144") }
-        o.resources.cpuShares = n
-      case "--pids":
-        let v = try value(flag, inline)
-        guard let n = Int64(v), n > 0 else { throw LiftoffError.invalidArgument("--pids \(v): expected a positive number") }
-        o.resources.pidsMax = n
+      case "--seccomp": o.seccomp = try parseSeccomp(try value(flag, inline))
+      case _ where resourceFlags.contains(flag): try parseResource(flag, try value(flag, inline), into: &o.resources)
       case "--oom-score-adj":
         let v = try value(flag, inline)
         guard let n = Int(v), n >= -1000, n <= 1000 else { throw LiftoffError.invalidArgument("--oom-score-adj \(v): expected -1000…1000") }
@@ -80,6 +116,34 @@ struct AppArguments {
         let v = inline ?? "true"
         guard let b = Bool(v) else { throw LiftoffError.invalidArgument("--no-new-privileges=\(v): expected true or false") }
         o.noNewPrivileges = b
+      case "--privileged": o.privileged = try parseBool(flag, inline)
+      case "--masked-paths", "--readonly-paths":
+        let list = try value(flag, inline).split(separator: ",").map(String.init)
+        if flag == "--masked-paths" { o.maskedPaths = list } else { o.readonlyPaths = list }
+      case "--sysctl":
+        let v = try value(flag, inline)
+        let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--sysctl \(v): expected KEY=VALUE") }
+        o.sysctls[kv[0]] = kv[1]
+      case "--device": o.devices.append(try value(flag, inline))
+      case "--supplementary-groups":
+        let v = try value(flag, inline)
+        for g in v.split(separator: ",") {
+          guard let n = UInt32(g) else { throw LiftoffError.invalidArgument("--supplementary-groups \(v): expected numeric group ids") }
+          o.supplementaryGroups.append(n)
+        }
+      case "--supplementary-groups-policy":
+        let v = try value(flag, inline)
+        guard v == "merge" || v == "strict" else {
+          throw LiftoffError.invalidArgument("--supplementary-groups-policy \(v): expected merge or strict")
+        }
+        o.supplementaryGroupsStrict = v == "strict"
+      case "--pid-namespace":
+        let v = try value(flag, inline)
+        guard let ns = AppSecurity.PIDNamespace(rawValue: v) else {
+          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host or pod")
+        }
+        o.pidNamespace = ns
       case "--stop-signal":
         let v = try value(flag, inline)
         guard ProcessControl.signalNumber(v) != nil else { throw LiftoffError.invalidArgument("--stop-signal \(v): unknown signal") }
@@ -93,6 +157,19 @@ struct AppArguments {
       }
     }
     return o
+  }
+
+  /// `--flag` or `--flag=true|false`.
+  static func parseBool(_ flag: String, _ inline: String?) throws -> Bool {
+    guard let v = inline else { return true }
+    guard let b = Bool(v) else { throw LiftoffError.invalidArgument("\(flag)=\(v): expected true or false") }
+    return b
+  }
+
+  /// `runtime/default`, `unconfined`, `localhost=/path` or `localhost//path` → the manifest's form.
+  static func parseSeccomp(_ s: String) throws -> String {
+    if s.hasPrefix("localhost=") { return "localhost/" + s.dropFirst("localhost=".count) }
+    return s
   }
 
   /// `HOST:CTR[:ro|rw][:PROPAGATION]`

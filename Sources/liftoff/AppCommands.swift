@@ -7,10 +7,10 @@ import LiftoffPod
 
 struct AppCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "app", abstract: "Mutable pods: sandbox, add, start, stop, rm, list, status.",
+    commandName: "app", abstract: "Mutable pods: sandbox, add, start, stop, rm, list, status, stats, update.",
     subcommands: [
       AppSandboxCommand.self, AppAddCommand.self, AppStartCommand.self, AppStopCommand.self, AppRmCommand.self,
-      AppListCommand.self, AppStatusCommand.self, AppReopenLogCommand.self,
+      AppListCommand.self, AppStatusCommand.self, AppReopenLogCommand.self, AppStatsCommand.self, AppUpdateCommand.self,
     ])
 }
 
@@ -30,6 +30,11 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
+  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = "pod"
+  @Option(help: "The cgroup the pod's group goes under (e.g. /kubepods/burstable/pod<uid>); default: liftoff.")
+  var cgroupParent: String?
+  @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
+  var pidNamespace: String = "container"
 
   func run() throws {
     var args: [String] = ["--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout)]
@@ -45,6 +50,17 @@ struct AppSandboxCommand: ParsableCommand {
     pod.apps = []
     var options = try pod.podOptions(allowNoApps: true, global: global)
     options.mutable = true
+    options.cgroupParent = cgroupParent
+    switch ipcNamespace {
+    case "pod": break
+    case "host": options.hostIPC = true
+    default: throw LiftoffError.invalidArgument("--ipc-namespace \(ipcNamespace): expected pod or host")
+    }
+    switch pidNamespace {
+    case "container": break
+    case "pod": options.sharedPID = true
+    default: throw LiftoffError.invalidArgument("--pid-namespace \(pidNamespace): expected container or pod")
+    }
     let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
     print(id)
   }

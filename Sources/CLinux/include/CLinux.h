@@ -57,6 +57,10 @@ int liftoff_setrlimit(int resource, uint64_t soft, uint64_t hard);
 int liftoff_o_path(void);
 int liftoff_accept_cloexec(int fd);
 int liftoff_mknod_char(const char *path, mode_t mode, unsigned major, unsigned minor);
+/// mknod(2) with the file type in `mode` (S_IFCHR or S_IFBLK); major(3)/minor(3) of a dev_t.
+int liftoff_mknod(const char *path, mode_t mode, unsigned major, unsigned minor);
+unsigned liftoff_dev_major(unsigned long long dev);
+unsigned liftoff_dev_minor(unsigned long long dev);
 
 /// madvise(MADV_DONTNEED).
 int liftoff_madvise_dontneed(void *addr, size_t len);

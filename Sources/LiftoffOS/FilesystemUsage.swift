@@ -1,15 +1,20 @@
 // Disk usage of a directory tree, as `du` counts it: allocated bytes (st_blocks × 512) and inodes,
 // each inode counted once however many hard links it has; the walk stays on one filesystem and never
 // follows symlinks.
-import Foundation
+import Glibc
 import LiftoffCore
 
-struct FilesystemUsage: Sendable, Equatable {
-  var usedBytes: UInt64 = 0
-  var inodesUsed: UInt64 = 0
+public struct FilesystemUsage: Sendable, Equatable {
+  public var usedBytes: UInt64 = 0
+  public var inodesUsed: UInt64 = 0
+
+  public init(usedBytes: UInt64 = 0, inodesUsed: UInt64 = 0) {
+    self.usedBytes = usedBytes
+    self.inodesUsed = inodesUsed
+  }
 
   /// Walks `path`; a missing directory counts as empty.
-  static func measure(_ path: String) -> FilesystemUsage {
+  public static func measure(_ path: String) -> FilesystemUsage {
     var usage = FilesystemUsage()
     var root = stat()
     guard lstat(path, &root) == 0 else { return usage }

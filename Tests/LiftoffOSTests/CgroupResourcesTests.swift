@@ -1,0 +1,127 @@
+import Glibc
+import LiftoffCore
+import LiftoffOS
+import Testing
+
+/// Limits and stats on fake cgroup hierarchies (plain directories): what is written where, and what
+/// is read from which file.
+@Suite struct CgroupResourcesTests {
+  func read(_ p: String) throws -> String { try FileSystem.readString(p) }
+
+  @Test func v1WritesEveryLimitAndInitialisesCpusets() throws {
+    let root = try makeTempDir("cglim1")
+    defer { try? FileSystem.removeTree(root) }
+    for c in ["cpuset", "hugetlb"] { try FileSystem.makeDirectories("\(root)/\(c)") }
+    try FileSystem.writeControl("\(root)/cpuset/cpuset.cpus", "0-1\n")
+    try FileSystem.writeControl("\(root)/cpuset/cpuset.mems", "0\n")
+    let cg = Cgroups(root: root, version: .v1)
+    #expect(cg.controllers == ["memory", "cpu", "cpuacct", "pids", "cpuset", "hugetlb"])
+    // The app's hugetlb file exists on a real host; the fake one needs it before create.
+    try FileSystem.makeDirectories("\(root)/hugetlb/liftoff/p/a")
+    try FileSystem.writeControl("\(root)/hugetlb/liftoff/p/a/hugetlb.2MB.limit_in_bytes", "9223372036854771712")
+    let r = AppResources(
+      memoryBytes: 64 << 20, pidsMax: -1, cpuShares: 512, cpuPeriodUs: 50_000, cpuQuotaUs: 25_000,
+      cpusetCpus: "1", cpusetMems: "0", hugepageLimits: [.init(pageSize: "2MB", limitBytes: 4 << 20)])
+    try cg.create(pod: "p", app: "a", resources: r)
+    #expect(try read("\(root)/memory/liftoff/p/a/memory.limit_in_bytes") == String(64 << 20))
+    #expect(try read("\(root)/cpu/liftoff/p/a/cpu.shares") == "512")
+    #expect(try read("\(root)/cpu/liftoff/p/a/cpu.cfs_period_us") == "50000")
+    #expect(try read("\(root)/cpu/liftoff/p/a/cpu.cfs_quota_us") == "25000")
+    #expect(try read("\(root)/pids/liftoff/p/a/pids.max") == "max")
+    #expect(try read("\(root)/cpuset/liftoff/cpuset.cpus") == "0-1")
+    #expect(try read("\(root)/cpuset/liftoff/p/cpuset.mems") == "0")
+    #expect(try read("\(root)/cpuset/liftoff/p/a/cpuset.cpus") == "1")
+    #expect(try read("\(root)/hugetlb/liftoff/p/a/hugetlb.2MB.limit_in_bytes") == String(4 << 20))
+    #expect(FileSystem.isDirectory("\(root)/cpuacct/liftoff/p/a"))
+    // A page size the host lacks is an error naming it.
+    #expect {
+      try cg.apply(pod: "p", app: "a", resources: AppResources(hugepageLimits: [.init(pageSize: "1GB", limitBytes: 0)]))
+    } throws: { "\($0)".contains("1GB") }
+    #expect(cg.removePod("p"))
+    #expect(!FileSystem.exists("\(root)/cpuset/liftoff/p"))
+  }
+
+  @Test func v1SwapLimitNeedsAccountingAndKeepsMemswAboveLimit() throws {
+    let root = try makeTempDir("cgswap")
+    defer { try? FileSystem.removeTree(root) }
+    let cg = Cgroups(root: root, version: .v1)
+    try cg.create(pod: "p", app: "a", resources: AppResources())
+    // No memory.memsw.* (no swap accounting): a swap limit is refused, naming the file.
+    #expect {
+      try cg.apply(pod: "p", app: "a", resources: AppResources(memoryBytes: 64 << 20, memorySwapBytes: 128 << 20))
+    } throws: { "\($0)".contains("memory.memsw.limit_in_bytes") }
+    let mem = "\(root)/memory/liftoff/p/a"
+    try FileSystem.writeControl("\(mem)/memory.limit_in_bytes", String(32 << 20))
+    try FileSystem.writeControl("\(mem)/memory.memsw.limit_in_bytes", String(32 << 20))
+    try cg.apply(pod: "p", app: "a", resources: AppResources(memoryBytes: 64 << 20, memorySwapBytes: 128 << 20))
+    #expect(try read("\(mem)/memory.limit_in_bytes") == String(64 << 20))
+    #expect(try read("\(mem)/memory.memsw.limit_in_bytes") == String(128 << 20))
+    // Memory alone: memsw follows it (no swap).
+    try cg.apply(pod: "p", app: "a", resources: AppResources(memoryBytes: 16 << 20))
+    #expect(try read("\(mem)/memory.memsw.limit_in_bytes") == String(16 << 20))
+  }
+
+  @Test func v2LimitsAndMissingControllers() throws {
+    let root = try makeTempDir("cglim2")
+    defer { try? FileSystem.removeTree(root) }
+    try FileSystem.writeControl("\(root)/cgroup.controllers", "cpu memory pids\n")
+    let cg = Cgroups(root: root, version: .v2)
+    try cg.create(pod: "p", app: "a", resources: AppResources(cpuPeriodUs: 20_000, cpuQuotaUs: -1))
+    #expect(try read("\(root)/liftoff/p/a/cpu.max") == "max 20000")
+    try FileSystem.writeControl("\(root)/liftoff/p/a/memory.swap.max", "max")
+    try cg.apply(pod: "p", app: "a", resources: AppResources(memoryBytes: 64 << 20, memorySwapBytes: 96 << 20))
+    #expect(try read("\(root)/liftoff/p/a/memory.swap.max") == String(32 << 20))
+    #expect {
+      try cg.apply(pod: "p", app: "a", resources: AppResources(cpusetCpus: "0"))
+    } throws: { "\($0)".contains("cpuset cgroup controller") }
+  }
+
+  @Test func v1StatsFromTheFiles() throws {
+    let root = try makeTempDir("cgstat1")
+    defer { try? FileSystem.removeTree(root) }
+    let cg = Cgroups(root: root, version: .v1)
+    try cg.create(pod: "p", app: "a", resources: AppResources())
+    try FileSystem.writeControl("\(root)/cpuacct/liftoff/p/a/cpuacct.usage", "123456789\n")
+    let mem = "\(root)/memory/liftoff/p/a"
+    try FileSystem.writeControl("\(mem)/memory.usage_in_bytes", "10000000\n")
+    try FileSystem.writeControl("\(mem)/memory.limit_in_bytes", "9223372036854771712\n")
+    try FileSystem.writeControl(
+      "\(mem)/memory.stat",
+      "cache 100\nrss 7\ntotal_rss 4000000\ntotal_inactive_file 3000000\ntotal_pgfault 55\ntotal_pgmajfault 2\n")
+    try FileSystem.writeControl("\(root)/pids/liftoff/p/a/pids.current", "3\n")
+    let s = cg.stats(pod: "p", app: "a")
+    #expect(s.cpuUsageNanos == 123_456_789)
+    #expect(s.memoryUsage == 10_000_000 && s.workingSet == 7_000_000 && s.rss == 4_000_000)
+    #expect(s.pageFaults == 55 && s.majorPageFaults == 2 && s.pids == 3)
+    #expect(s.memoryLimit == nil)
+    // The pod's group has no files here: nothing is made up.
+    #expect(cg.stats(pod: "p") == CgroupStats())
+  }
+
+  @Test func v2StatsFromTheFiles() throws {
+    let root = try makeTempDir("cgstat2")
+    defer { try? FileSystem.removeTree(root) }
+    let cg = Cgroups(root: root, version: .v2)
+    try cg.create(pod: "p", app: "a", resources: AppResources())
+    let dir = "\(root)/liftoff/p/a"
+    try FileSystem.writeControl("\(dir)/cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n")
+    try FileSystem.writeControl("\(dir)/memory.current", "8192\n")
+    try FileSystem.writeControl("\(dir)/memory.max", "max\n")
+    try FileSystem.writeControl("\(dir)/memory.stat", "anon 4096\ninactive_file 10000\npgfault 9\npgmajfault 1\n")
+    let s = cg.stats(pod: "p", app: "a")
+    #expect(s.cpuUsageNanos == 1_500_000)
+    #expect(s.memoryUsage == 8192 && s.workingSet == 0 && s.rss == 4096)
+    #expect(s.pageFaults == 9 && s.majorPageFaults == 1 && s.memoryLimit == nil && s.pids == nil)
+  }
+
+  @Test func netDevSkipsLoopbackAndHeaders() {
+    let text = """
+      Inter-|   Receive                                                |  Transmit
+       face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+          lo:     140       2    0    0    0     0          0         0      140       2    0    0    0     0       0          0
+        eth0:    5066      40    1    0    0     0          0         0     1256      12    3    0    0     0       0          0
+
+      """
+    #expect(NetworkDeviceStats.parse(text) == [NetworkDeviceStats(name: "eth0", rxBytes: 5066, rxErrors: 1, txBytes: 1256, txErrors: 3)])
+  }
+}
