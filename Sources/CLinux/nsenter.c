@@ -28,6 +28,7 @@
 //   wait; exit with the child's status           → bounding set → groups, gid, uid → capsets
 //   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
 //                                                → close fds ≥ 3 → no_new_privs → seccomp → execvp
+//                                                  (seccomp first of all when no_new_privs is off)
 // Failures before exec exit 125 (126/127 when exec fails) with one line on stderr. The child gets
 // SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran; so does the
 // reader of this process's stdout or stderr going away (a pipe's reader closed, a terminal hung up).
@@ -348,6 +349,13 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
       if (write(cgroupfds[i], "0", 1) != 1) liftoff_nsenter_fail("join cgroup", cgroups);
       close(cgroupfds[i]);
     }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still hold it, as
+    // runc and stage1 do (the filter then also covers the credential changes below).
+    int seccomp_loaded = 0;
+    if (!nnp && seccomp != NULL) {
+      if (liftoff_seccomp_load(seccomp, seccomplen) != 0) liftoff_nsenter_fail("seccomp", seccomppath);
+      seccomp_loaded = 1;
+    }
     if (setcaps) {
       for (int cap = 0; cap <= lastcap; cap++) {
         if (caps & (1ULL << cap)) continue;
@@ -388,7 +396,7 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     // Nothing of the caller's (liftoff-cri's sockets, say) may reach the container: only stdio.
     liftoff_close_from_except(3, -1);
     if (nnp && liftoff_set_no_new_privs() != 0) liftoff_nsenter_fail("prctl PR_SET_NO_NEW_PRIVS", NULL);
-    if (seccomp != NULL && liftoff_seccomp_load(seccomp, seccomplen) != 0) {
+    if (seccomp != NULL && !seccomp_loaded && liftoff_seccomp_load(seccomp, seccomplen) != 0) {
       liftoff_nsenter_fail("seccomp", seccomppath);
     }
     execvp(argv[1], argv + 1);

@@ -40,11 +40,14 @@ struct EnterTests {
       "run", f.rootfs, "--name", "capped", "--caps-retain", "CAP_CHOWN,CAP_KILL", "--exec", "/bin/sleep", "--", "1000",
       "---", f.rootfs, "--name", "alice", "--user", "alice", "--set-env", "FOO=bar", "--working-dir", "/home/alice",
       "--exec", "/bin/sleep", "--", "1000",
+      // The CRI default: seccomp on, no_new_privs off — the filter must be loaded while enter still
+      // holds CAP_SYS_ADMIN.
+      "---", f.rootfs, "--name", "lax", "--user", "alice", "--no-new-privileges=false", "--exec", "/bin/sleep", "--", "1000",
     ])
     let id = try f.waitForRunningPod()
     let names = ["Uid", "Gid", "Groups", "CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb", "NoNewPrivs", "Seccomp"]
 
-    for app in ["capped", "alice"] {
+    for app in ["capped", "alice", "lax"] {
       // The app itself (PID 1 of its PID namespace) as seen from the entered shell, and the shell.
       let r = try f.liftoff([
         "enter", "--app", app, id, "/bin/sh", "-c",
@@ -58,7 +61,7 @@ struct EnterTests {
       #expect(appStatus.count == names.count, "\(parts[0])")
       for n in names { #expect(mine[n] == appStatus[n], "\(app): \(n) is \(mine[n] ?? "-"), the app's \(appStatus[n] ?? "-")") }
       #expect(mine["Seccomp"] == "2")
-      #expect(mine["NoNewPrivs"] == "1")
+      #expect(mine["NoNewPrivs"] == (app == "lax" ? "0" : "1"))
       let appCgroups = Self.appCgroupLines(parts[2])
       #expect(!appCgroups.isEmpty)
       #expect(Self.appCgroupLines(parts[3]) == appCgroups, "\(parts[3]) vs \(parts[2])")
