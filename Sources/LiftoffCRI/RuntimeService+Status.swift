@@ -18,10 +18,17 @@ extension RuntimeService {
     try await handle("Status", runtime) {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
-      var handler = Runtime_V1_RuntimeHandler()
-      handler.name = ""
-      handler.features = Runtime_V1_RuntimeHandlerFeatures()
-      response.runtimeHandlers = [handler]
+      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts and user
+      // namespaces are not built, so neither is advertised; Merge/Strict supplemental groups are.
+      response.runtimeHandlers = ["", "default", "fly"].map { name in
+        var handler = Runtime_V1_RuntimeHandler()
+        handler.name = name
+        handler.features.recursiveReadOnlyMounts = false
+        handler.features.userNamespaces = false
+        return handler
+      }
+      response.features.supplementalGroupsPolicy = true
+      response.features.userNamespacesHostNetwork = false
       if request.verbose {
         response.info = try verboseInfo()
       }
@@ -69,10 +76,25 @@ extension RuntimeService {
       var stage1: String
       var imagesDir: String
       var podsDir: String
+      /// What security-context requests can be honoured: an AppArmor or SELinux profile request fails
+      /// with a clear error (liftoff applies neither, even where the host has one).
+      var security: Security
+      struct Security: Encodable {
+        var seccomp: Bool
+        var apparmor: Bool
+        var selinux: Bool
+        var userNamespaces: Bool
+        enum CodingKeys: String, CodingKey {
+          case seccomp, apparmor = "apparmorOnHost", selinux = "selinuxOnHost", userNamespaces
+        }
+      }
     }
     let info = RuntimeInfo(
       name: "liftoff", version: LiftoffVersion.version, liftoff: runtime.liftoffPath,
-      stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir)
+      stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir,
+      security: .init(
+        seccomp: true, apparmor: FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor"),
+        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), userNamespaces: false))
     struct NetworkInfo: Encodable {
       var name: String?
       var source: String?

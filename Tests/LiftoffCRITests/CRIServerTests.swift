@@ -31,7 +31,10 @@ import Testing
       let config = try #require(status.info["config"])
       let decoded = try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any]
       #expect(decoded?["socket"] as? String == server.socket)
-      #expect(status.info["runtime"] != nil)
+      #expect(status.info["runtime"]?.contains(#""security":{"apparmorOnHost":false,"#) == true, "\(status.info)")
+      #expect(status.runtimeHandlers.map(\.name) == ["", "default", "fly"])
+      #expect(status.runtimeHandlers.allSatisfy { !$0.features.userNamespaces && !$0.features.recursiveReadOnlyMounts })
+      #expect(status.features.supplementalGroupsPolicy)
 
       let runtimeConfig = try await runtime.runtimeConfig(.init())
       #expect(runtimeConfig.linux.cgroupDriver == .cgroupfs)
