@@ -40,7 +40,16 @@ let package = Package(
         "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      swiftSettings: swiftSettings
+      swiftSettings: swiftSettings,
+      // Every pod change liftoff-cri makes runs this binary: a static Swift runtime and Foundation
+      // spare it the dynamic symbol lookups that dominated its start-up.
+      linkerSettings: [
+        .unsafeFlags([
+          "-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lFoundationInternationalization",
+          "-lFoundationEssentials", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
+          "-l_FoundationCollections", "-Xlinker", "--end-group",
+        ])
+      ]
     ),
     .executableTarget(
       name: "liftoff-cri",
