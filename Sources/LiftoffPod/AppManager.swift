@@ -141,7 +141,7 @@ public struct AppManager: Sendable {
     let deadline = Date().addingTimeInterval(Double(timeoutSeconds) + 15)
     while Date() < deadline {
       if store.readAppState(id, at: .run, app: app)?.phase != .running { return }
-      usleep(10_000)
+      usleep(2_000)  // a state.json read per turn; the exit is seen within 2 ms
     }
     throw .init(.deadlineExceeded, "app \(app) of pod \(id) did not exit")
   }

@@ -4,10 +4,11 @@
 //
 // The child half (`childMain`) runs between fork and exec in a fresh PID and mount namespace
 // (flavor `default`) or in the host's (flavor `fly`), and builds the app's world in this order:
-//   cgroup, oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
+//   oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
 //   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → rlimits → working dir →
 //   [seccomp, when no_new_privs is off: it needs CAP_SYS_ADMIN] → bounding set, groups/gid/uid,
-//   capabilities → parent-death signal → no_new_privs → signals → seccomp → execve.
+//   capabilities → parent-death signal → no_new_privs → wait until stage1 has moved it into the
+//   app's cgroup (done in parallel with all of the above) → signals → seccomp → execve.
 import Glibc
 import LiftoffCore
 import LiftoffOS
@@ -52,6 +53,9 @@ struct AppLauncher {
     }
     let pipe: (read: Int32, write: Int32)
     let go: (read: Int32, write: Int32)
+    // stage1 moves the child into the app's cgroup while the child builds its mounts (the first
+    // cgroup v1 attach waits for an RCU grace period, ~20 ms here): one byte when it is done.
+    let joined: (read: Int32, write: Int32)
     var output: [(stream: String, read: Int32, write: Int32)] = []
     var pty: (master: Int32, slave: Int32)?
     // With its own devpts, the app opens its pty inside and sends the master back on this pair.
@@ -77,6 +81,7 @@ struct AppLauncher {
       }
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
+      joined = try ProcessControl.pipe()
       // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
       let ownPID = app.security.pidNamespace == .container
       pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : [])
@@ -86,6 +91,7 @@ struct AppLauncher {
     if pid == 0 {
       close(pipe.read)
       close(go.write)
+      close(joined.write)
       // Parent-death signal first, then wait for the parent's go: if stage1 died before the
       // signal was armed, the read sees EOF and the child leaves instead of living on orphaned.
       ProcessControl.setParentDeathSignal(SIGKILL)
@@ -108,7 +114,8 @@ struct AppLauncher {
         close(input.read)
       }
       if let ptySockets { close(ptySockets.parent) }
-      let failure = childMain(seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child)
+      let failure = childMain(
+        seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child, joined: joined.read)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
       _exit(127)
@@ -122,9 +129,18 @@ struct AppLauncher {
     }
     if let ptySockets { close(ptySockets.child) }
     if let input { close(input.read) }
+    close(joined.read)
     var one: UInt8 = 1
     _ = write(go.write, &one, 1)
     close(go.write)
+    var cgroupError: String?
+    do {
+      try cgroups.enter(pod: pod.id, app: app.name, pid: pid)
+      _ = write(joined.write, &one, 1)
+    } catch {
+      cgroupError = "cgroup: \(error)"
+    }
+    close(joined.write)
     var report: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -134,6 +150,9 @@ struct AppLauncher {
       report.append(contentsOf: buf[0..<n])
     }
     close(pipe.read)
+    if let cgroupError {
+      report = Array(cgroupError.utf8)
+    }
     if !report.isEmpty {
       for o in output { close(o.read) }
       if let input { close(input.write) }
@@ -167,7 +186,7 @@ struct AppLauncher {
   // MARK: the child, between fork and exec
 
   /// Returns only on failure, with what went wrong.
-  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32, ptySocket: Int32?) -> String {
+  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32, ptySocket: Int32?, joined: Int32) -> String {
     var step = "setup"
     do {
       step = "parent-death signal"
@@ -178,7 +197,6 @@ struct AppLauncher {
         try Terminal.makeControlling(0)
       }
       step = "cgroup"
-      try cgroups.enter(pod: pod.id, app: app.name)
       if let adj = app.oomScoreAdj {
         step = "oom_score_adj"
         try ProcessControl.setOOMScoreAdj(adj)
@@ -264,6 +282,11 @@ struct AppLauncher {
           close(fd)
         }
       }
+      step = "cgroup"
+      var byte: UInt8 = 0
+      var n = 0
+      repeat { n = read(joined, &byte, 1) } while n < 0 && errno == EINTR
+      guard n == 1 else { return "cgroup: stage1 could not move the app into its cgroup" }
       ProcessControl.closeDescriptors(except: errorPipe)
       ProcessControl.resetSignals()
       if let seccompProgram, app.noNewPrivileges {
