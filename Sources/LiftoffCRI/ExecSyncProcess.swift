@@ -1,4 +1,6 @@
-// ExecSync's process: `liftoff enter --app ID POD -- CMD…` spawned with posix_spawn (never fork in this
+// ExecSync's process: `liftoff`'s enter half (CLinux/nsenter.c, run by the environment that
+// PodManager.enterInvocation computes — what `liftoff enter --app ID POD -- CMD…` would re-exec itself
+// with, minus one process start-up) spawned with posix_spawn (never fork in this
 // multi-threaded server) in a process group of its own, stdin from /dev/null, stdout and stderr
 // collected up to a cap. On timeout the whole group is killed with SIGKILL — the waiting `liftoff
 // enter` and the command it runs inside the container's PID namespace (a process group spans PID
@@ -20,7 +22,10 @@ struct ExecSyncProcess {
     var timedOut: Bool
   }
 
+  /// The executable, its argv (argv[0] included) and its whole environment.
+  let executable: String
   let argv: [String]
+  let env: [String]
 
   func run(timeoutSeconds: Int64) async throws -> Result {
     let o = try ProcessControl.pipe()
@@ -47,16 +52,16 @@ struct ExecSyncProcess {
     posix_spawnattr_setsigdefault(&attr, &all)
     let cargs = argv.map { strdup($0) } + [nil]
     defer { for p in cargs { free(p) } }
-    let cenv = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    let cenv = env.map { strdup($0) } + [nil]
     defer { for p in cenv { free(p) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, &attr, cargs, cenv)
+    let rc = posix_spawn(&pid, executable, &actions, &attr, cargs, cenv)
     close(outPipe[1])
     close(errPipe[1])
     guard rc == 0 else {
       close(outPipe[0])
       close(errPipe[0])
-      throw LiftoffError.internal("exec: cannot run \(argv[0]): \(String(cString: strerror(rc)))")
+      throw LiftoffError.internal("exec: cannot run \(executable): \(String(cString: strerror(rc)))")
     }
     let (outFD, errFD, child) = (outPipe[0], errPipe[0], pid)
     async let stdout = Self.drain(outFD)

@@ -3,6 +3,7 @@
 // DEADLINE_EXCEEDED, as containerd does — a hanging probe never lingers.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func execSync(
@@ -15,10 +16,10 @@ extension RuntimeService {
       guard container.state == .containerRunning else {
         throw LiftoffError(.failedPrecondition, "container \(container.id) is not running")
       }
-      let argv = [runtime.liftoffPath, "--dir", runtime.config.dir, "enter", "--app", container.id, container.sandbox.id, "--"]
-        + request.cmd
+      let (env, argv) = try PodManager(store: try runtime.podStore).enterInvocation(
+        container.sandbox.id, app: container.id, command: request.cmd)
       runtime.logger.debug("exec sync", metadata: ["id": "\(container.id)", "timeout": "\(request.timeout)"])
-      let result = try await ExecSyncProcess(argv: argv).run(timeoutSeconds: request.timeout)
+      let result = try await ExecSyncProcess(executable: runtime.liftoffPath, argv: argv, env: env).run(timeoutSeconds: request.timeout)
       if result.timedOut {
         throw LiftoffError(
           .deadlineExceeded, "command \(request.cmd) in container \(container.id) timed out after \(request.timeout)s and was killed")
