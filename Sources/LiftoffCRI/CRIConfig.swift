@@ -35,6 +35,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   public var streamAddress: String = "127.0.0.1"
   /// Port of the streaming server; 0 picks a free one (the URLs carry the real port).
   public var streamPort: Int = 0
+  /// PEM certificate (chain) and private key: the streaming server speaks HTTPS when both are set.
+  public var streamTLSCert: String?
+  public var streamTLSKey: String?
 
   public init() {}
 
@@ -48,6 +51,8 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case registryConfigDir = "registry-config-dir"
     case streamAddress = "stream-address"
     case streamPort = "stream-port"
+    case streamTLSCert = "stream-tls-cert"
+    case streamTLSKey = "stream-tls-key"
   }
 
   /// The CNI plugin search path as a list.
@@ -79,6 +84,12 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard Self.isIPAddress(streamAddress) else {
       throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
+    }
+    if (streamTLSCert == nil) != (streamTLSKey == nil) {
+      throw LiftoffError.invalidArgument("stream-tls-cert and stream-tls-key go together: give both or neither")
+    }
+    for path in [streamTLSCert, streamTLSKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+      throw LiftoffError.invalidArgument("stream TLS file \(path) is missing or unreadable")
     }
     guard (0...65535).contains(streamPort) else {
       throw LiftoffError.invalidArgument("stream-port \(streamPort) is not in 0-65535")
@@ -125,6 +136,8 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       }
       streamPort = n
     }
+    if let v = try string(.streamTLSCert) { streamTLSCert = v }
+    if let v = try string(.streamTLSKey) { streamTLSKey = v }
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

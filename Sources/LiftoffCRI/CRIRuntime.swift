@@ -38,6 +38,7 @@ public final class CRIRuntime: Sendable {
         defaultNetwork: config.cniDefaultNetwork))
     streaming = StreamingServer(
       address: config.streamAddress, port: config.streamPort,
+      tls: config.streamTLSCert.flatMap { cert in config.streamTLSKey.map { (certificate: cert, key: $0) } },
       backend: streamingBackend ?? ContainerStreamingBackend(liftoffPath: binDir + "/liftoff", dataDir: config.dir),
       logger: logger)
   }

@@ -32,6 +32,10 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamAddress: String?
   @Option(help: "Port of the streaming server; 0 picks a free port (default 0).")
   var streamPort: Int?
+  @Option(name: .customLong("stream-tls-cert"), help: "PEM certificate for the streaming server (HTTPS; with --stream-tls-key).")
+  var streamTLSCert: String?
+  @Option(name: .customLong("stream-tls-key"), help: "PEM private key for the streaming server's certificate.")
+  var streamTLSKey: String?
 
   func run() async throws {
     do {
@@ -45,6 +49,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let registryConfigDir { settings.registryConfigDir = registryConfigDir }
       if let streamAddress { settings.streamAddress = streamAddress }
       if let streamPort { settings.streamPort = streamPort }
+      if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
+      if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

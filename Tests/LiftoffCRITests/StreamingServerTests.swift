@@ -335,3 +335,42 @@ func waitUntil(_ condition: @Sendable () -> Bool) async throws {
     try await Task.sleep(for: .milliseconds(20))
   }
 }
+
+/// The streaming server with `--stream-tls-cert/--stream-tls-key`: URLs are https, the certificate is the
+/// one configured (curl verifies it against itself as CA), and plain HTTP to the port gets nowhere.
+@Suite struct StreamingTLSTests {
+  @Test func servesHTTPSWithTheConfiguredCertificate() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-stream-tls-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try shell(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 "
+        + "-addext subjectAltName=IP:127.0.0.1 -keyout \(dir)/key.pem -out \(dir)/cert.pem 2>/dev/null")
+    #expect(FileManager.default.fileExists(atPath: "\(dir)/cert.pem"))
+    var logger = Logger(label: "streaming-tls-test")
+    logger.logLevel = .warning
+    let server = StreamingServer(
+      address: "127.0.0.1", port: 0, tls: (certificate: "\(dir)/cert.pem", key: "\(dir)/key.pem"),
+      backend: HostProcessBackend(), logger: logger)
+    try await server.start()
+    defer { Task { await server.shutdown() } }
+    let url = try server.register(exec(["true"], stdin: false))
+    #expect(url.hasPrefix("https://127.0.0.1:\(server.port!)/"), "\(url)")
+    let bogus = "https://127.0.0.1:\(server.port!)/exec/not-a-token"
+    let https = try shell("curl -s -o /dev/null -w '%{http_code}' --cacert \(dir)/cert.pem \(bogus)")
+    #expect(https == "404", "\(https)")
+    let plain = try shell("curl -s -o /dev/null -m 3 -w '%{http_code}' http://127.0.0.1:\(server.port!)/exec/not-a-token")
+    #expect(plain != "404", "plain HTTP was answered: \(plain)")
+    // A file that is not a certificate is an error naming the files.
+    let broken = StreamingServer(
+      address: "127.0.0.1", port: 0, tls: (certificate: "\(dir)/key.pem", key: "\(dir)/key.pem"),
+      backend: HostProcessBackend(), logger: logger)
+    do {
+      try await broken.start()
+      Issue.record("a key was accepted as a certificate")
+      await broken.shutdown()
+    } catch let e as LiftoffError {
+      #expect(e.description.contains("\(dir)/key.pem"))
+    }
+  }
+}

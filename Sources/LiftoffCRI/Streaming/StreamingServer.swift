@@ -19,6 +19,7 @@ import LiftoffCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 public final class StreamingServer: Sendable {
@@ -29,6 +30,8 @@ public final class StreamingServer: Sendable {
 
   public let address: String
   let requestedPort: Int
+  /// PEM certificate and key paths when the server speaks HTTPS.
+  let tls: (certificate: String, key: String)?
   let backend: any StreamingBackend
   let logger: Logger
   let tokens: StreamTokenCache
@@ -43,12 +46,14 @@ public final class StreamingServer: Sendable {
   private let state = Mutex(State())
 
   public init(
-    address: String = "127.0.0.1", port: Int = 0, backend: any StreamingBackend, logger: Logger,
+    address: String = "127.0.0.1", port: Int = 0, tls: (certificate: String, key: String)? = nil,
+    backend: any StreamingBackend, logger: Logger,
     tokenTTL: Duration = .seconds(60), streamCreationTimeout: Duration = .seconds(30),
     clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
   ) {
     self.address = address
     requestedPort = port
+    self.tls = tls
     self.backend = backend
     self.logger = logger
     tokens = StreamTokenCache(ttl: tokenTTL, now: clock)
@@ -58,10 +63,10 @@ public final class StreamingServer: Sendable {
   /// The port the server listens on (after start()).
   public var port: Int? { state.withLock { $0.port } }
 
-  /// http://HOST:PORT, with the real port.
+  /// http://HOST:PORT (https with TLS), with the real port.
   public var baseURL: String {
     let host = address.contains(":") ? "[\(address)]" : address
-    return "http://\(host):\(port ?? requestedPort)"
+    return "\(tls == nil ? "http" : "https")://\(host):\(port ?? requestedPort)"
   }
 
   /// Binds the listening socket and serves in the background.
@@ -69,13 +74,25 @@ public final class StreamingServer: Sendable {
     // A backend writing into a pipe whose reader died must get EPIPE, not kill liftoff-cri.
     signal(SIGPIPE, SIG_IGN)
     let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    // Optional TLS: the same byte streams, decrypted by NIOSSL before the HTTP/SPDY/WebSocket code.
+    let sslContext: NIOSSLContext?
+    do {
+      sslContext = try tls.map { tls in
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+        return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+      }
+    } catch {
+      throw LiftoffError(.invalidArgument, "streaming TLS certificate \(tls?.certificate ?? "") or key \(tls?.key ?? ""): \(error)")
+    }
     do {
       channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .serverChannelOption(.backlog, value: 256)
         .bind(host: address, port: requestedPort) { child in
           child.eventLoop.makeCompletedFuture {
-            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            if let sslContext { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
+            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
           }
         }
     } catch {
