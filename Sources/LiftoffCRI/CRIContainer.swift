@@ -163,22 +163,12 @@ extension CRIRuntime {
 
   /// The container with this ID or unique ID prefix; NOT_FOUND otherwise.
   func container(_ idOrPrefix: String) throws -> CRIContainer {
-    guard !idOrPrefix.isEmpty else { throw LiftoffError.invalidArgument("container_id is empty") }
-    let matches = try containers().filter { $0.id.hasPrefix(idOrPrefix) }
-    guard let first = matches.first else { throw LiftoffError.notFound("container \(idOrPrefix) not found") }
-    guard matches.count == 1 else {
-      throw LiftoffError.invalidArgument("container id prefix \(idOrPrefix) is ambiguous (\(matches.count) containers)")
-    }
-    return first
+    try Self.unique(idOrPrefix, in: try containers(), id: \.id, field: "container_id", what: "container")
   }
 
   /// The container, or nil when it does not exist (Stop and Remove of what is gone succeed).
   func existingContainer(_ idOrPrefix: String) throws -> CRIContainer? {
-    do {
-      return try container(idOrPrefix)
-    } catch let e as LiftoffError where e.code == .notFound {
-      return nil
-    }
+    try Self.nilIfNotFound { try container(idOrPrefix) }
   }
 
   /// Where streaming and exec find a container: its pod and app name (= the full container ID).

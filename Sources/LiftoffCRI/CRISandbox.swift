@@ -118,19 +118,30 @@ extension CRIRuntime {
 
   /// The sandbox with this ID or unique ID prefix; NOT_FOUND otherwise.
   func sandbox(_ idOrPrefix: String) throws -> CRISandbox {
-    guard !idOrPrefix.isEmpty else { throw LiftoffError.invalidArgument("pod_sandbox_id is empty") }
-    let matches = try sandboxes().filter { $0.id.hasPrefix(idOrPrefix) }
-    guard let first = matches.first else { throw LiftoffError.notFound("pod sandbox \(idOrPrefix) not found") }
-    guard matches.count == 1 else {
-      throw LiftoffError.invalidArgument("pod sandbox id prefix \(idOrPrefix) is ambiguous (\(matches.count) sandboxes)")
-    }
-    return first
+    try Self.unique(idOrPrefix, in: try sandboxes(), id: \.id, field: "pod_sandbox_id", what: "pod sandbox")
   }
 
   /// The sandbox, or nil when it does not exist (Stop and Remove of what is gone succeed).
   func existingSandbox(_ idOrPrefix: String) throws -> CRISandbox? {
+    try Self.nilIfNotFound { try sandbox(idOrPrefix) }
+  }
+
+  /// The one item whose ID starts with `prefix` (CRI IDs: any unique prefix works). An empty prefix is
+  /// INVALID_ARGUMENT naming `field`, no match NOT_FOUND, several INVALID_ARGUMENT.
+  static func unique<T>(_ prefix: String, in items: [T], id: (T) -> String, field: String, what: String) throws -> T {
+    guard !prefix.isEmpty else { throw LiftoffError.invalidArgument("\(field) is empty") }
+    let matches = items.filter { id($0).hasPrefix(prefix) }
+    guard let first = matches.first else { throw LiftoffError.notFound("\(what) \(prefix) not found") }
+    guard matches.count == 1 else {
+      throw LiftoffError.invalidArgument("\(what) id prefix \(prefix) is ambiguous (\(matches.count) of them)")
+    }
+    return first
+  }
+
+  /// `body`'s result, or nil when it throws NOT_FOUND.
+  static func nilIfNotFound<T>(_ body: () throws -> T) throws -> T? {
     do {
-      return try sandbox(idOrPrefix)
+      return try body()
     } catch let e as LiftoffError where e.code == .notFound {
       return nil
     }
