@@ -280,24 +280,19 @@ final class HostProcess: Sendable {
         childIn = try devNull()
         toClose.append(childIn)
       }
-      if stdout {
-        let p = try pipePair()
-        childOut = p.write
-        stdoutRead = p.read
-        toClose.append(p.write)
-      } else {
-        childOut = try devNull()
-        toClose.append(childOut)
+      // An output the client wants is a pipe we read; one it does not is /dev/null.
+      func output(_ wanted: Bool) throws -> (child: Int32, read: Int32?) {
+        if wanted {
+          let p = try pipePair()
+          toClose.append(p.write)
+          return (p.write, p.read)
+        }
+        let fd = try devNull()
+        toClose.append(fd)
+        return (fd, nil)
       }
-      if stderr {
-        let p = try pipePair()
-        childErr = p.write
-        stderrRead = p.read
-        toClose.append(p.write)
-      } else {
-        childErr = try devNull()
-        toClose.append(childErr)
-      }
+      (childOut, stdoutRead) = try output(stdout)
+      (childErr, stderrRead) = try output(stderr)
     }
     var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
     if tty { env.append("TERM=xterm") }
