@@ -27,11 +27,10 @@ public struct AppManager: Sendable {
   public func sandbox(_ options: PodOptions, readyTimeout: Double = 30) throws(LiftoffError) -> String {
     var o = options
     o.mutable = true
-    let (manifest, lock) = try PodPreparer(store: store).prepare(o)
-    let id = manifest.id
     let stage1 = try PodManager.stage1Path()
+    let (manifest, lock) = try PodPreparer(store: store).prepare(o, into: .run)
+    let id = manifest.id
     try pods.attachNetwork(manifest)
-    try store.move(id, from: .prepared, to: .run)
     let dir = store.path(.run, id)
     do {
       if manifest.network.mode == .none, let ns = manifest.network.netnsPath {

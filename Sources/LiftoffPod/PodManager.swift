@@ -26,16 +26,17 @@ public struct PodManager: Sendable {
     return cgroups.under(m.cgroupParent)
   }
 
-  /// Attaches a prepared CNI pod to its network (its lock held by the caller). On failure the pod is
-  /// destroyed (detached, directory removed) and the network's error is thrown.
+  /// Attaches a CNI pod that was just moved to run/ (its lock held by the caller) to its network.
+  /// On failure the pod is destroyed (detached, directory removed) and the network's error is
+  /// thrown; a caller killed meanwhile leaves an unlocked pod in run/ that gc detaches.
   func attachNetwork(_ manifest: PodManifest) throws(LiftoffError) {
     let id = manifest.id
-    let dir = store.path(.prepared, id)
+    let dir = store.path(.run, id)
     guard manifest.network.mode == .netns, let plan = try PodNetworkPlan.read(podDir: dir) else { return }
     do {
       _ = try plan.attach(podID: id, hostname: manifest.hostname, podDir: dir, root: store.root)
     } catch {
-      if (try? store.move(id, from: .prepared, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
+      if (try? store.move(id, from: .run, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
       throw LiftoffError(error.code, "pod \(id): \(error.message)", cause: error.cause)
     }
   }
@@ -55,14 +56,19 @@ public struct PodManager: Sendable {
 
   /// Moves a prepared pod to run/ and execs stage1 in this process, which becomes the pod's
   /// supervisor (a systemd unit's main PID stays the pod). Returns only by throwing.
-  /// `lock` is the pod lock when the caller prepared the pod itself.
-  public func execPrepared(_ id: String, lock heldLock: FileLock? = nil) throws(LiftoffError) -> Never {
-    let stage1 = try Self.stage1Path()
-    let lock: FileLock
-    if let heldLock { lock = heldLock } else { lock = try lockPrepared(id) }
-    let manifest = try store.readManifest(id, at: .prepared)
-    try attachNetwork(manifest)
+  public func execPrepared(_ id: String) throws(LiftoffError) -> Never {
+    _ = try Self.stage1Path()
+    let lock = try lockPrepared(id)
     try store.move(id, from: .prepared, to: .run)
+    try execRun(try store.readManifest(id, at: .run), lock: lock)
+  }
+
+  /// Execs stage1 for a pod this process holds locked in run/ (attaching its network first).
+  /// Returns only by throwing.
+  public func execRun(_ manifest: PodManifest, lock: FileLock) throws(LiftoffError) -> Never {
+    let id = manifest.id
+    let stage1 = try Self.stage1Path()
+    try attachNetwork(manifest)
     let dir = store.path(.run, id)
     do {
       if manifest.network.mode == .none, let ns = manifest.network.netnsPath {

@@ -1,5 +1,6 @@
-// `liftoff prepare`: a new pod from PodOptions, through embryo → prepare → prepared, with its
-// manifest, app directories and compiled seccomp programs. A failure moves the pod to garbage.
+// `liftoff prepare`: a new pod from PodOptions, through embryo → prepare → prepared (or straight
+// to run/ for `run` and `app sandbox`), with its manifest, app directories and compiled seccomp
+// programs. A failure moves the pod to garbage.
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -10,8 +11,12 @@ public struct PodPreparer {
   public init(store: PodStore) { self.store = store }
 
   /// Prepares a pod and returns its ID with the pod's lock still held (so `run` can go on to
-  /// run it without a window in which another command could take it).
-  public func prepare(_ options: PodOptions) throws(LiftoffError) -> (manifest: PodManifest, lock: FileLock) {
+  /// run it without a window in which another command could take it). `into` is `.prepared`
+  /// for `liftoff prepare` and `.run` for a pod about to run: then a creator killed at any
+  /// instant leaves a pod either in prepare/ or in run/, both of which gc collects, never a
+  /// prepared pod nobody asked for.
+  public func prepare(_ options: PodOptions, into target: PodStore.Place = .prepared) throws(LiftoffError) -> (manifest: PodManifest, lock: FileLock) {
+    guard target == .prepared || target == .run else { throw .init(.internal, "a pod is prepared into prepared/ or run/") }
     guard !options.apps.isEmpty || options.mutable else { throw .invalidArgument("a pod needs at least one app") }
     let (id, lock) = try store.createEmbryo()
     try store.move(id, from: .embryo, to: .prepare)
@@ -25,7 +30,7 @@ public struct PodPreparer {
         try plan.write(podDir: dir)
       }
       try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
-      try store.move(id, from: .prepare, to: .prepared)
+      try store.move(id, from: .prepare, to: target)
       return (manifest, lock)
     } catch {
       try? store.move(id, from: .prepare, to: .garbage)

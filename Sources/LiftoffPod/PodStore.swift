@@ -1,12 +1,14 @@
 // The pods on disk (shared/DESIGN.md "On-disk state"), rkt's layout:
 //
 //   pods/embryo/<id>/   being created by stage0        pods/prepared/<id>/  ready to run
-//   pods/prepare/<id>/  being prepared (flock held)    pods/run/<id>/       stage1 started (flock held)
+//   pods/prepare/<id>/  being prepared (flock held)    pods/run/<id>/       stage0 attaching the network,
+//                                                                           then stage1 (flock held)
 //   pods/exited-garbage/<id>/  exited, marked for gc   pods/garbage/<id>/   failed to prepare, for gc
 //
 // A pod changes state by rename(2) of its directory. Whoever holds the directory's flock owns the
 // pod: stage0 while creating and preparing, stage1 for the pod's life. A pod in run/ whose lock
-// can be taken has exited (or its stage1 crashed).
+// can be taken has exited (or its stage1 crashed, or stage0 died before stage1). `run` and
+// `app sandbox` rename prepare/ straight to run/, so a killed creator never leaves a prepared pod.
 //
 // Creation race: between mkdir and flock a new embryo is unlocked. Creators hold a shared flock on
 // pods/embryo itself across mkdir+flock; gc takes it exclusively before judging embryos.

@@ -195,8 +195,9 @@ struct RunCommand: ParsableCommand {
   func run() throws {
     let store = try PodStore(root: global.dir)
     let options = try pod.podOptions(global: global)
-    let (manifest, lock) = try PodPreparer(store: store).prepare(options)
-    try PodManager(store: store).execPrepared(manifest.id, lock: lock)
+    _ = try PodManager.stage1Path()
+    let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
+    try PodManager(store: store).execRun(manifest, lock: lock)
   }
 }
 

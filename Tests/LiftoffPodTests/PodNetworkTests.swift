@@ -229,6 +229,44 @@ struct PodNetworkTests {
     #expect(pods == "")
   }
 
+  /// `run` killed while a CNI plugin is still adding the pod (the bridge already attached it):
+  /// the pod is left in run/, unlocked, and gc detaches and removes all of it.
+  @Test func runKilledWhileAttachingLeavesNothingAfterGC() throws {
+    let f = try NetworkFixture("killattach", pluginsAfter: [#"{"type":"lftslow"}"#])
+    defer { f.tearDown() }
+    let plugin = f.binDir + "/lftslow"
+    let marker = f.binDir + "/adding.pid"
+    try """
+      #!/bin/sh
+      case "$CNI_COMMAND" in
+      ADD) cat >/dev/null; echo $$ > \(marker).tmp; mv \(marker).tmp \(marker); exec sleep 60 ;;
+      VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+      *) cat >/dev/null ;;
+      esac
+      """.write(toFile: plugin, atomically: true, encoding: .utf8)
+    chmod(plugin, 0o755)
+    let running = try f.start(["run", "--net=default", f.pod.rootfs, "--exec", "/bin/true"])
+    var pluginPID: pid_t?
+    for _ in 0..<2000 where pluginPID == nil {
+      pluginPID = (try? String(contentsOfFile: marker, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+      if pluginPID == nil { usleep(10_000) }
+    }
+    let adding = try #require(pluginPID, "the slow plugin never ran")
+    kill(running.process.processIdentifier, SIGKILL)
+    kill(adding, SIGKILL)
+    _ = try f.pod.finish(running)
+    let pods = try f.pod.list()
+    #expect(pods.map(\.state) == ["exited"], "\(pods)")
+    let ids = pods.map(\.id)
+    // The bridge plugin had attached the pod before the slow one was called.
+    #expect(try f.sh("ip -o link show master \(f.bridge)") != "")
+    let gc = try f.liftoff(["gc", "--grace-period", "0"])
+    #expect(gc.status == 0, "\(gc.stderr)")
+    #expect(try f.pod.list() == [])
+    #expect(try f.networkLeftovers(ids) == [])
+    #expect(try f.pod.leftovers(ids) == [])
+  }
+
   @Test func sandboxGetsAnIPAndRmDetachesIt() throws {
     let f = try NetworkFixture("sandbox")
     defer { f.tearDown() }
