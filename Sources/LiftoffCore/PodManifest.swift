@@ -33,6 +33,9 @@ public struct PodManifest: Sendable, Equatable {
   /// The cgroup the pod's own group goes under, relative to each hierarchy's root (CRI
   /// `cgroup_parent`, e.g. `kubepods/burstable/pod<uid>`); nil: `liftoff`. JSON `"cgroupParent"`.
   public var cgroupParent: String?
+  /// The user namespace every app of the pod runs in (IDMapping.swift); nil: the host's.
+  /// JSON `"userNamespace"`.
+  public var userNamespace: UserNamespaceMappings?
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -197,6 +200,11 @@ public struct AppMount: Sendable, Equatable {
   public var propagation: Propagation
   /// Extra mount data for tmpfs (`size=64m,mode=1777`).
   public var data: String?
+  /// An idmapped bind mount: files of the source owned by a mapping's containerID appear owned by
+  /// its hostID (as seen from the host; the pod's user namespace maps them on). Empty: not idmapped.
+  public var uidMappings: [IDMapping] = []
+  public var gidMappings: [IDMapping] = []
+  public var isIDMapped: Bool { !uidMappings.isEmpty || !gidMappings.isEmpty }
   public init(
     destination: String, type: String = "bind", source: String, readOnly: Bool = false,
     propagation: Propagation = .rprivate, data: String? = nil
@@ -393,6 +401,7 @@ extension PodManifest {
       ("pidNamespace", sharedPID ? .string("pod") : nil),
       ("resources", resources.isEmpty ? nil : resources.json),
       ("cgroupParent", .str(cgroupParent)),
+      ("userNamespace", userNamespace?.json),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -432,6 +441,10 @@ extension PodManifest {
     case "pod": sharedPID = true
     case let other?: throw .invalidArgument("\(ctx): unknown pidNamespace \(other)")
     }
+    if let u = j["userNamespace"], !u.isNull {
+      guard fl == .default else { throw .invalidArgument("\(ctx): userNamespace: stage1 fly runs in the host's namespaces") }
+      userNamespace = try UserNamespaceMappings(json: u, in: "\(ctx) userNamespace")
+    }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
     var apps: [AppManifest] = []
@@ -464,6 +477,8 @@ extension AppManifest {
         .obj([
           ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
           ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
+          ("uidMappings", m.uidMappings.isEmpty ? nil : .array(m.uidMappings.map(\.json))),
+          ("gidMappings", m.gidMappings.isEmpty ? nil : .array(m.gidMappings.map(\.json))),
         ])
       })),
       ("rlimits", .array(rlimits.map { r in
@@ -522,11 +537,14 @@ extension AppManifest {
       let mc = "\(ctx) mount"
       let p = try m.optString("propagation", in: mc) ?? "rprivate"
       guard let prop = AppMount.Propagation(rawValue: p) else { throw .invalidArgument("\(mc): unknown propagation \(p)") }
-      mounts.append(
-        AppMount(
-          destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
-          source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
-          propagation: prop, data: try m.optString("data", in: mc)))
+      var mount = AppMount(
+        destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
+        source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
+        propagation: prop, data: try m.optString("data", in: mc))
+      mount.uidMappings = try IDMapping.list(json: m, key: "uidMappings", in: "\(mc) \(mount.destination)")
+      mount.gidMappings = try IDMapping.list(json: m, key: "gidMappings", in: "\(mc) \(mount.destination)")
+      try mount.validateIDMapping(in: "\(mc) \(mount.destination)")
+      mounts.append(mount)
     }
     self.mounts = mounts
     var rl: [AppRlimit] = []
