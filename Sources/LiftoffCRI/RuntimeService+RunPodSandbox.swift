@@ -37,6 +37,20 @@ extension RuntimeService {
       if options.pid == .target {
         throw LiftoffError(.unimplemented, "config.linux.security_context.namespace_options.pid TARGET is not supported yet")
       }
+      let usernsField = "config.linux.security_context.namespace_options.userns_options"
+      let userNamespace = try CRIUserNamespace.podMappings(
+        options, hasOptions: linux.securityContext.hasNamespaceOptions, field: usernsField)
+      if userNamespace != nil {
+        if flavor == "fly" {
+          throw LiftoffError.invalidArgument("\(usernsField): runtime handler fly runs pods in the host's namespaces, without a user namespace")
+        }
+        if hostNetwork {
+          throw LiftoffError(.unimplemented, "\(usernsField): a user namespace with the host's network (namespace_options.network NODE) is not supported")
+        }
+        if let why = runtime.userNamespacesUnsupported {
+          throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
+        }
+      }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
       for key in linux.sysctls.keys.sorted() {
@@ -62,6 +76,7 @@ extension RuntimeService {
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
+        if let userNamespace { arguments += CRIUserNamespace.arguments(userNamespace) }
         if !linux.cgroupParent.isEmpty {
           guard Cgroups.parentPath(linux.cgroupParent) != nil else {
             throw LiftoffError.invalidArgument("config.linux.cgroup_parent \(linux.cgroupParent) is not a path of names")

@@ -18,13 +18,14 @@ extension RuntimeService {
     try await handle("Status", runtime) {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
-      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts and user
-      // namespaces are not built, so neither is advertised; Merge/Strict supplemental groups are.
+      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts are not
+      // built, so not advertised; user namespaces for the default flavor when the start-up probe
+      // succeeded (CRIUserNamespace.swift), never for fly; Merge/Strict supplemental groups are.
       response.runtimeHandlers = ["", "default", "fly"].map { name in
         var handler = Runtime_V1_RuntimeHandler()
         handler.name = name
         handler.features.recursiveReadOnlyMounts = false
-        handler.features.userNamespaces = false
+        handler.features.userNamespaces = name != "fly" && runtime.userNamespacesUnsupported == nil
         return handler
       }
       response.features.supplementalGroupsPolicy = true
@@ -94,7 +95,8 @@ extension RuntimeService {
       stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir,
       security: .init(
         seccomp: true, apparmor: FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor"),
-        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), userNamespaces: false))
+        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"),
+        userNamespaces: runtime.userNamespacesUnsupported == nil))
     struct NetworkInfo: Encodable {
       var name: String?
       var source: String?
