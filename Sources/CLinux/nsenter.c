@@ -315,6 +315,10 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   if (userfd >= 0) {
     if (setns(userfd, CLONE_NEWUSER) != 0) liftoff_nsenter_fail("setns", "user");
     close(userfd);
+    // setns keeps our IDs (host root, unmapped in there): become the namespace's root (EINVAL when
+    // its 0 is not mapped: then we stay as we are).
+    if (liftoff_setresgid(0) != 0 && errno != EINVAL) liftoff_nsenter_fail("setresgid", "0");
+    if (liftoff_setresuid(0) != 0 && errno != EINVAL) liftoff_nsenter_fail("setresuid", "0");
   }
 
   // An inner terminal: SIGWINCH is caught (blocked, read from a signalfd) before the outer size is

@@ -27,6 +27,13 @@ public enum UserNamespace {
     guard liftoff_setns(fd, 0x1000_0000 /* CLONE_NEWUSER */) == 0 else { throw SystemCallError("setns(CLONE_NEWUSER)", errno: errno) }
   }
 
+  /// After `enter`: uid and gid 0 of the namespace (setresgid/setresuid; capabilities stay, the new
+  /// IDs being the namespace's root). A no-op when container ID 0 is not mapped.
+  public static func becomeRoot() throws(SystemCallError) {
+    guard liftoff_setresgid(0) == 0 || errno == EINVAL else { throw SystemCallError("setresgid(0)", errno: errno) }
+    guard liftoff_setresuid(0) == 0 || errno == EINVAL else { throw SystemCallError("setresuid(0)", errno: errno) }
+  }
+
   /// An idmapped copy of `source`'s mount (its whole tree when `recursive`) attached at `target`:
   /// files owned on disk by an ID the namespace maps from appear owned by the ID it maps to.
   public static func idmappedBind(_ source: String, _ target: String, userns: Int32, recursive: Bool) throws(SystemCallError) {

@@ -89,6 +89,9 @@ extension AppLauncher {
     guard userNamespace != nil else { return }
     for r in app.rlimits { try ProcessControl.setRlimit(r) }
     try UserNamespace.enter(userns)
+    // setns keeps our IDs (host root, unmapped in there): become the namespace's root, so that what
+    // we create until the app's own user is set (its pty, working directory) is owned by it.
+    try UserNamespace.becomeRoot()
   }
 }
 

@@ -193,6 +193,7 @@ struct AppArguments {
         throw LiftoffError.invalidArgument("--volume \(s): unknown option \(opt)")
       }
     }
+    try m.validateIDMapping(in: "--volume \(s)")
     return m
   }
 

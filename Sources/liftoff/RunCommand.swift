@@ -78,6 +78,9 @@ struct PodArguments: ParsableArguments {
       for s in usernsGidMap { gids.append(try IDMapping.parse(s, flag: "--userns-gid-map")) }
       guard !uids.isEmpty else { throw LiftoffError.invalidArgument("--userns-gid-map needs --userns-uid-map too") }
       guard !gids.isEmpty else { throw LiftoffError.invalidArgument("--userns-uid-map needs --userns-gid-map too") }
+      guard flavor == .default else {
+        throw LiftoffError.invalidArgument("--userns-uid-map/--userns-gid-map: stage1 fly runs in the host's user namespace")
+      }
       try IDMapping.validate(uids, field: "--userns-uid-map")
       try IDMapping.validate(gids, field: "--userns-gid-map")
       p.userNamespace = UserNamespaceMappings(uids: uids, gids: gids)
