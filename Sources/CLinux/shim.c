@@ -87,6 +87,19 @@ int liftoff_pivot_root(const char *new_root, const char *put_old) {
   return (int)syscall(SYS_pivot_root, new_root, put_old);
 }
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+int liftoff_mount_setattr_rdonly(const char *path, int recursive) {
+  // struct mount_attr of <linux/mount.h> (which clashes with glibc's <sys/mount.h>).
+  struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = {0x00000001 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+  return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? 0x8000 /* AT_RECURSIVE */ : 0, &attr, sizeof attr);
+}
+int liftoff_has_mount_setattr(void) {
+  // Arguments it must reject: only a kernel without the call says ENOSYS.
+  return !(syscall(SYS_mount_setattr, -1, NULL, 0, NULL, 0) == -1 && errno == ENOSYS);
+}
+
 int liftoff_netns_create(const char *path) {
   int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (orig < 0) return -1;

@@ -140,7 +140,16 @@ struct ContainerArguments {
       if !m.uidMappings.isEmpty || !m.gidMappings.isEmpty {
         throw LiftoffError(.unimplemented, "\(field): idmapped mounts are not supported yet")
       }
-      if m.recursiveReadOnly { throw LiftoffError(.unimplemented, "\(field).recursive_read_only is not supported yet") }
+      if m.recursiveReadOnly {
+        // As containerd: only for a read-only mount with private propagation, and only where the kernel can.
+        guard m.readonly else { throw LiftoffError.invalidArgument("\(field).recursive_read_only needs readonly") }
+        guard m.propagation == .propagationPrivate else {
+          throw LiftoffError.invalidArgument("\(field).recursive_read_only needs propagation PROPAGATION_PRIVATE")
+        }
+        guard Mounts.hasMountSetattr else {
+          throw LiftoffError(.failedPrecondition, "\(field).recursive_read_only: this kernel has no mount_setattr(2) (Linux 5.12+)")
+        }
+      }
       if !FileManager.default.fileExists(atPath: m.hostPath) {
         do {
           try FileManager.default.createDirectory(atPath: m.hostPath, withIntermediateDirectories: true)
@@ -149,7 +158,7 @@ struct ContainerArguments {
         }
       }
       var spec = "\(m.hostPath):\(m.containerPath)"
-      if m.readonly { spec += ":ro" }
+      if m.recursiveReadOnly { spec += ":rro" } else if m.readonly { spec += ":ro" }
       switch m.propagation {
       case .propagationPrivate: spec += ":rprivate"
       case .propagationHostToContainer: spec += ":rslave"

@@ -10,6 +10,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCore
+import LiftoffOS
 
 extension RuntimeService {
   public func status(
@@ -18,12 +19,14 @@ extension RuntimeService {
     try await handle("Status", runtime) {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
-      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts and user
-      // namespaces are not built, so neither is advertised; Merge/Strict supplemental groups are.
+      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts where the
+      // kernel has mount_setattr(2) (every flavor binds volumes the same way); user namespaces are
+      // not built, so not advertised; Merge/Strict supplemental groups are.
+      let recursiveReadOnly = Mounts.hasMountSetattr
       response.runtimeHandlers = ["", "default", "fly"].map { name in
         var handler = Runtime_V1_RuntimeHandler()
         handler.name = name
-        handler.features.recursiveReadOnlyMounts = false
+        handler.features.recursiveReadOnlyMounts = recursiveReadOnly
         handler.features.userNamespaces = false
         return handler
       }

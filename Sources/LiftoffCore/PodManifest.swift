@@ -197,9 +197,12 @@ public struct AppMount: Sendable, Equatable {
   public var propagation: Propagation
   /// Extra mount data for tmpfs (`size=64m,mode=1777`).
   public var data: String?
+  /// Read-only all the way down (`mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`): the submounts
+  /// of a read-only bind are read-only too. Needs `readOnly` and a private propagation.
+  public var recursiveReadOnly: Bool
   public init(
     destination: String, type: String = "bind", source: String, readOnly: Bool = false,
-    propagation: Propagation = .rprivate, data: String? = nil
+    propagation: Propagation = .rprivate, data: String? = nil, recursiveReadOnly: Bool = false
   ) {
     self.destination = destination
     self.type = type
@@ -207,6 +210,16 @@ public struct AppMount: Sendable, Equatable {
     self.readOnly = readOnly
     self.propagation = propagation
     self.data = data
+    self.recursiveReadOnly = recursiveReadOnly
+  }
+
+  /// Why this mount cannot be made, nil when it can (checked when the manifest is written and read).
+  public var problem: String? {
+    guard recursiveReadOnly else { return nil }
+    if type != "bind" { return "recursive read-only needs a bind mount" }
+    if !readOnly { return "recursive read-only needs a read-only mount" }
+    if propagation != .private && propagation != .rprivate { return "recursive read-only needs private propagation, not \(propagation.rawValue)" }
+    return nil
   }
 }
 
@@ -464,6 +477,7 @@ extension AppManifest {
         .obj([
           ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
           ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
+          ("recursiveReadOnly", m.recursiveReadOnly ? .bool(true) : nil),
         ])
       })),
       ("rlimits", .array(rlimits.map { r in
@@ -522,11 +536,13 @@ extension AppManifest {
       let mc = "\(ctx) mount"
       let p = try m.optString("propagation", in: mc) ?? "rprivate"
       guard let prop = AppMount.Propagation(rawValue: p) else { throw .invalidArgument("\(mc): unknown propagation \(p)") }
-      mounts.append(
-        AppMount(
-          destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
-          source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
-          propagation: prop, data: try m.optString("data", in: mc)))
+      let mount = AppMount(
+        destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
+        source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
+        propagation: prop, data: try m.optString("data", in: mc),
+        recursiveReadOnly: try m.optBool("recursiveReadOnly", in: mc) ?? false)
+      if let problem = mount.problem { throw .invalidArgument("\(mc) \(mount.destination): \(problem)") }
+      mounts.append(mount)
     }
     self.mounts = mounts
     var rl: [AppRlimit] = []

@@ -400,7 +400,11 @@ struct AppLauncher {
           if !FileSystem.exists(target) { try FileSystem.touch(target) }
         }
         try Mounts.bind(m.source, target, recursive: true)
-        if m.readOnly { try Mounts.remountReadOnly(target, bind: true) }
+        if m.recursiveReadOnly {
+          try Mounts.makeReadOnlyRecursively(target)
+        } else if m.readOnly {
+          try Mounts.remountReadOnly(target, bind: true)
+        }
         try Mounts.setPropagation(target, m.propagation)
       default:
         throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")

@@ -9,7 +9,7 @@ import LiftoffPod
 struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
-    --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
+    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
@@ -172,7 +172,7 @@ struct AppArguments {
     return s
   }
 
-  /// `HOST:CTR[:ro|rw][:PROPAGATION]`
+  /// `HOST:CTR[:ro|rro|rw][:PROPAGATION]`; `rro` is read-only recursively (submounts too).
   static func parseVolume(_ s: String) throws -> AppMount {
     let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard f.count >= 2, !f[0].isEmpty, !f[1].isEmpty else {
@@ -180,12 +180,21 @@ struct AppArguments {
     }
     var m = AppMount(destination: f[1], source: f[0])
     for opt in f.dropFirst(2) {
-      if opt == "ro" { m.readOnly = true } else if opt == "rw" { m.readOnly = false } else if let p = AppMount.Propagation(rawValue: opt) {
+      if opt == "ro" {
+        m.readOnly = true
+      } else if opt == "rro" {
+        m.readOnly = true
+        m.recursiveReadOnly = true
+      } else if opt == "rw" {
+        m.readOnly = false
+        m.recursiveReadOnly = false
+      } else if let p = AppMount.Propagation(rawValue: opt) {
         m.propagation = p
       } else {
         throw LiftoffError.invalidArgument("--volume \(s): unknown option \(opt)")
       }
     }
+    if let problem = m.problem { throw LiftoffError.invalidArgument("--volume \(s): \(problem)") }
     return m
   }
 

@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffOS
 import Testing
 
 @Suite(.serialized) struct CRIServerTests {
@@ -33,7 +34,7 @@ import Testing
       #expect(decoded?["socket"] as? String == server.socket)
       #expect(status.info["runtime"]?.contains(#""security":{"apparmorOnHost":false,"#) == true, "\(status.info)")
       #expect(status.runtimeHandlers.map(\.name) == ["", "default", "fly"])
-      #expect(status.runtimeHandlers.allSatisfy { !$0.features.userNamespaces && !$0.features.recursiveReadOnlyMounts })
+      #expect(status.runtimeHandlers.allSatisfy { !$0.features.userNamespaces && $0.features.recursiveReadOnlyMounts == Mounts.hasMountSetattr })
       #expect(status.features.supplementalGroupsPolicy)
 
       let runtimeConfig = try await runtime.runtimeConfig(.init())

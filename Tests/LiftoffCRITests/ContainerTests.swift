@@ -6,6 +6,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffOS
 import Testing
 
 actor EventLog {
@@ -277,6 +278,64 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     #expect(await events.types(of: webID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
     #expect(await events.types(of: stubbornID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
     #expect(await events.types(of: sandboxID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+  }
+
+  /// Mount.recursive_read_only: advertised in Status, the submount of a read-only volume is read-only
+  /// too (and not with plain `readonly`), reported back in ContainerStatus; refused without readonly.
+  @Test func recursiveReadOnlyMounts() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let vol = server.root + "/vol"
+    try FileManager.default.createDirectory(atPath: vol + "/sub", withIntermediateDirectories: true)
+    try Mounts.mount("tmpfs", vol + "/sub", type: "tmpfs", data: "size=1m")
+    defer { _ = try? Mounts.unmount(vol + "/sub") }
+    try await server.withClients { runtime, images in
+      let status = try await runtime.status(Runtime_V1_StatusRequest())
+      #expect(status.runtimeHandlers.allSatisfy { $0.features.recursiveReadOnlyMounts })
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("rro")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("rro", image: image, "sleep 300")
+      var ro = Runtime_V1_Mount()
+      ro.hostPath = vol
+      ro.containerPath = "/ro"
+      ro.readonly = true
+      var rro = ro
+      rro.containerPath = "/rro"
+      rro.recursiveReadOnly = true
+      create.config.mounts = [ro, rro]
+      let id = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = id
+      _ = try await runtime.startContainer(start)
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = id
+      exec.cmd = ["/bin/sh", "-c", "touch /ro/sub/a 2>/dev/null; echo ro=$?; touch /rro/sub/b 2>/dev/null; echo rro=$?"]
+      exec.timeout = 10
+      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      #expect(out == "ro=0\nrro=1\n", "\(out)")
+      var statusReq = Runtime_V1_ContainerStatusRequest()
+      statusReq.containerID = id
+      let mounts = try await runtime.containerStatus(statusReq).status.mounts
+      #expect(mounts.map(\.recursiveReadOnly) == [false, true])
+
+      var bad = create
+      bad.config.metadata.name = "rw-rro"
+      bad.config.mounts[1].readonly = false
+      do {
+        _ = try await runtime.createContainer(bad)
+        Issue.record("recursive_read_only without readonly was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.mounts[1].recursive_read_only"), "\(e)")
+      }
+    }
   }
 
   @Test func exitCodesAndBadRequests() async throws {
