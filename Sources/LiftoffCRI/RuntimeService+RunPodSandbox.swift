@@ -35,7 +35,8 @@ extension RuntimeService {
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
       if options.pid == .target {
-        throw LiftoffError(.unimplemented, "config.linux.security_context.namespace_options.pid TARGET is not supported yet")
+        // TARGET names a container: only a container's PID namespace can be another one's.
+        throw LiftoffError.invalidArgument("config.linux.security_context.namespace_options.pid TARGET applies to containers, not to a sandbox")
       }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.

@@ -78,7 +78,7 @@ public struct PodManager: Sendable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "starting pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "starting pod \(id)", cause: error)
     }
     let argv = [stage1, "--pod-dir", dir, "--lock-fd", String(lock.fd)]
     var cargs = argv.map { strdup($0) } + [nil]
@@ -263,7 +263,7 @@ public struct PodManager: Sendable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "removing pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "removing pod \(id)", cause: error)
     }
     if !cgroupsGone { throw .init(.internal, "pod \(id): its cgroups could not all be removed") }
   }

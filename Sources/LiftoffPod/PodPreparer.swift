@@ -35,7 +35,7 @@ public struct PodPreparer {
     } catch {
       try? store.move(id, from: .prepare, to: .garbage)
       if let e = error as? LiftoffError { throw e }
-      throw LiftoffError(.internal, "preparing pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "preparing pod \(id)", cause: error)
     }
   }
 
@@ -88,6 +88,7 @@ public struct PodPreparer {
       names.insert(name)
       apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network, sharedPID: options.sharedPID))
     }
+    for app in apps { try Self.checkPIDTarget(app, among: apps) }
     let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
     guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
     let network: PodNetwork
@@ -216,7 +217,13 @@ public struct PodPreparer {
         "app \(name): --pid-namespace \(pidNamespace.rawValue) in a pod whose apps share one PID namespace is not supported")
     default: break
     }
-    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace)
+    if pidNamespace == .target {
+      guard flavor == .default else { throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already") }
+      guard let target = o.pidTarget, target != name else {
+        throw .invalidArgument("app \(name): --pid-namespace target needs another app of the pod")
+      }
+    }
+    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace, pidTarget: pidNamespace == .target ? o.pidTarget : nil)
     for (k, v) in o.sysctls {
       if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
         throw .invalidArgument("app \(name): \(refusal)")
@@ -295,6 +302,14 @@ public struct PodPreparer {
       return nil
     }
     return nil
+  }
+
+  /// A `target` app's target must be another app of the same pod.
+  static func checkPIDTarget(_ app: AppManifest, among apps: [AppManifest]) throws(LiftoffError) {
+    guard let target = app.security.pidTarget else { return }
+    guard apps.contains(where: { $0.name == target && $0.name != app.name }) else {
+      throw .invalidArgument("app \(app.name): --pid-namespace target:\(target): the pod has no other app \(target)")
+    }
   }
 
   static func defaultAppName(_ imageName: String) -> String {

@@ -30,6 +30,8 @@ struct AppLauncher {
   let app: AppManifest
   let appDir: String
   let cgroups: Cgroups
+  /// For a `target` app: the process of the app whose PID namespace it joins (nil: not running).
+  var targetPID: Int32?
 
   var rootfs: String { "\(appDir)/rootfs/merged" }
 
@@ -84,7 +86,14 @@ struct AppLauncher {
       joined = try ProcessControl.pipe()
       // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
       let ownPID = app.security.pidNamespace == .container
-      pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : [])
+      let namespaces: [Namespace] = pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : []
+      if app.security.pidNamespace == .target {
+        let target = app.security.pidTarget ?? ""
+        guard let targetPID else { throw LiftoffError(.failedPrecondition, "its PID namespace target, app \(target), is not running") }
+        pid = try Namespace.withPIDNamespace(of: targetPID) { () throws(SystemCallError) in try ProcessControl.fork(namespaces: namespaces) }
+      } else {
+        pid = try ProcessControl.fork(namespaces: namespaces)
+      }
     } catch {
       return .failed("starting: \(error)", pid: nil)
     }

@@ -14,7 +14,7 @@ struct AppArguments {
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
     defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
-    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod,
+    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod|target:APP,
     --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
@@ -140,10 +140,17 @@ struct AppArguments {
         o.supplementaryGroupsStrict = v == "strict"
       case "--pid-namespace":
         let v = try value(flag, inline)
-        guard let ns = AppSecurity.PIDNamespace(rawValue: v) else {
-          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host or pod")
+        if v.hasPrefix("target:") {
+          let target = String(v.dropFirst("target:".count))
+          guard PodPreparer.isValidName(target) else { throw LiftoffError.invalidArgument("--pid-namespace \(v): invalid app name \(target)") }
+          o.pidNamespace = .target
+          o.pidTarget = target
+        } else {
+          guard let ns = AppSecurity.PIDNamespace(rawValue: v), ns != .target else {
+            throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host, pod or target:APP")
+          }
+          o.pidNamespace = ns
         }
-        o.pidNamespace = ns
       case "--stop-signal":
         let v = try value(flag, inline)
         guard ProcessControl.signalNumber(v) != nil else { throw LiftoffError.invalidArgument("--stop-signal \(v): unknown signal") }

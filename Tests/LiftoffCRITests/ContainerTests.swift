@@ -338,6 +338,53 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
+  /// namespace_options.pid TARGET (kubelet's debug containers): the container joins the target's PID
+  /// namespace and sees its processes; a target that is not a container of the sandbox is refused.
+  @Test func targetPIDNamespace() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("target")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("web", image: image, "exec sleep 300")
+      let webID = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = webID
+      _ = try await runtime.startContainer(start)
+
+      create.config = containerConfig("debug", image: image, "exec sleep 301")
+      create.config.linux.securityContext.namespaceOptions.pid = .target
+      create.config.linux.securityContext.namespaceOptions.targetID = String(webID.prefix(16))
+      let debugID = try await runtime.createContainer(create).containerID
+      start.containerID = debugID
+      _ = try await runtime.startContainer(start)
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = debugID
+      exec.cmd = ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; for p in /proc/[0-9]*; do cat $p/comm; done | sort | uniq -c | grep sleep"]
+      exec.timeout = 10
+      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      #expect(out.hasPrefix("sleep 300 \n") && out.contains("2 sleep"), "\(out)")
+
+      create.config = containerConfig("lost", image: image, "true")
+      create.config.linux.securityContext.namespaceOptions.pid = .target
+      create.config.linux.securityContext.namespaceOptions.targetID = "ffffffff"
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a TARGET that is no container of the sandbox was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("namespace_options.target_id"), "\(e)")
+      }
+    }
+  }
+
   @Test func exitCodesAndBadRequests() async throws {
     guard let env = ImageServiceTests.registry() else { return }
     let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
