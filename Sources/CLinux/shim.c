@@ -67,6 +67,7 @@ int liftoff_set_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0
 int liftoff_cap_bounding_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 int liftoff_cap_bounding_read(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
 int liftoff_ambient_clear(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+int liftoff_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }
 
 int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};

@@ -56,8 +56,12 @@ extension ContainerArguments {
     a.append("--no-new-privileges=\(sc.noNewPrivs)")
     if sc.hasCapabilities {
       a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]
+      // As containerd: ambient capabilities are added to the set and made inheritable and ambient.
+      for c in sc.capabilities.addAmbientCapabilities where Capabilities.normalize(c) == nil {
+        throw LiftoffError.invalidArgument("\(field).capabilities.add_ambient_capabilities: unknown capability \(c)")
+      }
       if !sc.capabilities.addAmbientCapabilities.isEmpty {
-        throw LiftoffError(.unimplemented, "\(field).capabilities.add_ambient_capabilities are not supported yet")
+        a += ["--caps-ambient", sc.capabilities.addAmbientCapabilities.joined(separator: ",")]
       }
     }
     a += ["--seccomp", try seccompProfile(sc)]

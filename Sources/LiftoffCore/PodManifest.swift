@@ -83,6 +83,9 @@ public struct AppManifest: Sendable, Equatable {
   public var readOnlyRootfs: Bool
   /// Capability names (`CAP_CHOWN`, …): the bounding, permitted and effective sets.
   public var capabilities: [String]
+  /// Ambient capabilities (also in `capabilities`, and inheritable): kept across execve by a
+  /// non-root user's process. JSON `ambientCapabilities`, absent when empty.
+  public var ambientCapabilities: [String] = []
   public var noNewPrivileges: Bool
   /// `runtime/default` or `localhost/<absolute path of an OCI profile>` (both compiled by stage0 to
   /// `apps/<name>/seccomp.bpf`), or `unconfined`.
@@ -471,6 +474,7 @@ extension AppManifest {
       ])),
       ("readOnlyRootfs", .bool(readOnlyRootfs)),
       ("capabilities", .strs(capabilities)),
+      ("ambientCapabilities", ambientCapabilities.isEmpty ? nil : .strs(ambientCapabilities)),
       ("noNewPrivileges", .bool(noNewPrivileges)),
       ("seccomp", .string(seccomp)),
       ("mounts", .array(mounts.map { m in
@@ -529,6 +533,10 @@ extension AppManifest {
       gid: try id32(u.optInt64("gid", in: "\(ctx) user"), "gid"), additionalGids: gids)
     readOnlyRootfs = try j.optBool("readOnlyRootfs", in: ctx) ?? false
     capabilities = try j.strings("capabilities", in: ctx)
+    ambientCapabilities = try j.strings("ambientCapabilities", in: ctx)
+    for c in ambientCapabilities where !capabilities.contains(c) {
+      throw .invalidArgument("\(ctx): ambient capability \(c) is not one of the app's capabilities")
+    }
     noNewPrivileges = try j.optBool("noNewPrivileges", in: ctx) ?? true
     seccomp = try j.optString("seccomp", in: ctx) ?? "runtime/default"
     var mounts: [AppMount] = []

@@ -375,6 +375,8 @@ public struct PodManager: Sendable {
     if manifest.flavor == .default {
       let caps = try Capabilities.mask(target.capabilities)
       env.append("LIFTOFF_NSENTER_CAPS=" + String(caps, radix: 16))
+      let ambient = try Capabilities.mask(target.ambientCapabilities)
+      if ambient != 0 { env.append("LIFTOFF_NSENTER_AMBIENT=" + String(ambient, radix: 16)) }
       if target.noNewPrivileges { env.append("LIFTOFF_NSENTER_NNP=1") }
       if target.seccomp != "unconfined" {
         env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")

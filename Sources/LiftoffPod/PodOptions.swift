@@ -40,6 +40,8 @@ public struct AppOptions: Sendable {
   public var readOnlyRootfs = false
   /// Exactly these capabilities (`--caps-retain`), instead of the default set.
   public var capsRetain: [String]?
+  /// Ambient capabilities (`--caps-ambient`): added to the set and raised in the ambient set.
+  public var capsAmbient: [String] = []
   /// Removed from the set (`--caps-remove`).
   public var capsRemove: [String] = []
   /// `runtime/default`, `unconfined` or `localhost/<absolute path of a profile>`.

@@ -177,6 +177,15 @@ public struct PodPreparer {
       guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
       caps.removeAll { $0 == n }
     }
+    var ambient: [String] = []
+    for c in o.capsAmbient {
+      guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown ambient capability \(c)") }
+      if !ambient.contains(n) { ambient.append(n) }
+      if !caps.contains(n) { caps.append(n) }
+    }
+    if !ambient.isEmpty && flavor == .fly {
+      throw .invalidArgument("app \(name): stage1 fly apps keep the host's capabilities: --caps-ambient does not apply")
+    }
     if let profile = AppManifest.localhostSeccompPath(o.seccomp) {
       guard profile.hasPrefix("/") else { throw .invalidArgument("seccomp profile \(profile) must be an absolute path") }
       guard FileSystem.exists(profile) else { throw .notFound("seccomp profile \(profile) does not exist") }
@@ -258,6 +267,7 @@ public struct PodPreparer {
       createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels,
       tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
     app.security = security
+    app.ambientCapabilities = ambient
     return app
   }
 

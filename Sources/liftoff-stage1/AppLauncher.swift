@@ -276,7 +276,7 @@ struct AppLauncher {
       if pod.flavor == .default {
         // Never ask for more than we hold (root here lacks CAP_SYS_RESOURCE, for one).
         step = "capabilities"
-        try Capabilities.apply(caps & Capabilities.currentPermitted())
+        try Capabilities.apply(caps & Capabilities.currentPermitted(), ambient: try Capabilities.mask(app.ambientCapabilities))
       }
       ProcessControl.setParentDeathSignal(SIGKILL)  // cleared by the uid change
       if app.noNewPrivileges && pod.flavor == .default {

@@ -10,7 +10,7 @@ struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
-    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
+    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
     defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
@@ -105,6 +105,7 @@ struct AppArguments {
       case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
       case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
       case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
+      case "--caps-ambient": o.capsAmbient += try value(flag, inline).split(separator: ",").map(String.init)
       case "--seccomp": o.seccomp = try parseSeccomp(try value(flag, inline))
       case _ where resourceFlags.contains(flag): try parseResource(flag, try value(flag, inline), into: &o.resources)
       case "--oom-score-adj":

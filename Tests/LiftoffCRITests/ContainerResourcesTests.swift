@@ -311,6 +311,13 @@ import Testing
       let u = try await runtime.containerStatus(status).status.user.linux
       #expect(u.uid == 1000 && u.gid == 1000 && u.supplementalGroups == [1000, 4000, 4001])
 
+      // add_ambient_capabilities: a non-root container keeps them across execve.
+      _ = try await create("ambient", "grep -E '^Cap(Eff|Amb):' /proc/self/status") { c in
+        c.linux.securityContext.runAsUser.value = 1000
+        c.linux.securityContext.capabilities.addAmbientCapabilities = ["CAP_NET_BIND_SERVICE"]
+      }
+      #expect(try await output("ambient", lines: 2) == ["CapEff:\t0000000000000400", "CapAmb:\t0000000000000400"])
+
       _ = try await create("priv", "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev/loop0") { c in
         c.linux.securityContext.privileged = true
         c.linux.securityContext.seccomp.profileType = .runtimeDefault

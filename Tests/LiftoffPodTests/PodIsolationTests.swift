@@ -116,6 +116,29 @@ struct PodIsolationTests {
     #expect(missing.status != 0 && missing.stderr.contains("mallory"))
   }
 
+  /// `--caps-ambient`: a non-root app keeps the capability across execve (CapAmb, CapEff), and so
+  /// does a command entered into it; without it a non-root app has none.
+  @Test func ambientCapabilitiesReachANonRootApp() throws {
+    let f = try PodFixture("ambient")
+    defer { f.tearDown() }
+    let plain = try f.runShell("grep -E '^Cap(Eff|Amb):' /proc/self/status", app: ["--user", "1000"])
+    #expect(plain.stdout == "CapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n", "\(plain)")
+    // CAP_NET_BIND_SERVICE is bit 10; CAP_NET_ADMIN (12) is not in the default set: added by being ambient.
+    let running = try f.start([
+      "run", f.rootfs, "--user", "1000", "--caps-ambient", "NET_BIND_SERVICE,cap_net_admin", "--exec", "/bin/sleep", "--", "1000",
+    ])
+    let id = try f.waitForRunningPod()
+    let pid = try #require(try f.statusJSON(id).apps.first?.pid)
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    #expect(status.contains("CapAmb:\t0000000000001400") && status.contains("CapEff:\t0000000000001400"), "\(status)")
+    let entered = try f.liftoff(["enter", id, "/bin/sh", "-c", "id -u; grep -E '^Cap(Eff|Amb):' /proc/self/status"])
+    #expect(entered.stdout == "1000\nCapEff:\t0000000000001400\nCapAmb:\t0000000000001400\n", "\(entered)")
+    #expect(try f.liftoff(["stop", "--force", id]).status == 0)
+    _ = try f.finish(running)
+    let bad = try f.runShell("true", app: ["--caps-ambient", "CAP_NOPE"])
+    #expect(bad.status != 0 && bad.stderr.contains("unknown ambient capability CAP_NOPE"), "\(bad.stderr)")
+  }
+
   @Test func environmentAndWorkingDirectory() throws {
     let f = try PodFixture("env")
     defer { f.tearDown() }

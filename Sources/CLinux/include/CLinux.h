@@ -30,6 +30,7 @@ int liftoff_set_name(const char *name);
 int liftoff_cap_bounding_drop(int cap);
 int liftoff_cap_bounding_read(int cap);
 int liftoff_ambient_clear(void);
+int liftoff_ambient_raise(int cap);
 /// capset(2) with 64-bit sets (version 3).
 int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 
