@@ -203,5 +203,14 @@ import Testing
     q.waitUntilExit()
     #expect(q.terminationStatus != 0)
     #expect(((try? String(contentsOfFile: root + "/log2", encoding: .utf8)) ?? "").contains("does not exist"))
+
+    // The systemd cgroup driver where systemd is not PID 1 (as on this test machine): refused at start.
+    if !Cgroups.systemdIsRunning {
+      let r = try CRITestServer.launch(arguments: ["--socket", root + "/sd.sock", "--cgroup-driver", "systemd"], log: root + "/log3")
+      r.waitUntilExit()
+      #expect(r.terminationStatus != 0)
+      let log = (try? String(contentsOfFile: root + "/log3", encoding: .utf8)) ?? ""
+      #expect(log.contains("cgroup-driver systemd: systemd is not PID 1"), "\(log)")
+    }
   }
 }
