@@ -12,6 +12,7 @@
 //   LIFTOFF_NSENTER_UID / _GID=<n>     user and primary group
 //   LIFTOFF_NSENTER_GROUPS=<g1>,<g2>   supplementary groups (empty: none); set with UID
 //   LIFTOFF_NSENTER_CAPS=<hex>         bounding, permitted and effective set (absent: keep the caller's)
+//   LIFTOFF_NSENTER_AMBIENT=<hex>      inheritable and ambient set (within CAPS; absent: none)
 //   LIFTOFF_NSENTER_NNP=1              no_new_privs
 //   LIFTOFF_NSENTER_SECCOMP=<path>     a raw BPF program (struct sock_filter[]) loaded just before execve
 //   LIFTOFF_NSENTER_TTY=1              the child starts a session and makes its stdin (a terminal)
@@ -200,6 +201,7 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   char *gidstr = liftoff_nsenter_take("LIFTOFF_NSENTER_GID");
   char *groupsstr = liftoff_nsenter_take("LIFTOFF_NSENTER_GROUPS");
   char *capsstr = liftoff_nsenter_take("LIFTOFF_NSENTER_CAPS");
+  char *ambientstr = liftoff_nsenter_take("LIFTOFF_NSENTER_AMBIENT");
   char *nnpstr = liftoff_nsenter_take("LIFTOFF_NSENTER_NNP");
   char *seccomppath = liftoff_nsenter_take("LIFTOFF_NSENTER_SECCOMP");
   char *ttystr = liftoff_nsenter_take("LIFTOFF_NSENTER_TTY");
@@ -237,6 +239,16 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     if (errno != 0 || *capsstr == 0 || *end != 0) {
       errno = EINVAL;
       liftoff_nsenter_fail("bad LIFTOFF_NSENTER_CAPS", capsstr);
+    }
+  }
+  uint64_t ambient = 0;
+  if (ambientstr != NULL) {
+    char *end = NULL;
+    errno = 0;
+    ambient = strtoull(ambientstr, &end, 16);
+    if (errno != 0 || *ambientstr == 0 || *end != 0 || !setcaps) {
+      errno = EINVAL;
+      liftoff_nsenter_fail("bad LIFTOFF_NSENTER_AMBIENT", ambientstr);
     }
   }
   int nnp = nnpstr != NULL && strcmp(nnpstr, "1") == 0;
@@ -409,8 +421,14 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
           if (p != NULL) permitted = strtoull(p + 8, NULL, 16);
         }
       }
-      if (liftoff_capset(caps & permitted, caps & permitted, 0) != 0) liftoff_nsenter_fail("capset", capsstr);
+      uint64_t inheritable = ambient & caps & permitted;
+      if (liftoff_capset(caps & permitted, caps & permitted, inheritable) != 0) liftoff_nsenter_fail("capset", capsstr);
       (void)liftoff_ambient_clear();
+      for (int cap = 0; cap < 64; cap++) {
+        if ((inheritable & (1ULL << cap)) && liftoff_ambient_raise(cap) != 0) {
+          liftoff_nsenter_fail("prctl PR_CAP_AMBIENT_RAISE", ambientstr);
+        }
+      }
     }
     // After the credential change, which clears it; then make sure the parent did not already go.
     if (liftoff_set_pdeathsig(SIGKILL) != 0) liftoff_nsenter_fail("prctl PR_SET_PDEATHSIG", NULL);

@@ -67,6 +67,7 @@ int liftoff_set_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0
 int liftoff_cap_bounding_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 int liftoff_cap_bounding_read(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
 int liftoff_ambient_clear(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+int liftoff_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }
 
 int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -85,6 +86,19 @@ int liftoff_setns(int fd, int nstype) { return setns(fd, nstype); }
 
 int liftoff_pivot_root(const char *new_root, const char *put_old) {
   return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+int liftoff_mount_setattr_rdonly(const char *path, int recursive) {
+  // struct mount_attr of <linux/mount.h> (which clashes with glibc's <sys/mount.h>).
+  struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = {0x00000001 /* MOUNT_ATTR_RDONLY */, 0, 0, 0};
+  return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? 0x8000 /* AT_RECURSIVE */ : 0, &attr, sizeof attr);
+}
+int liftoff_has_mount_setattr(void) {
+  // Arguments it must reject: only a kernel without the call says ENOSYS.
+  return !(syscall(SYS_mount_setattr, -1, NULL, 0, NULL, 0) == -1 && errno == ENOSYS);
 }
 
 int liftoff_netns_create(const char *path) {

@@ -9,8 +9,10 @@
 //   cni-default-network = true
 //   stream-address = "127.0.0.1"
 //   stream-port = 0
+//   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
 import Foundation
 import LiftoffCore
+import LiftoffOS
 import Logging
 import TOMLKit
 
@@ -38,6 +40,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// PEM certificate (chain) and private key: the streaming server speaks HTTPS when both are set.
   public var streamTLSCert: String?
   public var streamTLSKey: String?
+  /// The cgroup driver kubelet must match (RuntimeConfig): `cgroupfs`, or `systemd`, where pod
+  /// cgroup parents are slice names (`kubepods-burstable-pod<uid>.slice`).
+  public var cgroupDriver: String = "cgroupfs"
 
   public init() {}
 
@@ -53,6 +58,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case streamPort = "stream-port"
     case streamTLSCert = "stream-tls-cert"
     case streamTLSKey = "stream-tls-key"
+    case cgroupDriver = "cgroup-driver"
   }
 
   /// The CNI plugin search path as a list.
@@ -61,8 +67,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// The parsed log level; `validate()` guarantees it exists.
   public var loggerLevel: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
 
-  /// Checks every value; the error names the setting that is wrong.
-  public func validate() throws {
+  /// Checks every value; the error names the setting that is wrong. `systemdRunning`: is systemd
+  /// PID 1 here (the systemd cgroup driver needs it)?
+  public func validate(systemdRunning: Bool = Cgroups.systemdIsRunning) throws {
     guard Logger.Level(rawValue: logLevel) != nil else {
       let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
       throw LiftoffError.invalidArgument("log-level \"\(logLevel)\" is not one of \(names)")
@@ -93,6 +100,13 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard (0...65535).contains(streamPort) else {
       throw LiftoffError.invalidArgument("stream-port \(streamPort) is not in 0-65535")
+    }
+    guard cgroupDriver == "cgroupfs" || cgroupDriver == "systemd" else {
+      throw LiftoffError.invalidArgument("cgroup-driver \"\(cgroupDriver)\" is not cgroupfs or systemd")
+    }
+    if cgroupDriver == "systemd" && !systemdRunning {
+      throw LiftoffError(
+        .failedPrecondition, "cgroup-driver systemd: systemd is not PID 1 on this host (no /run/systemd/system); use cgroupfs")
     }
   }
 
@@ -138,6 +152,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
+    if let v = try string(.cgroupDriver) { cgroupDriver = v }
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

@@ -107,6 +107,7 @@ struct CRIContainer: Sendable {
       cm.containerPath = m.destination
       cm.hostPath = m.source
       cm.readonly = m.readOnly
+      cm.recursiveReadOnly = m.recursiveReadOnly
       switch m.propagation {
       case .slave, .rslave: cm.propagation = .propagationHostToContainer
       case .shared, .rshared: cm.propagation = .propagationBidirectional

@@ -1,6 +1,7 @@
 // The Linux security context of CreateContainer as app flags: user and group, supplemental groups
 // (Merge/Strict), read-only rootfs, privileged, capabilities (names with or without `CAP_`, `ALL`),
-// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER, NODE or POD; the
+// no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER, NODE, POD or
+// TARGET (another container of the sandbox); the
 // sandbox's sysctls (namespaced ones; `liftoff app add` refuses the others naming them). What the executor does not
 // support yet is refused naming the field.
 import LiftoffCore
@@ -55,8 +56,12 @@ extension ContainerArguments {
     a.append("--no-new-privileges=\(sc.noNewPrivs)")
     if sc.hasCapabilities {
       a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]
+      // As containerd: ambient capabilities are added to the set and made inheritable and ambient.
+      for c in sc.capabilities.addAmbientCapabilities where Capabilities.normalize(c) == nil {
+        throw LiftoffError.invalidArgument("\(field).capabilities.add_ambient_capabilities: unknown capability \(c)")
+      }
       if !sc.capabilities.addAmbientCapabilities.isEmpty {
-        throw LiftoffError(.unimplemented, "\(field).capabilities.add_ambient_capabilities are not supported yet")
+        a += ["--caps-ambient", sc.capabilities.addAmbientCapabilities.joined(separator: ",")]
       }
     }
     a += ["--seccomp", try seccompProfile(sc)]
@@ -71,7 +76,14 @@ extension ContainerArguments {
         }
         a += ["--pid-namespace", "pod"]
       case .target:
-        throw LiftoffError(.unimplemented, "\(field).namespace_options.pid TARGET is not supported yet")
+        // Another container of the same sandbox (kubelet's debug containers): its app name is its ID.
+        let ids = sandbox.manifest.apps.map(\.name)
+        let matches = ns.targetID.isEmpty ? [] : ids.filter { $0.hasPrefix(ns.targetID) }
+        guard matches.count == 1, let target = matches.first else {
+          throw LiftoffError.invalidArgument(
+            "\(field).namespace_options.target_id \"\(ns.targetID)\" is not \(matches.isEmpty ? "a" : "a unique") container of sandbox \(sandbox.id)")
+        }
+        a += ["--pid-namespace", "target:\(target)"]
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
       }
     }

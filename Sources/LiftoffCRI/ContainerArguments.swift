@@ -138,7 +138,16 @@ struct ContainerArguments {
       }
       if m.hasImage { throw LiftoffError(.unimplemented, "\(field).image: image volumes are not supported") }
       let idmap = try CRIUserNamespace.volumeOptions(m, field: field)
-      if m.recursiveReadOnly { throw LiftoffError(.unimplemented, "\(field).recursive_read_only is not supported yet") }
+      if m.recursiveReadOnly {
+        // As containerd: only for a read-only mount with private propagation, and only where the kernel can.
+        guard m.readonly else { throw LiftoffError.invalidArgument("\(field).recursive_read_only needs readonly") }
+        guard m.propagation == .propagationPrivate else {
+          throw LiftoffError.invalidArgument("\(field).recursive_read_only needs propagation PROPAGATION_PRIVATE")
+        }
+        guard Mounts.hasMountSetattr else {
+          throw LiftoffError(.failedPrecondition, "\(field).recursive_read_only: this kernel has no mount_setattr(2) (Linux 5.12+)")
+        }
+      }
       if !FileManager.default.fileExists(atPath: m.hostPath) {
         do {
           try FileManager.default.createDirectory(atPath: m.hostPath, withIntermediateDirectories: true)
@@ -147,7 +156,7 @@ struct ContainerArguments {
         }
       }
       var spec = "\(m.hostPath):\(m.containerPath)"
-      if m.readonly { spec += ":ro" }
+      if m.recursiveReadOnly { spec += ":rro" } else if m.readonly { spec += ":ro" }
       switch m.propagation {
       case .propagationPrivate: spec += ":rprivate"
       case .propagationHostToContainer: spec += ":rslave"

@@ -35,7 +35,8 @@ extension RuntimeService {
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
       if options.pid == .target {
-        throw LiftoffError(.unimplemented, "config.linux.security_context.namespace_options.pid TARGET is not supported yet")
+        // TARGET names a container: only a container's PID namespace can be another one's.
+        throw LiftoffError.invalidArgument("config.linux.security_context.namespace_options.pid TARGET applies to containers, not to a sandbox")
       }
       let usernsField = "config.linux.security_context.namespace_options.userns_options"
       let userNamespace = try CRIUserNamespace.podMappings(
@@ -78,10 +79,7 @@ extension RuntimeService {
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
         if let userNamespace { arguments += CRIUserNamespace.arguments(userNamespace) }
         if !linux.cgroupParent.isEmpty {
-          guard Cgroups.parentPath(linux.cgroupParent) != nil else {
-            throw LiftoffError.invalidArgument("config.linux.cgroup_parent \(linux.cgroupParent) is not a path of names")
-          }
-          arguments += ["--cgroup-parent", linux.cgroupParent]
+          arguments += ["--cgroup-parent", try Self.cgroupParentPath(linux.cgroupParent, driver: runtime.config.cgroupDriver)]
         }
         // Shared only when asked for explicitly (kubelet always sends namespace options; a client
         // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
@@ -135,5 +133,23 @@ extension RuntimeService {
       "--cni-arg", "K8S_POD_UID=\(meta.uid)",
     ]
     return arguments
+  }
+
+  /// The sandbox's cgroup parent as a cgroupfs path: with the cgroupfs driver a path of names
+  /// (`/kubepods/burstable/pod<uid>`); with the systemd driver a slice name
+  /// (`kubepods-burstable-pod<uid>.slice`), expanded as systemd lays slices out. The groups are made
+  /// through cgroupfs in either case (no transient systemd units).
+  static func cgroupParentPath(_ parent: String, driver: String) throws -> String {
+    if driver == "systemd" {
+      guard let path = Cgroups.expandSlice(parent), !path.isEmpty else {
+        throw LiftoffError.invalidArgument(
+          "config.linux.cgroup_parent \(parent) is not a systemd slice name (the cgroup driver is systemd)")
+      }
+      return "/" + path
+    }
+    guard Cgroups.parentPath(parent) != nil else {
+      throw LiftoffError.invalidArgument("config.linux.cgroup_parent \(parent) is not a path of names")
+    }
+    return parent
   }
 }

@@ -1,5 +1,5 @@
-// RuntimeConfig: the cgroup driver kubelet must use to match the runtime. Liftoff manages cgroups
-// through cgroupfs (systemd is not required, and is not PID 1 on every node).
+// RuntimeConfig: the cgroup driver kubelet must use to match the runtime: `cgroup-driver` of the
+// configuration (cgroupfs by default; systemd only where systemd is PID 1, checked at start-up).
 import GRPCCore
 
 extension RuntimeService {
@@ -7,7 +7,7 @@ extension RuntimeService {
     request: Runtime_V1_RuntimeConfigRequest, context: ServerContext
   ) async throws -> Runtime_V1_RuntimeConfigResponse {
     var response = Runtime_V1_RuntimeConfigResponse()
-    response.linux.cgroupDriver = .cgroupfs
+    response.linux.cgroupDriver = runtime.config.cgroupDriver == "systemd" ? .systemd : .cgroupfs
     return response
   }
 }

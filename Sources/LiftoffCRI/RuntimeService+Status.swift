@@ -10,6 +10,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCore
+import LiftoffOS
 
 extension RuntimeService {
   public func status(
@@ -18,13 +19,15 @@ extension RuntimeService {
     try await handle("Status", runtime) {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
-      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts are not
-      // built, so not advertised; user namespaces for the default flavor when the start-up probe
-      // succeeded (CRIUserNamespace.swift), never for fly; Merge/Strict supplemental groups are.
+      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts where the
+      // kernel has mount_setattr(2) (every flavor binds volumes the same way); user namespaces for the
+      // default flavor when the start-up probe succeeded (CRIUserNamespace.swift), never for fly;
+      // Merge/Strict supplemental groups are.
+      let recursiveReadOnly = Mounts.hasMountSetattr
       response.runtimeHandlers = ["", "default", "fly"].map { name in
         var handler = Runtime_V1_RuntimeHandler()
         handler.name = name
-        handler.features.recursiveReadOnlyMounts = false
+        handler.features.recursiveReadOnlyMounts = recursiveReadOnly
         handler.features.userNamespaces = name != "fly" && runtime.userNamespacesUnsupported == nil
         return handler
       }

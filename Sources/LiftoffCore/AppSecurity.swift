@@ -6,8 +6,9 @@
 //   "sysctls": {"net.ipv4.ip_forward": "1"}   namespaced sysctls, written by stage1 before pivot_root
 //   "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438,
 //                "uid": 0, "gid": 0, "permissions": "rwm"}]   nodes made in the app's /dev
-//   "pidNamespace": "container" | "host" | "pod"   the app's own PID namespace (default), the host's,
-//                                      or the pod's shared one
+//   "pidNamespace": "container" | "host" | "pod" | "target"   the app's own PID namespace (default),
+//                                      the host's, the pod's shared one, or another app's (`pidTarget`)
+//   "pidTarget": "web"                 with "target": the app whose PID namespace this one joins
 // Absent fields mean the defaults (unprivileged, none, none, container).
 
 public struct AppDevice: Sendable, Equatable {
@@ -36,21 +37,28 @@ public struct AppDevice: Sendable, Equatable {
 }
 
 public struct AppSecurity: Sendable, Equatable {
-  /// The app's own (`container`), the host's, or the pod's shared one (`pod`, in a pod made with
-  /// `pidNamespace: pod`).
-  public enum PIDNamespace: String, Sendable, CaseIterable { case container, host, pod }
+  /// The app's own (`container`), the host's, the pod's shared one (`pod`, in a pod made with
+  /// `pidNamespace: pod`), or the one of another app of the pod (`target`, named by `pidTarget`;
+  /// CRI's TARGET, as kubelet asks for a debug container).
+  public enum PIDNamespace: String, Sendable, CaseIterable { case container, host, pod, target }
 
   public var privileged: Bool
   /// Sorted by key when written.
   public var sysctls: [String: String]
   public var devices: [AppDevice]
   public var pidNamespace: PIDNamespace
+  /// The app whose PID namespace a `target` app joins.
+  public var pidTarget: String?
 
-  public init(privileged: Bool = false, sysctls: [String: String] = [:], devices: [AppDevice] = [], pidNamespace: PIDNamespace = .container) {
+  public init(
+    privileged: Bool = false, sysctls: [String: String] = [:], devices: [AppDevice] = [], pidNamespace: PIDNamespace = .container,
+    pidTarget: String? = nil
+  ) {
     self.privileged = privileged
     self.sysctls = sysctls
     self.devices = devices
     self.pidNamespace = pidNamespace
+    self.pidTarget = pidTarget
   }
 
   var jsonMembers: [(String, JSON?)] {
@@ -64,6 +72,7 @@ public struct AppSecurity: Sendable, Equatable {
         ])
       })),
       ("pidNamespace", pidNamespace == .container ? nil : .string(pidNamespace.rawValue)),
+      ("pidTarget", .str(pidTarget)),
     ]
   }
 
@@ -90,6 +99,8 @@ public struct AppSecurity: Sendable, Equatable {
     let p = try j.optString("pidNamespace", in: ctx) ?? "container"
     guard let pid = PIDNamespace(rawValue: p) else { throw .invalidArgument("\(ctx): unknown pidNamespace \(p)") }
     pidNamespace = pid
+    pidTarget = try j.optString("pidTarget", in: ctx)
+    if (pid == .target) != (pidTarget != nil) { throw .invalidArgument("\(ctx): pidTarget goes with pidNamespace target, and only with it") }
   }
 
   /// Sysctls a pod may set: those the kernel keeps per namespace (IPC: kernel.shm*, kernel.msg*,

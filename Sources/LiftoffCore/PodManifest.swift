@@ -86,6 +86,9 @@ public struct AppManifest: Sendable, Equatable {
   public var readOnlyRootfs: Bool
   /// Capability names (`CAP_CHOWN`, …): the bounding, permitted and effective sets.
   public var capabilities: [String]
+  /// Ambient capabilities (also in `capabilities`, and inheritable): kept across execve by a
+  /// non-root user's process. JSON `ambientCapabilities`, absent when empty.
+  public var ambientCapabilities: [String] = []
   public var noNewPrivileges: Bool
   /// `runtime/default` or `localhost/<absolute path of an OCI profile>` (both compiled by stage0 to
   /// `apps/<name>/seccomp.bpf`), or `unconfined`.
@@ -200,6 +203,9 @@ public struct AppMount: Sendable, Equatable {
   public var propagation: Propagation
   /// Extra mount data for tmpfs (`size=64m,mode=1777`).
   public var data: String?
+  /// Read-only all the way down (`mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`): the submounts
+  /// of a read-only bind are read-only too. Needs `readOnly` and a private propagation.
+  public var recursiveReadOnly: Bool
   /// An idmapped bind mount: files of the source owned by a mapping's containerID appear owned by
   /// its hostID (as seen from the host; the pod's user namespace maps them on). Empty: not idmapped.
   public var uidMappings: [IDMapping] = []
@@ -207,7 +213,7 @@ public struct AppMount: Sendable, Equatable {
   public var isIDMapped: Bool { !uidMappings.isEmpty || !gidMappings.isEmpty }
   public init(
     destination: String, type: String = "bind", source: String, readOnly: Bool = false,
-    propagation: Propagation = .rprivate, data: String? = nil
+    propagation: Propagation = .rprivate, data: String? = nil, recursiveReadOnly: Bool = false
   ) {
     self.destination = destination
     self.type = type
@@ -215,6 +221,16 @@ public struct AppMount: Sendable, Equatable {
     self.readOnly = readOnly
     self.propagation = propagation
     self.data = data
+    self.recursiveReadOnly = recursiveReadOnly
+  }
+
+  /// Why this mount cannot be made, nil when it can (checked when the manifest is written and read).
+  public var problem: String? {
+    guard recursiveReadOnly else { return nil }
+    if type != "bind" { return "recursive read-only needs a bind mount" }
+    if !readOnly { return "recursive read-only needs a read-only mount" }
+    if propagation != .private && propagation != .rprivate { return "recursive read-only needs private propagation, not \(propagation.rawValue)" }
+    return nil
   }
 }
 
@@ -471,12 +487,14 @@ extension AppManifest {
       ])),
       ("readOnlyRootfs", .bool(readOnlyRootfs)),
       ("capabilities", .strs(capabilities)),
+      ("ambientCapabilities", ambientCapabilities.isEmpty ? nil : .strs(ambientCapabilities)),
       ("noNewPrivileges", .bool(noNewPrivileges)),
       ("seccomp", .string(seccomp)),
       ("mounts", .array(mounts.map { m in
         .obj([
           ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
           ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
+          ("recursiveReadOnly", m.recursiveReadOnly ? .bool(true) : nil),
           ("uidMappings", m.uidMappings.isEmpty ? nil : .array(m.uidMappings.map(\.json))),
           ("gidMappings", m.gidMappings.isEmpty ? nil : .array(m.gidMappings.map(\.json))),
         ])
@@ -530,6 +548,10 @@ extension AppManifest {
       gid: try id32(u.optInt64("gid", in: "\(ctx) user"), "gid"), additionalGids: gids)
     readOnlyRootfs = try j.optBool("readOnlyRootfs", in: ctx) ?? false
     capabilities = try j.strings("capabilities", in: ctx)
+    ambientCapabilities = try j.strings("ambientCapabilities", in: ctx)
+    for c in ambientCapabilities where !capabilities.contains(c) {
+      throw .invalidArgument("\(ctx): ambient capability \(c) is not one of the app's capabilities")
+    }
     noNewPrivileges = try j.optBool("noNewPrivileges", in: ctx) ?? true
     seccomp = try j.optString("seccomp", in: ctx) ?? "runtime/default"
     var mounts: [AppMount] = []
@@ -540,7 +562,9 @@ extension AppManifest {
       var mount = AppMount(
         destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
         source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
-        propagation: prop, data: try m.optString("data", in: mc))
+        propagation: prop, data: try m.optString("data", in: mc),
+        recursiveReadOnly: try m.optBool("recursiveReadOnly", in: mc) ?? false)
+      if let problem = mount.problem { throw .invalidArgument("\(mc) \(mount.destination): \(problem)") }
       mount.uidMappings = try IDMapping.list(json: m, key: "uidMappings", in: "\(mc) \(mount.destination)")
       mount.gidMappings = try IDMapping.list(json: m, key: "gidMappings", in: "\(mc) \(mount.destination)")
       try mount.validateIDMapping(in: "\(mc) \(mount.destination)")

@@ -64,10 +64,17 @@ public enum Capabilities {
     }
   }
 
-  /// Sets effective = permitted = `set`, inheritable empty, ambient cleared.
-  public static func apply(_ set: UInt64) throws(SystemCallError) {
-    guard liftoff_capset(set, set, 0) == 0 else { throw SystemCallError("capset", errno: errno) }
+  /// Sets effective = permitted = `set`, inheritable = ambient = `ambient` (within `set`); the
+  /// ambient set is cleared first.
+  public static func apply(_ set: UInt64, ambient: UInt64 = 0) throws(SystemCallError) {
+    let ambient = ambient & set
+    guard liftoff_capset(set, set, ambient) == 0 else { throw SystemCallError("capset", errno: errno) }
     _ = liftoff_ambient_clear()
+    for cap in 0..<64 where ambient & (1 << UInt64(cap)) != 0 {
+      guard liftoff_ambient_raise(Int32(cap)) == 0 else {
+        throw SystemCallError("prctl PR_CAP_AMBIENT_RAISE \(cap < names.count ? names[cap] : String(cap))", errno: errno)
+      }
+    }
   }
 
   /// The calling process's permitted set (`CapPrm` in /proc/self/status).

@@ -45,6 +45,27 @@ public struct Cgroups: Sendable {
     return parts.joined(separator: "/")
   }
 
+  /// Is systemd the init system (sd_booted(3): /run/systemd/system is a directory)?
+  public static var systemdIsRunning: Bool { FileSystem.isDirectory("/run/systemd/system") }
+
+  /// The cgroup path of a systemd slice, as systemd lays slices out: `a-b-c.slice` →
+  /// `a.slice/a-b.slice/a-b-c.slice`, `-.slice` → the root (""). nil when it is not a valid slice
+  /// name (no `.slice` suffix, a `/`, an empty part between dashes, a leading or trailing dash).
+  public static func expandSlice(_ slice: String) -> String? {
+    guard slice.hasSuffix(".slice"), !slice.contains("/") else { return nil }
+    if slice == "-.slice" { return "" }
+    let name = String(slice.dropLast(".slice".count))
+    guard !name.isEmpty, !name.contains("--"), !name.hasPrefix("-"), !name.hasSuffix("-") else { return nil }
+    guard name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7f }) else { return nil }
+    var path: [String] = []
+    var prefix = ""
+    for part in name.split(separator: "-") {
+      prefix = prefix.isEmpty ? String(part) : "\(prefix)-\(part)"
+      path.append(prefix + ".slice")
+    }
+    return path.joined(separator: "/")
+  }
+
   /// The v1 controllers in use on this hierarchy.
   public var controllers: [String] {
     Self.v1Controllers + Self.v1OptionalControllers.filter { FileSystem.isDirectory("\(root)/\($0)") }

@@ -41,6 +41,15 @@ public enum Mounts {
     try mount("", target, flags: flags)
   }
 
+  /// Makes the mount at `target` and every mount below it read-only (mount_setattr, Linux 5.12+).
+  public static func makeReadOnlyRecursively(_ target: String) throws(SystemCallError) {
+    guard liftoff_mount_setattr_rdonly(target, 1) == 0 else { throw SystemCallError("mount_setattr", errno: errno, path: target) }
+  }
+
+  /// Does this kernel have mount_setattr(2)? (Asked with arguments it must reject: ENOSYS only
+  /// when the call does not exist.)
+  public static var hasMountSetattr: Bool { liftoff_has_mount_setattr() != 0 }
+
   public static func setPropagation(_ target: String, _ p: AppMount.Propagation) throws(SystemCallError) {
     let flag: UInt
     switch p {

@@ -36,6 +36,17 @@ public enum Namespace: String, Sendable, CaseIterable {
     guard liftoff_setns(fd, kind.cloneFlag) == 0 else { throw SystemCallError("setns", errno: errno, path: path) }
   }
 
+  /// Runs `body` (a fork) with the caller's pid_for_children set to the PID namespace of `pid`, then
+  /// sets it back: the child is born in that namespace, the caller stays where it is.
+  public static func withPIDNamespace<T>(of pid: Int32, _ body: () throws(SystemCallError) -> T) throws(SystemCallError) -> T {
+    let saved = liftoff_open_mode("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC, 0)
+    guard saved >= 0 else { throw SystemCallError("open", errno: errno, path: "/proc/self/ns/pid_for_children") }
+    defer { close(saved) }
+    try join(.pid, path: "/proc/\(pid)/ns/pid")
+    defer { _ = liftoff_setns(saved, Namespace.pid.cloneFlag) }
+    return try body()
+  }
+
   /// Brings `lo` up in the caller's network namespace (a new one has it down).
   public static func loopbackUp() throws(SystemCallError) {
     guard liftoff_loopback_up() == 0 else { throw SystemCallError("ioctl SIOCSIFFLAGS lo", errno: errno) }

@@ -105,10 +105,25 @@ public enum ProcessControl {
   /// CAP_SYS_RESOURCE: never below the current value. Returns the value set.
   @discardableResult
   public static func setOOMScoreAdj(_ wanted: Int) throws(SystemCallError) -> Int {
-    let current = Int((try? FileSystem.readString("/proc/self/oom_score_adj"))?.trimmingCharacters(in: " \n") ?? "0") ?? 0
+    let current = oomScoreAdj("self")
     let v = max(min(wanted, 1000), current)
     if v != current { try FileSystem.writeControl("/proc/self/oom_score_adj", String(v)) }
     return v
+  }
+
+  /// Writes oom_score_adj for another process, clamped as containerd's `restrict_oom_score_adj`
+  /// does: never below the caller's own value (what is allowed without CAP_SYS_RESOURCE). Returns
+  /// the value set.
+  @discardableResult
+  public static func setOOMScoreAdj(_ wanted: Int, pid: Int32) throws(SystemCallError) -> Int {
+    let v = max(min(wanted, 1000), oomScoreAdj("self"))
+    try FileSystem.writeControl("/proc/\(pid)/oom_score_adj", String(v))
+    return v
+  }
+
+  /// A process's oom_score_adj (`self` or a pid); 0 when unreadable.
+  public static func oomScoreAdj(_ pid: String) -> Int {
+    Int((try? FileSystem.readString("/proc/\(pid)/oom_score_adj"))?.trimmingCharacters(in: " \n") ?? "0") ?? 0
   }
 
   /// execve(2) of `argv` with `env`; a command without '/' is searched in the PATH of `env`.

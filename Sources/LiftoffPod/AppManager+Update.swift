@@ -11,7 +11,10 @@ import LiftoffOS
 extension AppManager {
   /// Applies `update` to the app and returns its resources as recorded afterwards.
   @discardableResult
-  public func update(_ id: String, app: String, _ update: AppResources, cgroups: Cgroups = .host()) throws(LiftoffError) -> AppResources {
+  public func update(
+    _ id: String, app: String, _ update: AppResources, oomScoreAdj: Int? = nil, cgroups: Cgroups = .host()
+  ) throws(LiftoffError) -> AppResources {
+    if let adj = oomScoreAdj, !(-1000...1000).contains(adj) { throw .invalidArgument("oom_score_adj \(adj) is not in -1000…1000") }
     guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
     guard place == .run || place == .prepared else {
       throw .init(.failedPrecondition, "pod \(id) has exited: its apps cannot be updated")
@@ -26,6 +29,16 @@ extension AppManager {
       if running && cgroups.directories(pod: id, app: app).allSatisfy({ FileSystem.isDirectory($0) }) {
         do {
           try cgroups.apply(pod: id, app: app, resources: merged)
+          // Every process of the app (its exec'd ones too); one that exits meanwhile is no error.
+          if let adj = oomScoreAdj {
+            for pid in cgroups.pids(pod: id, app: app) {
+              do {
+                try ProcessControl.setOOMScoreAdj(adj, pid: pid)
+              } catch let e as SystemCallError where e.errno == ENOENT || e.errno == ESRCH {
+                continue
+              }
+            }
+          }
         } catch let e as LiftoffError {
           throw e
         } catch {
@@ -33,6 +46,7 @@ extension AppManager {
         }
       }
       m.apps[i].resources = merged
+      if let adj = oomScoreAdj { m.apps[i].oomScoreAdj = adj }
       try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
       return merged
     }

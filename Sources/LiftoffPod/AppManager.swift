@@ -41,7 +41,7 @@ public struct AppManager: Sendable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error)
     }
     // Our descriptor goes; the lock stays with stage1's copy of the open file description.
     _ = lock
@@ -119,6 +119,7 @@ public struct AppManager: Sendable {
       if m.app(named: name) != nil { throw LiftoffError(.alreadyExists, "pod \(id) already has an app \(name)") }
       let app = try PodPreparer(store: store).buildApp(
         name: name, options, flavor: m0.flavor, network: m0.network.mode, sharedPID: m.sharedPID)
+      try PodPreparer.checkPIDTarget(app, among: m.apps + [app])
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
       m.apps.append(app)
       try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")

@@ -78,7 +78,7 @@ public struct PodManager: Sendable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "starting pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "starting pod \(id)", cause: error)
     }
     let argv = [stage1, "--pod-dir", dir, "--lock-fd", String(lock.fd)]
     var cargs = argv.map { strdup($0) } + [nil]
@@ -263,7 +263,7 @@ public struct PodManager: Sendable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "removing pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "removing pod \(id)", cause: error)
     }
     if !cgroupsGone { throw .init(.internal, "pod \(id): its cgroups could not all be removed") }
   }
@@ -375,6 +375,8 @@ public struct PodManager: Sendable {
     if manifest.flavor == .default {
       let caps = try Capabilities.mask(target.capabilities)
       env.append("LIFTOFF_NSENTER_CAPS=" + String(caps, radix: 16))
+      let ambient = try Capabilities.mask(target.ambientCapabilities)
+      if ambient != 0 { env.append("LIFTOFF_NSENTER_AMBIENT=" + String(ambient, radix: 16)) }
       if target.noNewPrivileges { env.append("LIFTOFF_NSENTER_NNP=1") }
       if target.seccomp != "unconfined" {
         env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")

@@ -54,7 +54,7 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
     do {
       return try JSONDecoder().decode(PodNetworkPlan.self, from: Data(try FileSystem.readString(f).utf8))
     } catch {
-      throw LiftoffError(.internal, "reading \(f)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "reading \(f)", cause: error)
     }
   }
 
@@ -91,7 +91,7 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "pod \(podID): attaching to the network", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "pod \(podID): attaching to the network", cause: error)
     }
   }
 
@@ -102,7 +102,7 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
     } catch let e as LiftoffError {
       throw e
     } catch {
-      throw LiftoffError(.internal, "pod \(podID): detaching from the network", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "pod \(podID): detaching from the network", cause: error)
     }
   }
 

@@ -42,6 +42,8 @@ public struct AppOptions: Sendable {
   public var readOnlyRootfs = false
   /// Exactly these capabilities (`--caps-retain`), instead of the default set.
   public var capsRetain: [String]?
+  /// Ambient capabilities (`--caps-ambient`): added to the set and raised in the ambient set.
+  public var capsAmbient: [String] = []
   /// Removed from the set (`--caps-remove`).
   public var capsRemove: [String] = []
   /// `runtime/default`, `unconfined` or `localhost/<absolute path of a profile>`.
@@ -71,8 +73,11 @@ public struct AppOptions: Sendable {
   /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
   public var supplementaryGroups: [UInt32] = []
   public var supplementaryGroupsStrict = false
-  /// `--pid-namespace container|host|pod`; nil: the pod's shared one if it has one, else the app's own.
+  /// `--pid-namespace container|host|pod|target:APP`; nil: the pod's shared one if it has one, else
+  /// the app's own.
   public var pidNamespace: AppSecurity.PIDNamespace?
+  /// With `.target`: the app of the same pod whose PID namespace this app joins.
+  public var pidTarget: String?
   /// A pty held by stage1 (`app add --tty`), stdin kept open (`--stdin`), closed after the first
   /// attached writer (`--stdin-once`).
   public var tty = false

@@ -35,7 +35,7 @@ public struct PodPreparer {
     } catch {
       try? store.move(id, from: .prepare, to: .garbage)
       if let e = error as? LiftoffError { throw e }
-      throw LiftoffError(.internal, "preparing pod \(id)", cause: error as? (any Error & Sendable))
+      throw LiftoffError(.internal, "preparing pod \(id)", cause: error)
     }
   }
 
@@ -88,6 +88,7 @@ public struct PodPreparer {
       names.insert(name)
       apps.append(try buildApp(name: name, o, flavor: options.flavor, network: options.network, sharedPID: options.sharedPID))
     }
+    for app in apps { try Self.checkPIDTarget(app, among: apps) }
     let hostname = options.hostname ?? "liftoff-\(id.prefix(12))"
     guard Self.isValidHostname(hostname) else { throw .invalidArgument("invalid hostname \(hostname)") }
     let network: PodNetwork
@@ -187,6 +188,15 @@ public struct PodPreparer {
       guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown capability \(c)") }
       caps.removeAll { $0 == n }
     }
+    var ambient: [String] = []
+    for c in o.capsAmbient {
+      guard let n = Capabilities.normalize(c) else { throw .invalidArgument("unknown ambient capability \(c)") }
+      if !ambient.contains(n) { ambient.append(n) }
+      if !caps.contains(n) { caps.append(n) }
+    }
+    if !ambient.isEmpty && flavor == .fly {
+      throw .invalidArgument("app \(name): stage1 fly apps keep the host's capabilities: --caps-ambient does not apply")
+    }
     if let profile = AppManifest.localhostSeccompPath(o.seccomp) {
       guard profile.hasPrefix("/") else { throw .invalidArgument("seccomp profile \(profile) must be an absolute path") }
       guard FileSystem.exists(profile) else { throw .notFound("seccomp profile \(profile) does not exist") }
@@ -231,7 +241,13 @@ public struct PodPreparer {
         "app \(name): --pid-namespace \(pidNamespace.rawValue) in a pod whose apps share one PID namespace is not supported")
     default: break
     }
-    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace)
+    if pidNamespace == .target {
+      guard flavor == .default else { throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already") }
+      guard let target = o.pidTarget, target != name else {
+        throw .invalidArgument("app \(name): --pid-namespace target needs another app of the pod")
+      }
+    }
+    var security = AppSecurity(privileged: o.privileged, pidNamespace: pidNamespace, pidTarget: pidNamespace == .target ? o.pidTarget : nil)
     for (k, v) in o.sysctls {
       if let refusal = AppSecurity.sysctlRefusal(k, podHasOwnNetwork: network != .host) {
         throw .invalidArgument("app \(name): \(refusal)")
@@ -266,6 +282,7 @@ public struct PodPreparer {
       createdAt: Clock.nowRFC3339(), annotations: o.annotations, labels: o.labels,
       tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
     app.security = security
+    app.ambientCapabilities = ambient
     return app
   }
 
@@ -310,6 +327,14 @@ public struct PodPreparer {
       return nil
     }
     return nil
+  }
+
+  /// A `target` app's target must be another app of the same pod.
+  static func checkPIDTarget(_ app: AppManifest, among apps: [AppManifest]) throws(LiftoffError) {
+    guard let target = app.security.pidTarget else { return }
+    guard apps.contains(where: { $0.name == target && $0.name != app.name }) else {
+      throw .invalidArgument("app \(app.name): --pid-namespace target:\(target): the pod has no other app \(target)")
+    }
   }
 
   static func defaultAppName(_ imageName: String) -> String {

@@ -36,6 +36,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamTLSCert: String?
   @Option(name: .customLong("stream-tls-key"), help: "PEM private key for the streaming server's certificate.")
   var streamTLSKey: String?
+  @Option(help: "cgroup driver kubelet must match: cgroupfs or systemd (systemd needs systemd as PID 1; default cgroupfs).")
+  var cgroupDriver: String?
 
   func run() async throws {
     do {
@@ -51,6 +53,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamPort { settings.streamPort = streamPort }
       if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
+      if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

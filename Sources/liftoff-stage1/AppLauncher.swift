@@ -31,6 +31,8 @@ struct AppLauncher {
   let app: AppManifest
   let appDir: String
   let cgroups: Cgroups
+  /// For a `target` app: the process of the app whose PID namespace it joins (nil: not running).
+  var targetPID: Int32?
   /// The pod's user namespace (held by stage1), or -1 (AppUserNamespace.swift).
   var userns: Int32 = -1
   let mountUserNamespaces = MountUserNamespaces()
@@ -91,7 +93,14 @@ struct AppLauncher {
       joined = try ProcessControl.pipe()
       // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
       let ownPID = app.security.pidNamespace == .container
-      pid = try ProcessControl.fork(namespaces: pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : [])
+      let namespaces: [Namespace] = pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : []
+      if app.security.pidNamespace == .target {
+        let target = app.security.pidTarget ?? ""
+        guard let targetPID else { throw LiftoffError(.failedPrecondition, "its PID namespace target, app \(target), is not running") }
+        pid = try Namespace.withPIDNamespace(of: targetPID) { () throws(SystemCallError) in try ProcessControl.fork(namespaces: namespaces) }
+      } else {
+        pid = try ProcessControl.fork(namespaces: namespaces)
+      }
     } catch {
       return .failed("starting: \(error)", pid: nil)
     }
@@ -280,7 +289,7 @@ struct AppLauncher {
       if pod.flavor == .default {
         // Never ask for more than we hold (root here lacks CAP_SYS_RESOURCE, for one).
         step = "capabilities"
-        try Capabilities.apply(caps & Capabilities.currentPermitted())
+        try Capabilities.apply(caps & Capabilities.currentPermitted(), ambient: try Capabilities.mask(app.ambientCapabilities))
       }
       ProcessControl.setParentDeathSignal(SIGKILL)  // cleared by the uid change
       if app.noNewPrivileges && pod.flavor == .default {
@@ -413,7 +422,11 @@ struct AppLauncher {
           if !FileSystem.exists(target) { try FileSystem.touch(target) }
         }
         try bindVolume(m, target)
-        if m.readOnly { try Mounts.remountReadOnly(target, bind: true) }
+        if m.recursiveReadOnly {
+          try Mounts.makeReadOnlyRecursively(target)
+        } else if m.readOnly {
+          try Mounts.remountReadOnly(target, bind: true)
+        }
         try Mounts.setPropagation(target, m.propagation)
       default:
         throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")

@@ -150,7 +150,11 @@ final class Supervisor {
 
   func start(_ app: AppManifest) {
     if let s = states[app.name], s.phase == .running { return }
-    let launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups, userns: userNamespaceFD)
+    var launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
+    launcher.userns = userNamespaceFD
+    if let target = app.security.pidTarget {
+      launcher.targetPID = running.first { $0.value == target }?.key
+    }
     switch launcher.launch() {
     case .started(let pid, let output, let input, let pty):
       running[pid] = app.name

@@ -9,13 +9,13 @@ import LiftoffPod
 struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
-    --working-dir D, --volume HOST:CTR[:ro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
+    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
     (idmapped), --mount tmpfs:CTR[:SIZE],
-    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2,
+    --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
     defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
-    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod,
+    --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod|target:APP,
     --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
@@ -106,6 +106,7 @@ struct AppArguments {
       case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
       case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
       case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
+      case "--caps-ambient": o.capsAmbient += try value(flag, inline).split(separator: ",").map(String.init)
       case "--seccomp": o.seccomp = try parseSeccomp(try value(flag, inline))
       case _ where resourceFlags.contains(flag): try parseResource(flag, try value(flag, inline), into: &o.resources)
       case "--oom-score-adj":
@@ -141,10 +142,17 @@ struct AppArguments {
         o.supplementaryGroupsStrict = v == "strict"
       case "--pid-namespace":
         let v = try value(flag, inline)
-        guard let ns = AppSecurity.PIDNamespace(rawValue: v) else {
-          throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host or pod")
+        if v.hasPrefix("target:") {
+          let target = String(v.dropFirst("target:".count))
+          guard PodPreparer.isValidName(target) else { throw LiftoffError.invalidArgument("--pid-namespace \(v): invalid app name \(target)") }
+          o.pidNamespace = .target
+          o.pidTarget = target
+        } else {
+          guard let ns = AppSecurity.PIDNamespace(rawValue: v), ns != .target else {
+            throw LiftoffError.invalidArgument("--pid-namespace \(v): expected container, host, pod or target:APP")
+          }
+          o.pidNamespace = ns
         }
-        o.pidNamespace = ns
       case "--stop-signal":
         let v = try value(flag, inline)
         guard ProcessControl.signalNumber(v) != nil else { throw LiftoffError.invalidArgument("--stop-signal \(v): unknown signal") }
@@ -173,7 +181,7 @@ struct AppArguments {
     return s
   }
 
-  /// `HOST:CTR[:ro|rw][:PROPAGATION]`
+  /// `HOST:CTR[:ro|rro|rw][:PROPAGATION]`; `rro` is read-only recursively (submounts too).
   static func parseVolume(_ s: String) throws -> AppMount {
     let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard f.count >= 2, !f[0].isEmpty, !f[1].isEmpty else {
@@ -181,7 +189,15 @@ struct AppArguments {
     }
     var m = AppMount(destination: f[1], source: f[0])
     for opt in f.dropFirst(2) {
-      if opt == "ro" { m.readOnly = true } else if opt == "rw" { m.readOnly = false } else if let p = AppMount.Propagation(rawValue: opt) {
+      if opt == "ro" {
+        m.readOnly = true
+      } else if opt == "rro" {
+        m.readOnly = true
+        m.recursiveReadOnly = true
+      } else if opt == "rw" {
+        m.readOnly = false
+        m.recursiveReadOnly = false
+      } else if let p = AppMount.Propagation(rawValue: opt) {
         m.propagation = p
       } else if opt.hasPrefix("uidmap=") || opt.hasPrefix("gidmap=") {
         let list = try opt.dropFirst(7).split(separator: ",").map { try IDMapping.parse(String($0), separator: "-", flag: "--volume \(s)") }
@@ -193,6 +209,7 @@ struct AppArguments {
         throw LiftoffError.invalidArgument("--volume \(s): unknown option \(opt)")
       }
     }
+    if let problem = m.problem { throw LiftoffError.invalidArgument("--volume \(s): \(problem)") }
     try m.validateIDMapping(in: "--volume \(s)")
     return m
   }

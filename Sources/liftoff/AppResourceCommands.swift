@@ -45,6 +45,8 @@ struct AppUpdateCommand: ParsableCommand {
   @Option(help: "Memory nodes the app may use (0).") var cpusetMems: String?
   @Option(help: "Process limit, -1 for none.") var pids: String?
   @Option(help: "Hugepage limit SIZE=LIMIT, e.g. 2MB=64M (repeatable).") var hugepage: [String] = []
+  @Option(help: "oom_score_adj (-1000…1000) of the app's processes, never below liftoff's own (with --app).")
+  var oomScoreAdj: Int?
   @Option var format: OutputFormat = .text
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
@@ -56,11 +58,12 @@ struct AppUpdateCommand: ParsableCommand {
       ("--pids", pids),
     ] + hugepage.map { ("--hugepage", $0) }
     for case (let flag, let value?) in given { try AppArguments.parseResource(flag, value, into: &r) }
-    guard !r.isEmpty else { throw LiftoffError.invalidArgument("app update needs at least one resource flag") }
+    guard !r.isEmpty || oomScoreAdj != nil else { throw LiftoffError.invalidArgument("app update needs at least one resource flag") }
+    if oomScoreAdj != nil && app == nil { throw LiftoffError.invalidArgument("--oom-score-adj needs --app: a pod has none of its own") }
     let store = try PodStore(root: global.dir)
     let pod = try store.resolve(id).id
     let manager = AppManager(store: store)
-    let result = try app.map { a throws(LiftoffError) in try manager.update(pod, app: a, r) } ?? manager.updatePod(pod, r)
+    let result = try app.map { a throws(LiftoffError) in try manager.update(pod, app: a, r, oomScoreAdj: oomScoreAdj) } ?? manager.updatePod(pod, r)
     if format == .json { print(result.json.serialized(pretty: true)) }
   }
 }

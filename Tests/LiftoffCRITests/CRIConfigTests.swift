@@ -1,4 +1,4 @@
-import LiftoffCRI
+@testable import LiftoffCRI
 import LiftoffCore
 import Testing
 
@@ -33,6 +33,32 @@ struct CRIConfigTests {
     }
     c.logLevel = "loud"
     #expect(throws: LiftoffError.self) { try c.validate() }
+  }
+
+  /// cgroup-driver: cgroupfs by default; systemd only where systemd is PID 1; slice names expanded.
+  @Test func cgroupDriverAndSliceParents() throws {
+    var c = CRIConfig()
+    #expect(c.cgroupDriver == "cgroupfs")
+    try c.apply(toml: "cgroup-driver = \"systemd\"\n", file: "t.toml")
+    try c.validate(systemdRunning: true)
+    do {
+      try c.validate(systemdRunning: false)
+      Issue.record("the systemd driver was accepted without systemd")
+    } catch let e as LiftoffError {
+      #expect(e.message.contains("systemd is not PID 1"), "\(e.message)")
+    }
+    c.cgroupDriver = "cgroupv2"
+    #expect { try c.validate(systemdRunning: true) } throws: { "\($0)".contains("cgroup-driver \"cgroupv2\"") }
+
+    #expect(
+      try RuntimeService.cgroupParentPath("kubepods-burstable-pod12ab.slice", driver: "systemd")
+        == "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12ab.slice")
+    #expect(try RuntimeService.cgroupParentPath("kubepods.slice", driver: "systemd") == "/kubepods.slice")
+    #expect(try RuntimeService.cgroupParentPath("/kubepods/burstable/pod12ab", driver: "cgroupfs") == "/kubepods/burstable/pod12ab")
+    for bad in ["/kubepods/burstable", "kubepods--x.slice", "-kubepods.slice", "kubepods", "-.slice"] {
+      #expect { try RuntimeService.cgroupParentPath(bad, driver: "systemd") } throws: { "\($0)".contains("not a systemd slice name") }
+    }
+    #expect { try RuntimeService.cgroupParentPath("/a/../b", driver: "cgroupfs") } throws: { "\($0)".contains("not a path of names") }
   }
 
   @Test func streamAddressAndPort() throws {

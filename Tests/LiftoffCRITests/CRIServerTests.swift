@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffOS
 import Testing
 
 @Suite(.serialized) struct CRIServerTests {
@@ -33,7 +34,7 @@ import Testing
       #expect(decoded?["socket"] as? String == server.socket)
       #expect(status.info["runtime"]?.contains(#""security":{"apparmorOnHost":false,"#) == true, "\(status.info)")
       #expect(status.runtimeHandlers.map(\.name) == ["", "default", "fly"])
-      #expect(status.runtimeHandlers.allSatisfy { !$0.features.recursiveReadOnlyMounts })
+      #expect(status.runtimeHandlers.allSatisfy { $0.features.recursiveReadOnlyMounts == Mounts.hasMountSetattr })
       #expect(status.runtimeHandlers.first { $0.name == "fly" }?.features.userNamespaces == false)
       #expect(status.features.supplementalGroupsPolicy)
 
@@ -203,5 +204,14 @@ import Testing
     q.waitUntilExit()
     #expect(q.terminationStatus != 0)
     #expect(((try? String(contentsOfFile: root + "/log2", encoding: .utf8)) ?? "").contains("does not exist"))
+
+    // The systemd cgroup driver where systemd is not PID 1 (as on this test machine): refused at start.
+    if !Cgroups.systemdIsRunning {
+      let r = try CRITestServer.launch(arguments: ["--socket", root + "/sd.sock", "--cgroup-driver", "systemd"], log: root + "/log3")
+      r.waitUntilExit()
+      #expect(r.terminationStatus != 0)
+      let log = (try? String(contentsOfFile: root + "/log3", encoding: .utf8)) ?? ""
+      #expect(log.contains("cgroup-driver systemd: systemd is not PID 1"), "\(log)")
+    }
   }
 }

@@ -6,6 +6,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffOS
 import Testing
 
 actor EventLog {
@@ -277,6 +278,111 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     #expect(await events.types(of: webID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
     #expect(await events.types(of: stubbornID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
     #expect(await events.types(of: sandboxID) == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+  }
+
+  /// Mount.recursive_read_only: advertised in Status, the submount of a read-only volume is read-only
+  /// too (and not with plain `readonly`), reported back in ContainerStatus; refused without readonly.
+  @Test func recursiveReadOnlyMounts() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let vol = server.root + "/vol"
+    try FileManager.default.createDirectory(atPath: vol + "/sub", withIntermediateDirectories: true)
+    try Mounts.mount("tmpfs", vol + "/sub", type: "tmpfs", data: "size=1m")
+    defer { _ = try? Mounts.unmount(vol + "/sub") }
+    try await server.withClients { runtime, images in
+      let status = try await runtime.status(Runtime_V1_StatusRequest())
+      #expect(status.runtimeHandlers.allSatisfy { $0.features.recursiveReadOnlyMounts })
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("rro")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("rro", image: image, "sleep 300")
+      var ro = Runtime_V1_Mount()
+      ro.hostPath = vol
+      ro.containerPath = "/ro"
+      ro.readonly = true
+      var rro = ro
+      rro.containerPath = "/rro"
+      rro.recursiveReadOnly = true
+      create.config.mounts = [ro, rro]
+      let id = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = id
+      _ = try await runtime.startContainer(start)
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = id
+      exec.cmd = ["/bin/sh", "-c", "touch /ro/sub/a 2>/dev/null; echo ro=$?; touch /rro/sub/b 2>/dev/null; echo rro=$?"]
+      exec.timeout = 10
+      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      #expect(out == "ro=0\nrro=1\n", "\(out)")
+      var statusReq = Runtime_V1_ContainerStatusRequest()
+      statusReq.containerID = id
+      let mounts = try await runtime.containerStatus(statusReq).status.mounts
+      #expect(mounts.map(\.recursiveReadOnly) == [false, true])
+
+      var bad = create
+      bad.config.metadata.name = "rw-rro"
+      bad.config.mounts[1].readonly = false
+      do {
+        _ = try await runtime.createContainer(bad)
+        Issue.record("recursive_read_only without readonly was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.mounts[1].recursive_read_only"), "\(e)")
+      }
+    }
+  }
+
+  /// namespace_options.pid TARGET (kubelet's debug containers): the container joins the target's PID
+  /// namespace and sees its processes; a target that is not a container of the sandbox is refused.
+  @Test func targetPIDNamespace() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("target")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("web", image: image, "exec sleep 300")
+      let webID = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = webID
+      _ = try await runtime.startContainer(start)
+
+      create.config = containerConfig("debug", image: image, "exec sleep 301")
+      create.config.linux.securityContext.namespaceOptions.pid = .target
+      create.config.linux.securityContext.namespaceOptions.targetID = String(webID.prefix(16))
+      let debugID = try await runtime.createContainer(create).containerID
+      start.containerID = debugID
+      _ = try await runtime.startContainer(start)
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = debugID
+      exec.cmd = ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; for p in /proc/[0-9]*; do cat $p/comm; done | sort | uniq -c | grep sleep"]
+      exec.timeout = 10
+      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      #expect(out.hasPrefix("sleep 300 \n") && out.contains("2 sleep"), "\(out)")
+
+      create.config = containerConfig("lost", image: image, "true")
+      create.config.linux.securityContext.namespaceOptions.pid = .target
+      create.config.linux.securityContext.namespaceOptions.targetID = "ffffffff"
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a TARGET that is no container of the sandbox was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("namespace_options.target_id"), "\(e)")
+      }
+    }
   }
 
   @Test func exitCodesAndBadRequests() async throws {

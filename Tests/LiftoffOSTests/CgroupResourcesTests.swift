@@ -41,6 +41,24 @@ import Testing
     #expect(!FileSystem.exists("\(root)/cpuset/liftoff/p"))
   }
 
+  /// systemd slices: `a-b-c.slice` is `a.slice/a-b.slice/a-b-c.slice`; a pod under a slice parent
+  /// gets its groups there (on a fake v1 hierarchy).
+  @Test func systemdSlicesExpandAndPodsGoUnderThem() throws {
+    #expect(Cgroups.expandSlice("kubepods-besteffort-pod1.slice") == "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice")
+    #expect(Cgroups.expandSlice("system.slice") == "system.slice")
+    #expect(Cgroups.expandSlice("-.slice") == "")
+    for bad in ["a--b.slice", "-a.slice", "a-.slice", "a/b.slice", "a.scope", ".slice", "a b.slice"] {
+      #expect(Cgroups.expandSlice(bad) == nil, "\(bad)")
+    }
+    let root = try makeTempDir("cgslice")
+    defer { try? FileSystem.removeTree(root) }
+    let parent = try #require(Cgroups.parentPath("/" + (Cgroups.expandSlice("kubepods-burstable-podx.slice") ?? "")))
+    let cg = Cgroups(root: root, version: .v1).under(parent)
+    try cg.create(pod: "p", app: "a", resources: AppResources(memoryBytes: 8 << 20))
+    #expect(try read("\(root)/memory/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podx.slice/p/a/memory.limit_in_bytes") == String(8 << 20))
+    #expect(cg.removePod("p"))
+  }
+
   @Test func v1SwapLimitNeedsAccountingAndKeepsMemswAboveLimit() throws {
     let root = try makeTempDir("cgswap")
     defer { try? FileSystem.removeTree(root) }

@@ -75,6 +75,57 @@ struct MutablePodTests {
     #expect(try f.leftovers([id]).isEmpty)
   }
 
+  /// `--pid-namespace target:APP`: the app is born in another app's PID namespace (CRI TARGET, as
+  /// for kubelet's debug containers) and sees its processes; not before the target runs.
+  @Test func targetPIDNamespaceJoinsAnotherApp() throws {
+    let f = try PodFixture("pidtarget")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    defer { _ = try? f.liftoff(["stop", "--force", id]) }
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "web", "--exec", "/bin/sleep", "--", "300"]).check()
+    let log = f.base + "/debug.log"
+    try f.liftoff([
+      "app", "add", id, f.rootfs, "--name", "debug", "--pid-namespace", "target:web", "--log-path", log, "--exec", "/bin/sh",
+      "--", "-c", "echo self=$$; for p in /proc/[0-9]*; do echo \"$(basename $p) $(cat $p/comm)\"; done; sleep 300",
+    ]).check()
+    let early = try f.liftoff(["app", "start", "--app", "debug", id])
+    #expect(early.status != 0 && early.stderr.contains("app web, is not running"), "\(early.stderr)")
+    try f.liftoff(["app", "start", "--app", "web", id]).check()
+    try f.liftoff(["app", "rm", "--app", "debug", id]).check()
+    try f.liftoff([
+      "app", "add", id, f.rootfs, "--name", "debug", "--pid-namespace", "target:web", "--log-path", log, "--exec", "/bin/sh",
+      "--", "-c", "echo self=$$; for p in /proc/[0-9]*; do echo \"$(basename $p) $(cat $p/comm)\"; done; sleep 300",
+    ]).check()
+    try f.liftoff(["app", "start", "--app", "debug", id]).check()
+    var text = ""
+    for _ in 0..<200 where !text.contains("sh\n") {
+      text = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ", maxSplits: 3).last ?? "" }.joined(separator: "\n") + "\n"
+      usleep(20_000)
+    }
+    // The target is PID 1 there; the debug shell is another PID in the same namespace.
+    #expect(text.contains("1 sleep\n") && !text.contains("self=1\n"), "\(text)")
+    let apps = try f.statusJSON(id).apps
+    let web = try #require(apps.first { $0.name == "web" }?.pid)
+    let debug = try #require(apps.first { $0.name == "debug" }?.pid)
+    #expect(try Namespace.inode(.pid, pid: "\(web)") == Namespace.inode(.pid, pid: "\(debug)"))
+    #expect(try Namespace.inode(.pid, pid: "\(debug)") != Namespace.inode(.pid, pid: "self"))
+    // stage1 itself stays in its own PID namespace for the apps it starts after.
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "other", "--exec", "/bin/sleep", "--", "300"]).check()
+    try f.liftoff(["app", "start", "--app", "other", id]).check()
+    let other = try #require(try f.statusJSON(id).apps.first { $0.name == "other" }?.pid)
+    #expect(try Namespace.inode(.pid, pid: "\(other)") != Namespace.inode(.pid, pid: "\(web)"))
+
+    let missing = try f.liftoff(["app", "add", id, f.rootfs, "--name", "lost", "--pid-namespace", "target:nope", "--exec", "/bin/true"])
+    #expect(missing.status != 0 && missing.stderr.contains("the pod has no other app nope"), "\(missing.stderr)")
+    let selfTarget = try f.liftoff(["app", "add", id, f.rootfs, "--name", "me", "--pid-namespace", "target:me", "--exec", "/bin/true"])
+    #expect(selfTarget.status != 0 && selfTarget.stderr.contains("needs another app"), "\(selfTarget.stderr)")
+    let bad = try f.liftoff(["app", "add", id, f.rootfs, "--name", "x", "--pid-namespace", "target:", "--exec", "/bin/true"])
+    #expect(bad.status != 0 && bad.stderr.contains("--pid-namespace target:"), "\(bad.stderr)")
+    #expect(try f.statusJSON(id).apps.map(\.name).sorted() == ["debug", "other", "web"])
+  }
+
   @Test func appCommandsOnImmutablePodsAreRefused() throws {
     let f = try PodFixture("immut")
     defer { f.tearDown() }

@@ -2,6 +2,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import Testing
 
 /// A private Liftoff data dir and a busybox rootfs (Debian's busybox-static, applet symlinks,
 /// /etc/passwd and /etc/group), and a way to run the built `liftoff` binary against them.
@@ -50,6 +51,11 @@ final class PodFixture: @unchecked Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
+
+    /// Records an issue (with stderr) unless the command succeeded.
+    func check(sourceLocation: SourceLocation = #_sourceLocation) {
+      #expect(status == 0, "\(stderr)", sourceLocation: sourceLocation)
+    }
   }
 
   /// Runs `liftoff --dir <data> ARGS…` to completion.

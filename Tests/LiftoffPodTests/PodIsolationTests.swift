@@ -76,6 +76,33 @@ struct PodIsolationTests {
     #expect(!FileSystem.exists(vol + "/y"))
   }
 
+  /// `ro` leaves a volume's submounts writable; `rro` (mount_setattr, AT_RECURSIVE) does not.
+  @Test func recursiveReadOnlyVolumeCoversItsSubmounts() throws {
+    let f = try PodFixture("rro")
+    defer { f.tearDown() }
+    let vol = f.base + "/vol"
+    try FileManager.default.createDirectory(atPath: vol + "/sub", withIntermediateDirectories: true)
+    try Mounts.mount("tmpfs", vol + "/sub", type: "tmpfs", data: "size=1m")
+    defer { _ = try? Mounts.unmount(vol + "/sub") }
+    let r = try f.runShell(
+      """
+      touch /ro/a 2>/dev/null; echo ro=$?
+      touch /ro/sub/b 2>/dev/null; echo rosub=$?
+      touch /rro/c 2>/dev/null; echo rro=$?
+      touch /rro/sub/d 2>/dev/null; echo rrosub=$?
+      grep ' /rro/sub ' /proc/self/mountinfo | cut -d' ' -f6
+      """, app: ["--volume", "\(vol):/ro:ro", "--volume", "\(vol):/rro:rro"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout == "ro=1\nrosub=0\nrro=1\nrrosub=1\nro,relatime\n", "\(r.stdout)")
+    #expect(FileSystem.exists(vol + "/sub/b"))
+    #expect(!FileSystem.exists(vol + "/sub/d"))
+    // rro is for a private, read-only bind only.
+    let pods = try f.list().count
+    let shared = try f.liftoff(["run", "--net", "none", f.rootfs, "--volume", "\(vol):/v:rro:rshared", "--exec", "/bin/true"])
+    #expect(shared.status != 0 && shared.stderr.contains("recursive read-only needs private propagation"), "\(shared.stderr)")
+    #expect(try f.list().count == pods)
+  }
+
   @Test func userAndGroups() throws {
     let f = try PodFixture("user")
     defer { f.tearDown() }
@@ -87,6 +114,29 @@ struct PodIsolationTests {
     #expect(numeric.stdout.contains("CapEff:\t0000000000000000"))
     let missing = try f.runShell("true", app: ["--user", "mallory"])
     #expect(missing.status != 0 && missing.stderr.contains("mallory"))
+  }
+
+  /// `--caps-ambient`: a non-root app keeps the capability across execve (CapAmb, CapEff), and so
+  /// does a command entered into it; without it a non-root app has none.
+  @Test func ambientCapabilitiesReachANonRootApp() throws {
+    let f = try PodFixture("ambient")
+    defer { f.tearDown() }
+    let plain = try f.runShell("grep -E '^Cap(Eff|Amb):' /proc/self/status", app: ["--user", "1000"])
+    #expect(plain.stdout == "CapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n", "\(plain)")
+    // CAP_NET_BIND_SERVICE is bit 10; CAP_NET_ADMIN (12) is not in the default set: added by being ambient.
+    let running = try f.start([
+      "run", f.rootfs, "--user", "1000", "--caps-ambient", "NET_BIND_SERVICE,cap_net_admin", "--exec", "/bin/sleep", "--", "1000",
+    ])
+    let id = try f.waitForRunningPod()
+    let pid = try #require(try f.statusJSON(id).apps.first?.pid)
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    #expect(status.contains("CapAmb:\t0000000000001400") && status.contains("CapEff:\t0000000000001400"), "\(status)")
+    let entered = try f.liftoff(["enter", id, "/bin/sh", "-c", "id -u; grep -E '^Cap(Eff|Amb):' /proc/self/status"])
+    #expect(entered.stdout == "1000\nCapEff:\t0000000000001400\nCapAmb:\t0000000000001400\n", "\(entered)")
+    #expect(try f.liftoff(["stop", "--force", id]).status == 0)
+    _ = try f.finish(running)
+    let bad = try f.runShell("true", app: ["--caps-ambient", "CAP_NOPE"])
+    #expect(bad.status != 0 && bad.stderr.contains("unknown ambient capability CAP_NOPE"), "\(bad.stderr)")
   }
 
   @Test func environmentAndWorkingDirectory() throws {

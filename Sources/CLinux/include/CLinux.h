@@ -30,6 +30,7 @@ int liftoff_set_name(const char *name);
 int liftoff_cap_bounding_drop(int cap);
 int liftoff_cap_bounding_read(int cap);
 int liftoff_ambient_clear(void);
+int liftoff_ambient_raise(int cap);
 /// capset(2) with 64-bit sets (version 3).
 int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 
@@ -37,6 +38,11 @@ int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
 int liftoff_unshare(int flags);
 int liftoff_setns(int fd, int nstype);
 int liftoff_pivot_root(const char *new_root, const char *put_old);
+/// mount_setattr(2) setting MOUNT_ATTR_RDONLY on the mount at `path` (and every mount below it
+/// when `recursive`). -1 with errno (ENOSYS before Linux 5.12).
+int liftoff_mount_setattr_rdonly(const char *path, int recursive);
+/// 1 when the kernel has mount_setattr(2).
+int liftoff_has_mount_setattr(void);
 /// Creates a new network namespace bound at `path` (an existing empty file) without changing the
 /// calling thread's namespace: unshare on this thread, bind-mount, setns back. Thread-safe.
 int liftoff_netns_create(const char *path);
