@@ -4,8 +4,10 @@
 // the given mappings (kubelet: container 0 → host N·65536, length 65536). CONTAINER and TARGET are
 // not built. A mount's `uid_mappings`/`gid_mappings` ask for an idmapped bind mount.
 // Status advertises `user_namespaces` for the default handlers only when the start-up probe made an
-// idmapped mount of the state directory's file system; never for `fly` (host namespaces), and
-// `user_namespaces_host_network` is false: a host-network pod with a user namespace is refused.
+// idmapped mount of the state directory's file system; never for `fly` (host namespaces).
+// `user_namespaces_host_network` likewise: the pod's other namespaces (the host's network here) stay
+// owned by the host's user namespace, the apps join the pod's user namespace last (stage1's
+// AppUserNamespace.swift), so a host-network pod gets the host's /sys bound read-only as any other.
 import LiftoffCore
 import LiftoffOS
 

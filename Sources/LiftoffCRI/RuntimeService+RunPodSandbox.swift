@@ -45,9 +45,6 @@ extension RuntimeService {
         if flavor == "fly" {
           throw LiftoffError.invalidArgument("\(usernsField): runtime handler fly runs pods in the host's namespaces, without a user namespace")
         }
-        if hostNetwork {
-          throw LiftoffError(.unimplemented, "\(usernsField): a user namespace with the host's network (namespace_options.network NODE) is not supported")
-        }
         if let why = runtime.userNamespacesUnsupported {
           throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
         }

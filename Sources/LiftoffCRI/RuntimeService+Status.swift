@@ -32,7 +32,9 @@ extension RuntimeService {
         return handler
       }
       response.features.supplementalGroupsPolicy = true
-      response.features.userNamespacesHostNetwork = false
+      // A user-namespaced pod's namespaces stay the host user namespace's (CRIUserNamespace.swift), so
+      // the host's network works the same in one.
+      response.features.userNamespacesHostNetwork = runtime.userNamespacesUnsupported == nil
       if request.verbose {
         response.info = try verboseInfo()
       }

@@ -54,7 +54,7 @@ struct UserNamespaceCRITests {
       let status = try await runtime.status(.init())
       let features = Dictionary(uniqueKeysWithValues: status.runtimeHandlers.map { ($0.name, $0.features.userNamespaces) })
       #expect(features == ["": true, "default": true, "fly": false])
-      #expect(!status.features.userNamespacesHostNetwork)
+      #expect(status.features.userNamespacesHostNetwork)
 
       var pull = Runtime_V1_PullImageRequest()
       pull.image.image = image
@@ -137,20 +137,42 @@ struct UserNamespaceCRITests {
       bad.config.linux.securityContext.namespaceOptions.usernsOptions = u
       await Self.expectRefused(.unimplemented, "\(field).mode") { _ = try await runtime.runPodSandbox(bad) }
       bad.config.linux.securityContext.namespaceOptions.usernsOptions = Self.podUserns(host)
-      bad.config.linux.securityContext.namespaceOptions.network = .node
-      await Self.expectRefused(.unimplemented, "host's network") { _ = try await runtime.runPodSandbox(bad) }
-      bad.config.linux.securityContext.namespaceOptions.network = .pod
       bad.runtimeHandler = "fly"
       await Self.expectRefused(.invalidArgument, "runtime handler fly") { _ = try await runtime.runPodSandbox(bad) }
       let pods = try await runtime.listPodSandbox(.init()).items
       #expect(pods.map(\.id) == [sandboxID])
 
-      var stopPod = Runtime_V1_StopPodSandboxRequest()
-      stopPod.podSandboxID = sandboxID
-      _ = try await runtime.stopPodSandbox(stopPod)
-      var rmPod = Runtime_V1_RemovePodSandboxRequest()
-      rmPod.podSandboxID = sandboxID
-      _ = try await runtime.removePodSandbox(rmPod)
+      // The host's network with a user namespace (user_namespaces_host_network): the host's network
+      // namespace, the pod's mapping.
+      var hostRun = Runtime_V1_RunPodSandboxRequest()
+      hostRun.config = sandboxConfig("userns-hostnet")
+      hostRun.config.linux.securityContext.namespaceOptions.network = .node
+      hostRun.config.linux.securityContext.namespaceOptions.usernsOptions = Self.podUserns(host + 65536)
+      let hostSandboxID = try await runtime.runPodSandbox(hostRun).podSandboxID
+      var hostCreate = Runtime_V1_CreateContainerRequest()
+      hostCreate.podSandboxID = hostSandboxID
+      hostCreate.sandboxConfig = hostRun.config
+      hostCreate.config = containerConfig("hostnet", image: image, "sleep 1000")
+      let hostContainerID = try await runtime.createContainer(hostCreate).containerID
+      start.containerID = hostContainerID
+      _ = try await runtime.startContainer(start)
+      exec.containerID = hostContainerID
+      exec.cmd = ["/bin/sh", "-c", "cat /proc/self/uid_map; readlink /proc/self/ns/net; id -u"]
+      let hostResult = try await runtime.execSync(exec)
+      let hostLines = String(decoding: hostResult.stdout, as: UTF8.self).split(separator: "\n").map {
+        $0.split(separator: " ").joined(separator: " ")
+      }
+      let hostNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+      #expect(hostLines == ["0 \(host + 65536) 65536", hostNet, "0"], "\(String(decoding: hostResult.stderr, as: UTF8.self))")
+
+      for id in [sandboxID, hostSandboxID] {
+        var stopPod = Runtime_V1_StopPodSandboxRequest()
+        stopPod.podSandboxID = id
+        _ = try await runtime.stopPodSandbox(stopPod)
+        var rmPod = Runtime_V1_RemovePodSandboxRequest()
+        rmPod.podSandboxID = id
+        _ = try await runtime.removePodSandbox(rmPod)
+      }
     }
   }
 }
