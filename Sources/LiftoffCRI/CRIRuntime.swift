@@ -3,6 +3,7 @@
 import Foundation
 import LiftoffCore
 import LiftoffNet
+import LiftoffPod
 import Logging
 
 public final class CRIRuntime: Sendable {
@@ -20,6 +21,8 @@ public final class CRIRuntime: Sendable {
   let events = ContainerEventHub()
   /// Gives memory back when the server goes idle.
   let trimmer = IdleTrimmer()
+  /// Parsed pod manifests, re-read only when a pod.json changes (every lookup walks the pods).
+  let manifests = PodManifestCache()
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer

@@ -108,12 +108,15 @@ extension CRIRuntime {
     let store = try podStore
     let manager = PodManager(store: store)
     var result: [CRISandbox] = []
+    var seen = Set<String>()
     for (id, place) in store.all() {
-      guard let manifest = try? store.readManifest(id, at: place),
+      seen.insert("\(store.path(place, id))/pod.json")
+      guard let manifest = try? manifests.manifest(store, id, at: place),
         manifest.annotations[CRIKeys.kind] == CRIKeys.sandboxKind
       else { continue }
-      result.append(CRISandbox(id: id, place: place, manifest: manifest, status: manager.status(id, place)))
+      result.append(CRISandbox(id: id, place: place, manifest: manifest, status: manager.status(id, place, manifest: manifest)))
     }
+    manifests.retain(only: seen)
     return result.sorted { ($0.manifest.createdAt, $0.id) < ($1.manifest.createdAt, $1.id) }
   }
 

@@ -115,7 +115,8 @@ public struct PodManager: Sendable {
     return status(id, place)
   }
 
-  public func status(_ id: String, _ place: PodStore.Place) -> PodStatus {
+  /// `manifest`: the pod's manifest when the caller has read it already (nil: read here).
+  public func status(_ id: String, _ place: PodStore.Place, manifest known: PodManifest? = nil) -> PodStatus {
     let state: String
     switch place {
     case .embryo: state = "embryo"
@@ -125,7 +126,7 @@ public struct PodManager: Sendable {
     case .exitedGarbage: state = "exited-garbage"
     case .garbage: state = "garbage"
     }
-    let manifest = try? store.readManifest(id, at: place)
+    let manifest = known ?? (try? store.readManifest(id, at: place))
     let dir = store.path(place, id)
     var apps: [AppStatus] = []
     var exitCode: Int32?

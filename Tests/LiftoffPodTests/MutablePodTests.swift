@@ -126,6 +126,29 @@ struct MutablePodTests {
     #expect(try f.statusJSON(id).apps.map(\.name).sorted() == ["debug", "other", "web"])
   }
 
+  /// PodManifestCache (liftoff-cri's) hands back the parsed manifest until pod.json is replaced, and
+  /// sees every replacement.
+  @Test func manifestCacheFollowsEveryChange() throws {
+    let f = try PodFixture("mcache")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox"])
+    sb.check()
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    defer { _ = try? f.liftoff(["stop", "--force", id]) }
+    let store = try PodStore(root: f.dataDir)
+    let cache = PodManifestCache()
+    #expect(try cache.manifest(store, id, at: .run).apps.isEmpty)
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "one", "--exec", "/bin/true"]).check()
+    #expect(try cache.manifest(store, id, at: .run).apps.map(\.name) == ["one"])
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "two", "--exec", "/bin/true"]).check()
+    try f.liftoff(["app", "rm", "--app", "one", id]).check()
+    #expect(try cache.manifest(store, id, at: .run).apps.map(\.name) == ["two"])
+    #expect(cache.count == 1)
+    cache.retain(only: [])
+    #expect(cache.count == 0)
+    #expect(throws: LiftoffError.self) { try cache.manifest(store, String(repeating: "0", count: 64), at: .run) }
+  }
+
   @Test func appCommandsOnImmutablePodsAreRefused() throws {
     let f = try PodFixture("immut")
     defer { f.tearDown() }
