@@ -38,6 +38,9 @@ public final class CRIRuntime: Sendable {
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir
     self.userNamespacesUnsupported = CRIRuntime.probeUserNamespaces(dir: config.dir)
+    if let why = userNamespacesUnsupported {
+      logger.warning("user namespaces are not available: pods asking for one are refused", metadata: ["reason": "\(why)"])
+    }
     self.cni = CNIManager(
       settings: .node(
         stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,
