@@ -4,7 +4,7 @@
 // naming the field, modes and handlers that are not supported).
 import Foundation
 import GRPCCore
-import LiftoffCRI
+@testable import LiftoffCRI
 import Testing
 
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
@@ -173,6 +173,42 @@ struct UserNamespaceCRITests {
         rmPod.podSandboxID = id
         _ = try await runtime.removePodSandbox(rmPod)
       }
+    }
+  }
+}
+
+/// Exec over the streaming server (what `crictl exec` uses) into a container of a user-namespaced
+/// pod: with and without a terminal, the command is root of the pod's user namespace, and the inner
+/// terminal belongs to it.
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+struct UserNamespaceStreamingTests {
+  @Test(.timeLimit(.minutes(1))) func execIntoAUserNamespacedContainer() async throws {
+    let host = UInt32(Int.random(in: 40...4000)) * 65536
+    let pod = try ContainerPod(
+      tag: "userns", extraPodFlags: ["--userns-uid-map", "0:\(host):65536", "--userns-gid-map", "0:\(host):65536"])
+    defer { pod.tearDown() }
+    try await pod.withServer { server in
+      let url = try server.register(.exec(.init(
+        containerID: pod.containerID, cmd: ["sh", "-c", "cat /proc/self/uid_map; id -u; readlink /proc/self/ns/user; readlink /proc/1/ns/user"],
+        tty: false, stdin: false, stdout: true, stderr: true)))
+      let r = try await StreamingTestClient.withSPDY(url, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
+        try await spdyRemoteCommand(spdy, stdin: nil)
+      }
+      let lines = r.stdoutText.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+      #expect(lines.count == 4, "\(r.stdoutText) \(r.stderrText)")
+      if lines.count == 4 {
+        #expect(lines[0] == "0 \(host) 65536" && lines[1] == "0")
+        #expect(lines[2] == lines[3], "the exec'd command is in the app's user namespace")
+      }
+      #expect(KubeStatus.parse(r.status)?.exitCode == 0)
+
+      let ttyURL = try server.register(.exec(.init(
+        containerID: pod.containerID, cmd: ["sh", "-c", "tty; stat -c %u:%g $(tty); id -u"], tty: true, stdin: true, stdout: true, stderr: false)))
+      let t = try await StreamingTestClient.withWebSocket(ttyURL, protocols: ["v5.channel.k8s.io"]) { ws, _, messages in
+        try await webSocketRemoteCommand(ws, messages, stdin: [], closeStdin: false)
+      }
+      #expect(t.stdoutText.contains("/dev/pts/0\r\n0:5\r\n0\r\n"), "\(t.stdoutText.debugDescription)")
+      #expect(KubeStatus.parse(t.status)?.exitCode == 0)
     }
   }
 }
