@@ -24,7 +24,7 @@
 //
 //   parent (this process)                      child
 //   open ns fds, cgroup.procs, seccomp file
-//   setns ipc uts net pid mnt (cgroup), chroot
+//   setns ipc uts net pid mnt (cgroup), chroot, user (last, when the app has its own)
 //   fork ─────────────────────────────────────▶ [tty: setsid, TIOCSCTTY] → cgroup.procs ← 0
 //   wait; exit with the child's status           → bounding set → groups, gid, uid → capsets
 //   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
@@ -294,6 +294,22 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     fds[i] = open(path, O_RDONLY | O_CLOEXEC);
     if (fds[i] < 0 && !(errno == ENOENT && kinds[i].type == CLONE_NEWCGROUP)) liftoff_nsenter_fail("open", path);
   }
+  // The app's user namespace, when it is not ours (a pod with `userNamespace`): the app's other
+  // namespaces belong to the host's user namespace, so it is joined last, after chroot, as stage1's
+  // apps join it (entering it first would leave us without the right to join the mount namespace).
+  int userfd = -1;
+  {
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%s/ns/user", pid);
+    userfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (userfd < 0) liftoff_nsenter_fail("open", path);
+    struct stat theirs, ours;
+    if (fstat(userfd, &theirs) != 0 || stat("/proc/self/ns/user", &ours) != 0) liftoff_nsenter_fail("stat", path);
+    if (theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev) {
+      close(userfd);
+      userfd = -1;
+    }
+  }
   // The app's root: after pivot_root it is the mount namespace's root; for fly it is a chroot.
   char rootpath[96];
   snprintf(rootpath, sizeof rootpath, "/proc/%s/root", pid);
@@ -308,6 +324,14 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   close(rootfd);
   const char *dir = cwd != NULL && *cwd != 0 ? cwd : "/";
   if (chdir(dir) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", dir);
+  if (userfd >= 0) {
+    if (setns(userfd, CLONE_NEWUSER) != 0) liftoff_nsenter_fail("setns", "user");
+    close(userfd);
+    // setns keeps our IDs (host root, unmapped in there): become the namespace's root (EINVAL when
+    // its 0 is not mapped: then we stay as we are).
+    if (liftoff_setresgid(0) != 0 && errno != EINVAL) liftoff_nsenter_fail("setresgid", "0");
+    if (liftoff_setresuid(0) != 0 && errno != EINVAL) liftoff_nsenter_fail("setresuid", "0");
+  }
 
   // An inner terminal: SIGWINCH is caught (blocked, read from a signalfd) before the outer size is
   // copied, so that no resize falls between the two.

@@ -26,6 +26,8 @@ public final class CRIRuntime: Sendable {
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer
+  /// Why user-namespaced pods cannot run here (the start-up probe, CRIUserNamespace.swift); nil: they can.
+  let userNamespacesUnsupported: String?
 
   public init(
     config: CRIConfig, logger: Logger, binDir: String? = nil,
@@ -35,6 +37,10 @@ public final class CRIRuntime: Sendable {
     self.logger = logger
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir
+    self.userNamespacesUnsupported = CRIRuntime.probeUserNamespaces(dir: config.dir)
+    if let why = userNamespacesUnsupported {
+      logger.warning("user namespaces are not available: pods asking for one are refused", metadata: ["reason": "\(why)"])
+    }
     self.cni = CNIManager(
       settings: .node(
         stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,

@@ -73,6 +73,7 @@ extension CRISandbox {
     namespaces.network = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.networkMode]) ?? .pod
     namespaces.pid = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.pidMode]) ?? .container
     namespaces.ipc = Runtime_V1_NamespaceMode(name: manifest.annotations[CRIKeys.ipcMode]) ?? .pod
+    namespaces.usernsOptions = CRIUserNamespace.options(manifest.userNamespace)
     s.linux.namespaces.options = namespaces
     // The pod's addresses from its CNI attachment, primary (IPv4) first; none for host network.
     if let ips = status.ips, let primary = ips.first {

@@ -87,6 +87,16 @@ extension ContainerArguments {
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
       }
     }
+    // The container is in its pod's user namespace: options that say otherwise are refused; none
+    // (a client that sends none) means the pod's.
+    if sc.hasNamespaceOptions && ns.hasUsernsOptions {
+      let usernsField = "\(field).namespace_options.userns_options"
+      let asked = try CRIUserNamespace.podMappings(ns, hasOptions: true, field: usernsField)
+      if asked != sandbox.manifest.userNamespace {
+        let pod = sandbox.manifest.userNamespace.map { "mode POD with uids \($0.uids.map { "\($0.containerID):\($0.hostID):\($0.size)" }) gids \($0.gids.map { "\($0.containerID):\($0.hostID):\($0.size)" })" } ?? "mode NODE"
+        throw LiftoffError.invalidArgument("\(usernsField) must match sandbox \(sandbox.id)'s user namespace (\(pod))")
+      }
+    }
     return a
   }
 

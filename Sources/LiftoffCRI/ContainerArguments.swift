@@ -137,9 +137,7 @@ struct ContainerArguments {
         throw LiftoffError.invalidArgument("\(field).\(name) \"\(p)\" contains ':', which liftoff cannot mount yet")
       }
       if m.hasImage { throw LiftoffError(.unimplemented, "\(field).image: image volumes are not supported") }
-      if !m.uidMappings.isEmpty || !m.gidMappings.isEmpty {
-        throw LiftoffError(.unimplemented, "\(field): idmapped mounts are not supported yet")
-      }
+      let idmap = try CRIUserNamespace.volumeOptions(m, field: field)
       if m.recursiveReadOnly {
         // As containerd: only for a read-only mount with private propagation, and only where the kernel can.
         guard m.readonly else { throw LiftoffError.invalidArgument("\(field).recursive_read_only needs readonly") }
@@ -165,7 +163,7 @@ struct ContainerArguments {
       case .propagationBidirectional: spec += ":rshared"
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).propagation \(n) is unknown")
       }
-      a += ["--volume", spec]
+      a += ["--volume", spec + idmap]
     }
     return a
   }

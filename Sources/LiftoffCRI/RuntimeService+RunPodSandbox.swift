@@ -38,6 +38,17 @@ extension RuntimeService {
         // TARGET names a container: only a container's PID namespace can be another one's.
         throw LiftoffError.invalidArgument("config.linux.security_context.namespace_options.pid TARGET applies to containers, not to a sandbox")
       }
+      let usernsField = "config.linux.security_context.namespace_options.userns_options"
+      let userNamespace = try CRIUserNamespace.podMappings(
+        options, hasOptions: linux.securityContext.hasNamespaceOptions, field: usernsField)
+      if userNamespace != nil {
+        if flavor == "fly" {
+          throw LiftoffError.invalidArgument("\(usernsField): runtime handler fly runs pods in the host's namespaces, without a user namespace")
+        }
+        if let why = runtime.userNamespacesUnsupported {
+          throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
+        }
+      }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
       for key in linux.sysctls.keys.sorted() {
@@ -63,6 +74,7 @@ extension RuntimeService {
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
+        if let userNamespace { arguments += CRIUserNamespace.arguments(userNamespace) }
         if !linux.cgroupParent.isEmpty {
           arguments += ["--cgroup-parent", try Self.cgroupParentPath(linux.cgroupParent, driver: runtime.config.cgroupDriver)]
         }

@@ -20,18 +20,21 @@ extension RuntimeService {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
       // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts where the
-      // kernel has mount_setattr(2) (every flavor binds volumes the same way); user namespaces are
-      // not built, so not advertised; Merge/Strict supplemental groups are.
+      // kernel has mount_setattr(2) (every flavor binds volumes the same way); user namespaces for the
+      // default flavor when the start-up probe succeeded (CRIUserNamespace.swift), never for fly;
+      // Merge/Strict supplemental groups are.
       let recursiveReadOnly = Mounts.hasMountSetattr
       response.runtimeHandlers = ["", "default", "fly"].map { name in
         var handler = Runtime_V1_RuntimeHandler()
         handler.name = name
         handler.features.recursiveReadOnlyMounts = recursiveReadOnly
-        handler.features.userNamespaces = false
+        handler.features.userNamespaces = name != "fly" && runtime.userNamespacesUnsupported == nil
         return handler
       }
       response.features.supplementalGroupsPolicy = true
-      response.features.userNamespacesHostNetwork = false
+      // A user-namespaced pod's namespaces stay the host user namespace's (CRIUserNamespace.swift), so
+      // the host's network works the same in one.
+      response.features.userNamespacesHostNetwork = runtime.userNamespacesUnsupported == nil
       if request.verbose {
         response.info = try verboseInfo()
       }
@@ -97,7 +100,8 @@ extension RuntimeService {
       stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir,
       security: .init(
         seccomp: true, apparmor: FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor"),
-        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), userNamespaces: false))
+        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"),
+        userNamespaces: runtime.userNamespacesUnsupported == nil))
     struct NetworkInfo: Encodable {
       var name: String?
       var source: String?

@@ -33,6 +33,9 @@ public struct PodManifest: Sendable, Equatable {
   /// The cgroup the pod's own group goes under, relative to each hierarchy's root (CRI
   /// `cgroup_parent`, e.g. `kubepods/burstable/pod<uid>`); nil: `liftoff`. JSON `"cgroupParent"`.
   public var cgroupParent: String?
+  /// The user namespace every app of the pod runs in (IDMapping.swift); nil: the host's.
+  /// JSON `"userNamespace"`.
+  public var userNamespace: UserNamespaceMappings?
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -203,6 +206,11 @@ public struct AppMount: Sendable, Equatable {
   /// Read-only all the way down (`mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`): the submounts
   /// of a read-only bind are read-only too. Needs `readOnly` and a private propagation.
   public var recursiveReadOnly: Bool
+  /// An idmapped bind mount: files of the source owned by a mapping's containerID appear owned by
+  /// its hostID (as seen from the host; the pod's user namespace maps them on). Empty: not idmapped.
+  public var uidMappings: [IDMapping] = []
+  public var gidMappings: [IDMapping] = []
+  public var isIDMapped: Bool { !uidMappings.isEmpty || !gidMappings.isEmpty }
   public init(
     destination: String, type: String = "bind", source: String, readOnly: Bool = false,
     propagation: Propagation = .rprivate, data: String? = nil, recursiveReadOnly: Bool = false
@@ -409,6 +417,7 @@ extension PodManifest {
       ("pidNamespace", sharedPID ? .string("pod") : nil),
       ("resources", resources.isEmpty ? nil : resources.json),
       ("cgroupParent", .str(cgroupParent)),
+      ("userNamespace", userNamespace?.json),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -448,6 +457,10 @@ extension PodManifest {
     case "pod": sharedPID = true
     case let other?: throw .invalidArgument("\(ctx): unknown pidNamespace \(other)")
     }
+    if let u = j["userNamespace"], !u.isNull {
+      guard fl == .default else { throw .invalidArgument("\(ctx): userNamespace: stage1 fly runs in the host's namespaces") }
+      userNamespace = try UserNamespaceMappings(json: u, in: "\(ctx) userNamespace")
+    }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)
     var apps: [AppManifest] = []
@@ -482,6 +495,8 @@ extension AppManifest {
           ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
           ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
           ("recursiveReadOnly", m.recursiveReadOnly ? .bool(true) : nil),
+          ("uidMappings", m.uidMappings.isEmpty ? nil : .array(m.uidMappings.map(\.json))),
+          ("gidMappings", m.gidMappings.isEmpty ? nil : .array(m.gidMappings.map(\.json))),
         ])
       })),
       ("rlimits", .array(rlimits.map { r in
@@ -544,12 +559,15 @@ extension AppManifest {
       let mc = "\(ctx) mount"
       let p = try m.optString("propagation", in: mc) ?? "rprivate"
       guard let prop = AppMount.Propagation(rawValue: p) else { throw .invalidArgument("\(mc): unknown propagation \(p)") }
-      let mount = AppMount(
+      var mount = AppMount(
         destination: try m.string("destination", in: mc), type: try m.optString("type", in: mc) ?? "bind",
         source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
         propagation: prop, data: try m.optString("data", in: mc),
         recursiveReadOnly: try m.optBool("recursiveReadOnly", in: mc) ?? false)
       if let problem = mount.problem { throw .invalidArgument("\(mc) \(mount.destination): \(problem)") }
+      mount.uidMappings = try IDMapping.list(json: m, key: "uidMappings", in: "\(mc) \(mount.destination)")
+      mount.gidMappings = try IDMapping.list(json: m, key: "gidMappings", in: "\(mc) \(mount.destination)")
+      try mount.validateIDMapping(in: "\(mc) \(mount.destination)")
       mounts.append(mount)
     }
     self.mounts = mounts

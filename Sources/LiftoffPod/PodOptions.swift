@@ -15,6 +15,8 @@ public struct PodOptions: Sendable {
   public var sharedPID = false
   /// `app sandbox --cgroup-parent PATH`: the pod's group goes under this one instead of `liftoff`.
   public var cgroupParent: String?
+  /// `--userns-uid-map`/`--userns-gid-map C:H:L`: the apps run in a user namespace with these mappings.
+  public var userNamespace: UserNamespaceMappings?
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false

@@ -109,6 +109,17 @@ public struct PodPreparer {
       labels: options.labels, apps: apps)
     manifest.hostIPC = options.hostIPC
     manifest.sharedPID = options.sharedPID
+    if let u = options.userNamespace {
+      guard options.flavor == .default else {
+        throw .invalidArgument("--userns-uid-map/--userns-gid-map: stage1 fly runs in the host's user namespace")
+      }
+      guard !u.uids.isEmpty, !u.gids.isEmpty else {
+        throw .invalidArgument("--userns-uid-map and --userns-gid-map: a user namespace needs both uid and gid mappings")
+      }
+      try IDMapping.validate(u.uids, field: "--userns-uid-map")
+      try IDMapping.validate(u.gids, field: "--userns-gid-map")
+      manifest.userNamespace = u
+    }
     if let p = options.cgroupParent {
       guard let rel = Cgroups.parentPath(p) else { throw .invalidArgument("cgroup parent \(p) is not a path of names") }
       manifest.cgroupParent = rel
@@ -203,6 +214,10 @@ public struct PodPreparer {
         guard m.source.hasPrefix("/") else { throw .invalidArgument("volume source \(m.source) must be an absolute path") }
         guard FileSystem.exists(m.source) else { throw .notFound("volume source \(m.source) does not exist") }
       }
+      if m.isIDMapped && flavor == .fly {
+        throw .invalidArgument("app \(name): mount \(m.destination): stage1 fly does not make idmapped mounts")
+      }
+      try m.validateIDMapping(in: "app \(name): mount \(m.destination)")
       mounts.append(m)
     }
     let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")

@@ -5,7 +5,8 @@
 // The child half (`childMain`) runs between fork and exec in a fresh PID and mount namespace
 // (flavor `default`) or in the host's (flavor `fly`), and builds the app's world in this order:
 //   oom_score_adj → mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, volumes,
-//   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → rlimits → working dir →
+//   masked and read-only paths) → pivot_root (fly: chroot) → read-only / → [user namespace pods:
+//   rlimits, join the pod's user namespace (AppUserNamespace.swift)] → rlimits → working dir →
 //   [seccomp, when no_new_privs is off: it needs CAP_SYS_ADMIN] → bounding set, groups/gid/uid,
 //   capabilities → parent-death signal → no_new_privs → wait until stage1 has moved it into the
 //   app's cgroup (done in parallel with all of the above) → signals → seccomp → execve.
@@ -32,6 +33,9 @@ struct AppLauncher {
   let cgroups: Cgroups
   /// For a `target` app: the process of the app whose PID namespace it joins (nil: not running).
   var targetPID: Int32?
+  /// The pod's user namespace (held by stage1), or -1 (AppUserNamespace.swift).
+  var userns: Int32 = -1
+  let mountUserNamespaces = MountUserNamespaces()
 
   var rootfs: String { "\(appDir)/rootfs/merged" }
 
@@ -41,7 +45,8 @@ struct AppLauncher {
       let upper = "\(appDir)/rootfs/upper"
       let work = "\(appDir)/rootfs/work"
       for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
-      try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs)
+      try mountRootfs(upper: upper, work: work)
+      try makeMountUserNamespaces()
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
       if pod.flavor == .default {
         try cgroups.restrictDevices(pod: pod.id, app: app.name, allowAll: app.security.privileged, extra: app.security.devices)
@@ -51,8 +56,10 @@ struct AppLauncher {
       }
     } catch {
       _ = try? Mounts.unmount(rootfs)
+      mountUserNamespaces.closeAll()
       return .failed("preparing: \(error)", pid: nil)
     }
+    defer { mountUserNamespaces.closeAll() }
     let pipe: (read: Int32, write: Int32)
     let go: (read: Int32, write: Int32)
     // stage1 moves the child into the app's cgroup while the child builds its mounts (the first
@@ -244,6 +251,10 @@ struct AppLauncher {
         step = "chroot"
         guard chroot(rootfs) == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
       }
+      if userNamespace != nil {
+        step = "user namespace"
+        try enterUserNamespace()
+      }
       if let ptySocket {
         // Inside the container's root: its own /dev/ptmx, so the app's terminal is one of its /dev/pts.
         step = "terminal"
@@ -257,7 +268,9 @@ struct AppLauncher {
         close(ptySocket)
       }
       step = "rlimits"
-      for r in app.rlimits { try ProcessControl.setRlimit(r) }
+      if userNamespace == nil {
+        for r in app.rlimits { try ProcessControl.setRlimit(r) }
+      }
       step = "working directory"
       try FileSystem.makeDirectories(app.workingDir)
       if app.workingDir != "/" { chown(app.workingDir, app.user.uid, app.user.gid) }
@@ -318,7 +331,7 @@ struct AppLauncher {
     try Mounts.mount("proc", path("/proc"), type: "proc", flags: nosuid | nodev | noexec)
 
     try FileSystem.makeDirectories(path("/dev"))
-    try Mounts.mount("tmpfs", path("/dev"), type: "tmpfs", flags: nosuid | UInt(MS_STRICTATIME), data: "mode=755,size=65536k")
+    try Mounts.mount("tmpfs", path("/dev"), type: "tmpfs", flags: nosuid | UInt(MS_STRICTATIME), data: "mode=755,size=65536k\(rootOwnerMountOptions)")
     let devices: [(String, UInt32, UInt32)] = [
       ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
     ]
@@ -335,13 +348,13 @@ struct AppLauncher {
     }
     try FileSystem.makeDirectories(path("/dev/pts"))
     try Mounts.mount(
-      "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=5")
+      "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=\(hostGID(5))")
     try FileSystem.makeDirectories(path("/dev/shm"))
     if pod.hostIPC {
       // The host's IPC namespace: its POSIX shared memory too.
       try Mounts.bind("/dev/shm", path("/dev/shm"), recursive: false, readOnly: false)
     } else {
-      try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k")
+      try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k\(rootOwnerMountOptions)")
     }
     try FileSystem.makeDirectories(path("/dev/mqueue"))
     try Mounts.mount("mqueue", path("/dev/mqueue"), type: "mqueue", flags: nosuid | nodev | noexec)
@@ -390,7 +403,7 @@ struct AppLauncher {
       try copy("/dev")
     }
     for d in app.security.devices {
-      try make(path(d.path), block: d.type == "b", mode: d.fileMode, major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
+      try make(path(d.path), block: d.type == "b", mode: d.fileMode, major: d.major, minor: d.minor, uid: hostUID(d.uid), gid: hostGID(d.gid))
     }
   }
 
@@ -408,7 +421,7 @@ struct AppLauncher {
           try FileSystem.makeDirectories(FileSystem.parent(of: target))
           if !FileSystem.exists(target) { try FileSystem.touch(target) }
         }
-        try Mounts.bind(m.source, target, recursive: true)
+        try bindVolume(m, target)
         if m.recursiveReadOnly {
           try Mounts.makeReadOnlyRecursively(target)
         } else if m.readOnly {

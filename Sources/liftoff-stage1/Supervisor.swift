@@ -32,6 +32,8 @@ final class Supervisor {
   var podInitAlive: Int32 = -1
 
   var signalFD: Int32 = -1
+  /// The pod's user namespace (`userNamespace` in pod.json), which every app joins; -1: none.
+  var userNamespaceFD: Int32 = -1
   var controlFD: Int32 = -1
 
   init(podDir: String, lockFD: Int32) throws {
@@ -47,6 +49,9 @@ final class Supervisor {
 
   func run() -> Int32 {
     ProcessControl.setName("liftoff-stage1")
+    // A write to an app's pipe after it died (the `joined` byte of an app that failed early) must
+    // fail with EPIPE, not kill the pod's supervisor. Apps get default handlers back before execve.
+    _ = Glibc.signal(SIGPIPE, SIG_IGN)
     do {
       try FileSystem.makeDirectories("\(podDir)/stage1")
       try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
@@ -79,6 +84,7 @@ final class Supervisor {
     var kinds: [Namespace] = [.mount, .uts, .ipc]
     if manifest.hostIPC { kinds = [.mount, .uts] }
     try Namespace.unshare(kinds)
+    if let u = manifest.userNamespace { userNamespaceFD = try UserNamespace.create(u) }
     // Our mounts must not leak to the host; host mounts still reach us (rslave).
     try Mounts.setPropagation("/", .rslave)
     if !manifest.hostname.isEmpty {
@@ -145,6 +151,7 @@ final class Supervisor {
   func start(_ app: AppManifest) {
     if let s = states[app.name], s.phase == .running { return }
     var launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
+    launcher.userns = userNamespaceFD
     if let target = app.security.pidTarget {
       launcher.targetPID = running.first { $0.value == target }?.key
     }

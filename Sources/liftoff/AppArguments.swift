@@ -9,7 +9,8 @@ import LiftoffPod
 struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
-    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate], --mount tmpfs:CTR[:SIZE],
+    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
+    (idmapped), --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
@@ -198,11 +199,18 @@ struct AppArguments {
         m.recursiveReadOnly = false
       } else if let p = AppMount.Propagation(rawValue: opt) {
         m.propagation = p
+      } else if opt.hasPrefix("uidmap=") || opt.hasPrefix("gidmap=") {
+        let list = try opt.dropFirst(7).split(separator: ",").map { try IDMapping.parse(String($0), separator: "-", flag: "--volume \(s)") }
+        let field = "--volume \(s) \(opt.prefix(6))"
+        guard !list.isEmpty else { throw LiftoffError.invalidArgument("\(field): no mapping") }
+        try IDMapping.validate(list, field: field)
+        if opt.hasPrefix("uidmap=") { m.uidMappings = list } else { m.gidMappings = list }
       } else {
         throw LiftoffError.invalidArgument("--volume \(s): unknown option \(opt)")
       }
     }
     if let problem = m.problem { throw LiftoffError.invalidArgument("--volume \(s): \(problem)") }
+    try m.validateIDMapping(in: "--volume \(s)")
     return m
   }
 

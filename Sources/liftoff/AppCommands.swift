@@ -35,6 +35,10 @@ struct AppSandboxCommand: ParsableCommand {
   var cgroupParent: String?
   @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
   var pidNamespace: String = "container"
+  @Option(help: "User namespace for the pod's apps: CONTAINER:HOST:LENGTH (repeatable, at most 340; needs --userns-gid-map too).")
+  var usernsUidMap: [String] = []
+  @Option(help: "GID mapping of the pod's user namespace: CONTAINER:HOST:LENGTH (repeatable, at most 340).")
+  var usernsGidMap: [String] = []
 
   func run() throws {
     var args: [String] = ["--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout)]
@@ -42,6 +46,7 @@ struct AppSandboxCommand: ParsableCommand {
     let repeated: [(String, [String])] = [
       ("--annotation", annotation), ("--label", label), ("--port", port), ("--port-mapping", portMapping),
       ("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt), ("--cni-arg", cniArg),
+      ("--userns-uid-map", usernsUidMap), ("--userns-gid-map", usernsGidMap),
     ]
     for (flag, values) in repeated {
       for v in values { args += [flag, v] }

@@ -32,6 +32,10 @@ struct PodArguments: ParsableArguments {
   var annotation: [String] = []
   @Option(help: "Pod label KEY=VALUE (repeatable).")
   var label: [String] = []
+  @Option(help: "User namespace for the pod's apps: CONTAINER:HOST:LENGTH (repeatable, at most 340; needs --userns-gid-map too).")
+  var usernsUidMap: [String] = []
+  @Option(help: "GID mapping of the pod's user namespace: CONTAINER:HOST:LENGTH (repeatable, at most 340).")
+  var usernsGidMap: [String] = []
 
   @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("IMAGE [app flags] [-- ARGS] [--- IMAGE …]", discussion: AppArguments.help))
   var apps: [String] = []
@@ -66,6 +70,20 @@ struct PodArguments: ParsableArguments {
         out[f[0]] = f[1]
       }
       return out
+    }
+    if !usernsUidMap.isEmpty || !usernsGidMap.isEmpty {
+      var uids: [IDMapping] = []
+      var gids: [IDMapping] = []
+      for s in usernsUidMap { uids.append(try IDMapping.parse(s, flag: "--userns-uid-map")) }
+      for s in usernsGidMap { gids.append(try IDMapping.parse(s, flag: "--userns-gid-map")) }
+      guard !uids.isEmpty else { throw LiftoffError.invalidArgument("--userns-gid-map needs --userns-uid-map too") }
+      guard !gids.isEmpty else { throw LiftoffError.invalidArgument("--userns-uid-map needs --userns-gid-map too") }
+      guard flavor == .default else {
+        throw LiftoffError.invalidArgument("--userns-uid-map/--userns-gid-map: stage1 fly runs in the host's user namespace")
+      }
+      try IDMapping.validate(uids, field: "--userns-uid-map")
+      try IDMapping.validate(gids, field: "--userns-gid-map")
+      p.userNamespace = UserNamespaceMappings(uids: uids, gids: gids)
     }
     p.annotations = try kv(annotation, "annotation")
     p.labels = try kv(label, "label")

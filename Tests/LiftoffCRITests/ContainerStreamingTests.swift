@@ -22,14 +22,14 @@ final class ContainerPod: @unchecked Sendable {
 
   static var liftoff: String { liftoffBinDir() + "/liftoff" }
 
-  init(tag: String, net: String = "none", extraAppFlags: [String] = []) throws {
+  init(tag: String, net: String = "none", extraPodFlags: [String] = [], extraAppFlags: [String] = []) throws {
     base = "/tmp/liftoff-cstream-\(tag)-\(UInt32.random(in: 0...UInt32.max))"
     dataDir = base + "/data"
     rootfs = base + "/rootfs"
     let fm = FileManager.default
     for d in ["bin", "etc", "tmp", "home/alice"] { try fm.createDirectory(atPath: "\(rootfs)/\(d)", withIntermediateDirectories: true) }
     try fm.copyItem(atPath: "/bin/busybox", toPath: "\(rootfs)/bin/busybox")
-    for applet in ["sh", "cat", "id", "grep", "sleep", "nc", "tr", "stty", "tty", "echo", "head", "wc", "ls", "readlink", "true", "seq"] {
+    for applet in ["sh", "cat", "id", "grep", "sleep", "nc", "tr", "stty", "tty", "echo", "head", "wc", "ls", "readlink", "true", "seq", "stat"] {
       try fm.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
     }
     try "#!/bin/sh\nexec tr a-z A-Z\n".write(toFile: "\(rootfs)/bin/upper", atomically: true, encoding: .utf8)
@@ -38,7 +38,7 @@ final class ContainerPod: @unchecked Sendable {
       .write(toFile: "\(rootfs)/etc/passwd", atomically: true, encoding: .utf8)
     try "root:x:0:\nalice:x:1000:\nstaff:x:50:alice\n".write(toFile: "\(rootfs)/etc/group", atomically: true, encoding: .utf8)
     containerID = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-    let sandbox = try Self.run(["--dir", dataDir, "app", "sandbox", "--net", net])
+    let sandbox = try Self.run(["--dir", dataDir, "app", "sandbox", "--net", net] + extraPodFlags)
     podID = sandbox.trimmingCharacters(in: .whitespacesAndNewlines)
     let script = "nc -ll -p \(echoPort) -e /bin/cat & nc -ll -p \(upperPort) -e /bin/upper & exec sleep 100000"
     do {

@@ -49,6 +49,16 @@ int liftoff_netns_create(const char *path);
 /// Brings the loopback interface of the caller's network namespace up.
 int liftoff_loopback_up(void);
 
+// MARK: user namespaces and idmapped mounts (userns.c; safe in multi-threaded processes)
+/// A new user namespace with these uid_map/gid_map texts: an O_CLOEXEC fd of it, or -1 with errno and
+/// *step the call that failed (0 clone, 1 uid_map, 2 gid_map, 3 open ns/user).
+int liftoff_userns_create(const char *uid_map, const char *gid_map, int *step);
+/// open_tree(OPEN_TREE_CLONE[, AT_RECURSIVE]) of source, mount_setattr(MOUNT_ATTR_IDMAP, userns_fd),
+/// move_mount onto target. 0, or -1 with errno and *step (0 open_tree, 1 mount_setattr, 2 move_mount).
+int liftoff_idmap_mount(const char *source, const char *target, int userns_fd, int recursive, int *step);
+/// Whether an idmapped clone of dir's mount can be made (nothing is attached): 0 or the errno.
+int liftoff_idmap_probe(const char *dir, int userns_fd);
+
 // MARK: seccomp
 /// Loads a classic BPF program (`len` bytes of struct sock_filter) as a seccomp filter.
 int liftoff_seccomp_load(const void *filter, size_t len);
