@@ -115,3 +115,40 @@ int liftoff_idmap_probe(const char *dir, int userns_fd) {
   close(tree);
   return 0;
 }
+
+int liftoff_bind_from_namespace(int mntns_fd, const char *source, const char *target, int *step) {
+  *step = 0;
+  int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (own < 0) return -1;
+  *step = 1;
+  if (setns(mntns_fd, CLONE_NEWNS) != 0) {
+    int e = errno;
+    close(own);
+    errno = e;
+    return -1;
+  }
+  *step = 2;
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  int e = errno;
+  // Back home whatever happened: failing that leaves us in the other namespace, which the caller
+  // must treat as fatal (step 3).
+  if (setns(own, CLONE_NEWNS) != 0) {
+    e = errno;
+    close(own);
+    if (tree >= 0) close(tree);
+    *step = 3;
+    errno = e;
+    return -1;
+  }
+  close(own);
+  if (tree < 0) {
+    errno = e;
+    return -1;
+  }
+  *step = 4;
+  int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+  e = errno;
+  close(tree);
+  errno = e;
+  return rc;
+}

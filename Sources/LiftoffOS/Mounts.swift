@@ -101,6 +101,44 @@ public enum Mounts {
     return out
   }
 
+  /// Binds `source` as the mount namespace `namespaceFD` sees it onto `target` (recursively): the
+  /// new mount is a peer of the other namespace's, so mounts propagate between them both ways when
+  /// that mount is shared. For a single-threaded caller (stage1's app child).
+  public static func bindFromNamespace(_ namespaceFD: Int32, _ source: String, _ target: String) throws(SystemCallError) {
+    var step: Int32 = 0
+    guard liftoff_bind_from_namespace(namespaceFD, source, target, &step) == 0 else {
+      let calls = ["open /proc/self/ns/mnt", "setns to the host's mount namespace", "open_tree", "setns back", "move_mount"]
+      throw SystemCallError(calls[Int(min(max(step, 0), 4))], errno: errno, path: step == 4 ? target : source)
+    }
+  }
+
+  /// The mount holding `path` (canonical, absolute) and its propagation, from mountinfo's optional
+  /// fields (`shared:N`, `master:N`): the last-listed mount whose mount point is `path` or one of
+  /// its parents (mountinfo lists parents before children, and the later of two mounts stacked on
+  /// one point is the visible one).
+  public static func propagation(of path: String, mountinfo: String? = nil) throws(SystemCallError)
+    -> (mountPoint: String, shared: Bool, slave: Bool)?
+  {
+    let text: String
+    if let mountinfo { text = mountinfo } else { text = try FileSystem.readString("/proc/self/mountinfo") }
+    var best: (mountPoint: String, shared: Bool, slave: Bool)?
+    for line in text.split(separator: "\n") {
+      let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+      guard fields.count > 7 else { continue }
+      let point = unescape(String(fields[4]))
+      let covers = point == "/" || path == point || path.hasPrefix(point + "/")
+      guard covers, point.count >= (best?.mountPoint.count ?? 0) else { continue }
+      var shared = false, slave = false
+      for f in fields[6...] {
+        if f == "-" { break }
+        if f.hasPrefix("shared:") { shared = true }
+        if f.hasPrefix("master:") { slave = true }
+      }
+      best = (point, shared, slave)
+    }
+    return best
+  }
+
   static func unescape(_ s: String) -> String {
     guard s.contains("\\") else { return s }
     var bytes: [UInt8] = []

@@ -206,13 +206,19 @@ public struct PodPreparer {
       }
     }
     var mounts: [AppMount] = []
-    for m in o.mounts {
+    for var m in o.mounts {
       guard m.destination.hasPrefix("/"), !m.destination.split(separator: "/").contains("..") else {
         throw .invalidArgument("mount destination \(m.destination) must be absolute, without '..'")
       }
       if m.type == "bind" {
         guard m.source.hasPrefix("/") else { throw .invalidArgument("volume source \(m.source) must be an absolute path") }
         guard FileSystem.exists(m.source) else { throw .notFound("volume source \(m.source) does not exist") }
+        // Symlinks resolved now, as containerd does: what is mounted is what was checked, and a
+        // symlink changed afterwards cannot redirect the mount.
+        do { m.source = try Mounts.canonical(m.source) } catch {
+          throw .invalidArgument("volume source \(m.source): \(error)")
+        }
+        try Self.checkPropagation(m, app: name)
       }
       if m.isIDMapped && flavor == .fly {
         throw .invalidArgument("app \(name): mount \(m.destination): stage1 fly does not make idmapped mounts")
@@ -327,6 +333,27 @@ public struct PodPreparer {
       return nil
     }
     return nil
+  }
+
+  /// Propagation from the host needs the host's mount to propagate: shared for rshared
+  /// (bidirectional), shared or slave for rslave (host to container), as containerd checks.
+  static func checkPropagation(_ m: AppMount, app: String) throws(LiftoffError) {
+    let needsShared = m.propagation == .shared || m.propagation == .rshared
+    let needsReceive = m.propagation == .slave || m.propagation == .rslave
+    guard needsShared || needsReceive else { return }
+    let info: (mountPoint: String, shared: Bool, slave: Bool)?
+    do { info = try Mounts.propagation(of: m.source) } catch {
+      throw .init(.internal, "app \(app): volume \(m.destination): reading the mount table", cause: error)
+    }
+    guard let info else { return }
+    if needsShared && !info.shared {
+      throw .invalidArgument(
+        "app \(app): volume \(m.destination): \(m.propagation.rawValue) propagation needs a shared host mount, but \(m.source) is on \(info.mountPoint), which is \(info.slave ? "a slave" : "private") (mount --make-shared \(info.mountPoint))")
+    }
+    if needsReceive && !info.shared && !info.slave {
+      throw .invalidArgument(
+        "app \(app): volume \(m.destination): \(m.propagation.rawValue) propagation needs a shared or slave host mount, but \(m.source) is on \(info.mountPoint), which is private")
+    }
   }
 
   /// A `target` app's target must be another app of the same pod.

@@ -33,6 +33,9 @@ struct AppLauncher {
   let cgroups: Cgroups
   /// For a `target` app: the process of the app whose PID namespace it joins (nil: not running).
   var targetPID: Int32?
+  /// The host's mount namespace (opened by stage1 before it made its own), or -1: rshared volumes
+  /// are cloned from there, to be peers of the host's mounts.
+  var hostMountNamespace: Int32 = -1
   /// The pod's user namespace (held by stage1), or -1 (AppUserNamespace.swift).
   var userns: Int32 = -1
   let mountUserNamespaces = MountUserNamespaces()
@@ -431,6 +434,20 @@ struct AppLauncher {
       default:
         throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")
       }
+    }
+  }
+
+  /// A volume's bind mount. stage1's own mount namespace is a slave of the host's, so a bind from
+  /// its view receives the host's mounts (rslave) but never sends back: a bidirectional (rshared)
+  /// volume is cloned from the host's namespace instead, into the host mount's peer group.
+  /// stage0 checked that the host mount propagates as asked (PodPreparer.checkPropagation).
+  func bindVolume(_ m: AppMount, _ target: String) throws {
+    if m.isIDMapped {
+      try idmappedBind(m, target)
+    } else if m.propagation == .shared || m.propagation == .rshared, pod.flavor == .default, hostMountNamespace >= 0 {
+      try Mounts.bindFromNamespace(hostMountNamespace, m.source, target)
+    } else {
+      try Mounts.bind(m.source, target, recursive: true)
     }
   }
 

@@ -71,12 +71,8 @@ extension AppLauncher {
     }
   }
 
-  /// A volume's bind mount: an idmapped one when the mount has mappings.
-  func bindVolume(_ m: AppMount, _ target: String) throws {
-    guard m.isIDMapped else {
-      try Mounts.bind(m.source, target, recursive: true)
-      return
-    }
+  /// An idmapped volume: a clone of its source mapped through the mount's own user namespace.
+  func idmappedBind(_ m: AppMount, _ target: String) throws {
     guard let i = app.mounts.firstIndex(of: m), let fd = mountUserNamespaces.fds[i] else {
       throw LiftoffError(.internal, "app \(app.name): mount \(m.destination): no user namespace for its idmapping")
     }

@@ -32,6 +32,8 @@ final class Supervisor {
   var podInitAlive: Int32 = -1
 
   var signalFD: Int32 = -1
+  /// The host's mount namespace, kept for rshared volumes (AppLauncher.bindVolume); -1: none.
+  var hostMountNamespaceFD: Int32 = -1
   /// The pod's user namespace (`userNamespace` in pod.json), which every app joins; -1: none.
   var userNamespaceFD: Int32 = -1
   var controlFD: Int32 = -1
@@ -83,6 +85,7 @@ final class Supervisor {
     guard manifest.flavor == .default else { return }
     var kinds: [Namespace] = [.mount, .uts, .ipc]
     if manifest.hostIPC { kinds = [.mount, .uts] }
+    hostMountNamespaceFD = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
     try Namespace.unshare(kinds)
     if let u = manifest.userNamespace { userNamespaceFD = try UserNamespace.create(u) }
     // Our mounts must not leak to the host; host mounts still reach us (rslave).
@@ -152,6 +155,7 @@ final class Supervisor {
     if let s = states[app.name], s.phase == .running { return }
     var launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
     launcher.userns = userNamespaceFD
+    launcher.hostMountNamespace = hostMountNamespaceFD
     if let target = app.security.pidTarget {
       launcher.targetPID = running.first { $0.value == target }?.key
     }

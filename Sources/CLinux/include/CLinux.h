@@ -58,6 +58,11 @@ int liftoff_userns_create(const char *uid_map, const char *gid_map, int *step);
 int liftoff_idmap_mount(const char *source, const char *target, int userns_fd, int recursive, int *step);
 /// Whether an idmapped clone of dir's mount can be made (nothing is attached): 0 or the errno.
 int liftoff_idmap_probe(const char *dir, int userns_fd);
+/// A recursive clone of `source` as the mount namespace `mntns_fd` sees it (a peer of its mounts:
+/// propagation both ways), attached at `target` in the caller's mount namespace. Single-threaded
+/// callers only. 0, or -1 with errno and *step (0 open own ns, 1 setns there, 2 open_tree,
+/// 3 setns back — the caller is left in the other namespace —, 4 move_mount).
+int liftoff_bind_from_namespace(int mntns_fd, const char *source, const char *target, int *step);
 
 // MARK: seccomp
 /// Loads a classic BPF program (`len` bytes of struct sock_filter) as a seccomp filter.
