@@ -37,7 +37,8 @@ public struct AppManager: Sendable {
         _ = try NetworkNamespace.create(
           name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
       }
-      try spawnDetached(stage1, ["--pod-dir", dir, "--lock-fd", "3", "--detach"], lockFD: lock.fd, log: "\(dir)/stage1/stage1.log")
+      let command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: Self.systemdRunPath())
+      try spawnDetached(command.path, command.args, lockFD: lock.fd, log: "\(dir)/stage1/stage1.log")
     } catch let e as LiftoffError {
       throw e
     } catch {
@@ -56,6 +57,29 @@ public struct AppManager: Sendable {
       usleep(5_000)
     }
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
+  }
+
+  /// How a mutable pod's stage1 is started. Where systemd is PID 1: through `systemd-run --scope`,
+  /// so that the pod is a scope unit of its own (`liftoff-<id>.scope`) and not a left-over process
+  /// in the cgroup of whatever ran `liftoff` (liftoff-cri's service): stopping or restarting that
+  /// unit never touches it, as rkt ran its pods. `--scope` execs the command in place, so the pod
+  /// lock on fd 3 reaches stage1 either way. Elsewhere stage1 itself (it double-forks, `--detach`).
+  public static func stage1Command(stage1: String, podDir: String, podID: String, systemdRun: String?)
+    -> (path: String, args: [String])
+  {
+    let args = ["--pod-dir", podDir, "--lock-fd", "3", "--detach"]
+    guard let systemdRun else { return (stage1, args) }
+    return (
+      systemdRun,
+      ["--scope", "--quiet", "--collect", "--unit=liftoff-\(podID).scope", "--description=Liftoff pod \(podID)", "--", stage1]
+        + args
+    )
+  }
+
+  /// systemd-run, when systemd is PID 1 and has it; nil otherwise (then stage1 starts directly).
+  public static func systemdRunPath() -> String? {
+    guard Cgroups.systemdIsRunning else { return nil }
+    return ["/usr/bin/systemd-run", "/bin/systemd-run"].first { access($0, X_OK) == 0 }
   }
 
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr
