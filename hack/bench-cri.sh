@@ -3,7 +3,8 @@
 # containerd (Debian's 1.6 with runc), same image, same pod and container configs, same CNI plugins
 # (a private bridge network each, no masquerade). Per runtime, RUNS iterations of
 #   RunPodSandbox · CreateContainer+StartContainer · ExecSync (`true`) · StopContainer+RemoveContainer
-# each timed around the crictl calls (crictl's own start-up is in both figures), then the daemon's RSS
+# each timed around the crictl calls (crictl's own start-up is in both figures) and, from each runtime's
+# own debug log, inside the server (hack/rpc-durations.py: no client start-up), then the daemon's RSS
 # with PODS pods each running one container, and the per-pod memory beside it (liftoff-stage1 PSS;
 # containerd-shim + pause PSS).
 #   hack/bench-cri.sh [RUNS] [PODS]     (root; needs hack/test-env.sh start, crictl, a built liftoff)
@@ -109,7 +110,7 @@ run_bench() {
 
 # liftoff-cri
 netconf "$W/lnet.d" liftoff-bench lfb$((RANDOM % 1000)) 10.251.0.0/16
-"$BIN_DIR/liftoff-cri" --socket "$W/liftoff.sock" --dir "$W/liftoff" --cni-conf-dir "$W/lnet.d" --log-level warning \
+"$BIN_DIR/liftoff-cri" --socket "$W/liftoff.sock" --dir "$W/liftoff" --cni-conf-dir "$W/lnet.d" --log-level debug \
   >"$W/liftoff-cri.log" 2>&1 &
 LPID=$!
 for _ in $(seq 1 100); do [[ -S $W/liftoff.sock ]] && break; sleep 0.1; done
@@ -124,6 +125,7 @@ cleanup() {
 }
 trap cleanup EXIT
 run_bench liftoff "$W/liftoff.sock" "$LPID"
+python3 "$HACK/rpc-durations.py" liftoff "$W/liftoff-cri.log"
 
 if command -v containerd >/dev/null && command -v runc >/dev/null; then
   CT=$W/containerd; mkdir -p "$CT"
@@ -143,11 +145,12 @@ state = "$CT/state"
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REG"]
     endpoint = ["http://$REG"]
 TOML
-  containerd --config "$CT/config.toml" >"$CT/log" 2>&1 &
+  containerd --config "$CT/config.toml" --log-level debug >"$CT/log" 2>&1 &
   CPID=$!
   for _ in $(seq 1 100); do [[ -S $CT/containerd.sock ]] && break; sleep 0.1; done
   sleep 1
   run_bench containerd "$CT/containerd.sock" "$CPID"
+  python3 "$HACK/rpc-durations.py" containerd "$CT/log"
 else
   echo "containerd  skipped: not installed (apt-get install containerd)"
 fi
