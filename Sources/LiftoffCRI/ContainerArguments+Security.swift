@@ -12,12 +12,9 @@ extension ContainerArguments {
     var a: [String] = []
     let field = "config.linux.security_context"
     if sc.privileged { a.append("--privileged") }
-    if sc.hasSelinuxOptions, sc.selinuxOptions != Runtime_V1_SELinuxOption() {
-      throw LiftoffError.invalidArgument("\(field).selinux_options: this host has no SELinux")
-    }
-    if sc.hasApparmor, sc.apparmor.profileType == .localhost || !sc.apparmorProfile.isEmpty {
-      throw LiftoffError.invalidArgument("\(field).apparmor: this host has no AppArmor")
-    }
+    try SecurityModules.refuseProfiles(
+      selinux: sc.hasSelinuxOptions ? sc.selinuxOptions : nil, apparmor: sc.hasApparmor ? sc.apparmor : nil,
+      apparmorProfile: sc.apparmorProfile, field: field)
     if sc.hasRunAsUser {
       guard sc.runAsUser.value >= 0, sc.runAsUser.value <= Int64(UInt32.max) else {
         throw LiftoffError.invalidArgument("\(field).run_as_user \(sc.runAsUser.value) is out of range")

@@ -34,6 +34,10 @@ extension RuntimeService {
       let linux = config.linux
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
+      let sc = linux.securityContext
+      try SecurityModules.refuseProfiles(
+        selinux: sc.hasSelinuxOptions ? sc.selinuxOptions : nil, apparmor: sc.hasApparmor ? sc.apparmor : nil,
+        apparmorProfile: "", field: "config.linux.security_context")
       if options.pid == .target {
         // TARGET names a container: only a container's PID namespace can be another one's.
         throw LiftoffError.invalidArgument("config.linux.security_context.namespace_options.pid TARGET applies to containers, not to a sandbox")

@@ -99,8 +99,7 @@ extension RuntimeService {
       name: "liftoff", version: LiftoffVersion.version, liftoff: runtime.liftoffPath,
       stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir,
       security: .init(
-        seccomp: true, apparmor: FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor"),
-        selinux: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"),
+        seccomp: true, apparmor: SecurityModules.hostHasAppArmor, selinux: SecurityModules.hostHasSELinux,
         userNamespaces: runtime.userNamespacesUnsupported == nil))
     struct NetworkInfo: Encodable {
       var name: String?

@@ -385,6 +385,123 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
+  /// AppArmor and SELinux requests fail naming the field (liftoff applies neither), on the sandbox
+  /// and on a container; AppArmor RuntimeDefault is no request.
+  @Test func securityModuleRequestsAreRefused() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("lsm")
+      run.config.linux.securityContext.selinuxOptions.type = "container_t"
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("a sandbox SELinux label was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.selinux_options"), "\(e)")
+      }
+      run.config.linux.securityContext.clearSelinuxOptions()
+      run.config.linux.securityContext.apparmor.profileType = .localhost
+      run.config.linux.securityContext.apparmor.localhostRef = "k8s-nginx"
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("a sandbox AppArmor profile was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.apparmor"), "\(e)")
+      }
+      run.config.linux.securityContext.apparmor.profileType = .runtimeDefault
+      run.config.linux.securityContext.apparmor.localhostRef = ""
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      #expect(try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items.map(\.id) == [sandboxID])
+
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("lsm", image: image, "true")
+      create.config.linux.securityContext.apparmorProfile = "localhost/k8s-nginx"
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a container AppArmor profile was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.apparmor"), "\(e)")
+      }
+      create.config.linux.securityContext.apparmorProfile = ""
+      create.config.linux.securityContext.selinuxOptions.level = "s0:c1,c2"
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("a container SELinux level was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.selinux_options"), "\(e)")
+      }
+      create.config.linux.securityContext.clearSelinuxOptions()
+      create.config.linux.securityContext.apparmor.profileType = .runtimeDefault
+      _ = try await runtime.createContainer(create)
+    }
+  }
+
+  /// Mount propagation through the CRI: a BIDIRECTIONAL volume on a shared host mount carries a
+  /// mount made in a privileged container back to the host; HOST_TO_CONTAINER on a private host
+  /// mount is refused naming it.
+  @Test func mountPropagationThroughTheCRI() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let shared = try Mounts.canonical(server.root) + "/shared"
+    try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+    try Mounts.bind(shared, shared, recursive: false)
+    defer { _ = try? Mounts.unmountAll(under: shared) }
+    try Mounts.setPropagation(shared, .shared)
+    let priv = server.root + "/private"
+    try FileManager.default.createDirectory(atPath: priv, withIntermediateDirectories: true)
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("prop")
+      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("prop", image: image, "sleep 300")
+      create.config.linux.securityContext.privileged = true
+      var m = Runtime_V1_Mount()
+      m.hostPath = shared
+      m.containerPath = "/both"
+      m.propagation = .propagationBidirectional
+      create.config.mounts = [m]
+      let id = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = id
+      _ = try await runtime.startContainer(start)
+      var exec = Runtime_V1_ExecSyncRequest()
+      exec.containerID = id
+      exec.cmd = ["/bin/sh", "-c", "mkdir -p /both/in && mount -t tmpfs cri /both/in && echo ok"]
+      exec.timeout = 10
+      let r = try await runtime.execSync(exec)
+      #expect(String(decoding: r.stdout, as: UTF8.self) == "ok\n", "\(String(decoding: r.stderr, as: UTF8.self))")
+      #expect(try Mounts.mountPoints().contains(shared + "/in"))
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = id
+      #expect(try await runtime.containerStatus(status).status.mounts.map(\.propagation) == [.propagationBidirectional])
+
+      create.config = containerConfig("recv", image: image, "true")
+      m.hostPath = priv
+      m.propagation = .propagationHostToContainer
+      create.config.mounts = [m]
+      do {
+        _ = try await runtime.createContainer(create)
+        Issue.record("HOST_TO_CONTAINER on a private host mount was accepted")
+      } catch let e as RPCError {
+        #expect(e.code == .invalidArgument && e.message.contains("needs a shared or slave host mount"), "\(e)")
+      }
+    }
+  }
+
   @Test func exitCodesAndBadRequests() async throws {
     guard let env = ImageServiceTests.registry() else { return }
     let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
