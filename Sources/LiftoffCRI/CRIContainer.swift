@@ -144,6 +144,7 @@ struct CRIContainer: Sendable {
       return l
     }
     if let adj = app.oomScoreAdj { linux.oomScoreAdj = Int64(adj) }
+    linux.unified = r.unified
     s.resources.linux = linux
     return s
   }

@@ -54,8 +54,11 @@ extension ContainerArguments {
     if !r.unified.isEmpty && cgroups.version == .v1 {
       throw LiftoffError.invalidArgument("\(field).unified needs cgroup v2; this node runs cgroup v1")
     }
-    if !r.unified.isEmpty {
-      throw LiftoffError(.unimplemented, "\(field).unified: cgroup v2 unified keys are not supported yet")
+    for (key, value) in r.unified.sorted(by: { $0.key < $1.key }) {
+      if let problem = AppResources.unifiedKeyProblem(key) {
+        throw LiftoffError.invalidArgument("\(field).unified: key \"\(key)\" \(problem)")
+      }
+      a += ["--unified", "\(key)=\(value)"]
     }
     return a
   }

@@ -257,6 +257,8 @@ public struct AppRlimit: Sendable, Equatable {
 ///   cpusetCpus        `0-1,3` (cpuset.cpus)        cpusetMems   `0` (cpuset.mems)
 ///   pidsMax           pids.max; 0 or −1 = no limit
 ///   hugepageLimits    [{"pageSize": "2MB", "limitBytes": N}] (hugetlb.<size>.limit_in_bytes, v2 .max)
+///   unified           {"memory.high": "64M"}: cgroup v2 files written as given, after the fields above
+///                     (CRI `unified`; refused on cgroup v1)
 public struct AppResources: Sendable, Equatable {
   public var memoryBytes: Int64?
   /// CPU limit in millicores (1000 = one CPU): a CFS quota over a 100 ms period.
@@ -270,6 +272,8 @@ public struct AppResources: Sendable, Equatable {
   public var cpusetCpus: String?
   public var cpusetMems: String?
   public var hugepageLimits: [HugepageLimit]
+  /// cgroup v2 file → value.
+  public var unified: [String: String] = [:]
 
   public struct HugepageLimit: Sendable, Equatable {
     /// `2MB`, `1GB` (the kernel's hugetlb file names).
@@ -340,6 +344,7 @@ public struct AppResources: Sendable, Equatable {
         r.hugepageLimits.append(h)
       }
     }
+    r.unified.merge(update.unified) { _, new in new }
     return r
   }
 
@@ -369,6 +374,12 @@ public struct AppResources: Sendable, Equatable {
     for (field, list) in [("cpuset cpus", cpusetCpus), ("cpuset mems", cpusetMems)] {
       if let list, !Self.isCPUList(list) {
         throw .invalidArgument("\(ctx): \(field) \(list) is not a list like 0-2,4")
+      }
+    }
+    for (key, value) in unified.sorted(by: { $0.key < $1.key }) {
+      if let problem = Self.unifiedKeyProblem(key) { throw .invalidArgument("\(ctx): unified key \"\(key)\" \(problem)") }
+      guard !value.contains("\n"), !value.contains("\0") else {
+        throw .invalidArgument("\(ctx): unified \(key) value must be one line")
       }
     }
     for h in hugepageLimits {
@@ -597,12 +608,26 @@ extension AppManifest {
 }
 
 extension AppResources {
+  /// Why `key` cannot be a cgroup v2 `unified` key, nil when it can: a file of the group itself
+  /// (`controller.name`, no path), and none of the files that move processes or enable controllers.
+  public static func unifiedKeyProblem(_ key: String) -> String? {
+    let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count >= 2, parts.allSatisfy({ !$0.isEmpty }),
+      key.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x5f })
+    else { return "is not a cgroup file name like memory.high" }
+    if parts[0] == "cgroup" && ["procs", "threads", "subtree_control", "type", "kill"].contains(String(parts[1])) {
+      return "would move processes or change the hierarchy"
+    }
+    return nil
+  }
+
   public var json: JSON {
     .obj([
       ("memoryBytes", .int(memoryBytes)), ("cpuMillis", .int(cpuMillis)), ("pidsMax", .int(pidsMax)),
       ("cpuShares", .int(cpuShares)), ("cpuPeriodUs", .int(cpuPeriodUs)), ("cpuQuotaUs", .int(cpuQuotaUs)),
       ("memorySwapBytes", .int(memorySwapBytes)), ("cpusetCpus", .str(cpusetCpus)), ("cpusetMems", .str(cpusetMems)),
       ("hugepageLimits", .array(hugepageLimits.map { .obj([("pageSize", .string($0.pageSize)), ("limitBytes", .int($0.limitBytes))]) })),
+      ("unified", unified.isEmpty ? nil : .map(unified)),
     ])
   }
 
@@ -620,5 +645,6 @@ extension AppResources {
       cpuPeriodUs: try res.optInt64("cpuPeriodUs", in: ctx), cpuQuotaUs: try res.optInt64("cpuQuotaUs", in: ctx),
       memorySwapBytes: try res.optInt64("memorySwapBytes", in: ctx), cpusetCpus: try res.optString("cpusetCpus", in: ctx),
       cpusetMems: try res.optString("cpusetMems", in: ctx), hugepageLimits: pages)
+    unified = try res.stringMap("unified", in: "\(ctx) resources")
   }
 }

@@ -10,6 +10,7 @@
 //   cpuset           cpuset/…/cpuset.cpus, cpuset.mems         cpuset.cpus, cpuset.mems
 //   pidsMax          pids/…/pids.max                           pids.max
 //   hugepageLimits   hugetlb/…/hugetlb.<size>.limit_in_bytes   hugetlb.<size>.max
+//   unified          (refused)                                 each key's file, last
 import Glibc
 import LiftoffCore
 
@@ -31,6 +32,9 @@ extension Cgroups {
     }
     if r.cpusetCpus != nil || r.cpusetMems != nil { try need("cpuset", for: "a cpuset") }
     if !r.hugepageLimits.isEmpty { try need("hugetlb", for: "a hugepage limit") }
+    if !r.unified.isEmpty && version == .v1 {
+      throw LiftoffError(.failedPrecondition, "\(ctx): unified keys need cgroup v2; this host runs cgroup v1")
+    }
     switch version {
     case .v1: try applyV1(pod: pod, app: app, r)
     case .v2: try applyV2(pod: pod, app: app, r)
@@ -103,6 +107,18 @@ extension Cgroups {
         throw LiftoffError(.invalidArgument, "\(app.map { "app \($0)" } ?? "pod \(pod)"): hugepage size \(h.pageSize) is not supported on this host (\(f) is missing)")
       }
       try FileSystem.writeControl(f, String(h.limitBytes))
+    }
+    // As runc: written as given, after the typed fields (so they win); a key this group has no
+    // file for (its controller not enabled here) is an error naming it.
+    for (key, value) in r.unified.sorted(by: { $0.key < $1.key }) {
+      if let problem = AppResources.unifiedKeyProblem(key) {
+        throw LiftoffError(.invalidArgument, "unified key \"\(key)\" \(problem)")
+      }
+      let f = "\(dir)/\(key)"
+      guard FileSystem.exists(f) else {
+        throw LiftoffError(.invalidArgument, "\(app.map { "app \($0)" } ?? "pod \(pod)"): unified key \(key): \(f) does not exist (is its controller enabled?)")
+      }
+      try FileSystem.writeControl(f, value)
     }
   }
 }

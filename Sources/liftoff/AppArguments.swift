@@ -22,12 +22,13 @@ struct AppArguments {
 
   static let resourceHelp = """
     --memory 64M, --memory-swap 128M|-1 (memory+swap), --cpu 500m, --cpu-period US, --cpu-quota US|-1,
-    --cpu-shares N, --cpuset-cpus 0-1, --cpuset-mems 0, --pids N|-1, --hugepage 2MB=LIMIT (repeatable)
+    --cpu-shares N, --cpuset-cpus 0-1, --cpuset-mems 0, --pids N|-1, --hugepage 2MB=LIMIT (repeatable),
+    --unified FILE=VALUE (cgroup v2 only, repeatable, e.g. memory.high=64M)
     """
 
   static let resourceFlags: Set<String> = [
     "--memory", "--memory-swap", "--cpu", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus",
-    "--cpuset-mems", "--pids", "--hugepage",
+    "--cpuset-mems", "--pids", "--hugepage", "--unified",
   ]
 
   /// One resource flag (`resourceFlags`) into `r`; values are checked for form here, for range by
@@ -57,6 +58,12 @@ struct AppArguments {
       let limit = kv[1] == "0" ? 0 : try parseBytes(kv[1])
       r.hugepageLimits.removeAll { $0.pageSize == kv[0] }
       r.hugepageLimits.append(.init(pageSize: kv[0], limitBytes: limit))
+    case "--unified":
+      let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+      guard kv.count == 2, AppResources.unifiedKeyProblem(kv[0]) == nil else {
+        throw LiftoffError.invalidArgument("--unified \(v): expected FILE=VALUE with a cgroup v2 file like memory.high")
+      }
+      r.unified[kv[0]] = kv[1]
     default: throw LiftoffError.invalidArgument("unknown resource flag \(flag)")
     }
   }

@@ -45,6 +45,7 @@ struct AppUpdateCommand: ParsableCommand {
   @Option(help: "Memory nodes the app may use (0).") var cpusetMems: String?
   @Option(help: "Process limit, -1 for none.") var pids: String?
   @Option(help: "Hugepage limit SIZE=LIMIT, e.g. 2MB=64M (repeatable).") var hugepage: [String] = []
+  @Option(help: "cgroup v2 file FILE=VALUE, e.g. memory.high=64M (repeatable).") var unified: [String] = []
   @Option(help: "oom_score_adj (-1000…1000) of the app's processes, never below liftoff's own (with --app).")
   var oomScoreAdj: Int?
   @Option var format: OutputFormat = .text
@@ -56,7 +57,7 @@ struct AppUpdateCommand: ParsableCommand {
       ("--memory", memory), ("--memory-swap", memorySwap), ("--cpu", cpu), ("--cpu-period", cpuPeriod),
       ("--cpu-quota", cpuQuota), ("--cpu-shares", cpuShares), ("--cpuset-cpus", cpusetCpus), ("--cpuset-mems", cpusetMems),
       ("--pids", pids),
-    ] + hugepage.map { ("--hugepage", $0) }
+    ] + hugepage.map { ("--hugepage", $0) } + unified.map { ("--unified", $0) }
     for case (let flag, let value?) in given { try AppArguments.parseResource(flag, value, into: &r) }
     guard !r.isEmpty || oomScoreAdj != nil else { throw LiftoffError.invalidArgument("app update needs at least one resource flag") }
     if oomScoreAdj != nil && app == nil { throw LiftoffError.invalidArgument("--oom-score-adj needs --app: a pod has none of its own") }

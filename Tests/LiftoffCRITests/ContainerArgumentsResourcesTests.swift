@@ -73,8 +73,14 @@ import Testing
     #expect(message(resources { $0.unified = ["memory.high": "1"] }).contains("linux.unified needs cgroup v2"))
     let (v2, root2) = try fakeCgroups(.v2, hugetlb: false)
     defer { try? FileManager.default.removeItem(atPath: root2) }
-    #expect(throws: LiftoffError.self) {
-      _ = try ContainerArguments.resourceFlags(resources { $0.unified = ["memory.high": "1"] }, field: "linux", cgroups: v2)
-    }
+    #expect(
+      try ContainerArguments.resourceFlags(resources { $0.unified = ["memory.high": "64M", "io.weight": "50"] }, field: "linux", cgroups: v2)
+        == ["--unified", "io.weight=50", "--unified", "memory.high=64M"])
+    #expect {
+      _ = try ContainerArguments.resourceFlags(resources { $0.unified = ["cgroup.procs": "1"] }, field: "linux", cgroups: v2)
+    } throws: { "\($0)".contains("linux.unified: key \"cgroup.procs\" would move processes") }
+    #expect {
+      _ = try ContainerArguments.resourceFlags(resources { $0.unified = ["../memory.max": "1"] }, field: "linux", cgroups: v2)
+    } throws: { "\($0)".contains("is not a cgroup file name") }
   }
 }

@@ -92,6 +92,30 @@ import Testing
     #expect {
       try cg.apply(pod: "p", app: "a", resources: AppResources(cpusetCpus: "0"))
     } throws: { "\($0)".contains("cpuset cgroup controller") }
+    // unified keys: written as given, after the typed fields; a file the group lacks is named.
+    try FileSystem.writeControl("\(root)/liftoff/p/a/memory.high", "max")
+    var u = AppResources(memoryBytes: 32 << 20)
+    u.unified = ["memory.high": "16777216", "memory.max": "33554433"]
+    try cg.apply(pod: "p", app: "a", resources: u)
+    #expect(try read("\(root)/liftoff/p/a/memory.high") == "16777216")
+    #expect(try read("\(root)/liftoff/p/a/memory.max") == "33554433")
+    var missing = AppResources()
+    missing.unified = ["io.weight": "50"]
+    #expect { try cg.apply(pod: "p", app: "a", resources: missing) } throws: { "\($0)".contains("unified key io.weight") }
+    // On v1 they are refused.
+    let v1 = Cgroups(root: root, version: .v1)
+    #expect { try v1.apply(pod: "p", app: "a", resources: missing) } throws: { "\($0)".contains("unified keys need cgroup v2") }
+    // Keys that would move processes or escape the group are no keys.
+    var bad = AppResources()
+    bad.unified = ["cgroup.procs": "1"]
+    #expect(throws: LiftoffError.self) { try bad.validate(in: "app a") }
+    bad.unified = ["../../x.y": "1"]
+    #expect(throws: LiftoffError.self) { try bad.validate(in: "app a") }
+    // They round-trip through pod.json and merge key by key.
+    var merged = u.merged(with: missing)
+    #expect(merged.unified == ["memory.high": "16777216", "memory.max": "33554433", "io.weight": "50"])
+    merged = try AppResources(json: JSON.parse(merged.json.serialized()), in: "t")
+    #expect(merged.unified["io.weight"] == "50")
   }
 
   @Test func v1StatsFromTheFiles() throws {

@@ -176,6 +176,12 @@ struct AppResourcesTests {
       let addHuge = try f.liftoff(["app", "add", id, f.rootfs, "--name", "h", "--hugepage", "2MB=4M", "--exec", "/bin/true"])
       #expect(addHuge.status != 0 && addHuge.stderr.contains("hugetlb"), "\(addHuge.stderr)")
     }
+    if cg.version == .v1 {
+      let unified = try f.liftoff(["app", "update", "--app", "w", "--unified", "memory.high=64M", id])
+      #expect(unified.status != 0 && unified.stderr.contains("unified keys need cgroup v2"), "\(unified.stderr)")
+      let addUnified = try f.liftoff(["app", "add", id, f.rootfs, "--name", "u", "--unified", "memory.high=64M", "--exec", "/bin/true"])
+      #expect(addUnified.status != 0 && addUnified.stderr.contains("unified keys need cgroup v2"), "\(addUnified.stderr)")
+    }
     #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
     #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).app(named: "w")?.resources == r)
 
