@@ -165,3 +165,51 @@ func canConnect(_ path: String) -> Bool {
     }
   }
 }
+
+typealias RuntimeClient = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
+typealias ImageClient = Runtime_V1_ImageService.Client<HTTP2ClientTransport.Posix>
+
+/// Pulls `image` and runs a sandbox made from `sandboxConfig(name)`: its ID.
+func pullAndRunSandbox(_ runtime: RuntimeClient, _ images: ImageClient, image: String, name: String) async throws -> String {
+  var pull = Runtime_V1_PullImageRequest()
+  pull.image.image = image
+  _ = try await images.pullImage(pull)
+  var run = Runtime_V1_RunPodSandboxRequest()
+  run.config = sandboxConfig(name)
+  return try await runtime.runPodSandbox(run).podSandboxID
+}
+
+/// Creates a container from `config` in the sandbox and starts it: its ID.
+func createAndStart(_ runtime: RuntimeClient, sandboxID: String, _ config: Runtime_V1_ContainerConfig) async throws -> String {
+  var create = Runtime_V1_CreateContainerRequest()
+  create.podSandboxID = sandboxID
+  create.config = config
+  let id = try await runtime.createContainer(create).containerID
+  var start = Runtime_V1_StartContainerRequest()
+  start.containerID = id
+  _ = try await runtime.startContainer(start)
+  return id
+}
+
+/// ExecSync of `/bin/sh -c script` (10 s timeout): its stdout.
+func execOutput(_ runtime: RuntimeClient, _ id: String, _ script: String) async throws -> String {
+  var exec = Runtime_V1_ExecSyncRequest()
+  exec.containerID = id
+  exec.cmd = ["/bin/sh", "-c", script]
+  exec.timeout = 10
+  return String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+}
+
+/// Expects `body` to fail with an RPCError of `code` whose message contains `fragment`.
+func expectRPCError(
+  _ code: RPCError.Code, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
+  do {
+    try await body()
+    Issue.record("expected \(code) containing \"\(fragment)\", got success", sourceLocation: sourceLocation)
+  } catch let e as RPCError {
+    #expect(e.code == code && e.message.contains(fragment), "\(e)", sourceLocation: sourceLocation)
+  } catch {
+    Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)
+  }
+}

@@ -294,12 +294,7 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     try await server.withClients { runtime, images in
       let status = try await runtime.status(Runtime_V1_StatusRequest())
       #expect(status.runtimeHandlers.allSatisfy { $0.features.recursiveReadOnlyMounts })
-      var pull = Runtime_V1_PullImageRequest()
-      pull.image.image = image
-      _ = try await images.pullImage(pull)
-      var run = Runtime_V1_RunPodSandboxRequest()
-      run.config = sandboxConfig("rro")
-      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "rro")
       var create = Runtime_V1_CreateContainerRequest()
       create.podSandboxID = sandboxID
       create.config = containerConfig("rro", image: image, "sleep 300")
@@ -311,15 +306,8 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       rro.containerPath = "/rro"
       rro.recursiveReadOnly = true
       create.config.mounts = [ro, rro]
-      let id = try await runtime.createContainer(create).containerID
-      var start = Runtime_V1_StartContainerRequest()
-      start.containerID = id
-      _ = try await runtime.startContainer(start)
-      var exec = Runtime_V1_ExecSyncRequest()
-      exec.containerID = id
-      exec.cmd = ["/bin/sh", "-c", "touch /ro/sub/a 2>/dev/null; echo ro=$?; touch /rro/sub/b 2>/dev/null; echo rro=$?"]
-      exec.timeout = 10
-      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, create.config)
+      let out = try await execOutput(runtime, id, "touch /ro/sub/a 2>/dev/null; echo ro=$?; touch /rro/sub/b 2>/dev/null; echo rro=$?")
       #expect(out == "ro=0\nrro=1\n", "\(out)")
       var statusReq = Runtime_V1_ContainerStatusRequest()
       statusReq.containerID = id
@@ -329,12 +317,7 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       var bad = create
       bad.config.metadata.name = "rw-rro"
       bad.config.mounts[1].readonly = false
-      do {
-        _ = try await runtime.createContainer(bad)
-        Issue.record("recursive_read_only without readonly was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("config.mounts[1].recursive_read_only"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "config.mounts[1].recursive_read_only") { _ = try await runtime.createContainer(bad) }
     }
   }
 
@@ -346,42 +329,22 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
-      var pull = Runtime_V1_PullImageRequest()
-      pull.image.image = image
-      _ = try await images.pullImage(pull)
-      var run = Runtime_V1_RunPodSandboxRequest()
-      run.config = sandboxConfig("target")
-      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
-      var create = Runtime_V1_CreateContainerRequest()
-      create.podSandboxID = sandboxID
-      create.config = containerConfig("web", image: image, "exec sleep 300")
-      let webID = try await runtime.createContainer(create).containerID
-      var start = Runtime_V1_StartContainerRequest()
-      start.containerID = webID
-      _ = try await runtime.startContainer(start)
-
-      create.config = containerConfig("debug", image: image, "exec sleep 301")
-      create.config.linux.securityContext.namespaceOptions.pid = .target
-      create.config.linux.securityContext.namespaceOptions.targetID = String(webID.prefix(16))
-      let debugID = try await runtime.createContainer(create).containerID
-      start.containerID = debugID
-      _ = try await runtime.startContainer(start)
-      var exec = Runtime_V1_ExecSyncRequest()
-      exec.containerID = debugID
-      exec.cmd = ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; for p in /proc/[0-9]*; do cat $p/comm; done | sort | uniq -c | grep sleep"]
-      exec.timeout = 10
-      let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "target")
+      let webID = try await createAndStart(runtime, sandboxID: sandboxID, containerConfig("web", image: image, "exec sleep 300"))
+      var debug = containerConfig("debug", image: image, "exec sleep 301")
+      debug.linux.securityContext.namespaceOptions.pid = .target
+      debug.linux.securityContext.namespaceOptions.targetID = String(webID.prefix(16))
+      let debugID = try await createAndStart(runtime, sandboxID: sandboxID, debug)
+      let out = try await execOutput(
+        runtime, debugID, "cat /proc/1/cmdline | tr '\\0' ' '; echo; for p in /proc/[0-9]*; do cat $p/comm; done | sort | uniq -c | grep sleep")
       #expect(out.hasPrefix("sleep 300 \n") && out.contains("2 sleep"), "\(out)")
 
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
       create.config = containerConfig("lost", image: image, "true")
       create.config.linux.securityContext.namespaceOptions.pid = .target
       create.config.linux.securityContext.namespaceOptions.targetID = "ffffffff"
-      do {
-        _ = try await runtime.createContainer(create)
-        Issue.record("a TARGET that is no container of the sandbox was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("namespace_options.target_id"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "namespace_options.target_id") { _ = try await runtime.createContainer(create) }
     }
   }
 
@@ -399,21 +362,11 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       var run = Runtime_V1_RunPodSandboxRequest()
       run.config = sandboxConfig("lsm")
       run.config.linux.securityContext.selinuxOptions.type = "container_t"
-      do {
-        _ = try await runtime.runPodSandbox(run)
-        Issue.record("a sandbox SELinux label was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.selinux_options"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "config.linux.security_context.selinux_options") { _ = try await runtime.runPodSandbox(run) }
       run.config.linux.securityContext.clearSelinuxOptions()
       run.config.linux.securityContext.apparmor.profileType = .localhost
       run.config.linux.securityContext.apparmor.localhostRef = "k8s-nginx"
-      do {
-        _ = try await runtime.runPodSandbox(run)
-        Issue.record("a sandbox AppArmor profile was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.apparmor"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "config.linux.security_context.apparmor") { _ = try await runtime.runPodSandbox(run) }
       run.config.linux.securityContext.apparmor.profileType = .runtimeDefault
       run.config.linux.securityContext.apparmor.localhostRef = ""
       let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
@@ -423,20 +376,10 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       create.podSandboxID = sandboxID
       create.config = containerConfig("lsm", image: image, "true")
       create.config.linux.securityContext.apparmorProfile = "localhost/k8s-nginx"
-      do {
-        _ = try await runtime.createContainer(create)
-        Issue.record("a container AppArmor profile was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.apparmor"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "config.linux.security_context.apparmor") { _ = try await runtime.createContainer(create) }
       create.config.linux.securityContext.apparmorProfile = ""
       create.config.linux.securityContext.selinuxOptions.level = "s0:c1,c2"
-      do {
-        _ = try await runtime.createContainer(create)
-        Issue.record("a container SELinux level was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("config.linux.security_context.selinux_options"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "config.linux.security_context.selinux_options") { _ = try await runtime.createContainer(create) }
       create.config.linux.securityContext.clearSelinuxOptions()
       create.config.linux.securityContext.apparmor.profileType = .runtimeDefault
       _ = try await runtime.createContainer(create)
@@ -459,12 +402,7 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     let priv = server.root + "/private"
     try FileManager.default.createDirectory(atPath: priv, withIntermediateDirectories: true)
     try await server.withClients { runtime, images in
-      var pull = Runtime_V1_PullImageRequest()
-      pull.image.image = image
-      _ = try await images.pullImage(pull)
-      var run = Runtime_V1_RunPodSandboxRequest()
-      run.config = sandboxConfig("prop")
-      let sandboxID = try await runtime.runPodSandbox(run).podSandboxID
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "prop")
       var create = Runtime_V1_CreateContainerRequest()
       create.podSandboxID = sandboxID
       create.config = containerConfig("prop", image: image, "sleep 300")
@@ -474,16 +412,8 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       m.containerPath = "/both"
       m.propagation = .propagationBidirectional
       create.config.mounts = [m]
-      let id = try await runtime.createContainer(create).containerID
-      var start = Runtime_V1_StartContainerRequest()
-      start.containerID = id
-      _ = try await runtime.startContainer(start)
-      var exec = Runtime_V1_ExecSyncRequest()
-      exec.containerID = id
-      exec.cmd = ["/bin/sh", "-c", "mkdir -p /both/in && mount -t tmpfs cri /both/in && echo ok"]
-      exec.timeout = 10
-      let r = try await runtime.execSync(exec)
-      #expect(String(decoding: r.stdout, as: UTF8.self) == "ok\n", "\(String(decoding: r.stderr, as: UTF8.self))")
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, create.config)
+      #expect(try await execOutput(runtime, id, "mkdir -p /both/in && mount -t tmpfs cri /both/in && echo ok") == "ok\n")
       #expect(try Mounts.mountPoints().contains(shared + "/in"))
       var status = Runtime_V1_ContainerStatusRequest()
       status.containerID = id
@@ -493,12 +423,7 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       m.hostPath = priv
       m.propagation = .propagationHostToContainer
       create.config.mounts = [m]
-      do {
-        _ = try await runtime.createContainer(create)
-        Issue.record("HOST_TO_CONTAINER on a private host mount was accepted")
-      } catch let e as RPCError {
-        #expect(e.code == .invalidArgument && e.message.contains("needs a shared or slave host mount"), "\(e)")
-      }
+      await expectRPCError(.invalidArgument, "needs a shared or slave host mount") { _ = try await runtime.createContainer(create) }
     }
   }
 
