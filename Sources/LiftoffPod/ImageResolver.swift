@@ -29,7 +29,7 @@ public struct RootfsDirectoryResolver: ImageResolving {
       return ResolvedImage(id: "", names: [canonical], manifestDigest: nil, config: config, layerDirs: [canonical])
     }
     guard let fallback else {
-      throw .unimplemented("image \(name): the image store is not wired into liftoff yet; give a rootfs directory path")
+      throw .notFound("image \(name): not a rootfs directory, and no image store to look it up in")
     }
     return try fallback.resolve(name)
   }
