@@ -200,7 +200,8 @@ func execOutput(_ runtime: RuntimeClient, _ id: String, _ script: String) async 
   return String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
 }
 
-/// Expects `body` to fail with an RPCError of `code` whose message contains `fragment`.
+/// Expects `body` to fail with an RPCError of `code` whose message contains `fragment` (any message
+/// when it is empty).
 func expectRPCError(
   _ code: RPCError.Code, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
 ) async {
@@ -208,7 +209,7 @@ func expectRPCError(
     try await body()
     Issue.record("expected \(code) containing \"\(fragment)\", got success", sourceLocation: sourceLocation)
   } catch let e as RPCError {
-    #expect(e.code == code && e.message.contains(fragment), "\(e)", sourceLocation: sourceLocation)
+    #expect(e.code == code && (fragment.isEmpty || e.message.contains(fragment)), "\(e)", sourceLocation: sourceLocation)
   } catch {
     Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)
   }
