@@ -214,8 +214,7 @@ struct ContainerStreamingTests {
       try await waitUntil { processExists(containing: "sleep\0\(marker)") }
       await server.shutdown()
       _ = try? await session.value
-      try await waitUntil { !processExists(containing: "sleep\0\(marker)") }
-      #expect(!processExists(containing: "sleep\0\(marker)"))
+      try await waitUntilGone("sleep\0\(marker)")
     }
     // The container itself is untouched.
     let status = try ContainerPod.run(["--dir", pod.dataDir, "app", "status", "--format", "json", "--app", pod.containerID, pod.podID])

@@ -172,8 +172,7 @@ import Testing
       _ = try? await session.value
       return (sandboxID, webID)
     }
-    try await waitUntil { !processExists(containing: "sleep\0\(marker)") }
-    #expect(!processExists(containing: "sleep\0\(marker)"))
+    try await waitUntilGone("sleep\0\(marker)")
     try server.start()
     try await server.withClients { runtime, _ in
       var status = Runtime_V1_ContainerStatusRequest()

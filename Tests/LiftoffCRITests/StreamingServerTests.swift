@@ -309,8 +309,7 @@ struct StreamingServerTests {
     // The client learns that the session ended, and the process is gone.
     let status = KubeStatus.parse(result.status)
     #expect(status?.success == false, "\(String(decoding: result.status, as: UTF8.self))")
-    try await Task.sleep(for: .milliseconds(200))
-    #expect(!processExists(containing: marker))
+    try await waitUntilGone(marker)
   }
 }
 
@@ -322,6 +321,23 @@ func processExists(containing text: String) -> Bool {
     if String(decoding: data, as: UTF8.self).contains(text) { return true }
   }
   return false
+}
+
+/// Waits (up to 10 s) until no process's command line contains `text` on five scans of /proc in a
+/// row, 20 ms apart. Once, in a full suite run, a wait for one clear scan returned and the check right
+/// after it still saw the process (a scan that missed a live process's cmdline, most likely): absence
+/// must hold, not be glimpsed.
+func waitUntilGone(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+  let deadline = ContinuousClock.now + .seconds(10)
+  var clear = 0
+  while clear < 5 {
+    clear = processExists(containing: text) ? 0 : clear + 1
+    guard ContinuousClock.now < deadline else {
+      Issue.record("a process with \"\(text)\" in its command line is still there after 10 s", sourceLocation: sourceLocation)
+      return
+    }
+    try await Task.sleep(for: .milliseconds(20))
+  }
 }
 
 /// Polls `condition` every 20 ms for up to 10 s.
