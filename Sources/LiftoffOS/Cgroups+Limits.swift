@@ -32,12 +32,17 @@ extension Cgroups {
     }
     if r.cpusetCpus != nil || r.cpusetMems != nil { try need("cpuset", for: "a cpuset") }
     if !r.hugepageLimits.isEmpty { try need("hugetlb", for: "a hugepage limit") }
-    if !r.unified.isEmpty && version == .v1 {
-      throw LiftoffError(.failedPrecondition, "\(ctx): unified keys need cgroup v2; this host runs cgroup v1")
-    }
+    try checkUnified(r, ctx)
     switch version {
     case .v1: try applyV1(pod: pod, app: app, r)
     case .v2: try applyV2(pod: pod, app: app, r)
+    }
+  }
+
+  /// `unified` keys are cgroup v2 files: refused on v1 (before anything is recorded or written).
+  public func checkUnified(_ r: AppResources, _ ctx: String) throws(LiftoffError) {
+    if !r.unified.isEmpty && version == .v1 {
+      throw .init(.failedPrecondition, "\(ctx): unified keys need cgroup v2; this host runs cgroup v1")
     }
   }
 

@@ -15,9 +15,7 @@ extension AppManager {
     _ id: String, app: String, _ update: AppResources, oomScoreAdj: Int? = nil, cgroups: Cgroups = .host()
   ) throws(LiftoffError) -> AppResources {
     if let adj = oomScoreAdj, !(-1000...1000).contains(adj) { throw .invalidArgument("oom_score_adj \(adj) is not in -1000…1000") }
-    if !update.unified.isEmpty && cgroups.version == .v1 {
-      throw .init(.failedPrecondition, "app \(app): unified keys need cgroup v2; this host runs cgroup v1")
-    }
+    try cgroups.checkUnified(update, "app \(app)")
     guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
     guard place == .run || place == .prepared else {
       throw .init(.failedPrecondition, "pod \(id) has exited: its apps cannot be updated")
@@ -59,9 +57,7 @@ extension AppManager {
   /// returns the pod's resources as recorded afterwards. The group is made if no app has run yet.
   @discardableResult
   public func updatePod(_ id: String, _ update: AppResources, cgroups: Cgroups = .host()) throws(LiftoffError) -> AppResources {
-    if !update.unified.isEmpty && cgroups.version == .v1 {
-      throw .init(.failedPrecondition, "pod \(id): unified keys need cgroup v2; this host runs cgroup v1")
-    }
+    try cgroups.checkUnified(update, "pod \(id)")
     guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
     guard place == .run || place == .prepared else {
       throw .init(.failedPrecondition, "pod \(id) has exited: it cannot be updated")

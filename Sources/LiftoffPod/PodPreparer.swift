@@ -229,9 +229,7 @@ public struct PodPreparer {
     let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
     guard workingDir.hasPrefix("/") else { throw .invalidArgument("working directory \(workingDir) must be absolute") }
     try o.resources.validate(in: "app \(name)")
-    if !o.resources.unified.isEmpty && Cgroups.host().version == .v1 {
-      throw .init(.failedPrecondition, "app \(name): unified keys need cgroup v2; this host runs cgroup v1")
-    }
+    try Cgroups.host().checkUnified(o.resources, "app \(name)")
     for c in ["hugetlb", "cpuset"] where !Cgroups.host().hasController(c) {
       let asked = c == "hugetlb" ? !o.resources.hugepageLimits.isEmpty : (o.resources.cpusetCpus ?? o.resources.cpusetMems) != nil
       if asked {
