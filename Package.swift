@@ -11,11 +11,20 @@ let swiftSettings: [SwiftSetting] = [
   .enableUpcomingFeature("ExistentialAny"),
 ]
 
+let staticFoundation: [LinkerSetting] = [
+  .unsafeFlags([
+    "-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lFoundationInternationalization",
+    "-lFoundationEssentials", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
+    "-l_FoundationCollections", "-Xlinker", "--end-group",
+  ])
+]
+
 let package = Package(
   name: "liftoff",
   platforms: [.macOS(.v15)],
   products: [
     .executable(name: "liftoff", targets: ["liftoff"]),
+    .executable(name: "liftoff-image", targets: ["liftoff-image"]),
     .executable(name: "liftoff-cri", targets: ["liftoff-cri"]),
     .executable(name: "liftoff-stage1", targets: ["liftoff-stage1"]),
   ],
@@ -37,19 +46,23 @@ let package = Package(
     .executableTarget(
       name: "liftoff",
       dependencies: [
-        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore",
+        "LiftoffCLI", "LiftoffPod", "LiftoffCatalog", "LiftoffNet", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings,
       // Every pod change liftoff-cri makes runs this binary: a static Swift runtime and Foundation
-      // spare it the dynamic symbol lookups that dominated its start-up.
-      linkerSettings: [
-        .unsafeFlags([
-          "-static-stdlib", "-Xlinker", "--start-group", "-lFoundation", "-lFoundationInternationalization",
-          "-lFoundationEssentials", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
-          "-l_FoundationCollections", "-Xlinker", "--end-group",
-        ])
-      ]
+      // spare it the dynamic symbol lookups that dominated its start-up; and it links no registry,
+      // TLS or archive code (liftoff-image, below, runs `fetch` and `image …`).
+      linkerSettings: staticFoundation
+    ),
+    .executableTarget(
+      name: "liftoff-image",
+      dependencies: [
+        "LiftoffCLI", "LiftoffImage", "LiftoffCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings,
+      linkerSettings: staticFoundation
     ),
     .executableTarget(
       name: "liftoff-cri",
@@ -94,14 +107,19 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(
+      name: "LiftoffCLI",
+      dependencies: ["LiftoffCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: swiftSettings
+    ),
+    .target(
       name: "LiftoffPod",
-      dependencies: ["LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore", "CLinux"],
+      dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore", "CLinux"],
       swiftSettings: swiftSettings
     ),
     .target(
       name: "LiftoffImage",
       dependencies: [
-        "LiftoffOS", "LiftoffCore", "CArchive",
+        "LiftoffCatalog", "LiftoffOS", "LiftoffCore", "CArchive",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -111,6 +129,7 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    .target(name: "LiftoffCatalog", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .target(
       name: "LiftoffNet",
       dependencies: ["LiftoffOS", "LiftoffCore", "CLinux"],

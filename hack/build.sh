@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds liftoff, liftoff-cri and liftoff-stage1. Usage: hack/build.sh [debug|release]
+# Builds liftoff, liftoff-image, liftoff-cri and liftoff-stage1. Usage: hack/build.sh [debug|release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH

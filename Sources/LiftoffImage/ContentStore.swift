@@ -25,7 +25,7 @@ public final class ContentStore: Sendable {
     try FileSystem.makeDirectories(root + "/tmp")
   }
 
-  public func path(_ d: Digest) -> String { "\(root)/blobs/\(d.algorithm)/\(d.encoded)" }
+  public func path(_ d: Digest) -> String { ImageCatalog.blobPath(root: root, d) }
 
   public func has(_ d: Digest) -> Bool { FileSystem.exists(path(d)) }
 

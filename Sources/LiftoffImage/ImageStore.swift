@@ -18,20 +18,17 @@ import LiftoffCore
 public final class ImageStore: Sendable {
   public let root: String
   public let content: ContentStore
+  public let catalog: ImageCatalog
   public let hosts: RegistryHosts
   public let platform: Platform
   /// Layer downloads in flight per pull.
   public let parallelDownloads: Int
 
-  var namesDir: String { root + "/refs/names" }
-  var idsDir: String { root + "/refs/ids" }
-  var layersDir: String { root + "/layers" }
-  var tmpDir: String { root + "/tmp" }
-
   /// `root` is `<liftoff dir>/images`; created when missing.
   public init(root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3) throws {
     self.root = root
     self.content = try ContentStore(root: root)
+    self.catalog = ImageCatalog(root: root)
     self.hosts = hosts
     self.platform = platform
     self.parallelDownloads = max(1, parallelDownloads)
@@ -42,33 +39,15 @@ public final class ImageStore: Sendable {
     chmod(root, 0o755)
   }
 
-  // MARK: lookups
+  // MARK: lookups (the read side is ImageCatalog, which liftoff's pod commands link without this module)
 
-  static func escape(_ name: String) -> String {
-    var out = ""
-    for u in name.unicodeScalars {
-      switch u {
-      case "/": out += "%2F"
-      case ":": out += "%3A"
-      case "@": out += "%40"
-      case "%": out += "%25"
-      default: out.unicodeScalars.append(u)
-      }
-    }
-    return out
-  }
+  var namesDir: String { catalog.namesDir }
+  var idsDir: String { catalog.idsDir }
+  var layersDir: String { catalog.layersDir }
+  var tmpDir: String { root + "/tmp" }
 
-  static func unescape(_ s: String) -> String {
-    s.replacingOccurrences(of: "%2F", with: "/").replacingOccurrences(of: "%3A", with: ":")
-      .replacingOccurrences(of: "%40", with: "@").replacingOccurrences(of: "%25", with: "%")
-  }
-
-  func decode<T: Decodable>(_ t: T.Type, _ path: String) throws -> T {
-    guard let d = FileManager.default.contents(atPath: path) else { throw LiftoffError.notFound("\(path) missing") }
-    do { return try JSONDecoder().decode(t, from: d) } catch {
-      throw LiftoffError.internal("corrupt store file \(path): \(error)")
-    }
-  }
+  static func escape(_ name: String) -> String { ImageCatalog.escape(name) }
+  func decode<T: Decodable>(_ t: T.Type, _ path: String) throws -> T { try catalog.decode(t, path) }
 
   func encode(_ v: some Encodable) throws -> Data {
     let e = JSONEncoder()
@@ -76,107 +55,15 @@ public final class ImageStore: Sendable {
     return try e.encode(v)
   }
 
-  public func nameRecords() -> [NameRecord] {
-    FileSystem.list(namesDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(NameRecord.self, "\(namesDir)/\($0)") }
-  }
-
-  public func imageRecords() -> [ImageRecord] {
-    FileSystem.list(idsDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(ImageRecord.self, "\(idsDir)/\($0)") }
-  }
-
-  public func record(id: String) throws -> ImageRecord {
-    let d = try Digest(id)
-    let p = "\(idsDir)/\(d.encoded)"
-    guard FileSystem.exists(p) else { throw LiftoffError.notFound("image \(id) not found") }
-    return try decode(ImageRecord.self, p)
-  }
-
-  /// The image ID for a name (`busybox`, `host/repo:tag`, `host/repo@sha256:…`), a full ID
-  /// (`sha256:…`) or a unique ID prefix.
-  public func resolveID(_ nameOrID: String) throws -> String {
-    let s = nameOrID.trimmingCharacters(in: .whitespaces)
-    guard !s.isEmpty else { throw LiftoffError.invalidArgument("empty image name or ID") }
-    if let ref = try? ImageReference(parsing: s) {
-      var candidates: [String] = []
-      if let d = ref.digest { candidates.append(ref.canonicalName(d)) }
-      if let t = ref.taggedName { candidates.append(t) }
-      for c in candidates {
-        let p = "\(namesDir)/\(ImageStore.escape(c))"
-        if FileSystem.exists(p) {
-          let n = try decode(NameRecord.self, p)
-          if FileSystem.exists("\(idsDir)/\(try Digest(n.id).encoded)") { return n.id }
-        }
-      }
-      // A digest reference may name the manifest of an image stored under another name.
-      if let d = ref.digest?.description,
-        let r = imageRecords().first(where: { $0.manifestDigest == d || $0.indexDigest == d }) {
-        return r.id
-      }
-    }
-    var hex = s
-    if hex.hasPrefix("sha256:") { hex = String(hex.dropFirst(7)) }
-    if Digest.isHexPrefix(hex) {
-      // Images whose last name was removed are gone for lookups (their record waits for gc).
-      let named = Set(nameRecords().compactMap { try? Digest($0.id).encoded })
-      let matches = FileSystem.list(idsDir).filter { $0.hasPrefix(hex) && named.contains($0) }
-      if matches.count == 1 { return "sha256:" + matches[0] }
-      if matches.count > 1 { throw LiftoffError.invalidArgument("image ID prefix \"\(s)\" is ambiguous (\(matches.count) images)") }
-    }
-    throw LiftoffError.notFound("image \"\(s)\" not found")
-  }
-
-  /// The image as the pod side needs it. Throws `.notFound` for an unknown name or ID.
-  public func resolve(_ nameOrID: String) throws -> ResolvedImage {
-    let id = try resolveID(nameOrID)
-    let rec = try record(id: id)
-    let config = try self.config(rec)
-    var dirs: [String] = []
-    for c in rec.chainIDs {
-      let dir = "\(layersDir)/\(try Digest(c).encoded)"
-      guard FileSystem.isDirectory(dir) else {
-        throw LiftoffError(.failedPrecondition, "image \(id): layer \(c) is missing from \(layersDir); pull the image again")
-      }
-      dirs.append(dir)
-    }
-    let names = nameRecords().filter { $0.id == id }.map(\.name).sorted()
-    return ResolvedImage(id: id, names: names, manifestDigest: rec.indexDigest ?? rec.manifestDigest, config: config, layerDirs: dirs)
-  }
-
-  public func config(_ rec: ImageRecord) throws -> ImageConfig {
-    let data = try content.read(try Digest(rec.id))
-    do { return try JSONDecoder().decode(ImageConfig.self, from: data) } catch {
-      throw LiftoffError.internal("image \(rec.id): corrupt config: \(error)")
-    }
-  }
-
-  public func manifest(_ rec: ImageRecord) throws -> ImageManifest {
-    let data = try content.read(try Digest(rec.manifestDigest))
-    do { return try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
-      throw LiftoffError.internal("image \(rec.id): corrupt manifest: \(error)")
-    }
-  }
-
-  public func summary(_ rec: ImageRecord, names: [NameRecord]? = nil) -> ImageSummary {
-    let mine = (names ?? nameRecords()).filter { $0.id == rec.id }
-    var tags: [String] = []
-    var digests: Set<String> = []
-    for n in mine {
-      if n.name.contains("@") { digests.insert(n.name) } else {
-        tags.append(n.name)
-        if let r = try? ImageReference(parsing: n.name), let d = try? Digest(n.manifestDigest) {
-          digests.insert(r.canonicalName(d))
-        }
-      }
-    }
-    return ImageSummary(id: rec.id, repoTags: tags.sorted(), repoDigests: digests.sorted(), manifestDigest: rec.indexDigest ?? rec.manifestDigest,
-                        size: rec.size, createdAt: rec.createdAt, source: rec.source)
-  }
-
-  public func list() -> [ImageSummary] {
-    let names = nameRecords()
-    let named = Set(names.map(\.id))
-    return imageRecords().filter { named.contains($0.id) }.map { summary($0, names: names) }.sorted { ($0.repoTags.first ?? $0.id) < ($1.repoTags.first ?? $1.id) }
-  }
+  public func nameRecords() -> [NameRecord] { catalog.nameRecords() }
+  public func imageRecords() -> [ImageRecord] { catalog.imageRecords() }
+  public func record(id: String) throws -> ImageRecord { try catalog.record(id: id) }
+  public func resolveID(_ nameOrID: String) throws -> String { try catalog.resolveID(nameOrID) }
+  public func resolve(_ nameOrID: String) throws -> ResolvedImage { try catalog.resolve(nameOrID) }
+  public func config(_ rec: ImageRecord) throws -> ImageConfig { try catalog.config(rec) }
+  public func manifest(_ rec: ImageRecord) throws -> ImageManifest { try catalog.manifest(rec) }
+  public func summary(_ rec: ImageRecord, names: [NameRecord]? = nil) -> ImageSummary { catalog.summary(rec, names: names) }
+  public func list() -> [ImageSummary] { catalog.list() }
 
   // MARK: writing records
 

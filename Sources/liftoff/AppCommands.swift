@@ -2,6 +2,7 @@
 // pod lifecycle onto rkt's app commands).
 import ArgumentParser
 import Foundation
+import LiftoffCLI
 import LiftoffCore
 import LiftoffPod
 
@@ -83,8 +84,10 @@ struct AppAddCommand: ParsableCommand {
   @Argument(help: "Pod ID or unique prefix.") var id: String
   @Argument(parsing: .captureForPassthrough, help: "IMAGE --name A [app flags] [-- ARGS]") var rest: [String] = []
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.add(dir: global.dir, pod: id, rest) }
+
+  static func add(dir: String, pod id: String, _ rest: [String]) throws {
+    let store = try PodStore(root: dir)
     let (full, _) = try store.resolve(id)
     var args = rest
     var logPath: String?
@@ -102,7 +105,7 @@ struct AppAddCommand: ParsableCommand {
     let end = args.firstIndex(of: "--") ?? args.count
     let stdio = Set(args[..<end].filter { ["--tty", "--stdin", "--stdin-once"].contains($0) })
     args = args[..<end].filter { !stdio.contains($0) } + args[end...]
-    var options = try AppArguments.parseApp(args, resolver: global.imageResolver, interactive: false)
+    var options = try AppArguments.parseApp(args, resolver: GlobalOptions.imageResolver(dir: dir), interactive: false)
     options.logPath = logPath
     options.tty = stdio.contains("--tty")
     options.stdin = stdio.contains("--stdin") || stdio.contains("--stdin-once")
@@ -118,8 +121,10 @@ struct AppStartCommand: ParsableCommand {
   @Option(help: "The app.") var app: String
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.start(dir: global.dir, pod: id, app: app) }
+
+  static func start(dir: String, pod id: String, app: String) throws {
+    let store = try PodStore(root: dir)
     try AppManager(store: store).start(try store.resolve(id).id, app: app)
   }
 }
@@ -132,8 +137,10 @@ struct AppStopCommand: ParsableCommand {
   @Option(help: "Seconds before SIGKILL.") var timeout: Int = 10
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.stop(dir: global.dir, pod: id, app: app, timeout: timeout) }
+
+  static func stop(dir: String, pod id: String, app: String, timeout: Int) throws {
+    let store = try PodStore(root: dir)
     try AppManager(store: store).stop(try store.resolve(id).id, app: app, timeoutSeconds: timeout)
   }
 }
@@ -144,8 +151,10 @@ struct AppRmCommand: ParsableCommand {
   @Option(help: "The app.") var app: String
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.remove(dir: global.dir, pod: id, app: app) }
+
+  static func remove(dir: String, pod id: String, app: String) throws {
+    let store = try PodStore(root: dir)
     try AppManager(store: store).remove(try store.resolve(id).id, app: app)
   }
 }

@@ -2,6 +2,7 @@
 // the CRI stats RPCs and UpdateContainerResources drive).
 import ArgumentParser
 import Foundation
+import LiftoffCLI
 import LiftoffCore
 import LiftoffPod
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftoffCLI
 import LiftoffCore
 import LiftoffPod
 
@@ -90,8 +91,10 @@ struct StopCommand: ParsableCommand {
   @Option(help: "Seconds before SIGKILL (default: the pod's stop timeout).") var timeout: Int?
   @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.stop(dir: global.dir, ids: ids, force: force, timeout: timeout) }
+
+  static func stop(dir: String, ids: [String], force: Bool, timeout: Int?) throws {
+    let store = try PodStore(root: dir)
     var failed = false
     for id in ids {
       do {
@@ -112,8 +115,10 @@ struct RmCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Self.remove(dir: global.dir, ids: ids) }
+
+  static func remove(dir: String, ids: [String]) throws {
+    let store = try PodStore(root: dir)
     var failed = false
     for id in ids {
       do {

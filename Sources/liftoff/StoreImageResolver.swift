@@ -4,7 +4,7 @@
 // error that says to fetch it first (the CRI service pulls through ImageService before it creates).
 import Foundation
 import LiftoffCore
-import LiftoffImage
+import LiftoffCatalog
 import LiftoffPod
 
 struct StoreImageResolver: ImageResolving {
@@ -13,8 +13,7 @@ struct StoreImageResolver: ImageResolving {
   func resolve(_ name: String) throws(LiftoffError) -> ResolvedImage {
     let stripped = name.hasPrefix("docker://") ? String(name.dropFirst("docker://".count)) : name
     do {
-      let store = try ImageStore(root: dir + "/images")
-      return try store.resolve(stripped)
+      return try ImageCatalog(root: dir + "/images").resolve(stripped)
     } catch let e as LiftoffError {
       if e.code == .notFound {
         throw .notFound("image \(name) is not in the image store at \(dir)/images: run `liftoff fetch \(name)` first")
@@ -28,5 +27,9 @@ struct StoreImageResolver: ImageResolving {
 
 extension GlobalOptions {
   /// Rootfs directories first, then the image store.
-  var imageResolver: any ImageResolving { RootfsDirectoryResolver(fallback: StoreImageResolver(dir: dir)) }
+  var imageResolver: any ImageResolving { Self.imageResolver(dir: dir) }
+
+  static func imageResolver(dir: String) -> any ImageResolving {
+    RootfsDirectoryResolver(fallback: StoreImageResolver(dir: dir))
+  }
 }

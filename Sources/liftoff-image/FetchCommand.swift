@@ -2,6 +2,7 @@
 // bytes and rate is drawn on stderr when it is a terminal; otherwise the command is quiet.
 import ArgumentParser
 import Foundation
+import LiftoffCLI
 import LiftoffCore
 import LiftoffImage
 
@@ -10,14 +11,7 @@ import LiftoffImage
 #endif
 
 struct FetchCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "fetch",
-    abstract: "Fetch images into the store and print their IDs.",
-    discussion: """
-      SOURCE is docker://HOST/REPO[:TAG|@DIGEST] or a plain reference (normalised as Docker does:
-      busybox means docker.io/library/busybox:latest), oci-layout:DIR[:TAG], oci-archive:FILE,
-      docker-archive:FILE, or FILE.aci. Credentials come from ~/.docker/config.json.
-      """)
+  static let configuration = ImageCommands.fetch
 
   @OptionGroup var options: ImageOptions
 

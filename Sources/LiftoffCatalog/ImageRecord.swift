@@ -15,6 +15,12 @@ public struct NameRecord: Codable, Sendable, Equatable {
   public var manifestDigest: String
 
   enum CodingKeys: String, CodingKey { case name, id, manifestDigest }
+
+  public init(name: String, id: String, manifestDigest: String) {
+    self.name = name
+    self.id = id
+    self.manifestDigest = manifestDigest
+  }
 }
 
 public struct ImageRecord: Codable, Sendable, Equatable {
@@ -39,6 +45,20 @@ public struct ImageRecord: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case id, manifestDigest, indexDigest, chainIDs, layerDigests, size, source, createdAt
   }
+
+  public init(
+    id: String, manifestDigest: String, indexDigest: String?, chainIDs: [String], layerDigests: [String], size: Int64,
+    source: String, createdAt: String
+  ) {
+    self.id = id
+    self.manifestDigest = manifestDigest
+    self.indexDigest = indexDigest
+    self.chainIDs = chainIDs
+    self.layerDigests = layerDigests
+    self.size = size
+    self.source = source
+    self.createdAt = createdAt
+  }
 }
 
 /// One image as listings show it.
@@ -52,4 +72,16 @@ public struct ImageSummary: Codable, Sendable, Equatable {
   public var source: String
 
   enum CodingKeys: String, CodingKey { case id, repoTags, repoDigests, manifestDigest, size, createdAt, source }
+
+  public init(
+    id: String, repoTags: [String], repoDigests: [String], manifestDigest: String, size: Int64, createdAt: String, source: String
+  ) {
+    self.id = id
+    self.repoTags = repoTags
+    self.repoDigests = repoDigests
+    self.manifestDigest = manifestDigest
+    self.size = size
+    self.createdAt = createdAt
+    self.source = source
+  }
 }

@@ -1,13 +1,16 @@
 // `liftoff image list|status|rm|cat-manifest|gc|extract|render|export` (rkt's words).
 import ArgumentParser
 import Foundation
+import LiftoffCLI
 import LiftoffCore
 import LiftoffImage
 
 struct ImageCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "image", abstract: "Manage images in the store.",
-    subcommands: [List.self, Status.self, Remove.self, CatManifest.self, GC.self, Extract.self, Render.self, Export.self])
+  static let configuration = {
+    var c = ImageCommands.image
+    c.subcommands = [List.self, Status.self, Remove.self, CatManifest.self, GC.self, Extract.self, Render.self, Export.self]
+    return c
+  }()
 
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List images.")

@@ -1,0 +1,36 @@
+// `liftoff fetch` and `liftoff image …` run in liftoff-image, installed beside this binary: the
+// registry client, TLS, hashing and libarchive stay out of the binary the CRI service runs for every
+// pod and container change (they cost ~3 ms of each start-up: relocations, page faults, ten shared
+// libraries). The commands are listed here for `liftoff --help`; main hands them over before parsing.
+import ArgumentParser
+import Foundation
+import LiftoffCLI
+import LiftoffCore
+
+enum ImageTool {
+  /// Replaces this process with liftoff-image, same arguments.
+  static func exec() throws -> Never {
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    guard n > 0 else { throw LiftoffError.internal("cannot find liftoff's own path: \(String(cString: strerror(errno)))") }
+    let me = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let path = String(me[..<(me.lastIndex(of: "/") ?? me.startIndex)]) + "/liftoff-image"
+    let argv = [path] + CommandLine.arguments.dropFirst()
+    var cArgs = argv.map { strdup($0) } + [nil]
+    execv(path, &cArgs)
+    throw LiftoffError(
+      .failedPrecondition, "cannot run \(path): \(String(cString: strerror(errno))) (fetch and image commands live there, beside liftoff)")
+  }
+
+  struct Fetch: ParsableCommand {
+    static let configuration = ImageCommands.fetch
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+    func run() throws { try ImageTool.exec() }
+  }
+
+  struct Image: ParsableCommand {
+    static let configuration = ImageCommands.image
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+    func run() throws { try ImageTool.exec() }
+  }
+}
