@@ -88,6 +88,11 @@ int liftoff_pivot_root(const char *new_root, const char *put_old) {
   return (int)syscall(SYS_pivot_root, new_root, put_old);
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+int liftoff_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif

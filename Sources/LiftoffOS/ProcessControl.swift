@@ -55,6 +55,18 @@ public enum ProcessControl {
   }
 
   /// A pipe whose ends close on exec.
+  /// Waits until process `pid` (any process, not only a child) exits, up to `timeout` seconds,
+  /// through a pidfd. Returns false when it cannot watch it (no pidfd support); true otherwise,
+  /// whether it exited or the time ran out — the caller checks what it waits for.
+  public static func waitForExit(_ pid: Int32, timeout: Double) -> Bool {
+    let fd = liftoff_pidfd_open(pid)
+    guard fd >= 0 else { return errno == ESRCH }
+    defer { close(fd) }
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    _ = poll(&p, 1, Int32(max(0, min(timeout, 3600)) * 1000))
+    return true
+  }
+
   public static func pipe() throws(SystemCallError) -> (read: Int32, write: Int32) {
     var fds: [Int32] = [0, 0]
     guard liftoff_pipe_cloexec(&fds) == 0 else { throw SystemCallError("pipe2", errno: errno) }

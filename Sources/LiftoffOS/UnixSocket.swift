@@ -26,21 +26,28 @@ public enum UnixSocket {
     return try body("/proc/self/fd/\(fd)")
   }
 
-  /// A listening socket at `dir/name`, mode 0600, non-blocking, close-on-exec.
+  /// A listening socket at `dir/name`, mode 0600, non-blocking, close-on-exec. It is bound under a
+  /// temporary name and renamed into place once it listens, so a client that sees `name` can connect
+  /// (liftoff waits for stage1's control socket with an inotify watch, not by retrying).
   public static func listen(dir: String, name: String) throws(SystemCallError) -> Int32 {
     let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard s >= 0 else { throw SystemCallError("socket", errno: errno) }
+    let temporary = ".\(name).tmp-\(getpid())"
     do throws(SystemCallError) {
       try withDirectory(dir) { (d: String) throws(SystemCallError) in
-        unlink("\(d)/\(name)")
-        var (addr, len) = try address("\(d)/\(name)")
+        unlink("\(d)/\(temporary)")
+        var (addr, len) = try address("\(d)/\(temporary)")
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
         guard rc == 0 else { throw SystemCallError("bind", errno: errno, path: "\(dir)/\(name)") }
-        chmod("\(d)/\(name)", 0o600)
+        chmod("\(d)/\(temporary)", 0o600)
+        guard Glibc.listen(s, 64) == 0 else { throw SystemCallError("listen", errno: errno, path: "\(dir)/\(name)") }
+        guard rename("\(d)/\(temporary)", "\(d)/\(name)") == 0 else {
+          throw SystemCallError("rename", errno: errno, path: "\(dir)/\(name)")
+        }
       }
-      guard Glibc.listen(s, 64) == 0 else { throw SystemCallError("listen", errno: errno, path: "\(dir)/\(name)") }
     } catch {
       close(s)
+      try? withDirectory(dir) { (d: String) throws(SystemCallError) in _ = unlink("\(d)/\(temporary)") }
       throw error
     }
     return s

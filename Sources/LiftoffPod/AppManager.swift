@@ -46,15 +46,21 @@ public struct AppManager: Sendable {
     }
     // Our descriptor goes; the lock stays with stage1's copy of the open file description.
     _ = lock
+    // stage1 renames its control socket into place once it listens: no connection attempts before.
+    var interval = PollInterval()
     let deadline = Date().addingTimeInterval(readyTimeout)
     while Date() < deadline {
-      if (try? UnixSocket.call(dir: "\(dir)/stage1", .ping, timeoutSeconds: 2)) == .ok { return id }
+      if FileSystem.exists("\(dir)/stage1/control.sock"),
+        (try? UnixSocket.call(dir: "\(dir)/stage1", .ping, timeoutSeconds: 2)) == .ok
+      {
+        return id
+      }
       if !pods.isLocked(id, .run) {
         let log = (try? FileSystem.readString("\(dir)/stage1/stage1.log")) ?? ""
         let last = log.split(separator: "\n").last.map(String.init) ?? "no diagnostics"
         throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(last)")
       }
-      usleep(5_000)
+      interval.sleep()
     }
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
   }
@@ -162,10 +168,12 @@ public struct AppManager: Sendable {
     let m = try runningMutablePod(id)
     guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
     try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .stopApp(name: app, timeoutSeconds: timeoutSeconds)).check()
+    // stage1 replaces state.json when it has reaped the app.
+    var interval = PollInterval()
     let deadline = Date().addingTimeInterval(Double(timeoutSeconds) + 15)
     while Date() < deadline {
       if store.readAppState(id, at: .run, app: app)?.phase != .running { return }
-      usleep(2_000)  // a state.json read per turn; the exit is seen within 2 ms
+      interval.sleep()
     }
     throw .init(.deadlineExceeded, "app \(app) of pod \(id) did not exit")
   }

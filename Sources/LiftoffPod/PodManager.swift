@@ -173,7 +173,14 @@ public struct PodManager: Sendable {
       guard let place = store.locate(id), place == .run else { return true }
       guard let lock = try? FileLock(path: store.path(.run, id)) else { return true }
       if (try? lock.lock(exclusive: false, blocking: deadline == nil)) == true { return true }
-      if let deadline, Date() >= deadline { return false }
+      guard let deadline else { continue }
+      let left = deadline.timeIntervalSinceNow
+      if left <= 0 { return false }
+      // stage1's lock goes when it exits: wait on its pidfd (capped, in case the pid file is stale).
+      let pid = (try? FileSystem.readString(store.path(.run, id) + "/stage1/pid")).flatMap {
+        Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+      }
+      if let pid, ProcessControl.waitForExit(pid, timeout: min(left, 0.5)) { continue }
       usleep(20_000)
     }
   }

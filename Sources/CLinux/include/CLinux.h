@@ -38,6 +38,8 @@ int liftoff_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
 int liftoff_unshare(int flags);
 int liftoff_setns(int fd, int nstype);
 int liftoff_pivot_root(const char *new_root, const char *put_old);
+/// pidfd_open(2): a descriptor that polls readable once the process has exited (-1 and errno on error).
+int liftoff_pidfd_open(pid_t pid);
 /// mount_setattr(2) setting MOUNT_ATTR_RDONLY on the mount at `path` (and every mount below it
 /// when `recursive`). -1 with errno (ENOSYS before Linux 5.12).
 int liftoff_mount_setattr_rdonly(const char *path, int recursive);
