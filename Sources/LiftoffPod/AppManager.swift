@@ -30,19 +30,65 @@ public struct AppManager: Sendable {
     let stage1 = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(o, into: .run)
     let id = manifest.id
-    try pods.attachNetwork(manifest)
     let dir = store.path(.run, id)
+    // stage1 starts while the CNI plugins run: it sets up the pod's namespaces, then waits for a byte
+    // on `start` before it joins the network namespace and serves its socket. If we fail (or die)
+    // first, it reads EOF and exits; `alive` reaches EOF once it is gone, and only then is the pod
+    // cleaned up (a pod whose creator died is gc's, as before: unlocked once stage1 has exited).
+    // `start` is a socket pair, not a pipe: sending to a stage1 that died gives EPIPE, not SIGPIPE.
+    var pair: [Int32] = [-1, -1]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: SystemCallError("socketpair", errno: errno))
+    }
+    let start = (read: pair[0], write: pair[1])
+    let alive: (read: Int32, write: Int32)
+    do {
+      alive = try ProcessControl.pipe()
+    } catch {
+      close(start.read)
+      close(start.write)
+      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error)
+    }
+    defer { close(alive.read) }
+    var startWrite = start.write
+    defer { if startWrite >= 0 { close(startWrite) } }
+    func giveUp() {
+      close(startWrite)
+      startWrite = -1
+      var p = pollfd(fd: alive.read, events: Int16(POLLIN), revents: 0)
+      _ = poll(&p, 1, 10_000)
+    }
+    do {
+      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: Self.systemdRunPath())
+      command.args += ["--start-fd", "4", "--alive-fd", "5"]
+      defer {
+        close(start.read)
+        close(alive.write)
+      }
+      try spawnDetached(command.path, command.args, lockFD: lock.fd, more: [start.read, alive.write], log: "\(dir)/stage1/stage1.log")
+    } catch let e as LiftoffError {
+      close(startWrite)
+      startWrite = -1
+      throw e
+    } catch {
+      close(startWrite)
+      startWrite = -1
+      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error)
+    }
+    try pods.attachNetwork(manifest, beforeCleanup: giveUp)
     do {
       if manifest.network.mode == .none, let ns = manifest.network.netnsPath {
         _ = try NetworkNamespace.create(
           name: (ns as NSString).lastPathComponent, runDir: (ns as NSString).deletingLastPathComponent)
       }
-      let command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: Self.systemdRunPath())
-      try spawnDetached(command.path, command.args, lockFD: lock.fd, log: "\(dir)/stage1/stage1.log")
-    } catch let e as LiftoffError {
-      throw e
     } catch {
-      throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error)
+      giveUp()
+      throw LiftoffError(.internal, "pod \(id): network namespace", cause: error)
+    }
+    var go: UInt8 = 1
+    guard send(startWrite, &go, 1, Int32(MSG_NOSIGNAL)) == 1 else {
+      giveUp()
+      throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
     }
     // Our descriptor goes; the lock stays with stage1's copy of the open file description.
     _ = lock
@@ -56,13 +102,16 @@ public struct AppManager: Sendable {
         return id
       }
       if !pods.isLocked(id, .run) {
-        let log = (try? FileSystem.readString("\(dir)/stage1/stage1.log")) ?? ""
-        let last = log.split(separator: "\n").last.map(String.init) ?? "no diagnostics"
-        throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(last)")
+        throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
       }
       interval.sleep()
     }
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
+  }
+
+  static func lastLogLine(_ podDir: String) -> String {
+    let log = (try? FileSystem.readString("\(podDir)/stage1/stage1.log")) ?? ""
+    return log.split(separator: "\n").last.map(String.init) ?? "no diagnostics"
   }
 
   /// How a mutable pod's stage1 is started. Where systemd is PID 1: through `systemd-run --scope`,
@@ -91,10 +140,14 @@ public struct AppManager: Sendable {
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr
   /// appended to `log`, the pod lock as fd 3 and no other descriptor (a detached stage1 must not
   /// hold its caller's pipes open); waits for the spawned process (the first half of the double fork).
-  func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, log: String) throws {
+  func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, more: [Int32] = [], log: String) throws {
     let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }
     defer { close(logFD) }
+    // `more` become fds 4, 5, …: copies above 9 first, so that no dup2 below overwrites a source.
+    let high = more.map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+    defer { for fd in high where fd >= 0 { close(fd) } }
+    if high.contains(where: { $0 < 0 }) { throw SystemCallError("fcntl F_DUPFD", errno: errno) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -102,7 +155,8 @@ public struct AppManager: Sendable {
     posix_spawn_file_actions_adddup2(&actions, logFD, 1)
     posix_spawn_file_actions_adddup2(&actions, logFD, 2)
     posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
-    _ = liftoff_spawn_closefrom(&actions, 4)
+    for (i, fd) in high.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(4 + i)) }
+    _ = liftoff_spawn_closefrom(&actions, Int32(4 + high.count))
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -29,13 +29,15 @@ public struct PodManager: Sendable {
   /// Attaches a CNI pod that was just moved to run/ (its lock held by the caller) to its network.
   /// On failure the pod is destroyed (detached, directory removed) and the network's error is
   /// thrown; a caller killed meanwhile leaves an unlocked pod in run/ that gc detaches.
-  func attachNetwork(_ manifest: PodManifest) throws(LiftoffError) {
+  /// On failure the pod is removed; `beforeCleanup` runs first (app sandbox stops its waiting stage1).
+  func attachNetwork(_ manifest: PodManifest, beforeCleanup: () -> Void = {}) throws(LiftoffError) {
     let id = manifest.id
     let dir = store.path(.run, id)
     guard manifest.network.mode == .netns, let plan = try PodNetworkPlan.read(podDir: dir) else { return }
     do {
       _ = try plan.attach(podID: id, hostname: manifest.hostname, podDir: dir, root: store.root)
     } catch {
+      beforeCleanup()
       if (try? store.move(id, from: .run, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
       throw LiftoffError(error.code, "pod \(id): \(error.message)", cause: error.cause)
     }

@@ -37,9 +37,15 @@ final class Supervisor {
   /// The pod's user namespace (`userNamespace` in pod.json), which every app joins; -1: none.
   var userNamespaceFD: Int32 = -1
   var controlFD: Int32 = -1
+  /// `--start-fd` / `--alive-fd` (app sandbox) until stage0 says the network is attached; -1 after.
+  var startFD: Int32
+  var aliveFD: Int32
 
-  init(podDir: String, lockFD: Int32) throws {
+  init(podDir: String, lockFD: Int32, startFD: Int32 = -1, aliveFD: Int32 = -1) throws {
     self.podDir = podDir
+    self.startFD = startFD
+    self.aliveFD = aliveFD
+    for fd in [startFD, aliveFD] where fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     self.lock = FileLock(adopting: lockFD, path: podDir)
     // The apps must not inherit the pod lock. Other inherited descriptors stay: `liftoff run`'s
     // caller may watch one to learn that the pod ended (Foundation's Process does); a detached
@@ -58,6 +64,7 @@ final class Supervisor {
       try FileSystem.makeDirectories("\(podDir)/stage1")
       try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
       try setUpPodNamespaces()
+      try waitForStart()  // fly pods: nothing to set up before it
       // Orphans of fly apps (host PID namespace) come back to us to be reaped.
       ProcessControl.setChildSubreaper()
       signalFD = try ProcessControl.signalFD([SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT])
@@ -81,6 +88,21 @@ final class Supervisor {
 
   // MARK: pod namespaces
 
+  /// `app sandbox`: blocks until stage0 has attached the pod's network (one byte on the start pipe).
+  /// EOF means stage0 failed or died first: an error, so that stage1 cleans up and exits, and its
+  /// exit closes the alive pipe stage0 waits on before it removes the pod.
+  func waitForStart() throws {
+    guard startFD >= 0 else { return }
+    var byte: UInt8 = 0
+    var n: Int
+    repeat { n = read(startFD, &byte, 1) } while n < 0 && errno == EINTR
+    close(startFD)
+    startFD = -1
+    guard n == 1 else { throw LiftoffError(.aborted, "stage0 gave up before the pod's network was attached") }
+    close(aliveFD)
+    aliveFD = -1
+  }
+
   func setUpPodNamespaces() throws {
     guard manifest.flavor == .default else { return }
     var kinds: [Namespace] = [.mount, .uts, .ipc]
@@ -98,6 +120,7 @@ final class Supervisor {
     if manifest.sharedPID { try startPodInit() }
     // Pod-level limits (app update POD without --app) bound every app: the pod's group first.
     if !manifest.resources.isEmpty { try cgroups.createPod(manifest.id, resources: manifest.resources) }
+    try waitForStart()  // the network namespace is complete only from here on
     switch manifest.network.mode {
     case .host: break
     case .none, .netns:

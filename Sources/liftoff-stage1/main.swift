@@ -3,8 +3,12 @@
 // records their exit, and serves the control socket (LiftoffCore/Stage1Protocol.swift).
 //
 // Started only by stage0:  liftoff-stage1 --pod-dir <pods/run/ID> --lock-fd <N> [--detach]
+//                           [--start-fd <S> --alive-fd <A>]
 // where N is the pod directory's flock, inherited across exec; holding it is what makes the pod
-// "running". Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only
+// "running". With --start-fd (app sandbox), stage1 sets up the pod's namespaces while stage0 attaches
+// the network, then waits for one byte on S before it joins the network namespace and serves its
+// socket; EOF instead means stage0 failed or died, and stage1 exits. A is a pipe end stage1 holds
+// until then, so that stage0 learns when a stage1 it gave up on is gone. Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only
 // LiftoffOS and LiftoffCore, with a static stdlib: its memory is paid once per pod.
 import Glibc
 import LiftoffCore
@@ -18,12 +22,16 @@ func stage1Usage() -> Never {
 var podDir: String?
 var lockFD: Int32?
 var detach = false
+var startFD: Int32 = -1
+var aliveFD: Int32 = -1
 var arguments = CommandLine.arguments.dropFirst()
 while let a = arguments.popFirst() {
   switch a {
   case "--pod-dir": podDir = arguments.popFirst()
   case "--lock-fd": lockFD = arguments.popFirst().flatMap { Int32($0) }
   case "--detach": detach = true
+  case "--start-fd": startFD = arguments.popFirst().flatMap { Int32($0) } ?? -1
+  case "--alive-fd": aliveFD = arguments.popFirst().flatMap { Int32($0) } ?? -1
   default: stage1Usage()
   }
 }
@@ -43,7 +51,7 @@ if detach {
 }
 
 do {
-  let supervisor = try Supervisor(podDir: podDir, lockFD: lockFD)
+  let supervisor = try Supervisor(podDir: podDir, lockFD: lockFD, startFD: startFD, aliveFD: aliveFD)
   exit(supervisor.run())
 } catch {
   Stage1Log.error("\(error)")

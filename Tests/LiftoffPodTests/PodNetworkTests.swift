@@ -75,6 +75,59 @@ final class NetworkFixture: @unchecked Sendable {
     return out
   }
 
+  /// Installs `lftfail`, a plugin whose ADD fails with its own error.
+  func failingPlugin() throws {
+    try """
+      #!/bin/sh
+      case "$CNI_COMMAND" in
+      ADD) echo '{"cniVersion":"1.0.0","code":11,"msg":"lftfail refuses this pod","details":"by design"}'; exit 1 ;;
+      VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+      *) cat >/dev/null; echo '{}' >/dev/null ;;
+      esac
+      """.write(toFile: binDir + "/lftfail", atomically: true, encoding: .utf8)
+    chmod(binDir + "/lftfail", 0o755)
+  }
+
+  /// Installs `lftslow`, a plugin whose ADD records its pid in the returned file and then hangs.
+  func slowPlugin() throws -> String {
+    let marker = binDir + "/adding.pid"
+    try """
+      #!/bin/sh
+      case "$CNI_COMMAND" in
+      ADD) cat >/dev/null; echo $$ > \(marker).tmp; mv \(marker).tmp \(marker); exec sleep 60 ;;
+      VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+      *) cat >/dev/null ;;
+      esac
+      """.write(toFile: binDir + "/lftslow", atomically: true, encoding: .utf8)
+    chmod(binDir + "/lftslow", 0o755)
+    return marker
+  }
+
+  /// The pid written to `file`, once it is there (up to 20 s).
+  func waitForPID(_ file: String) -> pid_t? {
+    var pid: pid_t?
+    for _ in 0..<2000 where pid == nil {
+      pid = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+      if pid == nil { usleep(10_000) }
+    }
+    return pid
+  }
+
+  /// liftoff-stage1 processes of pod `id`.
+  func stage1PIDs(_ id: String) throws -> [String] {
+    try sh("pgrep -f 'liftoff-stage1 --pod-di[r] [^ ]*\(id)' || true").split(separator: "\n").map(String.init)
+  }
+
+  /// Whether `condition` holds within `timeout` seconds.
+  func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if condition() { return true }
+      usleep(20_000)
+    }
+    return condition()
+  }
+
   func sh(_ script: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -205,16 +258,7 @@ struct PodNetworkTests {
   @Test func aFailingPluginFailsRunWithItsOwnErrorAndLeaksNothing() throws {
     let f = try NetworkFixture("fail", pluginsAfter: [#"{"type":"lftfail"}"#])
     defer { f.tearDown() }
-    let plugin = f.binDir + "/lftfail"
-    try """
-      #!/bin/sh
-      case "$CNI_COMMAND" in
-      ADD) echo '{"cniVersion":"1.0.0","code":11,"msg":"lftfail refuses this pod","details":"by design"}'; exit 1 ;;
-      VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
-      *) cat >/dev/null; echo '{}' >/dev/null ;;
-      esac
-      """.write(toFile: plugin, atomically: true, encoding: .utf8)
-    chmod(plugin, 0o755)
+    try f.failingPlugin()
     let r = try f.runShell("echo should not run")
     #expect(r.status != 0)
     #expect(r.stderr.contains("lftfail refuses this pod"), "\(r.stderr)")
@@ -234,24 +278,9 @@ struct PodNetworkTests {
   @Test func runKilledWhileAttachingLeavesNothingAfterGC() throws {
     let f = try NetworkFixture("killattach", pluginsAfter: [#"{"type":"lftslow"}"#])
     defer { f.tearDown() }
-    let plugin = f.binDir + "/lftslow"
-    let marker = f.binDir + "/adding.pid"
-    try """
-      #!/bin/sh
-      case "$CNI_COMMAND" in
-      ADD) cat >/dev/null; echo $$ > \(marker).tmp; mv \(marker).tmp \(marker); exec sleep 60 ;;
-      VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
-      *) cat >/dev/null ;;
-      esac
-      """.write(toFile: plugin, atomically: true, encoding: .utf8)
-    chmod(plugin, 0o755)
+    let marker = try f.slowPlugin()
     let running = try f.start(["run", "--net=default", f.pod.rootfs, "--exec", "/bin/true"])
-    var pluginPID: pid_t?
-    for _ in 0..<2000 where pluginPID == nil {
-      pluginPID = (try? String(contentsOfFile: marker, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-      if pluginPID == nil { usleep(10_000) }
-    }
-    let adding = try #require(pluginPID, "the slow plugin never ran")
+    let adding = try #require(f.waitForPID(marker), "the slow plugin never ran")
     kill(running.process.processIdentifier, SIGKILL)
     kill(adding, SIGKILL)
     _ = try f.pod.finish(running)
@@ -265,6 +294,44 @@ struct PodNetworkTests {
     #expect(try f.pod.list() == [])
     #expect(try f.networkLeftovers(ids) == [])
     #expect(try f.pod.leftovers(ids) == [])
+  }
+
+  /// `app sandbox` starts stage1 while the plugins run; stage1 waits for the network before it
+  /// serves. Killed mid-ADD, stage0 leaves a stage1 that must exit by itself (its start pipe reaches
+  /// EOF), so that the pod is unlocked and gc removes all of it.
+  @Test func sandboxKilledWhileAttachingStopsItsStage1AndGCLeavesNothing() throws {
+    let f = try NetworkFixture("killsandbox", pluginsAfter: [#"{"type":"lftslow"}"#])
+    defer { f.tearDown() }
+    let marker = try f.slowPlugin()
+    let running = try f.start(["app", "sandbox", "--net=default"])
+    let adding = try #require(f.waitForPID(marker), "the slow plugin never ran")
+    let id = try #require(try f.pod.list().first?.id)
+    // stage1 is already up (waiting), in parallel with the plugin.
+    #expect(try f.stage1PIDs(id) != [], "stage1 should start while the plugins run")
+    kill(running.process.processIdentifier, SIGKILL)
+    kill(adding, SIGKILL)
+    _ = try f.pod.finish(running)
+    #expect(f.waitUntil { (try? f.stage1PIDs(id)) == [] }, "stage1 outlived the stage0 that started it")
+    #expect(try f.pod.list().map(\.state) == ["exited"])
+    let gc = try f.liftoff(["gc", "--grace-period", "0"])
+    #expect(gc.status == 0, "\(gc.stderr)")
+    #expect(try f.pod.list() == [])
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.pod.leftovers([id]) == [])
+  }
+
+  /// A plugin that fails ADD: `app sandbox` reports its error, its waiting stage1 is gone before the
+  /// pod is removed, and nothing is left.
+  @Test func sandboxWhoseNetworkFailsLeavesNoStage1() throws {
+    let f = try NetworkFixture("failsandbox", pluginsAfter: [#"{"type":"lftfail"}"#])
+    defer { f.tearDown() }
+    try f.failingPlugin()
+    let r = try f.liftoff(["app", "sandbox", "--net=default"])
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("lftfail refuses this pod"), "\(r.stderr)")
+    #expect(try f.sh("pgrep -f 'liftoff-stage1 --pod-di[r] \(f.pod.dataDir)/' || true") == "", "stage1 left running")
+    #expect(try f.pod.list() == [])
+    #expect(try f.networkLeftovers([]) == [])
   }
 
   @Test func sandboxGetsAnIPAndRmDetachesIt() throws {
