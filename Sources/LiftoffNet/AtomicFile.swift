@@ -5,7 +5,9 @@ import Glibc
 import LiftoffCore
 
 enum AtomicFile {
-  static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+  /// `durable: false` skips both fsyncs (still a rename, so readers never see a torn file): for
+  /// files that matter only while their pod runs, which a machine crash ends anyway.
+  static func write(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
     let dir = (path as NSString).deletingLastPathComponent
     let tmp = dir + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -28,11 +30,11 @@ enum AtomicFile {
         }
       }
       guard fchmod(fd, mode) == 0 else { throw SystemCallError("fchmod", errno: errno, path: tmp) }
-      guard fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
+      guard !durable || fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
     }
     guard rename(tmp, path) == 0 else { throw SystemCallError("rename", errno: errno, path: path) }
     ok = true
-    syncDirectory(dir)
+    if durable { syncDirectory(dir) }
   }
 
   /// Removes a file and makes the removal durable; absent is fine.

@@ -63,9 +63,11 @@ public enum PodFiles {
     let resolv = try resolvConf(dns: dns, hostResolvConf: hostResolvConf)
     try AtomicFile.makeDirectories(dir)
     let paths = (dir + "/resolv.conf", dir + "/hosts", dir + "/hostname")
-    try AtomicFile.write(Data(resolv.utf8), to: paths.0)
-    try AtomicFile.write(Data(hosts(hostname: hostname, ips: ips).utf8), to: paths.1)
-    try AtomicFile.write(Data((hostname + "\n").utf8), to: paths.2)
+    // Read only by the pod's apps while it runs (a machine crash ends the pod; gc removes the
+    // directory): renamed into place, not fsynced — 1.5 ms of every sandbox's start.
+    try AtomicFile.write(Data(resolv.utf8), to: paths.0, durable: false)
+    try AtomicFile.write(Data(hosts(hostname: hostname, ips: ips).utf8), to: paths.1, durable: false)
+    try AtomicFile.write(Data((hostname + "\n").utf8), to: paths.2, durable: false)
     return paths
   }
 

@@ -67,6 +67,13 @@ public enum ProcessControl {
     return true
   }
 
+  /// Waits for child `pid` and discards its status (nothing for pid <= 0).
+  public static func reap(_ pid: Int32) {
+    guard pid > 0 else { return }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+  }
+
   public static func pipe() throws(SystemCallError) -> (read: Int32, write: Int32) {
     var fds: [Int32] = [0, 0]
     guard liftoff_pipe_cloexec(&fds) == 0 else { throw SystemCallError("pipe2", errno: errno) }
