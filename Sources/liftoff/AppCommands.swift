@@ -42,19 +42,18 @@ struct AppSandboxCommand: ParsableCommand {
   var usernsGidMap: [String] = []
 
   func run() throws {
-    var args: [String] = ["--net", net, "--stage1", stage1, "--stop-timeout", String(stopTimeout)]
-    if let hostname { args += ["--hostname", hostname] }
-    let repeated: [(String, [String])] = [
-      ("--annotation", annotation), ("--label", label), ("--port", port), ("--port-mapping", portMapping),
-      ("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt), ("--cni-arg", cniArg),
-      ("--userns-uid-map", usernsUidMap), ("--userns-gid-map", usernsGidMap),
-    ]
-    for (flag, values) in repeated {
-      for v in values { args += [flag, v] }
-    }
-    var pod = try PodArguments.parse(args)
-    pod.apps = []
-    var options = try pod.podOptions(allowNoApps: true, global: global)
+    let flags = PodFlags(
+      net: net, port: port, portMapping: portMapping, dns: dns, dnsSearch: dnsSearch, dnsOpt: dnsOpt, cniArg: cniArg,
+      hostname: hostname, stage1: stage1, stopTimeout: stopTimeout, annotation: annotation, label: label,
+      usernsUidMap: usernsUidMap, usernsGidMap: usernsGidMap)
+    try Self.sandbox(
+      global.values, flags, ipcNamespace: ipcNamespace, pidNamespace: pidNamespace, cgroupParent: cgroupParent)
+  }
+
+  static func sandbox(
+    _ global: Globals, _ flags: PodFlags, ipcNamespace: String, pidNamespace: String, cgroupParent: String?
+  ) throws {
+    var options = try flags.podOptions(allowNoApps: true, global: global)
     options.mutable = true
     options.cgroupParent = cgroupParent
     switch ipcNamespace {
@@ -105,7 +104,7 @@ struct AppAddCommand: ParsableCommand {
     let end = args.firstIndex(of: "--") ?? args.count
     let stdio = Set(args[..<end].filter { ["--tty", "--stdin", "--stdin-once"].contains($0) })
     args = args[..<end].filter { !stdio.contains($0) } + args[end...]
-    var options = try AppArguments.parseApp(args, resolver: GlobalOptions.imageResolver(dir: dir), interactive: false)
+    var options = try AppArguments.parseApp(args, resolver: Globals(dir: dir).imageResolver, interactive: false)
     options.logPath = logPath
     options.tty = stdio.contains("--tty")
     options.stdin = stdio.contains("--stdin") || stdio.contains("--stdin-once")

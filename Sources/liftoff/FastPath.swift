@@ -14,7 +14,8 @@ enum FastPath {
   /// `globals`: the global flags main moved out (`--dir X`, `--cni-conf-dir=Y`, …); `args`: the rest.
   /// Returns the command to run, or nil when the line is not in a shape taken here.
   static func command(globals: [String], _ args: [String]) -> (() throws -> Void)? {
-    guard let dir = directory(globals) else { return nil }
+    guard let global = Self.globals(globals) else { return nil }
+    let dir = global.dir
     switch (args.first, args.dropFirst().first) {
     case ("app", "start"?):
       guard let (app, pod, _) = appLine(args.dropFirst(2)) else { return nil }
@@ -30,6 +31,41 @@ enum FastPath {
     case ("app", "rm"?):
       guard let (app, pod, _) = appLine(args.dropFirst(2)) else { return nil }
       return { try AppRmCommand.remove(dir: dir, pod: pod, app: app) }
+    case ("app", "sandbox"?):
+      // The flags AppSandboxCommand declares, nothing else (run's other pod flags are not sandbox's).
+      let single: Set<String> = [
+        "--net", "--hostname", "--stage1", "--stop-timeout", "--ipc-namespace", "--cgroup-parent", "--pid-namespace",
+      ]
+      let repeated: Set<String> = [
+        "--port", "--port-mapping", "--dns", "--dns-search", "--dns-opt", "--cni-arg", "--annotation", "--label",
+        "--userns-uid-map", "--userns-gid-map",
+      ]
+      guard let line = Line(args.dropFirst(2), values: single, lists: repeated), line.positionals.isEmpty else { return nil }
+      var flags = PodFlags()
+      if let v = line.values["--net"] { flags.net = v }
+      flags.hostname = line.values["--hostname"]
+      if let v = line.values["--stage1"] { flags.stage1 = v }
+      if let v = line.values["--stop-timeout"] {
+        guard let n = Int(v) else { return nil }
+        flags.stopTimeout = n
+      }
+      let l = line.lists
+      flags.port = l["--port"] ?? []
+      flags.portMapping = l["--port-mapping"] ?? []
+      flags.dns = l["--dns"] ?? []
+      flags.dnsSearch = l["--dns-search"] ?? []
+      flags.dnsOpt = l["--dns-opt"] ?? []
+      flags.cniArg = l["--cni-arg"] ?? []
+      flags.annotation = l["--annotation"] ?? []
+      flags.label = l["--label"] ?? []
+      flags.usernsUidMap = l["--userns-uid-map"] ?? []
+      flags.usernsGidMap = l["--userns-gid-map"] ?? []
+      let ipc = line.values["--ipc-namespace"] ?? "pod"
+      let pid = line.values["--pid-namespace"] ?? "container"
+      let parent = line.values["--cgroup-parent"]
+      return {
+        try AppSandboxCommand.sandbox(global, flags, ipcNamespace: ipc, pidNamespace: pid, cgroupParent: parent)
+      }
     case ("app", "add"?):
       // add POD IMAGE …: everything after the pod is the app's, parsed by AppArguments as before.
       guard args.count >= 4, !args[2].hasPrefix("-"), !args[3].hasPrefix("-") else { return nil }
@@ -62,22 +98,33 @@ enum FastPath {
     return (app, line.positionals[0], line.values)
   }
 
-  /// The data directory the global flags name (GlobalOptions' default otherwise), or nil when a flag
-  /// is repeated, lacks its value or has one ArgumentParser would refuse.
-  static func directory(_ globals: [String]) -> String? {
-    guard let line = Line(globals[...], values: CommandLineEntry.globalNames), line.positionals.isEmpty else { return nil }
-    if let b = line.values["--cni-default-network"], b != "true" && b != "false" { return nil }
-    return line.values["--dir"] ?? GlobalOptions.defaultDirectory
+  /// The settings the global flags give (GlobalOptions' defaults otherwise), or nil when a flag is
+  /// repeated, lacks its value or has one ArgumentParser would refuse.
+  static func globals(_ flags: [String]) -> Globals? {
+    guard let line = Line(flags[...], values: CommandLineEntry.globalNames), line.positionals.isEmpty else { return nil }
+    var g = Globals()
+    if let v = line.values["--dir"] { g.dir = v }
+    if let v = line.values["--cni-conf-dir"] { g.cniConfDir = v }
+    if let v = line.values["--cni-bin-dir"] { g.cniBinDir = v }
+    if let b = line.values["--cni-default-network"] {
+      guard b == "true" || b == "false" else { return nil }
+      g.cniDefaultNetwork = b == "true"
+    }
+    return g
   }
 
   /// A command line of `--flag VALUE`, `--flag=VALUE`, `--switch` and positionals, in any order.
   struct Line {
     var values: [String: String] = [:]
+    var lists: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
 
-    /// nil on an unknown flag, a repeated one, a missing value, or `--`.
-    init?(_ args: ArraySlice<String>, values valueFlags: Set<String>, flags switchFlags: Set<String> = []) {
+    /// nil on an unknown flag, a repeated one (but for `lists`), a missing value, or `--`.
+    init?(
+      _ args: ArraySlice<String>, values valueFlags: Set<String>, lists listFlags: Set<String> = [],
+      flags switchFlags: Set<String> = []
+    ) {
       var rest = args
       while let a = rest.popFirst() {
         guard a.hasPrefix("-") else {
@@ -90,13 +137,15 @@ enum FastPath {
           flags.insert(name)
           continue
         }
-        guard valueFlags.contains(name), values[name] == nil else { return nil }
+        guard (valueFlags.contains(name) && values[name] == nil) || listFlags.contains(name) else { return nil }
+        let value: String
         if parts.count == 2 {
-          values[name] = parts[1]
+          value = parts[1]
         } else {
           guard let v = rest.popFirst(), !v.hasPrefix("-") else { return nil }
-          values[name] = v
+          value = v
         }
+        if listFlags.contains(name) { lists[name, default: []].append(value) } else { values[name] = value }
       }
     }
   }

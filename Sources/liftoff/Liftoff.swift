@@ -37,9 +37,7 @@ struct Liftoff: AsyncParsableCommand {
 
 struct GlobalOptions: ParsableArguments {
   @Option(name: .long, help: "Liftoff data directory.")
-  var dir: String = Self.defaultDirectory
-
-  static var defaultDirectory: String { ProcessInfo.processInfo.environment["LIFTOFF_DIR"] ?? "/var/lib/liftoff" }
+  var dir: String = Globals.defaultDirectory
 
   @Option(name: .long, help: "Registry configuration directory (hosts.toml layout).")
   var registryConfigDir: String = "/etc/liftoff/certs.d"
@@ -48,13 +46,29 @@ struct GlobalOptions: ParsableArguments {
   var insecureOptions: String?
 
   @Option(name: .long, help: "CNI network configuration directory (as liftoff-cri's).")
-  var cniConfDir: String = "/etc/cni/net.d"
+  var cniConfDir: String = Globals.defaultCNIConfDir
 
   @Option(name: .long, help: "CNI plugin directories, ':'-separated, searched in order.")
-  var cniBinDir: String = "/opt/cni/bin:/usr/lib/cni"
+  var cniBinDir: String = Globals.defaultCNIBinDir
 
   @Option(name: .long, help: "Use the embedded default network (bridge liftoff0) when the conf dir is empty: true or false.")
   var cniDefaultNetwork: Bool = true
+
+  var cniBinDirs: [String] { values.cniBinDirs }
+
+  var values: Globals { Globals(dir: dir, cniConfDir: cniConfDir, cniBinDir: cniBinDir, cniDefaultNetwork: cniDefaultNetwork) }
+}
+
+/// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
+struct Globals: Sendable {
+  static var defaultDirectory: String { ProcessInfo.processInfo.environment["LIFTOFF_DIR"] ?? "/var/lib/liftoff" }
+  static let defaultCNIConfDir = "/etc/cni/net.d"
+  static let defaultCNIBinDir = "/opt/cni/bin:/usr/lib/cni"
+
+  var dir = Globals.defaultDirectory
+  var cniConfDir = Globals.defaultCNIConfDir
+  var cniBinDir = Globals.defaultCNIBinDir
+  var cniDefaultNetwork = true
 
   var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
 }

@@ -4,8 +4,48 @@ import LiftoffCore
 import LiftoffNet
 import LiftoffPod
 
+/// The pod-level settings as `run`, `prepare` and `app sandbox` take them, whoever parsed them:
+/// PodArguments (ArgumentParser) or PodFlags (plain values: `app sandbox`, also hand-parsed by FastPath).
+protocol PodFlagValues {
+  var net: String { get }
+  var port: [String] { get }
+  var portMapping: [String] { get }
+  var dns: [String] { get }
+  var dnsSearch: [String] { get }
+  var dnsOpt: [String] { get }
+  var cniArg: [String] { get }
+  var hostname: String? { get }
+  var stage1: String { get }
+  var interactive: Bool { get }
+  var stopTimeout: Int { get }
+  var annotation: [String] { get }
+  var label: [String] { get }
+  var usernsUidMap: [String] { get }
+  var usernsGidMap: [String] { get }
+  var apps: [String] { get }
+}
+
+struct PodFlags: PodFlagValues {
+  var net = "none"
+  var port: [String] = []
+  var portMapping: [String] = []
+  var dns: [String] = []
+  var dnsSearch: [String] = []
+  var dnsOpt: [String] = []
+  var cniArg: [String] = []
+  var hostname: String?
+  var stage1 = "default"
+  var interactive = false
+  var stopTimeout = 10
+  var annotation: [String] = []
+  var label: [String] = []
+  var usernsUidMap: [String] = []
+  var usernsGidMap: [String] = []
+  var apps: [String] = []
+}
+
 /// Pod-level flags shared by `run` and `prepare`.
-struct PodArguments: ParsableArguments {
+struct PodArguments: ParsableArguments, PodFlagValues {
   @Option(help: "Network: default (the CNI conf dir's network, else the embedded default), host, none, or NAME[:K=V;…] (a CNI network by name, with CNI_ARGS).")
   var net: String = "none"
   @Option(help: "Port mapping NAME:HOSTPORT (NAME an image port like 80-tcp) or HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).")
@@ -39,8 +79,10 @@ struct PodArguments: ParsableArguments {
 
   @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("IMAGE [app flags] [-- ARGS] [--- IMAGE …]", discussion: AppArguments.help))
   var apps: [String] = []
+}
 
-  func podOptions(allowNoApps: Bool = false, global: GlobalOptions? = nil) throws -> PodOptions {
+extension PodFlagValues {
+  func podOptions(allowNoApps: Bool = false, global: Globals? = nil) throws -> PodOptions {
     var p = PodOptions()
     guard let flavor = PodManifest.Flavor(rawValue: stage1) else {
       throw LiftoffError.invalidArgument("--stage1 \(stage1): expected default or fly")
@@ -95,11 +137,9 @@ struct PodArguments: ParsableArguments {
     if interactive && p.apps.count > 1 { throw LiftoffError.invalidArgument("--interactive needs a pod of one app") }
     return p
   }
-}
 
-extension PodArguments {
   /// The CNI request of `--net=default|NAME[:ARGS]` and the other network flags.
-  func networkPlan(apps: [AppOptions], global: GlobalOptions?) throws -> PodNetworkPlan {
+  func networkPlan(apps: [AppOptions], global: Globals?) throws -> PodNetworkPlan {
     var plan = PodNetworkPlan()
     if let global {
       plan.confDir = global.cniConfDir
@@ -212,7 +252,7 @@ struct RunCommand: ParsableCommand {
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let options = try pod.podOptions(global: global)
+    let options = try pod.podOptions(global: global.values)
     _ = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
     try PodManager(store: store).execRun(manifest, lock: lock)
@@ -227,7 +267,7 @@ struct PrepareCommand: ParsableCommand {
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global))
+    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.values))
     print(manifest.id)
   }
 }

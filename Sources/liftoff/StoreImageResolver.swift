@@ -25,11 +25,7 @@ struct StoreImageResolver: ImageResolving {
   }
 }
 
-extension GlobalOptions {
+extension Globals {
   /// Rootfs directories first, then the image store.
-  var imageResolver: any ImageResolving { Self.imageResolver(dir: dir) }
-
-  static func imageResolver(dir: String) -> any ImageResolving {
-    RootfsDirectoryResolver(fallback: StoreImageResolver(dir: dir))
-  }
+  var imageResolver: any ImageResolving { RootfsDirectoryResolver(fallback: StoreImageResolver(dir: dir)) }
 }

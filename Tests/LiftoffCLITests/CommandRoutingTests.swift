@@ -40,11 +40,19 @@ struct CommandRoutingTests {
       (["--dir", dir, "app", "start", "--app", "a", "--app", "b", pod], "pod \(pod) not found"),  // last --app wins there
       (["--dir", dir, "--cni-default-network", "maybe", "rm", pod], "maybe"),
       (["--dir", dir, "rm"], "Missing expected argument"),
+      (["--dir", dir, "app", "sandbox", "--volume", "x:/x"], "Unknown option '--volume'"),
+      (["--dir", dir, "app", "sandbox", "--stop-timeout", "soon"], "soon"),
     ]
     for (line, fragment) in cases {
       let (status, _, err) = try runLiftoff(line)
       #expect(status != 0, "\(line)")
       #expect(err.contains(fragment), "\(line): \(err)")
+    }
+    // Both paths check the values themselves the same way.
+    for line in [["--dir", dir, "app", "sandbox", "--stage1", "nope"], ["app", "sandbox", "--dir", dir, "--stage1", "nope"]] {
+      let (status, _, err) = try runLiftoff(line)
+      #expect(status != 0, "\(line)")
+      #expect(err.contains("--stage1 nope: expected default or fly"), "\(line): \(err)")
     }
     let (status, out, _) = try runLiftoff(["app", "stop", "--help"])
     #expect(status == 0)
