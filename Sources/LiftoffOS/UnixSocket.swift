@@ -28,7 +28,7 @@ public enum UnixSocket {
 
   /// A listening socket at `dir/name`, mode 0600, non-blocking, close-on-exec. It is bound under a
   /// temporary name and renamed into place once it listens, so a client that sees `name` can connect
-  /// (liftoff waits for stage1's control socket with an inotify watch, not by retrying).
+  /// (liftoff looks for stage1's control socket before it tries to connect).
   public static func listen(dir: String, name: String) throws(SystemCallError) -> Int32 {
     let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard s >= 0 else { throw SystemCallError("socket", errno: errno) }

@@ -72,12 +72,8 @@ public struct AppManager: Sendable {
       firstHalf = try spawnDetached(
         command.path, command.args, lockFD: lock.fd, more: [start.read, alive.write], log: "\(dir)/stage1/stage1.log")
     } catch let e as LiftoffError {
-      close(startWrite)
-      startWrite = -1
       throw e
     } catch {
-      close(startWrite)
-      startWrite = -1
       throw LiftoffError(.internal, "starting stage1 for pod \(id)", cause: error)
     }
     try pods.attachNetwork(manifest, beforeCleanup: giveUp)
@@ -143,10 +139,9 @@ public struct AppManager: Sendable {
   }
 
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr
-  /// appended to `log`, the pod lock as fd 3 and no other descriptor (a detached stage1 must not
-  /// hold its caller's pipes open); waits for the spawned process (the first half of the double fork).
-  /// Returns the spawned process, which the caller reaps (ProcessControl.reap).
-  @discardableResult
+  /// appended to `log`, the pod lock as fd 3, `more` as fds 4, 5, … and no other descriptor (a
+  /// detached stage1 must not hold its caller's pipes open). Returns the spawned process (the first
+  /// half of the double fork), which the caller reaps (ProcessControl.reap).
   func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, more: [Int32] = [], log: String) throws -> pid_t {
     let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }

@@ -28,8 +28,8 @@ public struct PodManager: Sendable {
 
   /// Attaches a CNI pod that was just moved to run/ (its lock held by the caller) to its network.
   /// On failure the pod is destroyed (detached, directory removed) and the network's error is
-  /// thrown; a caller killed meanwhile leaves an unlocked pod in run/ that gc detaches.
-  /// On failure the pod is removed; `beforeCleanup` runs first (app sandbox stops its waiting stage1).
+  /// thrown — `beforeCleanup` runs first (app sandbox stops its waiting stage1); a caller killed
+  /// meanwhile leaves an unlocked pod in run/ that gc detaches.
   func attachNetwork(_ manifest: PodManifest, beforeCleanup: () -> Void = {}) throws(LiftoffError) {
     let id = manifest.id
     let dir = store.path(.run, id)

@@ -88,7 +88,7 @@ final class Supervisor {
 
   // MARK: pod namespaces
 
-  /// `app sandbox`: blocks until stage0 has attached the pod's network (one byte on the start pipe).
+  /// `app sandbox`: blocks until stage0 has attached the pod's network (one byte on the start socket).
   /// EOF means stage0 failed or died first: an error, so that stage1 cleans up and exits, and its
   /// exit closes the alive pipe stage0 waits on before it removes the pod.
   func waitForStart() throws {

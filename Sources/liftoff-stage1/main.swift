@@ -8,8 +8,9 @@
 // "running". With --start-fd (app sandbox), stage1 sets up the pod's namespaces while stage0 attaches
 // the network, then waits for one byte on S before it joins the network namespace and serves its
 // socket; EOF instead means stage0 failed or died, and stage1 exits. A is a pipe end stage1 holds
-// until then, so that stage0 learns when a stage1 it gave up on is gone. Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only
-// LiftoffOS and LiftoffCore, with a static stdlib: its memory is paid once per pod.
+// until then, so that stage0 learns when a stage1 it gave up on is gone.
+// Synchronous and single-threaded (no Swift concurrency), so it may fork. Links only LiftoffOS and
+// LiftoffCore, with a static stdlib: its memory is paid once per pod.
 import Glibc
 import LiftoffCore
 import LiftoffOS

@@ -10,11 +10,8 @@ import LiftoffCore
 enum ImageTool {
   /// Replaces this process with liftoff-image, same arguments.
   static func exec() throws -> Never {
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    guard n > 0 else { throw LiftoffError.internal("cannot find liftoff's own path: \(String(cString: strerror(errno)))") }
-    let me = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let path = String(me[..<(me.lastIndex(of: "/") ?? me.startIndex)]) + "/liftoff-image"
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let path = (me as NSString).deletingLastPathComponent + "/liftoff-image"
     let argv = [path] + CommandLine.arguments.dropFirst()
     var cArgs = argv.map { strdup($0) } + [nil]
     execv(path, &cArgs)
