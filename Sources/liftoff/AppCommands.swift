@@ -19,7 +19,7 @@ struct AppSandboxCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sandbox", abstract: "Start an empty mutable pod (stage1 detached); prints its ID once it is ready.")
   @OptionGroup var global: GlobalOptions
-  @Option(help: "Network: default, host, none or NAME[:ARGS] (see liftoff run).") var net: String = "none"
+  @Option(help: "Network: default, host, none or NAME[:ARGS] (see liftoff run).") var net: String = PodFlags().net
   @Option(help: "Port mapping HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).") var port: [String] = []
   @Option(help: "Port mapping HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).") var portMapping: [String] = []
   @Option(help: "DNS server (repeatable).") var dns: [String] = []
@@ -27,19 +27,23 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "resolv.conf option (repeatable).") var dnsOpt: [String] = []
   @Option(help: "CNI_ARGS KEY=VALUE (repeatable), e.g. K8S_POD_NAME=web.") var cniArg: [String] = []
   @Option(help: "The pod's hostname.") var hostname: String?
-  @Option(help: "stage1 flavor: default or fly.") var stage1: String = "default"
+  @Option(help: "stage1 flavor: default or fly.") var stage1: String = PodFlags().stage1
   @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
-  @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = 10
-  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = "pod"
+  @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = PodFlags().stopTimeout
+  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = Self.defaultIPCNamespace
   @Option(help: "The cgroup the pod's group goes under (e.g. /kubepods/burstable/pod<uid>); default: liftoff.")
   var cgroupParent: String?
   @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
-  var pidNamespace: String = "container"
+  var pidNamespace: String = Self.defaultPIDNamespace
   @Option(help: "User namespace for the pod's apps: CONTAINER:HOST:LENGTH (repeatable, at most 340; needs --userns-gid-map too).")
   var usernsUidMap: [String] = []
   @Option(help: "GID mapping of the pod's user namespace: CONTAINER:HOST:LENGTH (repeatable, at most 340).")
   var usernsGidMap: [String] = []
+
+  /// Defaults FastPath applies too (the pod flags' own are PodFlags').
+  static let defaultIPCNamespace = "pod"
+  static let defaultPIDNamespace = "container"
 
   func run() throws {
     let flags = PodFlags(
@@ -133,7 +137,8 @@ struct AppStopCommand: ParsableCommand {
     commandName: "stop", abstract: "Stop an app (stop signal, SIGKILL after --timeout); returns once it exited.")
   @OptionGroup var global: GlobalOptions
   @Option(help: "The app.") var app: String
-  @Option(help: "Seconds before SIGKILL.") var timeout: Int = 10
+  @Option(help: "Seconds before SIGKILL.") var timeout: Int = Self.defaultTimeout
+  static let defaultTimeout = 10
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
   func run() throws { try Self.stop(dir: global.dir, pod: id, app: app, timeout: timeout) }

@@ -1,5 +1,5 @@
-// The verbs liftoff-cri runs for every container and pod change (`app add|start|stop|rm`, `stop`, `rm`),
-// dispatched without ArgumentParser. Its reflection over the command tree (Mirror, protocol conformance
+// The verbs liftoff-cri runs for every container and pod change (`app sandbox|add|start|stop|rm`, `stop`,
+// `rm`), dispatched without ArgumentParser. Its reflection over the command tree (Mirror, protocol conformance
 // lookups over the ~9,000 conformance records of this binary) cost ~4 ms of each ~10 ms run. Only the
 // plain shape of each command line is taken here — known flags with their values, then positionals;
 // anything else (help, an unknown or repeated flag, a value of the wrong type) returns nil and goes to
@@ -22,7 +22,7 @@ enum FastPath {
       return { try AppStartCommand.start(dir: dir, pod: pod, app: app) }
     case ("app", "stop"?):
       guard let (app, pod, values) = appLine(args.dropFirst(2), also: ["--timeout"]) else { return nil }
-      var timeout = 10
+      var timeout = AppStopCommand.defaultTimeout
       if let t = values["--timeout"] {
         guard let n = Int(t) else { return nil }
         timeout = n
@@ -60,8 +60,8 @@ enum FastPath {
       flags.label = l["--label"] ?? []
       flags.usernsUidMap = l["--userns-uid-map"] ?? []
       flags.usernsGidMap = l["--userns-gid-map"] ?? []
-      let ipc = line.values["--ipc-namespace"] ?? "pod"
-      let pid = line.values["--pid-namespace"] ?? "container"
+      let ipc = line.values["--ipc-namespace"] ?? AppSandboxCommand.defaultIPCNamespace
+      let pid = line.values["--pid-namespace"] ?? AppSandboxCommand.defaultPIDNamespace
       let parent = line.values["--cgroup-parent"]
       return {
         try AppSandboxCommand.sandbox(global, flags, ipcNamespace: ipc, pidNamespace: pid, cgroupParent: parent)
