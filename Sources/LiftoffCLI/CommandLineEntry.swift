@@ -40,7 +40,7 @@ public enum CommandLineEntry {
   /// the subcommand, so the globals move there) and runs the command; errors end the process.
   public static func run<Root: ParsableCommand>(_ root: Root.Type, globals: [String], _ args: [String]) async {
     var args = args
-    if !globals.isEmpty, !args.isEmpty {
+    if !globals.isEmpty, !args.isEmpty, args[0] != "help" {  // help needs no settings
       // After the (sub)command path: `app sandbox`, `image list`, … have two words.
       let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
       args.insert(contentsOf: globals, at: at)

@@ -17,6 +17,12 @@ struct ImageOptions: ParsableArguments {
   @Option(name: .customLong("platform"), help: "Platform to select from multi-platform images (os/arch[/variant]).")
   var platform: String?
 
+  // liftoff's global flags that concern pods only: every liftoff command accepts every global flag (a
+  // script passes one set to all of them, as with rkt), so these are taken here and unused.
+  @Option(name: .customLong("cni-conf-dir"), help: .hidden) var cniConfDir: String?
+  @Option(name: .customLong("cni-bin-dir"), help: .hidden) var cniBinDir: String?
+  @Option(name: .customLong("cni-default-network"), help: .hidden) var cniDefaultNetwork: String?
+
   func store() throws -> ImageStore {
     let hosts = RegistryHosts(configDir: registryConfigDir, insecure: try InsecureOptions(parsing: insecureOptions))
     let p = try platform.map { try Platform(parsing: $0) } ?? .host

@@ -69,6 +69,16 @@ struct CommandRoutingTests {
     let (estatus, eout, eerr) = try runLiftoff(["--dir", dir, "image", "list", "--format", "json"])
     #expect(estatus == 0, "\(eerr)")
     #expect(eout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || eout.contains("[]"), "\(eout)")
+    // Every global flag is accepted before any command, as scripts pass one set to all of them.
+    let globals = ["--dir", dir, "--cni-conf-dir", "/nonexistent", "--cni-bin-dir", "/nonexistent", "--cni-default-network", "false"]
+    let (gstatus, gout, gerr) = try runLiftoff(globals + ["image", "list", "--format", "json"])
+    #expect(gstatus == 0, "\(gerr)")
+    #expect(gout.contains("["), "\(gout)")
+    for command in [["fetch"], ["app", "sandbox"]] {
+      let (hstatus, hout, herr) = try runLiftoff(globals + command + ["--help"])
+      #expect(hstatus == 0, "\(command): \(herr)")
+      #expect(hout.contains("USAGE: liftoff \(command.joined(separator: " "))"), "\(hout)")
+    }
     let (bstatus, _, berr) = try runLiftoff(["image", "bogus"])
     #expect(bstatus != 0)
     #expect(berr.contains("bogus"))
