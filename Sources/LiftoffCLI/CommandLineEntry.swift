@@ -39,14 +39,8 @@ public enum CommandLineEntry {
   /// Parses `globals` + `args` as `Root`'s command line (ArgumentParser wants subcommand options after
   /// the subcommand, so the globals move there) and runs the command; errors end the process.
   public static func run<Root: ParsableCommand>(_ root: Root.Type, globals: [String], _ args: [String]) async {
-    var args = args
-    if !globals.isEmpty, !args.isEmpty, args[0] != "help" {  // help needs no settings
-      // After the (sub)command path: `app sandbox`, `image list`, … have two words.
-      let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
-      args.insert(contentsOf: globals, at: at)
-    }
     do {
-      var command = try Root.parseAsRoot(args)
+      var command = try Root.parseAsRoot(withGlobals(globals, args))
       if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()  // fetch, image …
       } else {
@@ -55,6 +49,26 @@ public enum CommandLineEntry {
     } catch {
       fail(error, Root.self)
     }
+  }
+
+  /// `run` for a tree of synchronous commands (liftoff's), without starting the concurrency runtime.
+  public static func runSync<Root: ParsableCommand>(_ root: Root.Type, globals: [String], _ args: [String]) {
+    do {
+      var command = try Root.parseAsRoot(withGlobals(globals, args))
+      try command.run()
+    } catch {
+      fail(error, Root.self)
+    }
+  }
+
+  static func withGlobals(_ globals: [String], _ args: [String]) -> [String] {
+    var args = args
+    if !globals.isEmpty, !args.isEmpty, args[0] != "help" {  // help needs no settings
+      // After the (sub)command path: `app sandbox`, `image list`, … have two words.
+      let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
+      args.insert(contentsOf: globals, at: at)
+    }
+    return args
   }
 
   /// One line on stderr and liftoff's exit status for the error.

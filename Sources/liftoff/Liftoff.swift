@@ -6,7 +6,7 @@ import LiftoffCLI
 import LiftoffCore
 
 @main
-struct Liftoff: AsyncParsableCommand {
+struct Liftoff: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "liftoff",
     abstract: "Liftoff pod executor (stage0): fetch images, run and manage pods.",
@@ -20,7 +20,9 @@ struct Liftoff: AsyncParsableCommand {
       AppCommand.self,
     ])
 
-  static func main() async {
+  // Synchronous: no command of liftoff's awaits anything, and an async main would start the
+  // concurrency runtime's thread pool (a thread creation per run).
+  static func main() {
     let (globals, args) = CommandLineEntry.split(Array(CommandLine.arguments.dropFirst()))
     do {
       if ImageCommands.owns(args) { try ImageTool.exec() }
@@ -31,7 +33,7 @@ struct Liftoff: AsyncParsableCommand {
     } catch {
       CommandLineEntry.fail(error, Self.self)
     }
-    await CommandLineEntry.run(Self.self, globals: globals, args)
+    CommandLineEntry.runSync(Self.self, globals: globals, args)
   }
 }
 
