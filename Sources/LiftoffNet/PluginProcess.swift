@@ -13,6 +13,7 @@ import Foundation
 import CLinux
 import Glibc
 import LiftoffCore
+import LiftoffOS
 
 struct PluginProcess {
   struct Output: Sendable {
@@ -105,14 +106,17 @@ struct PluginProcess {
         }
       }
     }
-    // Output closed: the plugin has exited or is about to; wait for it within the deadline.
+    // Output closed: the plugin has exited or is about to (a Go plugin's threads take a moment to
+    // go); wait for it within the deadline, woken by its pidfd (without pidfds: PollInterval).
     var status: Int32 = 0
+    var interval = PollInterval()
     while !timedOut {
       let r = waitpid(pid, &status, WNOHANG)
       if r == pid { return Output(exitStatus: decode(status), stdout: out, stderr: err) }
       if r < 0 && errno != EINTR { throw SystemCallError("waitpid", errno: errno, path: path) }
-      if monotonicNow() >= deadline { timedOut = true; break }
-      usleep(1000)
+      let left = deadline - monotonicNow()
+      if left <= 0 { timedOut = true; break }
+      if !ProcessControl.waitForExit(pid, timeout: left) { interval.sleep() }
     }
     kill(-pid, SIGKILL)
     _ = reap(pid)
