@@ -63,66 +63,84 @@ public enum JSON: Sendable, Equatable {
 extension JSON {
   /// Compact serialization; `pretty` indents with two spaces.
   public func serialized(pretty: Bool = false) -> String {
-    var out = ""
+    var out: [UInt8] = []
+    out.reserveCapacity(512)
     write(into: &out, pretty: pretty, indent: 0)
-    return out
+    return String(decoding: out, as: UTF8.self)
   }
 
-  private func write(into out: inout String, pretty: Bool, indent: Int) {
+  // Written as UTF-8 bytes: appending to a String scalar by scalar made serialising a pod manifest
+  // a third of `liftoff app add`'s instructions.
+  private func write(into out: inout [UInt8], pretty: Bool, indent: Int) {
     switch self {
-    case .null: out += "null"
-    case .bool(let b): out += b ? "true" : "false"
+    case .null: out.append(contentsOf: "null".utf8)
+    case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
     case .number(let n):
       if n.rounded() == n && abs(n) < 1e15 {
-        out += String(Int64(n))
+        out.append(contentsOf: String(Int64(n)).utf8)
       } else {
-        out += "\(n)"
+        out.append(contentsOf: "\(n)".utf8)
       }
     case .string(let s): JSON.writeString(s, into: &out)
     case .array(let items):
-      if items.isEmpty { out += "[]"; return }
-      out += "["
+      if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
+      out.append(UInt8(ascii: "["))
       for (i, item) in items.enumerated() {
-        if i > 0 { out += "," }
-        if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+        if i > 0 { out.append(UInt8(ascii: ",")) }
+        if pretty { JSON.newline(&out, indent + 1) }
         item.write(into: &out, pretty: pretty, indent: indent + 1)
       }
-      if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-      out += "]"
+      if pretty { JSON.newline(&out, indent) }
+      out.append(UInt8(ascii: "]"))
     case .object(let members):
-      if members.isEmpty { out += "{}"; return }
-      out += "{"
+      if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
+      out.append(UInt8(ascii: "{"))
       for (i, (k, v)) in members.enumerated() {
-        if i > 0 { out += "," }
-        if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+        if i > 0 { out.append(UInt8(ascii: ",")) }
+        if pretty { JSON.newline(&out, indent + 1) }
         JSON.writeString(k, into: &out)
-        out += pretty ? ": " : ":"
+        out.append(UInt8(ascii: ":"))
+        if pretty { out.append(UInt8(ascii: " ")) }
         v.write(into: &out, pretty: pretty, indent: indent + 1)
       }
-      if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-      out += "}"
+      if pretty { JSON.newline(&out, indent) }
+      out.append(UInt8(ascii: "}"))
     }
   }
 
-  private static func writeString(_ s: String, into out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if u.value < 0x20 {
-          let hex = String(u.value, radix: 16)
-          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        } else {
-          out.unicodeScalars.append(u)
+  private static func newline(_ out: inout [UInt8], _ indent: Int) {
+    out.append(UInt8(ascii: "\n"))
+    out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * indent))
+  }
+
+  /// `s` quoted: `"`, `\` and control characters escaped (\n, \r, \t, else \u00XX); runs of
+  /// other bytes copied as they are.
+  private static func writeString(_ s: String, into out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    var s = s
+    s.withUTF8 { bytes in
+      var run = 0
+      for i in 0..<bytes.count {
+        let b = bytes[i]
+        guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
+        run = i + 1
+        switch b {
+        case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+        case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+        case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+        case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+        case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+        default:
+          let hex = Array("0123456789abcdef".utf8)
+          out.append(contentsOf: "\\u00".utf8)
+          out.append(hex[Int(b >> 4)])
+          out.append(hex[Int(b & 0xF)])
         }
       }
+      out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<bytes.count]))
     }
-    out += "\""
+    out.append(UInt8(ascii: "\""))
   }
 }
 
@@ -256,7 +274,22 @@ private struct JSONParser {
 
   mutating func parseString() throws(LiftoffError) -> String {
     pos += 1  // opening quote
-    var out: [UInt8] = []
+    // Most strings have no escapes: find the closing quote and take the bytes between as they are.
+    let start = pos
+    while pos < bytes.count {
+      let c = bytes[pos]
+      pos += 1
+      if c == UInt8(ascii: "\"") {
+        guard let s = String(validating: bytes[start..<pos - 1], as: UTF8.self) else { throw error("invalid utf-8 in string") }
+        return s
+      }
+      if c < 0x20 { throw error("control character in string") }
+      if c == UInt8(ascii: "\\") {
+        pos -= 1
+        break
+      }
+    }
+    var out = Array(bytes[start..<pos])
     while true {
       guard pos < bytes.count else { throw error("unterminated string") }
       let c = bytes[pos]
@@ -345,6 +378,16 @@ extension JSON {
       out[k] = s
     }
     return out
+  }
+  /// `strings`, but nil (not []) when the field is absent or null, as Codable decodes `[String]?`.
+  public func optStrings(_ key: String, in context: String) throws(LiftoffError) -> [String]? {
+    guard let v = self[key], !v.isNull else { return nil }
+    return try strings(key, in: context)
+  }
+  /// `stringMap`, but nil when the field is absent or null.
+  public func optStringMap(_ key: String, in context: String) throws(LiftoffError) -> [String: String]? {
+    guard let v = self[key], !v.isNull else { return nil }
+    return try stringMap(key, in: context)
   }
   public func objects(_ key: String, in context: String) throws(LiftoffError) -> [JSON] {
     guard let v = self[key], !v.isNull else { return [] }

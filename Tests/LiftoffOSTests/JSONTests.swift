@@ -11,6 +11,33 @@ import Testing
     #expect(try JSON.parse(v.serialized(pretty: true)) == v)
   }
 
+  @Test func serializesEscapesAndLayoutExactly() throws {
+    let v = JSON.object([
+      ("k\"", .string("a\"b\\c\nd\re\tf\u{01}\u{1f}é😀")), ("n", .array([.number(1), .number(-2.5), .bool(true), .null])), ("o", .object([])),
+    ])
+    #expect(v.serialized() == #"{"k\"":"a\"b\\c\nd\re\tf\u0001\u001fé😀","n":[1,-2.5,true,null],"o":{}}"#)
+    #expect(
+      v.serialized(pretty: true) == #"""
+        {
+          "k\"": "a\"b\\c\nd\re\tf\u0001\u001fé😀",
+          "n": [
+            1,
+            -2.5,
+            true,
+            null
+          ],
+          "o": {}
+        }
+        """#)
+  }
+
+  @Test func rejectsInvalidUTF8InStringsWithAndWithoutEscapes() throws {
+    for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0x5C, 0x6E, 0xC3, 0x22], [0x22, 0x61, 0x0A, 0x22]] {
+      #expect(throws: LiftoffError.self) { try JSON.parse(bytes: bytes) }
+    }
+    #expect(try JSON.parse(bytes: Array(#""a\u00e9b""#.utf8)).stringValue == "aéb")
+  }
+
   @Test func parsesSurrogatePairs() throws {
     #expect(try JSON.parse(#""\ud83d\ude00""#).stringValue == "😀")
   }
