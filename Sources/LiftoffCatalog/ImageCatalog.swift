@@ -55,25 +55,50 @@ public struct ImageCatalog: Sendable {
     }
   }
 
+  /// A store file's JSON document.
+  func readJSON(_ path: String) throws -> JSON {
+    let bytes: [UInt8]
+    do { bytes = try FileSystem.readBytes(path) } catch { throw LiftoffError.notFound("\(path) missing") }
+    do { return try JSON.parse(bytes: bytes) } catch { throw LiftoffError.internal("corrupt store file \(path): \(error)") }
+  }
+
+  func nameRecord(_ path: String) throws -> NameRecord {
+    do { return try NameRecord(json: readJSON(path), in: path) } catch let e as LiftoffError where e.code == .invalidArgument {
+      throw LiftoffError.internal("corrupt store file \(e.message)")
+    }
+  }
+
+  func imageRecord(_ path: String) throws -> ImageRecord {
+    do { return try ImageRecord(json: readJSON(path), in: path) } catch let e as LiftoffError where e.code == .invalidArgument {
+      throw LiftoffError.internal("corrupt store file \(e.message)")
+    }
+  }
+
   public func nameRecords() -> [NameRecord] {
-    list(namesDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(NameRecord.self, "\(namesDir)/\($0)") }
+    list(namesDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? nameRecord("\(namesDir)/\($0)") }
   }
 
   public func imageRecords() -> [ImageRecord] {
-    list(idsDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? decode(ImageRecord.self, "\(idsDir)/\($0)") }
+    list(idsDir).filter { !$0.hasPrefix(".tmp-") }.compactMap { try? imageRecord("\(idsDir)/\($0)") }
   }
 
   public func record(id: String) throws -> ImageRecord {
     let d = try Digest(id)
     let p = "\(idsDir)/\(d.encoded)"
     guard FileSystem.exists(p) else { throw LiftoffError.notFound("image \(id) not found") }
-    return try decode(ImageRecord.self, p)
+    return try imageRecord(p)
   }
 
   /// The image ID for a name (`busybox`, `host/repo:tag`, `host/repo@sha256:…`), a full ID
   /// (`sha256:…`) or a unique ID prefix.
   public func resolveID(_ nameOrID: String) throws -> String {
-    let s = nameOrID.trimmingCharacters(in: .whitespaces)
+    var names: [NameRecord]?
+    return try resolveID(nameOrID, names: &names)
+  }
+
+  /// `names`: the name records once read (resolve needs them again).
+  func resolveID(_ nameOrID: String, names: inout [NameRecord]?) throws -> String {
+    let s = nameOrID.trimmingCharacters(in: " \t")
     guard !s.isEmpty else { throw LiftoffError.invalidArgument("empty image name or ID") }
     if let ref = try? ImageReference(parsing: s) {
       var candidates: [String] = []
@@ -82,7 +107,7 @@ public struct ImageCatalog: Sendable {
       for c in candidates {
         let p = "\(namesDir)/\(ImageCatalog.escape(c))"
         if FileSystem.exists(p) {
-          let n = try decode(NameRecord.self, p)
+          let n = try nameRecord(p)
           if FileSystem.exists("\(idsDir)/\(try Digest(n.id).encoded)") { return n.id }
         }
       }
@@ -96,7 +121,8 @@ public struct ImageCatalog: Sendable {
     if hex.hasPrefix("sha256:") { hex = String(hex.dropFirst(7)) }
     if Digest.isHexPrefix(hex) {
       // Images whose last name was removed are gone for lookups (their record waits for gc).
-      let named = Set(nameRecords().compactMap { try? Digest($0.id).encoded })
+      if names == nil { names = nameRecords() }
+      let named = Set((names ?? []).compactMap { try? Digest($0.id).encoded })
       let matches = list(idsDir).filter { $0.hasPrefix(hex) && named.contains($0) }
       if matches.count == 1 { return "sha256:" + matches[0] }
       if matches.count > 1 { throw LiftoffError.invalidArgument("image ID prefix \"\(s)\" is ambiguous (\(matches.count) images)") }
@@ -106,7 +132,8 @@ public struct ImageCatalog: Sendable {
 
   /// The image as the pod side needs it. Throws `.notFound` for an unknown name or ID.
   public func resolve(_ nameOrID: String) throws -> ResolvedImage {
-    let id = try resolveID(nameOrID)
+    var allNames: [NameRecord]?
+    let id = try resolveID(nameOrID, names: &allNames)
     let rec = try record(id: id)
     let config = try self.config(rec)
     var dirs: [String] = []
@@ -117,13 +144,17 @@ public struct ImageCatalog: Sendable {
       }
       dirs.append(dir)
     }
-    let names = nameRecords().filter { $0.id == id }.map(\.name).sorted()
+    let names = (allNames ?? nameRecords()).filter { $0.id == id }.map(\.name).sorted()
     return ResolvedImage(id: id, names: names, manifestDigest: rec.indexDigest ?? rec.manifestDigest, config: config, layerDirs: dirs)
   }
 
   public func config(_ rec: ImageRecord) throws -> ImageConfig {
-    let data = try readBlob(try Digest(rec.id))
-    do { return try JSONDecoder().decode(ImageConfig.self, from: data) } catch {
+    let d = try Digest(rec.id)
+    let bytes: [UInt8]
+    do { bytes = try FileSystem.readBytes(Self.blobPath(root: root, d)) } catch {
+      throw LiftoffError(.notFound, "blob \(d) not in the store")
+    }
+    do { return try ImageConfig(json: JSON.parse(bytes: bytes), in: "config") } catch {
       throw LiftoffError.internal("image \(rec.id): corrupt config: \(error)")
     }
   }

@@ -23,6 +23,15 @@ public struct NameRecord: Codable, Sendable, Equatable {
   }
 }
 
+extension NameRecord {
+  /// Reads a record with LiftoffCore's JSON (what JSONEncoder wrote; see ImageConfig(json:) for why).
+  public init(json j: JSON, in ctx: String) throws(LiftoffError) {
+    self.init(
+      name: try j.string("name", in: ctx), id: try j.string("id", in: ctx),
+      manifestDigest: try j.string("manifestDigest", in: ctx))
+  }
+}
+
 public struct ImageRecord: Codable, Sendable, Equatable {
   /// The image ID: the digest of its config.
   public var id: String
@@ -58,6 +67,20 @@ public struct ImageRecord: Codable, Sendable, Equatable {
     self.size = size
     self.source = source
     self.createdAt = createdAt
+  }
+}
+
+extension ImageRecord {
+  public init(json j: JSON, in ctx: String) throws(LiftoffError) {
+    guard let size = try j.optInt64("size", in: ctx) else { throw .invalidArgument("\(ctx): missing field size") }
+    guard j["chainIDs"].map({ !$0.isNull }) == true, j["layerDigests"].map({ !$0.isNull }) == true else {
+      throw .invalidArgument("\(ctx): missing field chainIDs or layerDigests")
+    }
+    self.init(
+      id: try j.string("id", in: ctx), manifestDigest: try j.string("manifestDigest", in: ctx),
+      indexDigest: try j.optString("indexDigest", in: ctx), chainIDs: try j.strings("chainIDs", in: ctx),
+      layerDigests: try j.strings("layerDigests", in: ctx), size: size, source: try j.string("source", in: ctx),
+      createdAt: try j.string("createdAt", in: ctx))
   }
 }
 

@@ -1,0 +1,33 @@
+// The store's records are written with JSONEncoder (ImageStore) and read with LiftoffCore's JSON
+// (ImageCatalog, on liftoff's hot path): both directions agree, and a damaged record is named.
+import Foundation
+import LiftoffCore
+import LiftoffImage
+import Testing
+
+struct StoreRecordJSONTests {
+  @Test func recordsWrittenByJSONEncoderReadBackEqual() throws {
+    let records = [
+      ImageRecord(
+        id: "sha256:" + String(repeating: "a", count: 64), manifestDigest: "sha256:" + String(repeating: "b", count: 64),
+        indexDigest: nil, chainIDs: ["sha256:cc"], layerDigests: ["sha256:dd"], size: 123_456_789_012,
+        source: "docker://127.0.0.1:5000/x:y", createdAt: "2026-11-30T01:02:03Z"),
+      ImageRecord(
+        id: "sha256:1", manifestDigest: "sha256:2", indexDigest: "sha256:3", chainIDs: [], layerDigests: [], size: 0,
+        source: "oci-layout:/tmp/é \"q\"", createdAt: ""),
+    ]
+    for r in records {
+      let text = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+      #expect(try ImageRecord(json: JSON.parse(text), in: "r") == r)
+    }
+    let n = NameRecord(name: "127.0.0.1:5000/a/b:c", id: "sha256:1", manifestDigest: "sha256:2")
+    #expect(try NameRecord(json: JSON.parse(String(decoding: try JSONEncoder().encode(n), as: UTF8.self)), in: "n") == n)
+  }
+
+  @Test func damagedRecordsNameTheField() {
+    #expect { try ImageRecord(json: JSON.parse(#"{"id":"sha256:1","manifestDigest":"m","chainIDs":[],"layerDigests":[],"source":"s","createdAt":"c"}"#), in: "r") } throws: {
+      "\($0)".contains("size")
+    }
+    #expect { try NameRecord(json: JSON.parse(#"{"name":"n","id":1,"manifestDigest":"m"}"#), in: "n") } throws: { "\($0)".contains("id") }
+  }
+}
