@@ -47,7 +47,7 @@ public struct PodManager: Sendable {
 
   /// Path of liftoff-stage1: `$LIFTOFF_STAGE1`, else beside the running executable.
   public static func stage1Path() throws(LiftoffError) -> String {
-    if let p = ProcessInfo.processInfo.environment["LIFTOFF_STAGE1"], !p.isEmpty { return p }
+    if let v = getenv("LIFTOFF_STAGE1"), v.pointee != 0 { return String(cString: v) }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     let p = (exe as NSString).deletingLastPathComponent + "/liftoff-stage1"
     guard FileManager.default.isExecutableFile(atPath: p) else {

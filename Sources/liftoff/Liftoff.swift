@@ -63,7 +63,7 @@ struct GlobalOptions: ParsableArguments {
 
 /// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
 struct Globals: Sendable {
-  static var defaultDirectory: String { ProcessInfo.processInfo.environment["LIFTOFF_DIR"] ?? "/var/lib/liftoff" }
+  static var defaultDirectory: String { getenv("LIFTOFF_DIR").map { String(cString: $0) } ?? "/var/lib/liftoff" }
   static let defaultCNIConfDir = "/etc/cni/net.d"
   static let defaultCNIBinDir = "/opt/cni/bin:/usr/lib/cni"
 
