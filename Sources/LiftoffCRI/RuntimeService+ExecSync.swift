@@ -2,6 +2,7 @@
 // timeout (seconds, 0 = none) the command is killed when it expires and the call fails promptly with
 // DEADLINE_EXCEEDED, as containerd does — a hanging probe never lingers.
 import GRPCCore
+import Glibc
 import LiftoffCore
 import LiftoffPod
 
@@ -19,7 +20,13 @@ extension RuntimeService {
       let (env, argv) = try PodManager(store: try runtime.podStore).enterInvocation(
         container.sandbox.id, app: container.id, command: request.cmd)
       runtime.logger.debug("exec sync", metadata: ["id": "\(container.id)", "timeout": "\(request.timeout)"])
-      let result = try await ExecSyncProcess(executable: runtime.liftoffPath, argv: argv, env: env).run(timeoutSeconds: request.timeout)
+      // `liftoff`'s enter half (CLinux/nsenter.c) with the environment `liftoff enter --app ID POD --
+      // CMD…` would re-exec itself with, minus one process start-up; in a process group of its own, so
+      // that on timeout SIGKILL reaches the waiting enter and the command it runs inside the
+      // container's PID namespace (a process group spans PID namespaces): a hanging probe never
+      // outlives its deadline.
+      let child = ChildProcess(executable: runtime.liftoffPath, argv: argv, env: env, ownProcessGroup: true, timeoutSignal: SIGKILL)
+      let result = try await child.run(timeout: Double(request.timeout))
       if result.timedOut {
         throw LiftoffError(
           .deadlineExceeded, "command \(request.cmd) in container \(container.id) timed out after \(request.timeout)s and was killed")
@@ -27,7 +34,7 @@ extension RuntimeService {
       var response = Runtime_V1_ExecSyncResponse()
       response.stdout = result.stdout
       response.stderr = result.stderr
-      response.exitCode = result.exitCode
+      response.exitCode = result.status
       return response
     }
   }

@@ -14,41 +14,19 @@ struct Stage0: Sendable {
   /// Runs `liftoff --dir <dir> ARGS…` and returns its stdout. A failure becomes a LiftoffError carrying
   /// liftoff's own one-line message (exit 2: invalid argument).
   func run(_ arguments: [String], timeout: Double = 120) async throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: liftoff)
-    process.arguments = ["--dir", dir] + globals + arguments
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    let exited = AsyncStream<Int32>.makeStream()
-    process.terminationHandler = { p in
-      exited.continuation.yield(p.terminationStatus)
-      exited.continuation.finish()
+    let child = ChildProcess(
+      executable: liftoff, argv: [liftoff, "--dir", dir] + globals + arguments,
+      env: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }, timeoutSignal: SIGTERM)
+    let result: ChildProcess.Result
+    do { result = try await child.run(timeout: timeout) } catch {
+      throw LiftoffError.internal("cannot run \(liftoff): \(error)")
     }
-    do {
-      try process.run()
-    } catch {
-      throw LiftoffError.internal("cannot run \(liftoff): \(error.localizedDescription)")
-    }
-    // Blocking reads on threads of their own, never on the (2-thread) cooperative pool.
-    async let out = (try? runOnThread { stdout.fileHandleForReading.readDataToEndOfFile() }) ?? Data()
-    async let err = (try? runOnThread { stderr.fileHandleForReading.readDataToEndOfFile() }) ?? Data()
-    let watchdog = Task {
-      try await Task.sleep(for: .seconds(timeout))
-      process.terminate()
-    }
-    var status: Int32 = -1
-    for await s in exited.stream { status = s }
-    watchdog.cancel()
-    let output = String(decoding: await out, as: UTF8.self)
-    let errorText = String(decoding: await err, as: UTF8.self)
-      .trimmingCharacters(in: .whitespacesAndNewlines)
-    guard status == 0 else {
-      let message = errorText.isEmpty ? "liftoff \(arguments.first ?? "") exited with \(status)" : errorText
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    let errorText = String(decoding: result.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard result.status == 0 else {
+      let message = errorText.isEmpty ? "liftoff \(arguments.first ?? "") exited with \(result.status)" : errorText
       let cleaned = message.hasPrefix("liftoff: ") ? String(message.dropFirst(9)) : message
-      throw LiftoffError(status == 2 ? .invalidArgument : .internal, cleaned)
+      throw LiftoffError(result.status == 2 ? .invalidArgument : .internal, cleaned)
     }
     return output
   }

@@ -1,0 +1,129 @@
+// A short-lived child of liftoff-cri — `liftoff` for every pod change (Stage0), `liftoff`'s enter half
+// for ExecSync: spawned with posix_spawn (never fork in this multi-threaded server), stdin from
+// /dev/null, every other descriptor closed, stdout and stderr collected up to a cap. One thread of
+// its own waits for it with poll() over both pipes and a pidfd, so the answer comes the moment the
+// child is gone (Foundation's Process added ~4 ms per call: its own monitor thread, run loop and
+// descriptor sweep, plus a thread per pipe here). On timeout `timeoutSignal` goes to the child, or to
+// its whole process group.
+import CLinux
+import Foundation
+import LiftoffCore
+import LiftoffImage
+import LiftoffOS
+
+struct ChildProcess: Sendable {
+  struct Result: Sendable {
+    var stdout: Data
+    var stderr: Data
+    /// The exit status, or 128 + the signal that ended it (as a shell reports it).
+    var status: Int32
+    var timedOut: Bool
+  }
+
+  /// The executable, its argv (argv[0] included) and its whole environment.
+  let executable: String
+  let argv: [String]
+  let env: [String]
+  /// In a process group of its own, signalled as a whole on timeout and once the child has exited
+  /// (so that what it left running cannot hold the pipes open).
+  var ownProcessGroup = false
+  var timeoutSignal: Int32 = SIGKILL
+  /// Each stream keeps at most this much (as CRI-O's 16 MiB exec output limit).
+  var outputCap = 16 << 20
+
+  /// Runs the child to its end; `timeout` in seconds, 0 for none.
+  func run(timeout: Double) async throws -> Result {
+    try await runOnThread { try self.runBlocking(timeout: timeout) }
+  }
+
+  private func spawn() throws -> (pid: pid_t, out: Int32, err: Int32) {
+    let o = try ProcessControl.pipe()
+    let e = try ProcessControl.pipe()
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, o.write, 1)
+    posix_spawn_file_actions_adddup2(&actions, e.write, 2)
+    _ = liftoff_spawn_closefrom(&actions, 3)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+    if ownProcessGroup {
+      flags |= POSIX_SPAWN_SETPGROUP
+      posix_spawnattr_setpgroup(&attr, 0)
+    }
+    posix_spawnattr_setflags(&attr, Int16(flags))
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    let cargs = argv.map { strdup($0) } + [nil]
+    defer { for p in cargs { free(p) } }
+    let cenv = env.map { strdup($0) } + [nil]
+    defer { for p in cenv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, &attr, cargs, cenv)
+    close(o.write)
+    close(e.write)
+    guard rc == 0 else {
+      close(o.read)
+      close(e.read)
+      throw LiftoffError.internal("cannot run \(executable): \(String(cString: strerror(rc)))")
+    }
+    return (pid, o.read, e.read)
+  }
+
+  private func runBlocking(timeout: Double) throws -> Result {
+    let (pid, outFD, errFD) = try spawn()
+    let target = ownProcessGroup ? -pid : pid
+    let pidfd = liftoff_pidfd_open(pid)
+    defer { if pidfd >= 0 { close(pidfd) } }
+    let deadline = timeout > 0 ? Clock.monotonic() + timeout : Double.infinity
+    var streams: [(fd: Int32, data: Data)] = [(outFD, Data()), (errFD, Data())]
+    var status: Int32?
+    var timedOut = false
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    // Until the child is gone and both pipes are closed — or, past the deadline, only until it is gone.
+    while status == nil || (streams.contains(where: { $0.fd >= 0 }) && !timedOut) {
+      if status == nil {
+        var raw: Int32 = 0
+        let r = waitpid(pid, &raw, WNOHANG)
+        if r == pid {
+          status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+          // What the child left in its group must not keep the pipes open.
+          if ownProcessGroup { kill(-pid, SIGKILL) }
+          continue
+        }
+      }
+      var fds = streams.filter { $0.fd >= 0 }.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+      if status == nil && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+      let left = deadline - Clock.monotonic()
+      if left <= 0 && !timedOut {
+        kill(target, timeoutSignal)
+        timedOut = true
+      }
+      var wait: Int32 = timedOut || left.isInfinite ? -1 : Int32(min(left * 1000 + 1, 60_000))
+      if status == nil && pidfd < 0 { wait = wait < 0 ? 10 : min(wait, 10) }  // no pidfd: look every 10 ms
+      if poll(&fds, nfds_t(fds.count), wait) < 0 && errno != EINTR {
+        throw LiftoffError.internal("poll: \(String(cString: strerror(errno)))")
+      }
+      for i in streams.indices where streams[i].fd >= 0 {
+        guard let p = fds.first(where: { $0.fd == streams[i].fd }), p.revents != 0 else { continue }
+        let n = buffer.withUnsafeMutableBytes { read(streams[i].fd, $0.baseAddress, $0.count) }
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+        if n <= 0 {
+          close(streams[i].fd)
+          streams[i].fd = -1
+        } else if streams[i].data.count < outputCap {
+          streams[i].data.append(contentsOf: buffer[0..<min(n, outputCap - streams[i].data.count)])
+        }
+      }
+    }
+    for s in streams where s.fd >= 0 { close(s.fd) }
+    return Result(stdout: streams[0].data, stderr: streams[1].data, status: status ?? -1, timedOut: timedOut)
+  }
+}
