@@ -317,12 +317,18 @@ public struct PodManager: Sendable {
         }
       }
     }
-    // CNI attachments whose pod is gone (a crash between ADD and the pod's record), and the plugins'
-    // own GC (CNI ≥ 1.1) with the attachments of every pod still on disk.
+    // CNI attachments whose pod is gone (a crash between ADD and the pod's record, or a pod directory
+    // deleted behind liftoff's back) with their network namespaces — this store's CNI cache recorded
+    // them, so they are this store's, never another data directory's — and the plugins' own GC
+    // (CNI ≥ 1.1) with the attachments of every pod still on disk.
     if let cni {
       let manager = PodNetworkPlan.manager(root: store.root, confDir: cni.confDir, binDirs: cni.binDirs, defaultNetwork: cni.defaultNetwork)
       let valid = Set(store.all().map { CNIAttachment(containerID: $0.id) })
-      do { _ = try manager.gc(valid: valid) } catch { result.errors.append("cni gc: \(error)") }
+      do {
+        for gone in try manager.gc(valid: valid) where PodID.isValid(gone.containerID) {
+          do { try NetworkNamespace.remove(PodStore.netnsPath(gone.containerID)) } catch { result.errors.append("\(error)") }
+        }
+      } catch { result.errors.append("cni gc: \(error)") }
     }
     return result
   }
