@@ -1,5 +1,7 @@
-// StopPodSandbox: stops every process of the sandbox (its apps get their stop signal, then SIGKILL).
-// Idempotent: stopping a stopped sandbox, or one that is gone, succeeds (kubelet calls it repeatedly).
+// StopPodSandbox: stops every process of the sandbox (its apps get their stop signal, then SIGKILL)
+// and reclaims its network (CNI DEL: addresses, veth, port mappings; the namespace), as CRI requires —
+// `liftoff stop` does both. Idempotent: stopping a stopped sandbox, or one that is gone, succeeds
+// (kubelet calls it repeatedly); a sandbox that exited by itself still gets its network reclaimed.
 import GRPCCore
 import LiftoffCore
 
@@ -12,7 +14,7 @@ extension RuntimeService {
         return Runtime_V1_StopPodSandboxResponse()
       }
       try await runtime.podLocks.withLock(sandbox.id) {
-        if let current = try runtime.existingSandbox(sandbox.id), current.ready {
+        if try runtime.existingSandbox(sandbox.id) != nil {
           _ = try await runtime.stage0.run(["stop", sandbox.id])
         }
       }

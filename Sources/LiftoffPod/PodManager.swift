@@ -190,14 +190,37 @@ public struct PodManager: Sendable {
   // MARK: stop
 
   /// Stops a running pod: its stop signal then SIGKILL after `timeoutSeconds` (stage1 does it),
-  /// or SIGKILL to stage1 at once with `force`. Stopping an exited pod succeeds.
-  /// Returns once the pod has exited.
+  /// or SIGKILL to stage1 at once with `force`. Stopping an exited pod succeeds. Returns once the pod
+  /// has exited and its network is released (releaseNetwork).
   public func stop(_ id: String, force: Bool = false, timeoutSeconds: Int? = nil) throws(LiftoffError) {
     guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
     guard place == .run else {
       if place == .prepared { throw .init(.failedPrecondition, "pod \(id) is prepared, not running") }
       return
     }
+    try stopProcesses(id, force: force, timeoutSeconds: timeoutSeconds)
+    try releaseNetwork(id)
+  }
+
+  /// A stopped pod gives its network back at once — CNI DEL for each attachment (IP addresses, host
+  /// veths, port mappings) and its namespace removed — as CRI requires of StopPodSandbox, instead of
+  /// holding addresses until rm or gc. A marker records it, so that rm and gc do not run the plugins
+  /// again; a crash before the marker only means one more DEL, which plugins treat as success. A pod
+  /// that another command holds (rm, gc: they detach it themselves) is left to that command.
+  func releaseNetwork(_ id: String) throws(LiftoffError) {
+    let dir = store.path(.run, id)
+    guard let lock = try? FileLock(path: dir), (try? lock.lock(exclusive: true, blocking: false)) == true else { return }
+    defer { lock.unlock() }
+    guard store.locate(id) == .run, let plan = try PodNetworkPlan.read(podDir: dir), !PodNetworkPlan.isReleased(podDir: dir) else {
+      return
+    }
+    try plan.detach(podID: id, root: store.root)
+    do { try FileSystem.writeAtomically(PodNetworkPlan.releasedFile(podDir: dir), "") } catch {
+      throw .init(.internal, "pod \(id): recording its released network", cause: error)
+    }
+  }
+
+  private func stopProcesses(_ id: String, force: Bool, timeoutSeconds: Int?) throws(LiftoffError) {
     if !isLocked(id, .run) { return }
     let dir = store.path(.run, id)
     if !force {
@@ -263,7 +286,9 @@ public struct PodManager: Sendable {
     let cgroupsGone = podCgroups.removePod(id)
     do {
       try Mounts.unmountAll(under: dir)
-      if let plan = try PodNetworkPlan.read(podDir: dir) { try plan.detach(podID: id, root: store.root) }
+      if let plan = try PodNetworkPlan.read(podDir: dir), !PodNetworkPlan.isReleased(podDir: dir) {
+        try plan.detach(podID: id, root: store.root)
+      }
       try NetworkNamespace.remove(PodStore.netnsPath(id))
       let left = try Mounts.mountPoints().filter { $0 == dir || $0.hasPrefix(dir + "/") }
       guard left.isEmpty else {

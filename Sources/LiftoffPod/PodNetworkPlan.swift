@@ -46,6 +46,9 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
   static func file(podDir: String) -> String { podDir + "/network.json" }
   static func filesDir(podDir: String) -> String { podDir + "/network" }
   static func ipsFile(podDir: String) -> String { podDir + "/network/ips.json" }
+  /// Present once the pod's network was released after it stopped (PodManager.releaseNetwork).
+  static func releasedFile(podDir: String) -> String { podDir + "/network/released" }
+  static func isReleased(podDir: String) -> Bool { FileSystem.exists(releasedFile(podDir: podDir)) }
 
   /// The plan a pod was prepared with, nil when it has none (host or none network).
   static func read(podDir: String) throws(LiftoffError) -> PodNetworkPlan? {
@@ -106,9 +109,10 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
     }
   }
 
-  /// The IPs recorded at attach (primary first), nil when none.
+  /// The IPs recorded at attach (primary first), nil when none — or when the network was released:
+  /// the addresses may belong to another pod by now (containerd reports none for a stopped sandbox).
   static func ips(podDir: String) -> [String]? {
-    guard let text = try? FileSystem.readString(ipsFile(podDir: podDir)) else { return nil }
+    guard !isReleased(podDir: podDir), let text = try? FileSystem.readString(ipsFile(podDir: podDir)) else { return nil }
     return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
   }
 }

@@ -108,7 +108,15 @@ func shell(_ command: String) throws -> String {
       _ = try await runtime.stopPodSandbox(stop)  // idempotent
       var statusRequest = Runtime_V1_PodSandboxStatusRequest()
       statusRequest.podSandboxID = id
-      #expect(try await runtime.podSandboxStatus(statusRequest).status.state == .sandboxNotready)
+      let stopped = try await runtime.podSandboxStatus(statusRequest).status
+      #expect(stopped.state == .sandboxNotready)
+      // Stopping reclaimed its network (CRI: StopPodSandbox reclaims IP addresses): no namespace, no
+      // address reported, only the running sandbox's allocation left in host-local's store.
+      #expect(!FileManager.default.fileExists(atPath: "/run/netns/liftoff-\(id)"))
+      #expect(stopped.network.ip == "")
+      let allocations = try FileManager.default.contentsOfDirectory(atPath: "\(server.root)/ipam/\(server.networkName)")
+        .filter { $0.first?.isNumber == true }
+      #expect(allocations.count == 1, "\(allocations)")
       list.filter.state.state = .sandboxNotready
       #expect(try await runtime.listPodSandbox(list).items.map(\.id) == [id])
 

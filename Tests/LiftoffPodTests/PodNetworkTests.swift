@@ -88,6 +88,24 @@ final class NetworkFixture: @unchecked Sendable {
     chmod(binDir + "/lftfail", 0o755)
   }
 
+  /// Installs `lftcount`, a chained plugin that passes the previous result on and appends each ADD
+  /// and DEL it gets to the returned file.
+  func countingPlugin() throws -> String {
+    let log = binDir + "/commands.log"
+    try """
+      #!/usr/bin/env python3
+      import json, os, sys
+      conf = json.load(sys.stdin)
+      cmd = os.environ["CNI_COMMAND"]
+      if cmd in ("ADD", "DEL"):
+          with open("\(log)", "a") as f: f.write(cmd + "\\n")
+      if cmd == "ADD": print(json.dumps(conf["prevResult"]))
+      if cmd == "VERSION": print('{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}')
+      """.write(toFile: binDir + "/lftcount", atomically: true, encoding: .utf8)
+    chmod(binDir + "/lftcount", 0o755)
+    return log
+  }
+
   /// Installs `lftslow`, a plugin whose ADD records its pid in the returned file and then hangs.
   func slowPlugin() throws -> String {
     let marker = binDir + "/adding.pid"
@@ -350,6 +368,29 @@ struct PodNetworkTests {
     #expect(try f.liftoff(["stop", "--force", id]).status == 0)
     #expect(try f.liftoff(["rm", id]).status == 0)
     #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.pod.leftovers([id]) == [])
+  }
+
+  /// `liftoff stop` gives the network back at once (CRI's StopPodSandbox must reclaim addresses): no
+  /// address, veth, port rule, cache entry or namespace stays, status shows no IP, and a second stop
+  /// and rm run no DEL again.
+  @Test func stopReleasesTheNetworkAndRmDoesNotDeleteAgain() throws {
+    let f = try NetworkFixture("release", pluginsAfter: [#"{"type":"lftcount"}"#])
+    defer { f.tearDown() }
+    let log = try f.countingPlugin()
+    let r = try f.liftoff(["app", "sandbox", "--net=default", "--port-mapping", ":31997:80/tcp"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(try f.pod.statusJSON(id).ips?.isEmpty == false)
+    #expect(try f.networkLeftovers([id]) != [])
+    let stop = try f.liftoff(["stop", id])
+    #expect(stop.status == 0, "\(stop.stderr)")
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.pod.statusJSON(id).state == "exited")
+    #expect(try f.pod.statusJSON(id).ips == nil)
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try String(contentsOfFile: log, encoding: .utf8) == "ADD\nDEL\n")
     #expect(try f.pod.leftovers([id]) == [])
   }
 
