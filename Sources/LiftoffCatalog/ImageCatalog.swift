@@ -48,13 +48,6 @@ public struct ImageCatalog: Sendable {
       .replacingOccurrences(of: "%40", with: "@").replacingOccurrences(of: "%25", with: "%")
   }
 
-  public func decode<T: Decodable>(_ t: T.Type, _ path: String) throws -> T {
-    guard let d = FileManager.default.contents(atPath: path) else { throw LiftoffError.notFound("\(path) missing") }
-    do { return try JSONDecoder().decode(t, from: d) } catch {
-      throw LiftoffError.internal("corrupt store file \(path): \(error)")
-    }
-  }
-
   /// A store file's JSON document.
   func readJSON(_ path: String) throws -> JSON {
     let bytes: [UInt8]

@@ -47,7 +47,6 @@ public final class ImageStore: Sendable {
   var tmpDir: String { root + "/tmp" }
 
   static func escape(_ name: String) -> String { ImageCatalog.escape(name) }
-  func decode<T: Decodable>(_ t: T.Type, _ path: String) throws -> T { try catalog.decode(t, path) }
 
   func encode(_ v: some Encodable) throws -> Data {
     let e = JSONEncoder()
