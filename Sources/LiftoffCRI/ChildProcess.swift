@@ -92,8 +92,8 @@ struct ChildProcess: Sendable {
       if status == nil {
         var raw: Int32 = 0
         let r = waitpid(pid, &raw, WNOHANG)
-        if r == pid {
-          status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        if r == pid || (r < 0 && errno == ECHILD) {  // ECHILD: reaped elsewhere, status unknown
+          status = r < 0 ? -1 : raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
           // What the child left in its group must not keep the pipes open.
           if ownProcessGroup { kill(-pid, SIGKILL) }
           continue
@@ -109,7 +109,11 @@ struct ChildProcess: Sendable {
       var wait: Int32 = timedOut || left.isInfinite ? -1 : Int32(min(left * 1000 + 1, 60_000))
       if status == nil && pidfd < 0 { wait = wait < 0 ? 10 : min(wait, 10) }  // no pidfd: look every 10 ms
       if poll(&fds, nfds_t(fds.count), wait) < 0 && errno != EINTR {
-        throw LiftoffError.internal("poll: \(String(cString: strerror(errno)))")
+        let e = errno
+        kill(target, SIGKILL)
+        if status == nil { ProcessControl.reap(pid) }
+        for s in streams where s.fd >= 0 { close(s.fd) }
+        throw LiftoffError.internal("waiting for \(executable): poll: \(String(cString: strerror(e)))")
       }
       for i in streams.indices where streams[i].fd >= 0 {
         guard let p = fds.first(where: { $0.fd == streams[i].fd }), p.revents != 0 else { continue }
