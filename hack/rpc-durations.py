@@ -5,14 +5,18 @@
   rpc-durations.py containerd LOG   containerd --log-level debug: the time between "StartContainer for \"ID\""
                                     and "StartContainer for \"ID\" returns …" (same for the other calls)
 
-Prints one line: the median in ms of each call, and Create+Start / Stop+Remove (sums of the medians).
+Prints one line: the median in ms of each call, and Create+Start / Stop+Remove / StopP+RemoveP (sums of
+the medians).
 """
 import re
 import statistics
 import sys
 from datetime import datetime
 
-CALLS = ["RunPodSandbox", "CreateContainer", "StartContainer", "ExecSync", "StopContainer", "RemoveContainer"]
+CALLS = [
+    "RunPodSandbox", "CreateContainer", "StartContainer", "ExecSync", "StopContainer", "RemoveContainer",
+    "StopPodSandbox", "RemovePodSandbox",
+]
 
 
 def liftoff(path):
@@ -60,6 +64,8 @@ def main():
         parts.append(f"Create+Start {med['CreateContainer'] + med['StartContainer']:.1f}")
     if "StopContainer" in med and "RemoveContainer" in med:
         parts.append(f"Stop+Remove {med['StopContainer'] + med['RemoveContainer']:.1f}")
+    if "StopPodSandbox" in med and "RemovePodSandbox" in med:
+        parts.append(f"StopP+RemoveP {med['StopPodSandbox'] + med['RemovePodSandbox']:.1f}")
     print(f"{kind:<11} server-side medians, ms: " + " · ".join(parts))
 
 
