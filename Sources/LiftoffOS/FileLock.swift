@@ -48,6 +48,19 @@ public final class FileLock {
     }
   }
 
+  /// Takes the lock exclusively, trying again for up to `seconds`: a reader's momentary shared lock
+  /// (isHeld below, which status and listing code take all the time) must not pass for an owner, as
+  /// stage1 or a command removing the pod is. False when it is still held after that.
+  public func lockExclusive(within seconds: Double) throws(SystemCallError) -> Bool {
+    let deadline = Clock.monotonic() + seconds
+    var interval = PollInterval()
+    while true {
+      if try lock(exclusive: true, blocking: false) { return true }
+      if Clock.monotonic() >= deadline { return false }
+      interval.sleep()
+    }
+  }
+
   /// Is the lock on `path` held by someone (tested with a shared non-blocking lock on a new open)?
   public static func isHeld(_ path: String) throws(SystemCallError) -> Bool {
     let l = try FileLock(path: path)

@@ -206,10 +206,11 @@ public struct PodManager: Sendable {
   /// veths, port mappings) and its namespace removed — as CRI requires of StopPodSandbox, instead of
   /// holding addresses until rm or gc. A marker records it, so that rm and gc do not run the plugins
   /// again; a crash before the marker only means one more DEL, which plugins treat as success. A pod
-  /// that another command holds (rm, gc: they detach it themselves) is left to that command.
+  /// that another command holds (rm, gc: they detach it themselves) is left to that command; a reader's
+  /// momentary lock is waited out.
   func releaseNetwork(_ id: String) throws(LiftoffError) {
     let dir = store.path(.run, id)
-    guard let lock = try? FileLock(path: dir), (try? lock.lock(exclusive: true, blocking: false)) == true else { return }
+    guard let lock = try? FileLock(path: dir), (try? lock.lockExclusive(within: 0.5)) == true else { return }
     defer { lock.unlock() }
     guard store.locate(id) == .run, let plan = try PodNetworkPlan.read(podDir: dir), !PodNetworkPlan.isReleased(podDir: dir) else {
       return
@@ -255,7 +256,7 @@ public struct PodManager: Sendable {
     do { lock = try FileLock(path: store.path(place, id)) } catch {
       throw .notFound("pod \(id) not found")
     }
-    guard (try? lock.lock(exclusive: true, blocking: false)) == true else {
+    guard (try? lock.lockExclusive(within: 0.5)) == true else {
       switch place {
       case .run: throw .init(.failedPrecondition, "pod \(id) is running; stop it first")
       case .embryo, .prepare: throw .init(.failedPrecondition, "pod \(id) is being prepared")

@@ -394,6 +394,30 @@ struct PodNetworkTests {
     #expect(try f.pod.leftovers([id]) == [])
   }
 
+  /// A pod whose stage1 died (no `liftoff stop`) still holds its network; `stop` releases it even when
+  /// a reader holds its momentary shared lock on the pod directory at that moment (status and listings
+  /// take one all the time) instead of taking the reader for an owner and skipping the release.
+  @Test func stopReleasesTheNetworkOfADeadPodThroughAReadersLock() throws {
+    let f = try NetworkFixture("readerlock")
+    defer { f.tearDown() }
+    let r = try f.liftoff(["app", "sandbox", "--net=default"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    for pid in try f.stage1PIDs(id) { kill(pid_t(pid) ?? 0, SIGKILL) }
+    #expect(f.waitUntil { (try? f.stage1PIDs(id)) == [] })
+    #expect(try f.networkLeftovers([id]) != [])
+    let reader = try FileLock(path: "\(f.pod.dataDir)/pods/run/\(id)")
+    #expect(try reader.lock(exclusive: false, blocking: false))
+    let stopping = try f.start(["stop", id])
+    usleep(150_000)
+    reader.unlock()
+    let stop = try f.pod.finish(stopping)
+    #expect(stop.status == 0, "\(stop.stderr)")
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.pod.leftovers([id]) == [])
+  }
+
   @Test func gcDeletesAttachmentsWhosePodIsGone() throws {
     let f = try NetworkFixture("gc")
     defer { f.tearDown() }
