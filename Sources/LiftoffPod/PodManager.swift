@@ -263,6 +263,8 @@ public struct PodManager: Sendable {
       default: throw .init(.failedPrecondition, "pod \(id) is being removed by another command")
       }
     }
+    // While this waited for the lock, another command may have moved or removed the pod.
+    guard store.locate(id) == place else { throw .notFound("pod \(id) was removed by another command") }
     var at = place
     switch place {
     case .run:
