@@ -165,7 +165,7 @@ let package = Package(
     // MARK: tests
     .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
-    .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),

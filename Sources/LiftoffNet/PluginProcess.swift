@@ -79,13 +79,13 @@ struct PluginProcess {
     close(errPipe[1])
     guard rc == 0 else { throw SystemCallError("posix_spawn", errno: rc, path: path) }
 
-    let deadline = monotonicNow() + timeout
+    let deadline = Clock.monotonic() + timeout
     var out = Data()
     var err = Data()
     var timedOut = false
     var buffer = [UInt8](repeating: 0, count: 65536)
     while readEnds.contains(where: { $0 >= 0 }) {
-      let left = deadline - monotonicNow()
+      let left = deadline - Clock.monotonic()
       if left <= 0 { timedOut = true; break }
       var fds = readEnds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
       let n = poll(&fds, nfds_t(fds.count), Int32(min(left * 1000, 1_000_000)) + 1)
@@ -114,7 +114,7 @@ struct PluginProcess {
       let r = waitpid(pid, &status, WNOHANG)
       if r == pid { return Output(exitStatus: decode(status), stdout: out, stderr: err) }
       if r < 0 && errno != EINTR { throw SystemCallError("waitpid", errno: errno, path: path) }
-      let left = deadline - monotonicNow()
+      let left = deadline - Clock.monotonic()
       if left <= 0 { timedOut = true; break }
       if !ProcessControl.waitForExit(pid, timeout: left) { interval.sleep() }
     }
@@ -149,12 +149,6 @@ struct PluginProcess {
       }
     }
   }
-}
-
-func monotonicNow() -> Double {
-  var ts = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &ts)
-  return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 func formatSeconds(_ s: Double) -> String {

@@ -2,6 +2,7 @@
 // Times, per simulated pod, netns creation, CNI ADD and DEL of the embedded default network (bridge,
 // host-local, portmap with one hostPort on 127.0.0.1, loopback) and netns removal; prints medians.
 // Asserts nothing about time.
+import LiftoffOS
 import Foundation
 import Testing
 
@@ -31,18 +32,18 @@ import Testing
     var del: [Double] = []
     var remove: [Double] = []
     for i in 0...Self.runs {  // run 0 warms up (creates the bridge and shared chains) and is not counted
-      var t = monotonicNow()
+      var t = Clock.monotonic()
       let ns = try NetworkNamespace.create(name: "ltb\(tag)-\(i)")
-      let t1 = monotonicNow()
+      let t1 = Clock.monotonic()
       let req = PodNetworkRequest(
         containerID: "ltb\(tag)\(i)", netnsPath: ns, podNamespace: "bench", podName: "p\(i)",
         portMappings: withPort ? [.init(hostPort: 45000 + i % 1000, containerPort: 80, hostIP: "127.0.0.1")] : [])
       try m.setUp(req)
-      let t2 = monotonicNow()
+      let t2 = Clock.monotonic()
       try m.tearDown(req)
-      let t3 = monotonicNow()
+      let t3 = Clock.monotonic()
       try NetworkNamespace.remove(ns)
-      let t4 = monotonicNow()
+      let t4 = Clock.monotonic()
       if i > 0 {
         create.append(t1 - t); add.append(t2 - t1); del.append(t3 - t2); remove.append(t4 - t3)
       }
