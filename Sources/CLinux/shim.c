@@ -64,6 +64,7 @@ int liftoff_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0
 int liftoff_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }
 int liftoff_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 int liftoff_set_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+int liftoff_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on, 0, 0, 0); }
 int liftoff_cap_bounding_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 int liftoff_cap_bounding_read(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0); }
 int liftoff_ambient_clear(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
@@ -252,4 +253,29 @@ void liftoff_close_from_except(int from, int keep) {
 }
 int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
   return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int liftoff_memfd_with(const void *data, size_t len) {
+  int fd = memfd_create("liftoff-input", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  const char *p = data;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, p + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    done += (size_t)n;
+  }
+  if (lseek(fd, 0, SEEK_SET) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
 }

@@ -79,7 +79,7 @@ out:;
   return result;
 }
 
-static int liftoff_idmap_clone(const char *source, int userns_fd, int recursive, int *step) {
+int liftoff_idmap_clone(const char *source, int userns_fd, int recursive, int *step) {
   *step = 0;
   int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
   if (tree < 0) return -1;
@@ -116,7 +116,7 @@ int liftoff_idmap_probe(const char *dir, int userns_fd) {
   return 0;
 }
 
-int liftoff_bind_from_namespace(int mntns_fd, const char *source, const char *target, int *step) {
+int liftoff_clone_from_namespace(int mntns_fd, const char *source, int *step) {
   *step = 0;
   int own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (own < 0) return -1;
@@ -141,14 +141,6 @@ int liftoff_bind_from_namespace(int mntns_fd, const char *source, const char *ta
     return -1;
   }
   close(own);
-  if (tree < 0) {
-    errno = e;
-    return -1;
-  }
-  *step = 4;
-  int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
-  e = errno;
-  close(tree);
   errno = e;
-  return rc;
+  return tree;
 }

@@ -16,6 +16,10 @@ extension RuntimeService {
       guard !config.metadata.name.isEmpty else { throw LiftoffError.invalidArgument("config.metadata.name is empty") }
       guard !config.image.image.isEmpty else { throw LiftoffError.invalidArgument("config.image.image is empty") }
       let sandbox = try runtime.sandbox(request.podSandboxID)
+      if sandbox.manifest.flavor == .fly && !config.linux.securityContext.privileged {
+        throw LiftoffError.invalidArgument(
+          "pod sandbox \(sandbox.id) runs with runtime handler fly (host namespaces, every capability): only privileged containers (config.linux.security_context.privileged) are accepted in it")
+      }
       let store = try runtime.imageStore()
       guard let (summary, _) = try ImageService.find(store, config.image.image) else {
         throw LiftoffError.notFound("image \(config.image.image) not found: pull it first")

@@ -3,6 +3,9 @@
 // Contract: metadata name, namespace and uid are required (INVALID_ARGUMENT naming the field); the
 // (name, namespace, uid, attempt) tuple is unique (ALREADY_EXISTS naming the holder); the runtime
 // handler selects the stage1 flavor ("" and "default" → default, "fly" → fly; others INVALID_ARGUMENT).
+// `fly` runs every container in the host's namespaces with every capability and no seccomp: it is
+// privileged whatever the pod spec says, so it is accepted only for a privileged sandbox (Pod Security
+// then sees a privileged pod), and CreateContainer accepts only privileged containers in it.
 // Networking: NODE network namespace → the host's; otherwise stage0 creates the pod's network namespace
 // and attaches it to the node's CNI network (the conf dir's, or the embedded default) with the
 // sandbox's port mappings, DNS config and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim.
@@ -35,6 +38,10 @@ extension RuntimeService {
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
       let sc = linux.securityContext
+      if flavor == "fly" && !sc.privileged {
+        throw LiftoffError.invalidArgument(
+          "runtime_handler fly runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
+      }
       try SecurityModules.refuseProfiles(
         selinux: sc.hasSelinuxOptions ? sc.selinuxOptions : nil, apparmor: sc.hasApparmor ? sc.apparmor : nil,
         apparmorProfile: "", field: "config.linux.security_context")

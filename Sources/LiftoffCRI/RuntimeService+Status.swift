@@ -54,7 +54,7 @@ extension RuntimeService {
       c.status = false
       c.reason = "StateDirectoryUnusable"
       c.message = "state directory \(runtime.config.dir) is missing or not writable"
-    } else if let missing = [runtime.liftoffPath, runtime.stage1Path].first(where: { !fm.isExecutableFile(atPath: $0) }) {
+    } else if let missing = [runtime.liftoffPath, runtime.stage1Path, runtime.enterPath].first(where: { !fm.isExecutableFile(atPath: $0) }) {
       c.status = false
       c.reason = "ExecutableMissing"
       c.message = "\(missing) is missing or not executable (liftoff-cri runs it for every pod change)"
@@ -85,6 +85,9 @@ extension RuntimeService {
       /// What security-context requests can be honoured: an AppArmor or SELinux profile request fails
       /// with a clear error (liftoff applies neither, even where the host has one).
       var security: Security
+      /// What each runtime handler gives a pod (`fly`: host namespaces, every capability, no seccomp,
+      /// so privileged sandboxes and containers only).
+      var runtimeHandlers: [String: String]
       struct Security: Encodable {
         var seccomp: Bool
         var apparmor: Bool
@@ -100,7 +103,11 @@ extension RuntimeService {
       stage1: runtime.stage1Path, imagesDir: runtime.imagesDir, podsDir: runtime.podsDir,
       security: .init(
         seccomp: true, apparmor: SecurityModules.hostHasAppArmor, selinux: SecurityModules.hostHasSELinux,
-        userNamespaces: runtime.userNamespacesUnsupported == nil))
+        userNamespaces: runtime.userNamespacesUnsupported == nil),
+      runtimeHandlers: [
+        "default": "namespaces, cgroups, capabilities, seccomp, masked paths (every pod; the default)",
+        "fly": "chroot only: host namespaces, every capability, no seccomp; privileged sandboxes and containers only",
+      ])
     struct NetworkInfo: Encodable {
       var name: String?
       var source: String?

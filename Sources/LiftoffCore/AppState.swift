@@ -11,6 +11,9 @@ public struct AppState: Sendable, Equatable {
 
   public var phase: Phase
   public var pid: Int32?
+  /// The start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot): who enters the app
+  /// by its PID checks it, so that a PID reused after the app's exit is never taken for the app's.
+  public var pidStartTime: UInt64?
   public var startedAt: String?
   public var finishedAt: String?
   /// The exit status; for a signal, 128 + the signal number (as a shell reports it).
@@ -20,11 +23,12 @@ public struct AppState: Sendable, Equatable {
   public var message: String?
 
   public init(
-    phase: Phase, pid: Int32? = nil, startedAt: String? = nil, finishedAt: String? = nil, exitCode: Int32? = nil,
+    phase: Phase, pid: Int32? = nil, pidStartTime: UInt64? = nil, startedAt: String? = nil, finishedAt: String? = nil, exitCode: Int32? = nil,
     signal: Int32? = nil, reason: Reason? = nil, message: String? = nil
   ) {
     self.phase = phase
     self.pid = pid
+    self.pidStartTime = pidStartTime
     self.startedAt = startedAt
     self.finishedAt = finishedAt
     self.exitCode = exitCode
@@ -35,7 +39,8 @@ public struct AppState: Sendable, Equatable {
 
   public var json: JSON {
     .obj([
-      ("phase", .string(phase.rawValue)), ("pid", .int(pid)), ("startedAt", .str(startedAt)),
+      ("phase", .string(phase.rawValue)), ("pid", .int(pid)),
+      ("pidStartTime", .int(pidStartTime)), ("startedAt", .str(startedAt)),
       ("finishedAt", .str(finishedAt)), ("exitCode", .int(exitCode)), ("signal", .int(signal)),
       ("reason", .str(reason?.rawValue)), ("message", .str(message)),
     ])
@@ -47,6 +52,7 @@ public struct AppState: Sendable, Equatable {
     guard let phase = Phase(rawValue: p) else { throw .invalidArgument("\(ctx): unknown phase \(p)") }
     self.phase = phase
     pid = try j.optInt64("pid", in: ctx).map { Int32(truncatingIfNeeded: $0) }
+    pidStartTime = try j.optInt64("pidStartTime", in: ctx).flatMap { UInt64(exactly: $0) }
     startedAt = try j.optString("startedAt", in: ctx)
     finishedAt = try j.optString("finishedAt", in: ctx)
     exitCode = try j.optInt64("exitCode", in: ctx).map { Int32(truncatingIfNeeded: $0) }

@@ -40,6 +40,20 @@ public enum FileSystem {
     }
   }
 
+  /// Reads `fd` to its end, failing (EFBIG) past `limit` bytes.
+  public static func readAll(_ fd: Int32, limit: Int) throws(SystemCallError) -> [UInt8] {
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n < 0 { throw SystemCallError("read", errno: errno) }
+      if n == 0 { return out }
+      out += buf[0..<n]
+      if out.count > limit { throw SystemCallError("read", errno: EFBIG) }
+    }
+  }
+
   public static func readString(_ path: String) throws(SystemCallError) -> String {
     String(decoding: try readBytes(path), as: UTF8.self)
   }

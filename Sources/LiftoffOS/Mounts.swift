@@ -77,8 +77,19 @@ public enum Mounts {
   }
 
   public static func pivotRoot(_ newRoot: String) throws(SystemCallError) {
-    // The pivot_root(".", ".") idiom: no put_old directory is needed inside the new root.
     guard chdir(newRoot) == 0 else { throw SystemCallError("chdir", errno: errno, path: newRoot) }
+    try pivotRootHere(newRoot)
+  }
+
+  /// pivot_root into the directory `fd` names (`path` for messages).
+  public static func pivotRoot(_ fd: OwnedDescriptor, path: String) throws(SystemCallError) {
+    guard fchdir(fd.raw) == 0 else { throw SystemCallError("chdir", errno: errno, path: path) }
+    try pivotRootHere(path)
+  }
+
+  /// pivot_root into the working directory, with the pivot_root(".", ".") idiom: no put_old
+  /// directory is needed inside the new root.
+  static func pivotRootHere(_ newRoot: String) throws(SystemCallError) {
     guard liftoff_pivot_root(".", ".") == 0 else { throw SystemCallError("pivot_root", errno: errno, path: newRoot) }
     guard umount2(".", Int32(MNT_DETACH)) == 0 else { throw SystemCallError("umount old root", errno: errno, path: newRoot) }
     guard chdir("/") == 0 else { throw SystemCallError("chdir", errno: errno, path: "/") }
@@ -101,15 +112,17 @@ public enum Mounts {
     return out
   }
 
-  /// Binds `source` as the mount namespace `namespaceFD` sees it onto `target` (recursively): the
-  /// new mount is a peer of the other namespace's, so mounts propagate between them both ways when
-  /// that mount is shared. For a single-threaded caller (stage1's app child).
-  public static func bindFromNamespace(_ namespaceFD: Int32, _ source: String, _ target: String) throws(SystemCallError) {
+  /// A detached recursive clone of `source` as the mount namespace `namespaceFD` sees it: a peer of
+  /// the other namespace's mounts, so mounts propagate between them both ways when that mount is
+  /// shared. For a single-threaded caller (stage1's app child); attach it with Rootfs.attach.
+  public static func cloneFromNamespace(_ namespaceFD: Int32, _ source: String) throws(SystemCallError) -> OwnedDescriptor {
     var step: Int32 = 0
-    guard liftoff_bind_from_namespace(namespaceFD, source, target, &step) == 0 else {
-      let calls = ["open /proc/self/ns/mnt", "setns to the host's mount namespace", "open_tree", "setns back", "move_mount"]
-      throw SystemCallError(calls[Int(min(max(step, 0), 4))], errno: errno, path: step == 4 ? target : source)
+    let fd = liftoff_clone_from_namespace(namespaceFD, source, &step)
+    guard fd >= 0 else {
+      let calls = ["open /proc/self/ns/mnt", "setns to the host's mount namespace", "open_tree", "setns back"]
+      throw SystemCallError(calls[Int(min(max(step, 0), 3))], errno: errno, path: source)
     }
+    return OwnedDescriptor(fd)
   }
 
   /// The mount holding `path` (canonical, absolute) and its propagation, from mountinfo's optional

@@ -91,6 +91,25 @@ public enum ProcessControl {
   /// inherited from its caller reaches an app).
   public static func closeDescriptors(except keep: Int32) { liftoff_close_from_except(3, keep) }
 
+  /// Closes every descriptor from 3 up except those in `keep` (negative entries are ignored).
+  public static func closeDescriptors(keeping keep: [Int32]) {
+    let fds = keep.filter { $0 >= 3 }
+    _ = fds.withUnsafeBufferPointer { liftoff_close_except($0.baseAddress, Int32($0.count)) }
+  }
+
+  /// The start time of a process (field 22 of /proc/PID/stat: clock ticks since boot), which tells
+  /// it apart from a later process that got the same PID; nil when it is gone.
+  public static func startTime(of pid: Int32) -> UInt64? {
+    guard let text = try? FileSystem.readString("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+    // After the command name (which may hold spaces and parentheses): fields 3, 4, … 22.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    return fields.count > 19 ? UInt64(fields[19]) : nil
+  }
+
+  /// Whether this process is dumpable: a process crossing into a container is not, until its
+  /// execve, so nothing in there can ptrace it or open its /proc/PID/{root,cwd,fd,exe,mem}.
+  public static func setDumpable(_ on: Bool) { _ = liftoff_set_dumpable(on ? 1 : 0) }
+
   /// The next signal from a signalfd; 0 when none is pending, -1 on error.
   public static func readSignal(_ fd: Int32) -> Int32 { liftoff_signalfd_read(fd) }
 

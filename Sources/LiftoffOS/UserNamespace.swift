@@ -44,6 +44,17 @@ public enum UserNamespace {
     }
   }
 
+  /// A detached idmapped clone of `source`'s mount (its whole tree when `recursive`), to attach with
+  /// Rootfs.attach.
+  public static func idmappedClone(_ source: String, userns: Int32, recursive: Bool) throws(SystemCallError) -> OwnedDescriptor {
+    var step: Int32 = 0
+    let fd = liftoff_idmap_clone(source, userns, recursive ? 1 : 0, &step)
+    guard fd >= 0 else {
+      throw SystemCallError(step == 0 ? "open_tree(OPEN_TREE_CLONE)" : "mount_setattr(MOUNT_ATTR_IDMAP)", errno: errno, path: source)
+    }
+    return OwnedDescriptor(fd)
+  }
+
   /// Whether idmapped mounts of `dir`'s file system work here: nil, or what failed.
   public static func probeIDMappedMounts(_ dir: String) -> SystemCallError? {
     let fd: Int32

@@ -100,9 +100,7 @@ public struct PodPreparer {
       }
       network = PodNetwork(mode: options.network, netnsPath: PodStore.netnsPath(id))
     }
-    if options.hostIPC && options.flavor == .fly {
-      throw .invalidArgument("stage1 fly pods are in the host's IPC namespace already")
-    }
+    // fly pods are in the host's IPC namespace whatever is asked: asking for it (CRI IPC NODE) is fine.
     var manifest = PodManifest(
       id: id, createdAt: Clock.nowRFC3339(), flavor: options.flavor, hostname: hostname, network: network,
       mutable: options.mutable, stopTimeoutSeconds: options.stopTimeoutSeconds, annotations: options.annotations,
@@ -228,6 +226,11 @@ public struct PodPreparer {
     }
     let workingDir = o.workingDir ?? (cfg.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
     guard workingDir.hasPrefix("/") else { throw .invalidArgument("working directory \(workingDir) must be absolute") }
+    // /proc's magic links (/proc/self/fd/N, /proc/1/cwd) lead outside the container's root (runc
+    // CVE-2024-21626): no working directory there, whether asked for or from the image's WorkingDir.
+    if workingDir.split(separator: "/").first(where: { $0 != "." }) == "proc" {
+      throw .invalidArgument("working directory \(workingDir) is under /proc")
+    }
     try o.resources.validate(in: "app \(name)")
     try Cgroups.host().checkUnified(o.resources, "app \(name)")
     for c in ["hugetlb", "cpuset"] where !Cgroups.host().hasController(c) {
@@ -262,12 +265,12 @@ public struct PodPreparer {
       security.sysctls[k] = v
     }
     for d in o.devices { security.devices.append(try Self.device(d, app: name)) }
-    if flavor == .fly && (!security.sysctls.isEmpty || !security.devices.isEmpty || o.privileged) {
-      throw .invalidArgument("app \(name): stage1 fly shares the host's namespaces and devices: --sysctl, --device and --privileged do not apply")
+    // A fly app is privileged by nature (host namespaces and devices, every capability): --privileged
+    // says so and is accepted (the CRI accepts only privileged containers in fly sandboxes).
+    if flavor == .fly && (!security.sysctls.isEmpty || !security.devices.isEmpty) {
+      throw .invalidArgument("app \(name): stage1 fly shares the host's namespaces and devices: --sysctl and --device do not apply")
     }
-    if security.pidNamespace == .host && flavor == .fly {
-      throw .invalidArgument("app \(name): stage1 fly apps are in the host's PID namespace already")
-    }
+    // fly apps are in the host's PID namespace whatever is asked: asking for it (CRI PID NODE) is fine.
     var seccomp = o.seccomp
     for p in (o.maskedPaths ?? []) + (o.readonlyPaths ?? []) where !p.hasPrefix("/") || p.split(separator: "/").contains("..") {
       throw .invalidArgument("app \(name): masked or read-only path \(p) must be absolute, without '..'")
@@ -320,20 +323,10 @@ public struct PodPreparer {
       permissions: perms)
   }
 
-  /// A file's contents as the overlay would show it: the topmost layer that has it wins; a
-  /// whiteout (`.wh.NAME` or a 0/0 character device) in a higher layer hides it.
+  /// A text file of the image (`etc/passwd`, …) as the container will see it, resolved inside the
+  /// image's layers (LayerStack: never through a symlink to a host path).
   static func readFromLayers(_ layers: [String], _ relative: String) -> String? {
-    let dirPart = (relative as NSString).deletingLastPathComponent
-    let base = (relative as NSString).lastPathComponent
-    for layer in layers.reversed() {
-      let p = "\(layer)/\(relative)"
-      if FileSystem.exists("\(layer)/\(dirPart)/.wh.\(base)") { return nil }
-      guard let st = try? FileSystem.fileStat(p, follow: false) else { continue }
-      if (st.st_mode & S_IFMT) == S_IFCHR { return nil }
-      if (st.st_mode & S_IFMT) == S_IFREG { return try? FileSystem.readString(p) }
-      return nil
-    }
-    return nil
+    LayerStack(layers: layers).readFile("/" + relative).map { String(decoding: $0, as: UTF8.self) }
   }
 
   /// Propagation from the host needs the host's mount to propagate: shared for rshared

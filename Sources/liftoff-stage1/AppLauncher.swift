@@ -108,9 +108,19 @@ struct AppLauncher {
       return .failed("starting: \(error)", pid: nil)
     }
     if pid == 0 {
-      close(pipe.read)
-      close(go.write)
-      close(joined.write)
+      // Before anything else: not dumpable (nothing that later shares its PID namespace may ptrace
+      // it or open its /proc/PID/{root,cwd,fd,exe}), and none of stage1's descriptors — the pod
+      // directory's lock, the control socket, other apps' pipes — but the ones this child uses. A
+      // host directory's descriptor that survived into the app would be a way out of its root
+      // (runc CVE-2024-21626).
+      ProcessControl.setDumpable(false)
+      var keep: [Int32] = [pipe.write, go.read, joined.read, hostMountNamespace, userns]
+      keep += output.map(\.write) + mountUserNamespaces.fds.values
+      if let pty { keep.append(pty.slave) }
+      if let input { keep.append(input.read) }
+      if let ptySockets { keep.append(ptySockets.child) }
+      ProcessControl.closeDescriptors(keeping: keep)
+      _ = chdir("/")
       // Parent-death signal first, then wait for the parent's go: if stage1 died before the
       // signal was armed, the read sees EOF and the child leaves instead of living on orphaned.
       ProcessControl.setParentDeathSignal(SIGKILL)
@@ -118,21 +128,17 @@ struct AppLauncher {
       if read(go.read, &byte, 1) != 1 { _exit(127) }
       close(go.read)
       for (i, o) in output.enumerated() {
-        close(o.read)
         dup2(o.write, Int32(i + 1))
         close(o.write)
       }
       if let pty {
-        close(pty.master)
         for fd: Int32 in 0...2 { dup2(pty.slave, fd) }
         close(pty.slave)
       }
       if let input {
-        close(input.write)
         dup2(input.read, 0)
         close(input.read)
       }
-      if let ptySockets { close(ptySockets.parent) }
       let failure = childMain(
         seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child, joined: joined.read)
       let message = Array(failure.utf8.prefix(4000))
@@ -202,6 +208,7 @@ struct AppLauncher {
     return .started(pid: pid, output: output.map { ($0.stream, $0.read) }, input: stdinFD, pty: ptyFD)
   }
 
+
   // MARK: the child, between fork and exec
 
   /// Returns only on failure, with what went wrong.
@@ -215,11 +222,14 @@ struct AppLauncher {
         step = "controlling terminal"
         try Terminal.makeControlling(0)
       }
-      step = "cgroup"
       if let adj = app.oomScoreAdj {
         step = "oom_score_adj"
         try ProcessControl.setOOMScoreAdj(adj)
       }
+      step = "rootfs"
+      // The overlay stage1 mounted, opened in this mount namespace: every path inside it is resolved
+      // from this descriptor and every mount attached to a descriptor (LiftoffOS/Rootfs.swift).
+      let root = try Rootfs(path: rootfs)
       switch pod.flavor {
       case .default:
         step = "mounts"
@@ -232,27 +242,23 @@ struct AppLauncher {
           }
           step = "mounts"
         }
-        try mountSystemFileSystems()
-        try makeDevices()
-        try mountVolumes()
-        try mountNetworkFiles()
-        try maskPaths()
+        try mountSystemFileSystems(root)
+        try makeDevices(root)
+        try mountVolumes(root)
+        try mountNetworkFiles(root)
+        try maskPaths(root)
         step = "pivot_root"
-        try Mounts.pivotRoot(rootfs)
+        try Mounts.pivotRoot(root.fd, path: rootfs)
         if app.readOnlyRootfs {
           step = "read-only rootfs"
-          try Mounts.remountReadOnly("/", bind: true)
+          try Rootfs.setAttributes(try Rootfs(path: "/").fd, .readOnly, recursive: false, what: "/")
         }
       case .fly:
         step = "mounts"
-        for d in ["dev", "proc", "sys"] {
-          let target = FileSystem.join(rootfs, d)
-          try FileSystem.makeDirectories(target)
-          try Mounts.bind("/\(d)", target, recursive: true)
-        }
-        try mountVolumes()
+        for d in ["/dev", "/proc", "/sys"] { try root.bind(d, at: d) }
+        try mountVolumes(root)
         step = "chroot"
-        guard chroot(rootfs) == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
+        guard fchdir(root.fd.raw) == 0, chroot(".") == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
       }
       if userNamespace != nil {
         step = "user namespace"
@@ -270,14 +276,14 @@ struct AppLauncher {
         close(master)
         close(ptySocket)
       }
+      // Nothing from the host's side is needed any more (namespace descriptors, the terminal socket).
+      ProcessControl.closeDescriptors(keeping: [errorPipe, joined])
       step = "rlimits"
       if userNamespace == nil {
         for r in app.rlimits { try ProcessControl.setRlimit(r) }
       }
       step = "working directory"
-      try FileSystem.makeDirectories(app.workingDir)
-      if app.workingDir != "/" { chown(app.workingDir, app.user.uid, app.user.gid) }
-      guard chdir(app.workingDir) == 0 else { throw SystemCallError("chdir", errno: errno, path: app.workingDir) }
+      try enterWorkingDirectory()
       // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still hold it
       // (runc does the same); the profile must then allow the few calls left before execve.
       if let seccompProgram, !app.noNewPrivileges {
@@ -295,6 +301,7 @@ struct AppLauncher {
         try Capabilities.apply(caps & Capabilities.currentPermitted(), ambient: try Capabilities.mask(app.ambientCapabilities))
       }
       ProcessControl.setParentDeathSignal(SIGKILL)  // cleared by the uid change
+      ProcessControl.setDumpable(false)  // so is this, by a uid change to non-root and back
       if app.noNewPrivileges && pod.flavor == .default {
         step = "no_new_privs"
         try ProcessControl.setNoNewPrivileges()
@@ -326,64 +333,93 @@ struct AppLauncher {
     }
   }
 
-  func path(_ p: String) -> String { FileSystem.join(rootfs, p) }
+  /// The app's working directory, resolved inside its root (we are in it now: pivot_root or chroot)
+  /// and made (owned by the app's user) when missing. A directory under /proc is refused: its magic
+  /// links lead outside the root. After the chdir the kernel must still see the directory inside the
+  /// root (getcwd fails with ENOENT for a directory outside it, as runc checks).
+  func enterWorkingDirectory() throws {
+    let dir = app.workingDir
+    let parts = dir.split(separator: "/").filter { $0 != "." }
+    if parts.first == "proc" {
+      throw LiftoffError.invalidArgument("app \(app.name): working directory \(dir) is under /proc")
+    }
+    let root = try Rootfs(path: "/")
+    let created = try root.fileType(dir) == nil
+    let d = try root.makeDirectories(dir)
+    if created { try Rootfs.chown(d, uid: app.user.uid, gid: app.user.gid) }
+    guard fchdir(d.raw) == 0 else { throw SystemCallError("chdir", errno: errno, path: dir) }
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, buf.count) != nil, buf[0] == CChar(UInt8(ascii: "/")) else {
+      throw LiftoffError.invalidArgument("app \(app.name): working directory \(dir) is outside the container's root")
+    }
+  }
 
-  func mountSystemFileSystems() throws {
-    let nosuid = UInt(MS_NOSUID), nodev = UInt(MS_NODEV), noexec = UInt(MS_NOEXEC)
-    try FileSystem.makeDirectories(path("/proc"))
-    try Mounts.mount("proc", path("/proc"), type: "proc", flags: nosuid | nodev | noexec)
-
-    try FileSystem.makeDirectories(path("/dev"))
-    try Mounts.mount("tmpfs", path("/dev"), type: "tmpfs", flags: nosuid | UInt(MS_STRICTATIME), data: "mode=755,size=65536k\(rootOwnerMountOptions)")
+  func mountSystemFileSystems(_ root: Rootfs) throws {
+    try root.mountFilesystem("proc", at: "/proc", attributes: [.noSUID, .noDev, .noExec])
+    try root.mountFilesystem("tmpfs", at: "/dev", options: "mode=755,size=65536k\(rootOwnerMountOptions)", attributes: [.noSUID, .strictAtime])
     let devices: [(String, UInt32, UInt32)] = [
       ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
     ]
     for (name, major, minor) in devices {
-      let p = path("/dev/\(name)")
-      try FileSystem.makeCharDevice(p, mode: 0o666, major: major, minor: minor)
-      chmod(p, 0o666)  // umask
+      try root.makeDevice("/dev/\(name)", block: false, mode: 0o666, major: major, minor: minor, uid: hostUID(0), gid: hostGID(0))
     }
     for (name, target) in [
       ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
       ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"),
     ] {
-      guard symlink(target, path("/dev/\(name)")) == 0 else { throw SystemCallError("symlink", errno: errno, path: path("/dev/\(name)")) }
+      try root.makeSymlink("/dev/\(name)", to: target)
     }
-    try FileSystem.makeDirectories(path("/dev/pts"))
-    try Mounts.mount(
-      "devpts", path("/dev/pts"), type: "devpts", flags: nosuid | noexec, data: "newinstance,ptmxmode=0666,mode=0620,gid=\(hostGID(5))")
-    try FileSystem.makeDirectories(path("/dev/shm"))
+    try root.mountFilesystem(
+      "devpts", at: "/dev/pts", options: "newinstance,ptmxmode=0666,mode=0620,gid=\(hostGID(5))", attributes: [.noSUID, .noExec])
     if pod.hostIPC {
       // The host's IPC namespace: its POSIX shared memory too.
-      try Mounts.bind("/dev/shm", path("/dev/shm"), recursive: false, readOnly: false)
+      try root.bind("/dev/shm", at: "/dev/shm")
     } else {
-      try Mounts.mount("shm", path("/dev/shm"), type: "tmpfs", flags: nosuid | nodev | noexec, data: "mode=1777,size=65536k\(rootOwnerMountOptions)")
+      try root.mountFilesystem("tmpfs", at: "/dev/shm", source: "shm", options: "mode=1777,size=65536k\(rootOwnerMountOptions)", attributes: [.noSUID, .noDev, .noExec])
     }
-    try FileSystem.makeDirectories(path("/dev/mqueue"))
-    try Mounts.mount("mqueue", path("/dev/mqueue"), type: "mqueue", flags: nosuid | nodev | noexec)
+    try root.mountFilesystem("mqueue", at: "/dev/mqueue", attributes: [.noSUID, .noDev, .noExec])
 
-    try FileSystem.makeDirectories(path("/sys"))
+    // A sysfs of our own, also for a pod in the host's network namespace (it shows that namespace's
+    // devices): never the host's /sys with its writable submounts (cgroup, bpf, debugfs).
     let privileged = app.security.privileged
-    if pod.network.mode == .host {
-      // sysfs is tied to the network namespace that mounts it; with the host's, bind the host's.
-      try Mounts.bind("/sys", path("/sys"), recursive: true, readOnly: false)
-      if !privileged { try Mounts.remountReadOnly(path("/sys"), bind: true) }
-    } else {
-      try Mounts.mount("sysfs", path("/sys"), type: "sysfs", flags: nosuid | nodev | noexec | (privileged ? 0 : UInt(MS_RDONLY)))
+    try root.mountFilesystem("sysfs", at: "/sys", attributes: privileged ? [.noSUID, .noDev, .noExec] : [.noSUID, .noDev, .noExec, .readOnly])
+    try mountCgroups(root)
+  }
+
+  /// /sys/fs/cgroup: the app's own groups, read-only (a tmpfs with one directory per v1 controller,
+  /// each the app's group of that hierarchy; on v2 the app's unified group), as runc gives a
+  /// container. A privileged app gets the host's hierarchies, writable.
+  func mountCgroups(_ root: Rootfs) throws {
+    let target = "/sys/fs/cgroup"
+    if app.security.privileged {
+      let tree = try Rootfs.clone(cgroups.root, recursive: true)
+      try Rootfs.attach(tree, onto: try root.open(target), what: target)
+      return
+    }
+    switch cgroups.version {
+    case .v2:
+      let group = cgroups.directory("", pod: pod.id, app: app.name)
+      let tree = try Rootfs.clone(group, recursive: true)
+      try Rootfs.setAttributes(tree, [.readOnly, .noSUID, .noDev, .noExec], recursive: true, what: group)
+      try Rootfs.attach(tree, onto: try root.open(target), what: target)
+    case .v1:
+      let tmpfs = try Rootfs.newFilesystem("tmpfs", source: "cgroup", options: "mode=755", attributes: [.noSUID, .noDev, .noExec])
+      try Rootfs.attach(tmpfs, onto: try root.open(target), what: target)
+      for controller in cgroups.controllers {
+        let group = cgroups.directory(controller, pod: pod.id, app: app.name)
+        guard FileSystem.isDirectory(group) else { continue }
+        let mountPoint = try root.makeDirectories("\(target)/\(controller)")
+        let tree = try Rootfs.clone(group, recursive: true)
+        try Rootfs.setAttributes(tree, [.readOnly, .noSUID, .noDev, .noExec], recursive: true, what: group)
+        try Rootfs.attach(tree, onto: mountPoint, what: "\(target)/\(controller)")
+      }
+      try Rootfs.setAttributes(tmpfs, .readOnly, recursive: false, what: target)
     }
   }
 
   /// The app's `--device` nodes, and for a privileged app every device node of the host's /dev
   /// (not its pts, shm or mqueue mounts), with their modes and owners.
-  func makeDevices() throws {
-    func make(_ target: String, block: Bool, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32) throws {
-      try FileSystem.makeDirectories(FileSystem.parent(of: target))
-      var st = stat()
-      if lstat(target, &st) == 0 { unlink(target) }
-      try FileSystem.makeDevice(target, block: block, mode: mode_t(mode), major: major, minor: minor)
-      chmod(target, mode_t(mode & 0o7777))
-      chown(target, uid, gid)
-    }
+  func makeDevices(_ root: Rootfs) throws {
     if app.security.privileged {
       func copy(_ dir: String) throws {
         for name in (try? FileSystem.list(dir)) ?? [] {
@@ -395,10 +431,9 @@ struct AppLauncher {
           if kind == S_IFDIR {
             try copy(host)
           } else if kind == S_IFCHR || kind == S_IFBLK {
-            let target = path(host)
-            if FileSystem.exists(target) { continue }
-            try make(
-              target, block: kind == S_IFBLK, mode: UInt32(st.st_mode & 0o7777), major: FileSystem.major(st.st_rdev),
+            if try root.fileType(host) != nil { continue }
+            try root.makeDevice(
+              host, block: kind == S_IFBLK, mode: st.st_mode & 0o7777, major: FileSystem.major(st.st_rdev),
               minor: FileSystem.minor(st.st_rdev), uid: st.st_uid, gid: st.st_gid)
           }
         }
@@ -406,100 +441,96 @@ struct AppLauncher {
       try copy("/dev")
     }
     for d in app.security.devices {
-      try make(path(d.path), block: d.type == "b", mode: d.fileMode, major: d.major, minor: d.minor, uid: hostUID(d.uid), gid: hostGID(d.gid))
+      try root.makeDevice(
+        d.path, block: d.type == "b", mode: mode_t(d.fileMode), major: d.major, minor: d.minor, uid: hostUID(d.uid), gid: hostGID(d.gid))
     }
   }
 
-  func mountVolumes() throws {
+  func mountVolumes(_ root: Rootfs) throws {
     for m in app.mounts {
-      let target = path(m.destination)
+      let what = "app \(app.name): mount \(m.destination)"
       switch m.type {
       case "tmpfs":
-        try FileSystem.makeDirectories(target)
-        try Mounts.mount("tmpfs", target, type: "tmpfs", flags: UInt(MS_NOSUID) | UInt(MS_NODEV) | (m.readOnly ? UInt(MS_RDONLY) : 0), data: m.data)
+        try root.mountFilesystem("tmpfs", at: m.destination, options: m.data ?? "", attributes: m.readOnly ? [.noSUID, .noDev, .readOnly] : [.noSUID, .noDev])
       case "bind":
-        if FileSystem.isDirectory(m.source) {
-          try FileSystem.makeDirectories(target)
-        } else {
-          try FileSystem.makeDirectories(FileSystem.parent(of: target))
-          if !FileSystem.exists(target) { try FileSystem.touch(target) }
+        let target = try root.makeMountPoint(m.destination, directory: FileSystem.isDirectory(m.source))
+        let tree = try volumeTree(m)
+        if m.recursiveReadOnly || m.readOnly {
+          // Read-only on the volume's own mount only, unless recursive read-only was asked for: a
+          // mount below it (a tmpfs the host put there) stays as it is.
+          try Rootfs.setAttributes(tree, .readOnly, recursive: m.recursiveReadOnly, what: what)
         }
-        try bindVolume(m, target)
-        if m.recursiveReadOnly {
-          try Mounts.makeReadOnlyRecursively(target)
-        } else if m.readOnly {
-          try Mounts.remountReadOnly(target, bind: true)
-        }
-        try Mounts.setPropagation(target, m.propagation)
+        try Rootfs.attach(tree, onto: target, what: what)
+        try Rootfs.setPropagation(tree, m.propagation, what: what)
       default:
-        throw LiftoffError.invalidArgument("app \(app.name): mount \(m.destination): unknown type \(m.type)")
+        throw LiftoffError.invalidArgument("\(what): unknown type \(m.type)")
       }
     }
   }
 
-  /// A volume's bind mount. stage1's own mount namespace is a slave of the host's, so a bind from
-  /// its view receives the host's mounts (rslave) but never sends back: a bidirectional (rshared)
-  /// volume is cloned from the host's namespace instead, into the host mount's peer group.
-  /// stage0 checked that the host mount propagates as asked (PodPreparer.checkPropagation).
-  func bindVolume(_ m: AppMount, _ target: String) throws {
+  /// A volume's mount, detached, to attach in the rootfs. stage1's own mount namespace is a slave of
+  /// the host's, so a clone from its view receives the host's mounts (rslave) but never sends back: a
+  /// bidirectional (rshared) volume is cloned from the host's namespace instead, into the host mount's
+  /// peer group. stage0 checked that the host mount propagates as asked (PodPreparer.checkPropagation).
+  func volumeTree(_ m: AppMount) throws -> OwnedDescriptor {
     if m.isIDMapped {
-      try idmappedBind(m, target)
-    } else if m.propagation == .shared || m.propagation == .rshared, pod.flavor == .default, hostMountNamespace >= 0 {
-      try Mounts.bindFromNamespace(hostMountNamespace, m.source, target)
-    } else {
-      try Mounts.bind(m.source, target, recursive: true)
+      guard let i = app.mounts.firstIndex(of: m), let fd = mountUserNamespaces.fds[i] else {
+        throw LiftoffError(.internal, "app \(app.name): mount \(m.destination): no user namespace for its idmapping")
+      }
+      return try UserNamespace.idmappedClone(m.source, userns: fd, recursive: true)
     }
+    if m.propagation == .shared || m.propagation == .rshared, pod.flavor == .default, hostMountNamespace >= 0 {
+      return try Mounts.cloneFromNamespace(hostMountNamespace, m.source)
+    }
+    return try Rootfs.clone(m.source, recursive: true)
   }
 
   /// A CNI pod's resolv.conf, hosts and hostname (written by stage0 into `<pod dir>/network/`),
   /// bound read-only over the app's /etc files. A symlink there is replaced by a file in the app's
-  /// own upper layer, so nothing outside the rootfs is touched.
-  func mountNetworkFiles() throws {
+  /// own upper layer (everything resolved inside the rootfs), so nothing outside it is touched.
+  func mountNetworkFiles(_ root: Rootfs) throws {
     guard pod.network.mode == .netns else { return }
     let filesDir = FileSystem.parent(of: FileSystem.parent(of: appDir)) + "/network"
-    let etc = path("/etc")
-    var st = stat()
-    if lstat(etc, &st) == 0 {
-      guard (st.st_mode & S_IFMT) == S_IFDIR else {
-        throw LiftoffError.invalidArgument("app \(app.name): /etc in its image is not a directory")
-      }
-    } else {
-      try FileSystem.makeDirectories(etc)
+    if let type = try root.fileType("/etc"), type != S_IFDIR {
+      throw LiftoffError.invalidArgument("app \(app.name): /etc in its image is not a directory")
     }
+    let etc = try root.makeDirectories("/etc")
     for name in ["resolv.conf", "hosts", "hostname"] {
       let source = "\(filesDir)/\(name)"
       guard FileSystem.exists(source) else { continue }
-      let target = "\(etc)/\(name)"
-      if lstat(target, &st) == 0 {
-        if (st.st_mode & S_IFMT) != S_IFREG {
-          guard (st.st_mode & S_IFMT) != S_IFDIR, unlink(target) == 0 else {
-            throw LiftoffError.invalidArgument("app \(app.name): /etc/\(name) in its image is not a file")
-          }
-          try FileSystem.touch(target)
+      var st = stat()
+      if fstatat(etc.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+        guard (st.st_mode & S_IFMT) != S_IFDIR, unlinkat(etc.raw, name, 0) == 0 else {
+          throw LiftoffError.invalidArgument("app \(app.name): /etc/\(name) in its image is not a file")
         }
-      } else {
-        try FileSystem.touch(target)
       }
-      try Mounts.bind(source, target, recursive: false, readOnly: true)
+      _ = try Rootfs.openIn(etc, name, flags: O_WRONLY | O_CREAT, mode: 0o644)
+      let target = try Rootfs.openIn(etc, name, flags: O_PATH)
+      let tree = try Rootfs.clone(source, recursive: false)
+      try Rootfs.setAttributes(tree, .readOnly, recursive: false, what: source)
+      try Rootfs.attach(tree, onto: target, what: "/etc/\(name)")
     }
   }
 
-  func maskPaths() throws {
+  /// Masked paths: a read-only empty tmpfs over a directory, a read-only clone of the host's
+  /// /dev/null (checked to be char 1:3 through its descriptor) over anything else. The source never
+  /// comes from inside the rootfs, where a volume or symlink could put a host file in its place.
+  func maskPaths(_ root: Rootfs) throws {
+    var null: OwnedDescriptor?
     for p in app.maskedPaths {
-      let target = path(p)
+      guard let target = try root.openIfPresent(p) else { continue }
       var st = stat()
-      guard lstat(target, &st) == 0 else { continue }
+      guard fstat(target.raw, &st) == 0 else { throw SystemCallError("stat", errno: errno, path: p) }
       if (st.st_mode & S_IFMT) == S_IFDIR {
-        try Mounts.mount("tmpfs", target, type: "tmpfs", flags: UInt(MS_RDONLY), data: "size=0")
+        let fs = try Rootfs.newFilesystem("tmpfs", options: "size=0", attributes: [.readOnly, .noSUID, .noDev, .noExec])
+        try Rootfs.attach(fs, onto: target, what: p)
       } else {
-        try Mounts.bind(path("/dev/null"), target, recursive: false)
+        if null == nil { null = try Rootfs.hostNullDevice() }
+        let tree = try Rootfs.clone(null!, recursive: false, what: "/dev/null")
+        try Rootfs.setAttributes(tree, [.readOnly, .noSUID, .noExec], recursive: false, what: "/dev/null")
+        try Rootfs.attach(tree, onto: target, what: p)
       }
     }
-    for p in app.readonlyPaths {
-      let target = path(p)
-      guard FileSystem.exists(target) else { continue }
-      try Mounts.bind(target, target, recursive: true)
-      try Mounts.remountReadOnly(target, bind: true)
-    }
+    for p in app.readonlyPaths { try root.makeReadOnly(p) }
   }
 }

@@ -141,13 +141,24 @@ final class Supervisor {
     let alive = try ProcessControl.pipe()
     let pid = try ProcessControl.fork(namespaces: [.pid])
     if pid == 0 {
+      // Every container of the pod sees this process as PID 1: it keeps nothing of the host's — an
+      // empty root of its own, no capability, not dumpable — so that a container allowed to ptrace
+      // finds no way out through /proc/1/{root,cwd,fd}.
+      ProcessControl.setDumpable(false)
       ProcessControl.setParentDeathSignal(SIGKILL)
       close(alive.write)
       ProcessControl.closeDescriptors(except: alive.read)
       ProcessControl.setName("pod-init")
-      // It only waits: give back the code and freed heap it inherited from stage1.
+      // It only waits: give back the code and freed heap it inherited from stage1 (while /proc is
+      // still there to read its mappings from).
       MemoryTrim.dropCleanFileMappings()
       MemoryTrim.dropExecutablePages()
+      do {
+        try Self.confinePodInit(emptyDirectory: "\(podDir)/stage1")
+      } catch {
+        Stage1Log.error("pod \(manifest.id): pod-init: \(error)")
+        _exit(1)
+      }
       while true {
         var status: Int32 = 0
         while waitpid(-1, &status, WNOHANG) > 0 {}
@@ -159,6 +170,21 @@ final class Supervisor {
     podInitAlive = alive.write
     podInit = pid
     try Namespace.join(.pid, path: "/proc/\(pid)/ns/pid")
+  }
+
+  /// The pod's PID 1 leaves stage1's world: a mount namespace of its own whose root is an empty
+  /// read-only tmpfs (attached on `emptyDirectory`, which exists, then pivoted into; the old root is
+  /// detached), every capability dropped from all sets, no_new_privs.
+  static func confinePodInit(emptyDirectory: String) throws {
+    try Namespace.unshare([.mount])
+    try Mounts.setPropagation("/", .rprivate)
+    let empty = try Rootfs.newFilesystem("tmpfs", source: "pod-init", options: "mode=0555,size=4k", attributes: [.readOnly, .noSUID, .noDev, .noExec])
+    let dir = try Rootfs(path: emptyDirectory)
+    try Rootfs.attach(empty, onto: dir.fd, what: emptyDirectory)
+    try Mounts.pivotRoot(try Rootfs(path: emptyDirectory).fd, path: emptyDirectory)
+    try Capabilities.limitBoundingSet(to: 0)
+    try Capabilities.apply(0)
+    try ProcessControl.setNoNewPrivileges()
   }
 
   // MARK: apps
@@ -203,7 +229,7 @@ final class Supervisor {
           for fd in [input, pty].compactMap({ $0 }) { close(fd) }
         }
       }
-      writeState(app.name, AppState(phase: .running, pid: pid, startedAt: Clock.nowRFC3339()))
+      writeState(app.name, AppState(phase: .running, pid: pid, pidStartTime: ProcessControl.startTime(of: pid), startedAt: Clock.nowRFC3339()))
     case .failed(let message, let pid):
       Stage1Log.error("app \(app.name): \(message)")
       if let pid { _ = try? ProcessControl.wait(pid) }

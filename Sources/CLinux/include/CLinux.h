@@ -27,6 +27,9 @@ int liftoff_set_pdeathsig(int sig);
 int liftoff_set_keepcaps(int on);
 int liftoff_set_child_subreaper(void);
 int liftoff_set_name(const char *name);
+/// PR_SET_DUMPABLE: a process that is not dumpable cannot be ptraced, and its /proc/PID files (root,
+/// cwd, fd, exe, environ, mem) are root-owned and closed to others without CAP_SYS_PTRACE.
+int liftoff_set_dumpable(int on);
 int liftoff_cap_bounding_drop(int cap);
 int liftoff_cap_bounding_read(int cap);
 int liftoff_ambient_clear(void);
@@ -60,11 +63,39 @@ int liftoff_userns_create(const char *uid_map, const char *gid_map, int *step);
 int liftoff_idmap_mount(const char *source, const char *target, int userns_fd, int recursive, int *step);
 /// Whether an idmapped clone of dir's mount can be made (nothing is attached): 0 or the errno.
 int liftoff_idmap_probe(const char *dir, int userns_fd);
-/// A recursive clone of `source` as the mount namespace `mntns_fd` sees it (a peer of its mounts:
-/// propagation both ways), attached at `target` in the caller's mount namespace. Single-threaded
-/// callers only. 0, or -1 with errno and *step (0 open own ns, 1 setns there, 2 open_tree,
-/// 3 setns back — the caller is left in the other namespace —, 4 move_mount).
-int liftoff_bind_from_namespace(int mntns_fd, const char *source, const char *target, int *step);
+/// A detached idmapped clone of `source`'s mount (open_tree(OPEN_TREE_CLONE[, AT_RECURSIVE]) +
+/// mount_setattr(MOUNT_ATTR_IDMAP, userns_fd)): its fd, or -1 with errno and *step (0 open_tree, 1 mount_setattr).
+int liftoff_idmap_clone(const char *source, int userns_fd, int recursive, int *step);
+/// A detached recursive clone of `source` as the mount namespace `mntns_fd` sees it (a peer of its
+/// mounts: propagation both ways when they are shared), to attach in the caller's namespace.
+/// Single-threaded callers only. The tree's fd, or -1 with errno and *step (0 open own ns, 1 setns
+/// there, 2 open_tree, 3 setns back — the caller is left in the other namespace).
+int liftoff_clone_from_namespace(int mntns_fd, const char *source, int *step);
+
+// MARK: paths inside a root and mounts by descriptor (rootfs.c)
+/// openat2(2) with RESOLVE_NO_MAGICLINKS and, by scope: 0 nothing more; 1 RESOLVE_IN_ROOT (dirfd is the
+/// root: symlinks and ".." resolve as if it were /); 2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (no
+/// symlink anywhere, nothing above dirfd). O_CLOEXEC is added. Retries EAGAIN. -1 with errno.
+int liftoff_openat2(int dirfd, const char *path, int flags, mode_t mode, int scope);
+/// open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC[, AT_RECURSIVE]) of dirfd+path (path NULL or "": dirfd itself).
+int liftoff_open_tree(int dirfd, const char *path, int recursive);
+/// move_mount(2) of a detached tree (open_tree/fsmount fd) onto the file or directory target_fd.
+int liftoff_move_mount(int tree_fd, int target_fd);
+/// mount_setattr(2) on the mount of fd (AT_EMPTY_PATH), recursively or not: MOUNT_ATTR_* to set and
+/// clear, and a propagation (MS_SHARED, MS_SLAVE, MS_PRIVATE or 0).
+int liftoff_mount_setattr_fd(int fd, int recursive, uint64_t set, uint64_t clear, uint64_t propagation);
+/// A new detached mount of filesystem fstype (fsopen, fsconfig with each "key=value" or "flag" of the
+/// comma-separated options, create, fsmount with MOUNT_ATTR_* attrs). On failure -1 with errno and what
+/// the kernel logged in err.
+int liftoff_fsmount_new(const char *fstype, const char *source, const char *options, uint64_t attrs, char *err, size_t errlen);
+/// 1 when fd is the character device major:minor.
+int liftoff_fd_is_char_device(int fd, unsigned major_, unsigned minor_);
+/// mknodat(2) with the file type in mode.
+int liftoff_mknodat(int dirfd, const char *name, mode_t mode, unsigned major_, unsigned minor_);
+/// 1 when the directory fd carries trusted.overlay.opaque = "y" (an overlayfs opaque directory).
+int liftoff_is_overlay_opaque(int fd);
+/// Closes every descriptor >= 3 except the `count` in keep (close_range between them).
+int liftoff_close_except(const int *keep, int count);
 
 // MARK: seccomp
 /// Loads a classic BPF program (`len` bytes of struct sock_filter) as a seccomp filter.
@@ -85,6 +116,8 @@ int liftoff_mknod(const char *path, mode_t mode, unsigned major, unsigned minor)
 unsigned liftoff_dev_major(unsigned long long dev);
 unsigned liftoff_dev_minor(unsigned long long dev);
 
+/// A memfd (O_CLOEXEC) holding `len` bytes of `data`, positioned at its start: -1 with errno.
+int liftoff_memfd_with(const void *data, size_t len);
 /// madvise(MADV_DONTNEED).
 int liftoff_madvise_dontneed(void *addr, size_t len);
 /// malloc_trim(0): free heap back to the kernel.
