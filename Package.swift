@@ -37,6 +37,7 @@ let package = Package(
     .executable(name: "liftoff-image", targets: ["liftoff-image"]),
     .executable(name: "liftoff-cri", targets: ["liftoff-cri"]),
     .executable(name: "liftoff-stage1", targets: ["liftoff-stage1"]),
+    .executable(name: "liftoff-enter", targets: ["liftoff-enter"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -99,7 +100,14 @@ let package = Package(
       linkerSettings: staticExecutable
     ),
 
-    // MARK: libraries
+    // MARK: libraries    // The one process that crosses from the host into a container (exec, `liftoff enter`): C only,
+    // static, small, so that it can run from a sealed memfd copy of itself on every exec.
+    .executableTarget(
+      name: "liftoff-enter",
+      dependencies: ["CLinux"],
+      linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"])]
+    ),
+
     .target(
       name: "LiftoffCRI",
       dependencies: [

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 hack/install-deps.sh
 hack/build.sh release
 bin=$(swift build -c release --show-bin-path)
-install -m 0755 "$bin/liftoff" "$bin/liftoff-image" "$bin/liftoff-cri" "$bin/liftoff-stage1" /usr/local/bin/
+install -m 0755 "$bin/liftoff" "$bin/liftoff-image" "$bin/liftoff-cri" "$bin/liftoff-stage1" "$bin/liftoff-enter" /usr/local/bin/
 mkdir -p /etc/liftoff
 install -m 0644 deploy/crictl.yaml /etc/crictl.yaml
 

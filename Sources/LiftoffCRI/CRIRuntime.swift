@@ -56,6 +56,7 @@ public final class CRIRuntime: Sendable {
   public var podsDir: String { config.dir + "/pods" }
   public var liftoffPath: String { binDir + "/liftoff" }
   public var stage1Path: String { binDir + "/liftoff-stage1" }
+  public var enterPath: String { binDir + "/liftoff-enter" }
 
   /// The directory of the running executable, from /proc/self/exe.
   static func ownExecutableDir() -> String {

@@ -30,6 +30,9 @@ struct ChildProcess: Sendable {
   var timeoutSignal: Int32 = SIGKILL
   /// Each stream keeps at most this much (as CRI-O's 16 MiB exec output limit).
   var outputCap = 16 << 20
+  /// The child's standard input: these bytes (from a memfd, so that no writer has to keep pace with
+  /// the child), or /dev/null when empty.
+  var stdin: [UInt8] = []
 
   /// Runs the child to its end; `timeout` in seconds, 0 for none.
   func run(timeout: Double) async throws -> Result {
@@ -42,7 +45,15 @@ struct ChildProcess: Sendable {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    var input: Int32 = -1
+    defer { if input >= 0 { close(input) } }
+    if stdin.isEmpty {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    } else {
+      input = liftoff_memfd_with(stdin, stdin.count)
+      guard input >= 0 else { throw SystemCallError("memfd_create", errno: errno) }
+      posix_spawn_file_actions_adddup2(&actions, input, 0)
+    }
     posix_spawn_file_actions_adddup2(&actions, o.write, 1)
     posix_spawn_file_actions_adddup2(&actions, e.write, 2)
     _ = liftoff_spawn_closefrom(&actions, 3)

@@ -28,9 +28,12 @@ struct ContainerArguments {
     return config.logPath.hasPrefix("/") ? config.logPath : (dir as NSString).appendingPathComponent(config.logPath)
   }
 
-  /// `app add POD IMAGE --name ID [flags] [-- ARGS]`.
-  func make() throws -> [String] {
+  /// `app add POD IMAGE --name ID [flags] [-- ARGS]`, and its standard input: the container's
+  /// environment (`--set-env-file -`, NUL-separated KEY=VALUE entries). The environment never goes on
+  /// the command line, where every local user reads it in /proc/PID/cmdline.
+  func make() throws -> (arguments: [String], stdin: [UInt8]) {
     var a = ["app", "add", sandbox.id, imageID, "--name", containerID]
+    var env: [String] = []
     let command = config.command
     if let first = command.first {
       guard !first.isEmpty else { throw LiftoffError.invalidArgument("config.command[0] is empty") }
@@ -50,7 +53,7 @@ struct ContainerArguments {
       guard !kv.value.contains(0), let value = String(data: kv.value, encoding: .utf8) else {
         throw LiftoffError.invalidArgument("config.envs[\(i)] (\(kv.key)): the value is not UTF-8 text without NUL")
       }
-      a += ["--set-env", "\(kv.key)=\(value)"]
+      env.append("\(kv.key)=\(value)")
     }
     a += try mountArguments()
     for (i, d) in config.devices.enumerated() {
@@ -69,7 +72,7 @@ struct ContainerArguments {
     // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
     if config.tty {
       a.append("--tty")
-      if !config.envs.contains(where: { $0.key == "TERM" }) { a += ["--set-env", "TERM=xterm"] }
+      if !config.envs.contains(where: { $0.key == "TERM" }) { env.append("TERM=xterm") }
     }
     if let signal = try Self.signalNumber(config.stopSignal) { a += ["--stop-signal", String(signal)] }
     if config.stdin { a.append(config.stdinOnce ? "--stdin-once" : "--stdin") }
@@ -97,10 +100,11 @@ struct ContainerArguments {
       guard !k.isEmpty else { throw LiftoffError.invalidArgument("config.labels: empty key") }
       a += ["--label", "\(k)=\(v)"]
     }
+    if !env.isEmpty { a += ["--set-env-file", "-"] }
     if command.count > 1 || !config.args.isEmpty || !command.isEmpty {
       a += ["--"] + command.dropFirst() + config.args
     }
-    return a
+    return (a, Array(env.map { $0 + "\0" }.joined().utf8))
   }
 
   static let signalNames = [

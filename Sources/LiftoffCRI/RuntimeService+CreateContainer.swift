@@ -27,7 +27,7 @@ extension RuntimeService {
       let imageName = config.image.image.hasPrefix("sha256:") ? (summary.repoTags.first ?? summary.id) : config.image.image
       let imageRef = summary.repoDigests.first ?? summary.id
       let id = CRIRuntime.newContainerID()
-      let arguments = try ContainerArguments(
+      let (arguments, environment) = try ContainerArguments(
         request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
         imageRef: imageRef
       ).make()
@@ -43,7 +43,7 @@ extension RuntimeService {
             .alreadyExists,
             "container name \(name) (attempt \(config.metadata.attempt)) is already in use by container \(holder.id) in pod sandbox \(sandbox.id)")
         }
-        _ = try await runtime.stage0.run(arguments)
+        _ = try await runtime.stage0.run(arguments, stdin: environment)
       }
       runtime.logger.info("container created", metadata: ["id": "\(id)", "sandbox": "\(sandbox.id)"])
       await runtime.emit(.containerCreatedEvent, id: id, sandboxID: sandbox.id)

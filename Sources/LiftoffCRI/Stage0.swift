@@ -13,10 +13,12 @@ struct Stage0: Sendable {
 
   /// Runs `liftoff --dir <dir> ARGS…` and returns its stdout. A failure becomes a LiftoffError carrying
   /// liftoff's own one-line message (exit 2: invalid argument).
-  func run(_ arguments: [String], timeout: Double = 120) async throws -> String {
-    let child = ChildProcess(
+  /// `stdin`: what `liftoff` reads on its standard input (a container's environment for `--set-env-file -`).
+  func run(_ arguments: [String], stdin: [UInt8] = [], timeout: Double = 120) async throws -> String {
+    var child = ChildProcess(
       executable: liftoff, argv: [liftoff, "--dir", dir] + globals + arguments,
       env: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }, timeoutSignal: SIGTERM)
+    child.stdin = stdin
     let result: ChildProcess.Result
     do { result = try await child.run(timeout: timeout) } catch {
       throw LiftoffError.internal("cannot run \(liftoff): \(error)")

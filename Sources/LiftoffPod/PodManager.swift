@@ -47,11 +47,21 @@ public struct PodManager: Sendable {
 
   /// Path of liftoff-stage1: `$LIFTOFF_STAGE1`, else beside the running executable.
   public static func stage1Path() throws(LiftoffError) -> String {
-    if let v = getenv("LIFTOFF_STAGE1"), v.pointee != 0 { return String(cString: v) }
+    try helperPath("liftoff-stage1", variable: "LIFTOFF_STAGE1")
+  }
+
+  /// Path of liftoff-enter (what crosses into an app for `enter` and CRI exec): `$LIFTOFF_ENTER`, else
+  /// beside the running executable.
+  public static func enterPath() throws(LiftoffError) -> String {
+    try helperPath("liftoff-enter", variable: "LIFTOFF_ENTER")
+  }
+
+  static func helperPath(_ name: String, variable: String) throws(LiftoffError) -> String {
+    if let v = getenv(variable), v.pointee != 0 { return String(cString: v) }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    let p = (exe as NSString).deletingLastPathComponent + "/liftoff-stage1"
+    let p = (exe as NSString).deletingLastPathComponent + "/" + name
     guard FileManager.default.isExecutableFile(atPath: p) else {
-      throw .init(.failedPrecondition, "liftoff-stage1 not found beside \(exe) (set LIFTOFF_STAGE1)")
+      throw .init(.failedPrecondition, "\(name) not found beside \(exe) (set \(variable))")
     }
     return p
   }
@@ -377,19 +387,23 @@ public struct PodManager: Sendable {
 
   // MARK: enter
 
-  /// Runs `command` inside a running app with the app's confinement (see CLinux/nsenter.c): its
+  /// Runs `command` inside a running app with the app's confinement (see liftoff-enter/main.c): its
   /// namespaces and root, cgroup, user, groups, capabilities, no_new_privs, seccomp program,
-  /// environment and working directory. Re-execs this executable with LIFTOFF_NSENTER_* set.
+  /// environment and working directory. Execs liftoff-enter with LIFTOFF_NSENTER_* set.
   /// `tty`: the command gets its stdin (a terminal) as controlling terminal. Returns only by throwing.
   public func enter(_ id: String, app: String?, command: [String], tty: Bool = false) throws(LiftoffError) -> Never {
     let (env, argv) = try enterInvocation(id, app: app, command: command, tty: tty)
+    let path = try Self.enterPath()
     var cargs = argv.map { strdup($0) } + [nil]
     var cenv = env.map { strdup($0) } + [nil]
-    execve("/proc/self/exe", &cargs, &cenv)
-    throw .init(.internal, "exec /proc/self/exe: \(errnoDescription(errno))")
+    execve(path, &cargs, &cenv)
+    throw .init(.internal, "exec \(path): \(errnoDescription(errno))")
   }
 
-  /// The environment and argv that make /proc/self/exe enter the app (see CLinux/nsenter.c).
+  /// The environment and argv to run liftoff-enter with to enter the app (see liftoff-enter/main.c).
+  /// The environment holds only liftoff-enter's own variables: the app's environment is handed over as
+  /// a file (`apps/<name>/env`, NUL-separated, written here when missing), never as the environment of
+  /// a process that runs as the host's root.
   public func enterInvocation(_ id: String, app: String?, command: [String], tty: Bool = false) throws(LiftoffError)
     -> (env: [String], argv: [String])
   {
@@ -408,8 +422,17 @@ public struct PodManager: Sendable {
     }
     guard let state = store.readAppState(id, at: .run, app: target.name), state.phase == .running, let pid = state.pid
     else { throw .init(.failedPrecondition, "app \(target.name) of pod \(id) is not running") }
-    var env = target.env.filter { !$0.hasPrefix("LIFTOFF_NSENTER_") }
-    env.append("LIFTOFF_NSENTER_PID=\(pid)")
+    let appDir = "\(store.path(.run, id))/apps/\(target.name)"
+    let envFile = "\(appDir)/env"
+    if !FileSystem.exists(envFile) {
+      do {
+        try FileSystem.writeAtomically(envFile, Array(target.env.map { $0 + "\0" }.joined().utf8), mode: 0o600)
+      } catch {
+        throw .init(.internal, "app \(target.name) of pod \(id): writing its environment for liftoff-enter: \(error)")
+      }
+    }
+    var env = ["LIFTOFF_NSENTER_PID=\(pid)", "LIFTOFF_NSENTER_ENV=\(envFile)"]
+    if let start = state.pidStartTime { env.append("LIFTOFF_NSENTER_PID_START=\(start)") }
     env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
     let cgroupDirs = cgroups.under(manifest.cgroupParent).directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
     if !cgroupDirs.isEmpty { env.append("LIFTOFF_NSENTER_CGROUPS=" + cgroupDirs.joined(separator: ":")) }
@@ -423,7 +446,7 @@ public struct PodManager: Sendable {
       if ambient != 0 { env.append("LIFTOFF_NSENTER_AMBIENT=" + String(ambient, radix: 16)) }
       if target.noNewPrivileges { env.append("LIFTOFF_NSENTER_NNP=1") }
       if target.seccomp != "unconfined" {
-        env.append("LIFTOFF_NSENTER_SECCOMP=\(store.path(.run, id))/apps/\(target.name)/seccomp.bpf")
+        env.append("LIFTOFF_NSENTER_SECCOMP=\(appDir)/seccomp.bpf")
       }
     }
     // A pod with its own devpts gets a pty from it (ttyname() works inside; nsenter.c relays).

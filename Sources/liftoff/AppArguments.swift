@@ -8,7 +8,8 @@ import LiftoffPod
 
 struct AppArguments {
   static let help = """
-    App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --user U, --group G,
+    App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --set-env-file FILE|- (KEY=VALUE
+    lines, or NUL-separated entries), --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
     (idmapped), --mount tmpfs:CTR[:SIZE],
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
@@ -30,6 +31,30 @@ struct AppArguments {
     "--memory", "--memory-swap", "--cpu", "--cpu-period", "--cpu-quota", "--cpu-shares", "--cpuset-cpus",
     "--cpuset-mems", "--pids", "--hugepage", "--unified",
   ]
+
+  /// rkt's `--set-env-file`: KEY=VALUE entries, one per line (empty lines and `#` comments skipped),
+  /// or NUL-separated when the file holds a NUL (values with newlines: what liftoff-cri sends on stdin
+  /// with `-`, so that no environment is on a command line).
+  static func readEnvironmentFile(_ path: String) throws -> [String] {
+    let bytes: [UInt8]
+    do { bytes = try FileSystem.readBytes(path == "-" ? "/dev/stdin" : path) } catch {
+      throw LiftoffError.invalidArgument("--set-env-file \(path): \(error)")
+    }
+    let entries: [String]
+    if bytes.contains(0) {
+      entries = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    } else {
+      entries = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init).filter {
+        !$0.isEmpty && !$0.hasPrefix("#")
+      }
+    }
+    for e in entries {
+      guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
+        throw LiftoffError.invalidArgument("--set-env-file \(path): \"\(e.prefix(40))\" is not KEY=VALUE")
+      }
+    }
+    return entries
+  }
 
   /// One resource flag (`resourceFlags`) into `r`; values are checked for form here, for range by
   /// AppResources.validate.
@@ -105,6 +130,7 @@ struct AppArguments {
       case "--name": o.name = try value(flag, inline)
       case "--exec": o.exec = try value(flag, inline)
       case "--set-env": o.env.append(try value(flag, inline))
+      case "--set-env-file": o.env += try readEnvironmentFile(try value(flag, inline))
       case "--user": o.user = try value(flag, inline)
       case "--group": o.group = try value(flag, inline)
       case "--working-dir": o.workingDir = try value(flag, inline)

@@ -1,12 +1,25 @@
-// `liftoff enter` (and CRI exec): running a command inside a running app, with the app's whole
-// confinement. setns(2) into a mount namespace fails in a multi-threaded process, and the Swift
-// runtime may start threads, so everything happens here, in a constructor that runs before Swift's
-// main (runc's nsexec trick).
+// liftoff-enter: running a command inside a running app, with the app's whole confinement (what
+// `liftoff enter` and CRI Exec/ExecSync run). A small C program of its own: setns(2) into a mount
+// namespace fails in a multi-threaded process, and it is the one process that crosses from the host
+// into a container, so it carries nothing it does not need (runc's nsexec, without the Go runtime).
 //
-// Trigger: stage0 (PodManager.enter) re-executes itself (/proc/self/exe) with argv = [anything, CMD,
-// ARGS…], the app's environment, and these variables (all but the first optional; they are removed
-// before CMD runs):
+// Crossing safely (runc CVE-2019-5736 and CVE-2016-9962 classes):
+//   - It is not dumpable from its first instruction to the command's execve: nothing in the container
+//     can ptrace it or open its /proc/PID/{exe,root,cwd,fd,mem}.
+//   - It runs from a sealed memfd copy of itself (it re-executes itself from one first): even a
+//     container process with CAP_SYS_PTRACE that reaches /proc/PID/exe finds a copy it cannot write,
+//     never the host's binary.
+//   - The container's environment never is its own: it reads it as data (LIFTOFF_NSENTER_ENV, a file
+//     of NUL-separated KEY=VALUE entries) and sets it only for the command's execve.
+//   - The app's process is found by PID and checked to be the same process (its start time, read
+//     through a pidfd that is polled again once its namespaces and root are open).
+//   - The working directory is resolved inside the app's root (openat2 RESOLVE_IN_ROOT), never
+//     through host paths or /proc magic links.
+//
+// Started with argv = [anything, CMD, ARGS…] and only these variables (all but the first optional):
 //   LIFTOFF_NSENTER_PID=<pid>          a process inside the app: its namespaces and root are joined
+//   LIFTOFF_NSENTER_PID_START=<ticks>  that process's start time (/proc/PID/stat field 22), checked
+//   LIFTOFF_NSENTER_ENV=<path>         the command's environment: NUL-separated KEY=VALUE entries
 //   LIFTOFF_NSENTER_CWD=<dir>          working directory inside the app
 //   LIFTOFF_NSENTER_CGROUPS=<d1>:<d2>  host cgroup directories of the app (cgroup.procs is written)
 //   LIFTOFF_NSENTER_UID / _GID=<n>     user and primary group
@@ -23,18 +36,22 @@
 //                                      window size on SIGWINCH (liftoff-cri signals it after a resize)
 //
 //   parent (this process)                      child
-//   open ns fds, cgroup.procs, seccomp file
-//   setns ipc uts net pid mnt (cgroup), chroot, user (last, when the app has its own)
+//   [re-exec from a sealed memfd]
+//   open pidfd, check start time, open ns fds, root, cwd (in root), cgroup.procs, seccomp, env
+//   pidfd still alive? setns ipc uts net pid mnt (cgroup), chroot, fchdir, user (last, when the app has its own)
 //   fork ─────────────────────────────────────▶ [tty: setsid, TIOCSCTTY] → cgroup.procs ← 0
 //   wait; exit with the child's status           → bounding set → groups, gid, uid → capsets
 //   (128 + signal when killed)                   → PR_SET_PDEATHSIG(SIGKILL), parent still there?
-//                                                → close fds ≥ 3 → no_new_privs → seccomp → execvp
-//                                                  (seccomp first of all when no_new_privs is off)
+//                                                → close fds ≥ 3 → no_new_privs → seccomp → environment
+//                                                  → execvp (seccomp first of all when no_new_privs is off)
 // Failures before exec exit 125 (126/127 when exec fails) with one line on stderr. The child gets
-// SIGKILL when this process dies, so killing `liftoff enter` ends the command it ran; so does the
+// SIGKILL when this process dies, so killing liftoff-enter ends the command it ran; so does the
 // reader of this process's stdout or stderr going away (a pipe's reader closed, a terminal hung up).
 #define _GNU_SOURCE
 #include "CLinux.h"
+#include <linux/openat2.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -188,10 +205,87 @@ kill_child:
   while (waitpid(child, status, 0) < 0 && errno == EINTR) {}
 }
 
-__attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, char **envp) {
-  (void)envp;
+/// The Swift driver links every executable with swiftrt.o, whose constructor registers the image with
+/// the Swift runtime. This one has no Swift code: defining the hook here keeps the runtime (and
+/// libstdc++) out of the static link — ~100 KiB instead of ~7 MiB to copy into a memfd on every exec.
+void swift_addNewDSOImage(const void *image) { (void)image; }
+
+/// Runs this program from a sealed memfd copy of itself (runc's cloned binary): returns when it already
+/// does; otherwise copies /proc/self/exe into a memfd, seals it against every change and execs it with
+/// the same argv and environment. /proc/PID/exe of the process that crosses into the container is
+/// then a copy nothing can write.
+static void liftoff_enter_run_sealed(char **argv, char **envp) {
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) liftoff_nsenter_fail("open", "/proc/self/exe");
+  int seals = fcntl(self, F_GET_SEALS);
+  int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  if (seals >= 0 && (seals & want) == want) {
+    close(self);
+    return;
+  }
+  struct stat st;
+  if (fstat(self, &st) != 0) liftoff_nsenter_fail("stat", "/proc/self/exe");
+  int mem = memfd_create("liftoff-enter", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0) liftoff_nsenter_fail("memfd_create", NULL);
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mem, self, &off, (size_t)(st.st_size - off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) liftoff_nsenter_fail("copy", "/proc/self/exe");
+  }
+  close(self);
+  if (fcntl(mem, F_ADD_SEALS, want) != 0) liftoff_nsenter_fail("seal", "memfd");
+  fexecve(mem, argv, envp);
+  liftoff_nsenter_fail("exec", "memfd");
+}
+
+/// Field 22 of /proc/PID/stat (the start time in clock ticks since boot), or 0.
+static unsigned long long liftoff_enter_start_time(const char *pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+  if (p == NULL) return 0;
+  p++;
+  for (int field = 3; field < 22 && p != NULL; field++) p = strchr(p + 1, ' ');  // p: the space before field 22
+  return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/// The command's environment: a file of NUL-separated KEY=VALUE entries (the last NUL may be
+/// missing), read whole into a NULL-terminated array.
+static char **liftoff_enter_read_env(const char *path) {
+  size_t len = 0;
+  char *data = liftoff_nsenter_read_file(path, &len);
+  char *text = realloc(data, len + 1);
+  if (text == NULL) liftoff_nsenter_fail("read", path);
+  text[len] = 0;
+  size_t count = 1;
+  for (size_t i = 0; i < len; i++) count += text[i] == 0;
+  char **env = calloc(count + 1, sizeof(char *));
+  if (env == NULL) liftoff_nsenter_fail("read", path);
+  size_t k = 0;
+  for (size_t start = 0; start < len; start += strlen(text + start) + 1) {
+    if (text[start] != 0) env[k++] = text + start;
+  }
+  env[k] = NULL;
+  return env;
+}
+
+int main(int argc, char **argv, char **envp) {
+  // Not dumpable until the command's execve (which makes it dumpable again, as any process).
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) liftoff_nsenter_fail("prctl PR_SET_DUMPABLE", NULL);
+  liftoff_enter_run_sealed(argv, envp);
   const char *pidstr = getenv("LIFTOFF_NSENTER_PID");
-  if (pidstr == NULL || *pidstr == 0) return;
+  if (pidstr == NULL || *pidstr == 0) {
+    errno = EINVAL;
+    liftoff_nsenter_fail("LIFTOFF_NSENTER_PID is not set", NULL);
+  }
   char pid[32];
   snprintf(pid, sizeof pid, "%s", pidstr);
   unsetenv("LIFTOFF_NSENTER_PID");
@@ -205,6 +299,8 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   char *nnpstr = liftoff_nsenter_take("LIFTOFF_NSENTER_NNP");
   char *seccomppath = liftoff_nsenter_take("LIFTOFF_NSENTER_SECCOMP");
   char *ttystr = liftoff_nsenter_take("LIFTOFF_NSENTER_TTY");
+  char *startstr = liftoff_nsenter_take("LIFTOFF_NSENTER_PID_START");
+  char *envpath = liftoff_nsenter_take("LIFTOFF_NSENTER_ENV");
   if (argc < 2) {
     errno = EINVAL;
     liftoff_nsenter_fail("no command", NULL);
@@ -283,6 +379,19 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     if (fd >= 0) close(fd);
   }
 
+  // The app's process, by PID: held as a pidfd and checked to be the process that was started (its
+  // start time), and checked again to be alive once its namespaces and root are open below — so that
+  // none of them can belong to another process that got the PID after the app's exited.
+  int pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+  if (pidfd < 0) liftoff_nsenter_fail("pidfd_open", pid);
+  if (startstr != NULL && *startstr != 0) {
+    unsigned long long want = strtoull(startstr, NULL, 10);
+    if (liftoff_enter_start_time(pid) != want) {
+      errno = ESRCH;
+      liftoff_nsenter_fail("the app's process is gone: pid", pid);
+    }
+  }
+  char **cmdenv = envpath != NULL && *envpath != 0 ? liftoff_enter_read_env(envpath) : NULL;
   static const struct { const char *name; int type; } kinds[] = {
       {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
       {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
@@ -315,6 +424,16 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   snprintf(rootpath, sizeof rootpath, "/proc/%s/root", pid);
   int rootfd = open(rootpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) liftoff_nsenter_fail("open", rootpath);
+  // The working directory, resolved inside the app's root (a missing one: its root, as before).
+  const char *dir = cwd != NULL && *cwd != 0 ? cwd : "/";
+  int cwdfd = liftoff_openat2(rootfd, dir, O_PATH | O_DIRECTORY, 0, 1);
+  if (cwdfd < 0) cwdfd = liftoff_openat2(rootfd, "/", O_PATH | O_DIRECTORY, 0, 1);
+  if (cwdfd < 0) liftoff_nsenter_fail("open working directory", dir);
+  struct pollfd alivecheck = {.fd = pidfd, .events = POLLIN};
+  if (poll(&alivecheck, 1, 0) != 0) {
+    errno = ESRCH;
+    liftoff_nsenter_fail("the app's process exited: pid", pid);
+  }
   for (int i = 0; i < 6; i++) {
     if (fds[i] < 0) continue;
     if (setns(fds[i], kinds[i].type) != 0) liftoff_nsenter_fail("setns", kinds[i].name);
@@ -322,8 +441,8 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   }
   if (fchdir(rootfd) != 0 || chroot(".") != 0) liftoff_nsenter_fail("chroot", rootpath);
   close(rootfd);
-  const char *dir = cwd != NULL && *cwd != 0 ? cwd : "/";
-  if (chdir(dir) != 0 && chdir("/") != 0) liftoff_nsenter_fail("chdir", dir);
+  if (fchdir(cwdfd) != 0) liftoff_nsenter_fail("chdir", dir);
+  close(cwdfd);
   if (userfd >= 0) {
     if (setns(userfd, CLONE_NEWUSER) != 0) liftoff_nsenter_fail("setns", "user");
     close(userfd);
@@ -441,6 +560,7 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
     if (seccomp != NULL && !seccomp_loaded && liftoff_seccomp_load(seccomp, seccomplen) != 0) {
       liftoff_nsenter_fail("seccomp", seccomppath);
     }
+    if (cmdenv != NULL) environ = cmdenv;  // the container's environment, for the command only
     execvp(argv[1], argv + 1);
     int e = errno;
     fprintf(stderr, "liftoff enter: exec %s: %s\n", argv[1], strerror(e));
@@ -453,7 +573,8 @@ __attribute__((constructor)) static void liftoff_nsenter(int argc, char **argv, 
   // Wait for the command; meanwhile, if whoever reads our stdout/stderr goes away (a pipe's reader
   // gone: POLLERR; a terminal hung up or a socket closed: POLLHUP) — liftoff-cri killed with SIGKILL,
   // say — nobody can see the command any more: kill it rather than leave it running in the container.
-  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  close(pidfd);
+  pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   int status = 0;
   if (inner_master >= 0) {
     close(inner_slave);
