@@ -6,7 +6,7 @@ packages=(
   # build
   pkg-config libarchive-dev libseccomp-dev libzstd-dev libisal-dev zlib1g-dev protobuf-compiler
   # run: networking (CNI plugins in /usr/lib/cni), iptables for portmap, iproute2 for netns tests
-  containernetworking-plugins iptables iproute2 util-linux
+  containernetworking-plugins iptables iproute2 util-linux attr
   # test environment: a real local registry, busybox-based test images, htpasswd, TLS
   docker-registry busybox-static apache2-utils openssl python3 curl
   # benchmarks

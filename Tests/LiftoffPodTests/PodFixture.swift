@@ -12,7 +12,10 @@ final class PodFixture: @unchecked Sendable {
   let dataDir: String
   let rootfs: String
 
+  /// LIFTOFF_BIN_DIR (hack/test.sh sets it; pointing it at another build runs these tests against that
+  /// build's binaries), else the directory of the test bundle, which `swift build` shares.
   static let buildDir: String = {
+    if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var dir = (exe as NSString).deletingLastPathComponent
     // swift-testing may run from inside the .xctest bundle directory.
