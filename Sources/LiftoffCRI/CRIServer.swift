@@ -12,6 +12,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import LiftoffCore
+import LiftoffOS
 import Logging
 
 public final class CRIServer: Sendable {
@@ -25,8 +26,12 @@ public final class CRIServer: Sendable {
   public func run() async throws {
     let config = runtime.config
     let logger = runtime.logger
+    // Root's alone, tightened where an older install left them 0711/0755 (PodStore and ImageStore
+    // do the same for `liftoff` and `liftoff-image`).
     for dir in [config.dir, runtime.imagesDir, runtime.podsDir] {
-      try makeDirectory(dir, mode: 0o711)
+      do { try FileSystem.makePrivateDirectory(dir) } catch {
+        throw LiftoffError.internal("cannot create directory \(dir)", cause: error)
+      }
     }
     let socketDir = (config.socket as NSString).deletingLastPathComponent
     try makeDirectory(socketDir, mode: 0o711)

@@ -9,6 +9,7 @@
 import struct Crypto.SHA256
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc
@@ -22,7 +23,7 @@ public final class ContentStore: Sendable {
   public init(root: String) throws {
     self.root = root
     try FileSystem.makeDirectories(root + "/blobs/sha256")
-    try FileSystem.makeDirectories(root + "/tmp")
+    for d in [root, root + "/blobs", root + "/tmp"] { try LiftoffOS.FileSystem.makePrivateDirectory(d) }
   }
 
   public func path(_ d: Digest) -> String { ImageCatalog.blobPath(root: root, d) }
@@ -100,7 +101,7 @@ public final class BlobWriter: @unchecked Sendable {
     self.expected = expected
     self.expectedSize = expectedSize
     tmpPath = "\(store.tmpDir)/ingest-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-    fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmpPath) }
   }
 

@@ -10,6 +10,7 @@
 import CArchive
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc
@@ -34,9 +35,10 @@ public final class ImageStore: Sendable {
     self.parallelDownloads = max(1, parallelDownloads)
     try FileSystem.makeDirectories(root + "/refs/names")
     try FileSystem.makeDirectories(root + "/refs/ids")
-    try FileSystem.makeDirectories(root + "/layers")
-    chmod(root + "/layers", 0o755)
-    chmod(root, 0o755)
+    // Root's alone (the unpacked layers hold the images' setuid binaries and device nodes:
+    // containerd's CVE-2021-41103), tightened where an older install left them 0755. Overlays
+    // reach the layers as stage1 (host root) mounts them, never by a path walk from a pod.
+    for d in [root, root + "/refs", root + "/layers"] { try LiftoffOS.FileSystem.makePrivateDirectory(d) }
   }
 
   // MARK: lookups (the read side is ImageCatalog, which liftoff's pod commands link without this module)
@@ -67,11 +69,11 @@ public final class ImageStore: Sendable {
   // MARK: writing records
 
   func writeRecord(_ r: ImageRecord) throws {
-    try FileSystem.writeAtomically(try encode(r), to: "\(idsDir)/\(try Digest(r.id).encoded)")
+    try FileSystem.writeAtomically(try encode(r), to: "\(idsDir)/\(try Digest(r.id).encoded)", mode: 0o600)
   }
 
   func writeName(_ n: NameRecord) throws {
-    try FileSystem.writeAtomically(try encode(n), to: "\(namesDir)/\(ImageStore.escape(n.name))")
+    try FileSystem.writeAtomically(try encode(n), to: "\(namesDir)/\(ImageStore.escape(n.name))", mode: 0o600)
   }
 
   /// Points `name` (normalised) at image `id`.

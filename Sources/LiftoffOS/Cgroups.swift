@@ -1,7 +1,11 @@
 // Cgroups for pods and apps: `<root>/liftoff/<pod-id>/<app>` in every hierarchy Liftoff uses.
 // v1 (this machine: one hierarchy per controller under /sys/fs/cgroup/<controller>) and v2 (one unified
-// hierarchy, controllers enabled through cgroup.subtree_control). The root is a parameter so that the
-// same code is unit-tested on a fake hierarchy (a temp directory) and exercised for real as root.
+// hierarchy, controllers enabled through cgroup.subtree_control). A v1 host with cgroup2 mounted beside
+// its controllers (systemd's hybrid layout, /sys/fs/cgroup/unified; this machine) gets the same groups
+// there too, without controllers: an app's eBPF device filter is attached to its group in it
+// (Cgroups+Devices.swift). The root is a parameter so that the same code is unit-tested on a fake
+// hierarchy (a temp directory) and exercised for real as root.
+import CLinux
 import Glibc
 import LiftoffCore
 
@@ -12,29 +16,38 @@ public struct Cgroups: Sendable {
   public let version: Version
   /// The group Liftoff's pods go under, relative to each hierarchy root.
   public let parent: String
+  /// v1 only: the root of a cgroup2 hierarchy mounted beside the controllers (hybrid), where every
+  /// pod and app gets a group too (for the device filter); nil where there is none.
+  public let unified: String?
 
   /// v1 controllers every pod and app gets a group in (and that are cleaned up).
   public static let v1Controllers = ["memory", "cpu", "cpuacct", "pids"]
   /// v1 controllers used when the host has them mounted (`<root>/<controller>` is a directory).
   public static let v1OptionalControllers = ["cpuset", "hugetlb", "devices"]
 
-  public init(root: String, version: Version, parent: String = "liftoff") {
+  public init(root: String, version: Version, parent: String = "liftoff", unified: String? = nil) {
     self.root = root
     self.version = version
     self.parent = parent
+    self.unified = version == .v1 ? unified : nil
   }
 
-  /// The host's cgroups: v2 when /sys/fs/cgroup is the unified hierarchy, v1 otherwise.
+  /// The host's cgroups: v2 when /sys/fs/cgroup is the unified hierarchy, v1 otherwise (with
+  /// /sys/fs/cgroup/unified when that is a cgroup2 mount).
   public static func host(parent: String = "liftoff") -> Cgroups {
     let root = "/sys/fs/cgroup"
     if FileSystem.exists(root + "/cgroup.controllers") { return Cgroups(root: root, version: .v2, parent: parent) }
-    return Cgroups(root: root, version: .v1, parent: parent)
+    let unified = root + "/unified"
+    return Cgroups(root: root, version: .v1, parent: parent, unified: isCgroup2(unified) ? unified : nil)
   }
+
+  /// Is `path` the root of a cgroup2 mount (statfs magic CGROUP2_SUPER_MAGIC)?
+  public static func isCgroup2(_ path: String) -> Bool { liftoff_net_fs_type(path) == 0x6367_7270 }
 
   /// The same hierarchy with pods under another parent group (a pod's `cgroupParent`).
   public func under(_ parent: String?) -> Cgroups {
     guard let parent, !parent.isEmpty else { return self }
-    return Cgroups(root: root, version: version, parent: parent)
+    return Cgroups(root: root, version: version, parent: parent, unified: unified)
   }
 
   /// A parent group as kubelet's cgroupfs driver gives it (`/kubepods/burstable/pod<uid>`) made
@@ -81,12 +94,22 @@ public struct Cgroups: Sendable {
     }
   }
 
-  /// Directories of one cgroup (one per v1 controller, one for v2).
+  /// Directories of one cgroup (one per v1 controller and the hybrid unified one, one for v2): a
+  /// process joins all of them.
   public func directories(pod: String, app: String? = nil) -> [String] {
     let rel = relative(pod: pod, app: app)
     switch version {
-    case .v1: return controllers.map { "\(root)/\($0)/\(rel)" }
+    case .v1: return controllers.map { "\(root)/\($0)/\(rel)" } + (unified.map { ["\($0)/\(rel)"] } ?? [])
     case .v2: return ["\(root)/\(rel)"]
+    }
+  }
+
+  /// The group's directory in a cgroup2 hierarchy: the group itself (v2), its twin under the hybrid
+  /// unified mount (v1 with one), or nil.
+  public func unifiedDirectory(pod: String, app: String? = nil) -> String? {
+    switch version {
+    case .v1: return unified.map { "\($0)/\(relative(pod: pod, app: app))" }
+    case .v2: return "\(root)/\(relative(pod: pod, app: app))"
     }
   }
 
@@ -135,6 +158,7 @@ public struct Cgroups: Sendable {
           }
         }
       }
+      if let dir = unifiedDirectory(pod: pod, app: app) { try FileSystem.makeDirectories(dir) }
     case .v2:
       let podDir = "\(root)/\(parent)/\(pod)"
       try FileSystem.makeDirectories(app.map { "\(podDir)/\($0)" } ?? podDir)

@@ -60,7 +60,8 @@ public enum FileSystem {
 
   /// Writes `bytes` to a file of `path`'s directory under a temporary name, fsyncs it, renames it
   /// onto `path` and fsyncs the directory: a crash leaves the old or the new file, never a torn one.
-  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemCallError) {
+  /// Root's alone unless `mode` says otherwise: these are manifests and state (an app's environment).
+  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemCallError) {
     let tmp = "\(path).tmp-\(getpid())-\(Random.hex(bytes: 4))"
     let fd = liftoff_open_mode(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
@@ -81,7 +82,7 @@ public enum FileSystem {
     fsyncDirectory(of: path)
   }
 
-  public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SystemCallError) {
+  public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o600) throws(SystemCallError) {
     try writeAtomically(path, Array(text.utf8), mode: mode)
   }
 
@@ -146,6 +147,16 @@ public enum FileSystem {
     if p != path && p != "/" && p != "." { try makeDirectories(p, mode: mode) }
     if mkdir(path, mode) != 0 && errno != EEXIST {
       throw SystemCallError("mkdir", errno: errno, path: path)
+    }
+  }
+
+  /// A directory only its owner (root) may enter: made 0700 with its missing parents, or tightened
+  /// to 0700 when it exists with more (a data directory of an older install: 0711, images/ 0755).
+  public static func makePrivateDirectory(_ path: String) throws(SystemCallError) {
+    try makeDirectories(path, mode: 0o700)
+    let st = try fileStat(path)
+    if st.st_mode & 0o7777 != 0o700 {
+      guard chmod(path, 0o700) == 0 else { throw SystemCallError("chmod", errno: errno, path: path) }
     }
   }
 

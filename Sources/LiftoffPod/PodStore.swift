@@ -30,9 +30,13 @@ public struct PodStore: Sendable {
   public init(root: String) throws(LiftoffError) {
     // Canonical and absolute: mount tables and stage1 see real paths.
     do {
-      try FileSystem.makeDirectories(root, mode: 0o711)
+      // Root's alone, tightened if an older install left them open (0711): pod.json holds the apps'
+      // environment. Nothing below is reached by path from inside a pod (user namespaces too:
+      // stage1 builds each app's mounts as host root before the app joins its user namespace).
+      try FileSystem.makePrivateDirectory(root)
       self.root = try Mounts.canonical(root)
-      for p in Place.allCases { try FileSystem.makeDirectories("\(self.root)/pods/\(p.rawValue)", mode: 0o711) }
+      try FileSystem.makePrivateDirectory("\(self.root)/pods")
+      for p in Place.allCases { try FileSystem.makePrivateDirectory("\(self.root)/pods/\(p.rawValue)") }
     } catch {
       throw LiftoffError(.failedPrecondition, "cannot use data directory \(root)", cause: error)
     }
@@ -51,7 +55,7 @@ public struct PodStore: Sendable {
       defer { embryoDirLock.unlock() }
       let id = Random.hex(bytes: 32)
       let p = path(.embryo, id)
-      guard mkdir(p, 0o711) == 0 else { throw SystemCallError("mkdir", errno: errno, path: p) }
+      guard mkdir(p, 0o700) == 0 else { throw SystemCallError("mkdir", errno: errno, path: p) }
       let lock = try FileLock(path: p)
       try lock.lock(exclusive: true, blocking: false)
       return (id, lock)

@@ -52,7 +52,9 @@ struct AppLauncher {
       try makeMountUserNamespaces()
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
       if pod.flavor == .default {
-        try cgroups.restrictDevices(pod: pod.id, app: app.name, allowAll: app.security.privileged, extra: app.security.devices)
+        if let warning = try cgroups.restrictDevices(pod: pod.id, app: app.name, allowAll: app.security.privileged, extra: app.security.devices) {
+          Stage1Log.error(warning)
+        }
       }
       if pod.flavor == .default && app.seccomp != "unconfined" {
         seccompProgram = try FileSystem.readBytes("\(appDir)/seccomp.bpf")

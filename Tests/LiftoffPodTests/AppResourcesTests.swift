@@ -21,15 +21,6 @@ struct AppResourcesTests {
     return try JSONDecoder().decode(PodStats.self, from: Data(r.stdout.utf8))
   }
 
-  func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-      if try cond() { return }
-      usleep(50_000)
-    }
-    throw LiftoffError(.deadlineExceeded, "timed out waiting for \(what)")
-  }
-
   func number(_ path: String) -> UInt64 {
     UInt64(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
   }
@@ -208,15 +199,6 @@ struct AppResourcesTests {
 /// Root tests of the security settings of an app, observed from inside it.
 @Suite(.enabled(if: isRoot(), "needs root"))
 struct AppSecurityTests {
-  func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-      if try cond() { return }
-      usleep(50_000)
-    }
-    throw LiftoffError(.deadlineExceeded, "timed out waiting for \(what)")
-  }
-
   @Test func localhostSeccompProfileIsEnforced() throws {
     let f = try PodFixture("scloc")
     defer { f.tearDown() }

@@ -159,3 +159,13 @@ final class PodFixture: @unchecked Sendable {
 }
 
 func isRoot() -> Bool { getuid() == 0 }
+
+/// Polls `cond` every 50 ms until it holds; throws naming `what` after `timeout` seconds.
+func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {
+  let deadline = Date().addingTimeInterval(timeout)
+  while Date() < deadline {
+    if try cond() { return }
+    usleep(50_000)
+  }
+  throw LiftoffError(.deadlineExceeded, "timed out waiting for \(what)")
+}

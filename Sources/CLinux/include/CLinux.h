@@ -141,6 +141,7 @@ int liftoff_send_fd(int sock, int fd);
 int liftoff_recv_fd(int sock);
 
 #include "CLinuxNet.h"
+#include "CLinuxBPF.h"
 
 // MARK: host processes with redirected stdio (streaming server's HostProcessBackend)
 
