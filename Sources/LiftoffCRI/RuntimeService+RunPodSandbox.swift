@@ -38,10 +38,6 @@ extension RuntimeService {
       let options = linux.securityContext.namespaceOptions
       let hostNetwork = options.network == .node
       let sc = linux.securityContext
-      if flavor == "fly" && !sc.privileged {
-        throw LiftoffError.invalidArgument(
-          "runtime_handler fly runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
-      }
       try SecurityModules.refuseProfiles(
         selinux: sc.hasSelinuxOptions ? sc.selinuxOptions : nil, apparmor: sc.hasApparmor ? sc.apparmor : nil,
         apparmorProfile: "", field: "config.linux.security_context")
@@ -59,6 +55,10 @@ extension RuntimeService {
         if let why = runtime.userNamespacesUnsupported {
           throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
         }
+      }
+      if flavor == "fly" && !sc.privileged {
+        throw LiftoffError.invalidArgument(
+          "runtime_handler fly runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
       }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
