@@ -170,10 +170,13 @@ import Testing
 
       // oom_score_adj changes live on every process of the container, and is never set below
       // liftoff's own (root here lacks CAP_SYS_RESOURCE: containerd's restrict_oom_score_adj).
-      let procs = cgroupFile("memory", sandboxID, id, "cgroup.procs").split(separator: "\n").map(String.init)
-      #expect(!procs.isEmpty)
+      #expect(!cgroupFile("memory", sandboxID, id, "cgroup.procs").isEmpty)
+      // The container's loop starts short-lived processes: read the list afresh, and skip one that
+      // exited between the list and its oom_score_adj (an empty read).
       func adjustments() -> [String] {
-        procs.map { ((try? String(contentsOfFile: "/proc/\($0)/oom_score_adj", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+        cgroupFile("memory", sandboxID, id, "cgroup.procs").split(separator: "\n").map {
+          ((try? String(contentsOfFile: "/proc/\($0)/oom_score_adj", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        }.filter { !$0.isEmpty }
       }
       update.linux = Runtime_V1_LinuxContainerResources()
       update.linux.oomScoreAdj = 500

@@ -237,7 +237,7 @@ struct ContainerStreamingTests {
     let id = try Self.addContainer(
       pod, flags: ["--stdin", "--log-path", pod.base + "/logs/a.log"],
       script: "while read l; do echo out:$l; echo err:$l >&2; done")
-    let baseline = stage1Sockets(pod)
+    let baseline = settledStage1Sockets(pod)
     #expect(baseline > 0)
     try await pod.withServer { server in
       let watcherURL = try server.register(.attach(.init(containerID: id, tty: false, stdin: false, stdout: true, stderr: true)))
@@ -384,6 +384,21 @@ struct ContainerStreamingTests {
 
 /// Sockets stage1 of the pod holds open (its control and attach listeners, plus one per attached
 /// client): attaching shows as this count going up.
+/// stage1's socket count once it has held still for 150 ms: right after `app start` returns, the
+/// control connection that carried it may not be closed yet, and a baseline that counts it is never
+/// reached again.
+func settledStage1Sockets(_ pod: ContainerPod) -> Int {
+  var last = stage1Sockets(pod)
+  var same = 0
+  for _ in 0..<100 where same < 3 {
+    usleep(50_000)
+    let now = stage1Sockets(pod)
+    same = now == last ? same + 1 : 0
+    last = now
+  }
+  return last
+}
+
 func stage1Sockets(_ pod: ContainerPod) -> Int {
   guard let pidText = try? String(contentsOfFile: "\(pod.dataDir)/pods/run/\(pod.podID)/stage1/pid", encoding: .utf8),
     let pid = Int(pidText.trimmingCharacters(in: .whitespacesAndNewlines)),
