@@ -22,9 +22,9 @@ extension RuntimeService {
       runtime.logger.debug("exec sync", metadata: ["id": "\(container.id)", "timeout": "\(request.timeout)"])
       // `liftoff`'s enter half (CLinux/nsenter.c) with the environment `liftoff enter --app ID POD --
       // CMD…` would re-exec itself with, minus one process start-up; in a process group of its own, so
-      // that on timeout SIGKILL reaches the waiting enter and the command it runs inside the
-      // container's PID namespace (a process group spans PID namespaces): a hanging probe never
-      // outlives its deadline.
+      // that on timeout SIGKILL reaches the command it runs inside the container's PID namespace (a
+      // process group spans PID namespaces) while the waiting enter half lives to reap it, then exits:
+      // a hanging probe never outlives its deadline, not even as a zombie in the container.
       let child = ChildProcess(executable: runtime.liftoffPath, argv: argv, env: env, ownProcessGroup: true, timeoutSignal: SIGKILL)
       let result = try await child.run(timeout: Double(request.timeout))
       if result.timedOut {

@@ -311,6 +311,32 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
+  /// critest's "execSync with timeout": once ExecSync has failed with DEADLINE_EXCEEDED, the command
+  /// is gone from the container — not even a zombie, which a container main process that never
+  /// reaps (critest's `top`) would otherwise show to `pgrep` until the host's init got to it.
+  @Test func execSyncTimeoutLeavesNoProcessBehind() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "exectimeout")
+      var top = containerConfig("top", image: image, "")
+      top.command = ["top"]
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, top)
+      for round in 1...3 {
+        var exec = Runtime_V1_ExecSyncRequest()
+        exec.containerID = id
+        exec.cmd = ["sleep", "4321"]
+        exec.timeout = 1
+        await expectRPCError(.deadlineExceeded, "timed out") { _ = try await runtime.execSync(exec) }
+        let left = try await execOutput(
+          runtime, id, "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sleep ] && echo \"$p $(cut -d' ' -f3 $p/stat)\"; done; true")
+        #expect(left.isEmpty, "round \(round): sleep still in the container (pid, state): \(left)")
+      }
+    }
+  }
+
   /// namespace_options.pid TARGET (kubelet's debug containers): the container joins the target's PID
   /// namespace and sees its processes; a target that is not a container of the sandbox is refused.
   @Test func targetPIDNamespace() async throws {
