@@ -443,6 +443,44 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
+  /// critest's "RunAsGroup is set without RunAsUser": a group with no user to go with it is refused
+  /// naming the field, as containerd does ("user group … is specified without user"); with a user ID
+  /// or a user name it is taken.
+  @Test func runAsGroupWithoutUserIsRefused() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "groups")
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("grouponly", image: image, "id -u; id -g")
+      create.config.linux.securityContext.runAsGroup.value = 1002
+      await expectRPCError(.invalidArgument, "security_context.run_as_group 1002 is set without run_as_user or run_as_username") {
+        _ = try await runtime.createContainer(create)
+      }
+      var list = Runtime_V1_ListContainersRequest()
+      list.filter.podSandboxID = sandboxID
+      #expect(try await runtime.listContainers(list).containers.isEmpty, "a refused container must leave nothing behind")
+
+      create.config.metadata.name = "withuid"
+      create.config.linux.securityContext.runAsUser.value = 1001
+      let withUID = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = withUID
+      _ = try await runtime.startContainer(start)
+      create.config.metadata.name = "withname"
+      create.config.linux.securityContext.clearRunAsUser()
+      create.config.linux.securityContext.runAsUsername = "nobody"
+      _ = try await runtime.createContainer(create)
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = withUID
+      #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
+      #expect(try await runtime.containerStatus(status).status.user.linux.gid == 1002)
+    }
+  }
+
   @Test func exitCodesAndBadRequests() async throws {
     guard let env = ImageServiceTests.registry() else { return }
     let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
