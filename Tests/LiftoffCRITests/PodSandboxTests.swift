@@ -142,6 +142,49 @@ func shell(_ command: String) throws -> String {
     #expect(leftovers.isEmpty, "\(leftovers)")
   }
 
+  /// StopPodSandbox forcibly terminates what still runs (CRI: kubelet has already given the grace
+  /// period through StopContainer): a container whose main process ignores SIGTERM (`sleep` as PID 1
+  /// of its PID namespace) does not hold it for the pod's stop timeout. Its end is still recorded
+  /// (SIGKILL: 137), and `liftoff stop` without --timeout keeps the graceful stop for CLI users.
+  @Test func stopPodSandboxKillsRunningContainersAtOnce() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "stopnow")
+      var sleeper = containerConfig("sleeper", image: image, "")
+      sleeper.command = ["sleep", "4321"]
+      let sleeperID = try await createAndStart(runtime, sandboxID: sandboxID, sleeper)
+      var stop = Runtime_V1_StopPodSandboxRequest()
+      stop.podSandboxID = sandboxID
+      let began = Date()
+      _ = try await runtime.stopPodSandbox(stop)
+      let took = Date().timeIntervalSince(began)
+      #expect(took < 2, "StopPodSandbox took \(took) s with a running container")
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = sleeperID
+      let s = try await runtime.containerStatus(status).status
+      #expect(s.state == .containerExited && s.exitCode == 137, "\(s.state) \(s.exitCode) \(s.reason)")
+      var podStatus = Runtime_V1_PodSandboxStatusRequest()
+      podStatus.podSandboxID = sandboxID
+      #expect(try await runtime.podSandboxStatus(podStatus).status.state == .sandboxNotready)
+
+      // The CLI's stop is still graceful: the stop signal, SIGKILL only after the timeout.
+      let cliPod = try await pullAndRunSandbox(runtime, images, image: image, name: "stopcli")
+      _ = try await createAndStart(runtime, sandboxID: cliPod, sleeper)
+      let cli = Process()
+      cli.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff")
+      cli.arguments = ["--dir", server.dir, "--cni-conf-dir", server.cniConfDir, "stop", cliPod]
+      cli.standardOutput = FileHandle.nullDevice
+      let cliBegan = Date()
+      try cli.run()
+      cli.waitUntilExit()
+      #expect(cli.terminationStatus == 0)
+      #expect(Date().timeIntervalSince(cliBegan) >= 9, "liftoff stop without --force waits out the pod's stop timeout")
+    }
+  }
+
   @Test func badRequestsNameTheField() async throws {
     let server = try CRITestServer()
     defer { server.stop() }
