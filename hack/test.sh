@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: on a fresh Debian 12 machine (as root), install the dependencies, build,
 # start the test environment (a local registry on 127.0.0.1 with test images), run the whole test
-# suite, and stop the environment again.
+# suite, then critest (the CRI validation suite, hack/critest.sh) over both streaming transports, and
+# stop the environment again. With arguments (passed to `swift test`, e.g. --filter) critest is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "hack/test.sh: run as root" >&2; exit 1; }
@@ -21,3 +22,10 @@ fi
 # mounts); in parallel they disturb what others observe (e.g. the host's interface list) and starve
 # timing-sensitive streaming tests on 2 cores. Serial, the suite takes about 1.5 minutes.
 swift test --no-parallel "$@"
+[[ $# -eq 0 ]] || exit 0
+# critest against a private liftoff-cri, SPDY then WebSocket streaming; both run, then either failing
+# fails this script (hack/critest.sh lists what it leaves out and why).
+critest_status=0
+hack/critest.sh || critest_status=1
+hack/critest.sh --websocket || critest_status=1
+exit $critest_status
