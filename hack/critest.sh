@@ -67,15 +67,9 @@ skips=('AppArmor')
 if [[ -z ${CRITEST_ONLINE:-} ]]; then
   skips+=('public image with digest should be pulled and removed')
 fi
-# Known failures, run and reported as such; one that passes fails the run, so that it leaves this list.
-# Both: where the host's / is private (no systemd as PID 1), host mounts made after RunPodSandbox never
-# reach stage1's mount namespace, from which stage1 binds all but bidirectional volumes — until stage1
-# binds them from the host's namespace (AppLauncher.bindVolume, being rewritten; see
-# ContainerTests/volumesSeeHostMountsMadeAfterTheSandboxStarted).
-known_failures=(
-  "mount with 'rslave' should support propagation from host to container"
-  "should support non-recursive readonly mounts"
-)
+# Known failures, run and reported as such (spec names); one that passes fails the run, so that it
+# leaves this list. None today.
+known_failures=()
 
 BIN=${LIFTOFF_BIN_DIR:-$(cd "$REPO" && swift build --show-bin-path)}
 for b in liftoff liftoff-cri liftoff-stage1 liftoff-image; do

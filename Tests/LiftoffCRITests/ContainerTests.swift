@@ -479,9 +479,7 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       let id = try await createAndStart(runtime, sandboxID: sandboxID, config)
       try Mounts.bind(source, slave + "/sub", recursive: true)
       let seen = try await execOutput(runtime, id, "ls -A /rslave/sub; touch /ro/tmpfs/file 2>&1 && echo writable; touch /ro/x 2>&1")
-      withKnownIssue("stage1 binds rslave and plain volumes from its own mount namespace (AppLauncher.bindVolume)") {
-        #expect(seen.hasPrefix("flag\nwritable\n"), "\(seen)")
-      }
+      #expect(seen.hasPrefix("flag\nwritable\n"), "\(seen)")
       #expect(seen.contains("Read-only file system"), "the volume itself stays read-only: \(seen)")
       // Nothing made inside goes back to the host through the rslave volume.
       _ = try await execOutput(runtime, id, "mkdir -p /rslave/back && mount -t tmpfs inside /rslave/back; true")

@@ -207,9 +207,7 @@ func shell(_ command: String) throws -> String {
       #expect(try String(contentsOfFile: server.dir + "/pods/run/\(id)/network/resolv.conf", encoding: .utf8) == expected)
       let containerID = try await createAndStart(runtime, sandboxID: id, containerConfig("dns", image: image, "exec sleep 300"))
       let seen = try await execOutput(runtime, containerID, "cat /etc/resolv.conf")
-      withKnownIssue("stage1 binds <pod>/network/* only for CNI pods (AppLauncher.mountNetworkFiles)") {
-        #expect(seen == expected)
-      }
+      #expect(seen == expected)
 
       run.config = sandboxConfig("hostdns-default")
       run.config.linux.securityContext.namespaceOptions.network = .node
