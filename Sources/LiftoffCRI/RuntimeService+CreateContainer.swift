@@ -31,7 +31,7 @@ extension RuntimeService {
         request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
         imageRef: imageRef
       ).make()
-      try await runtime.podLocks.withLock(sandbox.id) {
+      try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(sandbox.id) is not ready")
         }
