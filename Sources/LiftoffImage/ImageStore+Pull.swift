@@ -88,11 +88,13 @@ extension ImageStore {
     try manifest.validate("\(ref)@\(manifestDigest)")
     try content.put(manifestData, expected: manifestDigest)
 
-    // Config.
+    // Config: read into memory, so refused above its limit before anything is fetched.
+    let configWhat = "config \(manifest.config.digest) of \(ref)"
+    try ContentStore.Limit.config.check(manifest.config.size, configWhat)
     if !content.has(manifest.config.digest) {
       try await fetchBlob(client: client, desc: manifest.config, progress: nil)
     }
-    let configData = try content.read(manifest.config.digest)
+    let configData = try content.read(manifest.config.digest, limit: .config, what: configWhat)
     let config: ImageConfig
     do { config = try JSONDecoder().decode(ImageConfig.self, from: configData) } catch {
       throw LiftoffError.invalidArgument("config \(manifest.config.digest) of \(ref): invalid JSON: \(error)")

@@ -37,7 +37,6 @@ final class RegistryClient: Sendable {
   let auth = Mutex<[String: String]>([:])
   /// Endpoints that could not be reached at all; later requests skip them.
   let unreachable = Mutex<Set<Int>>([])
-  static let maxManifestBytes = 8 << 20
   static let attempts = 4
   /// Redirects followed for one blob GET (containerd's limit).
   static let maxRedirects = 10
@@ -93,7 +92,13 @@ final class RegistryClient: Sendable {
           throw statusError(resp.status, what: "manifest \(reference.name):\(ref)", endpoint: endpoints[i],
                             body: body.map { String(buffer: $0) })
         }
-        let buf = try await resp.body.collect(upTo: RegistryClient.maxManifestBytes)
+        let what = "manifest \(reference.name):\(ref) from \(endpoints[i])"
+        let limit = ContentStore.Limit.manifest
+        if let declared = resp.headers.first(name: "Content-Length").flatMap({ Int64($0) }) { try limit.check(declared, what) }
+        let buf: ByteBuffer
+        do { buf = try await resp.body.collect(upTo: limit.bytes) } catch is NIOTooManyBytesError {
+          throw LiftoffError.invalidArgument("\(what) is over the \(limit.bytes >> 20) MiB limit for \(limit.name)")
+        }
         let data = Data(buf.readableBytesView)
         let digest = ContentStore.sha256(data)
         if let pinned, pinned != digest {

@@ -160,34 +160,38 @@ final class FakeHTTPServer: Sendable {
   }
 }
 
-/// A one-layer image served by a fake registry: the bytes and digests of its layer, config and
-/// manifest, in the OCI media types.
+/// An image served by a fake registry (or written as an OCI layout): the bytes and digests of its
+/// layers, config and manifest, in the OCI media types. The config's diff_ids are the layers' blob
+/// digests (Liftoff keys layers by blob digests and does not re-hash diff_ids).
 struct FakeImage {
-  var layer: [UInt8]
+  var layers: [[UInt8]]
   var config: [UInt8]
   var manifest: [UInt8]
 
   static func digest(_ b: [UInt8]) -> String { ContentStore.sha256(Data(b)).description }
+  var layer: [UInt8] { layers[0] }
   var layerDigest: String { Self.digest(layer) }
   var configDigest: String { Self.digest(config) }
   var manifestDigest: String { Self.digest(manifest) }
 
-  /// A layer with one file `hello` (gzip tar), a config naming its diff_id, and a manifest; `configPadding`
-  /// bytes of label text make the config that much larger, `manifestPadding` the manifest.
-  static func make(in dir: String, configPadding: Int = 0, manifestPadding: Int = 0) throws -> FakeImage {
-    let path = dir + "/layer.tar.gz"
-    try TarWriter.write([.file("hello", "hello from a fake registry\n")], to: path)
-    let layer = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-    let tar = dir + "/layer.tar"
-    try TarWriter.write([.file("hello", "hello from a fake registry\n")], to: tar, compression: .none)
-    let diffID = digest(Array(try Data(contentsOf: URL(fileURLWithPath: tar))))
+  /// One layer with the file `hello` (gzip tar), unless `layers` (compressed tars) are given;
+  /// `configPadding` bytes of label text make the config that much larger, `manifestPadding` the manifest.
+  static func make(in dir: String, layers given: [[UInt8]]? = nil, configPadding: Int = 0, manifestPadding: Int = 0) throws -> FakeImage {
+    var layers = given ?? []
+    if given == nil {
+      let path = dir + "/hello.tar.gz"
+      try TarWriter.write([.file("hello", "hello from a fake registry\n")], to: path)
+      layers = [Array(try Data(contentsOf: URL(fileURLWithPath: path)))]
+    }
+    let diffIDs = layers.map { "\"\(digest($0))\"" }.joined(separator: ",")
     let pad = String(repeating: "x", count: configPadding)
     let config = Array(
-      #"{"architecture":"amd64","os":"linux","config":{"Labels":{"pad":"\#(pad)"}},"rootfs":{"type":"layers","diff_ids":["\#(diffID)"]}}"#.utf8)
+      #"{"architecture":"amd64","os":"linux","config":{"Labels":{"pad":"\#(pad)"}},"rootfs":{"type":"layers","diff_ids":[\#(diffIDs)]}}"#.utf8)
+    let descs = layers.map { #"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"\#(digest($0))","size":\#($0.count)}"# }
     let mpad = String(repeating: "y", count: manifestPadding)
     let manifest = Array(
-      #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(digest(config))","size":\#(config.count)},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"\#(digest(layer))","size":\#(layer.count)}],"annotations":{"pad":"\#(mpad)"}}"#.utf8)
-    return FakeImage(layer: layer, config: config, manifest: manifest)
+      #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(digest(config))","size":\#(config.count)},"layers":[\#(descs.joined(separator: ","))],"annotations":{"pad":"\#(mpad)"}}"#.utf8)
+    return FakeImage(layers: layers, config: config, manifest: manifest)
   }
 
   /// The registry API for this image in repository `repo`: manifests by any reference, blobs by
@@ -195,7 +199,18 @@ struct FakeImage {
   func answer(_ r: FakeHTTPServer.Request, repo: String) -> FakeHTTPServer.Response? {
     if r.path.hasPrefix("/v2/\(repo)/manifests/") { return .json(String(decoding: manifest, as: UTF8.self), type: "application/vnd.oci.image.manifest.v1+json") }
     if r.path == "/v2/\(repo)/blobs/\(configDigest)" { return .bytes(config) }
-    if r.path == "/v2/\(repo)/blobs/\(layerDigest)" { return .bytes(layer) }
+    for l in layers where r.path == "/v2/\(repo)/blobs/\(Self.digest(l))" { return .bytes(l) }
     return nil
+  }
+
+  /// Writes the image as an OCI image layout in `dir`, its manifest tagged `tag`.
+  func writeLayout(to dir: String, tag: String = "latest") throws {
+    try FileSystem.makeDirectories(dir + "/blobs/sha256")
+    for b in layers + [config, manifest] {
+      try Data(b).write(to: URL(fileURLWithPath: "\(dir)/blobs/sha256/\(Self.digest(b).dropFirst(7))"))
+    }
+    try #"{"imageLayoutVersion":"1.0.0"}"#.write(toFile: dir + "/oci-layout", atomically: true, encoding: .utf8)
+    try #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(manifestDigest)","size":\#(manifest.count),"annotations":{"org.opencontainers.image.ref.name":"\#(tag)"}}]}"#
+      .write(toFile: dir + "/index.json", atomically: true, encoding: .utf8)
   }
 }

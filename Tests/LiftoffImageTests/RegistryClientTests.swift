@@ -1,7 +1,8 @@
 // Where the registry client goes and what it sends there: redirects and token realms only to http(s)
 // URLs (never AsyncHTTPClient's unix-socket schemes or file:), no https → http downgrade, a bounded
 // number of redirects, and credentials only for the registry they were given for — checked against
-// fake registries on 127.0.0.x (and a Unix socket) that record every request they get.
+// fake registries on 127.0.0.x (and a Unix socket) that record every request they get. And what it
+// reads into memory: manifests, indexes and configs with a size cap.
 import Foundation
 import LiftoffCore
 import Testing
@@ -14,7 +15,11 @@ import Testing
 
 @Suite struct RegistryClientTests {
   func store(_ t: TempDir, hosts: RegistryHosts = RegistryHosts(configDir: nil)) throws -> ImageStore {
-    try ImageStore(root: t.path + "/images", hosts: hosts, platform: Platform(architecture: "amd64", os: "linux"))
+    try store(at: t.path, hosts: hosts)
+  }
+
+  func store(at dir: String, hosts: RegistryHosts = RegistryHosts(configDir: nil)) throws -> ImageStore {
+    try ImageStore(root: dir + "/images", hosts: hosts, platform: Platform(architecture: "amd64", os: "linux"))
   }
 
   /// The error of a pull that must fail.
@@ -187,5 +192,55 @@ import Testing
     #expect(c("quay.io").apply(to: "quay.io") && !c("quay.io").apply(to: "docker.io"))
     #expect(c("https://127.0.0.1:5000").apply(to: "127.0.0.1:5000") && !c("127.0.0.1:5001").apply(to: "127.0.0.1:5000"))
     #expect(RegistryCredentials(username: "u", password: "p").apply(to: "anything.example"))
+  }
+
+  /// A 5 MiB manifest and a 9 MiB config (real ones are a few KiB): refused with the blob and the
+  /// limit named; the config is not even fetched. The same caps for an OCI layout on disk.
+  @Test func manifestsAndConfigsHaveASizeCap() async throws {
+    let t = TempDir("caps")
+    defer { t.cleanup() }
+    let bigManifest = try FakeImage.make(in: t.sub("m"), manifestPadding: 5 << 20)
+    let r1 = try FakeHTTPServer { bigManifest.answer($0, repo: "test/img") ?? .notFound }
+    defer { r1.stop() }
+    let e1 = await pullError(try store(at: t.sub("s1")), "\(r1.address)/test/img")
+    #expect(e1?.message.hasPrefix("manifest \(r1.address)/test/img:latest from http://\(r1.address)/v2 is \(bigManifest.manifest.count) bytes, over the 4 MiB limit for manifests and indexes") == true, "\(String(describing: e1))")
+
+    let bigConfig = try FakeImage.make(in: t.sub("c"), configPadding: 9 << 20)
+    let r2 = try FakeHTTPServer { bigConfig.answer($0, repo: "test/img") ?? .notFound }
+    defer { r2.stop() }
+    let s2 = try store(at: t.sub("s2"))
+    let e2 = await pullError(s2, "\(r2.address)/test/img")
+    #expect(e2?.message == "config \(bigConfig.configDigest) of \(r2.address)/test/img:latest is \(bigConfig.config.count) bytes, over the 8 MiB limit for image configs", "\(String(describing: e2))")
+    #expect(!r2.requests.contains { $0.path.hasSuffix(bigConfig.configDigest) })
+    #expect(!s2.content.has(try Digest(bigConfig.configDigest)))
+    #expect(s2.list().isEmpty)
+
+    // A descriptor that understates the config: the download stops at the declared size.
+    let lying = try FakeImage.make(in: t.sub("l"))
+    let r3 = try FakeHTTPServer { r in
+      if r.path.hasSuffix(lying.configDigest) { return .bytes(lying.config + Array(repeating: 0x20, count: 9 << 20)) }
+      return lying.answer(r, repo: "test/img") ?? .notFound
+    }
+    defer { r3.stop() }
+    let e3 = await pullError(try store(at: t.sub("s3")), "\(r3.address)/test/img")
+    #expect(e3?.message.contains("more than the \(lying.config.count) bytes its descriptor declares") == true, "\(String(describing: e3))")
+
+    // From an OCI layout: the same limits.
+    try bigConfig.writeLayout(to: t.path + "/layout-config")
+    let s4 = try store(at: t.sub("s4"))
+    do {
+      _ = try await s4.importOCILayout(t.path + "/layout-config", tag: nil)
+      Issue.record("a layout with a 9 MiB config was imported")
+    } catch let e as LiftoffError {
+      #expect(e.message == "oci-layout:\(t.path)/layout-config: blob \(bigConfig.configDigest) is \(bigConfig.config.count) bytes, over the 8 MiB limit for image configs", "\(e)")
+    }
+    try bigManifest.writeLayout(to: t.path + "/layout-manifest")
+    do {
+      _ = try await s4.importOCILayout(t.path + "/layout-manifest", tag: nil)
+      Issue.record("a layout with a 5 MiB manifest was imported")
+    } catch let e as LiftoffError {
+      #expect(e.message.hasSuffix("over the 4 MiB limit for manifests and indexes"), "\(e)")
+    }
+    #expect(s4.list().isEmpty)
   }
 }
