@@ -35,7 +35,8 @@ extension ImageStore {
     // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
     // another image's diff_ids must not be able to plant its content under that image's key.
     let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
-    for (i, l) in manifest.layers.enumerated() { try await ensureLayer(blob: l.digest, chain: chains[i]) }
+    let budget = unpackBudget()
+    for (i, l) in manifest.layers.enumerated() { try await ensureLayer(blob: l.digest, chain: chains[i], budget: budget) }
     let rec = ImageRecord(
       id: manifest.config.digest.description, manifestDigest: manifestDigest.description, indexDigest: indexDigest?.description,
       chainIDs: chains.map(\.description), layerDigests: manifest.layers.map(\.digest.description),
@@ -96,7 +97,8 @@ extension ImageStore {
     guard FileSystem.exists(file) else { throw LiftoffError.notFound("\(file) not found") }
     let dir = try makeUnpackDir()
     do {
-      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: file, into: dir, layer: what) }
+      let account = unpackBudget().account()
+      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: file, into: dir, layer: what, budget: account) }
     } catch {
       try? FileSystem.removeTree(dir)
       throw error
