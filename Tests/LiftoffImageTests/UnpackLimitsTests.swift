@@ -147,26 +147,23 @@ import Testing
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let (image, ref) = try push([[.dir("d")] + (0..<300).map { TarEntry.file("d/\($0)", "") }], t, reg)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: bin + "/liftoff-image")
-    p.arguments = ["fetch", "--dir", t.path + "/data", "--no-progress", "--max-unpacked-entries", "100", ref]
-    let err = Pipe()
-    p.standardError = err
-    try p.run()
-    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 1)
-    #expect(text == "liftoff: layer \(image.layerDigest): entry \"d/99\": unpacking would exceed 100 entries for the image (max-unpacked-entries)\n", "\(text)")
-    let bad = Process()
-    bad.executableURL = URL(fileURLWithPath: bin + "/liftoff-image")
-    bad.arguments = ["fetch", "--dir", t.path + "/data", "--max-unpacked-bytes", "lots", ref]
-    let badErr = Pipe()
-    bad.standardError = badErr
-    try bad.run()
-    let badText = String(decoding: badErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    bad.waitUntilExit()
-    #expect(bad.terminationStatus == 2)
-    #expect(badText.contains("--max-unpacked-bytes \"lots\": want a positive size"), "\(badText)")
+    func fetch(_ args: [String]) throws -> (status: Int32, stderr: String) {
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: bin + "/liftoff-image")
+      p.arguments = ["fetch", "--dir", t.path + "/data", "--no-progress"] + args + [ref]
+      let err = Pipe()
+      p.standardError = err
+      try p.run()
+      let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      p.waitUntilExit()
+      return (p.terminationStatus, text)
+    }
+    let r = try fetch(["--max-unpacked-entries", "100"])
+    #expect(r.status == 1)
+    #expect(r.stderr == "liftoff: layer \(image.layerDigest): entry \"d/99\": unpacking would exceed 100 entries for the image (max-unpacked-entries)\n", "\(r.stderr)")
+    let bad = try fetch(["--max-unpacked-bytes", "lots"])
+    #expect(bad.status == 2)
+    #expect(bad.stderr.contains("--max-unpacked-bytes \"lots\": want a positive size"), "\(bad.stderr)")
   }
 
   @Test func sizesAndCounts() throws {
