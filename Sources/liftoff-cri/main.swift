@@ -38,6 +38,10 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamTLSKey: String?
   @Option(help: "cgroup driver kubelet must match: cgroupfs or systemd (systemd needs systemd as PID 1; default cgroupfs).")
   var cgroupDriver: String?
+  @Option(help: "Most bytes of file content one pulled image may unpack to: bytes, or with K, M, G, T (default 64G).")
+  var maxUnpackedBytes: String?
+  @Option(help: "Most entries (files, directories, links) one pulled image may unpack (default 4194304).")
+  var maxUnpackedEntries: String?
 
   func run() async throws {
     do {
@@ -54,6 +58,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
+      try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

@@ -23,10 +23,10 @@ struct ImageOptions: ParsableArguments {
   @Option(name: .customLong("cni-bin-dir"), help: .hidden) var cniBinDir: String?
   @Option(name: .customLong("cni-default-network"), help: .hidden) var cniDefaultNetwork: String?
 
-  func store() throws -> ImageStore {
+  func store(unpackLimits: UnpackLimits = UnpackLimits()) throws -> ImageStore {
     let hosts = RegistryHosts(configDir: registryConfigDir, insecure: try InsecureOptions(parsing: insecureOptions))
     let p = try platform.map { try Platform(parsing: $0) } ?? .host
-    return try ImageStore(root: dir + "/images", hosts: hosts, platform: p)
+    return try ImageStore(root: dir + "/images", hosts: hosts, platform: p, unpackLimits: unpackLimits)
   }
 }
 
