@@ -179,7 +179,7 @@ let package = Package(
       name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffImageTests",
-      dependencies: ["LiftoffImage", "LiftoffCore", "CArchive"],
+      dependencies: ["LiftoffImage", "LiftoffCatalog", "LiftoffCore", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
     ),
     .testTarget(

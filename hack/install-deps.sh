@@ -9,6 +9,8 @@ packages=(
   containernetworking-plugins iptables iproute2 util-linux attr
   # test environment: a real local registry, busybox-based test images, htpasswd, TLS
   docker-registry busybox-static apache2-utils openssl python3 curl
+  # image trust tests: hack/sigstore-sign.py (cosign key format: scrypt + NaCl secretbox; ECDSA, Ed25519)
+  python3-cryptography python3-nacl
   # benchmarks
   hyperfine
 )
