@@ -72,7 +72,7 @@ let package = Package(
     .executableTarget(
       name: "liftoff-image",
       dependencies: [
-        "LiftoffCLI", "LiftoffImage", "LiftoffCore",
+        "LiftoffCLI", "LiftoffImage", "LiftoffCatalog", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings,
