@@ -10,6 +10,7 @@
 //   stream-address = "127.0.0.1"
 //   stream-port = 0
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
+//   trust-dir = "/etc/liftoff/trust"  image trust policy: policy.toml or policy.json, keys/
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -43,6 +44,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// The cgroup driver kubelet must match (RuntimeConfig): `cgroupfs`, or `systemd`, where pod
   /// cgroup parents are slice names (`kubepods-burstable-pod<uid>.slice`).
   public var cgroupDriver: String = "cgroupfs"
+  /// The image trust policy's directory (LiftoffCatalog TrustPolicy.swift), read at every PullImage
+  /// and CreateContainer; no policy file in it: every image is accepted.
+  public var trustDir: String = "/etc/liftoff/trust"
 
   public init() {}
 
@@ -59,6 +63,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case streamTLSCert = "stream-tls-cert"
     case streamTLSKey = "stream-tls-key"
     case cgroupDriver = "cgroup-driver"
+    case trustDir = "trust-dir"
   }
 
   /// The CNI plugin search path as a list.
@@ -88,6 +93,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard registryConfigDir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("registry-config-dir \"\(registryConfigDir)\" must be an absolute path")
+    }
+    guard trustDir.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("trust-dir \"\(trustDir)\" must be an absolute path")
     }
     guard Self.isIPAddress(streamAddress) else {
       throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
@@ -153,6 +161,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let v = try string(.trustDir) { trustDir = v }
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

@@ -38,6 +38,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamTLSKey: String?
   @Option(help: "cgroup driver kubelet must match: cgroupfs or systemd (systemd needs systemd as PID 1; default cgroupfs).")
   var cgroupDriver: String?
+  @Option(help: "Image trust policy directory: policy.toml or policy.json, and keys/ (default /etc/liftoff/trust).")
+  var trustDir: String?
 
   func run() async throws {
     do {
@@ -54,6 +56,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
+      if let trustDir { settings.trustDir = trustDir }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in
