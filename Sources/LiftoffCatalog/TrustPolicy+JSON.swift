@@ -45,8 +45,8 @@ extension TrustPolicy {
     self.init(file: file, defaultRule: transportDefault ?? TrustRule(scope: "", requirements: defaultRequirements, file: file), rules: docker)
   }
 
-  /// An object's members by name; unknown and repeated names are errors.
-  static func members(_ v: JSON, allowed: Set<String>, what: String, _ bad: (String) -> LiftoffError) throws -> [String: JSON] {
+  /// An object's members by name; unknown and repeated names are errors (also for cosign payloads).
+  public static func members(_ v: JSON, allowed: Set<String>, what: String, _ bad: (String) -> LiftoffError) throws -> [String: JSON] {
     guard case .object(let list) = v else { throw bad("\(what) must be an object") }
     var out: [String: JSON] = [:]
     for (k, value) in list {

@@ -138,7 +138,9 @@ public struct TrustPolicy: Sendable, Equatable {
   public static func validateScope(_ scope: String, in file: String) throws {
     func bad(_ why: String) -> LiftoffError { .invalidArgument("trust policy \(file): scope \"\(scope)\": \(why)") }
     guard !scope.isEmpty else { throw bad("empty (the default is set apart)") }
-    guard !scope.contains(where: { $0.isWhitespace }) else { throw bad("contains white space") }
+    guard !scope.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) else {
+      throw bad("contains white space or control characters")
+    }
     if scope.hasPrefix("*.") {
       let domain = scope.dropFirst(2)
       guard !domain.isEmpty, !domain.contains("/"), !domain.contains(":"), !domain.contains("*") else {

@@ -215,25 +215,7 @@ struct MiniTOML {
     }
   }
 
-  /// A string in basic-string form, for writing.
-  static func quote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\t": out += "\\t"
-      case "\r": out += "\\r"
-      default:
-        if u.value < 0x20 || u.value == 0x7f {
-          let hex = String(u.value, radix: 16)
-          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        } else {
-          out.unicodeScalars.append(u)
-        }
-      }
-    }
-    return out + "\""
-  }
+  /// A string in basic-string form, for writing: JSON's string form is one (escapes \" \\ \n \r \t
+  /// \u00XX), but for DEL, which TOML wants escaped and scopes and key names never hold.
+  static func quote(_ s: String) -> String { JSON.string(s).serialized() }
 }

@@ -43,13 +43,7 @@ enum TrustSignature {
     let doc: JSON
     do { doc = try JSON.parse(bytes: [UInt8](data)) } catch { throw bad("not JSON: \(error.message)") }
     func exact(_ v: JSON, _ fields: [String], _ what: String) throws -> [String: JSON] {
-      guard case .object(let list) = v else { throw bad("\(what) is not an object") }
-      var out: [String: JSON] = [:]
-      for (k, value) in list {
-        guard fields.contains(k) else { throw bad("\(what): unexpected field \"\(k)\"") }
-        guard out[k] == nil else { throw bad("\(what): field \"\(k)\" twice") }
-        out[k] = value
-      }
+      let out = try TrustPolicy.members(v, allowed: Set(fields), what: what, bad)
       for f in fields where out[f] == nil { throw bad("\(what): field \"\(f)\" missing") }
       return out
     }

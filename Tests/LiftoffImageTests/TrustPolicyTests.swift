@@ -227,7 +227,7 @@ import Testing
         .utf8)
     #expect(try TrustSignature.parsePayload(payload) == .init(manifestDigest: digest, dockerReference: "127.0.0.1:5000/team/app:1"))
     let bad: [(String, String)] = [
-      (#"{"critical":{"identity":{"docker-reference":"a"},"image":{"docker-manifest-digest":"d"},"type":"cosign container image signature","extra":1},"optional":null}"#, "unexpected field \"extra\""),
+      (#"{"critical":{"identity":{"docker-reference":"a"},"image":{"docker-manifest-digest":"d"},"type":"cosign container image signature","extra":1},"optional":null}"#, "critical: unknown field \"extra\""),
       (#"{"critical":{"identity":{"docker-reference":"a"},"image":{"docker-manifest-digest":"d"},"type":"atomic container signature"},"optional":null}"#, "critical.type"),
       (#"{"critical":{"identity":{"docker-reference":"a"},"image":{"docker-manifest-digest":"d"},"type":"cosign container image signature"}}"#, "field \"optional\" missing"),
       (#"{"critical":{"identity":{"docker-reference":"a"},"image":{"docker-manifest-digest":"d"},"type":"cosign container image signature"},"optional":{"timestamp":1.5}}"#, "timestamp is not an integer"),
