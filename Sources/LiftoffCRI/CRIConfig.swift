@@ -12,6 +12,7 @@
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
 //   max-unpacked-bytes = "64GiB"      per image pulled: bytes, or K/M/G/T (KiB…TiB); an integer is bytes
 //   max-unpacked-entries = 4194304    per image pulled: files, directories, links
+//   trust-dir = "/etc/liftoff/trust"  image trust policy: policy.toml or policy.json, keys/
 import Foundation
 import LiftoffCore
 import LiftoffImage
@@ -49,6 +50,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// Caps on what unpacking one pulled image may write (LiftoffImage's UnpackLimits).
   public var maxUnpackedBytes: Int64 = UnpackLimits.defaultMaxBytes
   public var maxUnpackedEntries: Int64 = UnpackLimits.defaultMaxEntries
+  /// The image trust policy's directory (LiftoffCatalog TrustPolicy.swift), read at every PullImage
+  /// and CreateContainer; no policy file in it: every image is accepted.
+  public var trustDir: String = "/etc/liftoff/trust"
 
   public init() {}
 
@@ -69,6 +73,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case cgroupDriver = "cgroup-driver"
     case maxUnpackedBytes = "max-unpacked-bytes"
     case maxUnpackedEntries = "max-unpacked-entries"
+    case trustDir = "trust-dir"
   }
 
   /// The CNI plugin search path as a list.
@@ -98,6 +103,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard registryConfigDir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("registry-config-dir \"\(registryConfigDir)\" must be an absolute path")
+    }
+    guard trustDir.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("trust-dir \"\(trustDir)\" must be an absolute path")
     }
     guard Self.isIPAddress(streamAddress) else {
       throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
@@ -163,6 +171,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let v = try string(.trustDir) { trustDir = v }
     for key in [CodingKeys.maxUnpackedBytes, .maxUnpackedEntries] {
       guard let value = table[key.rawValue] else { continue }
       let text: String

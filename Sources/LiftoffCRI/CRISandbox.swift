@@ -99,7 +99,7 @@ extension CRIRuntime {
       globals: [
         "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
         "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
-        "--registry-config-dir", config.registryConfigDir,
+        "--registry-config-dir", config.registryConfigDir, "--trust-dir", config.trustDir,
       ])
   }
 

@@ -56,7 +56,10 @@ extension ImageStore {
   }
 
   func pull(_ ref: ImageReference, client: RegistryClient, progress: PullProgress?) async throws -> ResolvedImage {
+    let trust = try trustRule(for: ref)  // trust (ImageStore+Trust.swift): a reject rule fails here
     let top = try await client.manifest(ref.manifestReference)
+    // trust: the signatures the rule asks for, checked before anything is stored
+    let verifiedSignatures = try await verifySignatures(trust, ref: ref, client: client, digest: top.digest)
     var manifestData = top.data
     var manifestDigest = top.digest
     var manifestType = top.mediaType
@@ -131,6 +134,7 @@ extension ImageStore {
       source: "docker://\(ref)", createdAt: ISO8601DateFormatter().string(from: Date()))
     try writeRecord(rec)
     let topDigest = indexDigest ?? manifestDigest
+    try await recordSignatures(verifiedSignatures, manifestDigest: topDigest)  // trust: before any name points at the image
     if let t = ref.taggedName { try writeName(NameRecord(name: t, id: rec.id, manifestDigest: topDigest.description)) }
     try writeName(NameRecord(name: ref.canonicalName(topDigest), id: rec.id, manifestDigest: topDigest.description))
     return try resolve(rec.id)

@@ -27,10 +27,16 @@ public final class ImageStore: Sendable {
   /// Caps on what unpacking one image may write (UnpackLimits.swift).
   public let unpackLimits: UnpackLimits
 
+  /// The trust policy's directory (ImageStore+Trust.swift); nil: no policy, every pull accepted.
+  public let trustDir: String?
+
   /// `root` is `<liftoff dir>/images`; created when missing.
-  public init(root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3,
-              unpackLimits: UnpackLimits = UnpackLimits()) throws {
+  public init(
+    root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3,
+    unpackLimits: UnpackLimits = UnpackLimits(), trustDir: String? = nil
+  ) throws {
     self.root = root
+    self.trustDir = trustDir
     self.content = try ContentStore(root: root)
     self.catalog = ImageCatalog(root: root)
     self.hosts = hosts
@@ -163,6 +169,7 @@ public final class ImageStore: Sendable {
       try FileSystem.removeTree("\(layersDir)/\(hex)")
       report.removedLayers.append("sha256:" + hex)
     }
+    pruneTrustRecords(keep: keepBlobs)  // trust: records of manifests no image keeps (ImageStore+Trust.swift)
     content.cleanTemporary()
     for n in FileSystem.list(namesDir) + FileSystem.list(idsDir) where n.hasPrefix(".tmp-") {
       unlink("\(namesDir)/\(n)")

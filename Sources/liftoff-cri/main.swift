@@ -42,6 +42,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var maxUnpackedBytes: String?
   @Option(help: "Most entries (files, directories, links) one pulled image may unpack (default 4194304).")
   var maxUnpackedEntries: String?
+  @Option(help: "Image trust policy directory: policy.toml or policy.json, and keys/ (default /etc/liftoff/trust).")
+  var trustDir: String?
 
   func run() async throws {
     do {
@@ -59,6 +61,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
       try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
+      if let trustDir { settings.trustDir = trustDir }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in
