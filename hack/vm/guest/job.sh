@@ -40,6 +40,8 @@ setup() {
     ln -sfn /proc/kcore /dev/core
     ip link set lo up
   fi
+  # As on the host: loop devices (tests use /dev/loop0 and /dev/loop-control as host devices).
+  modprobe loop
   [[ -e $io/no-test-env ]] && return 0
   local host_env=/run/liftoff-vm/host/run/liftoff-test
   if [[ -f $host_env/env && -f $host_env/pushed ]]; then
