@@ -21,3 +21,12 @@ fi
 # mounts); in parallel they disturb what others observe (e.g. the host's interface list) and starve
 # timing-sensitive streaming tests on 2 cores. Serial, the suite takes about 1.5 minutes.
 swift test --no-parallel "$@"
+
+# --- VM suites (hack/vm; README "Tests in VMs"): the cgroup/device/resource suites on cgroup v2, with a
+# minimal init and with systemd as PID 1, from the bundle `swift test` just built. LIFTOFF_VM_TESTS=0
+# leaves them out.
+if [[ ${LIFTOFF_VM_TESTS:-1} == 1 ]]; then
+  hack/vm/install-deps.sh
+  hack/vm/test.sh --scratch-path .build
+fi
+# --- end of VM suites
