@@ -2,6 +2,7 @@
 """Builds Liftoff's test images as OCI image layouts, from Debian's busybox-static, without Docker.
 
 usage: build-test-images.py OUTDIR
+       build-test-images.py --critest TOOLSDIR OUTDIR
 
 Writes one OCI layout per image under OUTDIR/<name>/ (oci-layout, index.json, blobs/sha256/...),
 each index.json naming its image with org.opencontainers.image.ref.name = the tag:
@@ -14,6 +15,9 @@ each index.json naming its image with org.opencontainers.image.ref.name = the ta
   multiarch an OCI index: linux/amd64, linux/arm64/v8, linux/arm/v7 (each with /platform naming it)
   docker    a Docker v2 schema 2 manifest (Docker media types) of the busybox layer
   dockerlist a Docker manifest list: linux/arm64 and linux/amd64
+With --critest: the stand-ins for the images critest (cri-tools v1.36.0) pulls, from the static programs
+hack/build-critest-tools.sh built into TOOLSDIR; OUTDIR/images.txt lists `<layout> <upstream reference>`
+(see critest() below for what each stand-in does).
 Deterministic: the same inputs give the same digests (fixed mtimes, sorted entries, gzip mtime 0).
 """
 import gzip, hashlib, io, json, os, subprocess, sys, tarfile
@@ -237,7 +241,143 @@ def main(out):
     lay.save()
 
 
+# --- critest stand-ins -------------------------------------------------------------------------------
+
+CRITEST_PASSWD = ("root:x:0:0:root:/root:/bin/sh\n"
+                  "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+                  "www-data:x:33:33:www-data:/var/www:/bin/false\n"
+                  "nobody:x:65534:65534:nobody:/home:/bin/false\n")
+CRITEST_GROUP = "root:x:0:\ndaemon:x:1:\nwww-data:x:33:\nnogroup:x:65534:\n"
+
+# nginx stand-in: comm "nginx" (pidof finds it), "nginx: master process" in its command line (as
+# nginx rewrites its argv; critest's ContainerPID spec greps /proc/1/cmdline for it), its pid in
+# /var/run/nginx.pid, busybox httpd serving /usr/share/nginx/html on $NGINX_PORT, exit on SIGTERM.
+NGINX = """#!/bin/sh
+# nginx stand-in for critest (liftoff hack/build-test-images.py): busybox httpd behind nginx's face.
+if [ "$1" != "nginx: master process" ]; then exec /usr/sbin/nginx "nginx: master process" "$@"; fi
+echo $$ >/var/run/nginx.pid
+httpd -f -p "${NGINX_PORT:-80}" -h /usr/share/nginx/html &
+trap 'kill $!; exit 0' TERM INT QUIT
+wait
+"""
+
+HTTPD = """#!/bin/sh
+# httpd stand-in for critest (liftoff hack/build-test-images.py): says so on stderr, then serves
+# /usr/local/apache2/htdocs on port 80 with busybox httpd.
+echo "httpd-foreground: busybox httpd serving /usr/local/apache2/htdocs on port 80" >&2
+exec httpd -f -v -p 80 -h /usr/local/apache2/htdocs
+"""
+
+
+def critest_busybox_layer(bb, passwd=CRITEST_PASSWD, group=CRITEST_GROUP):
+    """A busybox image's tree: every applet a hard link to /bin/busybox (as in Docker's busybox image,
+    so that masking /bin/ls masks only ls), /etc/passwd and /etc/group."""
+    l = Layer()
+    with open(bb, "rb") as f:
+        data = f.read()
+    applets = subprocess.run([bb, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
+    dirs = {"bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "home", "root", "var", "var/run", "var/www",
+            "dev", "proc", "sys", "run", "tmp"}
+    for d in sorted(dirs):
+        l.dir(d, 0o1777 if d == "tmp" else 0o700 if d == "root" else 0o755)
+    l.file("bin/busybox", data, 0o755)
+    for a in sorted(set(applets)):
+        if "/" in a and a != "bin/busybox" and a.rsplit("/", 1)[0] in dirs:
+            l.hardlink(a, "bin/busybox")
+    l.file("etc/passwd", passwd)
+    l.file("etc/group", group)
+    return l
+
+
+def critest(tools, out):
+    bb = os.path.join(tools, "busybox")
+    os.makedirs(out, exist_ok=True)
+    names = []  # (layout, upstream reference)
+
+    def image(layout, refs, layers, config):
+        lay = Layout(os.path.join(out, layout))
+        lay.tag(lay.image(layers, dict({"Env": ENV}, **config)), "latest")
+        lay.save()
+        names.extend((layout, r) for r in refs)
+
+    def marker(name):
+        # busybox and a file naming the image: distinct images get distinct IDs; critest also runs
+        # some of them with their default command.
+        l = Layer()
+        l.file("critest-image", name + "\n")
+        return [critest_busybox_layer(bb), l]
+
+    def program(path, src, mode=0o755):
+        l = Layer()
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            l.dir("/".join(parts[:i]), 0o755)
+        with open(os.path.join(tools, src), "rb") as f:
+            l.file(path, f.read(), mode)
+        return l
+
+    k8s, staging = "registry.k8s.io/e2e-test-images/", "gcr.io/k8s-staging-cri-tools/"
+
+    # The default container image: top, pgrep, ipcs, brctl, ping, netstat, pidof, … (critest runs them).
+    image("busybox", [k8s + "busybox:1.29-2"], [critest_busybox_layer(bb)], {"Cmd": ["sh"]})
+
+    def web(layout, ref, port):
+        www = Layer()
+        for d in ("usr/share", "usr/share/nginx", "usr/share/nginx/html"):
+            www.dir(d)
+        www.file("usr/share/nginx/html/index.html", "<html><body>liftoff critest nginx stand-in</body></html>\n")
+        www.file("usr/sbin/nginx", NGINX, 0o755)
+        image(layout, [ref], [critest_busybox_layer(bb), www],
+              {"Cmd": ["nginx", "-g", "daemon off;"], "Env": ENV + ["NGINX_PORT=%d" % port],
+               "ExposedPorts": {"%d/tcp" % port: {}}, "StopSignal": "SIGTERM"})
+
+    web("nginx", k8s + "nginx:1.14-2", 80)
+    web("hostnet-nginx", staging + "hostnet-nginx-amd64", 12003)
+
+    h = Layer()
+    for d in ("usr/local", "usr/local/bin", "usr/local/apache2", "usr/local/apache2/htdocs"):
+        h.dir(d)
+    h.file("usr/local/apache2/htdocs/index.html", "<html><body>It works!</body></html>\n")
+    h.file("usr/local/bin/httpd-foreground", HTTPD, 0o755)
+    image("httpd", [k8s + "httpd:2.4.39-4"], [critest_busybox_layer(bb), h],
+          {"Cmd": ["httpd-foreground"], "ExposedPorts": {"80/tcp": {}}})
+
+    # nonewprivs: a setuid-root program printing its effective uid.
+    image("nonewprivs", [k8s + "nonewprivs:1.3"], [program("usr/local/bin/nnp", "nnp", 0o4755)],
+          {"Entrypoint": ["/usr/local/bin/nnp"]})
+
+    # pause, the same image under two registries' names.
+    image("pause", ["registry.k8s.io/pause:3.9", "k8s.gcr.io/pause:3.9"], [program("pause", "pause")],
+          {"Entrypoint": ["/pause"]})
+
+    for name in ("test-image-latest", "test-image-1", "test-image-2", "test-image-3"):
+        image(name, [staging + name + ":latest"], marker(name), {"Cmd": ["sh"]})
+    image("test-image-tag-test", [staging + "test-image-tag:test"], marker("test-image-tag:test"), {"Cmd": ["sh"]})
+    image("test-image-tag-all", [staging + "test-image-tag:all"], marker("test-image-tag:all"), {"Cmd": ["sh"]})
+    image("test-image-tags", [staging + "test-image-tags:%d" % i for i in (1, 2, 3)], marker("test-image-tags"),
+          {"Cmd": ["sh"]})
+
+    # Image users: status reports uid for a numeric user, username for a name (with or without a group).
+    for name, user in (("test-image-user-uid", "1002"), ("test-image-user-username", "www-data"),
+                       ("test-image-user-uid-group", "1003:1003"),
+                       ("test-image-user-username-group", "www-data:www-data")):
+        image(name, [staging + name + ":latest"], marker(name), {"User": user, "Cmd": ["sh"]})
+
+    # default-user (1000) belongs to group-defined-in-image (50000) in /etc/group.
+    image("test-image-predefined-group", [staging + "test-image-predefined-group:latest"],
+          [critest_busybox_layer(bb, CRITEST_PASSWD + "default-user:x:1000:1000::/home:/bin/sh\n",
+                                 CRITEST_GROUP + "default-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n")],
+          {"User": "default-user", "Cmd": ["sh"]})
+
+    with open(os.path.join(out, "images.txt"), "w") as f:
+        for layout, ref in names:
+            f.write("%s %s\n" % (layout, ref))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 4 and sys.argv[1] == "--critest":
+        critest(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 2:
+        main(sys.argv[1])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1])

@@ -9,6 +9,8 @@ packages=(
   containernetworking-plugins iptables iproute2 util-linux attr
   # test environment: a real local registry, busybox-based test images, htpasswd, TLS
   docker-registry busybox-static apache2-utils openssl python3 curl
+  # critest's stand-in images (hack/build-critest-tools.sh: BusyBox from source, two small C programs)
+  gcc libc6-dev make bzip2
   # benchmarks
   hyperfine
 )

@@ -1,8 +1,8 @@
 // User namespaces through the CRI (KEP-127): kubelet sends `namespace_options.userns_options`
 // (UserNamespace{mode, uids, gids}) on the sandbox and the same on each container; mode NODE (or no
 // options) means the host's user namespace, POD one user namespace for the whole pod with exactly
-// the given mappings (kubelet: container 0 → host N·65536, length 65536). CONTAINER and TARGET are
-// not built. A mount's `uid_mappings`/`gid_mappings` ask for an idmapped bind mount.
+// the given mappings (kubelet: container 0 → host N·65536, length 65536; container ID 0 must be mapped,
+// in uids and in gids). CONTAINER and TARGET are not built. A mount's `uid_mappings`/`gid_mappings` ask for an idmapped bind mount.
 // Status advertises `user_namespaces` for the default handlers only when the start-up probe made an
 // idmapped mount of the state directory's file system; never for `fly` (host namespaces).
 // `user_namespaces_host_network` likewise: the pod's other namespaces (the host's network here) stay
@@ -43,6 +43,12 @@ enum CRIUserNamespace {
       let m = UserNamespaceMappings(uids: mappings(u.uids), gids: mappings(u.gids))
       try IDMapping.validate(m.uids, field: "\(field).uids")
       try IDMapping.validate(m.gids, field: "\(field).gids")
+      // The pod's processes start as its root (stage1 sets each app up as root inside, and kubelet
+      // always maps container 0): without it nothing could run there, and the sandbox would come up
+      // only for every container to fail (critest: "should fail if container ID 0 is not mapped").
+      for (name, list) in [("uids", m.uids), ("gids", m.gids)] where IDMapping.host(0, in: list) == nil {
+        throw LiftoffError.invalidArgument("\(field).\(name): container id 0 is not mapped")
+      }
       return m
     case .container, .target:
       throw LiftoffError(.unimplemented, "\(field).mode \(u.mode): only POD and NODE user namespaces are supported")

@@ -4,7 +4,12 @@
 // its own waits for it with poll() over both pipes and a pidfd, so the answer comes the moment the
 // child is gone. (Stage0 used Foundation's Process with a thread per pipe; replacing it, together with
 // faster JSON in `liftoff`, took RunPodSandbox 32 → 25 ms and Create+Start 17 → 13 ms server-side.) On
-// timeout `timeoutSignal` goes to the child, or to its whole process group.
+// timeout `timeoutSignal` goes to the child or, in its own process group, to the rest of the group
+// first: the leader (liftoff's enter half for ExecSync) is the parent of the command it started in a
+// container, and must live to reap it — killed together, the command would be left a zombie in the
+// container, handed to the host's init (its parent's reaper, outside the container's PID namespace)
+// until that got round to it, and `pgrep` inside would still find it. The leader then exits by itself,
+// or gets SIGKILL after `leaderGrace`.
 import CLinux
 import Foundation
 import LiftoffCore
@@ -33,6 +38,9 @@ struct ChildProcess: Sendable {
   /// The child's standard input: these bytes (from a memfd, so that no writer has to keep pace with
   /// the child), or /dev/null when empty.
   var stdin: [UInt8] = []
+  /// In its own process group, how long the leader has after a timeout killed the others to reap
+  /// them and exit before it gets SIGKILL too.
+  static let leaderGrace = 2.0
 
   /// Runs the child to its end; `timeout` in seconds, 0 for none.
   func run(timeout: Double) async throws -> Result {
@@ -97,6 +105,7 @@ struct ChildProcess: Sendable {
     var streams: [(fd: Int32, data: Data)] = [(outFD, Data()), (errFD, Data())]
     var status: Int32?
     var timedOut = false
+    var leaderDeadline = Double.infinity
     var buffer = [UInt8](repeating: 0, count: 65536)
     // Until the child is gone and both pipes are closed — or, past the deadline, only until it is gone.
     while status == nil || (streams.contains(where: { $0.fd >= 0 }) && !timedOut) {
@@ -112,12 +121,27 @@ struct ChildProcess: Sendable {
       }
       var fds = streams.filter { $0.fd >= 0 }.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
       if status == nil && pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
-      let left = deadline - Clock.monotonic()
+      let now = Clock.monotonic()
+      let left = deadline - now
       if left <= 0 && !timedOut {
-        kill(target, timeoutSignal)
         timedOut = true
+        if ownProcessGroup {
+          for member in ProcessControl.processGroupMembers(pid) where member != pid { kill(member, timeoutSignal) }
+          leaderDeadline = now + ChildProcess.leaderGrace
+        } else {
+          kill(pid, timeoutSignal)
+        }
       }
-      var wait: Int32 = timedOut || left.isInfinite ? -1 : Int32(min(left * 1000 + 1, 60_000))
+      if status == nil && now >= leaderDeadline {
+        kill(target, SIGKILL)
+        leaderDeadline = .infinity
+      }
+      var wait: Int32
+      if timedOut {
+        wait = leaderDeadline.isInfinite || status != nil ? -1 : Int32((leaderDeadline - now) * 1000 + 1)
+      } else {
+        wait = left.isInfinite ? -1 : Int32(min(left * 1000 + 1, 60_000))
+      }
       if status == nil && pidfd < 0 { wait = wait < 0 ? 10 : min(wait, 10) }  // no pidfd: look every 10 ms
       if poll(&fds, nfds_t(fds.count), wait) < 0 && errno != EINTR {
         let e = errno

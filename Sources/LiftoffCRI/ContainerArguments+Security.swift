@@ -27,6 +27,12 @@ extension ContainerArguments {
       guard sc.runAsGroup.value >= 0, sc.runAsGroup.value <= Int64(UInt32.max) else {
         throw LiftoffError.invalidArgument("\(field).run_as_group \(sc.runAsGroup.value) is out of range")
       }
+      // As containerd ("user group … is specified without user"): kubelet always sends the user
+      // (the pod's, or the image's) with a group; a group alone would silently pair with the image's user.
+      guard sc.hasRunAsUser || !sc.runAsUsername.isEmpty else {
+        throw LiftoffError.invalidArgument(
+          "\(field).run_as_group \(sc.runAsGroup.value) is set without run_as_user or run_as_username")
+      }
       a += ["--group", String(sc.runAsGroup.value)]
     }
     if !sc.supplementalGroups.isEmpty {

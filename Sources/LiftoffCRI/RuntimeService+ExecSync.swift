@@ -20,11 +20,11 @@ extension RuntimeService {
       let (env, argv) = try PodManager(store: try runtime.podStore).enterInvocation(
         container.sandbox.id, app: container.id, command: request.cmd)
       runtime.logger.debug("exec sync", metadata: ["id": "\(container.id)", "timeout": "\(request.timeout)"])
-      // liftoff-enter with the environment `liftoff enter --app ID POD --
-      // CMD…` would exec it with, minus one process start-up; in a process group of its own, so
-      // that on timeout SIGKILL reaches the waiting enter and the command it runs inside the
-      // container's PID namespace (a process group spans PID namespaces): a hanging probe never
-      // outlives its deadline.
+      // liftoff-enter with the environment `liftoff enter --app ID POD -- CMD…` would exec it with,
+      // minus one process start-up; in a process group of its own, so that on timeout SIGKILL reaches
+      // the command it runs inside the container's PID namespace (a process group spans PID namespaces)
+      // while the waiting liftoff-enter lives to reap it, then exits: a hanging probe never outlives its
+      // deadline, not even as a zombie in the container.
       let child = ChildProcess(executable: runtime.enterPath, argv: argv, env: env, ownProcessGroup: true, timeoutSignal: SIGKILL)
       let result = try await child.run(timeout: Double(request.timeout))
       if result.timedOut {

@@ -8,7 +8,8 @@
 // then sees a privileged pod), and CreateContainer accepts only privileged containers in it.
 // Networking: NODE network namespace → the host's; otherwise stage0 creates the pod's network namespace
 // and attaches it to the node's CNI network (the conf dir's, or the embedded default) with the
-// sandbox's port mappings, DNS config and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim.
+// sandbox's port mappings and K8S_POD_* CNI_ARGS; a plugin's error comes back verbatim. Either way the
+// pod gets a resolv.conf from the DNS config (a host-network pod: the host's file when it is empty).
 import GRPCCore
 import LiftoffCore
 import LiftoffOS
@@ -95,6 +96,9 @@ extension RuntimeService {
         if !hostNetwork {
           arguments += try networkArguments(config)
         }
+        // The DNS config for either kind: a host-network pod gets a resolv.conf of its own too
+        // (the host's file when the config says nothing), as containerd writes one for every sandbox.
+        arguments += Self.dnsArguments(config.dnsConfig)
         for (k, v) in annotations { arguments += ["--annotation", "\(k)=\(v)"] }
         for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) { arguments += ["--label", "\(k)=\(v)"] }
         let output = try await runtime.stage0.run(arguments)
@@ -112,7 +116,7 @@ extension RuntimeService {
     }
   }
 
-  /// `liftoff app sandbox` flags for the sandbox's CNI attachment.
+  /// `liftoff app sandbox` flags for the sandbox's CNI attachment (port mappings, CNI_ARGS).
   func networkArguments(_ config: Runtime_V1_PodSandboxConfig) throws -> [String] {
     var arguments: [String] = []
     for (i, mapping) in config.portMappings.enumerated() where mapping.hostPort > 0 {
@@ -131,16 +135,18 @@ extension RuntimeService {
       let hostIP = mapping.hostIp.contains(":") ? "[\(mapping.hostIp)]" : mapping.hostIp
       arguments += ["--port-mapping", "\(hostIP):\(mapping.hostPort):\(mapping.containerPort)/\(proto)"]
     }
-    let dns = config.dnsConfig
-    for server in dns.servers { arguments += ["--dns", server] }
-    for search in dns.searches { arguments += ["--dns-search", search] }
-    for option in dns.options { arguments += ["--dns-opt", option] }
     let meta = config.metadata
     arguments += [
       "--cni-arg", "K8S_POD_NAMESPACE=\(meta.namespace)", "--cni-arg", "K8S_POD_NAME=\(meta.name)",
       "--cni-arg", "K8S_POD_UID=\(meta.uid)",
     ]
     return arguments
+  }
+
+  /// `liftoff app sandbox` flags for the sandbox's resolv.conf.
+  static func dnsArguments(_ dns: Runtime_V1_DNSConfig) -> [String] {
+    dns.servers.flatMap { ["--dns", $0] } + dns.searches.flatMap { ["--dns-search", $0] }
+      + dns.options.flatMap { ["--dns-opt", $0] }
   }
 
   /// The sandbox's cgroup parent as a cgroupfs path: with the cgroupfs driver a path of names

@@ -1,6 +1,8 @@
-// StopPodSandbox: stops every process of the sandbox (its apps get their stop signal, then SIGKILL)
-// and reclaims its network (CNI DEL: addresses, veth, port mappings; the namespace), as CRI requires —
-// `liftoff stop` does both. Idempotent: stopping a stopped sandbox, or one that is gone, succeeds
+// StopPodSandbox: forcibly terminates every process of the sandbox and reclaims its network (CNI DEL:
+// addresses, veth, port mappings; the namespace), as CRI requires — `liftoff stop --timeout 0` does
+// both: stage1 sends each app its stop signal and SIGKILL straight after, records how they ended and
+// exits (kubelet has given the grace period through StopContainer already; containerd likewise stops
+// each container with timeout 0). Idempotent: stopping a stopped sandbox, or one that is gone, succeeds
 // (kubelet calls it repeatedly); a sandbox that exited by itself still gets its network reclaimed.
 import GRPCCore
 import LiftoffCore
@@ -15,7 +17,7 @@ extension RuntimeService {
       }
       try await runtime.podLocks.withLock(sandbox.id) {
         if try runtime.existingSandbox(sandbox.id) != nil {
-          _ = try await runtime.stage0.run(["stop", sandbox.id])
+          _ = try await runtime.stage0.run(["stop", "--timeout", "0", sandbox.id])
         }
       }
       await runtime.emit(.containerStoppedEvent, id: sandbox.id, sandboxID: sandbox.id)

@@ -1,22 +1,17 @@
 // The three files that give a pod its name and resolver: /etc/resolv.conf (resolv.conf(5)) from the
 // sandbox's DNS config, or the host's minus nameservers on localhost (unreachable from a pod's own
-// network namespace); /etc/hosts (hosts(5)) with the localhost lines and the pod's hostname on each of
-// its IPs; /etc/hostname.
+// network namespace; a host-network pod keeps them: it shares the host's); /etc/hosts (hosts(5)) with
+// the localhost lines and the pod's hostname on each of its IPs; /etc/hostname.
 import Foundation
 import Glibc
 import LiftoffCore
 
 public enum PodFiles {
-  /// resolv.conf text: from `dns` when it says anything, else from the host's file without localhost
-  /// nameservers.
-  public static func resolvConf(dns: DNSConfig?, hostResolvConf: String = "/etc/resolv.conf") throws -> String {
+  /// resolv.conf text: from `dns` when it says anything, else from the host's file — without its
+  /// localhost nameservers unless `hostNetwork` (the pod shares the host's network and reaches them).
+  public static func resolvConf(dns: DNSConfig?, hostResolvConf: String = "/etc/resolv.conf", hostNetwork: Bool = false) throws -> String {
     if let dns, !(dns.servers.isEmpty && dns.searches.isEmpty && dns.options.isEmpty) {
-      for s in dns.servers where !isIPAddress(s) {
-        throw LiftoffError.invalidArgument("dns config: server \"\(s)\" is not an ip address")
-      }
-      for v in dns.searches + dns.options where v.isEmpty || v.contains(where: { $0.isWhitespace }) {
-        throw LiftoffError.invalidArgument("dns config: search domain or option \"\(v)\" is empty or has whitespace")
-      }
+      try validate(dns)
       var lines: [String] = []
       if !dns.searches.isEmpty { lines.append("search " + dns.searches.joined(separator: " ")) }
       lines += dns.servers.map { "nameserver " + $0 }
@@ -27,12 +22,22 @@ public enum PodFiles {
     let kept = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
       .filter { line in
         let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard f.count >= 2, f[0] == "nameserver" else { return true }
+        guard !hostNetwork, f.count >= 2, f[0] == "nameserver" else { return true }
         return !isLocalhost(String(f[1]))
       }
     var text = kept.joined(separator: "\n")
     if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
     return text
+  }
+
+  /// Servers must be IP addresses, search domains and options single words.
+  public static func validate(_ dns: DNSConfig) throws {
+    for s in dns.servers where !isIPAddress(s) {
+      throw LiftoffError.invalidArgument("dns config: server \"\(s)\" is not an ip address")
+    }
+    for v in dns.searches + dns.options where v.isEmpty || v.contains(where: { $0.isWhitespace }) {
+      throw LiftoffError.invalidArgument("dns config: search domain or option \"\(v)\" is empty or has whitespace")
+    }
   }
 
   /// hosts text: localhost lines, then `<ip>\t<hostname>` for each of the pod's IPs.
@@ -69,6 +74,18 @@ public enum PodFiles {
     try AtomicFile.write(Data(hosts(hostname: hostname, ips: ips).utf8), to: paths.1, durable: false)
     try AtomicFile.write(Data((hostname + "\n").utf8), to: paths.2, durable: false)
     return paths
+  }
+
+  /// Writes a host-network pod's resolv.conf into `dir` (atomically) and returns its path: from
+  /// `dns`, else the host's file as it is — what containerd gives every sandbox, so that a
+  /// host-network pod's apps resolve as the sandbox config says, not as their image's file does.
+  @discardableResult
+  public static func writeHostNetwork(to dir: String, dns: DNSConfig?, hostResolvConf: String = "/etc/resolv.conf") throws -> String {
+    let resolv = try resolvConf(dns: dns, hostResolvConf: hostResolvConf, hostNetwork: true)
+    try AtomicFile.makeDirectories(dir)
+    let path = dir + "/resolv.conf"
+    try AtomicFile.write(Data(resolv.utf8), to: path, durable: false)
+    return path
   }
 
   /// A hostname is 1–64 characters of letters, digits, '-' and '.' (what sethostname and DNS accept).

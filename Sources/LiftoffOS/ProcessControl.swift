@@ -67,6 +67,22 @@ public enum ProcessControl {
     return true
   }
 
+  /// The processes of process group `pgid` (field 5 of /proc/PID/stat), as this process's PID
+  /// namespace numbers them; processes that go away while it looks are left out.
+  public static func processGroupMembers(_ pgid: Int32) -> [Int32] {
+    guard let names = try? FileSystem.list("/proc") else { return [] }
+    var members: [Int32] = []
+    for name in names {
+      guard let pid = Int32(name), let stat = try? FileSystem.readString("/proc/\(pid)/stat"),
+        let close = stat.lastIndex(of: ")")
+      else { continue }
+      // After "pid (comm)": state ppid pgrp …
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      if fields.count > 2, Int32(fields[2]) == pgid { members.append(pid) }
+    }
+    return members
+  }
+
   /// Waits for child `pid` and discards its status (nothing for pid <= 0).
   public static func reap(_ pid: Int32) {
     guard pid > 0 else { return }

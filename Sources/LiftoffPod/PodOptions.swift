@@ -1,6 +1,7 @@
 // What `liftoff prepare`/`run` (and later `app add`) are asked for, before resolution into a
 // PodManifest: images are resolved, names and users looked up, defaults filled in.
 import LiftoffCore
+import LiftoffNet
 
 public struct PodOptions: Sendable {
   public var flavor: PodManifest.Flavor = .default
@@ -8,6 +9,8 @@ public struct PodOptions: Sendable {
   public var network: PodNetwork.Mode = .none
   /// The CNI request of a `.netns` (CNI) pod.
   public var networkPlan: PodNetworkPlan?
+  /// A `.host` network pod's resolv.conf (`--dns…`): nil or empty for the host's own file.
+  public var hostNetworkDNS: DNSConfig?
   public var stopTimeoutSeconds = 10
   /// `app sandbox --ipc-namespace host`: the apps share the host's IPC namespace.
   public var hostIPC = false

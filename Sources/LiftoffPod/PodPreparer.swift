@@ -3,6 +3,7 @@
 // programs. A failure moves the pod to garbage.
 import Foundation
 import LiftoffCore
+import LiftoffNet
 import LiftoffOS
 
 public struct PodPreparer {
@@ -28,6 +29,10 @@ public struct PodPreparer {
       if manifest.network.mode == .netns {
         guard let plan = options.networkPlan else { throw LiftoffError.invalidArgument("a cni network needs its settings") }
         try plan.write(podDir: dir)
+      } else if manifest.network.mode == .host {
+        // A host-network pod's resolv.conf, where stage1 finds a CNI pod's files (as containerd
+        // writes one for every sandbox: kubelet's dnsPolicy ClusterFirstWithHostNet relies on it).
+        try PodFiles.writeHostNetwork(to: PodNetworkPlan.filesDir(podDir: dir), dns: options.hostNetworkDNS)
       }
       try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
       try store.move(id, from: .prepare, to: target)

@@ -470,10 +470,13 @@ struct AppLauncher {
     }
   }
 
-  /// A volume's mount, detached, to attach in the rootfs. stage1's own mount namespace is a slave of
-  /// the host's, so a clone from its view receives the host's mounts (rslave) but never sends back: a
-  /// bidirectional (rshared) volume is cloned from the host's namespace instead, into the host mount's
-  /// peer group. stage0 checked that the host mount propagates as asked (PodPreparer.checkPropagation).
+  /// A volume's mount, detached, to attach in the rootfs: a clone of the host path as the host's own
+  /// mount namespace has it now (stage1's is a copy made when the pod started: mounts the host made
+  /// since then reach it only where the host's mount propagates, and on a node whose / is private —
+  /// no systemd — never). The clone joins the host mount's peer group when that one is shared; the
+  /// volume's propagation, set after it is attached, then makes it private, a slave (receives) or
+  /// shared (both ways). stage0 checked that the host mount propagates as asked
+  /// (PodPreparer.checkPropagation). Idmapped volumes are cloned from stage1's view.
   func volumeTree(_ m: AppMount) throws -> OwnedDescriptor {
     if m.isIDMapped {
       guard let i = app.mounts.firstIndex(of: m), let fd = mountUserNamespaces.fds[i] else {
@@ -481,17 +484,18 @@ struct AppLauncher {
       }
       return try UserNamespace.idmappedClone(m.source, userns: fd, recursive: true)
     }
-    if m.propagation == .shared || m.propagation == .rshared, pod.flavor == .default, hostMountNamespace >= 0 {
+    if pod.flavor == .default, hostMountNamespace >= 0 {
       return try Mounts.cloneFromNamespace(hostMountNamespace, m.source)
     }
     return try Rootfs.clone(m.source, recursive: true)
   }
 
-  /// A CNI pod's resolv.conf, hosts and hostname (written by stage0 into `<pod dir>/network/`),
-  /// bound read-only over the app's /etc files. A symlink there is replaced by a file in the app's
+  /// The pod's resolv.conf, hosts and hostname (written by stage0 into `<pod dir>/network/`: for a CNI
+  /// pod, and a host-network pod's resolv.conf from its DNS config or the host's), bound read-only
+  /// over the app's /etc files, where stage0 wrote them. A symlink there is replaced by a file in the app's
   /// own upper layer (everything resolved inside the rootfs), so nothing outside it is touched.
   func mountNetworkFiles(_ root: Rootfs) throws {
-    guard pod.network.mode == .netns else { return }
+    guard pod.network.mode != .none else { return }
     let filesDir = FileSystem.parent(of: FileSystem.parent(of: appDir)) + "/network"
     if let type = try root.fileType("/etc"), type != S_IFDIR {
       throw LiftoffError.invalidArgument("app \(app.name): /etc in its image is not a directory")

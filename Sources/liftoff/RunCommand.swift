@@ -94,9 +94,16 @@ extension PodFlagValues {
     default: p.network = .netns
     }
     if p.network != .netns {
-      let cniFlags = [("--port", port), ("--port-mapping", portMapping), ("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt), ("--cni-arg", cniArg)]
+      var cniFlags = [("--port", port), ("--port-mapping", portMapping), ("--cni-arg", cniArg)]
+      // A host-network pod gets a resolv.conf of its own too: from these, else the host's.
+      if p.network != .host { cniFlags += [("--dns", dns), ("--dns-search", dnsSearch), ("--dns-opt", dnsOpt)] }
       if let (flag, _) = cniFlags.first(where: { !$0.1.isEmpty }) {
         throw LiftoffError.invalidArgument("\(flag) needs a cni network (--net=default or --net=NAME), not --net=\(net)")
+      }
+      if p.network == .host && !(dns.isEmpty && dnsSearch.isEmpty && dnsOpt.isEmpty) {
+        let config = DNSConfig(servers: dns, searches: dnsSearch, options: dnsOpt)
+        try PodFiles.validate(config)  // before a pod exists
+        p.hostNetworkDNS = config
       }
     }
     if flavor == .fly && net == "none" && !CommandLine.arguments.contains(where: { $0.hasPrefix("--net") }) {

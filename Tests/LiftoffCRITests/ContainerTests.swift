@@ -311,6 +311,32 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
+  /// critest's "execSync with timeout": once ExecSync has failed with DEADLINE_EXCEEDED, the command
+  /// is gone from the container — not even a zombie, which a container main process that never
+  /// reaps (critest's `top`) would otherwise show to `pgrep` until the host's init got to it.
+  @Test func execSyncTimeoutLeavesNoProcessBehind() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "exectimeout")
+      var top = containerConfig("top", image: image, "")
+      top.command = ["top"]
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, top)
+      for round in 1...3 {
+        var exec = Runtime_V1_ExecSyncRequest()
+        exec.containerID = id
+        exec.cmd = ["sleep", "4321"]
+        exec.timeout = 1
+        await expectRPCError(.deadlineExceeded, "timed out") { _ = try await runtime.execSync(exec) }
+        let left = try await execOutput(
+          runtime, id, "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sleep ] && echo \"$p $(cut -d' ' -f3 $p/stat)\"; done; true")
+        #expect(left.isEmpty, "round \(round): sleep still in the container (pid, state): \(left)")
+      }
+    }
+  }
+
   /// namespace_options.pid TARGET (kubelet's debug containers): the container joins the target's PID
   /// namespace and sees its processes; a target that is not a container of the sandbox is refused.
   @Test func targetPIDNamespace() async throws {
@@ -414,6 +440,88 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
       m.propagation = .propagationHostToContainer
       create.config.mounts = [m]
       await expectRPCError(.invalidArgument, "needs a shared or slave host mount") { _ = try await runtime.createContainer(create) }
+    }
+  }
+
+  /// critest's "rslave should support propagation from host to container" and "non-recursive
+  /// readonly mounts", in critest's order: the sandbox first, then the host mounts (a shared bind
+  /// for the rslave volume, a tmpfs under the read-only volume), then the container. Where the host's
+  /// / is private (no systemd as PID 1, as here), mounts made after the sandbox started never reach
+  /// stage1's mount namespace, from which stage1 binds all but bidirectional volumes: the rslave
+  /// volume is a private bind of the bare directory and the read-only one has no tmpfs under it.
+  /// Known issues until stage1 binds volumes from the host's namespace (AppLauncher.bindVolume).
+  @Test func volumesSeeHostMountsMadeAfterTheSandboxStarted() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    let root = try Mounts.canonical(server.root)
+    let slave = root + "/rslave", source = root + "/source", ro = root + "/ro"
+    for d in [slave + "/sub", source, ro + "/tmpfs"] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+    FileManager.default.createFile(atPath: source + "/flag", contents: Data())
+    defer { for d in [slave, ro + "/tmpfs"] { _ = try? Mounts.unmountAll(under: d) } }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "late")
+      try Mounts.bind(slave, slave, recursive: true)
+      try Mounts.setPropagation(slave, .rshared)
+      try Mounts.mount("none", ro + "/tmpfs", type: "tmpfs", flags: 0, data: nil)
+      var config = containerConfig("late", image: image, "exec sleep 300")
+      config.linux.securityContext.privileged = true
+      var h2c = Runtime_V1_Mount()
+      h2c.hostPath = slave
+      h2c.containerPath = "/rslave"
+      h2c.propagation = .propagationHostToContainer
+      var readOnly = Runtime_V1_Mount()
+      readOnly.hostPath = ro
+      readOnly.containerPath = "/ro"
+      readOnly.readonly = true
+      config.mounts = [h2c, readOnly]
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, config)
+      try Mounts.bind(source, slave + "/sub", recursive: true)
+      let seen = try await execOutput(runtime, id, "ls -A /rslave/sub; touch /ro/tmpfs/file 2>&1 && echo writable; touch /ro/x 2>&1")
+      #expect(seen.hasPrefix("flag\nwritable\n"), "\(seen)")
+      #expect(seen.contains("Read-only file system"), "the volume itself stays read-only: \(seen)")
+      // Nothing made inside goes back to the host through the rslave volume.
+      _ = try await execOutput(runtime, id, "mkdir -p /rslave/back && mount -t tmpfs inside /rslave/back; true")
+      #expect(try !Mounts.mountPoints().contains(slave + "/back"))
+    }
+  }
+
+  /// critest's "RunAsGroup is set without RunAsUser": a group with no user to go with it is refused
+  /// naming the field, as containerd does ("user group … is specified without user"); with a user ID
+  /// or a user name it is taken.
+  @Test func runAsGroupWithoutUserIsRefused() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "groups")
+      var create = Runtime_V1_CreateContainerRequest()
+      create.podSandboxID = sandboxID
+      create.config = containerConfig("grouponly", image: image, "id -u; id -g")
+      create.config.linux.securityContext.runAsGroup.value = 1002
+      await expectRPCError(.invalidArgument, "security_context.run_as_group 1002 is set without run_as_user or run_as_username") {
+        _ = try await runtime.createContainer(create)
+      }
+      var list = Runtime_V1_ListContainersRequest()
+      list.filter.podSandboxID = sandboxID
+      #expect(try await runtime.listContainers(list).containers.isEmpty, "a refused container must leave nothing behind")
+
+      create.config.metadata.name = "withuid"
+      create.config.linux.securityContext.runAsUser.value = 1001
+      let withUID = try await runtime.createContainer(create).containerID
+      var start = Runtime_V1_StartContainerRequest()
+      start.containerID = withUID
+      _ = try await runtime.startContainer(start)
+      create.config.metadata.name = "withname"
+      create.config.linux.securityContext.clearRunAsUser()
+      create.config.linux.securityContext.runAsUsername = "nobody"
+      _ = try await runtime.createContainer(create)
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = withUID
+      #expect(try await eventually { try await runtime.containerStatus(status).status.state == .containerExited })
+      #expect(try await runtime.containerStatus(status).status.user.linux.gid == 1002)
     }
   }
 

@@ -142,6 +142,82 @@ func shell(_ command: String) throws -> String {
     #expect(leftovers.isEmpty, "\(leftovers)")
   }
 
+  /// StopPodSandbox forcibly terminates what still runs (CRI: kubelet has already given the grace
+  /// period through StopContainer): a container whose main process ignores SIGTERM (`sleep` as PID 1
+  /// of its PID namespace) does not hold it for the pod's stop timeout. Its end is still recorded
+  /// (SIGKILL: 137), and `liftoff stop` without --timeout keeps the graceful stop for CLI users.
+  @Test func stopPodSandboxKillsRunningContainersAtOnce() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer()
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "stopnow")
+      var sleeper = containerConfig("sleeper", image: image, "")
+      sleeper.command = ["sleep", "4321"]
+      let sleeperID = try await createAndStart(runtime, sandboxID: sandboxID, sleeper)
+      var stop = Runtime_V1_StopPodSandboxRequest()
+      stop.podSandboxID = sandboxID
+      let began = Date()
+      _ = try await runtime.stopPodSandbox(stop)
+      let took = Date().timeIntervalSince(began)
+      #expect(took < 2, "StopPodSandbox took \(took) s with a running container")
+      var status = Runtime_V1_ContainerStatusRequest()
+      status.containerID = sleeperID
+      let s = try await runtime.containerStatus(status).status
+      #expect(s.state == .containerExited && s.exitCode == 137, "\(s.state) \(s.exitCode) \(s.reason)")
+      var podStatus = Runtime_V1_PodSandboxStatusRequest()
+      podStatus.podSandboxID = sandboxID
+      #expect(try await runtime.podSandboxStatus(podStatus).status.state == .sandboxNotready)
+
+      // The CLI's stop is still graceful: the stop signal, SIGKILL only after the timeout.
+      let cliPod = try await pullAndRunSandbox(runtime, images, image: image, name: "stopcli")
+      _ = try await createAndStart(runtime, sandboxID: cliPod, sleeper)
+      let cli = Process()
+      cli.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff")
+      cli.arguments = ["--dir", server.dir, "--cni-conf-dir", server.cniConfDir, "stop", cliPod]
+      cli.standardOutput = FileHandle.nullDevice
+      let cliBegan = Date()
+      try cli.run()
+      cli.waitUntilExit()
+      #expect(cli.terminationStatus == 0)
+      #expect(Date().timeIntervalSince(cliBegan) >= 9, "liftoff stop without --force waits out the pod's stop timeout")
+    }
+  }
+
+  /// A host-network sandbox's DNS config reaches its containers' /etc/resolv.conf (kubelet's
+  /// dnsPolicy ClusterFirstWithHostNet relies on it); with none, the pod's file is the host's.
+  @Test func hostNetworkSandboxGetsItsDNSConfig() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let server = try CRITestServer(network: false)
+    defer { server.stop() }
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("hostdns")
+      run.config.linux.securityContext.namespaceOptions.network = .node
+      run.config.dnsConfig.servers = ["10.10.10.10"]
+      run.config.dnsConfig.searches = ["google.com"]
+      run.config.dnsConfig.options = ["ndots:8"]
+      let id = try await runtime.runPodSandbox(run).podSandboxID
+      let expected = "search google.com\nnameserver 10.10.10.10\noptions ndots:8\n"
+      #expect(try String(contentsOfFile: server.dir + "/pods/run/\(id)/network/resolv.conf", encoding: .utf8) == expected)
+      let containerID = try await createAndStart(runtime, sandboxID: id, containerConfig("dns", image: image, "exec sleep 300"))
+      let seen = try await execOutput(runtime, containerID, "cat /etc/resolv.conf")
+      #expect(seen == expected)
+
+      run.config = sandboxConfig("hostdns-default")
+      run.config.linux.securityContext.namespaceOptions.network = .node
+      let plain = try await runtime.runPodSandbox(run).podSandboxID
+      #expect(
+        try String(contentsOfFile: server.dir + "/pods/run/\(plain)/network/resolv.conf", encoding: .utf8)
+          == String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8))
+    }
+  }
+
   @Test func badRequestsNameTheField() async throws {
     let server = try CRITestServer()
     defer { server.stop() }

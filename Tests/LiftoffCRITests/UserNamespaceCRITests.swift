@@ -175,6 +175,39 @@ struct UserNamespaceCRITests {
       }
     }
   }
+
+  /// critest's "should fail if container ID 0 is not mapped": a pod user namespace whose uid or gid
+  /// mappings leave out container ID 0 (no root inside) is refused naming the field, and no pod is
+  /// left; mapping 0 somewhere other than the first entry is fine.
+  @Test func podUserNamespaceMustMapContainerRoot() async throws {
+    let server = try CRITestServer(network: false)
+    defer { server.stop() }
+    let host = UInt32(Int.random(in: 40...4000)) * 65536
+    try await server.withClients { runtime, _ in
+      let field = "config.linux.security_context.namespace_options.userns_options"
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("userns-noroot")
+      run.config.linux.securityContext.namespaceOptions.network = .node
+      var u = Self.podUserns(host)
+      u.uids = [Self.mapping(1, host, 100_000)]
+      u.gids = [Self.mapping(1, host, 100_000)]
+      run.config.linux.securityContext.namespaceOptions.usernsOptions = u
+      await Self.expectRefused(.invalidArgument, "\(field).uids: container id 0 is not mapped") { _ = try await runtime.runPodSandbox(run) }
+      u = Self.podUserns(host)
+      u.gids = [Self.mapping(1000, host, 65536)]
+      run.config.linux.securityContext.namespaceOptions.usernsOptions = u
+      await Self.expectRefused(.invalidArgument, "\(field).gids: container id 0 is not mapped") { _ = try await runtime.runPodSandbox(run) }
+      #expect(try await runtime.listPodSandbox(.init()).items.isEmpty)
+
+      u = Self.podUserns(host)
+      u.uids = [Self.mapping(1000, host + 1000, 64536), Self.mapping(0, host, 1000)]
+      run.config.linux.securityContext.namespaceOptions.usernsOptions = u
+      let id = try await runtime.runPodSandbox(run).podSandboxID
+      var status = Runtime_V1_PodSandboxStatusRequest()
+      status.podSandboxID = id
+      #expect(try await runtime.podSandboxStatus(status).status.state == .sandboxReady)
+    }
+  }
 }
 
 /// Exec over the streaming server (what `crictl exec` uses) into a container of a user-namespaced

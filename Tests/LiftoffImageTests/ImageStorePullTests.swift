@@ -222,6 +222,30 @@ import Testing
     #expect(FileSystem.exists(img.layerDirs[0] + "/bin/busybox"))
   }
 
+  /// `override_path = true`: the host URL's path is the API root as it is, so one registry serves
+  /// another's names under a prefix (hack/critest.sh serves registry.k8s.io/… from
+  /// <test registry>/v2/critest/registry.k8s.io/…): here upstream/busybox is the test registry's
+  /// liftoff-test/busybox.
+  @Test func overridePathMirrorServesUnderAPathPrefix() async throws {
+    guard let reg = TestRegistry.load() else { return }
+    let t = TempDir("pull")
+    defer { t.cleanup() }
+    let certs = t.sub("certs.d")
+    let upstream = "registry.liftoff.invalid"
+    try FileSystem.makeDirectories("\(certs)/\(upstream)")
+    try """
+      server = "https://\(upstream)"
+      [host."http://\(reg.plain)/v2/liftoff-test"]
+        capabilities = ["pull", "resolve"]
+        override_path = true
+      """.write(toFile: "\(certs)/\(upstream)/hosts.toml", atomically: true, encoding: .utf8)
+    let hosts = RegistryHosts(configDir: certs)
+    #expect(try hosts.endpoints(for: upstream).first?.description == "http://\(reg.plain)/v2/liftoff-test")
+    let img = try await store(t, hosts: hosts).pull("\(upstream)/busybox:latest")
+    #expect(img.names.contains("\(upstream)/busybox:latest"))
+    #expect(FileSystem.exists(img.layerDirs[0] + "/bin/busybox"))
+  }
+
   @Test func hostsTomlOverridePathAndPullOnlyMirror() throws {
     let t = TempDir("hosts")
     defer { t.cleanup() }

@@ -27,6 +27,23 @@ import Testing
     #expect(try PodFiles.resolvConf(dns: DNSConfig(), hostResolvConf: dir + "/resolv.conf") == text)
   }
 
+  /// A host-network pod shares the host's network: the host's file as it is (localhost resolvers
+  /// included), or the DNS config when it says anything.
+  @Test func hostNetworkResolvConfKeepsTheHostsFileOrTakesTheConfig() throws {
+    let dir = try TestSupport.tempDir("resolvhost")
+    defer { TestSupport.remove(dir) }
+    let host = "# host\nnameserver 127.0.0.53\nsearch example.org\n"
+    try TestSupport.write(host, to: dir + "/host-resolv.conf")
+    let path = try PodFiles.writeHostNetwork(to: dir + "/pod", dns: nil, hostResolvConf: dir + "/host-resolv.conf")
+    #expect(path == dir + "/pod/resolv.conf")
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == host)
+    try PodFiles.writeHostNetwork(
+      to: dir + "/pod", dns: DNSConfig(servers: ["10.10.10.10"], searches: ["google.com"], options: ["ndots:8"]),
+      hostResolvConf: dir + "/host-resolv.conf")
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "search google.com\nnameserver 10.10.10.10\noptions ndots:8\n")
+    #expect(throws: LiftoffError.self) { try PodFiles.writeHostNetwork(to: dir + "/pod", dns: DNSConfig(servers: ["resolver"])) }
+  }
+
   @Test func badDNSConfigIsRejected() {
     #expect(throws: LiftoffError.self) { try PodFiles.resolvConf(dns: DNSConfig(servers: ["dns.example"])) }
     #expect(throws: LiftoffError.self) {

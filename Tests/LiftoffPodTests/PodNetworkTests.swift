@@ -435,7 +435,9 @@ struct PodNetworkTests {
     let f = try NetworkFixture("flags")
     defer { f.tearDown() }
     for (args, text) in [
-      (["--net=host", "--dns", "1.1.1.1"], "--dns needs a cni network"),
+      (["--net=none", "--dns", "1.1.1.1"], "--dns needs a cni network"),
+      (["--net=host", "--port-mapping", "8080:80/tcp"], "--port-mapping needs a cni network"),
+      (["--net=host", "--dns", "resolver.example"], "server \"resolver.example\" is not an ip address"),
       (["--net=default", "--port", "web:80"], "no app image exposes a port named web"),
       (["--net=default", "--port", "0:80"], "host port \"0\""),
       (["--net=default", "--port-mapping", "nothere:80:80/tcp"], "host ip \"nothere\""),
