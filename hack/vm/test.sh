@@ -22,7 +22,7 @@ done
 # Suites whose behaviour depends on the cgroup interface or the init system (the rest of the suite
 # runs on the host only: it does not change with them, and TCG makes every test ~10× slower).
 suites='CgroupV2Tests|CgroupResourcesTests|CgroupsV2FakeHierarchyTests|DeviceFilterKernelTests|DeviceConfinementTests'
-suites+='|AppResourcesTests|AppSecurityTests|ContainerResourcesTests|memoryLimitKillsAHog|MutablePodTests'
+suites+='|AppResourcesTests|AppSecurityTests|ContainerResourcesTests|memoryLimitKillsAHog|MutablePodTests|SystemdServiceTests'
 
 failed=()
 for profile in "${profiles[@]}"; do
@@ -30,12 +30,19 @@ for profile in "${profiles[@]}"; do
   job=(hack/vm/swift-test.sh --scratch-path "$scratch" "$suites")
   if [[ $profile == v2 && -x hack/critest.sh && ${VM_CRITEST:-1} == 1 ]]; then
     # One boot for both: the swift suites, then critest (its own liftoff-cri, registries in the guest).
+    # The user-namespace specs are left out here: the guest's file systems (9p, and tmpfs and overlayfs
+    # under Debian 12's 6.1 kernel) cannot be idmapped, so liftoff-cri rightly reports no user
+    # namespace support and critest would skip them; they run on the host.
+    # critest's stand-in images are built and pushed here, before the boot: the guest's registries serve
+    # a copy of this machine's registry storage (built and pushed under TCG they take ~6 minutes, and
+    # BusyBox's source could not be fetched there: the guest has no network).
+    LIFTOFF_BIN_DIR=$(cd "$scratch/debug" && pwd) hack/critest.sh --push-only "$scratch/critest-images.txt"
     focus=${VM_CRITEST_FOCUS:-}
     job=(bash -c '
       rc=0
       "$@" || rc=$?
       echo "=== critest in the VM${VM_CRITEST_FOCUS:+ (focus: $VM_CRITEST_FOCUS)}"
-      LIFTOFF_BIN_DIR=$(cd "'"$scratch"'/debug" && pwd) hack/critest.sh ${VM_CRITEST_FOCUS:+-- -ginkgo.focus "$VM_CRITEST_FOCUS"} || rc=$?
+      LIFTOFF_BIN_DIR=$(cd "'"$scratch"'/debug" && pwd) hack/critest.sh --pushed "'"$scratch"'/critest-images.txt" -- -ginkgo.skip "Security Context UserNamespaces" ${VM_CRITEST_FOCUS:+-ginkgo.focus "$VM_CRITEST_FOCUS"} || rc=$?
       exit $rc' vm-job "${job[@]}")
     export VM_CRITEST_FOCUS=$focus
   fi
