@@ -81,7 +81,7 @@ let package = Package(
     .executableTarget(
       name: "liftoff-cri",
       dependencies: [
-        "LiftoffCRI", "LiftoffCore",
+        "LiftoffCRI", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
