@@ -72,7 +72,7 @@ let package = Package(
     .executableTarget(
       name: "liftoff-image",
       dependencies: [
-        "LiftoffCLI", "LiftoffImage", "LiftoffCore",
+        "LiftoffCLI", "LiftoffImage", "LiftoffCatalog", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings,
@@ -182,7 +182,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffImageTests",
-      dependencies: ["LiftoffImage", "LiftoffCore", "CArchive"],
+      dependencies: ["LiftoffImage", "LiftoffCatalog", "LiftoffCore", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
     ),
     .testTarget(

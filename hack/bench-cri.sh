@@ -8,7 +8,10 @@
 # with PODS pods each running one container, and the per-pod memory beside it (liftoff-stage1 PSS;
 # containerd-shim + pause PSS).
 #   hack/bench-cri.sh [RUNS] [PODS]     (root; needs hack/test-env.sh start, crictl, a built liftoff)
-# Env: BIN_DIR (default: newest of .build*/release, else .build/debug).
+# Then, with READS=N (default 20; 0 skips it), hack/bench-reads.py against the same server: one persistent
+# gRPC client timing kubelet's reads (lists, a status per container and sandbox) with N running pods, a
+# lifecycle per RPC, and exit -> event latency (needs Python's grpcio and grpcio-tools).
+# Env: BIN_DIR (default: newest of .build*/release, else .build/debug), READS.
 set -euo pipefail
 RUNS=${1:-10}
 PODS=${2:-10}
@@ -124,8 +127,15 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+run_reads() {  # NAME ENDPOINT
+  [[ ${READS:-20} -gt 0 ]] || return 0
+  python3 -c 'import grpc, grpc_tools' 2>/dev/null || { echo "$1 reads: skipped (pip install grpcio grpcio-tools)"; return 0; }
+  echo "$1 reads, persistent client, ${READS:-20} pods:"
+  python3 "$HACK/bench-reads.py" "$2" "$IMAGE" --pods "${READS:-20}" --runs 20 | sed "s/^/  $1 /"
+}
 run_bench liftoff "$W/liftoff.sock" "$LPID"
 python3 "$HACK/rpc-durations.py" liftoff "$W/liftoff-cri.log"
+run_reads liftoff "$W/liftoff.sock"
 
 if command -v containerd >/dev/null && command -v runc >/dev/null; then
   CT=$W/containerd; mkdir -p "$CT"
@@ -151,6 +161,7 @@ TOML
   sleep 1
   run_bench containerd "$CT/containerd.sock" "$CPID"
   python3 "$HACK/rpc-durations.py" containerd "$CT/log"
+  run_reads containerd "$CT/containerd.sock"
 else
   echo "containerd  skipped: not installed (apt-get install containerd)"
 fi

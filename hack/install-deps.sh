@@ -11,6 +11,8 @@ packages=(
   docker-registry busybox-static apache2-utils openssl python3 curl
   # critest's stand-in images (hack/build-critest-tools.sh: BusyBox from source, two small C programs)
   gcc libc6-dev make bzip2
+  # image trust tests: hack/sigstore-sign.py (cosign key format: scrypt + NaCl secretbox; ECDSA, Ed25519)
+  python3-cryptography python3-nacl
   # benchmarks
   hyperfine
 )

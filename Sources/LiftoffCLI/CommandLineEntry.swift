@@ -10,6 +10,7 @@ public enum CommandLineEntry {
   /// The global flags (all take a value), accepted before the command too.
   public static let globalNames: Set<String> = [
     "--dir", "--registry-config-dir", "--insecure-options", "--cni-conf-dir", "--cni-bin-dir", "--cni-default-network",
+    "--trust-dir",
   ]
 
   /// `liftoff --dir X COMMAND …` is how scripts call rkt-style tools: the global flags given before the
@@ -64,8 +65,8 @@ public enum CommandLineEntry {
   static func withGlobals(_ globals: [String], _ args: [String]) -> [String] {
     var args = args
     if !globals.isEmpty, !args.isEmpty, args[0] != "help" {  // help needs no settings
-      // After the (sub)command path: `app sandbox`, `image list`, … have two words.
-      let at = ((args[0] == "app" || args[0] == "image") && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
+      // After the (sub)command path: `app sandbox`, `image list`, `trust add`, … have two words.
+      let at = (["app", "image", "trust"].contains(args[0]) && args.count > 1 && !args[1].hasPrefix("-")) ? 2 : 1
       args.insert(contentsOf: globals, at: at)
     }
     return args
@@ -113,9 +114,12 @@ public enum ImageCommands {
 
   public static let image = CommandConfiguration(commandName: "image", abstract: "Manage images in the store.")
 
+  public static let trust = CommandConfiguration(
+    commandName: "trust", abstract: "Manage the image trust policy: keys and rules per registry prefix (rkt's trust).")
+
   /// Whether a command line (after the global flags) is one of them, or help about one.
   public static func owns(_ args: [String]) -> Bool {
-    let names = [fetch.commandName, image.commandName]
+    let names = [fetch.commandName, image.commandName, trust.commandName]
     if args.first == "help", args.count > 1 { return names.contains(args[1]) }
     return names.contains(args.first)
   }

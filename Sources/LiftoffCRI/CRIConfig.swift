@@ -10,8 +10,12 @@
 //   stream-address = "127.0.0.1"
 //   stream-port = 0
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
+//   max-unpacked-bytes = "64GiB"      per image pulled: bytes, or K/M/G/T (KiB…TiB); an integer is bytes
+//   max-unpacked-entries = 4194304    per image pulled: files, directories, links
+//   trust-dir = "/etc/liftoff/trust"  image trust policy: policy.toml or policy.json, keys/
 import Foundation
 import LiftoffCore
+import LiftoffImage
 import LiftoffOS
 import Logging
 import TOMLKit
@@ -43,8 +47,16 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// The cgroup driver kubelet must match (RuntimeConfig): `cgroupfs`, or `systemd`, where pod
   /// cgroup parents are slice names (`kubepods-burstable-pod<uid>.slice`).
   public var cgroupDriver: String = "cgroupfs"
+  /// Caps on what unpacking one pulled image may write (LiftoffImage's UnpackLimits).
+  public var maxUnpackedBytes: Int64 = UnpackLimits.defaultMaxBytes
+  public var maxUnpackedEntries: Int64 = UnpackLimits.defaultMaxEntries
+  /// The image trust policy's directory (LiftoffCatalog TrustPolicy.swift), read at every PullImage
+  /// and CreateContainer; no policy file in it: every image is accepted.
+  public var trustDir: String = "/etc/liftoff/trust"
 
   public init() {}
+
+  public var unpackLimits: UnpackLimits { UnpackLimits(maxBytes: maxUnpackedBytes, maxEntries: maxUnpackedEntries) }
 
   enum CodingKeys: String, CodingKey, CaseIterable {
     case socket
@@ -59,6 +71,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case streamTLSCert = "stream-tls-cert"
     case streamTLSKey = "stream-tls-key"
     case cgroupDriver = "cgroup-driver"
+    case maxUnpackedBytes = "max-unpacked-bytes"
+    case maxUnpackedEntries = "max-unpacked-entries"
+    case trustDir = "trust-dir"
   }
 
   /// The CNI plugin search path as a list.
@@ -88,6 +103,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard registryConfigDir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("registry-config-dir \"\(registryConfigDir)\" must be an absolute path")
+    }
+    guard trustDir.hasPrefix("/") else {
+      throw LiftoffError.invalidArgument("trust-dir \"\(trustDir)\" must be an absolute path")
     }
     guard Self.isIPAddress(streamAddress) else {
       throw LiftoffError.invalidArgument("stream-address \"\(streamAddress)\" is not an IPv4 or IPv6 address")
@@ -153,6 +171,26 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let v = try string(.trustDir) { trustDir = v }
+    for key in [CodingKeys.maxUnpackedBytes, .maxUnpackedEntries] {
+      guard let value = table[key.rawValue] else { continue }
+      let text: String
+      if let n = value.int { text = String(n) } else if let s = value.string { text = s } else {
+        throw LiftoffError.invalidArgument("config file \(file): \"\(key.rawValue)\" must be an integer or a string")
+      }
+      do {
+        try setUnpackLimits(bytes: key == .maxUnpackedBytes ? text : nil, entries: key == .maxUnpackedEntries ? text : nil)
+      } catch let e as LiftoffError {
+        throw LiftoffError.invalidArgument("config file \(file): \(e.message)")
+      }
+    }
+  }
+
+  /// Sets max-unpacked-bytes (`64G`, `512MiB`, bytes) and max-unpacked-entries from text; errors
+  /// name the setting (`prefix` + its name).
+  public mutating func setUnpackLimits(bytes: String?, entries: String?, prefix: String = "") throws {
+    if let bytes { maxUnpackedBytes = try UnpackLimits.parseSize(bytes, setting: prefix + CodingKeys.maxUnpackedBytes.rawValue) }
+    if let entries { maxUnpackedEntries = try UnpackLimits.parseCount(entries, setting: prefix + CodingKeys.maxUnpackedEntries.rawValue) }
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

@@ -3,7 +3,7 @@
 //   StartContainer  → `liftoff app start`      StopContainer → `liftoff app stop --timeout`
 //   RemoveContainer → `liftoff app rm`         status / list → pods/… on disk through LiftoffPod
 // The app's name *is* the container ID (64 hex characters), so a container is found by scanning the
-// sandboxes' manifests — no index that a crash could leave stale. The container's CRI metadata lives
+// sandboxes' manifests (held in memory by PodIndex, which follows the disk). The container's CRI metadata lives
 // in the app's annotations under the reserved prefix `io.liftoff.cri.`; its labels and the user's
 // annotations are the app's own.
 import Foundation
@@ -153,19 +153,29 @@ struct CRIContainer: Sendable {
 extension CRIRuntime {
   /// Every CRI container on disk, in creation order.
   func containers(in sandboxes: [CRISandbox]? = nil) throws -> [CRIContainer] {
-    var result: [CRIContainer] = []
-    for sandbox in try sandboxes ?? self.sandboxes() {
-      for app in sandbox.manifest.apps where app.annotations[CRIKeys.kind] == CRIKeys.containerKind {
-        guard let status = sandbox.status.apps.first(where: { $0.name == app.name }) else { continue }
-        result.append(CRIContainer(sandbox: sandbox, app: app, status: status))
-      }
-    }
+    let result = try (sandboxes ?? self.sandboxes()).flatMap { Self.containers(of: $0) }
     return result.sorted { ($0.app.createdAt, $0.id) < ($1.app.createdAt, $1.id) }
   }
 
-  /// The container with this ID or unique ID prefix; NOT_FOUND otherwise.
+  /// The CRI containers of one sandbox.
+  static func containers(of sandbox: CRISandbox) -> [CRIContainer] {
+    sandbox.manifest.apps.compactMap { app in
+      guard app.annotations[CRIKeys.kind] == CRIKeys.containerKind,
+        let status = sandbox.status.apps.first(where: { $0.name == app.name })
+      else { return nil }
+      return CRIContainer(sandbox: sandbox, app: app, status: status)
+    }
+  }
+
+  /// The container with this ID or unique ID prefix; NOT_FOUND otherwise. A full ID is found through
+  /// the index's container → sandbox map, without a look at every pod.
   func container(_ idOrPrefix: String) throws -> CRIContainer {
-    try Self.unique(idOrPrefix, in: try containers(), id: \.id, field: "container_id", what: "container")
+    if PodID.isValid(idOrPrefix), let sandbox = try index.sandbox(holding: idOrPrefix),
+      let c = try containers(in: [sandbox]).first(where: { $0.id == idOrPrefix })
+    {
+      return c
+    }
+    return try Self.unique(idOrPrefix, in: try containers(), id: \.id, field: "container_id", what: "container")
   }
 
   /// The container, or nil when it does not exist (Stop and Remove of what is gone succeed).

@@ -1,5 +1,6 @@
-// What every CRI RPC shares: the configuration, the logger, and the paths of the on-disk state and of
-// the `liftoff` / `liftoff-stage1` executables. No pod state is cached here: reads go to the disk.
+// What every CRI RPC shares: the configuration, the logger, the paths of the on-disk state and of
+// the `liftoff` / `liftoff-stage1` executables, and the in-memory index of the pods on disk that reads
+// are answered from (PodIndex.swift: disk stays the truth, the index follows it).
 import Foundation
 import LiftoffCore
 import LiftoffNet
@@ -18,11 +19,13 @@ public final class CRIRuntime: Sendable {
   /// The previous CPU sample per container and sandbox, for `usage_nano_cores` (CRIStats.swift).
   let cpuSamples = CPUSamples()
   /// GetContainerEvents subscribers and the lifecycle events sent so far.
-  let events = ContainerEventHub()
+  let events: ContainerEventHub
   /// Gives memory back when the server goes idle.
   let trimmer = IdleTrimmer()
   /// Parsed pod manifests, re-read only when a pod.json changes (every lookup walks the pods).
-  let manifests = PodManifestCache()
+  let manifests: PodManifestCache
+  /// The CRI sandboxes and containers, in memory (PodIndex.swift).
+  let index: PodIndex
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer
@@ -35,6 +38,15 @@ public final class CRIRuntime: Sendable {
   ) {
     self.config = config
     self.logger = logger
+    let manifests = PodManifestCache()
+    let events = ContainerEventHub()
+    self.manifests = manifests
+    self.events = events
+    let dir = config.dir
+    self.index = PodIndex(
+      read: { id in CRIRuntime.readSandbox(id, dir: dir, manifests: manifests) },
+      readAll: { try CRIRuntime.readSandboxes(dir: dir, manifests: manifests) },
+      changed: { old, new in Task { await events.podChanged(from: old, to: new) } })
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir
     self.userNamespacesUnsupported = CRIRuntime.probeUserNamespaces(dir: config.dir)

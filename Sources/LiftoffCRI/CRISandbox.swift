@@ -99,13 +99,17 @@ extension CRIRuntime {
       globals: [
         "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
         "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
-        "--registry-config-dir", config.registryConfigDir,
+        "--registry-config-dir", config.registryConfigDir, "--trust-dir", config.trustDir,
       ])
   }
 
-  /// Every CRI sandbox on disk (pods that `liftoff app sandbox` made for the CRI), in creation order.
-  func sandboxes() throws -> [CRISandbox] {
-    let store = try podStore
+  /// Every CRI sandbox (pods that `liftoff app sandbox` made for the CRI), in creation order: from the
+  /// index (PodIndex.swift).
+  func sandboxes() throws -> [CRISandbox] { try index.sandboxes() }
+
+  /// Every CRI sandbox on disk, read now.
+  static func readSandboxes(dir: String, manifests: PodManifestCache) throws -> [CRISandbox] {
+    let store = try PodStore(root: dir)
     let manager = PodManager(store: store)
     var result: [CRISandbox] = []
     var seen = Set<String>()
@@ -117,12 +121,36 @@ extension CRIRuntime {
       result.append(CRISandbox(id: id, place: place, manifest: manifest, status: manager.status(id, place, manifest: manifest)))
     }
     manifests.retain(only: seen)
-    return result.sorted { ($0.manifest.createdAt, $0.id) < ($1.manifest.createdAt, $1.id) }
+    return result
   }
 
-  /// The sandbox with this ID or unique ID prefix; NOT_FOUND otherwise.
+  /// One CRI sandbox as on disk now; nil when it is gone or not a CRI sandbox.
+  static func readSandbox(_ id: String, dir: String, manifests: PodManifestCache) -> CRISandbox? {
+    guard let store = try? PodStore(root: dir), let place = store.locate(id),
+      let manifest = try? manifests.manifest(store, id, at: place),
+      manifest.annotations[CRIKeys.kind] == CRIKeys.sandboxKind
+    else { return nil }
+    return CRISandbox(id: id, place: place, manifest: manifest, status: PodManager(store: store).status(id, place, manifest: manifest))
+  }
+
+  /// The sandbox with this ID or unique ID prefix; NOT_FOUND otherwise. A full ID the index does not
+  /// know is looked for on disk before it is declared missing.
   func sandbox(_ idOrPrefix: String) throws -> CRISandbox {
-    try Self.unique(idOrPrefix, in: try sandboxes(), id: \.id, field: "pod_sandbox_id", what: "pod sandbox")
+    if PodID.isValid(idOrPrefix) {
+      if let s = try index.sandbox(id: idOrPrefix) { return s }
+      index.refresh(idOrPrefix)
+      if let s = try index.sandbox(id: idOrPrefix) { return s }
+    }
+    return try Self.unique(idOrPrefix, in: try sandboxes(), id: \.id, field: "pod_sandbox_id", what: "pod sandbox")
+  }
+
+  /// Runs `body` (which changes pod `id` through `liftoff`) under the pod's lock, then reads the pod
+  /// again into the index, whatever `body` did.
+  func changingPod<T: Sendable>(_ id: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await podLocks.withLock(id) {
+      defer { index.refresh(id) }
+      return try await body()
+    }
   }
 
   /// The sandbox, or nil when it does not exist (Stop and Remove of what is gone succeed).

@@ -50,6 +50,14 @@ public final class CRIServer: Sendable {
     let lock = try InstanceLock(path: config.socket + ".lock")
     defer { lock.release() }
     let listener = try UnixListener.bind(path: config.socket)
+    // The pod index: listening first, then read from disk, so that no stage1's word falls between.
+    do {
+      try runtime.index.startWatching(dir: config.dir, logger: logger)
+      try runtime.index.reload()
+    } catch {
+      listener.removeSocketFileIfOurs()
+      throw LiftoffError.internal("cannot start the pod index on \(config.dir)", cause: error)
+    }
 
     do {
       try await runtime.streaming.start()

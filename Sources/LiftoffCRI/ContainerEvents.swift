@@ -1,7 +1,7 @@
 // GetContainerEvents: container and sandbox lifecycle events (created, started, stopped, deleted), as
 // kubelet's evented PLEG consumes them. The RPCs that change a pod publish their event once the change
-// is on disk; a watcher polls the disk once a second while anyone listens, to report what no RPC did
-// (an app that exits by itself, a pod whose stage1 ended). Per ID an event is sent only when it moves
+// is on disk; what no RPC did (an app that exits by itself, a pod whose stage1 ended) the pod index
+// reports as soon as stage1 tells it or its stage1 is gone (PodIndex.swift). Per ID an event is sent only when it moves
 // the lifecycle forward, so an RPC and the watcher never report the same stop twice, and a container's
 // events arrive in order: created, started, stopped, deleted.
 // Sandbox events carry the sandbox ID as `container_id`, as containerd sends them.
@@ -15,7 +15,6 @@ actor ContainerEventHub {
   private var nextSubscriber = 0
   /// The last event type sent per ID.
   private var last: [String: Runtime_V1_ContainerEventType] = [:]
-  private var watcher: Task<Void, Never>?
 
   var listening: Bool { !subscribers.isEmpty }
 
@@ -23,26 +22,13 @@ actor ContainerEventHub {
     let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
     let id = nextSubscriber
     nextSubscriber += 1
+    if subscribers.isEmpty { seed(runtime) }
     subscribers[id] = continuation
-    if watcher == nil {
-      seed(runtime)
-      watcher = Task { [weak self] in
-        while !Task.isCancelled {
-          try? await Task.sleep(for: .seconds(1))
-          guard let self, await self.listening else { return }
-          await self.poll(runtime)
-        }
-      }
-    }
     return (id, stream)
   }
 
   func unsubscribe(_ id: Int) {
     subscribers.removeValue(forKey: id)?.finish()
-    if subscribers.isEmpty {
-      watcher?.cancel()
-      watcher = nil
-    }
   }
 
   static func order(_ t: Runtime_V1_ContainerEventType) -> Int {
@@ -80,17 +66,21 @@ actor ContainerEventHub {
     }
   }
 
-  private func poll(_ runtime: CRIRuntime) {
-    guard let sandboxes = try? runtime.sandboxes(), let containers = try? runtime.containers(in: sandboxes) else { return }
+  /// The pod index saw pod `old` become `new` on disk: containers that stopped and a sandbox that is no
+  /// longer ready are reported (their start and creation were reported by the RPCs that made them).
+  func podChanged(from old: CRISandbox?, to new: CRISandbox?) {
+    guard listening, let sandbox = new ?? old else { return }
+    let containers = CRIRuntime.containers(of: sandbox)
     for c in containers where c.state == .containerExited && last[c.id] == .containerStartedEvent {
-      publish(Self.event(.containerStoppedEvent, id: c.id, sandbox: c.sandbox, containers: containers))
+      publish(Self.event(.containerStoppedEvent, id: c.id, sandbox: sandbox, containers: containers))
     }
-    for s in sandboxes where !s.ready && last[s.id] == .containerStartedEvent {
-      publish(Self.event(.containerStoppedEvent, id: s.id, sandbox: s, containers: containers))
+    if !sandbox.ready && last[sandbox.id] == .containerStartedEvent {
+      publish(Self.event(.containerStoppedEvent, id: sandbox.id, sandbox: sandbox, containers: containers))
     }
     // Forget what is gone for good.
-    let present = Set(sandboxes.map(\.id) + containers.map(\.id))
-    for (id, t) in last where t == .containerDeletedEvent && !present.contains(id) { last.removeValue(forKey: id) }
+    if new == nil {
+      for id in [sandbox.id] + containers.map(\.id) where last[id] == .containerDeletedEvent { last.removeValue(forKey: id) }
+    }
   }
 
   static func event(

@@ -27,6 +27,9 @@ extension ImageService {
     if !a.password.isEmpty { c.password = a.password }
     if !a.identityToken.isEmpty { c.identityToken = a.identityToken }
     if !a.registryToken.isEmpty { c.registryToken = a.registryToken }
-    return c == RegistryCredentials() ? nil : c
+    guard c != RegistryCredentials() else { return nil }
+    // Only for the registry kubelet looked them up for (containerd's ParseAuth does the same).
+    if !a.serverAddress.isEmpty { c.serverAddress = a.serverAddress }
+    return c
   }
 }

@@ -7,9 +7,13 @@ import LiftoffCore
 import LiftoffImage
 
 extension CRIRuntime {
-  /// The image store. Registry host configuration is read from `registry-config-dir`.
+  /// The image store. Registry host configuration is read from `registry-config-dir`; unpacking a
+  /// pulled image is capped by `max-unpacked-bytes` and `max-unpacked-entries`; pulls are held to the
+  /// trust policy in `trust-dir`.
   func imageStore() throws -> ImageStore {
-    try ImageStore(root: imagesDir, hosts: RegistryHosts(configDir: config.registryConfigDir))
+    try ImageStore(
+      root: imagesDir, hosts: RegistryHosts(configDir: config.registryConfigDir), unpackLimits: config.unpackLimits,
+      trustDir: config.trustDir)
   }
 }
 

@@ -3,7 +3,8 @@
 // resolved here, so `image_ref` and `image_id` agree with ImageService, and the app is added by image
 // ID, so a tag moved meanwhile cannot change what runs.
 // Contract: the sandbox must exist (NOT_FOUND) and be ready (FAILED_PRECONDITION); metadata.name and
-// image are required; (name, attempt) is unique in the sandbox (ALREADY_EXISTS naming the holder).
+// image are required; (name, attempt) is unique in the sandbox (ALREADY_EXISTS naming the holder); an
+// image the trust policy does not accept now is FAILED_PRECONDITION naming the rule (CRIRuntime+Trust.swift).
 import GRPCCore
 import LiftoffCore
 
@@ -24,6 +25,7 @@ extension RuntimeService {
       guard let (summary, _) = try ImageService.find(store, config.image.image) else {
         throw LiftoffError.notFound("image \(config.image.image) not found: pull it first")
       }
+      try runtime.checkImageTrust(config.image, imageID: summary.id)  // trust: CRIRuntime+Trust.swift
       let imageName = config.image.image.hasPrefix("sha256:") ? (summary.repoTags.first ?? summary.id) : config.image.image
       let imageRef = summary.repoDigests.first ?? summary.id
       let id = CRIRuntime.newContainerID()
@@ -31,7 +33,7 @@ extension RuntimeService {
         request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
         imageRef: imageRef
       ).make()
-      try await runtime.podLocks.withLock(sandbox.id) {
+      try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(sandbox.id) is not ready")
         }

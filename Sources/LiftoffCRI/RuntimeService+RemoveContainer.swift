@@ -11,7 +11,7 @@ extension RuntimeService {
       guard let container = try runtime.existingContainer(request.containerID) else {
         return Runtime_V1_RemoveContainerResponse()
       }
-      try await runtime.podLocks.withLock(container.sandbox.id) {
+      try await runtime.changingPod(container.sandbox.id) {
         guard try runtime.existingContainer(container.id) != nil else { return }
         _ = try await runtime.stage0.run(["app", "rm", "--app", container.id, container.sandbox.id])
       }

@@ -11,7 +11,7 @@ extension RuntimeService {
       guard let sandbox = try runtime.existingSandbox(request.podSandboxID) else {
         return Runtime_V1_RemovePodSandboxResponse()
       }
-      try await runtime.podLocks.withLock(sandbox.id) {
+      try await runtime.changingPod(sandbox.id) {
         // Another caller may have removed it while we waited for the lock.
         guard let current = try runtime.existingSandbox(sandbox.id) else { return }
         if current.ready {

@@ -106,6 +106,7 @@ extension RuntimeService {
         guard id.count == 64, id.allSatisfy(\.isHexDigit) else {
           throw LiftoffError.internal("liftoff app sandbox printed \"\(id)\" instead of a pod id")
         }
+        runtime.index.refresh(id)
         runtime.logger.info("sandbox started", metadata: ["id": "\(id)", "name": "\(identity)"])
         await runtime.emit(.containerCreatedEvent, id: id, sandboxID: id)
         await runtime.emit(.containerStartedEvent, id: id, sandboxID: id)

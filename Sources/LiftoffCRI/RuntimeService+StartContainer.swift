@@ -9,7 +9,7 @@ extension RuntimeService {
   ) async throws -> Runtime_V1_StartContainerResponse {
     try await handle("StartContainer", runtime) {
       let container = try runtime.container(request.containerID)
-      try await runtime.podLocks.withLock(container.sandbox.id) {
+      try await runtime.changingPod(container.sandbox.id) {
         let current = try runtime.container(container.id)
         guard current.state == .containerCreated else {
           throw LiftoffError(.failedPrecondition, "container \(container.id) is \(current.status.state), not created")

@@ -12,7 +12,7 @@ extension RuntimeService {
         return Runtime_V1_StopContainerResponse()
       }
       guard request.timeout >= 0 else { throw LiftoffError.invalidArgument("timeout \(request.timeout) is negative") }
-      try await runtime.podLocks.withLock(container.sandbox.id) {
+      try await runtime.changingPod(container.sandbox.id) {
         guard let current = try runtime.existingContainer(container.id), current.state == .containerRunning,
           current.sandbox.ready
         else { return }

@@ -15,7 +15,7 @@ extension RuntimeService {
       guard let sandbox = try runtime.existingSandbox(request.podSandboxID) else {
         return Runtime_V1_StopPodSandboxResponse()
       }
-      try await runtime.podLocks.withLock(sandbox.id) {
+      try await runtime.changingPod(sandbox.id) {
         if try runtime.existingSandbox(sandbox.id) != nil {
           _ = try await runtime.stage0.run(["stop", "--timeout", "0", sandbox.id])
         }

@@ -24,7 +24,7 @@ extension RuntimeService {
       }
       guard !flags.isEmpty else { return Runtime_V1_UpdateContainerResourcesResponse() }
       let arguments = ["app", "update", "--app", container.id] + flags + [container.sandbox.id]
-      try await runtime.podLocks.withLock(container.sandbox.id) {
+      try await runtime.changingPod(container.sandbox.id) {
         _ = try await runtime.stage0.run(arguments)
       }
       return Runtime_V1_UpdateContainerResourcesResponse()

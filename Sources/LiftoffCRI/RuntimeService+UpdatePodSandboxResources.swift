@@ -18,7 +18,7 @@ extension RuntimeService {
       }
       let flags = try ContainerArguments.resourceFlags(request.resources, field: "resources")
       guard !flags.isEmpty else { return Runtime_V1_UpdatePodSandboxResourcesResponse() }
-      try await runtime.podLocks.withLock(sandbox.id) {
+      try await runtime.changingPod(sandbox.id) {
         _ = try await runtime.stage0.run(["app", "update"] + flags + [sandbox.id])
       }
       return Runtime_V1_UpdatePodSandboxResourcesResponse()

@@ -38,6 +38,33 @@ public final class ContentStore: Sendable {
 
   public func size(_ d: Digest) -> Int64? { FileSystem.size(path(d)) }
 
+  /// How large a blob that is read into memory whole may be.
+  public struct Limit: Sendable {
+    public let bytes: Int
+    /// What it is for, in errors: "the 4 MiB limit for manifests and indexes".
+    public let name: String
+
+    /// Manifests and indexes: containerd's MaxManifestSize (4 × 1048 × 1048 bytes) and
+    /// containers/image's MaxManifestBodySize (4 MiB); a manifest of 128 layers is ~32 KiB.
+    public static let manifest = Limit(bytes: 4 << 20, name: "manifests and indexes")
+    /// Image configs: twice containers/image's MaxConfigBodySize (4 MiB); the history and labels of
+    /// real images take a few hundred KiB at most.
+    public static let config = Limit(bytes: 8 << 20, name: "image configs")
+
+    /// Refuses `size` bytes of `what` above the limit.
+    public func check(_ size: Int64, _ what: String) throws {
+      guard size > Int64(bytes) else { return }
+      throw LiftoffError.invalidArgument("\(what) is \(size) bytes, over the \(bytes >> 20) MiB limit for \(name)")
+    }
+  }
+
+  /// A stored blob that is read into memory (a manifest, index or config), refused when larger than
+  /// `limit`; `what` names it in errors.
+  public func read(_ d: Digest, limit: Limit, what: String) throws -> Data {
+    try limit.check(size(d) ?? 0, what)
+    return try read(d)
+  }
+
   /// Every blob digest in the store.
   public func all() -> [Digest] {
     FileSystem.list(blobsDir).compactMap { try? Digest(sha256Hex: $0) }

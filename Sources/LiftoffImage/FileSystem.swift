@@ -1,7 +1,8 @@
 // Small file-system helpers for the image store: atomic writes (temp + fsync + rename), directory
-// creation, recursive removal without following symlinks.
+// creation, recursive removal (LiftoffOS's, by descriptors, without following symlinks).
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc
@@ -77,44 +78,15 @@ enum FileSystem {
     return stat(path, &st) == 0 ? Int64(st.st_size) : nil
   }
 
-  /// Removes `path` and everything below it, never following symlinks. Missing is fine.
+  /// Removes `path` and everything below it by descriptors, never following a symlink nor entering
+  /// another mount (LiftoffOS's removeTree). Missing is fine.
   static func removeTree(_ path: String) throws {
-    var st = stat()
-    guard lstat(path, &st) == 0 else {
-      if errno == ENOENT { return }
-      throw SystemCallError("lstat", errno: errno, path: path)
-    }
-    if (st.st_mode & S_IFMT) != S_IFDIR {
-      if unlink(path) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: path) }
-      return
-    }
-    let parent = (path as NSString).deletingLastPathComponent
-    let pfd = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard pfd >= 0 else { throw SystemCallError("open", errno: errno, path: parent) }
-    defer { close(pfd) }
-    try removeEntry(pfd, (path as NSString).lastPathComponent, pathForErrors: path)
+    try LiftoffOS.FileSystem.removeTree(path)
   }
 
-  /// Removes `name` in directory `dirfd` recursively (no symlink is followed).
+  /// Removes `name` in directory `dirfd` recursively, the same way.
   static func removeEntry(_ dirfd: Int32, _ name: String, pathForErrors: String) throws {
-    if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return }
-    guard errno == EISDIR || errno == EPERM else { throw SystemCallError("unlinkat", errno: errno, path: pathForErrors) }
-    let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemCallError("openat", errno: errno, path: pathForErrors) }
-    guard let dir = fdopendir(fd) else {
-      close(fd)
-      throw SystemCallError("fdopendir", errno: errno, path: pathForErrors)
-    }
-    var names: [String] = []
-    while let ent = readdir(dir) {
-      let n = withUnsafeBytes(of: ent.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-      if n != "." && n != ".." { names.append(n) }
-    }
-    for n in names { try removeEntry(fd, n, pathForErrors: pathForErrors + "/" + n) }
-    closedir(dir)
-    if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-      throw SystemCallError("unlinkat", errno: errno, path: pathForErrors)
-    }
+    try LiftoffOS.FileSystem.removeTree(at: dirfd, name, pathForErrors: pathForErrors)
   }
 
   /// Names in a directory (not `.`/`..`); empty when it does not exist.

@@ -86,7 +86,8 @@ extension ImageStore {
     guard FileSystem.exists(file) else { throw LiftoffError.notFound("\(file) not found") }
     let layerPath = "\(tmpDir)/aci-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tar"
     defer { unlink(layerPath) }
-    let manifestData: Data = try await runOnThread { try ImageStore.convertACI(file, layerTo: layerPath, what: what) }
+    let account = unpackBudget().account()
+    let manifestData: Data = try await runOnThread { try ImageStore.convertACI(file, layerTo: layerPath, what: what, budget: account) }
     let manifest: ACIManifest
     do { manifest = try JSONDecoder().decode(ACIManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid ACI manifest: \(error)")
@@ -114,8 +115,9 @@ extension ImageStore {
   }
 
   /// Reads an ACI: returns its `manifest` and writes the `rootfs/` entries, prefix stripped, as an
-  /// uncompressed tar to `layerTo`. Entry paths are checked again when the layer is unpacked.
-  static func convertACI(_ file: String, layerTo: String, what: String) throws -> Data {
+  /// uncompressed tar to `layerTo`, charging `budget` as an unpack would (the tar is as large as
+  /// the rootfs). Entry paths are checked again when the layer is unpacked.
+  static func convertACI(_ file: String, layerTo: String, what: String, budget: UnpackBudget.Account? = nil) throws -> Data {
     let reader = try ArchiveReader(what: what)
     try reader.open(path: file)
     let out = try ArchiveWriter(path: layerTo, gzip: false)
@@ -134,6 +136,7 @@ extension ImageStore {
         continue
       }
       guard p == "rootfs" || p == "rootfs/" || p.hasPrefix("rootfs/") else { continue }
+      try budget?.charge(bytes: max(0, archive_entry_size(e)), entries: 1, layer: what, entry: p)
       let stripped = p == "rootfs" || p == "rootfs/" ? "./" : String(p.dropFirst("rootfs/".count))
       archive_entry_set_pathname(e, stripped.isEmpty ? "./" : stripped)
       if let hl = archive_entry_hardlink(e) {

@@ -24,7 +24,8 @@ extension ImageStore {
     }
     try manifest.validate("\(source)@\(manifestDigest)")
     let config: ImageConfig
-    do { config = try JSONDecoder().decode(ImageConfig.self, from: try content.read(manifest.config.digest)) } catch {
+    let configData = try content.read(manifest.config.digest, limit: .config, what: "\(source): config \(manifest.config.digest)")
+    do { config = try JSONDecoder().decode(ImageConfig.self, from: configData) } catch {
       throw LiftoffError.invalidArgument("\(source): invalid config \(manifest.config.digest): \(error)")
     }
     guard config.rootfs.diffIDs.count == manifest.layers.count else {
@@ -34,7 +35,8 @@ extension ImageStore {
     // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
     // another image's diff_ids must not be able to plant its content under that image's key.
     let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
-    for (i, l) in manifest.layers.enumerated() { try await ensureLayer(blob: l.digest, chain: chains[i]) }
+    let budget = unpackBudget()
+    for (i, l) in manifest.layers.enumerated() { try await ensureLayer(blob: l.digest, chain: chains[i], budget: budget) }
     let rec = ImageRecord(
       id: manifest.config.digest.description, manifestDigest: manifestDigest.description, indexDigest: indexDigest?.description,
       chainIDs: chains.map(\.description), layerDigests: manifest.layers.map(\.digest.description),
@@ -95,7 +97,8 @@ extension ImageStore {
     guard FileSystem.exists(file) else { throw LiftoffError.notFound("\(file) not found") }
     let dir = try makeUnpackDir()
     do {
-      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: file, into: dir, layer: what) }
+      let account = unpackBudget().account()
+      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: file, into: dir, layer: what, budget: account) }
     } catch {
       try? FileSystem.removeTree(dir)
       throw error
@@ -108,6 +111,7 @@ extension ImageStore {
   public func importOCILayout(_ dir: String, tag: String?, name: String? = nil) async throws -> ResolvedImage {
     let what = "oci-layout:\(dir)"
     let indexPath = try ImageStore.insidePath(dir, "index.json", what: what)
+    try ContentStore.Limit.manifest.check(FileSystem.size(indexPath) ?? 0, "\(what): index.json")
     let index: ImageIndex
     do { index = try JSONDecoder().decode(ImageIndex.self, from: try Data(contentsOf: URL(fileURLWithPath: indexPath))) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid index.json: \(error)")
@@ -125,7 +129,8 @@ extension ImageStore {
       let tags = index.manifests.compactMap { $0.annotations?[refName] }
       throw LiftoffError.invalidArgument("\(what): \(index.manifests.count) images; choose one with :TAG (\(tags.joined(separator: ", ")))")
     }
-    func blob(_ d: Descriptor) throws -> String {
+    func blob(_ d: Descriptor, limit: ContentStore.Limit? = nil) throws -> String {
+      try limit?.check(d.size, "\(what): blob \(d.digest)")
       let p = try ImageStore.insidePath(dir, "blobs/\(d.digest.algorithm)/\(d.digest.encoded)", what: what)
       try ingestFile(p, expected: d.digest, expectedSize: d.size)
       return p
@@ -133,21 +138,24 @@ extension ImageStore {
     var manifestDesc = entry
     var indexDigest: Digest?
     if MediaType.indexes.contains(entry.mediaType) {
-      _ = try blob(entry)
+      _ = try blob(entry, limit: .manifest)
       let child: ImageIndex
-      do { child = try JSONDecoder().decode(ImageIndex.self, from: try content.read(entry.digest)) } catch {
+      do { child = try JSONDecoder().decode(ImageIndex.self, from: try content.read(entry.digest, limit: .manifest, what: "\(what): index \(entry.digest)")) } catch let e as LiftoffError {
+        throw e
+      } catch {
         throw LiftoffError.invalidArgument("\(what): invalid index \(entry.digest): \(error)")
       }
       manifestDesc = try child.select(platform, what: what)
       indexDigest = entry.digest
     }
-    _ = try blob(manifestDesc)
-    let manifestData = try content.read(manifestDesc.digest)
+    _ = try blob(manifestDesc, limit: .manifest)
+    let manifestData = try content.read(manifestDesc.digest, limit: .manifest, what: "\(what): manifest \(manifestDesc.digest)")
     let manifest: ImageManifest
     do { manifest = try JSONDecoder().decode(ImageManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid manifest \(manifestDesc.digest): \(error)")
     }
-    for d in [manifest.config] + manifest.layers { _ = try blob(d) }
+    _ = try blob(manifest.config, limit: .config)
+    for d in manifest.layers { _ = try blob(d) }
     let t = tag ?? entry.annotations?[refName] ?? "latest"
     var n = name ?? "localhost/\(ImageStore.sanitizedName((dir as NSString).lastPathComponent)):\(ImageStore.sanitizedTag(t))"
     if name == nil, let full = entry.annotations?[refName], full.contains("/"), (try? ImageReference(parsing: full)) != nil { n = full }
@@ -170,7 +178,9 @@ extension ImageStore {
     let dir = try await unpackArchive(file, what: "oci-archive:\(file)")
     defer { try? FileSystem.removeTree(dir) }
     let base = ImageStore.sanitizedName(((file as NSString).lastPathComponent as NSString).deletingPathExtension)
-    let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(contentsOf: URL(fileURLWithPath: try ImageStore.insidePath(dir, "index.json", what: file))))
+    let indexPath = try ImageStore.insidePath(dir, "index.json", what: file)
+    try ContentStore.Limit.manifest.check(FileSystem.size(indexPath) ?? 0, "oci-archive:\(file): index.json")
+    let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath)))
     let tag = idx?.manifests.count == 1 ? idx?.manifests[0].annotations?["org.opencontainers.image.ref.name"] : nil
     var name: String? = "localhost/\(base):\(ImageStore.sanitizedTag(tag ?? "latest"))"
     if let tag, tag.contains("/"), (try? ImageReference(parsing: tag)) != nil { name = tag }
@@ -190,12 +200,16 @@ extension ImageStore {
     }
     let entries: [Entry]
     do {
-      entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: try ImageStore.insidePath(dir, "manifest.json", what: what))))
+      let path = try ImageStore.insidePath(dir, "manifest.json", what: what)
+      try ContentStore.Limit.manifest.check(FileSystem.size(path) ?? 0, "\(what): manifest.json")
+      entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     } catch let e as LiftoffError { throw e } catch {
       throw LiftoffError.invalidArgument("\(what): invalid manifest.json: \(error)")
     }
     guard let e = entries.first else { throw LiftoffError.invalidArgument("\(what): manifest.json lists no image") }
-    let (configDigest, configSize) = try ingestFile(try ImageStore.insidePath(dir, e.Config, what: what), expected: nil, expectedSize: nil)
+    let configPath = try ImageStore.insidePath(dir, e.Config, what: what)
+    try ContentStore.Limit.config.check(FileSystem.size(configPath) ?? 0, "\(what): config \(e.Config)")
+    let (configDigest, configSize) = try ingestFile(configPath, expected: nil, expectedSize: nil)
     var layers: [Descriptor] = []
     for l in e.Layers {
       let p = try ImageStore.insidePath(dir, l, what: what)

@@ -56,7 +56,10 @@ extension ImageStore {
   }
 
   func pull(_ ref: ImageReference, client: RegistryClient, progress: PullProgress?) async throws -> ResolvedImage {
+    let trust = try trustRule(for: ref)  // trust (ImageStore+Trust.swift): a reject rule fails here
     let top = try await client.manifest(ref.manifestReference)
+    // trust: the signatures the rule asks for, checked before anything is stored
+    let verifiedSignatures = try await verifySignatures(trust, ref: ref, client: client, digest: top.digest)
     var manifestData = top.data
     var manifestDigest = top.digest
     var manifestType = top.mediaType
@@ -88,11 +91,13 @@ extension ImageStore {
     try manifest.validate("\(ref)@\(manifestDigest)")
     try content.put(manifestData, expected: manifestDigest)
 
-    // Config.
+    // Config: read into memory, so refused above its limit before anything is fetched.
+    let configWhat = "config \(manifest.config.digest) of \(ref)"
+    try ContentStore.Limit.config.check(manifest.config.size, configWhat)
     if !content.has(manifest.config.digest) {
       try await fetchBlob(client: client, desc: manifest.config, progress: nil)
     }
-    let configData = try content.read(manifest.config.digest)
+    let configData = try content.read(manifest.config.digest, limit: .config, what: configWhat)
     let config: ImageConfig
     do { config = try JSONDecoder().decode(ImageConfig.self, from: configData) } catch {
       throw LiftoffError.invalidArgument("config \(manifest.config.digest) of \(ref): invalid JSON: \(error)")
@@ -109,13 +114,14 @@ extension ImageStore {
     // Layers.
     let missing = manifest.layers.indices.filter { !(content.has(manifest.layers[$0].digest) && FileSystem.isDirectory(layerDir(chains[$0]))) }
     for i in missing { progress?.addTotal(manifest.layers[i].size) }
+    let budget = unpackBudget()
     try await withThrowingTaskGroup(of: Void.self) { group in
       var next = 0
       func start() {
         guard next < missing.count else { return }
         let i = missing[next]
         next += 1
-        group.addTask { try await self.pullLayer(client: client, desc: manifest.layers[i], chain: chains[i], progress: progress) }
+        group.addTask { try await self.pullLayer(client: client, desc: manifest.layers[i], chain: chains[i], budget: budget, progress: progress) }
       }
       for _ in 0..<parallelDownloads { start() }
       while try await group.next() != nil { start() }
@@ -128,6 +134,7 @@ extension ImageStore {
       source: "docker://\(ref)", createdAt: ISO8601DateFormatter().string(from: Date()))
     try writeRecord(rec)
     let topDigest = indexDigest ?? manifestDigest
+    try await recordSignatures(verifiedSignatures, manifestDigest: topDigest)  // trust: before any name points at the image
     if let t = ref.taggedName { try writeName(NameRecord(name: t, id: rec.id, manifestDigest: topDigest.description)) }
     try writeName(NameRecord(name: ref.canonicalName(topDigest), id: rec.id, manifestDigest: topDigest.description))
     return try resolve(rec.id)
@@ -150,14 +157,17 @@ extension ImageStore {
     _ = try writer.commit()
   }
 
-  /// Downloads and unpacks one layer, streaming the download into the unpacker.
-  func pullLayer(client: RegistryClient, desc: Descriptor, chain: Digest, progress: PullProgress?) async throws {
+  /// Downloads and unpacks one layer, streaming the download into the unpacker. Nothing becomes
+  /// visible unless both succeed: the blob is committed (its digest verified) only after the unpack
+  /// finished, and the unpacked tree is published after that. An unpack that fails (a hostile
+  /// entry, the image's unpack budget spent) stops the download at its next chunk.
+  func pullLayer(client: RegistryClient, desc: Descriptor, chain: Digest, budget: UnpackBudget, progress: PullProgress?) async throws {
     let blobLock = try FileLock(content.lockPath(desc.digest))
     try await blobLock.lock()
     if content.has(desc.digest) {
       blobLock.unlock()
       progress?.add(desc.size)
-      try await ensureLayer(blob: desc.digest, chain: chain)
+      try await ensureLayer(blob: desc.digest, chain: chain, budget: budget)
       return
     }
     defer { blobLock.unlock() }
@@ -165,12 +175,15 @@ extension ImageStore {
     try await layerLock.lock()
     defer { layerLock.unlock() }
     let needUnpack = !FileSystem.isDirectory(layerDir(chain))
+    let layer = desc.digest.description
 
     var writer = try BlobWriter(store: content, expected: desc.digest, expectedSize: desc.size)
     // The unpacker reads the pipe on its own thread while the download writes it.
     var pipeWrite: Int32 = -1
     var unpackDir: String?
     var unpacker: Task<UnpackStats, any Error>?
+    var account = budget.account()
+    let unpackFailed = UnpackFailure()
     if needUnpack {
       var fds: [Int32] = [-1, -1]
       guard pipe2(&fds, O_CLOEXEC) == 0 else { throw SystemCallError("pipe2", errno: errno) }
@@ -179,7 +192,7 @@ extension ImageStore {
       let readFD = fds[0]
       let dir = try makeUnpackDir()
       unpackDir = dir
-      let layer = desc.digest.description
+      let streamAccount = account
       unpacker = Task {
         try await runOnThread {
           defer {
@@ -188,7 +201,10 @@ extension ImageStore {
             while read(readFD, &sink, sink.count) > 0 {}
             close(readFD)
           }
-          return try LayerUnpacker.unpack(fd: readFD, into: dir, layer: layer)
+          do { return try LayerUnpacker.unpack(fd: readFD, into: dir, layer: layer, budget: streamAccount) } catch {
+            unpackFailed.set()
+            throw error
+          }
         }
       }
     }
@@ -203,10 +219,11 @@ extension ImageStore {
       try await client.blob(desc, restart: {
         writer.abort()
         writer = try BlobWriter(store: content, expected: desc.digest, expectedSize: desc.size)
-        // The unpacker cannot rewind: it is fed from the stored blob after the download instead.
+        // The unpacker cannot rewind: it is fed from the downloaded file afterwards instead.
         if pipeWrite >= 0 { streamBroken = true }
         closePipe()
       }, sink: { buf in
+        if unpackFailed.isSet { throw UnpackFailure.Stop() }
         try buf.withUnsafeReadableBytes { b in
           try writer.write(b)
           if pipeWrite >= 0 {
@@ -225,36 +242,42 @@ extension ImageStore {
         }
         progress?.add(Int64(buf.readableBytes))
       })
+      closePipe()
+      if let unpacker, let dir = unpackDir {
+        if streamBroken {
+          // Unpack again from the downloaded (not yet committed) file, with the broken attempt's
+          // charges given back.
+          _ = await unpacker.result
+          account.refund()
+          try FileSystem.removeTree(dir)
+          let again = try makeUnpackDir()
+          unpackDir = again
+          account = budget.account()
+          let (path, retry) = (writer.tmpPath, account)
+          _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: path, into: again, layer: layer, budget: retry) }
+        } else {
+          _ = try await unpacker.value
+        }
+      }
       _ = try writer.commit()
+      if let unpackDir { try publishLayer(unpackDir, chain: chain) }
     } catch {
       writer.abort()
       closePipe()
-      _ = try? await unpacker?.value
+      let unpackResult = await unpacker?.result
       if let unpackDir { try? FileSystem.removeTree(unpackDir) }
-      throw error
-    }
-    closePipe()
-    guard let unpacker, let unpackDir else { return }
-    do {
-      if streamBroken {
-        _ = try? await unpacker.value
-        try FileSystem.removeTree(unpackDir)
-        let path = content.path(desc.digest)
-        let dir = try makeUnpackDir()
-        do {
-          _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: path, into: dir, layer: desc.digest.description) }
-        } catch {
-          try? FileSystem.removeTree(dir)
-          throw error
-        }
-        try publishLayer(dir, chain: chain)
-      } else {
-        _ = try await unpacker.value
-        try publishLayer(unpackDir, chain: chain)
-      }
-    } catch {
-      try? FileSystem.removeTree(unpackDir)
+      // A download stopped because the unpack failed: the unpack's error says why.
+      if error is UnpackFailure.Stop, case .failure(let e)? = unpackResult { throw e }
       throw error
     }
   }
+}
+
+/// Set by a layer's unpacker when it fails, so that the download feeding it stops.
+final class UnpackFailure: Sendable {
+  private let failed = Mutex(false)
+  func set() { failed.withLock { $0 = true } }
+  var isSet: Bool { failed.withLock { $0 } }
+  /// What the download's sink throws once the unpack failed.
+  struct Stop: Error {}
 }

@@ -24,15 +24,25 @@ public final class ImageStore: Sendable {
   public let platform: Platform
   /// Layer downloads in flight per pull.
   public let parallelDownloads: Int
+  /// Caps on what unpacking one image may write (UnpackLimits.swift).
+  public let unpackLimits: UnpackLimits
+
+  /// The trust policy's directory (ImageStore+Trust.swift); nil: no policy, every pull accepted.
+  public let trustDir: String?
 
   /// `root` is `<liftoff dir>/images`; created when missing.
-  public init(root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3) throws {
+  public init(
+    root: String, hosts: RegistryHosts = RegistryHosts(), platform: Platform = .host, parallelDownloads: Int = 3,
+    unpackLimits: UnpackLimits = UnpackLimits(), trustDir: String? = nil
+  ) throws {
     self.root = root
+    self.trustDir = trustDir
     self.content = try ContentStore(root: root)
     self.catalog = ImageCatalog(root: root)
     self.hosts = hosts
     self.platform = platform
     self.parallelDownloads = max(1, parallelDownloads)
+    self.unpackLimits = unpackLimits
     try FileSystem.makeDirectories(root + "/refs/names")
     try FileSystem.makeDirectories(root + "/refs/ids")
     // Root's alone (the unpacked layers hold the images' setuid binaries and device nodes:
@@ -159,6 +169,7 @@ public final class ImageStore: Sendable {
       try FileSystem.removeTree("\(layersDir)/\(hex)")
       report.removedLayers.append("sha256:" + hex)
     }
+    pruneTrustRecords(keep: keepBlobs)  // trust: records of manifests no image keeps (ImageStore+Trust.swift)
     content.cleanTemporary()
     for n in FileSystem.list(namesDir) + FileSystem.list(idsDir) where n.hasPrefix(".tmp-") {
       unlink("\(namesDir)/\(n)")
@@ -204,6 +215,9 @@ public final class ImageStore: Sendable {
 
   func layerDir(_ chain: Digest) -> String { "\(layersDir)/\(chain.encoded)" }
 
+  /// The unpack budget of one image pull or import: the limits, and what the disk has free.
+  func unpackBudget() -> UnpackBudget { UnpackBudget(unpackLimits, dir: tmpDir) }
+
   /// A fresh directory in tmp/ for an unpack.
   func makeUnpackDir() throws -> String {
     let p = "\(tmpDir)/unpack-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
@@ -230,8 +244,8 @@ public final class ImageStore: Sendable {
     FileSystem.fsyncDirectory(layersDir)
   }
 
-  /// Unpacks a stored blob into layers/<chain> unless it is there already.
-  func ensureLayer(blob: Digest, chain: Digest) async throws {
+  /// Unpacks a stored blob into layers/<chain> unless it is there already, charging `budget`.
+  func ensureLayer(blob: Digest, chain: Digest, budget: UnpackBudget) async throws {
     if FileSystem.isDirectory(layerDir(chain)) { return }
     let lock = try FileLock("\(tmpDir)/layer-\(chain.encoded).lock")
     try await lock.lock()
@@ -240,7 +254,8 @@ public final class ImageStore: Sendable {
     let tmp = try makeUnpackDir()
     let path = content.path(blob)
     do {
-      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: path, into: tmp, layer: blob.description) }
+      let account = budget.account()
+      _ = try await runOnThread { try LayerUnpacker.unpack(archivePath: path, into: tmp, layer: blob.description, budget: account) }
     } catch {
       try? FileSystem.removeTree(tmp)
       throw error

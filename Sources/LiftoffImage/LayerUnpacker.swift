@@ -10,6 +10,10 @@
 // refused outright, a symlink (or non-directory) in a parent component is refused, hardlink targets
 // are resolved the same way, and an existing entry is unlinked (never opened) before being replaced,
 // so "symlink, then write through it" writes nothing outside. Refusals name the layer and the entry.
+//
+// Size: with a budget (UnpackLimits.swift) every entry, and every regular file's declared size
+// before a byte of it is written, is charged to the image's budget; over it, the unpack fails and
+// the caller removes the half-made tree.
 import CArchive
 import LiftoffCore
 
@@ -26,27 +30,34 @@ public struct LayerUnpacker {
   /// The layer's name in errors (its digest).
   let layer: String
   let rootFD: Int32
+  /// This layer's account with the image's unpack budget; nil for no limit.
+  let budget: UnpackBudget.Account?
   let isRoot = geteuid() == 0
 
   /// Unpacks the tar at `archivePath` into `root` (an existing, empty directory).
-  public static func unpack(archivePath: String, into root: String, layer: String) throws -> UnpackStats {
+  static func unpack(archivePath: String, into root: String, layer: String, budget: UnpackBudget.Account?) throws -> UnpackStats {
     let reader = try ArchiveReader(what: "layer \(layer)")
     try reader.open(path: archivePath)
-    return try unpack(reader: reader, into: root, layer: layer)
+    return try unpack(reader: reader, into: root, layer: layer, budget: budget)
   }
 
   /// Unpacks a tar stream read from `fd`.
-  public static func unpack(fd: Int32, into root: String, layer: String) throws -> UnpackStats {
+  static func unpack(fd: Int32, into root: String, layer: String, budget: UnpackBudget.Account?) throws -> UnpackStats {
     let reader = try ArchiveReader(what: "layer \(layer)")
     try reader.open(fd: fd)
-    return try unpack(reader: reader, into: root, layer: layer)
+    return try unpack(reader: reader, into: root, layer: layer, budget: budget)
   }
 
-  static func unpack(reader: ArchiveReader, into root: String, layer: String) throws -> UnpackStats {
+  /// Unpacks without limits (tests, and callers that bound the input otherwise).
+  public static func unpack(archivePath: String, into root: String, layer: String) throws -> UnpackStats {
+    try unpack(archivePath: archivePath, into: root, layer: layer, budget: nil)
+  }
+
+  static func unpack(reader: ArchiveReader, into root: String, layer: String, budget: UnpackBudget.Account?) throws -> UnpackStats {
     let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: root) }
     defer { close(fd) }
-    let u = LayerUnpacker(layer: layer, rootFD: fd)
+    let u = LayerUnpacker(layer: layer, rootFD: fd, budget: budget)
     return try u.run(reader)
   }
 
@@ -125,6 +136,7 @@ public struct LayerUnpacker {
       let entry = String(cString: cpath)
       let comps = try components(entry, entry: entry)
       let type = archive_entry_filetype(e)
+      try budget?.charge(entries: 1, layer: layer, entry: entry)
 
       if comps.isEmpty {
         // The layer root itself ("./"): only its metadata.
@@ -199,6 +211,9 @@ public struct LayerUnpacker {
         guard fd >= 0 else { throw refuse(entry, "create: \(errnoDescription(errno))") }
         defer { close(fd) }
         let size = archive_entry_size(e)
+        // Charged before a byte is written: a bomb's one huge file fails here, on its header.
+        var charged = max(0, size)
+        try budget?.charge(bytes: charged, layer: layer, entry: entry)
         var end: Int64 = 0
         while true {
           var block: UnsafeRawPointer?
@@ -208,6 +223,11 @@ public struct LayerUnpacker {
           if r == ARCHIVE_EOF { break }
           if r != ARCHIVE_OK && r != ARCHIVE_WARN { throw refuse(entry, "read data: \(reader.errorString)") }
           guard let block, len > 0 else { continue }
+          if offset + Int64(len) > charged {
+            // More data than the header declared (a sparse map that says otherwise): charged too.
+            try budget?.charge(bytes: offset + Int64(len) - charged, layer: layer, entry: entry)
+            charged = offset + Int64(len)
+          }
           var done = 0
           while done < len {
             let n = pwrite(fd, block + done, len - done, off_t(offset) + off_t(done))

@@ -1,10 +1,23 @@
 // A client of the OCI distribution spec v1.1 / Docker Registry HTTP API v2, for pulls:
 //   GET /v2/<name>/manifests/<reference>   (Accept: OCI index/manifest, Docker list/manifest)
-//   GET /v2/<name>/blobs/<digest>          (redirects followed by hand, without our Authorization)
+//   GET /v2/<name>/blobs/<digest>          (redirects followed by hand, see below)
 // Auth: on 401 the `WWW-Authenticate` challenge decides — `Bearer realm=…,service=…,scope=…` gets a
 // token from the realm (anonymously, or with basic credentials; `identitytoken` as OAuth2 refresh
 // token), `Basic` sends the credentials. Retries with backoff on 5xx, 429 and dropped connections.
 // Endpoints (mirrors, then the server) come from RegistryHosts and are tried in order.
+//
+// Where requests may go and what they carry (containerd's remotes/docker rules, a little stricter):
+// - A redirect (blob GET → object storage) and a token realm must be http or https — never
+//   AsyncHTTPClient's unix-socket schemes, file: or anything else — and plain http only from a
+//   plain-http endpoint or with --insecure-options=http: an https registry cannot downgrade us. At
+//   most 10 redirects (containerd's limit).
+// - The pull's credentials (basic, registry token, identity token) belong to the image's registry:
+//   they go to its server endpoint (and a mirror at the same authority), never to another mirror,
+//   and not at all when the CRI AuthConfig's server_address names another registry. A token or
+//   basic header answered for an endpoint goes to that endpoint's origin only: a redirect to the
+//   same scheme://host:port gets it, a redirect anywhere else gets nothing of ours.
+// - A token realm gets the basic credentials or identity token (it may be another host, as
+//   auth.docker.io is for registry-1.docker.io): that is the token protocol, as in containerd.
 import AsyncHTTPClient
 import Foundation
 import LiftoffCore
@@ -17,18 +30,22 @@ final class RegistryClient: Sendable {
   let reference: ImageReference
   let endpoints: [RegistryEndpoint]
   let credentials: RegistryCredentials?
+  /// --insecure-options=http: plain HTTP is allowed to every host, redirects and realms included.
+  let insecureHTTP: Bool
   let clients: [HTTPClient]
   /// Authorization header per endpoint authority, once a challenge was answered.
   let auth = Mutex<[String: String]>([:])
   /// Endpoints that could not be reached at all; later requests skip them.
   let unreachable = Mutex<Set<Int>>([])
-  static let maxManifestBytes = 8 << 20
   static let attempts = 4
+  /// Redirects followed for one blob GET (containerd's limit).
+  static let maxRedirects = 10
 
   init(reference: ImageReference, hosts: RegistryHosts, credentials: RegistryCredentials?) throws {
     self.reference = reference
     self.endpoints = try hosts.endpoints(for: reference.registry)
     self.credentials = credentials
+    self.insecureHTTP = hosts.insecure.contains(.http)
     var clients: [HTTPClient] = []
     for ep in endpoints {
       var tls = TLSConfiguration.makeClientConfiguration()
@@ -75,7 +92,13 @@ final class RegistryClient: Sendable {
           throw statusError(resp.status, what: "manifest \(reference.name):\(ref)", endpoint: endpoints[i],
                             body: body.map { String(buffer: $0) })
         }
-        let buf = try await resp.body.collect(upTo: RegistryClient.maxManifestBytes)
+        let what = "manifest \(reference.name):\(ref) from \(endpoints[i])"
+        let limit = ContentStore.Limit.manifest
+        if let declared = resp.headers.first(name: "Content-Length").flatMap({ Int64($0) }) { try limit.check(declared, what) }
+        let buf: ByteBuffer
+        do { buf = try await resp.body.collect(upTo: limit.bytes) } catch is NIOTooManyBytesError {
+          throw LiftoffError.invalidArgument("\(what) is over the \(limit.bytes >> 20) MiB limit for \(limit.name)")
+        }
         let data = Data(buf.readableBytesView)
         let digest = ContentStore.sha256(data)
         if let pinned, pinned != digest {
@@ -117,15 +140,28 @@ final class RegistryClient: Sendable {
           if !first { try restart() }
           first = false
           var resp = try await request(i, path: "/\(repository)/blobs/\(desc.digest)", accept: nil)
+          var current = endpointURL(i, path: "/\(repository)/blobs/\(desc.digest)")
           var hops = 0
           while [.movedPermanently, .found, .seeOther, .temporaryRedirect, .permanentRedirect].contains(resp.status) {
             hops += 1
-            guard hops <= 5, let loc = resp.headers.first(name: "Location"),
-              let url = URL(string: loc, relativeTo: URL(string: "\(endpoints[i].scheme)://\(endpoints[i].authority)/"))
-            else { throw LiftoffError(.unavailable, "blob \(desc.digest): bad redirect from \(endpoints[i])") }
-            // A redirect target (object storage) gets no registry Authorization.
-            var req = HTTPClientRequest(url: url.absoluteString)
+            let what = "blob \(desc.digest) from \(endpoints[i])"
+            guard hops <= RegistryClient.maxRedirects else {
+              throw LiftoffError.invalidArgument("\(what): more than \(RegistryClient.maxRedirects) redirects")
+            }
+            guard let loc = resp.headers.first(name: "Location"), let target = URL(string: loc, relativeTo: current)?.absoluteURL else {
+              throw LiftoffError.invalidArgument("\(what): redirect without a usable Location")
+            }
+            _ = try? await resp.body.collect(upTo: 65536)
+            try checkTarget(target, from: current, what: "\(what): redirect")
+            current = target
+            var req = HTTPClientRequest(url: target.absoluteString)
             req.method = .GET
+            // Our Authorization (and the endpoint's configured headers) only to the endpoint's own
+            // origin; object storage elsewhere authenticates by its signed URL.
+            if RegistryClient.sameOrigin(target, endpoints[i]) {
+              for (k, v) in endpoints[i].headers { req.headers.add(name: k, value: v) }
+              if let a = auth.withLock({ $0[endpoints[i].authority] }) { req.headers.add(name: "Authorization", value: a) }
+            }
             resp = try await clients[i].execute(req, timeout: .hours(6))
           }
           guard resp.status == .ok else {
@@ -137,8 +173,13 @@ final class RegistryClient: Sendable {
             }
             throw e
           }
-          for try await chunk in resp.body { try sink(chunk) }
+          for try await chunk in resp.body {
+            do { try sink(chunk) } catch { throw SinkError(underlying: error) }
+          }
           return
+        } catch let e as SinkError {
+          // What the caller's sink refused (a full disk, a layer over its limits) is not retried.
+          throw e.underlying
         } catch let e as LiftoffError where e.code == .invalidArgument || e.code == .permissionDenied {
           throw e
         } catch let e as LiftoffError where e.code == .notFound {
@@ -154,6 +195,60 @@ final class RegistryClient: Sendable {
   }
 
   // MARK: requests and auth
+
+  /// An error thrown by a blob's sink, passed through without retries.
+  struct SinkError: Error { var underlying: any Error }
+
+  func endpointURL(_ i: Int, path: String) -> URL {
+    let ep = endpoints[i]
+    return URL(string: "\(ep.scheme)://\(ep.authority)\(ep.apiPath)\(path)")!
+  }
+
+  /// Refuses a redirect target or token realm that is not http(s), or that is plain http when
+  /// `origin` is https and plain HTTP is not allowed for every host.
+  func checkTarget(_ target: URL, from origin: URL, what: String) throws {
+    try RegistryClient.checkTarget(target, from: origin, insecureHTTP: insecureHTTP, what: what)
+  }
+
+  static func checkTarget(_ target: URL, from origin: URL, insecureHTTP: Bool, what: String) throws {
+    let scheme = target.scheme?.lowercased() ?? ""
+    guard scheme == "https" || scheme == "http", let host = target.host, !host.isEmpty else {
+      throw LiftoffError.invalidArgument(
+        "\(what) to \"\(target.absoluteString.prefix(200))\" refused: only http and https URLs are followed")
+    }
+    if scheme == "http" && origin.scheme?.lowercased() != "http" && !insecureHTTP {
+      throw LiftoffError.invalidArgument(
+        "\(what) to \"\(target.absoluteString.prefix(200))\" refused: plain http from an https registry (allow it with --insecure-options=http)")
+    }
+  }
+
+  /// host[:port] of `url` as RegistryEndpoint spells an authority, the scheme's default port left out.
+  static func authority(of url: URL) -> String? {
+    guard let host = url.host?.lowercased(), !host.isEmpty else { return nil }
+    let h = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+    let defaultPort = url.scheme?.lowercased() == "https" ? 443 : 80
+    guard let port = url.port, port != defaultPort else { return h }
+    return "\(h):\(port)"
+  }
+
+  /// Whether `url` is on `ep`'s origin: same scheme, host and port.
+  static func sameOrigin(_ url: URL, _ ep: RegistryEndpoint) -> Bool {
+    guard url.scheme?.lowercased() == ep.scheme.lowercased(), let a = authority(of: url),
+      let b = authority(of: URL(string: "\(ep.scheme)://\(ep.authority)/")!)
+    else { return false }
+    return a == b
+  }
+
+  /// The pull's credentials where they may go to endpoint `i`: the registry's own server, or a
+  /// mirror at the server's authority — nil for any other mirror, and for every endpoint when the
+  /// credentials name another registry (CRI's server_address).
+  func credentials(for i: Int) -> RegistryCredentials? {
+    guard let credentials, credentials.apply(to: reference.registry) else { return nil }
+    let ep = endpoints[i]
+    if ep.isServer { return credentials }
+    let servers = endpoints.filter(\.isServer).map(\.authority)
+    return servers.contains(ep.authority) || ep.authority == reference.registry ? credentials : nil
+  }
 
   static func retryable(_ s: HTTPResponseStatus) -> Bool { s.code >= 500 || s == .tooManyRequests }
 
@@ -226,27 +321,35 @@ final class RegistryClient: Sendable {
   func answer(_ challenge: String, endpoint i: Int) async throws {
     let ep = endpoints[i]
     let parsed = RegistryClient.parseChallenge(challenge)
+    let creds = credentials(for: i)
     switch parsed.scheme.lowercased() {
     case "basic":
-      guard let h = credentials?.basicHeader else {
+      guard let h = creds?.basicHeader else {
+        if credentials != nil && !ep.isServer {
+          // Another endpoint may serve the pull; this mirror gets none of the registry's secrets
+          // (and no more requests from this pull).
+          _ = unreachable.withLock { $0.insert(i) }
+          throw LiftoffError(.unavailable, "mirror \(ep) asks for credentials; those for \(reference.registry) are not sent to a mirror")
+        }
         throw LiftoffError(.permissionDenied, "\(reference.registry) (\(ep)) requires credentials (basic auth)")
       }
       auth.withLock { $0[ep.authority] = h }
     case "bearer":
-      if let t = credentials?.registryToken {
+      if let t = creds?.registryToken {
         auth.withLock { $0[ep.authority] = "Bearer \(t)" }
         return
       }
-      guard let realm = parsed.params["realm"], var comps = URLComponents(string: realm) else {
+      guard let realm = parsed.params["realm"], var comps = URLComponents(string: realm), let realmURL = comps.url else {
         throw LiftoffError(.permissionDenied, "\(ep): bearer challenge without a realm")
       }
+      try checkTarget(realmURL, from: endpointURL(i, path: "/"), what: "\(ep): token realm")
       var items = comps.queryItems ?? []
       if let s = parsed.params["service"] { items.append(URLQueryItem(name: "service", value: s)) }
       items.append(URLQueryItem(name: "scope", value: parsed.params["scope"] ?? scope))
       comps.queryItems = items
       guard let url = comps.url else { throw LiftoffError(.permissionDenied, "\(ep): bad token realm \(realm)") }
       var req = HTTPClientRequest(url: url.absoluteString)
-      if let rt = credentials?.identityToken {
+      if let rt = creds?.identityToken {
         // OAuth2 refresh-token grant (Docker's identity token).
         req.method = .POST
         req.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -262,7 +365,7 @@ final class RegistryClient: Sendable {
         req.body = .bytes(ByteBuffer(string: form.percentEncodedQuery ?? ""))
       } else {
         req.method = .GET
-        if let b = credentials?.basicHeader { req.headers.add(name: "Authorization", value: b) }
+        if let b = creds?.basicHeader { req.headers.add(name: "Authorization", value: b) }
       }
       let tokenClient = clients[i]
       let resp: HTTPClientResponse

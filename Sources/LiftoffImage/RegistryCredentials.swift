@@ -11,12 +11,33 @@ public struct RegistryCredentials: Sendable, Equatable {
   public var identityToken: String?
   /// A bearer token to send as is (`registrytoken`).
   public var registryToken: String?
+  /// The registry these credentials are for (CRI AuthConfig `server_address`: `host[:port]`, or a URL
+  /// such as `https://index.docker.io/v1/`); nil for "the registry of the image being pulled".
+  public var serverAddress: String?
 
-  public init(username: String? = nil, password: String? = nil, identityToken: String? = nil, registryToken: String? = nil) {
+  public init(username: String? = nil, password: String? = nil, identityToken: String? = nil, registryToken: String? = nil,
+              serverAddress: String? = nil) {
     self.username = username
     self.password = password
     self.identityToken = identityToken
     self.registryToken = registryToken
+    self.serverAddress = serverAddress
+  }
+
+  /// Whether these credentials may be used for `registry` (an image reference's registry name): always
+  /// without a server address, otherwise only when it names that registry (Docker Hub's aliases
+  /// count as one). containerd's CRI likewise sends no credentials to a host server_address does not name.
+  public func apply(to registry: String) -> Bool {
+    guard let serverAddress, !serverAddress.isEmpty else { return true }
+    return Self.registryName(serverAddress) == Self.registryName(registry)
+  }
+
+  /// `https://Host:5000/v1/` → `host:5000`; Docker Hub's names → `docker.io`.
+  static func registryName(_ address: String) -> String {
+    var s = Substring(address.lowercased())
+    if let r = s.range(of: "://") { s = s[r.upperBound...] }
+    let host = String(s.prefix { $0 != "/" })
+    return ["index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"].contains(host) ? "docker.io" : host
   }
 
   /// Parses a base64 `user:password` (Docker's and CRI's `auth` field).

@@ -32,11 +32,15 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
   public var headers: [String: String]
   /// The registry name this endpoint serves (the `<host>` of certs.d), for credentials and errors.
   public var registry: String
+  /// The registry's own server (hosts.toml `server`, or the default), not a mirror: the pull's
+  /// credentials go only here (and to a mirror at the same authority).
+  public var isServer: Bool
 
   public var description: String { "\(scheme)://\(authority)\(apiPath)" }
 
   public init(scheme: String, authority: String, apiPath: String = "/v2", canPull: Bool = true, canResolve: Bool = true,
-              caFiles: [String] = [], skipVerify: Bool = false, headers: [String: String] = [:], registry: String) {
+              caFiles: [String] = [], skipVerify: Bool = false, headers: [String: String] = [:], registry: String,
+              isServer: Bool = false) {
     self.scheme = scheme
     self.authority = authority
     self.apiPath = apiPath
@@ -46,6 +50,7 @@ public struct RegistryEndpoint: Sendable, Equatable, CustomStringConvertible {
     self.skipVerify = skipVerify
     self.headers = headers
     self.registry = registry
+    self.isServer = isServer
   }
 }
 
@@ -123,10 +128,10 @@ public struct RegistryHosts: Sendable {
 
   static func defaultServer(_ registry: String, insecure: InsecureOptions) -> RegistryEndpoint {
     if registry == "docker.io" {
-      return RegistryEndpoint(scheme: "https", authority: "registry-1.docker.io", registry: registry)
+      return RegistryEndpoint(scheme: "https", authority: "registry-1.docker.io", registry: registry, isServer: true)
     }
     let plain = isLocalhost(registry) || insecure.contains(.http)
-    return RegistryEndpoint(scheme: plain ? "http" : "https", authority: registry, registry: registry)
+    return RegistryEndpoint(scheme: plain ? "http" : "https", authority: registry, registry: registry, isServer: true)
   }
 
   static func plainCertsDir(_ dir: String) -> [String]? {
@@ -201,6 +206,7 @@ public struct RegistryHosts: Sendable {
     var server: RegistryEndpoint?
     if let s = decoded.server {
       server = try endpoint(s, caps: decoded.capabilities, ca: decoded.ca, skip: decoded.skipVerify, override: decoded.overridePath, headers: nil)
+      server?.isServer = true
     }
     var hosts: [RegistryEndpoint] = []
     let table = decoded.host ?? [:]

@@ -174,33 +174,189 @@ public enum FileSystem {
     return names.sorted()
   }
 
-  /// rm -rf that never leaves the file system `path` is on: a directory on another device (a mount
-  /// point left behind) stops it with an error instead of deleting what is mounted there. Symlinks
-  /// are removed, never followed. A missing `path` is fine.
+  /// rm -rf of `path` that follows no symlink, re-resolves no path and never enters another mount.
+  /// The parent of `path` is opened by its path (Liftoff's own directories); from there every step
+  /// is relative to a directory descriptor (openat with O_NOFOLLOW, unlinkat), so a tree whose
+  /// owner (a container writing its upper dir) swaps a directory for a symlink while it is removed
+  /// can make it remove only the link. A directory on another mount — another device, or a mount
+  /// of the same file system (a mount point left behind) — stops it with EBUSY instead of deleting
+  /// what is mounted there; so does `path` itself being a mount point. A missing `path` is fine.
   public static func removeTree(_ path: String) throws(SystemCallError) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else {
+    var p = path
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    let name = p.split(separator: "/").last.map(String.init) ?? ""
+    guard !name.isEmpty, name != ".", name != ".." else { throw SystemCallError("remove", errno: EINVAL, path: path) }
+    let dir = p.contains("/") ? parent(of: p) : "."
+    let pfd = liftoff_open_mode(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+    guard pfd >= 0 else {
       if errno == ENOENT { return }
-      throw SystemCallError("lstat", errno: errno, path: path)
+      throw SystemCallError("open", errno: errno, path: dir)
     }
-    try removeTree(path, device: st.st_dev)
+    defer { close(pfd) }
+    try removeTree(at: pfd, name, pathForErrors: p)
   }
 
-  private static func removeTree(_ path: String, device: dev_t) throws(SystemCallError) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else {
-      if errno == ENOENT { return }
-      throw SystemCallError("lstat", errno: errno, path: path)
+  /// Removes `name` in the directory `dirfd` and everything below it, as `removeTree(_:)` does: only
+  /// descriptors, no symlink followed (a symlink is removed as a link, its target untouched), no
+  /// chmod through a symlink, no other mount entered. Only two descriptors are open at a time
+  /// besides `dirfd`: the walk climbs back with `..`, checked against the directory it left, so a
+  /// tree any depth deep is removed and one moved away meanwhile stops the walk (ESTALE).
+  public static func removeTree(at dirfd: Int32, _ name: String, pathForErrors: String) throws(SystemCallError) {
+    // The top directory filled again while it was emptied: go over it again, a few times.
+    for _ in 0..<8 {
+      if try removeTreeOnce(at: dirfd, name, pathForErrors: pathForErrors) { return }
     }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-      guard st.st_dev == device else { throw SystemCallError("remove (mount point inside)", errno: EBUSY, path: path) }
-      // Overlay work dirs can be mode 000; as root that does not matter, but make it explicit.
-      chmod(path, 0o700)
-      for name in try list(path) { try removeTree(path + "/" + name, device: device) }
-      guard rmdir(path) == 0 || errno == ENOENT else { throw SystemCallError("rmdir", errno: errno, path: path) }
-    } else {
-      guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError("unlink", errno: errno, path: path) }
+    throw SystemCallError("remove (keeps being refilled)", errno: ENOTEMPTY, path: pathForErrors)
+  }
+
+  /// One pass of removeTree(at:); false when the top directory was not empty at the end.
+  private static func removeTreeOnce(at dirfd: Int32, _ name: String, pathForErrors: String) throws(SystemCallError) -> Bool {
+    // A non-directory (or a symlink to one) goes with one unlinkat.
+    var top: Int32 = -1
+    for _ in 0..<8 {
+      if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return true }
+      guard errno == EISDIR else { throw SystemCallError("unlinkat", errno: errno, path: pathForErrors) }
+      top = try openDirectory(dirfd, name, path: pathForErrors)
+      if top >= 0 { break }
     }
+    guard top >= 0 else { throw SystemCallError("remove (keeps changing type)", errno: EAGAIN, path: pathForErrors) }
+    var topStat = stat()
+    guard fstat(top, &topStat) == 0 else {
+      let e = errno
+      close(top)
+      throw SystemCallError("fstat", errno: e, path: pathForErrors)
+    }
+    let topMount = mountID(top)
+    var parentStat = stat()
+    if (fstat(dirfd, &parentStat) == 0 && parentStat.st_dev != topStat.st_dev)
+      || (mountID(dirfd).map { $0 != topMount } ?? false)
+    {
+      close(top)
+      throw SystemCallError("remove (a mount point)", errno: EBUSY, path: pathForErrors)
+    }
+
+    /// A directory being emptied: what identifies it, and the names in it still to remove.
+    struct Level {
+      var name: String
+      var path: String
+      var dev: dev_t
+      var ino: ino_t
+      var names: [String]
+    }
+    var cur = top
+    var stack: [Level] = []
+    var level = Level(name: name, path: pathForErrors, dev: topStat.st_dev, ino: topStat.st_ino, names: [])
+    var relists = 0
+    do throws(SystemCallError) {
+      level.names = try listNames(cur, path: pathForErrors)
+      while true {
+        if let n = level.names.popLast() {
+          let childPath = level.path + "/" + n
+          if unlinkat(cur, n, 0) == 0 || errno == ENOENT { continue }
+          guard errno == EISDIR else { throw SystemCallError("unlinkat", errno: errno, path: childPath) }
+          let child = try openDirectory(cur, n, path: childPath)
+          if child < 0 {
+            // Not a directory any more (swapped for a symlink or file): remove that instead.
+            level.names.append(n)
+            relists += 1
+            if relists > 64 { throw SystemCallError("remove (keeps changing type)", errno: EAGAIN, path: childPath) }
+            continue
+          }
+          var st = stat()
+          guard fstat(child, &st) == 0 else {
+            let e = errno
+            close(child)
+            throw SystemCallError("fstat", errno: e, path: childPath)
+          }
+          if st.st_dev != topStat.st_dev || (mountID(child).map { $0 != topMount } ?? false) {
+            close(child)
+            throw SystemCallError("remove (mount point inside)", errno: EBUSY, path: childPath)
+          }
+          stack.append(level)
+          level = Level(name: n, path: childPath, dev: st.st_dev, ino: st.st_ino, names: [])
+          cur = child
+          level.names = try listNames(cur, path: childPath)
+          continue
+        }
+        // Empty (as far as we listed it): climb to the parent and remove it there.
+        guard let up = stack.popLast() else { break }
+        let pfd = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard pfd >= 0 else { throw SystemCallError("openat ..", errno: errno, path: level.path) }
+        var pst = stat()
+        guard fstat(pfd, &pst) == 0, pst.st_dev == up.dev, pst.st_ino == up.ino else {
+          close(pfd)
+          throw SystemCallError("remove (directory moved during removal)", errno: ESTALE, path: level.path)
+        }
+        close(cur)
+        cur = pfd
+        let done = level
+        level = up
+        if unlinkat(cur, done.name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+          // Filled again, or swapped for a symlink after it was emptied: go over it once more.
+          guard errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR, relists < 64 else {
+            throw SystemCallError("unlinkat", errno: errno, path: done.path)
+          }
+          relists += 1
+          level.names.append(done.name)
+        }
+      }
+      // The top directory: empty now, unless something was created in it meanwhile.
+      close(cur)
+      cur = -1
+      if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+        if errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR { return false }
+        throw SystemCallError("unlinkat", errno: errno, path: pathForErrors)
+      }
+      return true
+    } catch {
+      if cur >= 0 { close(cur) }
+      throw error
+    }
+  }
+
+  /// The directory `name` in `dirfd`, opened without following a symlink; -1 when it is no
+  /// directory (any more). Unreadable (mode 000, as overlay work dirs can be, for a caller without
+  /// CAP_DAC_OVERRIDE): made 0700 first, by a chmod that refuses a symlink.
+  private static func openDirectory(_ dirfd: Int32, _ name: String, path: String) throws(SystemCallError) -> Int32 {
+    var fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0o700, AT_SYMLINK_NOFOLLOW) == 0 {
+      fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    }
+    if fd >= 0 { return fd }
+    if errno == ELOOP || errno == ENOTDIR || errno == ENOENT { return -1 }
+    throw SystemCallError("openat", errno: errno, path: path)
+  }
+
+  /// The names in the directory open as `fd` (not `.`/`..`); `fd` stays open.
+  private static func listNames(_ fd: Int32, path: String) throws(SystemCallError) -> [String] {
+    let copy = dup(fd)
+    guard copy >= 0 else { throw SystemCallError("dup", errno: errno, path: path) }
+    guard let d = fdopendir(copy) else {
+      let e = errno
+      close(copy)
+      throw SystemCallError("fdopendir", errno: e, path: path)
+    }
+    defer { closedir(d) }
+    // The duplicate shares its offset with `fd`: start from the beginning on a relisting.
+    rewinddir(d)
+    var names: [String] = []
+    while let e = readdir(d) {
+      let name = withUnsafePointer(to: e.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+  }
+
+  /// The mount ID of the file open as `fd` (from /proc/self/fdinfo; statx is not in Swift's Glibc),
+  /// or nil without /proc.
+  static func mountID(_ fd: Int32) -> Int? {
+    guard let bytes = try? readBytes("/proc/self/fdinfo/\(fd)") else { return nil }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("mnt_id:") {
+      return Int(line.dropFirst(7).drop { $0 == " " || $0 == "\t" })
+    }
+    return nil
   }
 
   /// Creates an empty regular file (for bind-mount targets) if nothing is there.

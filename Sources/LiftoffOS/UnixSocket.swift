@@ -35,11 +35,7 @@ public enum UnixSocket {
     let temporary = ".\(name).tmp-\(getpid())"
     do throws(SystemCallError) {
       try withDirectory(dir) { (d: String) throws(SystemCallError) in
-        unlink("\(d)/\(temporary)")
-        var (addr, len) = try address("\(d)/\(temporary)")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
-        guard rc == 0 else { throw SystemCallError("bind", errno: errno, path: "\(dir)/\(name)") }
-        chmod("\(d)/\(temporary)", 0o600)
+        try bindReplacing(s, "\(d)/\(temporary)", reported: "\(dir)/\(name)")
         guard Glibc.listen(s, 64) == 0 else { throw SystemCallError("listen", errno: errno, path: "\(dir)/\(name)") }
         guard rename("\(d)/\(temporary)", "\(d)/\(name)") == 0 else {
           throw SystemCallError("rename", errno: errno, path: "\(dir)/\(name)")
@@ -51,6 +47,48 @@ public enum UnixSocket {
       throw error
     }
     return s
+  }
+
+  /// Binds `s` at `path` (whatever was there is unlinked first), mode 0600.
+  private static func bindReplacing(_ s: Int32, _ path: String, reported: String) throws(SystemCallError) {
+    unlink(path)
+    var (addr, len) = try address(path)
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+    guard rc == 0 else { throw SystemCallError("bind", errno: errno, path: reported) }
+    chmod(path, 0o600)
+  }
+
+  /// A datagram socket bound at `dir/name` (mode 0600; a stale one is replaced), non-blocking,
+  /// close-on-exec: where liftoff-cri hears from stage1s that a pod changed (`events.sock`).
+  public static func bindDatagram(dir: String, name: String) throws(SystemCallError) -> Int32 {
+    let s = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    guard s >= 0 else { throw SystemCallError("socket", errno: errno) }
+    do throws(SystemCallError) {
+      try withDirectory(dir) { (d: String) throws(SystemCallError) in
+        try bindReplacing(s, "\(d)/\(name)", reported: "\(dir)/\(name)")
+      }
+    } catch {
+      close(s)
+      throw error
+    }
+    return s
+  }
+
+  /// Sends one datagram to the socket `dir/name` without blocking; false when nobody listens there
+  /// (or its queue is full: the listener rescans from disk anyway).
+  @discardableResult
+  public static func sendDatagram(dir: String, name: String, _ bytes: [UInt8]) -> Bool {
+    let s = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    guard s >= 0 else { return false }
+    defer { close(s) }
+    let sent = try? withDirectory(dir) { (d: String) throws(SystemCallError) -> Bool in
+      var (addr, len) = try address("\(d)/\(name)")
+      let n = bytes.withUnsafeBytes { buf in
+        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(s, buf.baseAddress, buf.count, 0, $0, len) } }
+      }
+      return n == bytes.count
+    }
+    return sent ?? false
   }
 
   /// Connects to `dir/name`; blocking, close-on-exec.

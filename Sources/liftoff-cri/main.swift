@@ -39,6 +39,12 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamTLSKey: String?
   @Option(help: "cgroup driver kubelet must match: cgroupfs or systemd (systemd needs systemd as PID 1; default cgroupfs).")
   var cgroupDriver: String?
+  @Option(help: "Most bytes of file content one pulled image may unpack to: bytes, or with K, M, G, T (default 64G).")
+  var maxUnpackedBytes: String?
+  @Option(help: "Most entries (files, directories, links) one pulled image may unpack (default 4194304).")
+  var maxUnpackedEntries: String?
+  @Option(help: "Image trust policy directory: policy.toml or policy.json, and keys/ (default /etc/liftoff/trust).")
+  var trustDir: String?
 
   func run() async throws {
     // Before anything starts a process: no child inherits $NOTIFY_SOCKET.
@@ -57,6 +63,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
+      try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
+      if let trustDir { settings.trustDir = trustDir }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in

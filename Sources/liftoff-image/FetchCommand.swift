@@ -18,12 +18,21 @@ struct FetchCommand: AsyncParsableCommand {
   @Flag(name: .customLong("no-progress"), help: "Never draw a progress bar.")
   var noProgress = false
 
+  @Option(name: .customLong("max-unpacked-bytes"), help: "Most bytes of file content one image may unpack to: bytes, or with K, M, G, T (default 64G).")
+  var maxUnpackedBytes: String?
+
+  @Option(name: .customLong("max-unpacked-entries"), help: "Most entries (files, directories, links) one image may unpack (default 4194304).")
+  var maxUnpackedEntries: String?
+
   @Argument(help: "Images to fetch.")
   var sources: [String]
 
   func run() async throws {
     try await runReportingErrors {
-      let store = try options.store()
+      var limits = UnpackLimits()
+      if let maxUnpackedBytes { limits.maxBytes = try UnpackLimits.parseSize(maxUnpackedBytes, setting: "--max-unpacked-bytes") }
+      if let maxUnpackedEntries { limits.maxEntries = try UnpackLimits.parseCount(maxUnpackedEntries, setting: "--max-unpacked-entries") }
+      let store = try options.store(unpackLimits: limits)
       for source in sources {
         let img = try await fetch(store, source)
         print(img.id)

@@ -1,6 +1,7 @@
 // Options shared by `liftoff fetch` and `liftoff image …` (shared/DESIGN.md "Command line").
 import ArgumentParser
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffImage
 
@@ -17,16 +18,19 @@ struct ImageOptions: ParsableArguments {
   @Option(name: .customLong("platform"), help: "Platform to select from multi-platform images (os/arch[/variant]).")
   var platform: String?
 
+  @Option(name: .customLong("trust-dir"), help: "Image trust policy directory: policy.toml or policy.json, keys/.")
+  var trustDir: String = TrustPolicy.defaultDirectory
+
   // liftoff's global flags that concern pods only: every liftoff command accepts every global flag (a
   // script passes one set to all of them, as with rkt), so these are taken here and unused.
   @Option(name: .customLong("cni-conf-dir"), help: .hidden) var cniConfDir: String?
   @Option(name: .customLong("cni-bin-dir"), help: .hidden) var cniBinDir: String?
   @Option(name: .customLong("cni-default-network"), help: .hidden) var cniDefaultNetwork: String?
 
-  func store() throws -> ImageStore {
+  func store(unpackLimits: UnpackLimits = UnpackLimits()) throws -> ImageStore {
     let hosts = RegistryHosts(configDir: registryConfigDir, insecure: try InsecureOptions(parsing: insecureOptions))
     let p = try platform.map { try Platform(parsing: $0) } ?? .host
-    return try ImageStore(root: dir + "/images", hosts: hosts, platform: p)
+    return try ImageStore(root: dir + "/images", hosts: hosts, platform: p, unpackLimits: unpackLimits, trustDir: trustDir)
   }
 }
 

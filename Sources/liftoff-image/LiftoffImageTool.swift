@@ -11,7 +11,7 @@ struct LiftoffImageTool: AsyncParsableCommand {
     commandName: "liftoff",
     abstract: "Liftoff image commands (run through liftoff).",
     version: LiftoffVersion.version,
-    subcommands: [FetchCommand.self, ImageCommand.self])
+    subcommands: [FetchCommand.self, ImageCommand.self, TrustCommand.self])
 
   static func main() async {
     let (globals, args) = CommandLineEntry.split(Array(CommandLine.arguments.dropFirst()))

@@ -198,6 +198,15 @@ final class Supervisor {
     } catch {
       Stage1Log.error("app \(name): writing state: \(error)")
     }
+    notifyChanged()
+  }
+
+  /// Tells liftoff-cri (when it listens on the data directory's `events.sock`) that this pod changed on
+  /// disk, so that its index reads it again at once — an app's exit reaches kubelet without a poll.
+  /// Nothing waits for it: without a listener it is a no-op.
+  func notifyChanged() {
+    let dataDir = FileSystem.parent(of: FileSystem.parent(of: FileSystem.parent(of: podDir)))
+    UnixSocket.sendDatagram(dir: dataDir, name: "events.sock", Array(manifest.id.utf8))
   }
 
   func start(_ app: AppManifest) {
@@ -442,6 +451,7 @@ final class Supervisor {
     for a in attaches.values { a.shutdown() }
     attaches.removeAll()
     if controlFD >= 0 { unlink("\(podDir)/stage1/control.sock") }
+    notifyChanged()  // the listener also watches our exit (a pidfd) for the moment the lock is free
   }
 
   func waitAny() throws -> (Int32, ProcessControl.Termination) {

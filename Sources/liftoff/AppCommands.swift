@@ -87,10 +87,10 @@ struct AppAddCommand: ParsableCommand {
   @Argument(help: "Pod ID or unique prefix.") var id: String
   @Argument(parsing: .captureForPassthrough, help: "IMAGE --name A [app flags] [-- ARGS]") var rest: [String] = []
 
-  func run() throws { try Self.add(dir: global.dir, pod: id, rest) }
+  func run() throws { try Self.add(global.values, pod: id, rest) }
 
-  static func add(dir: String, pod id: String, _ rest: [String]) throws {
-    let store = try PodStore(root: dir)
+  static func add(_ global: Globals, pod id: String, _ rest: [String]) throws {
+    let store = try PodStore(root: global.dir)
     let (full, _) = try store.resolve(id)
     var args = rest
     var logPath: String?
@@ -108,7 +108,7 @@ struct AppAddCommand: ParsableCommand {
     let end = args.firstIndex(of: "--") ?? args.count
     let stdio = Set(args[..<end].filter { ["--tty", "--stdin", "--stdin-once"].contains($0) })
     args = args[..<end].filter { !stdio.contains($0) } + args[end...]
-    var options = try AppArguments.parseApp(args, resolver: Globals(dir: dir).imageResolver, interactive: false)
+    var options = try AppArguments.parseApp(args, resolver: global.imageResolver, interactive: false)
     options.logPath = logPath
     options.tty = stdio.contains("--tty")
     options.stdin = stdio.contains("--stdin") || stdio.contains("--stdin-once")

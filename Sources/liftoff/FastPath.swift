@@ -71,7 +71,7 @@ enum FastPath {
       guard args.count >= 4, !args[2].hasPrefix("-"), !args[3].hasPrefix("-") else { return nil }
       let pod = args[2]
       let rest = Array(args[3...])
-      return { try AppAddCommand.add(dir: dir, pod: pod, rest) }
+      return { try AppAddCommand.add(global, pod: pod, rest) }
     case ("stop", _):
       guard let line = Line(args.dropFirst(), values: ["--timeout"], flags: ["--force"]), !line.positionals.isEmpty
       else { return nil }
@@ -106,6 +106,7 @@ enum FastPath {
     if let v = line.values["--dir"] { g.dir = v }
     if let v = line.values["--cni-conf-dir"] { g.cniConfDir = v }
     if let v = line.values["--cni-bin-dir"] { g.cniBinDir = v }
+    if let v = line.values["--trust-dir"] { g.trustDir = v }
     if let b = line.values["--cni-default-network"] {
       guard b == "true" || b == "false" else { return nil }
       g.cniDefaultNetwork = b == "true"

@@ -1,4 +1,4 @@
-// `liftoff fetch` and `liftoff image …` run in liftoff-image, installed beside this binary: the
+// `liftoff fetch`, `liftoff image …` and `liftoff trust …` run in liftoff-image, installed beside this binary: the
 // registry client, TLS, hashing and libarchive stay out of the binary the CRI service runs for every
 // pod and container change (they cost ~3 ms of each start-up: relocations, page faults, ten shared
 // libraries). The commands are listed here for `liftoff --help`; main hands them over before parsing.
@@ -27,6 +27,12 @@ enum ImageTool {
 
   struct Image: ParsableCommand {
     static let configuration = ImageCommands.image
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+    func run() throws { try ImageTool.exec() }
+  }
+
+  struct Trust: ParsableCommand {
+    static let configuration = ImageCommands.trust
     @Argument(parsing: .allUnrecognized) var arguments: [String] = []
     func run() throws { try ImageTool.exec() }
   }

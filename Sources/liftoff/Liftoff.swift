@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import LiftoffCLI
+import LiftoffCatalog
 import LiftoffCore
 
 @main
@@ -13,7 +14,7 @@ struct Liftoff: ParsableCommand {
     version: LiftoffVersion.version,
     subcommands: [
       VersionCommand.self,
-      ImageTool.Fetch.self, ImageTool.Image.self,
+      ImageTool.Fetch.self, ImageTool.Image.self, ImageTool.Trust.self,
       RunCommand.self, PrepareCommand.self, RunPreparedCommand.self,
       ListCommand.self, StatusCommand.self, CatManifestCommand.self, EnterCommand.self,
       StopCommand.self, RmCommand.self, GCCommand.self,
@@ -56,9 +57,14 @@ struct GlobalOptions: ParsableArguments {
   @Option(name: .long, help: "Use the embedded default network (bridge liftoff0) when the conf dir is empty: true or false.")
   var cniDefaultNetwork: Bool = true
 
+  @Option(name: .long, help: "Image trust policy directory (policy.toml or policy.json, keys/).")
+  var trustDir: String = Globals.defaultTrustDir
+
   var cniBinDirs: [String] { values.cniBinDirs }
 
-  var values: Globals { Globals(dir: dir, cniConfDir: cniConfDir, cniBinDir: cniBinDir, cniDefaultNetwork: cniDefaultNetwork) }
+  var values: Globals {
+    Globals(dir: dir, cniConfDir: cniConfDir, cniBinDir: cniBinDir, cniDefaultNetwork: cniDefaultNetwork, trustDir: trustDir)
+  }
 }
 
 /// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
@@ -66,11 +72,13 @@ struct Globals: Sendable {
   static var defaultDirectory: String { getenv("LIFTOFF_DIR").map { String(cString: $0) } ?? "/var/lib/liftoff" }
   static let defaultCNIConfDir = "/etc/cni/net.d"
   static let defaultCNIBinDir = "/opt/cni/bin:/usr/lib/cni"
+  static let defaultTrustDir = TrustPolicy.defaultDirectory
 
   var dir = Globals.defaultDirectory
   var cniConfDir = Globals.defaultCNIConfDir
   var cniBinDir = Globals.defaultCNIBinDir
   var cniDefaultNetwork = true
+  var trustDir = Globals.defaultTrustDir
 
   var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
 }

@@ -1,5 +1,6 @@
 @testable import LiftoffCRI
 import LiftoffCore
+import LiftoffImage
 import Testing
 
 struct CRIConfigTests {
@@ -75,5 +76,31 @@ struct CRIConfigTests {
     c.streamPort = 0
     c.streamAddress = "localhost"
     #expect(throws: LiftoffError.self) { try c.validate() }
+  }
+
+  /// max-unpacked-bytes / max-unpacked-entries: a size with a unit or an integer in the file; errors
+  /// name the setting and the file; the image store gets them.
+  @Test func unpackLimits() throws {
+    var c = CRIConfig()
+    #expect(c.unpackLimits == UnpackLimits(maxBytes: 64 << 30, maxEntries: 4 << 20))
+    try c.apply(toml: "max-unpacked-bytes = \"100GiB\"\nmax-unpacked-entries = 10000000\n", file: "t.toml")
+    #expect(c.maxUnpackedBytes == 100 << 30 && c.maxUnpackedEntries == 10_000_000)
+    try c.apply(toml: "max-unpacked-bytes = 1048576\n", file: "t.toml")
+    #expect(c.maxUnpackedBytes == 1 << 20)
+    do {
+      try c.apply(toml: "max-unpacked-bytes = \"big\"\n", file: "t.toml")
+      Issue.record("a bad size was accepted")
+    } catch let e as LiftoffError {
+      #expect(e.message == "config file t.toml: max-unpacked-bytes \"big\": want a positive size in bytes, or with K, M, G or T (KiB, MiB, GiB, TiB)")
+    }
+    #expect(throws: LiftoffError.self) { try c.apply(toml: "max-unpacked-entries = 0\n", file: "t.toml") }
+    try c.setUnpackLimits(bytes: "2T", entries: nil, prefix: "--")
+    #expect(c.maxUnpackedBytes == 2 << 40 && c.maxUnpackedEntries == 10_000_000)
+    do {
+      try c.setUnpackLimits(bytes: nil, entries: "many", prefix: "--")
+      Issue.record("a bad count was accepted")
+    } catch let e as LiftoffError {
+      #expect(e.message.hasPrefix("--max-unpacked-entries \"many\""))
+    }
   }
 }

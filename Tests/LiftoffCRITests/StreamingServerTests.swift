@@ -8,12 +8,15 @@ import Logging
 import Testing
 
 func withStreamingServer<T>(
-  tokenTTL: Duration = .seconds(60), _ body: (StreamingServer, HostProcessBackend) async throws -> T
+  tokenTTL: Duration = .seconds(60), headTimeout: Duration = .seconds(10), maxConnections: Int = 256,
+  _ body: (StreamingServer, HostProcessBackend) async throws -> T
 ) async throws -> T {
   let backend = HostProcessBackend()
   var logger = Logger(label: "streaming-test")
-  logger.logLevel = .warning
-  let server = StreamingServer(address: "127.0.0.1", port: 0, backend: backend, logger: logger, tokenTTL: tokenTTL)
+  logger.logLevel = .error
+  let server = StreamingServer(
+    address: "127.0.0.1", port: 0, backend: backend, logger: logger, tokenTTL: tokenTTL, headTimeout: headTimeout,
+    maxConnections: maxConnections)
   try await server.start()
   do {
     let r = try await body(server, backend)

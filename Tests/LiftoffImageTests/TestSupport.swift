@@ -35,6 +35,8 @@ enum TarEntry {
   case hardlink(String, to: String)
   case fifo(String, mode: mode_t = 0o600)
   case charDevice(String, major: UInt32, minor: UInt32)
+  /// A regular file of `size` zero bytes, written in 1 MiB blocks (a decompression bomb's payload).
+  case zeros(String, size: Int64)
 }
 
 enum TarWriter {
@@ -87,6 +89,11 @@ enum TarWriter {
         archive_entry_set_pathname(en, p)
         archive_entry_set_filetype(en, Glibc.S_IFIFO)
         archive_entry_set_perm(en, mode)
+      case .zeros(let p, let size):
+        archive_entry_set_pathname(en, p)
+        archive_entry_set_filetype(en, Glibc.S_IFREG)
+        archive_entry_set_perm(en, 0o644)
+        archive_entry_set_size(en, size)
       case .charDevice(let p, let major, let minor):
         archive_entry_set_pathname(en, p)
         archive_entry_set_filetype(en, Glibc.S_IFCHR)
@@ -99,6 +106,15 @@ enum TarWriter {
       }
       if !data.isEmpty {
         _ = data.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+      }
+      if case .zeros(_, let size) = e {
+        let block = [UInt8](repeating: 0, count: 1 << 20)
+        var left = size
+        while left > 0 {
+          let n = Int(min(left, Int64(block.count)))
+          _ = block.withUnsafeBytes { archive_write_data(a, $0.baseAddress, n) }
+          left -= Int64(n)
+        }
       }
     }
     archive_write_close(a)

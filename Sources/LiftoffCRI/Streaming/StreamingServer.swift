@@ -14,6 +14,11 @@
 //
 // Every connection is served by its own task; shutdown() stops listening and cancels them all: the
 // backends stop their work, each session tries to tell its client, and the connection closes.
+//
+// Limits, for clients that are not kubelet or crictl (the port may be reachable by others): at most
+// `maxConnections` (256) at once — one more gets 503 and is closed; the request head must arrive
+// whole within `headTimeout` (10 s) of the connection — a client that sends nothing, or a byte a
+// second (slowloris), is closed then — and be at most 16 KiB (431 otherwise).
 import Foundation
 import LiftoffCore
 import Logging
@@ -37,6 +42,11 @@ public final class StreamingServer: Sendable {
   let tokens: StreamTokenCache
   /// How long a client has to open the streams of an exec/attach session (kubelet: 30 s).
   let streamCreationTimeout: Duration
+  /// How long a client has to send its whole request head after connecting.
+  let headTimeout: Duration
+  /// Connections served at once; more are refused with 503.
+  let maxConnections: Int
+  private let openConnections = Mutex(0)
 
   private struct State {
     var port: Int?
@@ -49,6 +59,7 @@ public final class StreamingServer: Sendable {
     address: String = "127.0.0.1", port: Int = 0, tls: (certificate: String, key: String)? = nil,
     backend: any StreamingBackend, logger: Logger,
     tokenTTL: Duration = .seconds(60), streamCreationTimeout: Duration = .seconds(30),
+    headTimeout: Duration = .seconds(10), maxConnections: Int = 256,
     clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
   ) {
     self.address = address
@@ -58,6 +69,8 @@ public final class StreamingServer: Sendable {
     self.logger = logger
     tokens = StreamTokenCache(ttl: tokenTTL, now: clock)
     self.streamCreationTimeout = streamCreationTimeout
+    self.headTimeout = headTimeout
+    self.maxConnections = maxConnections
   }
 
   /// The port the server listens on (after start()).
@@ -105,7 +118,19 @@ public final class StreamingServer: Sendable {
         do {
           try await channel.executeThenClose { inbound in
             for try await connection in inbound {
-              group.addTask { await self.serve(connection) }
+              let admitted = self.openConnections.withLock { n in
+                guard n < self.maxConnections else { return false }
+                n += 1
+                return true
+              }
+              guard admitted else {
+                group.addTask { await self.refuse(connection) }
+                continue
+              }
+              group.addTask {
+                await self.serve(connection)
+                self.openConnections.withLock { $0 -= 1 }
+              }
             }
           }
         } catch {
@@ -152,6 +177,21 @@ public final class StreamingServer: Sendable {
 
   // MARK: one connection
 
+  /// A connection over the cap: 503, closed at once (within a second even if it never reads).
+  private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    logger.warning("streaming connection refused: too many open", metadata: ["limit": "\(maxConnections)"])
+    let channel = connection.channel
+    let closer = Task {
+      try await Task.sleep(for: .seconds(1))
+      try? await channel.close()
+    }
+    try? await connection.executeThenClose { _, outbound in
+      try await outbound.write(
+        ByteBuffer(bytes: HTTPResponse.error(503, "Service Unavailable", body: "too many streaming connections (at most \(maxConnections))")))
+    }
+    closer.cancel()
+  }
+
   private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
     let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
     do {
@@ -171,10 +211,26 @@ public final class StreamingServer: Sendable {
 
   func serve(reader: ByteReader, writer: any ByteWriter, remote: String) async {
     let head: HTTPRequestHead
+    // The head must arrive within headTimeout: past it the connection is closed under the read.
+    let deadline = HeadDeadline()
+    let watchdog = Task { [headTimeout, logger] in
+      try? await Task.sleep(for: headTimeout)
+      if deadline.expire() {
+        logger.debug("streaming connection closed: no request head in time", metadata: ["remote": "\(remote)"])
+        await writer.close()
+      }
+    }
+    defer { watchdog.cancel() }
     do {
-      guard let bytes = try await reader.readHTTPHead() else { return }
+      let bytes = try await reader.readHTTPHead()
+      guard deadline.meet(), let bytes else { return }
       head = try HTTPRequestHead.parse(bytes)
+    } catch HTTPHeadError.tooLarge {
+      guard deadline.meet() else { return }
+      try? await writer.write(HTTPResponse.error(431, "Request Header Fields Too Large", body: "request head larger than 16 KiB"))
+      return
     } catch {
+      guard deadline.meet() else { return }
       try? await writer.write(HTTPResponse.error(400, "Bad Request", body: "malformed http request: \(error)"))
       return
     }
@@ -304,6 +360,25 @@ public final class StreamingServer: Sendable {
       let version = RemoteCommandVersion(webSocketProtocol: chosen)
       await RemoteCommandSession(request: request, version: version, backend: backend, log: log)
         .runWebSocket(ws, reader: reader, transport: writer)
+    }
+  }
+}
+
+/// Whether a connection's request head came in time: exactly one of `meet` (the head was read) and
+/// `expire` (the timeout fired) wins.
+final class HeadDeadline: Sendable {
+  private enum Phase { case waiting, met, expired }
+  private let phase = Mutex(Phase.waiting)
+
+  /// The head arrived; false when the deadline had already expired.
+  func meet() -> Bool { settle(.met) }
+  /// The timeout fired; false when the head had arrived.
+  func expire() -> Bool { settle(.expired) }
+
+  private func settle(_ to: Phase) -> Bool {
+    phase.withLock { p in
+      if p == .waiting { p = to }
+      return p == to
     }
   }
 }
