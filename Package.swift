@@ -81,7 +81,7 @@ let package = Package(
     .executableTarget(
       name: "liftoff-cri",
       dependencies: [
-        "LiftoffCRI", "LiftoffCore",
+        "LiftoffCRI", "LiftoffOS", "LiftoffCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -175,8 +175,11 @@ let package = Package(
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
+    // What the root integration suites share (reading a group's cgroup files on v1 and v2).
+    .target(name: "LiftoffTestSupport", dependencies: ["LiftoffOS"], path: "Tests/LiftoffTestSupport", swiftSettings: swiftSettings),
     .testTarget(
-      name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
+      name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore", "LiftoffTestSupport"],
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffImageTests",
       dependencies: ["LiftoffImage", "LiftoffCatalog", "LiftoffCore", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
@@ -185,7 +188,7 @@ let package = Package(
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [
-        "LiftoffCRI", "LiftoffCore", "LiftoffOS",
+        "LiftoffCRI", "LiftoffCore", "LiftoffOS", "LiftoffTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -2,11 +2,16 @@
 # Runs critest (kubernetes-sigs/cri-tools v1.36.0, the CRI validation suite) against a private
 # liftoff-cri, offline, and prints its summary (root):
 #
-#   hack/critest.sh [--websocket] [--keep] [-- MORE_CRITEST_ARGS…]
+#   hack/critest.sh [--websocket] [--keep] [--pushed LIST] [-- MORE_CRITEST_ARGS…]
+#   hack/critest.sh --push-only LIST
 #
 #   --websocket  the streaming specs over WebSocket (-websocket-exec -websocket-attach
 #                -websocket-portforward) instead of SPDY
 #   --keep       keep the work directory (server log, critest output, JSON report) even on success
+#   --push-only LIST  build and push the stand-in images, write their list to LIST, run nothing else
+#   --pushed LIST     the stand-ins are in the registry already (pushed with --push-only): build and
+#                push nothing. hack/vm/test.sh pushes on the host before the VM boots, whose registries
+#                serve a copy of the host's storage (under TCG the build and push take minutes)
 #
 # critest: $CRITEST, else ../shared/tools/cri-tools/critest beside the repository. Without it the script
 # says so loudly and fails where $CI is set (.ci/run sets it), else exits 0 having run nothing.
@@ -35,13 +40,17 @@ export PATH=/opt/swift/usr/bin:$PATH
 
 websocket=0
 keep=0
+push_only=
+pushed=
 extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --websocket) websocket=1 ;;
     --keep) keep=1 ;;
+    --push-only) push_only=${2:?--push-only needs a file}; shift ;;
+    --pushed) pushed=${2:?--pushed needs a file}; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "usage: hack/critest.sh [--websocket] [--keep] [-- CRITEST_ARGS…]" >&2; exit 2 ;;
+    *) echo "usage: hack/critest.sh [--websocket] [--keep] [--pushed LIST] [-- CRITEST_ARGS…] | --push-only LIST" >&2; exit 2 ;;
   esac
   shift
 done
@@ -112,16 +121,28 @@ cleanup() {
 trap cleanup EXIT
 
 # Stand-in images, pushed under critest/<upstream host>/<path>.
-tools=$("$HACK/build-critest-tools.sh")
-python3 "$HACK/build-test-images.py" --critest "$tools" "$work/images"
+if [[ -n $pushed ]]; then
+  [[ -f $pushed ]] || die "--pushed $pushed: no such list (hack/critest.sh --push-only $pushed)"
+  cp "$pushed" "$work/images.txt"
+else
+  tools=$("$HACK/build-critest-tools.sh")
+  python3 "$HACK/build-test-images.py" --critest "$tools" "$work/images"
+  cp "$work/images/images.txt" "$work/images.txt"
+fi
 hosts=()
 while read -r layout ref; do
   host=${ref%%/*}
   path=${ref#*/}
   [[ $path == *:* ]] || path=$path:latest
-  python3 "$HACK/push-image.py" "$work/images/$layout" "$LIFTOFF_TEST_REGISTRY/critest/$host/$path" >/dev/null
+  if [[ -z $pushed ]]; then
+    python3 "$HACK/push-image.py" "$work/images/$layout" "$LIFTOFF_TEST_REGISTRY/critest/$host/$path" >/dev/null
+  fi
   [[ " ${hosts[*]} " == *" $host "* ]] || hosts+=("$host")
-done <"$work/images/images.txt"
+done <"$work/images.txt"
+if [[ -n $push_only ]]; then
+  cp "$work/images.txt" "$push_only"
+  exit 0
+fi
 for host in "${hosts[@]}"; do
   mkdir -p "$work/certs.d/$host"
   cat >"$work/certs.d/$host/hosts.toml" <<EOT

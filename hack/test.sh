@@ -2,7 +2,8 @@
 # The README's test command: on a fresh Debian 12 machine (as root), install the dependencies, build,
 # start the test environment (a local registry on 127.0.0.1 with test images), run the whole test
 # suite, then critest (the CRI validation suite, hack/critest.sh) over both streaming transports, and
-# stop the environment again. With arguments (passed to `swift test`, e.g. --filter) critest is left out.
+# stop the environment again. With arguments (passed to `swift test`, e.g. --filter) critest and the VM
+# suites are left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "hack/test.sh: run as root" >&2; exit 1; }
@@ -25,7 +26,15 @@ swift test --no-parallel "$@"
 [[ $# -eq 0 ]] || exit 0
 # critest against a private liftoff-cri, SPDY then WebSocket streaming; both run, then either failing
 # fails this script (hack/critest.sh lists what it leaves out and why).
-critest_status=0
-hack/critest.sh || critest_status=1
-hack/critest.sh --websocket || critest_status=1
-exit $critest_status
+status=0
+hack/critest.sh || status=1
+hack/critest.sh --websocket || status=1
+
+# VM suites (hack/vm; README "Tests in VMs"): the cgroup/device/resource suites on cgroup v2, with a
+# minimal init and with systemd as PID 1, from the bundle `swift test` just built, and critest in the
+# v2 VM. LIFTOFF_VM_TESTS=0 leaves them out.
+if [[ ${LIFTOFF_VM_TESTS:-1} == 1 ]]; then
+  hack/vm/install-deps.sh
+  hack/vm/test.sh --scratch-path .build || status=1
+fi
+exit $status

@@ -4,7 +4,8 @@
 //           ─ unlink a stale socket ─ bind with umask 0117 (so it is never world-accessible)
 //           ─ streaming server listens (stream-address:stream-port)
 //           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
-//   stop:   SIGTERM/SIGINT → graceful shutdown → streaming sessions end (their clients are told)
+//           ─ READY=1 to systemd once NIO listens (Type=notify; SystemdNotify, only with $NOTIFY_SOCKET)
+//   stop:   SIGTERM/SIGINT → STOPPING=1 to systemd → graceful shutdown → streaming sessions end (their clients are told)
 //           → unlink the socket (if it is still ours) → exit 0
 //   crash:  SIGKILL leaves a socket file and a lock file; the kernel drops the flock, so the next start
 //           takes the lock and replaces the stale socket. No pod is affected: none is our child.
@@ -17,9 +18,20 @@ import Logging
 
 public final class CRIServer: Sendable {
   public let runtime: CRIRuntime
+  /// The service manager to tell READY=1 and STOPPING=1 (a `Type=notify` unit), or nil.
+  public let notify: SystemdNotify?
 
-  public init(runtime: CRIRuntime) {
+  public init(runtime: CRIRuntime, notify: SystemdNotify? = nil) {
     self.runtime = runtime
+    self.notify = notify
+  }
+
+  /// Sends a notification to systemd; a failure is logged and changes nothing else.
+  func tellServiceManager(_ state: String) {
+    guard let notify else { return }
+    do { try notify.send(state) } catch {
+      runtime.logger.warning("cannot notify systemd", metadata: ["state": "\(state)", "error": "\(error)"])
+    }
   }
 
   /// Runs until SIGTERM or SIGINT, then shuts down gracefully and removes the socket.
@@ -61,6 +73,7 @@ public final class CRIServer: Sendable {
 
     let signals = SignalWatcher(signals: [SIGTERM, SIGINT]) { signal in
       logger.info("shutting down", metadata: ["signal": "\(signal)"])
+      self.tellServiceManager("STOPPING=1\nSTATUS=shutting down")
       server.beginGracefulShutdown()
     }
     defer { signals.cancel() }
@@ -74,6 +87,12 @@ public final class CRIServer: Sendable {
     defer { listener.removeSocketFileIfOurs() }
     let trimming = Task { await runtime.trimmer.run() }
     defer { trimming.cancel() }
+    // listeningAddress returns once NIO listens on the socket (or serving failed, and serve throws).
+    let readiness = Task {
+      _ = try? await server.listeningAddress
+      self.tellServiceManager("READY=1\nSTATUS=serving \(config.socket)")
+    }
+    defer { readiness.cancel() }
     do {
       try await server.serve()
     } catch {

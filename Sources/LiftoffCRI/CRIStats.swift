@@ -5,6 +5,7 @@
 // for an ID has no rate yet (kubelet then computes one from its own previous sample).
 import Foundation
 import LiftoffCore
+import LiftoffOS
 import LiftoffPod
 import Synchronization
 
@@ -43,6 +44,8 @@ extension CRIRuntime {
     s.attributes.annotations = c.userAnnotations
     s.cpu = cpuUsage(app.cpu, key: c.id, time: app.timestampNs)
     s.memory = memoryUsage(app.memory, time: app.timestampNs)
+    s.swap = swapUsage(app.swap, time: app.timestampNs)
+    if let psi = app.io.psi { s.io = ioUsage(psi, time: app.timestampNs) }
     var fs = Runtime_V1_FilesystemUsage()
     fs.timestamp = app.timestampNs
     fs.fsID.mountpoint = app.writableLayer.path
@@ -62,6 +65,7 @@ extension CRIRuntime {
     var linux = Runtime_V1_LinuxPodSandboxStats()
     linux.cpu = cpuUsage(stats.cpu, key: "sandbox:" + sandbox.id, time: stats.timestampNs)
     linux.memory = memoryUsage(stats.memory, time: stats.timestampNs)
+    if let psi = stats.io.psi { linux.io = ioUsage(psi, time: stats.timestampNs) }
     var process = Runtime_V1_ProcessUsage()
     process.timestamp = stats.timestampNs
     if let n = stats.processCount { process.processCount = .init(n) }
@@ -95,6 +99,25 @@ extension CRIRuntime {
       u.usageCoreNanoSeconds = .init(total)
       if let rate = cpuSamples.rate(key, time: time, usage: total) { u.usageNanoCores = .init(rate) }
     }
+    if let psi = cpu.psi { u.psi = .init(psi) }
+    return u
+  }
+
+  /// Swap of a v2 group (memory.swap.current, and what is left below memory.swap.max when limited).
+  func swapUsage(_ swap: SwapStats, time: Int64) -> Runtime_V1_SwapUsage {
+    var u = Runtime_V1_SwapUsage()
+    u.timestamp = time
+    if let used = swap.usageBytes {
+      u.swapUsageBytes = .init(used)
+      if let limit = swap.limitBytes { u.swapAvailableBytes = .init(limit > used ? limit - used : 0) }
+    }
+    return u
+  }
+
+  func ioUsage(_ psi: Pressure, time: Int64) -> Runtime_V1_IoUsage {
+    var u = Runtime_V1_IoUsage()
+    u.timestamp = time
+    u.psi = .init(psi)
     return u
   }
 
@@ -109,7 +132,25 @@ extension CRIRuntime {
     if let v = m.rssBytes { u.rssBytes = .init(v) }
     if let v = m.pageFaults { u.pageFaults = .init(v) }
     if let v = m.majorPageFaults { u.majorPageFaults = .init(v) }
+    if let psi = m.psi { u.psi = .init(psi) }
     return u
+  }
+}
+
+extension Runtime_V1_PsiStats {
+  /// PSI as the CRI carries it (kubelet's KEP-4205 metrics): totals in microseconds, as the kernel counts.
+  init(_ p: Pressure) {
+    self.init()
+    func data(_ l: Pressure.Line) -> Runtime_V1_PsiData {
+      var d = Runtime_V1_PsiData()
+      d.total = l.total
+      d.avg10 = l.avg10
+      d.avg60 = l.avg60
+      d.avg300 = l.avg300
+      return d
+    }
+    if let s = p.some { some = data(s) }
+    if let f = p.full { full = data(f) }
   }
 }
 

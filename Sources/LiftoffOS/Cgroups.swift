@@ -89,8 +89,7 @@ public struct Cgroups: Sendable {
     switch version {
     case .v1: return FileSystem.isDirectory("\(root)/\(name)")
     case .v2:
-      let text = (try? FileSystem.readString("\(root)/cgroup.controllers")) ?? ""
-      return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains { $0 == name }
+      return Self.words((try? FileSystem.readString("\(root)/cgroup.controllers")) ?? "").contains(name)
     }
   }
 
@@ -162,13 +161,57 @@ public struct Cgroups: Sendable {
     case .v2:
       let podDir = "\(root)/\(parent)/\(pod)"
       try FileSystem.makeDirectories(app.map { "\(podDir)/\($0)" } ?? podDir)
-      // Delegate the controllers down to the app level (no internal processes above it).
-      var wanted = ["memory", "cpu", "pids"]
-      for c in ["cpuset", "hugetlb"] where hasController(c) { wanted.append(c) }
-      for d in [root, "\(root)/\(parent)", podDir] {
-        try? FileSystem.writeControl("\(d)/cgroup.subtree_control", wanted.map { "+\($0)" }.joined(separator: " "))
-      }
+      try delegateControllers(down: "\(parent)/\(pod)")
     }
+  }
+
+  /// The controllers an app's group must have (their files are written or read for every app).
+  public static let v2RequiredControllers = ["cpu", "memory", "pids"]
+
+  /// v2: enables every controller the hierarchy offers in `cgroup.subtree_control` of each level from
+  /// the root down to `relative` (a nested cgroup parent's levels too), as runc does, so that the
+  /// groups below get their interface files. A level may only do this while it holds no process (the
+  /// kernel's "no internal processes" rule; the root is exempt): Liftoff's processes live in the
+  /// apps' groups, the leaves. A controller that cannot be enabled is an error naming the file when it
+  /// is one the apps need (cpu, memory, pids); others (io, hugetlb, rdma, …) are left off.
+  func delegateControllers(down relative: String) throws {
+    var dir = root
+    var available = Self.words((try? FileSystem.readString("\(root)/cgroup.controllers")) ?? "")
+    for part in [""] + relative.split(separator: "/").map(String.init) {
+      if !part.isEmpty { dir += "/\(part)" }
+      let file = "\(dir)/cgroup.subtree_control"
+      var enabled = Self.words((try? FileSystem.readString(file)) ?? "")
+      let missing = available.filter { !enabled.contains($0) }
+      if !missing.isEmpty {
+        do {
+          try FileSystem.writeControl(file, missing.map { "+\($0)" }.joined(separator: " "))
+          enabled += missing
+        } catch {
+          // One at a time: a controller the kernel refuses here leaves the others on.
+          var firstError: (String, any Error)?
+          for c in missing {
+            do {
+              try FileSystem.writeControl(file, "+\(c)")
+              enabled.append(c)
+            } catch {
+              if firstError == nil { firstError = (c, error) }
+            }
+          }
+          if let missingRequired = Self.v2RequiredControllers.first(where: { available.contains($0) && !enabled.contains($0) }) {
+            let why = firstError.map { "\($0.1)" } ?? "refused"
+            throw LiftoffError(
+              .failedPrecondition,
+              "cannot enable the \(missingRequired) controller in \(file) (a group with processes of its own cannot pass controllers on): \(why)")
+          }
+        }
+      }
+      available = available.filter { enabled.contains($0) }
+    }
+  }
+
+  /// The names in a space-separated control file (`cgroup.controllers`, `cgroup.subtree_control`).
+  static func words(_ text: String) -> [String] {
+    text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { String($0.hasPrefix("+") ? $0.dropFirst() : $0[...]) }
   }
 
   /// CFS quota in µs per 100 ms period for a limit in millicores (at least 1 ms, as the kernel wants).

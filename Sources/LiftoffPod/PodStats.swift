@@ -4,11 +4,14 @@
 // (`/proc/<stage1 pid>/net/dev`, loopback left out). Fields that could not be read are absent.
 //
 // JSON (snake_case, one stable document):
-//   {"pod_id", "timestamp_ns", "cpu": {"usage_core_nanoseconds"}, "memory": {"usage_bytes",
-//    "working_set_bytes", "rss_bytes", "page_faults", "major_page_faults", "limit_bytes"},
+//   {"pod_id", "timestamp_ns", "cpu": {"usage_core_nanoseconds", "psi"}, "memory": {"usage_bytes",
+//    "working_set_bytes", "rss_bytes", "page_faults", "major_page_faults", "limit_bytes", "psi"},
+//    "swap": {"usage_bytes", "limit_bytes"}, "io": {"psi"},
 //    "process_count", "network": [{"name", "rx_bytes", "rx_errors", "tx_bytes", "tx_errors"}],
-//    "apps": [{"name", "state", "timestamp_ns", "cpu", "memory", "process_count",
+//    "apps": [{"name", "state", "timestamp_ns", "cpu", "memory", "swap", "io", "process_count",
 //              "writable_layer": {"path", "used_bytes", "inodes_used"}}]}
+// "psi" (cgroup v2 pressure stall information, where the kernel has it): {"some": {"avg10", "avg60",
+// "avg300", "total"}, "full": {…}}, total in microseconds.
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -16,7 +19,19 @@ import LiftoffOS
 public struct CPUStats: Codable, Sendable, Equatable {
   /// Cumulative CPU time in nanoseconds.
   public var usageCoreNanoseconds: UInt64?
-  enum CodingKeys: String, CodingKey { case usageCoreNanoseconds = "usage_core_nanoseconds" }
+  public var psi: Pressure?
+  enum CodingKeys: String, CodingKey { case usageCoreNanoseconds = "usage_core_nanoseconds", psi }
+}
+
+public struct SwapStats: Codable, Sendable, Equatable {
+  public var usageBytes: UInt64?
+  /// The swap limit in force (absent when unlimited).
+  public var limitBytes: UInt64?
+  enum CodingKeys: String, CodingKey { case usageBytes = "usage_bytes", limitBytes = "limit_bytes" }
+}
+
+public struct IOStats: Codable, Sendable, Equatable {
+  public var psi: Pressure?
 }
 
 public struct MemoryStats: Codable, Sendable, Equatable {
@@ -28,9 +43,10 @@ public struct MemoryStats: Codable, Sendable, Equatable {
   public var majorPageFaults: UInt64?
   /// The limit in force (absent when unlimited).
   public var limitBytes: UInt64?
+  public var psi: Pressure?
   enum CodingKeys: String, CodingKey {
     case usageBytes = "usage_bytes", workingSetBytes = "working_set_bytes", rssBytes = "rss_bytes"
-    case pageFaults = "page_faults", majorPageFaults = "major_page_faults", limitBytes = "limit_bytes"
+    case pageFaults = "page_faults", majorPageFaults = "major_page_faults", limitBytes = "limit_bytes", psi
   }
 }
 
@@ -61,10 +77,12 @@ public struct AppStats: Codable, Sendable, Equatable {
   public var timestampNs: Int64
   public var cpu: CPUStats
   public var memory: MemoryStats
+  public var swap: SwapStats
+  public var io: IOStats
   public var processCount: UInt64?
   public var writableLayer: WritableLayerStats
   enum CodingKeys: String, CodingKey {
-    case name, state, timestampNs = "timestamp_ns", cpu, memory, processCount = "process_count"
+    case name, state, timestampNs = "timestamp_ns", cpu, memory, swap, io, processCount = "process_count"
     case writableLayer = "writable_layer"
   }
 }
@@ -75,12 +93,15 @@ public struct PodStats: Codable, Sendable, Equatable {
   /// The pod's cgroup: every app together.
   public var cpu: CPUStats
   public var memory: MemoryStats
+  public var swap: SwapStats
+  public var io: IOStats
   public var processCount: UInt64?
   /// The pod's own network namespace's interfaces; empty for host-network pods.
   public var network: [InterfaceStats]
   public var apps: [AppStats]
   enum CodingKeys: String, CodingKey {
-    case podID = "pod_id", timestampNs = "timestamp_ns", cpu, memory, processCount = "process_count", network, apps
+    case podID = "pod_id", timestampNs = "timestamp_ns", cpu, memory, swap, io, processCount = "process_count", network
+    case apps
   }
 }
 
@@ -123,11 +144,12 @@ public struct StatsReader: Sendable {
       apps.append(
         AppStats(
           name: a.name, state: phase, timestampNs: Self.nowNanoseconds(), cpu: CPUStats(cg), memory: MemoryStats(cg),
-          processCount: cg.pids,
+          swap: SwapStats(cg), io: IOStats(psi: cg.ioPressure), processCount: cg.pids,
           writableLayer: WritableLayerStats(path: upper, usedBytes: layer.usedBytes, inodesUsed: layer.inodesUsed)))
     }
     return PodStats(
-      podID: id, timestampNs: now, cpu: CPUStats(pod), memory: MemoryStats(pod), processCount: pod.pids,
+      podID: id, timestampNs: now, cpu: CPUStats(pod), memory: MemoryStats(pod), swap: SwapStats(pod),
+      io: IOStats(psi: pod.ioPressure), processCount: pod.pids,
       network: network, apps: apps)
   }
 
@@ -143,7 +165,17 @@ public struct StatsReader: Sendable {
 }
 
 extension CPUStats {
-  init(_ s: CgroupStats) { usageCoreNanoseconds = s.cpuUsageNanos }
+  init(_ s: CgroupStats) {
+    usageCoreNanoseconds = s.cpuUsageNanos
+    psi = s.cpuPressure
+  }
+}
+
+extension SwapStats {
+  init(_ s: CgroupStats) {
+    usageBytes = s.swapUsage
+    limitBytes = s.swapLimit
+  }
 }
 
 extension MemoryStats {
@@ -154,5 +186,6 @@ extension MemoryStats {
     pageFaults = s.pageFaults
     majorPageFaults = s.majorPageFaults
     limitBytes = s.memoryLimit
+    psi = s.memoryPressure
   }
 }

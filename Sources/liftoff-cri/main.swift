@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import LiftoffCRI
 import LiftoffCore
+import LiftoffOS
 import Logging
 
 @main
@@ -46,6 +47,8 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var trustDir: String?
 
   func run() async throws {
+    // Before anything starts a process: no child inherits $NOTIFY_SOCKET.
+    let notify = SystemdNotify.fromEnvironment()
     do {
       var settings = try CRIConfig.load(path: config)
       if let socket { settings.socket = socket }
@@ -70,7 +73,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
         return handler
       }
       let logger = Logger(label: "liftoff-cri")
-      try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger)).run()
+      try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger), notify: notify).run()
     } catch let error as LiftoffError {
       FileHandle.standardError.write(Data("liftoff-cri: \(error)\n".utf8))
       throw ExitCode(error.exitCode)

@@ -179,6 +179,29 @@ import Testing
     #expect(version.runtimeName == "liftoff")
   }
 
+  /// Type=notify, as systemd sees it: a datagram socket named by $NOTIFY_SOCKET gets READY=1 once the
+  /// CRI socket accepts connections, and STOPPING=1 when SIGTERM begins the shutdown. (That the
+  /// variable is not handed on to the pods is checked under a real systemd: SystemdServiceTests.)
+  @Test func notifiesSystemdWhenReadyAndWhenStopping() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-notify-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let receiver = try NotifyReceiver(path: root + "/notify.sock")
+    let server = try CRITestServer(network: false)
+    defer { server.stop() }
+    server.kill(SIGTERM)
+    let process = try CRITestServer.launch(
+      arguments: server.arguments, log: server.logPath, environment: ["NOTIFY_SOCKET": receiver.path])
+    let ready = receiver.receive(timeoutSeconds: 20)
+    #expect(ready?.split(separator: "\n").contains("READY=1") == true, "\(ready ?? "nothing")")
+    #expect(canConnect(server.socket), "READY=1 before the socket accepts connections")
+    Foundation.kill(process.processIdentifier, SIGTERM)
+    let stopping = receiver.receive(timeoutSeconds: 20)
+    #expect(stopping?.split(separator: "\n").contains("STOPPING=1") == true, "\(stopping ?? "nothing")")
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+  }
+
   @Test func sigtermShutsDownCleanly() throws {
     let server = try CRITestServer()
     defer { server.stop() }
@@ -213,5 +236,35 @@ import Testing
       let log = (try? String(contentsOfFile: root + "/log3", encoding: .utf8)) ?? ""
       #expect(log.contains("cgroup-driver systemd: systemd is not PID 1"), "\(log)")
     }
+  }
+}
+
+/// The service manager's end of sd_notify: a datagram socket bound at `path`.
+final class NotifyReceiver {
+  let path: String
+  let fd: Int32
+
+  init(path: String) throws {
+    self.path = path
+    fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw SystemCallError("socket", errno: errno) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: path.utf8.prefix(raw.count - 1)) }
+    let rc = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard rc == 0 else { throw SystemCallError("bind", errno: errno, path: path) }
+  }
+
+  deinit { close(fd) }
+
+  /// One datagram, or nil when none came within the timeout.
+  func receive(timeoutSeconds: Int32) -> String? {
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    guard poll(&p, 1, timeoutSeconds * 1000) == 1 else { return nil }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let n = recv(fd, &buffer, buffer.count, 0)
+    return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : nil
   }
 }

@@ -73,10 +73,11 @@ final class CRITestServer: @unchecked Sendable {
     try waitForSocket()
   }
 
-  static func launch(arguments: [String], log: String) throws -> Process {
+  static func launch(arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff-cri")
     p.arguments = arguments
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     if !FileManager.default.fileExists(atPath: log) {
       FileManager.default.createFile(atPath: log, contents: nil)
     }

@@ -7,14 +7,10 @@ import GRPCCore
 import LiftoffCRI
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct ContainerResourcesTests {
-  func cgroupFile(_ controller: String, _ pod: String, _ app: String, _ file: String) -> String {
-    let path = Cgroups.host().directory(controller, pod: pod, app: app) + "/" + file
-    return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-  }
-
   @Test func resourcesSeccompAndStats() async throws {
     guard let env = ImageServiceTests.registry() else { return }
     let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
@@ -62,22 +58,31 @@ import Testing
       #expect(try await eventually { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("Cpus_allowed_list") })
       let text = try String(contentsOfFile: log, encoding: .utf8)
       #expect(text.contains("Permission denied") && text.contains("mkdir-denied"), "\(text)")
-      #expect(cgroupFile("memory", sandboxID, id, "memory.limit_in_bytes") == String(64 << 20))
-      #expect(cgroupFile("cpu", sandboxID, id, "cpu.cfs_quota_us") == "50000")
-      #expect(cgroupFile("cpu", sandboxID, id, "cpu.shares") == "512")
+      let group = GroupFiles(Cgroups.host(), pod: sandboxID, app: id)
+      #expect(group.memoryLimit == String(64 << 20))
+      #expect(group.cpuQuotaPeriod == "50000 100000")
+      #expect(group.cpuWeight == group.expectedWeight(shares: 512))
+      if group.isV2 { #expect(group.read("memory", "memory.swap.max") == "0") }  // memory+swap = memory: no swap
 
       // ContainerStats against the kernel's files (cumulative CPU between two reads of cpuacct.usage).
       var statsReq = Runtime_V1_ContainerStatsRequest()
       statsReq.containerID = String(id.prefix(12))
-      let before = UInt64(cgroupFile("cpuacct", sandboxID, id, "cpuacct.usage")) ?? 0
+      let before = group.cpuUsageNanos
       let s1 = try await runtime.containerStats(statsReq).stats
-      let after = UInt64(cgroupFile("cpuacct", sandboxID, id, "cpuacct.usage")) ?? 0
+      let after = group.cpuUsageNanos
       #expect(s1.attributes.id == id && s1.attributes.metadata.name == "work" && s1.attributes.labels == ["role": "work"])
       #expect(s1.cpu.hasUsageCoreNanoSeconds && before <= s1.cpu.usageCoreNanoSeconds.value && s1.cpu.usageCoreNanoSeconds.value <= after)
       #expect(s1.cpu.timestamp > 0)
       #expect(s1.memory.workingSetBytes.value > 0 && s1.memory.workingSetBytes.value <= s1.memory.usageBytes.value)
       #expect(s1.memory.availableBytes.value == (64 << 20) - s1.memory.workingSetBytes.value)
       #expect(s1.memory.hasRssBytes && s1.memory.pageFaults.value > 0)
+      if group.isV2 {
+        // Swap and pressure (PSI) from the v2 files: no swap allowed, so none used and none available.
+        #expect(s1.swap.hasSwapUsageBytes && s1.swap.swapUsageBytes.value == 0 && s1.swap.swapAvailableBytes.value == 0)
+        if group.exists("cpu", "cpu.pressure") {
+          #expect(s1.cpu.psi.hasSome && s1.memory.psi.hasFull && s1.io.psi.hasSome, "\(s1)")
+        }
+      }
       #expect(s1.writableLayer.usedBytes.value >= 200 * 1024 && s1.writableLayer.inodesUsed.value >= 2)
       #expect(s1.writableLayer.fsID.mountpoint.hasSuffix("/apps/\(id)/rootfs/upper"))
       try await Task.sleep(for: .milliseconds(300))
@@ -145,11 +150,10 @@ import Testing
       newRes.cpusetCpus = "0"
       update.linux = newRes
       _ = try await runtime.updateContainerResources(update)
-      #expect(cgroupFile("memory", sandboxID, id, "memory.limit_in_bytes") == String(128 << 20))
-      #expect(cgroupFile("cpu", sandboxID, id, "cpu.cfs_period_us") == "50000")
-      #expect(cgroupFile("cpu", sandboxID, id, "cpu.cfs_quota_us") == "20000")
-      #expect(cgroupFile("cpu", sandboxID, id, "cpu.shares") == "256")
-      #expect(cgroupFile("cpuset", sandboxID, id, "cpuset.cpus") == "0")
+      #expect(group.memoryLimit == String(128 << 20))
+      #expect(group.cpuQuotaPeriod == "20000 50000")
+      #expect(group.cpuWeight == group.expectedWeight(shares: 256))
+      #expect(group.read("cpuset", "cpuset.cpus") == "0")
       #expect(try await eventually {
         ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").last?.hasSuffix("Cpus_allowed_list:\t0") == true
       })
@@ -166,18 +170,17 @@ import Testing
       podUpdate.resources.cpuQuota = 150_000
       podUpdate.resources.cpuPeriod = 100_000
       _ = try await runtime.updatePodSandboxResources(podUpdate)
-      let podMem = Cgroups.host().directory("memory", pod: sandboxID) + "/memory.limit_in_bytes"
-      let podCPU = Cgroups.host().directory("cpu", pod: sandboxID) + "/cpu.cfs_quota_us"
-      #expect(((try? String(contentsOfFile: podMem, encoding: .utf8)) ?? "").hasPrefix(String(512 << 20)))
-      #expect(((try? String(contentsOfFile: podCPU, encoding: .utf8)) ?? "").hasPrefix("150000"))
+      let podGroup = GroupFiles(Cgroups.host(), pod: sandboxID)
+      #expect(podGroup.memoryLimit == String(512 << 20))
+      #expect(podGroup.cpuQuotaPeriod == "150000 100000")
 
       // oom_score_adj changes live on every process of the container, and is never set below
       // liftoff's own (root here lacks CAP_SYS_RESOURCE: containerd's restrict_oom_score_adj).
-      #expect(!cgroupFile("memory", sandboxID, id, "cgroup.procs").isEmpty)
+      #expect(!group.read("memory", "cgroup.procs").isEmpty)
       // The container's loop starts short-lived processes: read the list afresh, and skip one that
       // exited between the list and its oom_score_adj (an empty read).
       func adjustments() -> [String] {
-        cgroupFile("memory", sandboxID, id, "cgroup.procs").split(separator: "\n").map {
+        group.read("memory", "cgroup.procs").split(separator: "\n").map {
           ((try? String(contentsOfFile: "/proc/\($0)/oom_score_adj", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         }.filter { !$0.isEmpty }
       }
@@ -197,7 +200,7 @@ import Testing
       update.linux = Runtime_V1_LinuxContainerResources()
       update.linux.memoryLimitInBytes = 1 << 20
       await expectRPCError(.invalidArgument, "4 MiB") { _ = try await runtime.updateContainerResources(update) }
-      #expect(cgroupFile("memory", sandboxID, id, "memory.limit_in_bytes") == String(128 << 20))
+      #expect(group.memoryLimit == String(128 << 20))
       update.containerID = "0123456789abcdef"
       await expectRPCError(.notFound, "") { _ = try await runtime.updateContainerResources(update) }
       statsReq.containerID = "0123456789abcdef"

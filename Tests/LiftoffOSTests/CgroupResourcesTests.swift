@@ -156,6 +156,57 @@ import Testing
     #expect(s.pageFaults == 9 && s.majorPageFaults == 1 && s.memoryLimit == nil && s.pids == nil)
   }
 
+  @Test func v2DelegatesEveryControllerDownANestedParent() throws {
+    let root = try makeTempDir("cgdel2")
+    defer { try? FileSystem.removeTree(root) }
+    try FileSystem.writeControl("\(root)/cgroup.controllers", "cpuset cpu io memory hugetlb pids\n")
+    // What the parent already passes on is not written again (a fake file keeps only the last write).
+    try FileSystem.makeDirectories("\(root)/kubepods/burstable")
+    try FileSystem.writeControl("\(root)/cgroup.subtree_control", "cpu memory")
+    let cg = Cgroups(root: root, version: .v2).under("kubepods/burstable/pod1")
+    try cg.create(pod: "p", app: "a", resources: AppResources(memoryBytes: 64 << 20))
+    #expect(try read("\(root)/cgroup.subtree_control") == "+cpuset +io +hugetlb +pids")
+    for level in ["kubepods", "kubepods/burstable", "kubepods/burstable/pod1", "kubepods/burstable/pod1/p"] {
+      #expect(try read("\(root)/\(level)/cgroup.subtree_control") == "+cpuset +cpu +io +memory +hugetlb +pids", "\(level)")
+    }
+    #expect(try read("\(root)/kubepods/burstable/pod1/p/a/memory.max") == String(64 << 20))
+  }
+
+  @Test func v2SwapAndPressureStats() throws {
+    let root = try makeTempDir("cgpsi2")
+    defer { try? FileSystem.removeTree(root) }
+    let cg = Cgroups(root: root, version: .v2)
+    try cg.create(pod: "p", app: "a", resources: AppResources())
+    let dir = "\(root)/liftoff/p/a"
+    try FileSystem.writeControl("\(dir)/memory.swap.current", "4096\n")
+    try FileSystem.writeControl("\(dir)/memory.swap.max", "max\n")
+    try FileSystem.writeControl("\(dir)/cpu.pressure", "some avg10=1.50 avg60=0.25 avg300=0.00 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=7\n")
+    try FileSystem.writeControl("\(dir)/memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    var s = cg.stats(pod: "p", app: "a")
+    #expect(s.swapUsage == 4096 && s.swapLimit == nil)
+    #expect(s.cpuPressure == Pressure(some: .init(avg10: 1.5, avg60: 0.25, avg300: 0, total: 123_456), full: .init(avg10: 0, avg60: 0, avg300: 0, total: 7)))
+    #expect(s.memoryPressure?.some?.total == 0 && s.memoryPressure?.full == nil)
+    #expect(s.ioPressure == nil)
+    try FileSystem.writeControl("\(dir)/memory.swap.max", "1048576\n")
+    s = cg.stats(pod: "p", app: "a")
+    #expect(s.swapLimit == 1_048_576)
+    #expect(Pressure.parse("") == nil && Pressure.parse("some avg10=x\n") == nil)
+  }
+
+  @Test func v1SwapStatsFromMemsw() throws {
+    let root = try makeTempDir("cgswap1")
+    defer { try? FileSystem.removeTree(root) }
+    let cg = Cgroups(root: root, version: .v1)
+    try cg.create(pod: "p", app: "a", resources: AppResources())
+    let mem = "\(root)/memory/liftoff/p/a"
+    try FileSystem.writeControl("\(mem)/memory.usage_in_bytes", "10000\n")
+    try FileSystem.writeControl("\(mem)/memory.memsw.usage_in_bytes", "14096\n")
+    try FileSystem.writeControl("\(mem)/memory.limit_in_bytes", "65536\n")
+    try FileSystem.writeControl("\(mem)/memory.memsw.limit_in_bytes", "98304\n")
+    let s = cg.stats(pod: "p", app: "a")
+    #expect(s.swapUsage == 4096 && s.swapLimit == 32768)
+  }
+
   @Test func netDevSkipsLoopbackAndHeaders() {
     let text = """
       Inter-|   Receive                                                |  Transmit

@@ -32,6 +32,7 @@ import Testing
   @Test func createsLimitsDelegatesControllersAndRemoves() throws {
     let root = try makeTempDir("cgv2")
     defer { try? FileSystem.removeTree(root) }
+    try FileSystem.writeControl("\(root)/cgroup.controllers", "cpu memory pids\n")
     let cg = Cgroups(root: root, version: .v2, parent: "liftoff")
     try cg.create(pod: "p1", app: "a", resources: AppResources(memoryBytes: 64 << 20, cpuMillis: 250, pidsMax: 10, cpuShares: 1024))
     let app = "\(root)/liftoff/p1/a"
@@ -40,7 +41,7 @@ import Testing
     #expect(try FileSystem.readString("\(app)/pids.max") == "10")
     #expect(try FileSystem.readString("\(app)/cpu.weight") == "39")
     for d in [root, "\(root)/liftoff", "\(root)/liftoff/p1"] {
-      #expect(try FileSystem.readString("\(d)/cgroup.subtree_control") == "+memory +cpu +pids")
+      #expect(try FileSystem.readString("\(d)/cgroup.subtree_control") == "+cpu +memory +pids")
     }
     try FileSystem.writeAtomically("\(app)/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     #expect(cg.oomKilled(pod: "p1", app: "a"))

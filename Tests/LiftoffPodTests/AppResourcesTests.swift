@@ -2,6 +2,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of `liftoff app stats` and `liftoff app update` against real apps: the
@@ -19,10 +20,6 @@ struct AppResourcesTests {
     let r = try f.liftoff(["app", "stats", "--format", "json", id] + (app.map { ["--app", $0] } ?? []))
     guard r.status == 0 else { throw LiftoffError(.internal, "app stats failed: \(r.stderr)") }
     return try JSONDecoder().decode(PodStats.self, from: Data(r.stdout.utf8))
-  }
-
-  func number(_ path: String) -> UInt64 {
-    UInt64(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
   }
 
   @Test func statsOfARunningAppMatchTheKernelsFiles() throws {
@@ -60,12 +57,12 @@ struct AppResourcesTests {
 
     let cg = Cgroups.host()
     let stage1 = try #require(try f.statusJSON(id).pid)
-    let cpuFile = cg.directory("cpuacct", pod: id, app: "busy") + "/cpuacct.usage"
-    let podCPUFile = cg.directory("cpuacct", pod: id) + "/cpuacct.usage"
+    let busyGroup = GroupFiles(cg, pod: id, app: "busy")
+    let podGroup = GroupFiles(cg, pod: id)
     let netBefore = NetworkDeviceStats.parse(try String(contentsOfFile: "/proc/\(stage1)/net/dev", encoding: .utf8))
-    let cpuBefore = number(cpuFile)
+    let cpuBefore = busyGroup.cpuUsageNanos
     let s = try stats(f, id)
-    let cpuAfter = number(cpuFile)
+    let cpuAfter = busyGroup.cpuUsageNanos
     let netAfter = NetworkDeviceStats.parse(try String(contentsOfFile: "/proc/\(stage1)/net/dev", encoding: .utf8))
 
     #expect(s.podID == id)
@@ -74,13 +71,24 @@ struct AppResourcesTests {
     #expect(busy.state == "running")
     let cpu = try #require(busy.cpu.usageCoreNanoseconds)
     #expect(cpu > 0 && cpuBefore <= cpu && cpu <= cpuAfter, "\(cpuBefore) ≤ \(cpu) ≤ \(cpuAfter)")
-    #expect((s.cpu.usageCoreNanoseconds ?? 0) >= cpu && (s.cpu.usageCoreNanoseconds ?? 0) <= number(podCPUFile))
+    #expect((s.cpu.usageCoreNanoseconds ?? 0) >= cpu && (s.cpu.usageCoreNanoseconds ?? 0) <= podGroup.cpuUsageNanos)
     let usage = try #require(busy.memory.usageBytes)
     let ws = try #require(busy.memory.workingSetBytes)
     #expect(usage > 0 && ws <= usage)
     #expect(busy.memory.limitBytes == 64 << 20)
     #expect((busy.memory.pageFaults ?? 0) > 0)
     #expect(busy.memory.rssBytes != nil && busy.memory.majorPageFaults != nil)
+    // cgroup v2 only: swap in use and its limit (none: a memory limit alone allows no swap), and
+    // pressure stall information where the kernel has it (the Debian kernel in the VM does).
+    if cg.version == .v2 {
+      #expect(busy.swap.usageBytes == 0 && busy.swap.limitBytes == 0, "\(busy.swap)")
+      if busyGroup.exists("cpu", "cpu.pressure") {
+        #expect(busy.cpu.psi?.some != nil && busy.memory.psi?.full != nil && busy.io.psi?.some != nil, "\(busy)")
+        #expect(s.cpu.psi?.some != nil && s.io.psi != nil)
+      }
+    } else {
+      #expect(busy.cpu.psi == nil && busy.io.psi == nil)
+    }
     #expect(busy.processCount == 1)  // sh exec'd into sleep
     #expect((s.processCount ?? 0) >= 2)  // busy's sleep and idle's sleep
     #expect(busy.writableLayer.usedBytes >= 300 * 1024 && busy.writableLayer.inodesUsed >= 3, "\(busy.writableLayer)")
@@ -117,13 +125,11 @@ struct AppResourcesTests {
     #expect(add.status == 0, "\(add.stderr)")
     #expect(try f.liftoff(["app", "start", "--app", "w", id]).status == 0)
     let cg = Cgroups.host()
-    let mem = cg.directory("memory", pod: id, app: "w")
-    let cpu = cg.directory("cpu", pod: id, app: "w")
-    let pids = cg.directory("pids", pod: id, app: "w")
-    func file(_ p: String) -> String { ((try? String(contentsOfFile: p, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
-    #expect(file("\(mem)/memory.limit_in_bytes") == String(64 << 20))
-    #expect(file("\(cpu)/cpu.cfs_quota_us") == "50000" && file("\(cpu)/cpu.cfs_period_us") == "100000")
-    #expect(file("\(pids)/pids.max") == "50")
+    let w = GroupFiles(cg, pod: id, app: "w")
+    #expect(w.memoryLimit == String(64 << 20))
+    #expect(w.cpuQuotaPeriod == "50000 100000")
+    #expect(w.pidsMax == "50")
+    if w.isV2 { #expect(w.read("memory", "memory.swap.max") == "0") }  // a memory limit alone: no swap
 
     var args = [
       "app", "update", "--app", "w", "--memory", "128M", "--cpu-period", "50000", "--cpu-quota", "20000", "--cpu-shares", "256",
@@ -131,18 +137,19 @@ struct AppResourcesTests {
     ]
     let hasCpuset = cg.hasController("cpuset")
     if hasCpuset { args += ["--cpuset-cpus", "0", "--cpuset-mems", "0"] }
-    let hasMemsw = FileSystem.exists("\(mem)/memory.memsw.limit_in_bytes")
+    let hasMemsw = w.hasSwapLimit
     if hasMemsw { args += ["--memory-swap", "192M"] }
     let up = try f.liftoff(args)
     #expect(up.status == 0, "\(up.stderr)")
     #expect(up.stdout.contains("\"cpuQuotaUs\": 20000"), "\(up.stdout)")
-    #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
-    if hasMemsw { #expect(file("\(mem)/memory.memsw.limit_in_bytes") == String(192 << 20)) }
-    #expect(file("\(cpu)/cpu.cfs_period_us") == "50000" && file("\(cpu)/cpu.cfs_quota_us") == "20000")
-    #expect(file("\(cpu)/cpu.shares") == "256")
-    #expect(file("\(pids)/pids.max") == "20")
+    #expect(w.memoryLimit == String(128 << 20))
+    if hasMemsw { #expect(w.memoryAndSwapLimit == String(192 << 20)) }
+    if w.isV2 && hasMemsw { #expect(w.read("memory", "memory.swap.max") == String(64 << 20)) }
+    #expect(w.cpuQuotaPeriod == "20000 50000")
+    #expect(w.cpuWeight == w.expectedWeight(shares: 256))
+    #expect(w.pidsMax == "20")
     if hasCpuset {
-      #expect(file(cg.directory("cpuset", pod: id, app: "w") + "/cpuset.cpus") == "0")
+      #expect(w.read("cpuset", "cpuset.cpus") == "0" && w.read("cpuset", "cpuset.mems") == "0")
       // Seen from inside: the app's own processes may now run on CPU 0 only.
       try waitFor("the app to see its cpuset") {
         ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").last?.hasSuffix("Cpus_allowed_list:\t0") == true
@@ -173,14 +180,14 @@ struct AppResourcesTests {
       let addUnified = try f.liftoff(["app", "add", id, f.rootfs, "--name", "u", "--unified", "memory.high=64M", "--exec", "/bin/true"])
       #expect(addUnified.status != 0 && addUnified.stderr.contains("unified keys need cgroup v2"), "\(addUnified.stderr)")
     }
-    #expect(file("\(mem)/memory.limit_in_bytes") == String(128 << 20))
+    #expect(w.memoryLimit == String(128 << 20))
     #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).app(named: "w")?.resources == r)
 
     // The pod's own group (no --app): bounds every app.
     let podUp = try f.liftoff(["app", "update", "--memory", "256M", "--pids", "100", id])
     #expect(podUp.status == 0, "\(podUp.stderr)")
-    #expect(file(cg.directory("memory", pod: id) + "/memory.limit_in_bytes") == String(256 << 20))
-    #expect(file(cg.directory("pids", pod: id) + "/pids.max") == "100")
+    #expect(GroupFiles(cg, pod: id).memoryLimit == String(256 << 20))
+    #expect(GroupFiles(cg, pod: id).pidsMax == "100")
     #expect(try PodStore(root: f.dataDir).readManifest(id, at: .run).resources == AppResources(memoryBytes: 256 << 20, pidsMax: 100))
     #expect(try f.liftoff(["app", "stats", "--format", "json", id]).stdout.contains("\"limit_bytes\" : \(256 << 20)"))
 
@@ -188,7 +195,7 @@ struct AppResourcesTests {
     #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "later", "--exec", "/bin/sleep", "--", "1000"]).status == 0)
     #expect(try f.liftoff(["app", "update", "--app", "later", "--pids", "7", id]).status == 0)
     #expect(try f.liftoff(["app", "start", "--app", "later", id]).status == 0)
-    #expect(file(cg.directory("pids", pod: id, app: "later") + "/pids.max") == "7")
+    #expect(GroupFiles(cg, pod: id, app: "later").pidsMax == "7")
 
     #expect(try f.liftoff(["stop", id]).status == 0)
     #expect(try f.liftoff(["rm", id]).status == 0)
@@ -399,27 +406,23 @@ struct AppSecurityTests {
     let top = "lfttest-\(Random.hex(bytes: 4))"
     let parent = "/\(top)/burstable/pod1"
     let host = Cgroups.host()
-    defer {
-      // The parent groups are the caller's (kubelet's) to remove: here, the test's.
-      for c in host.controllers {
-        for level in ["\(top)/burstable/pod1", "\(top)/burstable", top] { rmdir("\(host.root)/\(c)/\(level)") }
-      }
-    }
+    // The parent groups are the caller's (kubelet's) to remove: here, the test's.
+    defer { GroupFiles.removeParents(host, ["\(top)/burstable/pod1", "\(top)/burstable", top]) }
     let sb = try f.liftoff(["app", "sandbox", "--cgroup-parent", parent])
     #expect(sb.status == 0, "\(sb.stderr)")
     let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "a", "--memory", "64M", "--exec", "/bin/sleep", "--", "1000"]).status == 0)
     #expect(try f.liftoff(["app", "start", "--app", "a", id]).status == 0)
     let cg = host.under(String(parent.dropFirst()))
-    let mem = cg.directory("memory", pod: id, app: "a")
-    #expect(mem == "\(host.root)/memory/\(top)/burstable/pod1/\(id)/a")
-    #expect(((try? String(contentsOfFile: mem + "/memory.limit_in_bytes", encoding: .utf8)) ?? "").hasPrefix(String(64 << 20)))
-    #expect(((try? String(contentsOfFile: mem + "/cgroup.procs", encoding: .utf8)) ?? "").isEmpty == false)
+    let a = GroupFiles(cg, pod: id, app: "a")
+    #expect(a.directory == "\(host.root)\(host.version == .v1 ? "/memory" : "")/\(top)/burstable/pod1/\(id)/a")
+    #expect(a.memoryLimit == String(64 << 20))
+    #expect(!a.read("memory", "cgroup.procs").isEmpty)
     let r = try f.liftoff(["app", "stats", "--format", "json", "--app", "a", id])
     let s = try JSONDecoder().decode(PodStats.self, from: Data(r.stdout.utf8))
     #expect(s.apps.first?.memory.limitBytes == 64 << 20 && (s.apps.first?.processCount ?? 0) == 1)
     #expect(try f.liftoff(["app", "update", "--app", "a", "--memory", "96M", id]).status == 0)
-    #expect(((try? String(contentsOfFile: mem + "/memory.limit_in_bytes", encoding: .utf8)) ?? "").hasPrefix(String(96 << 20)))
+    #expect(a.memoryLimit == String(96 << 20))
     let bad = try f.liftoff(["app", "sandbox", "--cgroup-parent", "/a/../b"])
     #expect(bad.status != 0 && bad.stderr.contains("cgroup parent"), "\(bad.stderr)")
     #expect(try f.liftoff(["stop", id]).status == 0)

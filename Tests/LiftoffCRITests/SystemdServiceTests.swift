@@ -1,0 +1,116 @@
+// liftoff-cri as the systemd service deploy/liftoff-cri.service describes (Type=notify, KillMode=process),
+// under a real systemd as PID 1 — the VM's profile `systemd` (hack/vm/test.sh); skipped elsewhere. The
+// unit file in the tree is the one installed, with only its ExecStart pointed at this build and a
+// private socket and state directory: `systemctl start` returns only after READY=1, and
+// `systemctl restart` with pods running loses none of them (stage1 lives in a scope of its own).
+import Foundation
+import GRPCCore
+import LiftoffCRI
+import LiftoffOS
+import Testing
+
+@Suite(.serialized, .enabled(if: getuid() == 0 && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
+struct SystemdServiceTests {
+  /// deploy/liftoff-cri.service, from the source tree this test was built from.
+  static var unitTemplate: String {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    return repo.appendingPathComponent("deploy/liftoff-cri.service").path
+  }
+
+  /// `systemctl ARGS…`: its exit status and output.
+  @discardableResult
+  static func systemctl(_ args: String...) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/systemctl")
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+  }
+
+  static func property(_ unit: String, _ name: String) throws -> String {
+    try systemctl("show", "--value", "-p", name, unit).output.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  @Test func restartingTheServiceKeepsEveryPodRunning() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    // The test's paths and CNI network; the process it started goes, systemd runs the server instead.
+    let server = try CRITestServer()
+    server.kill(SIGTERM)
+    let unit = "liftoff-cri-test-\(UUID().uuidString.prefix(8).lowercased()).service"
+    let unitPath = "/run/systemd/system/\(unit)"
+    defer {
+      try? Self.systemctl("stop", unit)
+      try? FileManager.default.removeItem(atPath: unitPath)
+      try? Self.systemctl("daemon-reload")
+      server.stop()
+    }
+    let template = try String(contentsOfFile: Self.unitTemplate, encoding: .utf8)
+    let execStart = ([liftoffBinDir() + "/liftoff-cri"] + server.arguments).joined(separator: " ")
+    let text = template.split(separator: "\n", omittingEmptySubsequences: false)
+      .map { $0.hasPrefix("ExecStart=") ? "ExecStart=\(execStart)" : String($0) }.joined(separator: "\n")
+    #expect(text.contains("Type=notify") && text.contains("KillMode=process"), "\(text)")
+    try text.write(toFile: unitPath, atomically: true, encoding: .utf8)
+    try Self.systemctl("daemon-reload")
+
+    // Type=notify: start returns once liftoff-cri said READY=1, so the socket is serving already.
+    let started = try Self.systemctl("start", unit)
+    #expect(started.status == 0, "\(started.output)\n\(server.log())")
+    #expect(canConnect(server.socket))
+    try #expect(Self.property(unit, "ActiveState") == "active")
+    try #expect(Self.property(unit, "StatusText").hasPrefix("serving "))
+    let firstPID = try Self.property(unit, "MainPID")
+
+    let pods = try await server.withClients { runtime, images in
+      var result: [(sandbox: String, container: String)] = []
+      for name in ["keep-a", "keep-b"] {
+        let sandbox = try await pullAndRunSandbox(runtime, images, image: image, name: name)
+        let container = try await createAndStart(runtime, sandboxID: sandbox, containerConfig(name, image: image, "sleep 100000"))
+        result.append((sandbox, container))
+      }
+      return result
+    }
+    // Each pod's stage1 is in a scope of its own, not in the service's cgroup.
+    var stage1: [String: String] = [:]
+    for pod in pods {
+      let pid = try String(contentsOfFile: "\(server.dir)/pods/run/\(pod.sandbox)/stage1/pid", encoding: .utf8)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+      stage1[pod.sandbox] = pid
+      let cgroup = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+      #expect(cgroup.contains("/liftoff-\(pod.sandbox).scope") && !cgroup.contains(unit), "\(cgroup)")
+      // liftoff-cri took $NOTIFY_SOCKET out of its environment before it ran anything.
+      let environ = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
+      #expect(!environ.contains("NOTIFY_SOCKET="), "stage1 of \(pod.sandbox) inherited NOTIFY_SOCKET")
+    }
+
+    let restarted = try Self.systemctl("restart", unit)
+    #expect(restarted.status == 0, "\(restarted.output)\n\(server.log())")
+    try #expect(Self.property(unit, "ActiveState") == "active")
+    try #expect(Self.property(unit, "MainPID") != firstPID)
+
+    let pids = stage1
+    try await server.withClients { runtime, _ in
+      for pod in pods {
+        let pid = pids[pod.sandbox]!
+        #expect(kill(pid_t(pid)!, 0) == 0, "stage1 \(pid) of \(pod.sandbox) is gone")
+        var status = Runtime_V1_ContainerStatusRequest()
+        status.containerID = pod.container
+        try await #expect(runtime.containerStatus(status).status.state == .containerRunning)
+        var sandbox = Runtime_V1_PodSandboxStatusRequest()
+        sandbox.podSandboxID = pod.sandbox
+        try await #expect(runtime.podSandboxStatus(sandbox).status.state == .sandboxReady)
+        try await #expect(execOutput(runtime, pod.container, "echo alive") == "alive\n")
+      }
+    }
+
+    // Stopping the service leaves the pods too (KillMode=process); then the test removes them.
+    try #expect(Self.systemctl("stop", unit).status == 0)
+    for pod in pods { #expect(kill(pid_t(stage1[pod.sandbox]!)!, 0) == 0) }
+  }
+}
