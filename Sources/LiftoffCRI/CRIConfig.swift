@@ -10,6 +10,7 @@
 //   stream-address = "127.0.0.1"
 //   stream-port = 0
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
+//   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -43,6 +44,10 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// The cgroup driver kubelet must match (RuntimeConfig): `cgroupfs`, or `systemd`, where pod
   /// cgroup parents are slice names (`kubepods-burstable-pod<uid>.slice`).
   public var cgroupDriver: String = "cgroupfs"
+  /// Images ImageStatus and ListImages report as pinned (CRI `Image.pinned`), so kubelet's image GC
+  /// never removes them: image references (tag or digest, normalised as Docker does) or image IDs
+  /// (`sha256:<64 hex>`), each resolved to the stored image it names when asked.
+  public var pinnedImages: [String] = []
 
   public init() {}
 
@@ -59,6 +64,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case streamTLSCert = "stream-tls-cert"
     case streamTLSKey = "stream-tls-key"
     case cgroupDriver = "cgroup-driver"
+    case pinnedImages = "pinned-images"
   }
 
   /// The CNI plugin search path as a list.
@@ -103,6 +109,10 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard cgroupDriver == "cgroupfs" || cgroupDriver == "systemd" else {
       throw LiftoffError.invalidArgument("cgroup-driver \"\(cgroupDriver)\" is not cgroupfs or systemd")
+    }
+    for ref in pinnedImages where !Self.isImageRefOrID(ref) {
+      throw LiftoffError.invalidArgument(
+        "pinned-images: \"\(ref)\" is neither an image reference nor an image ID (sha256:<64 hex digits>)")
     }
     if cgroupDriver == "systemd" && !systemdRunning {
       throw LiftoffError(
@@ -153,6 +163,22 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let value = table[CodingKeys.pinnedImages.rawValue] {
+      let notList = LiftoffError.invalidArgument("config file \(file): \"pinned-images\" must be a list of strings")
+      guard let array = value.array else { throw notList }
+      var refs: [String] = []
+      for element in array {
+        guard let s = element.string else { throw notList }
+        refs.append(s)
+      }
+      pinnedImages = refs
+    }
+  }
+
+  /// An image reference Docker's grammar accepts, or a full image ID.
+  static func isImageRefOrID(_ s: String) -> Bool {
+    if s.hasPrefix("sha256:") { return (try? Digest(s)) != nil }
+    return (try? ImageReference(parsing: s)) != nil
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

@@ -38,6 +38,10 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var streamTLSKey: String?
   @Option(help: "cgroup driver kubelet must match: cgroupfs or systemd (systemd needs systemd as PID 1; default cgroupfs).")
   var cgroupDriver: String?
+  @Option(
+    name: .customLong("pinned-images"),
+    help: "An image reported pinned, so kubelet's image GC keeps it: a reference or an image ID; repeat for more (replaces the file's list).")
+  var pinnedImages: [String] = []
 
   func run() async throws {
     do {
@@ -54,6 +58,7 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
       if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
       if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
+      if !pinnedImages.isEmpty { settings.pinnedImages = pinnedImages }
       try settings.validate()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in
