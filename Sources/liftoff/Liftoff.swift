@@ -16,7 +16,7 @@ struct Liftoff: ParsableCommand {
       ImageTool.Fetch.self, ImageTool.Image.self,
       RunCommand.self, PrepareCommand.self, RunPreparedCommand.self,
       ListCommand.self, StatusCommand.self, CatManifestCommand.self, EnterCommand.self,
-      StopCommand.self, RmCommand.self, GCCommand.self,
+      StopCommand.self, RmCommand.self, GCCommand.self, ConfigCommand.self,
       AppCommand.self,
     ])
 
