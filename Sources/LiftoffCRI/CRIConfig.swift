@@ -11,6 +11,7 @@
 //   stream-port = 0
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
 //   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
+//   metrics-address = "127.0.0.1:9090"   Prometheus /metrics (off when unset)
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -48,6 +49,8 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// never removes them: image references (tag or digest, normalised as Docker does) or image IDs
   /// (`sha256:<64 hex>`), each resolved to the stored image it names when asked.
   public var pinnedImages: [String] = []
+  /// `HOST:PORT` (`[V6]:PORT`) of the Prometheus scrape endpoint (`GET /metrics`); nil: none.
+  public var metricsAddress: String?
 
   public init() {}
 
@@ -65,6 +68,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case streamTLSKey = "stream-tls-key"
     case cgroupDriver = "cgroup-driver"
     case pinnedImages = "pinned-images"
+    case metricsAddress = "metrics-address"
   }
 
   /// The CNI plugin search path as a list.
@@ -113,6 +117,10 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     for ref in pinnedImages where !Self.isImageRefOrID(ref) {
       throw LiftoffError.invalidArgument(
         "pinned-images: \"\(ref)\" is neither an image reference nor an image ID (sha256:<64 hex digits>)")
+    }
+    if let metricsAddress, Self.hostPort(metricsAddress) == nil {
+      throw LiftoffError.invalidArgument(
+        "metrics-address \"\(metricsAddress)\" is not HOST:PORT with a numeric IPv4 address or a bracketed IPv6 one and a port in 0-65535")
     }
     if cgroupDriver == "systemd" && !systemdRunning {
       throw LiftoffError(
@@ -163,6 +171,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let v = try string(.metricsAddress) { metricsAddress = v }
     if let value = table[CodingKeys.pinnedImages.rawValue] {
       let notList = LiftoffError.invalidArgument("config file \(file): \"pinned-images\" must be a list of strings")
       guard let array = value.array else { throw notList }
@@ -174,6 +183,22 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       pinnedImages = refs
     }
   }
+
+  /// `HOST:PORT` or `[IPV6]:PORT` with a numeric address: (host, port), or nil.
+  static func hostPort(_ s: String) -> (host: String, port: Int)? {
+    guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+    var host = String(s[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") {
+      host = String(host.dropFirst().dropLast())
+      guard host.contains(":") else { return nil }
+    } else if host.contains(":") {
+      return nil
+    }
+    return isIPAddress(host) ? (host, port) : nil
+  }
+
+  /// The metrics endpoint, when metrics-address is set (validate() has checked it).
+  public var metricsEndpoint: (host: String, port: Int)? { metricsAddress.flatMap(Self.hostPort) }
 
   /// An image reference Docker's grammar accepts, or a full image ID.
   static func isImageRefOrID(_ s: String) -> Bool {

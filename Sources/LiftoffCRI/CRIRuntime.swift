@@ -23,6 +23,8 @@ public final class CRIRuntime: Sendable {
   let trimmer = IdleTrimmer()
   /// Parsed pod manifests, re-read only when a pod.json changes (every lookup walks the pods).
   let manifests = PodManifestCache()
+  /// Prometheus metrics (PrometheusMetrics.swift), served when metrics-address is set.
+  public let prometheus = PrometheusMetrics()
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer

@@ -50,6 +50,8 @@ struct ServerFlags: ParsableArguments {
     name: .customLong("pinned-images"),
     help: "An image reported pinned, so kubelet's image GC keeps it: a reference or an image ID; repeat for more (replaces the file's list).")
   var pinnedImages: [String] = []
+  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics ([V6]:PORT for IPv6; default: off).")
+  var metricsAddress: String?
 
   /// Defaults, then the configuration file, then these flags; validated.
   func settings() throws -> CRIConfig {
@@ -67,6 +69,7 @@ struct ServerFlags: ParsableArguments {
     if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
     if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
     if !pinnedImages.isEmpty { settings.pinnedImages = pinnedImages }
+    if let metricsAddress { settings.metricsAddress = metricsAddress }
     try settings.validate()
     return settings
   }
