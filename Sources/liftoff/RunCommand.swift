@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LiftoffCore
 import LiftoffNet
+import LiftoffOS
 import LiftoffPod
 
 /// The pod-level settings as `run`, `prepare` and `app sandbox` take them, whoever parsed them:
@@ -255,6 +256,8 @@ struct RunCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "run", abstract: "Prepare a pod and run it in the foreground; exits with the app's status.")
   @OptionGroup var global: GlobalOptions
+  @Option(help: "Write the pod's UUID to FILE (atomically) before it starts, for `stop|rm|status --uuid-file`.")
+  var uuidFileSave: String?
   @OptionGroup var pod: PodArguments
 
   func run() throws {
@@ -262,7 +265,47 @@ struct RunCommand: ParsableCommand {
     let options = try pod.podOptions(global: global.values)
     _ = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
+    if let uuidFileSave {
+      do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
+        // The pod was never started: leave nothing behind.
+        lock.unlock()
+        try? PodManager(store: store).remove(manifest.id)
+        throw error
+      }
+    }
     try PodManager(store: store).execRun(manifest, lock: lock)
+  }
+}
+
+/// rkt's `--uuid-file-save` / `--uuid-file`: a pod's UUID in a file, so that a systemd unit's
+/// ExecStop and ExecStopPost (or any script) can name the pod that its ExecStart ran.
+enum UUIDFile {
+  static func save(_ id: String, to path: String) throws {
+    do { try FileSystem.writeAtomically(path, id + "\n", mode: 0o644) } catch {
+      throw LiftoffError.invalidArgument("--uuid-file-save \(path): \(error)")
+    }
+  }
+
+  static func read(_ path: String) throws -> String {
+    let text: String
+    do { text = try FileSystem.readString(path) } catch {
+      throw LiftoffError.invalidArgument("--uuid-file \(path): \(error)")
+    }
+    let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !id.isEmpty, !id.contains(where: \.isWhitespace) else {
+      throw LiftoffError.invalidArgument("--uuid-file \(path): expected one pod UUID, found \(id.isEmpty ? "nothing" : "\"\(id.prefix(80))\"")")
+    }
+    return id
+  }
+
+  /// The pod IDs of a command: the arguments, or the one in `--uuid-file` — not both.
+  static func ids(_ ids: [String], uuidFile: String?) throws -> [String] {
+    switch (ids.isEmpty, uuidFile) {
+    case (true, nil): throw ValidationError("give a pod UUID or --uuid-file FILE")
+    case (false, _?): throw ValidationError("give pod UUIDs or --uuid-file FILE, not both")
+    case (_, let file?): return [try read(file)]
+    case (false, nil): return ids
+    }
   }
 }
 
@@ -270,11 +313,19 @@ struct PrepareCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "prepare", abstract: "Prepare a pod and print its ID; run it with run-prepared.")
   @OptionGroup var global: GlobalOptions
+  @Option(help: "Write the pod's UUID to FILE (atomically) too.")
+  var uuidFileSave: String?
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
     let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.values))
+    if let uuidFileSave {
+      do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
+        try? PodManager(store: store).remove(manifest.id)
+        throw error
+      }
+    }
     print(manifest.id)
   }
 }
