@@ -39,7 +39,7 @@ struct ConfigCommand: ParsableCommand {
     // A helper that is missing is shown as the error that a command needing it would give.
     for (name, path) in [
       ("liftoff-stage1", Result { try PodManager.stage1Path() }), ("liftoff-enter", Result { try PodManager.enterPath() }),
-      ("liftoff-image", Result { try Self.imagePath() }),
+      ("liftoff-image", Result { try ImageTool.path() }),
     ] {
       switch path {
       case .success(let p): helpers[name] = p
@@ -59,15 +59,5 @@ struct ConfigCommand: ParsableCommand {
     print("cni-default-network = \(s.cniDefaultNetwork)")
     print("\n[helpers]")
     for (name, path) in s.helpers.sorted(by: { $0.key < $1.key }) { print("\(name) = \(TOMLText.quote(path))") }
-  }
-
-  /// liftoff-image beside this executable, where `fetch` and `image …` are handed over.
-  static func imagePath() throws(LiftoffError) -> String {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    let path = (me as NSString).deletingLastPathComponent + "/liftoff-image"
-    guard FileManager.default.isExecutableFile(atPath: path) else {
-      throw .init(.failedPrecondition, "liftoff-image not found beside \(me)")
-    }
-    return path
   }
 }

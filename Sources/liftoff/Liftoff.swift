@@ -59,6 +59,15 @@ struct GlobalOptions: ParsableArguments {
   var cniBinDirs: [String] { values.cniBinDirs }
 
   var values: Globals { Globals(dir: dir, cniConfDir: cniConfDir, cniBinDir: cniBinDir, cniDefaultNetwork: cniDefaultNetwork) }
+
+  /// The values, with images fetched as `policy` says (run and prepare).
+  func fetching(_ policy: PullPolicy) -> Globals {
+    var g = values
+    if policy != .never {
+      g.fetch = ImageFetch(policy: policy, registryConfigDir: registryConfigDir, insecureOptions: insecureOptions)
+    }
+    return g
+  }
 }
 
 /// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
@@ -71,6 +80,8 @@ struct Globals: Sendable {
   var cniConfDir = Globals.defaultCNIConfDir
   var cniBinDir = Globals.defaultCNIBinDir
   var cniDefaultNetwork = true
+  /// How run and prepare fetch an image not in the store (nil: they do not; app add never does).
+  var fetch: ImageFetch?
 
   var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
 }

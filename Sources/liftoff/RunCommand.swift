@@ -258,11 +258,13 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Option(help: "Write the pod's UUID to FILE (atomically) before it starts, for `stop|rm|status --uuid-file`.")
   var uuidFileSave: String?
+  @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
+  var pullPolicy: PullPolicy = .new
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let options = try pod.podOptions(global: global.values)
+    let options = try pod.podOptions(global: global.fetching(pullPolicy))
     _ = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
     if let uuidFileSave {
@@ -315,11 +317,13 @@ struct PrepareCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Option(help: "Write the pod's UUID to FILE (atomically) too.")
   var uuidFileSave: String?
+  @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
+  var pullPolicy: PullPolicy = .new
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.values))
+    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.fetching(pullPolicy)))
     if let uuidFileSave {
       do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
         try? PodManager(store: store).remove(manifest.id)

@@ -75,4 +75,42 @@ import Testing
       #expect(r.stderr.contains(fragment), "\(line): \(r.stderr)")
     }
   }
+
+  /// `run` fetches an image that is not in the store (rkt's --pull-policy new); never refuses; a
+  /// failed fetch is an error naming the image; update fetches an image that is already there.
+  @Test func runFetchesAMissingImage() throws {
+    guard isRoot() else { return }
+    guard let reg = ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"] else {
+      if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("LIFTOFF_TEST_REGISTRY is not set") }
+      return
+    }
+    let f = try PodFixture("fetch")
+    defer { f.tearDown() }
+    let image = "\(reg)/liftoff-test/busybox"
+    let never = try f.liftoff(["run", "--pull-policy", "never", image, "--exec", "/bin/true"])
+    #expect(never.status != 0)
+    #expect(never.stderr.contains("run `liftoff fetch \(image)` first"), "\(never.stderr)")
+
+    let run = try f.liftoff(["run", image, "--exec", "/bin/sh", "--", "-c", "echo fetched-and-ran"], timeout: 120)
+    run.check()
+    #expect(run.stdout.contains("fetched-and-ran"), "\(run.stdout)")
+    let list = try f.liftoff(["image", "list", "--format", "json"])
+    list.check()
+    #expect(list.stdout.contains("\(image):latest"), "\(list.stdout)")
+
+    // Already stored: new does not run liftoff-image again, update does — seen through a flag only
+    // liftoff-image checks (liftoff passes --insecure-options through unread).
+    let stored = try f.liftoff(["--insecure-options", "bogus", "run", image, "--exec", "/bin/true"], timeout: 60)
+    stored.check()
+    let updateBad = try f.liftoff(["--insecure-options", "bogus", "run", "--pull-policy", "update", image, "--exec", "/bin/true"], timeout: 60)
+    #expect(updateBad.status != 0)
+    #expect(updateBad.stderr.contains("bogus"), "\(updateBad.stderr)")
+    let update = try f.liftoff(["run", "--pull-policy", "update", image, "--exec", "/bin/true"], timeout: 120)
+    update.check()
+
+    let missing = try f.liftoff(["prepare", "\(reg)/liftoff-test/nope:1", "--exec", "/bin/true"], timeout: 60)
+    #expect(missing.status != 0)
+    #expect(missing.stderr.contains("image \(reg)/liftoff-test/nope:1 is not in the image store"), "\(missing.stderr)")
+    #expect(missing.stderr.contains("fetching it failed"), "\(missing.stderr)")
+  }
 }
