@@ -25,6 +25,7 @@ extension CRIConfig {
         lines.append(streamTLSKey.map { "\(name) = \(TOMLText.quote($0))" } ?? "# \(name) = \"\"  (not set: plain HTTP)")
       case .cgroupDriver: lines.append("\(name) = \(TOMLText.quote(cgroupDriver))")
       case .pinnedImages: lines.append("\(name) = \(TOMLText.array(pinnedImages))")
+      case .imagePullProgressTimeout: lines.append("\(name) = \(TOMLText.quote(imagePullProgressTimeout))")
       case .metricsAddress:
         lines.append(metricsAddress.map { "\(name) = \(TOMLText.quote($0))" } ?? "# \(name) = \"127.0.0.1:9090\"  (not set: no metrics endpoint)")
       }

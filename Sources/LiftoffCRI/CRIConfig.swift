@@ -12,6 +12,7 @@
 //   cgroup-driver = "cgroupfs"        or "systemd" (only where systemd is PID 1)
 //   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
 //   metrics-address = "127.0.0.1:9090"   Prometheus /metrics (off when unset)
+//   image-pull-progress-timeout = "5m"   a pull with no byte received for this long is cancelled ("0": never)
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -51,6 +52,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   public var pinnedImages: [String] = []
   /// `HOST:PORT` (`[V6]:PORT`) of the Prometheus scrape endpoint (`GET /metrics`); nil: none.
   public var metricsAddress: String?
+  /// A pull that receives no byte for this long is cancelled (containerd's image_pull_progress_timeout):
+  /// a duration such as `5m`, `90s`, `1m30s`, `500ms`; `0` turns the timeout off.
+  public var imagePullProgressTimeout: String = "5m"
 
   public init() {}
 
@@ -69,6 +73,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case cgroupDriver = "cgroup-driver"
     case pinnedImages = "pinned-images"
     case metricsAddress = "metrics-address"
+    case imagePullProgressTimeout = "image-pull-progress-timeout"
   }
 
   /// The CNI plugin search path as a list.
@@ -122,6 +127,10 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       throw LiftoffError.invalidArgument(
         "metrics-address \"\(metricsAddress)\" is not HOST:PORT with a numeric IPv4 address or a bracketed IPv6 one and a port in 0-65535")
     }
+    guard Self.parseDuration(imagePullProgressTimeout) != nil else {
+      throw LiftoffError.invalidArgument(
+        "image-pull-progress-timeout \"\(imagePullProgressTimeout)\" is not a duration such as 5m, 90s, 1m30s, 500ms or 0")
+    }
     if cgroupDriver == "systemd" && !systemdRunning {
       throw LiftoffError(
         .failedPrecondition, "cgroup-driver systemd: systemd is not PID 1 on this host (no /run/systemd/system); use cgroupfs")
@@ -172,6 +181,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
     if let v = try string(.metricsAddress) { metricsAddress = v }
+    if let v = try string(.imagePullProgressTimeout) { imagePullProgressTimeout = v }
     if let value = table[CodingKeys.pinnedImages.rawValue] {
       let notList = LiftoffError.invalidArgument("config file \(file): \"pinned-images\" must be a list of strings")
       guard let array = value.array else { throw notList }
@@ -199,6 +209,48 @@ public struct CRIConfig: Sendable, Equatable, Codable {
 
   /// The metrics endpoint, when metrics-address is set (validate() has checked it).
   public var metricsEndpoint: (host: String, port: Int)? { metricsAddress.flatMap(Self.hostPort) }
+
+  /// The pull stall timeout; nil when it is off (`0`). validate() has checked the text.
+  public var pullProgressTimeout: Duration? {
+    guard let d = Self.parseDuration(imagePullProgressTimeout), d > .zero else { return nil }
+    return d
+  }
+
+  /// A duration as Go writes them (containerd's config): numbers with units h, m, s, ms, one after
+  /// another (`1h30m`, `90s`, `2.5s`, `500ms`), or `0`. Negative or unitless values are nil.
+  static func parseDuration(_ text: String) -> Duration? {
+    if text == "0" { return .zero }
+    var rest = Substring(text)
+    var total = Duration.zero
+    guard !rest.isEmpty else { return nil }
+    while !rest.isEmpty {
+      let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+      guard !number.isEmpty, let value = Double(number) else { return nil }
+      rest = rest.dropFirst(number.count)
+      let unit = rest.prefix { $0.isASCII && $0.isLetter }
+      rest = rest.dropFirst(unit.count)
+      let seconds: Double
+      switch unit {
+      case "h": seconds = 3600
+      case "m": seconds = 60
+      case "s": seconds = 1
+      case "ms": seconds = 0.001
+      default: return nil
+      }
+      total += .nanoseconds(Int64((value * seconds * 1e9).rounded()))
+    }
+    return total
+  }
+
+  /// A duration in the same notation (`5m0s`, `2s`, `1.5s`, `500ms`) for messages.
+  static func format(_ d: Duration) -> String {
+    let ns = Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    if ns < 1_000_000_000 { return "\(ns / 1_000_000)ms" }
+    let minutes = ns / 60_000_000_000
+    let seconds = Double(ns % 60_000_000_000) / 1e9
+    let s = seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    return minutes > 0 ? "\(minutes)m\(s)" : s
+  }
 
   /// An image reference Docker's grammar accepts, or a full image ID.
   static func isImageRefOrID(_ s: String) -> Bool {

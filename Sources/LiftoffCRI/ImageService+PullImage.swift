@@ -16,7 +16,9 @@ extension ImageService {
       let began = ContinuousClock.now
       let img: ResolvedImage
       do {
-        img = try await store.pull(request.image.image, credentials: creds, progress: progress)
+        img = try await Self.withProgressTimeout(runtime.config.pullProgressTimeout, progress: progress, image: request.image.image) {
+          try await store.pull(request.image.image, credentials: creds, progress: progress)
+        }
       } catch {
         runtime.prometheus.observePull(bytes: progress.done, duration: ContinuousClock.now - began, failure: rpcError(error).code)
         throw error

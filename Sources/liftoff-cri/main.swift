@@ -52,6 +52,8 @@ struct ServerFlags: ParsableArguments {
   var pinnedImages: [String] = []
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics ([V6]:PORT for IPv6; default: off).")
   var metricsAddress: String?
+  @Option(help: "Cancel an image pull that receives no byte for this long: 5m, 90s, 1m30s, 500ms; 0 never (default 5m).")
+  var imagePullProgressTimeout: String?
 
   /// Defaults, then the configuration file, then these flags; validated.
   func settings() throws -> CRIConfig {
@@ -70,6 +72,7 @@ struct ServerFlags: ParsableArguments {
     if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
     if !pinnedImages.isEmpty { settings.pinnedImages = pinnedImages }
     if let metricsAddress { settings.metricsAddress = metricsAddress }
+    if let imagePullProgressTimeout { settings.imagePullProgressTimeout = imagePullProgressTimeout }
     try settings.validate()
     return settings
   }
