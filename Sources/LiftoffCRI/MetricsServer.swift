@@ -47,20 +47,7 @@ public final class MetricsServer: Sendable {
     } catch {
       throw LiftoffError(.invalidArgument, "cannot listen for metrics on \(host):\(requestedPort): \(error)")
     }
-    let task = Task {
-      await withDiscardingTaskGroup { group in
-        do {
-          try await channel.executeThenClose { inbound in
-            for try await connection in inbound {
-              group.addTask { await self.serve(connection) }
-            }
-          }
-        } catch {
-          if !Task.isCancelled { self.logger.error("metrics server stopped accepting", metadata: ["error": "\(error)"]) }
-        }
-        group.cancelAll()
-      }
-    }
+    let task = acceptConnections(channel, logger: logger, what: "metrics server") { await self.serve($0) }
     let port = channel.channel.localAddress?.port
     state.withLock {
       $0.serverChannel = channel.channel

@@ -7,18 +7,7 @@ import Testing
 
 /// Runs liftoff-cri with `arguments`: exit status, stdout, stderr.
 func runLiftoffCRI(_ arguments: [String]) throws -> (Int32, String, String) {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff-cri")
-  p.arguments = arguments
-  let out = Pipe()
-  let err = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  try p.run()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
-  let e = err.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+  try runToolStatus([liftoffBinDir() + "/liftoff-cri"] + arguments)
 }
 
 struct ConfigDumpTests {

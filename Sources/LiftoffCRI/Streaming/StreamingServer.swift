@@ -100,20 +100,7 @@ public final class StreamingServer: Sendable {
         .invalidArgument, "cannot listen for streaming on \(address):\(requestedPort): \(error)")
     }
     let port = channel.channel.localAddress?.port
-    let task = Task {
-      await withDiscardingTaskGroup { group in
-        do {
-          try await channel.executeThenClose { inbound in
-            for try await connection in inbound {
-              group.addTask { await self.serve(connection) }
-            }
-          }
-        } catch {
-          if !Task.isCancelled { self.logger.error("streaming server stopped accepting", metadata: ["error": "\(error)"]) }
-        }
-        group.cancelAll()
-      }
-    }
+    let task = acceptConnections(channel, logger: logger, what: "streaming server") { await self.serve($0) }
     state.withLock {
       $0.port = port
       $0.serverChannel = channel.channel
