@@ -264,7 +264,15 @@ struct RunCommand: ParsableCommand {
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let options = try pod.podOptions(global: global.fetching(pullPolicy))
+    let sockets = try SocketActivation.inherited()
+    var options = try pod.podOptions(global: global.fetching(pullPolicy))
+    if let sockets {
+      guard options.apps.count == 1 else {
+        throw LiftoffError.invalidArgument("socket activation (LISTEN_FDS=\(sockets.count)) needs a pod of one app, not \(options.apps.count)")
+      }
+      options.apps[0].listenFDs = sockets.count
+      options.apps[0].listenFDNames = sockets.names
+    }
     _ = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
     if let uuidFileSave {
@@ -275,7 +283,43 @@ struct RunCommand: ParsableCommand {
         throw error
       }
     }
+    // Only now may the sockets cross the exec into stage1 (a fetch before ran without them).
+    sockets?.inheritable(true)
     try PodManager(store: store).execRun(manifest, lock: lock)
+  }
+}
+
+/// Socket activation as sd_listen_fds(3) defines it: LISTEN_PID names this process and LISTEN_FDS
+/// counts the descriptors from 3 up that the service manager passed (LISTEN_FDNAMES: their names,
+/// ':'-separated). Variables meant for another process are ignored. The descriptors are close-on-exec
+/// until stage1 is exec'd, so no other program liftoff runs (liftoff-image fetch) gets them; stage1
+/// hands them to the pod's one app, at the same numbers.
+struct SocketActivation {
+  var count: Int
+  var names: String?
+
+  static func inherited() throws -> SocketActivation? {
+    guard let text = getenv("LISTEN_FDS").map({ String(cString: $0) }) else { return nil }
+    guard let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), Int32(pid) == getpid() else { return nil }
+    guard let n = Int(text), (1...1024).contains(n) else {
+      throw LiftoffError.invalidArgument("LISTEN_FDS=\(text): expected a count of descriptors from 1 to 1024")
+    }
+    let names = getenv("LISTEN_FDNAMES").map { String(cString: $0) }
+    if let names, names.split(separator: ":", omittingEmptySubsequences: false).count != n {
+      throw LiftoffError.invalidArgument("LISTEN_FDNAMES=\(names): expected \(n) names separated by ':'")
+    }
+    let sockets = SocketActivation(count: n, names: names)
+    for fd in sockets.descriptors where fcntl(fd, F_GETFD) < 0 {
+      throw LiftoffError.invalidArgument("LISTEN_FDS=\(n): descriptor \(fd) is not open")
+    }
+    sockets.inheritable(false)
+    return sockets
+  }
+
+  var descriptors: [Int32] { (0..<count).map { Int32(3 + $0) } }
+
+  func inheritable(_ on: Bool) {
+    for fd in descriptors { _ = fcntl(fd, F_SETFD, on ? 0 : FD_CLOEXEC) }
   }
 }
 
