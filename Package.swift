@@ -51,6 +51,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // MARK: executables (thin entry points)
@@ -123,6 +124,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "TOMLKit", package: "TOMLKit"),
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
         "CZlib", "CLinux",
       ],
       exclude: ["Generated/api.proto.sha256"],

@@ -13,6 +13,9 @@
 //   max-unpacked-bytes = "64GiB"      per image pulled: bytes, or K/M/G/T (KiB…TiB); an integer is bytes
 //   max-unpacked-entries = 4194304    per image pulled: files, directories, links
 //   trust-dir = "/etc/liftoff/trust"  image trust policy: policy.toml or policy.json, keys/
+//   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
+//   metrics-address = "127.0.0.1:9090"   Prometheus /metrics (off when unset)
+//   image-pull-progress-timeout = "5m"   a pull with no byte received for this long is cancelled ("0": never)
 import Foundation
 import LiftoffCore
 import LiftoffImage
@@ -53,6 +56,15 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// The image trust policy's directory (LiftoffCatalog TrustPolicy.swift), read at every PullImage
   /// and CreateContainer; no policy file in it: every image is accepted.
   public var trustDir: String = "/etc/liftoff/trust"
+  /// Images ImageStatus and ListImages report as pinned (CRI `Image.pinned`), so kubelet's image GC
+  /// never removes them: image references (tag or digest, normalised as Docker does) or image IDs
+  /// (`sha256:<64 hex>`), each resolved to the stored image it names when asked.
+  public var pinnedImages: [String] = []
+  /// `HOST:PORT` (`[V6]:PORT`) of the Prometheus scrape endpoint (`GET /metrics`); nil: none.
+  public var metricsAddress: String?
+  /// A pull that receives no byte for this long is cancelled (containerd's image_pull_progress_timeout):
+  /// a duration such as `5m`, `90s`, `1m30s`, `500ms`; `0` turns the timeout off.
+  public var imagePullProgressTimeout: String = "5m"
 
   public init() {}
 
@@ -74,6 +86,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case maxUnpackedBytes = "max-unpacked-bytes"
     case maxUnpackedEntries = "max-unpacked-entries"
     case trustDir = "trust-dir"
+    case pinnedImages = "pinned-images"
+    case metricsAddress = "metrics-address"
+    case imagePullProgressTimeout = "image-pull-progress-timeout"
   }
 
   /// The CNI plugin search path as a list.
@@ -121,6 +136,18 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard cgroupDriver == "cgroupfs" || cgroupDriver == "systemd" else {
       throw LiftoffError.invalidArgument("cgroup-driver \"\(cgroupDriver)\" is not cgroupfs or systemd")
+    }
+    for ref in pinnedImages where !Self.isImageRefOrID(ref) {
+      throw LiftoffError.invalidArgument(
+        "pinned-images: \"\(ref)\" is neither an image reference nor an image ID (sha256:<64 hex digits>)")
+    }
+    if let metricsAddress, Self.hostPort(metricsAddress) == nil {
+      throw LiftoffError.invalidArgument(
+        "metrics-address \"\(metricsAddress)\" is not HOST:PORT with a numeric IPv4 address or a bracketed IPv6 one and a port in 0-65535")
+    }
+    guard Self.parseDuration(imagePullProgressTimeout) != nil else {
+      throw LiftoffError.invalidArgument(
+        "image-pull-progress-timeout \"\(imagePullProgressTimeout)\" is not a duration such as 5m, 90s, 1m30s, 500ms or 0")
     }
     if cgroupDriver == "systemd" && !systemdRunning {
       throw LiftoffError(
@@ -171,6 +198,18 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.streamTLSCert) { streamTLSCert = v }
     if let v = try string(.streamTLSKey) { streamTLSKey = v }
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
+    if let v = try string(.metricsAddress) { metricsAddress = v }
+    if let v = try string(.imagePullProgressTimeout) { imagePullProgressTimeout = v }
+    if let value = table[CodingKeys.pinnedImages.rawValue] {
+      let notList = LiftoffError.invalidArgument("config file \(file): \"pinned-images\" must be a list of strings")
+      guard let array = value.array else { throw notList }
+      var refs: [String] = []
+      for element in array {
+        guard let s = element.string else { throw notList }
+        refs.append(s)
+      }
+      pinnedImages = refs
+    }
     if let v = try string(.trustDir) { trustDir = v }
     for key in [CodingKeys.maxUnpackedBytes, .maxUnpackedEntries] {
       guard let value = table[key.rawValue] else { continue }
@@ -191,6 +230,70 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   public mutating func setUnpackLimits(bytes: String?, entries: String?, prefix: String = "") throws {
     if let bytes { maxUnpackedBytes = try UnpackLimits.parseSize(bytes, setting: prefix + CodingKeys.maxUnpackedBytes.rawValue) }
     if let entries { maxUnpackedEntries = try UnpackLimits.parseCount(entries, setting: prefix + CodingKeys.maxUnpackedEntries.rawValue) }
+  }
+
+  /// `HOST:PORT` or `[IPV6]:PORT` with a numeric address: (host, port), or nil.
+  static func hostPort(_ s: String) -> (host: String, port: Int)? {
+    guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+    var host = String(s[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") {
+      host = String(host.dropFirst().dropLast())
+      guard host.contains(":") else { return nil }
+    } else if host.contains(":") {
+      return nil
+    }
+    return isIPAddress(host) ? (host, port) : nil
+  }
+
+  /// The metrics endpoint, when metrics-address is set (validate() has checked it).
+  public var metricsEndpoint: (host: String, port: Int)? { metricsAddress.flatMap(Self.hostPort) }
+
+  /// The pull stall timeout; nil when it is off (`0`). validate() has checked the text.
+  public var pullProgressTimeout: Duration? {
+    guard let d = Self.parseDuration(imagePullProgressTimeout), d > .zero else { return nil }
+    return d
+  }
+
+  /// A duration as Go writes them (containerd's config): numbers with units h, m, s, ms, one after
+  /// another (`1h30m`, `90s`, `2.5s`, `500ms`), or `0`. Negative or unitless values are nil.
+  static func parseDuration(_ text: String) -> Duration? {
+    if text == "0" { return .zero }
+    var rest = Substring(text)
+    var total = Duration.zero
+    guard !rest.isEmpty else { return nil }
+    while !rest.isEmpty {
+      let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+      guard !number.isEmpty, let value = Double(number) else { return nil }
+      rest = rest.dropFirst(number.count)
+      let unit = rest.prefix { $0.isASCII && $0.isLetter }
+      rest = rest.dropFirst(unit.count)
+      let seconds: Double
+      switch unit {
+      case "h": seconds = 3600
+      case "m": seconds = 60
+      case "s": seconds = 1
+      case "ms": seconds = 0.001
+      default: return nil
+      }
+      total += .nanoseconds(Int64((value * seconds * 1e9).rounded()))
+    }
+    return total
+  }
+
+  /// A duration in the same notation (`5m0s`, `2s`, `1.5s`, `500ms`) for messages.
+  static func format(_ d: Duration) -> String {
+    let ns = Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    if ns < 1_000_000_000 { return "\(ns / 1_000_000)ms" }
+    let minutes = ns / 60_000_000_000
+    let seconds = Double(ns % 60_000_000_000) / 1e9
+    let s = seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    return minutes > 0 ? "\(minutes)m\(s)" : s
+  }
+
+  /// An image reference Docker's grammar accepts, or a full image ID.
+  static func isImageRefOrID(_ s: String) -> Bool {
+    if s.hasPrefix("sha256:") { return (try? Digest(s)) != nil }
+    return (try? ImageReference(parsing: s)) != nil
   }
 
   /// A numeric IPv4 or IPv6 address (no host names: the URL must carry what the server binds).

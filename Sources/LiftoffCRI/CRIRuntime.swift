@@ -26,6 +26,8 @@ public final class CRIRuntime: Sendable {
   let manifests: PodManifestCache
   /// The CRI sandboxes and containers, in memory (PodIndex.swift).
   let index: PodIndex
+  /// Prometheus metrics (PrometheusMetrics.swift), served when metrics-address is set.
+  public let prometheus = PrometheusMetrics()
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer

@@ -2,7 +2,8 @@
 //
 //   start:  mkdir socket dir ─ flock <socket>.lock (held for life; a second instance fails here)
 //           ─ unlink a stale socket ─ bind with umask 0117 (so it is never world-accessible)
-//           ─ streaming server listens (stream-address:stream-port)
+//           ─ streaming server listens (stream-address:stream-port), and the metrics endpoint
+//             (metrics-address) when configured
 //           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
 //           ─ READY=1 to systemd once NIO listens (Type=notify; SystemdNotify, only with $NOTIFY_SOCKET)
 //   stop:   SIGTERM/SIGINT → STOPPING=1 to systemd → graceful shutdown → streaming sessions end (their clients are told)
@@ -59,9 +60,14 @@ public final class CRIServer: Sendable {
       throw LiftoffError.internal("cannot start the pod index on \(config.dir)", cause: error)
     }
 
+    let metricsServer = config.metricsEndpoint.map { endpoint in
+      MetricsServer(host: endpoint.host, port: endpoint.port, logger: logger) { [runtime] in runtime.renderMetrics() }
+    }
     do {
       try await runtime.streaming.start()
+      try await metricsServer?.start()
     } catch {
+      await runtime.streaming.shutdown()
       listener.removeSocketFileIfOurs()
       throw error
     }
@@ -69,7 +75,8 @@ public final class CRIServer: Sendable {
     let server = GRPCServer(
       transport: .http2NIOPosix(
         listeningSocketDescriptor: Int(listener.fd), transportSecurity: .plaintext),
-      services: [RuntimeService(runtime: runtime), ImageService(runtime: runtime)])
+      services: [RuntimeService(runtime: runtime), ImageService(runtime: runtime)],
+      interceptors: [MetricsInterceptor(metrics: runtime.prometheus)])
 
     let signals = SignalWatcher(signals: [SIGTERM, SIGINT]) { signal in
       logger.info("shutting down", metadata: ["signal": "\(signal)"])
@@ -97,9 +104,11 @@ public final class CRIServer: Sendable {
       try await server.serve()
     } catch {
       await runtime.streaming.shutdown()
+      await metricsServer?.shutdown()
       throw error
     }
     await runtime.streaming.shutdown()
+    await metricsServer?.shutdown()
     logger.info("liftoff-cri stopped")
   }
 }

@@ -12,7 +12,7 @@ extension ImageService {
       let store = try runtime.imageStore()
       var response = Runtime_V1_ImageStatusResponse()
       guard let (summary, config) = try Self.find(store, request.image.image) else { return response }
-      response.image = Self.criImage(summary, config: config)
+      response.image = Self.criImage(summary, config: config, pinned: Self.pinnedIDs(store, runtime.config.pinnedImages))
       if request.verbose {
         struct Info: Encodable {
           var id: String, manifestDigest: String, source: String, layers: [String], config: ImageConfig

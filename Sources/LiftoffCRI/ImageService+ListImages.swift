@@ -7,7 +7,7 @@ extension ImageService {
   public func listImages(request: Runtime_V1_ListImagesRequest, context: ServerContext) async throws -> Runtime_V1_ListImagesResponse {
     try await handle("ListImages", runtime) {
       var response = Runtime_V1_ListImagesResponse()
-      response.images = try Self.filtered(try runtime.imageStore(), request.hasFilter ? request.filter : nil)
+      response.images = try Self.filtered(try runtime.imageStore(), request.hasFilter ? request.filter : nil, pinnedRefs: runtime.config.pinnedImages)
       return response
     }
   }

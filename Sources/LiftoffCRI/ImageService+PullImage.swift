@@ -12,7 +12,18 @@ extension ImageService {
     try await handle("PullImage", runtime) {
       let store = try runtime.imageStore()
       let creds = try Self.credentials(request.hasAuth ? request.auth : nil)
-      let img = try await store.pull(request.image.image, credentials: creds)
+      let progress = PullProgress()
+      let began = ContinuousClock.now
+      let img: ResolvedImage
+      do {
+        img = try await Self.withProgressTimeout(runtime.config.pullProgressTimeout, progress: progress, image: request.image.image) {
+          try await store.pull(request.image.image, credentials: creds, progress: progress)
+        }
+      } catch {
+        runtime.prometheus.observePull(bytes: progress.done, duration: ContinuousClock.now - began, failure: rpcError(error).code)
+        throw error
+      }
+      runtime.prometheus.observePull(bytes: progress.done, duration: ContinuousClock.now - began, failure: nil)
       var response = Runtime_V1_PullImageResponse()
       response.imageRef = img.id
       return response

@@ -1,7 +1,9 @@
 // What the image RPCs share: the image store under `<dir>/images` and the CRI `Image` message built
 // from a stored image. The image ID is the config digest; `repo_tags` / `repo_digests` are the names
 // the store keeps; `size` is the compressed size of config + layers; `uid` / `username` come from
-// the config's `User` (a numeric user gives `uid`, a name gives `username`, as kubelet expects).
+// the config's `User` (a numeric user gives `uid`, a name gives `username`, as kubelet expects);
+// `pinned` is true for an image one of the `pinned-images` settings names (resolved afresh on every
+// call, so a pinned tag follows the image it points at now; a name not in the store pins nothing).
 import Foundation
 import LiftoffCore
 import LiftoffImage
@@ -18,14 +20,14 @@ extension CRIRuntime {
 }
 
 extension ImageService {
-  static func criImage(_ summary: ImageSummary, config: ImageConfig?) -> Runtime_V1_Image {
+  static func criImage(_ summary: ImageSummary, config: ImageConfig?, pinned: Set<String>) -> Runtime_V1_Image {
     var img = Runtime_V1_Image()
     img.id = summary.id
     img.repoTags = summary.repoTags
     img.repoDigests = summary.repoDigests
     img.size = UInt64(max(0, summary.size))
     img.spec.image = summary.id
-    img.pinned = false
+    img.pinned = pinned.contains(summary.id)
     let user = config?.config?.user ?? ""
     let name = String(user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
     if let uid = Int64(name) {
@@ -47,14 +49,26 @@ extension ImageService {
     return (store.summary(rec), try store.config(rec))
   }
 
+  /// The IDs of the stored images that `refs` (the pinned-images setting) name. A reference is
+  /// looked up in its normalised form (`registry/repository:tag`), never as an ID prefix: a pinned
+  /// `cafe` pins the image named docker.io/library/cafe:latest, not one whose ID starts with cafe.
+  static func pinnedIDs(_ store: ImageStore, _ refs: [String]) -> Set<String> {
+    Set(refs.compactMap { ref in
+      if ref.hasPrefix("sha256:") { return try? store.resolveID(ref) }
+      guard let normalised = try? ImageReference(parsing: ref) else { return nil }
+      return try? store.resolveID(normalised.description)
+    })
+  }
+
   /// The images a ListImages / StreamImages filter selects (all when the filter is empty).
-  static func filtered(_ store: ImageStore, _ filter: Runtime_V1_ImageFilter?) throws -> [Runtime_V1_Image] {
+  static func filtered(_ store: ImageStore, _ filter: Runtime_V1_ImageFilter?, pinnedRefs: [String]) throws -> [Runtime_V1_Image] {
+    let pinned = pinnedIDs(store, pinnedRefs)
     if let want = filter?.image.image, !want.isEmpty {
       guard let (s, c) = try find(store, want) else { return [] }
-      return [criImage(s, config: c)]
+      return [criImage(s, config: c, pinned: pinned)]
     }
     return store.list().map { s in
-      criImage(s, config: (try? store.record(id: s.id)).flatMap { try? store.config($0) })
+      criImage(s, config: (try? store.record(id: s.id)).flatMap { try? store.config($0) }, pinned: pinned)
     }
   }
 }

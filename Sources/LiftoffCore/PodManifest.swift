@@ -123,6 +123,11 @@ public struct AppManifest: Sendable, Equatable {
   public var stdin: Bool
   /// The app's stdin is closed when the first attached client that writes it closes its stdin.
   public var stdinOnce: Bool
+  /// Socket activation (`liftoff run` under systemd): the app gets stage1's descriptors 3 up to
+  /// 3+listenFDs-1 — the ones systemd passed — with LISTEN_FDS, LISTEN_PID (its own pid) and
+  /// LISTEN_FDNAMES set; 0 for every other app.
+  public var listenFDs: Int = 0
+  public var listenFDNames: String?
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
@@ -518,6 +523,8 @@ extension AppManifest {
       ("maskedPaths", .strs(maskedPaths)),
       ("readonlyPaths", .strs(readonlyPaths)),
       ("interactive", .bool(interactive)),
+      ("listenFDs", .int(listenFDs == 0 ? nil : listenFDs)),
+      ("listenFDNames", .str(listenFDNames)),
       ("stopSignal", .int(stopSignal)),
       ("logPath", .str(logPath)),
       ("createdAt", .string(createdAt)),
@@ -595,6 +602,9 @@ extension AppManifest {
     maskedPaths = try j.strings("maskedPaths", in: ctx)
     readonlyPaths = try j.strings("readonlyPaths", in: ctx)
     interactive = try j.optBool("interactive", in: ctx) ?? false
+    listenFDs = Int(try j.optInt64("listenFDs", in: ctx) ?? 0)
+    guard (0...1024).contains(listenFDs) else { throw LiftoffError.invalidArgument("\(ctx): listenFDs \(listenFDs) is not 0-1024") }
+    listenFDNames = try j.optString("listenFDNames", in: ctx)
     stopSignal = try j.optInt64("stopSignal", in: ctx).map { Int($0) }
     logPath = try j.optString("logPath", in: ctx)
     createdAt = try j.optString("createdAt", in: ctx) ?? ""

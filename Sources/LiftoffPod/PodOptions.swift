@@ -86,6 +86,9 @@ public struct AppOptions: Sendable {
   public var tty = false
   public var stdin = false
   public var stdinOnce = false
+  /// Socket activation: descriptors 3… passed to this app (see AppManifest.listenFDs).
+  public var listenFDs = 0
+  public var listenFDNames: String?
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

@@ -298,6 +298,8 @@ public struct PodPreparer {
       tty: o.tty, stdin: o.stdin, stdinOnce: o.stdinOnce)
     app.security = security
     app.ambientCapabilities = ambient
+    app.listenFDs = o.listenFDs
+    app.listenFDNames = o.listenFDNames
     return app
   }
 

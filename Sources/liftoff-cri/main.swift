@@ -1,4 +1,7 @@
 // liftoff-cri — the CRI node service: wiring only (flags, config file, logging, exit codes).
+//
+//   liftoff-cri [FLAGS]          serve (the default command)
+//   liftoff-cri config [FLAGS]   print the effective configuration (defaults, file, flags) as TOML
 import ArgumentParser
 import Foundation
 import LiftoffCRI
@@ -11,8 +14,13 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "liftoff-cri",
     abstract: "Liftoff's CRI service (runtime.v1 RuntimeService + ImageService) for kubelet and crictl.",
-    version: LiftoffVersion.version)
+    version: LiftoffVersion.version,
+    subcommands: [Serve.self, ConfigDump.self],
+    defaultSubcommand: Serve.self)
+}
 
+/// The settings every command takes: each overrides the configuration file's value of the same name.
+struct ServerFlags: ParsableArguments {
   @Option(help: "gRPC Unix socket to listen on (default /run/liftoff/cri.sock).")
   var socket: String?
   @Option(help: "Liftoff state directory: pods and images (default /var/lib/liftoff).")
@@ -45,27 +53,60 @@ struct LiftoffCRICommand: AsyncParsableCommand {
   var maxUnpackedEntries: String?
   @Option(help: "Image trust policy directory: policy.toml or policy.json, and keys/ (default /etc/liftoff/trust).")
   var trustDir: String?
+  @Option(
+    name: .customLong("pinned-images"),
+    help: "An image reported pinned, so kubelet's image GC keeps it: a reference or an image ID; repeat for more (replaces the file's list).")
+  var pinnedImages: [String] = []
+  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics ([V6]:PORT for IPv6; default: off).")
+  var metricsAddress: String?
+  @Option(help: "Cancel an image pull that receives no byte for this long: 5m, 90s, 1m30s, 500ms; 0 never (default 5m).")
+  var imagePullProgressTimeout: String?
+
+  /// Defaults, then the configuration file, then these flags; validated.
+  func settings() throws -> CRIConfig {
+    var settings = try CRIConfig.load(path: config)
+    if let socket { settings.socket = socket }
+    if let dir { settings.dir = dir }
+    if let logLevel { settings.logLevel = logLevel }
+    if let cniConfDir { settings.cniConfDir = cniConfDir }
+    if let cniBinDir { settings.cniBinDir = cniBinDir }
+    if let cniDefaultNetwork { settings.cniDefaultNetwork = cniDefaultNetwork }
+    if let registryConfigDir { settings.registryConfigDir = registryConfigDir }
+    if let streamAddress { settings.streamAddress = streamAddress }
+    if let streamPort { settings.streamPort = streamPort }
+    if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
+    if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
+    if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
+    try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
+    if let trustDir { settings.trustDir = trustDir }
+    if !pinnedImages.isEmpty { settings.pinnedImages = pinnedImages }
+    if let metricsAddress { settings.metricsAddress = metricsAddress }
+    if let imagePullProgressTimeout { settings.imagePullProgressTimeout = imagePullProgressTimeout }
+    try settings.validate()
+    return settings
+  }
+}
+
+/// Runs `body`; a LiftoffError becomes one line on stderr and its exit code.
+func exitingOnError(_ body: () async throws -> Void) async throws {
+  do {
+    try await body()
+  } catch let error as LiftoffError {
+    FileHandle.standardError.write(Data("liftoff-cri: \(error)\n".utf8))
+    throw ExitCode(error.exitCode)
+  }
+}
+
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve", abstract: "Serve the CRI on the socket (the default command).")
+  @OptionGroup var flags: ServerFlags
 
   func run() async throws {
     // Before anything starts a process: no child inherits $NOTIFY_SOCKET.
     let notify = SystemdNotify.fromEnvironment()
-    do {
-      var settings = try CRIConfig.load(path: config)
-      if let socket { settings.socket = socket }
-      if let dir { settings.dir = dir }
-      if let logLevel { settings.logLevel = logLevel }
-      if let cniConfDir { settings.cniConfDir = cniConfDir }
-      if let cniBinDir { settings.cniBinDir = cniBinDir }
-      if let cniDefaultNetwork { settings.cniDefaultNetwork = cniDefaultNetwork }
-      if let registryConfigDir { settings.registryConfigDir = registryConfigDir }
-      if let streamAddress { settings.streamAddress = streamAddress }
-      if let streamPort { settings.streamPort = streamPort }
-      if let streamTLSCert { settings.streamTLSCert = streamTLSCert }
-      if let streamTLSKey { settings.streamTLSKey = streamTLSKey }
-      if let cgroupDriver { settings.cgroupDriver = cgroupDriver }
-      try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
-      if let trustDir { settings.trustDir = trustDir }
-      try settings.validate()
+    try await exitingOnError {
+      let settings = try flags.settings()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
@@ -74,9 +115,19 @@ struct LiftoffCRICommand: AsyncParsableCommand {
       }
       let logger = Logger(label: "liftoff-cri")
       try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger), notify: notify).run()
-    } catch let error as LiftoffError {
-      FileHandle.standardError.write(Data("liftoff-cri: \(error)\n".utf8))
-      throw ExitCode(error.exitCode)
+    }
+  }
+}
+
+struct ConfigDump: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "config",
+    abstract: "Print the effective configuration (defaults, config file, flags) as TOML that --config loads back.")
+  @OptionGroup var flags: ServerFlags
+
+  func run() async throws {
+    try await exitingOnError {
+      print(try flags.settings().tomlDocument(), terminator: "")
     }
   }
 }

@@ -42,6 +42,9 @@ struct AppLauncher {
 
   var rootfs: String { "\(appDir)/rootfs/merged" }
 
+  /// Socket activation (liftoff run under systemd): descriptors 3… as stage0 found them, for this app only.
+  var listenFDs: [Int32] { (0..<app.listenFDs).map { Int32(3 + $0) } }
+
   func launch() -> Outcome {
     var seccompProgram: [UInt8]?
     do {
@@ -65,6 +68,10 @@ struct AppLauncher {
       return .failed("preparing: \(error)", pid: nil)
     }
     defer { mountUserNamespaces.closeAll() }
+    if let closed = listenFDs.first(where: { fcntl($0, F_GETFD) < 0 }) {
+      _ = try? Mounts.unmount(rootfs)
+      return .failed("socket activation: descriptor \(closed) (LISTEN_FDS) is not open in stage1", pid: nil)
+    }
     let pipe: (read: Int32, write: Int32)
     let go: (read: Int32, write: Int32)
     // stage1 moves the child into the app's cgroup while the child builds its mounts (the first
@@ -116,7 +123,7 @@ struct AppLauncher {
       // host directory's descriptor that survived into the app would be a way out of its root
       // (runc CVE-2024-21626).
       ProcessControl.setDumpable(false)
-      var keep: [Int32] = [pipe.write, go.read, joined.read, hostMountNamespace, userns]
+      var keep: [Int32] = [pipe.write, go.read, joined.read, hostMountNamespace, userns] + listenFDs
       keep += output.map(\.write) + mountUserNamespaces.fds.values
       if let pty { keep.append(pty.slave) }
       if let input { keep.append(input.read) }
@@ -279,7 +286,7 @@ struct AppLauncher {
         close(ptySocket)
       }
       // Nothing from the host's side is needed any more (namespace descriptors, the terminal socket).
-      ProcessControl.closeDescriptors(keeping: [errorPipe, joined])
+      ProcessControl.closeDescriptors(keeping: [errorPipe, joined] + listenFDs)
       step = "rlimits"
       if userNamespace == nil {
         for r in app.rlimits { try ProcessControl.setRlimit(r) }
@@ -321,14 +328,24 @@ struct AppLauncher {
       var n = 0
       repeat { n = read(joined, &byte, 1) } while n < 0 && errno == EINTR
       guard n == 1 else { return "cgroup: stage1 could not move the app into its cgroup" }
-      ProcessControl.closeDescriptors(except: errorPipe)
+      ProcessControl.closeDescriptors(keeping: [errorPipe] + listenFDs)
+      var env = app.env
+      if !listenFDs.isEmpty {
+        // Socket activation: exactly the descriptors systemd passed, at the numbers it passed them
+        // (stage1 never closed them, so nothing else took 3…), open across the exec.
+        step = "socket activation"
+        for fd in listenFDs where fcntl(fd, F_SETFD, 0) != 0 { throw SystemCallError("fcntl", errno: errno) }
+        env = env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") && !$0.hasPrefix("LISTEN_FDNAMES=") }
+        env += ["LISTEN_FDS=\(listenFDs.count)", "LISTEN_PID=\(getpid())"]
+        if let names = app.listenFDNames { env.append("LISTEN_FDNAMES=\(names)") }
+      }
       ProcessControl.resetSignals()
       if let seccompProgram, app.noNewPrivileges {
         step = "seccomp"
         try Seccomp.load(seccompProgram)
       }
       step = "exec"
-      let e = ProcessControl.exec(app.exec, env: app.env)
+      let e = ProcessControl.exec(app.exec, env: env)
       return "exec \(app.exec[0]): \(errnoDescription(e.errno))"
     } catch {
       return "\(step): \(error)"

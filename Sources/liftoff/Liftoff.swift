@@ -17,7 +17,7 @@ struct Liftoff: ParsableCommand {
       ImageTool.Fetch.self, ImageTool.Image.self, ImageTool.Trust.self,
       RunCommand.self, PrepareCommand.self, RunPreparedCommand.self,
       ListCommand.self, StatusCommand.self, CatManifestCommand.self, EnterCommand.self,
-      StopCommand.self, RmCommand.self, GCCommand.self,
+      StopCommand.self, RmCommand.self, GCCommand.self, ConfigCommand.self,
       AppCommand.self,
     ])
 
@@ -65,6 +65,15 @@ struct GlobalOptions: ParsableArguments {
   var values: Globals {
     Globals(dir: dir, cniConfDir: cniConfDir, cniBinDir: cniBinDir, cniDefaultNetwork: cniDefaultNetwork, trustDir: trustDir)
   }
+
+  /// The values, with images fetched as `policy` says (run and prepare).
+  func fetching(_ policy: PullPolicy) -> Globals {
+    var g = values
+    if policy != .never {
+      g.fetch = ImageFetch(policy: policy, registryConfigDir: registryConfigDir, insecureOptions: insecureOptions)
+    }
+    return g
+  }
 }
 
 /// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
@@ -79,6 +88,8 @@ struct Globals: Sendable {
   var cniBinDir = Globals.defaultCNIBinDir
   var cniDefaultNetwork = true
   var trustDir = Globals.defaultTrustDir
+  /// How run and prepare fetch an image not in the store (nil: they do not; app add never does).
+  var fetch: ImageFetch?
 
   var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LiftoffCLI
 import LiftoffCore
+import LiftoffOS
 import LiftoffPod
 
 struct ListCommand: ParsableCommand {
@@ -29,13 +30,18 @@ struct StatusCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Option var format: OutputFormat = .text
   @Flag(help: "Wait until the pod has exited.") var wait = false
-  @Argument(help: "Pod ID or unique prefix.") var id: String
+  @Flag(help: "Wait until the pod runs and every app in it is running (fails if the pod or an app exits first).")
+  var waitReady = false
+  @Option(help: "Read the pod's UUID from FILE (written by run --uuid-file-save).") var uuidFile: String?
+  @Argument(help: "Pod ID or unique prefix.") var id: String?
 
   func run() throws {
     let store = try PodStore(root: global.dir)
     let m = PodManager(store: store)
-    let (full, _) = try store.resolve(id)
+    if wait && waitReady { throw ValidationError("--wait and --wait-ready: choose one") }
+    let (full, _) = try store.resolve(try UUIDFile.ids(id.map { [$0] } ?? [], uuidFile: uuidFile)[0])
     if wait { _ = m.waitExited(full) }
+    if waitReady { try Self.waitReady(m, full) }
     let s = try m.status(full)
     if format == .json { return try printJSON(s) }
     print("state=\(s.state)")
@@ -50,6 +56,24 @@ struct StatusCommand: ParsableCommand {
       if let r = a.reason { line += " reason=\(r)" }
       if let msg = a.message { line += " message=\"\(msg)\"" }
       print(line)
+    }
+  }
+}
+
+extension StatusCommand {
+  /// Polls the pod's status (0.5 ms steps growing to 50 ms) until it runs with every app running.
+  static func waitReady(_ m: PodManager, _ id: String) throws {
+    var interval = PollInterval(first: 0.000_5, cap: 0.05)
+    while true {
+      let s = try m.status(id)
+      if s.state == "running" && !s.apps.isEmpty && s.apps.allSatisfy({ $0.state == "running" }) { return }
+      if let app = s.apps.first(where: { $0.state == "exited" }) {
+        throw LiftoffError(.failedPrecondition, "pod \(id): app \(app.name) exited before the pod was ready")
+      }
+      if !["embryo", "preparing", "prepared", "running"].contains(s.state) {
+        throw LiftoffError(.failedPrecondition, "pod \(id) is \(s.state): it will not become ready")
+      }
+      interval.sleep()
     }
   }
 }
@@ -89,9 +113,12 @@ struct StopCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Flag(help: "SIGKILL stage1 at once.") var force = false
   @Option(help: "Seconds before SIGKILL (default: the pod's stop timeout).") var timeout: Int?
-  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
+  @Option(help: "Read the pod's UUID from FILE (written by run --uuid-file-save).") var uuidFile: String?
+  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String] = []
 
-  func run() throws { try Self.stop(dir: global.dir, ids: ids, force: force, timeout: timeout) }
+  func run() throws {
+    try Self.stop(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile), force: force, timeout: timeout)
+  }
 
   static func stop(dir: String, ids: [String], force: Bool, timeout: Int?) throws {
     let store = try PodStore(root: dir)
@@ -113,9 +140,10 @@ struct StopCommand: ParsableCommand {
 struct RmCommand: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove exited pods.")
   @OptionGroup var global: GlobalOptions
-  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String]
+  @Option(help: "Read the pod's UUID from FILE (written by run --uuid-file-save).") var uuidFile: String?
+  @Argument(help: "Pod IDs or unique prefixes.") var ids: [String] = []
 
-  func run() throws { try Self.remove(dir: global.dir, ids: ids) }
+  func run() throws { try Self.remove(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile)) }
 
   static func remove(dir: String, ids: [String]) throws {
     let store = try PodStore(root: dir)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LiftoffCore
 import LiftoffNet
+import LiftoffOS
 import LiftoffPod
 
 /// The pod-level settings as `run`, `prepare` and `app sandbox` take them, whoever parsed them:
@@ -255,14 +256,102 @@ struct RunCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "run", abstract: "Prepare a pod and run it in the foreground; exits with the app's status.")
   @OptionGroup var global: GlobalOptions
+  @Option(help: "Write the pod's UUID to FILE (atomically) before it starts, for `stop|rm|status --uuid-file`.")
+  var uuidFileSave: String?
+  @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
+  var pullPolicy: PullPolicy = .new
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let options = try pod.podOptions(global: global.values)
+    let sockets = try SocketActivation.inherited()
+    var options = try pod.podOptions(global: global.fetching(pullPolicy))
+    if let sockets {
+      guard options.apps.count == 1 else {
+        throw LiftoffError.invalidArgument("socket activation (LISTEN_FDS=\(sockets.count)) needs a pod of one app, not \(options.apps.count)")
+      }
+      options.apps[0].listenFDs = sockets.count
+      options.apps[0].listenFDNames = sockets.names
+    }
     _ = try PodManager.stage1Path()
     let (manifest, lock) = try PodPreparer(store: store).prepare(options, into: .run)
+    if let uuidFileSave {
+      do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
+        // The pod was never started: leave nothing behind.
+        lock.unlock()
+        try? PodManager(store: store).remove(manifest.id)
+        throw error
+      }
+    }
+    // Only now may the sockets cross the exec into stage1 (a fetch before ran without them).
+    sockets?.inheritable(true)
     try PodManager(store: store).execRun(manifest, lock: lock)
+  }
+}
+
+/// Socket activation as sd_listen_fds(3) defines it: LISTEN_PID names this process and LISTEN_FDS
+/// counts the descriptors from 3 up that the service manager passed (LISTEN_FDNAMES: their names,
+/// ':'-separated). Variables meant for another process are ignored. The descriptors are close-on-exec
+/// until stage1 is exec'd, so no other program liftoff runs (liftoff-image fetch) gets them; stage1
+/// hands them to the pod's one app, at the same numbers.
+struct SocketActivation {
+  var count: Int
+  var names: String?
+
+  static func inherited() throws -> SocketActivation? {
+    guard let text = getenv("LISTEN_FDS").map({ String(cString: $0) }) else { return nil }
+    guard let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), Int32(pid) == getpid() else { return nil }
+    guard let n = Int(text), (1...1024).contains(n) else {
+      throw LiftoffError.invalidArgument("LISTEN_FDS=\(text): expected a count of descriptors from 1 to 1024")
+    }
+    let names = getenv("LISTEN_FDNAMES").map { String(cString: $0) }
+    if let names, names.split(separator: ":", omittingEmptySubsequences: false).count != n {
+      throw LiftoffError.invalidArgument("LISTEN_FDNAMES=\(names): expected \(n) names separated by ':'")
+    }
+    let sockets = SocketActivation(count: n, names: names)
+    for fd in sockets.descriptors where fcntl(fd, F_GETFD) < 0 {
+      throw LiftoffError.invalidArgument("LISTEN_FDS=\(n): descriptor \(fd) is not open")
+    }
+    sockets.inheritable(false)
+    return sockets
+  }
+
+  var descriptors: [Int32] { (0..<count).map { Int32(3 + $0) } }
+
+  func inheritable(_ on: Bool) {
+    for fd in descriptors { _ = fcntl(fd, F_SETFD, on ? 0 : FD_CLOEXEC) }
+  }
+}
+
+/// rkt's `--uuid-file-save` / `--uuid-file`: a pod's UUID in a file, so that a systemd unit's
+/// ExecStop and ExecStopPost (or any script) can name the pod that its ExecStart ran.
+enum UUIDFile {
+  static func save(_ id: String, to path: String) throws {
+    do { try FileSystem.writeAtomically(path, id + "\n", mode: 0o644) } catch {
+      throw LiftoffError.invalidArgument("--uuid-file-save \(path): \(error)")
+    }
+  }
+
+  static func read(_ path: String) throws -> String {
+    let text: String
+    do { text = try FileSystem.readString(path) } catch {
+      throw LiftoffError.invalidArgument("--uuid-file \(path): \(error)")
+    }
+    let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !id.isEmpty, !id.contains(where: \.isWhitespace) else {
+      throw LiftoffError.invalidArgument("--uuid-file \(path): expected one pod UUID, found \(id.isEmpty ? "nothing" : "\"\(id.prefix(80))\"")")
+    }
+    return id
+  }
+
+  /// The pod IDs of a command: the arguments, or the one in `--uuid-file` — not both.
+  static func ids(_ ids: [String], uuidFile: String?) throws -> [String] {
+    switch (ids.isEmpty, uuidFile) {
+    case (true, nil): throw ValidationError("give a pod UUID or --uuid-file FILE")
+    case (false, _?): throw ValidationError("give pod UUIDs or --uuid-file FILE, not both")
+    case (_, let file?): return [try read(file)]
+    case (false, nil): return ids
+    }
   }
 }
 
@@ -270,11 +359,21 @@ struct PrepareCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "prepare", abstract: "Prepare a pod and print its ID; run it with run-prepared.")
   @OptionGroup var global: GlobalOptions
+  @Option(help: "Write the pod's UUID to FILE (atomically) too.")
+  var uuidFileSave: String?
+  @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
+  var pullPolicy: PullPolicy = .new
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.values))
+    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.fetching(pullPolicy)))
+    if let uuidFileSave {
+      do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
+        try? PodManager(store: store).remove(manifest.id)
+        throw error
+      }
+    }
     print(manifest.id)
   }
 }

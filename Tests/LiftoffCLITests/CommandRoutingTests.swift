@@ -39,7 +39,7 @@ struct CommandRoutingTests {
       (["--dir", dir, "app", "start", pod], "Missing expected argument '--app <app>'"),
       (["--dir", dir, "app", "start", "--app", "a", "--app", "b", pod], "pod \(pod) not found"),  // last --app wins there
       (["--dir", dir, "--cni-default-network", "maybe", "rm", pod], "maybe"),
-      (["--dir", dir, "rm"], "Missing expected argument"),
+      (["--dir", dir, "rm"], "give a pod UUID or --uuid-file FILE"),  // ids are optional with --uuid-file
       (["--dir", dir, "app", "sandbox", "--volume", "x:/x"], "Unknown option '--volume'"),
       (["--dir", dir, "app", "sandbox", "--stop-timeout", "soon"], "soon"),
     ]

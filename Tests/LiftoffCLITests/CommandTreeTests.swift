@@ -65,3 +65,23 @@ struct CommandTreeTests {
     #expect(!err.isEmpty)
   }
 }
+
+struct ConfigCommandTests {
+  /// `liftoff config`: the global flags (and LIFTOFF_DIR) as TOML, or JSON; the helpers found beside it.
+  @Test func configPrintsEffectiveSettings() throws {
+    let (status, out, err) = try runLiftoff(["--dir", "/srv/lo", "config", "--cni-default-network", "false", "--insecure-options", "http"])
+    #expect(status == 0, "\(err)")
+    for line in ["dir = \"/srv/lo\"", "cni-default-network = false", "insecure-options = \"http\"",
+                 "cni-conf-dir = \"/etc/cni/net.d\"", "registry-config-dir = \"/etc/liftoff/certs.d\"", "[helpers]"] {
+      #expect(out.contains(line + "\n"), "\(line): \(out)")
+    }
+    let stage1 = (liftoffBinary() as NSString).deletingLastPathComponent + "/liftoff-stage1"
+    #expect(out.contains("liftoff-stage1 = \"\(stage1)\""), "\(out)")
+    let (jstatus, json, _) = try runLiftoff(["config", "--format", "json", "--dir", "/x"])
+    #expect(jstatus == 0)
+    let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    #expect(object?["dir"] as? String == "/x")
+    #expect(object?["cni-default-network"] as? Bool == true)
+    #expect((object?["helpers"] as? [String: String])?["liftoff-stage1"] == stage1)
+  }
+}

@@ -104,3 +104,21 @@ struct CRIConfigTests {
     }
   }
 }
+
+struct CRIConfigPinnedImagesTests {
+  @Test func pinnedImagesFromTOML() throws {
+    var c = CRIConfig()
+    #expect(c.pinnedImages.isEmpty)
+    try c.apply(toml: "pinned-images = [\"busybox\", \"sha256:\(String(repeating: "a", count: 64))\"]\n", file: "t.toml")
+    #expect(c.pinnedImages == ["busybox", "sha256:" + String(repeating: "a", count: 64)])
+    try c.validate()
+    #expect { try c.apply(toml: "pinned-images = \"busybox\"\n", file: "t.toml") } throws: {
+      "\($0)".contains("\"pinned-images\" must be a list of strings")
+    }
+    #expect { try c.apply(toml: "pinned-images = [1]\n", file: "t.toml") } throws: {
+      "\($0)".contains("\"pinned-images\" must be a list of strings")
+    }
+    c.pinnedImages = ["sha256:abc"]
+    #expect { try c.validate() } throws: { "\($0)".contains("\"sha256:abc\" is neither an image reference nor an image ID") }
+  }
+}

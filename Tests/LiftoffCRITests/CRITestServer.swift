@@ -24,7 +24,7 @@ final class CRITestServer: @unchecked Sendable {
   let dir: String
   private(set) var process: Process
   let logPath: String
-  let extraArguments: [String]
+  var extraArguments: [String]
 
   /// The test's own CNI network (bridge and subnet unique to this server), when `network` is on.
   let bridge: String

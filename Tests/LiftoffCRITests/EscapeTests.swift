@@ -57,6 +57,13 @@ func pushHostileImages(registry: String, target: String, tag: String) throws -> 
 /// Runs a tool to completion; its stdout; throws with its stderr when it fails.
 @discardableResult
 func runTool(_ argv: [String], env: [String: String] = [:]) throws -> String {
+  let (status, out, err) = try runToolStatus(argv, env: env)
+  guard status == 0 else { throw LiftoffError(.internal, "\(argv.joined(separator: " ")): \(err)") }
+  return out
+}
+
+/// Runs argv[0] with the rest as arguments: exit status, stdout, stderr.
+func runToolStatus(_ argv: [String], env: [String: String] = [:]) throws -> (Int32, String, String) {
   let p = Process()
   p.executableURL = URL(fileURLWithPath: argv[0])
   p.arguments = Array(argv.dropFirst())
@@ -68,10 +75,7 @@ func runTool(_ argv: [String], env: [String: String] = [:]) throws -> String {
   let o = out.fileHandleForReading.readDataToEndOfFile()
   let e = err.fileHandleForReading.readDataToEndOfFile()
   p.waitUntilExit()
-  guard p.terminationStatus == 0 else {
-    throw LiftoffError(.internal, "\(argv.joined(separator: " ")): \(String(decoding: e, as: UTF8.self))")
-  }
-  return String(decoding: o, as: UTF8.self)
+  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
 /// A container config running `script` with busybox's sh, logging to `name.log`.

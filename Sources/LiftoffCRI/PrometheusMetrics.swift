@@ -1,0 +1,161 @@
+// liftoff-cri's Prometheus metrics (swift-prometheus), served in the text exposition format by
+// MetricsServer when `--metrics-address` is set. Recorded always (a few atomics per RPC); the pod and
+// container gauges are read from the disk at each scrape, as every other read is.
+//
+//   liftoff_cri_rpc_duration_seconds{rpc}            histogram: every CRI RPC, success or not
+//   liftoff_cri_rpc_errors_total{rpc,code}           failed RPCs by gRPC code (NotFound, Internal, …)
+//   liftoff_cri_image_pull_duration_seconds          histogram: successful PullImage calls
+//   liftoff_cri_image_pull_bytes_total               bytes downloaded by successful and failed pulls
+//   liftoff_cri_image_pulls_total                    successful pulls
+//   liftoff_cri_image_pull_failures_total{code}      failed pulls by gRPC code
+//   liftoff_cri_pods{state}                          sandboxes: ready, notready
+//   liftoff_cri_containers{state}                    containers: created, running, exited, unknown
+import GRPCCore
+import Prometheus
+
+public final class PrometheusMetrics: Sendable {
+  public let registry = PrometheusCollectorRegistry()
+
+  static let rpcBuckets: [Duration] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]
+    .map { Duration.microseconds(Int64($0 * 1000)) }
+  static let pullBuckets: [Duration] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+    .map { Duration.milliseconds(Int64($0 * 1000)) }
+
+  public init() {}
+
+  static func name(_ metric: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(namespace: "liftoff_cri", metricName: metric, unitName: "", helpText: help)
+  }
+
+  /// One finished RPC: its duration, and its gRPC code when it failed.
+  func observeRPC(_ rpc: String, duration: Duration, failure: RPCError.Code?) {
+    registry.makeDurationHistogram(
+      descriptor: Self.name("rpc_duration_seconds", "Duration of CRI RPCs, by RPC."),
+      labels: [("rpc", rpc)], buckets: Self.rpcBuckets
+    ).record(duration)
+    if let failure {
+      registry.makeCounter(
+        descriptor: Self.name("rpc_errors_total", "Failed CRI RPCs, by RPC and gRPC status code."),
+        labels: [("rpc", rpc), ("code", Self.codeName(failure))]
+      ).increment()
+    }
+  }
+
+  /// One finished PullImage: bytes downloaded (cached blobs cost none), duration, and its failure.
+  func observePull(bytes: Int64, duration: Duration, failure: RPCError.Code?) {
+    registry.makeCounter(descriptor: Self.name("image_pull_bytes_total", "Bytes downloaded by image pulls.")).increment(by: bytes)
+    if let failure {
+      registry.makeCounter(
+        descriptor: Self.name("image_pull_failures_total", "Failed image pulls, by gRPC status code."),
+        labels: [("code", Self.codeName(failure))]
+      ).increment()
+    } else {
+      registry.makeCounter(descriptor: Self.name("image_pulls_total", "Successful image pulls.")).increment()
+      registry.makeDurationHistogram(
+        descriptor: Self.name("image_pull_duration_seconds", "Duration of successful image pulls."),
+        buckets: Self.pullBuckets
+      ).record(duration)
+    }
+  }
+
+  /// Sets the pod and container gauges from the current counts (every state, zeros included).
+  func setCounts(pods: [String: Int], containers: [String: Int]) {
+    for state in ["ready", "notready"] {
+      registry.makeGauge(descriptor: Self.name("pods", "Pod sandboxes, by state."), labels: [("state", state)])
+        .set(Int64(pods[state] ?? 0))
+    }
+    for state in ["created", "running", "exited", "unknown"] {
+      registry.makeGauge(descriptor: Self.name("containers", "Containers, by state."), labels: [("state", state)])
+        .set(Int64(containers[state] ?? 0))
+    }
+  }
+
+  /// The gRPC code's canonical name, as grpc-go and the Prometheus gRPC middlewares spell it.
+  static func codeName(_ code: RPCError.Code) -> String {
+    switch code {
+    case .cancelled: "Canceled"
+    case .unknown: "Unknown"
+    case .invalidArgument: "InvalidArgument"
+    case .deadlineExceeded: "DeadlineExceeded"
+    case .notFound: "NotFound"
+    case .alreadyExists: "AlreadyExists"
+    case .permissionDenied: "PermissionDenied"
+    case .resourceExhausted: "ResourceExhausted"
+    case .failedPrecondition: "FailedPrecondition"
+    case .aborted: "Aborted"
+    case .outOfRange: "OutOfRange"
+    case .unimplemented: "Unimplemented"
+    case .internalError: "Internal"
+    case .unavailable: "Unavailable"
+    case .dataLoss: "DataLoss"
+    case .unauthenticated: "Unauthenticated"
+    default: "Code\(code.rawValue)"
+    }
+  }
+}
+
+extension CRIRuntime {
+  /// The exposition text: the gauges refreshed from the disk first.
+  func renderMetrics() -> [UInt8] {
+    var pods: [String: Int] = [:]
+    var containers: [String: Int] = [:]
+    if let sandboxes = try? sandboxes() {
+      for s in sandboxes { pods[s.ready ? "ready" : "notready", default: 0] += 1 }
+      for c in (try? self.containers(in: sandboxes)) ?? [] {
+        let state =
+          switch c.state {
+          case .containerCreated: "created"
+          case .containerRunning: "running"
+          case .containerExited: "exited"
+          default: "unknown"
+          }
+        containers[state, default: 0] += 1
+      }
+    }
+    prometheus.setCounts(pods: pods, containers: containers)
+    return prometheus.registry.emitToBuffer()
+  }
+}
+
+/// Times every RPC the gRPC server accepts (both services, the streaming ones until their last
+/// message) and counts its failure by code: the one place that sees them all, whichever file serves it.
+struct MetricsInterceptor: ServerInterceptor {
+  let metrics: PrometheusMetrics
+
+  func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>, context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    let rpc = context.descriptor.method
+    let began = ContinuousClock.now
+    let metrics = self.metrics
+    @Sendable func finished(_ failure: RPCError.Code?) {
+      metrics.observeRPC(rpc, duration: ContinuousClock.now - began, failure: failure)
+    }
+    let response: StreamingServerResponse<Output>
+    do {
+      response = try await next(request, context)
+    } catch {
+      finished(rpcError(error).code)
+      throw error
+    }
+    switch response.accepted {
+    case .failure(let error):
+      finished(error.code)
+      return response
+    case .success(var contents):
+      let producer = contents.producer
+      contents.producer = { writer in
+        do {
+          let trailers = try await producer(writer)
+          finished(nil)
+          return trailers
+        } catch {
+          finished(rpcError(error).code)
+          throw error
+        }
+      }
+      return StreamingServerResponse(accepted: .success(contents))
+    }
+  }
+}
