@@ -64,12 +64,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The job: the environment to pass, the directory, the command (each word quoted for bash).
+# The job: the environment to pass (CI too: in CI a critest that is not found fails instead of
+# skipping, in the guest as on the host), the directory, the command (each word quoted for bash).
 {
   echo "set -e"
   while IFS= read -r name; do
     printf 'export %s=%q\n' "$name" "${!name}"
-  done < <(compgen -e | grep -E '^(LIFTOFF_|PATH$|SWIFT_)' | grep -Ev '^LIFTOFF_VM_')
+  done < <(compgen -e | grep -E '^(LIFTOFF_|PATH$|SWIFT_|CI$|CRITEST$|VM_CRITEST_)' | grep -Ev '^LIFTOFF_VM_')
   printf 'cd %q\n' "$PWD"
   printf 'set +e\n'
   printf 'exec'
