@@ -30,14 +30,22 @@ extension AppManager {
       if running && cgroups.directories(pod: id, app: app).allSatisfy({ FileSystem.isDirectory($0) }) {
         do {
           try cgroups.apply(pod: id, app: app, resources: merged)
-          // Every process of the app (its exec'd ones too); one that exits meanwhile is no error.
+          // Every process of the app (its exec'd ones too); one that exits meanwhile is no error. A
+          // process forked from one not yet changed keeps the old value: go over the list again
+          // until a pass changes nothing (a few passes at most).
           if let adj = oomScoreAdj {
-            for pid in cgroups.pids(pod: id, app: app) {
-              do {
-                try ProcessControl.setOOMScoreAdj(adj, pid: pid)
-              } catch let e as SystemCallError where e.errno == ENOENT || e.errno == ESRCH {
-                continue
+            var effective: Int?
+            for _ in 0..<5 {
+              var changed = false
+              for pid in cgroups.pids(pod: id, app: app) where effective == nil || ProcessControl.oomScoreAdj(String(pid)) != effective {
+                do {
+                  effective = try ProcessControl.setOOMScoreAdj(adj, pid: pid)
+                  changed = true
+                } catch let e as SystemCallError where e.errno == ENOENT || e.errno == ESRCH {
+                  continue
+                }
               }
+              if !changed { break }
             }
           }
         } catch let e as LiftoffError {
