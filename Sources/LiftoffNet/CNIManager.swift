@@ -221,8 +221,11 @@ public final class CNIManager: Sendable {
   private func runDel(list: CNINetworkConfigList, entry: CNICacheEntry) throws {
     var e = entry
     // A namespace that is gone is passed as empty: the plugins then release what lives outside it
-    // (IP allocations, host veths, iptables rules) and succeed.
-    if !e.netnsPath.isEmpty && !FileManager.default.fileExists(atPath: e.netnsPath) { e.netnsPath = "" }
+    // (IP allocations, host veths, iptables rules) and succeed. So is a path that is no namespace
+    // (left as a plain file by a `liftoff` killed between a namespace's unmount and its unlink, or
+    // between its file's creation and the bind mount): handed on, every plugin's DEL fails on it
+    // ("unknown FS magic") and the pod could never be stopped.
+    if !e.netnsPath.isEmpty && !NetworkNamespace.isNamespace(e.netnsPath) { e.netnsPath = "" }
     for plugin in list.plugins.reversed() {
       _ = try invoke(plugin, list: list, command: "DEL", entry: e, prevResult: entry.result)
     }

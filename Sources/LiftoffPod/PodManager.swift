@@ -226,7 +226,11 @@ public struct PodManager: Sendable {
       return
     }
     try plan.detach(podID: id, root: store.root)
-    do { try FileSystem.writeAtomically(PodNetworkPlan.releasedFile(podDir: dir), "") } catch {
+    // The directory is missing where the pod's stage0 was killed before it attached the network.
+    do {
+      try FileSystem.makeDirectories(PodNetworkPlan.filesDir(podDir: dir))
+      try FileSystem.writeAtomically(PodNetworkPlan.releasedFile(podDir: dir), "")
+    } catch {
       throw .init(.internal, "pod \(id): recording its released network", cause: error)
     }
   }

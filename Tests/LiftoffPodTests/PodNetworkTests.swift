@@ -418,6 +418,28 @@ struct PodNetworkTests {
     #expect(try f.pod.leftovers([id]) == [])
   }
 
+  /// Found by hack/stress.py faults (`liftoff` SIGKILLed at random moments): a pod whose network was cut
+  /// short — its `network/` directory never made (killed before the CNI ADD) and its namespace left as a
+  /// plain file (killed between a namespace's unmount and its unlink) — could never be stopped: every
+  /// plugin's DEL failed on the file ("unknown FS magic"), and recording the release failed on the missing
+  /// directory. Both failed `liftoff stop` before the fix.
+  @Test func stopReleasesANetworkCutShortByAKill() throws {
+    let f = try NetworkFixture("cutshort")
+    defer { f.tearDown() }
+    let r = try f.liftoff(["app", "sandbox", "--net=default"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    for pid in try f.stage1PIDs(id) { kill(pid_t(pid) ?? 0, SIGKILL) }
+    #expect(f.waitUntil { (try? f.stage1PIDs(id)) == [] })
+    let cut = try f.sh("umount /run/netns/liftoff-\(id) && test -f /run/netns/liftoff-\(id) && rm -r \(f.pod.dataDir)/pods/run/\(id)/network && echo cut")
+    #expect(cut.contains("cut"))
+    let stop = try f.liftoff(["stop", id])
+    #expect(stop.status == 0, "\(stop.stderr)")
+    #expect(try f.networkLeftovers([id]) == [])
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.pod.leftovers([id]) == [])
+  }
+
   @Test func gcDeletesAttachmentsWhosePodIsGone() throws {
     let f = try NetworkFixture("gc")
     defer { f.tearDown() }
