@@ -416,7 +416,16 @@ final class Supervisor {
       signal(app: name, Int32(manifest.app(named: name)?.stopSignal ?? Int(SIGTERM)))
       appKillDeadlines[name] = Clock.monotonic() + Double(max(0, t))
     case .removeApp(let name):
-      guard !running.values.contains(name) else { throw .init(.failedPrecondition, "app \(name) is running; stop it first") }
+      // A running app is killed and reaped first. `liftoff app rm` stops it before it asks, but only
+      // when its state says running: a start request whose client was killed can reach stage1 after
+      // the caller saw the app as created (found by hack/stress.py faults; RemoveContainer then failed
+      // for good with "is running").
+      for (pid, n) in running where n == name {
+        kill(pid, SIGKILL)
+        _ = ProcessControl.waitForExit(pid, timeout: 10)
+      }
+      while let (pid, t) = ProcessControl.reapAny() { reaped(pid: pid, t) }
+      guard !running.values.contains(name) else { throw .init(.failedPrecondition, "app \(name) did not exit after SIGKILL") }
       let rootfs = "\(appDir(name))/rootfs/merged"
       if manifest.flavor == .fly, let dir = try? Mounts.canonical(appDir(name)) {
         _ = try? Mounts.unmountAll(under: dir)

@@ -75,6 +75,30 @@ struct MutablePodTests {
     #expect(try f.leftovers([id]).isEmpty)
   }
 
+  /// Found by hack/stress.py faults: a `liftoff app start` killed after it sent its request let the start
+  /// reach stage1 after the caller had seen the app as created; `app rm` skipped the stop (the state
+  /// said created) and stage1 refused the remove ("is running; stop it first"), so RemoveContainer
+  /// failed for good. stage1's remove now kills and reaps a running app itself. Asked directly here
+  /// (the race made by hand); it was refused before the fix.
+  @Test func stage1RemovesARunningAppItself() throws {
+    let f = try PodFixture("rmrunning")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "web", "--exec", "/bin/sh", "--", "-c", "while true; do sleep 1; done"]).status == 0)
+    #expect(try f.liftoff(["app", "start", "--app", "web", id]).status == 0)
+    let pid = try #require(try f.statusJSON(id).apps.first { $0.name == "web" }?.pid)
+    #expect(kill(pid_t(pid), 0) == 0)
+    try UnixSocket.call(dir: "\(f.dataDir)/pods/run/\(id)/stage1", .removeApp(name: "web")).check()
+    #expect(kill(pid_t(pid), 0) != 0)  // killed and reaped
+    #expect(try f.liftoff(["app", "rm", "--app", "web", id]).status == 0)
+    #expect(try f.statusJSON(id).apps.isEmpty)
+    #expect(try f.liftoff(["stop", id]).status == 0)
+    #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.leftovers([id]).isEmpty)
+  }
+
   /// `--pid-namespace target:APP`: the app is born in another app's PID namespace (CRI TARGET, as
   /// for kubelet's debug containers) and sees its processes; not before the target runs.
   @Test func targetPIDNamespaceJoinsAnotherApp() throws {
