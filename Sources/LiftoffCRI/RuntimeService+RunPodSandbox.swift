@@ -101,7 +101,13 @@ extension RuntimeService {
         arguments += Self.dnsArguments(config.dnsConfig)
         for (k, v) in annotations { arguments += ["--annotation", "\(k)=\(v)"] }
         for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) { arguments += ["--label", "\(k)=\(v)"] }
-        let output = try await runtime.stage0.run(arguments)
+        let output: String
+        do {
+          output = try await runtime.stage0.run(arguments)
+        } catch {
+          await removeHalfMadeSandboxes(identity: identity)
+          throw error
+        }
         let id = output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard id.count == 64, id.allSatisfy(\.isHexDigit) else {
           throw LiftoffError.internal("liftoff app sandbox printed \"\(id)\" instead of a pod id")
@@ -114,6 +120,22 @@ extension RuntimeService {
         response.podSandboxID = id
         return response
       }
+    }
+  }
+
+  /// A `liftoff app sandbox` that failed part way can leave its pod behind: it rolls back what it can,
+  /// but not after a SIGKILL (found by hack/stress.py faults: a sandbox READY in ListPodSandbox without
+  /// a stage1 until the next full read). The caller never learned its ID, so it is stopped and removed
+  /// here, as containerd cleans up after a failed RunPodSandbox. The name was free when this request
+  /// began and its lock is held, so any sandbox of this name is this request's.
+  func removeHalfMadeSandboxes(identity: String) async {
+    do { try runtime.index.reload() } catch { return }
+    for sandbox in (try? runtime.sandboxes()) ?? [] where sandbox.identity == identity {
+      _ = try? await runtime.changingPod(sandbox.id) {
+        _ = try? await runtime.stage0.run(["stop", "--force", sandbox.id])
+        _ = try await runtime.stage0.run(["rm", sandbox.id])
+      }
+      runtime.logger.info("half-made sandbox removed", metadata: ["id": "\(sandbox.id)", "name": "\(identity)"])
     }
   }
 
