@@ -13,6 +13,8 @@ packages=(
   gcc libc6-dev make bzip2
   # image trust tests: hack/sigstore-sign.py (cosign key format: scrypt + NaCl secretbox; ECDSA, Ed25519)
   python3-cryptography python3-nacl
+  # hack/stress.py and hack/cri_client.py: a CRI client (message classes generated with protoc)
+  python3-grpcio python3-protobuf
   # benchmarks
   hyperfine
 )

@@ -29,6 +29,9 @@ swift test --no-parallel "$@"
 status=0
 hack/critest.sh || status=1
 hack/critest.sh --websocket || status=1
+# Soak (100 lifecycles), load (50 clients, 60 s) and faults (20 rounds of SIGKILL) against a private
+# liftoff-cri, each followed by a leak check (hack/stress.py; README "Soak, load, faults").
+/usr/bin/python3 hack/stress.py all || status=1
 
 # VM suites (hack/vm; README "Tests in VMs"): the cgroup/device/resource suites on cgroup v2, with a
 # minimal init and with systemd as PID 1, from the bundle `swift test` just built, and critest in the
