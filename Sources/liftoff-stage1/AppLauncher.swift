@@ -506,16 +506,17 @@ struct AppLauncher {
       throw LiftoffError(.unimplemented, "\(what): image volumes in a pod with a user namespace are not supported yet")
     }
     let attributes: MountAttributes = [.readOnly, .noSUID, .noDev, .noExec]
-    let layers: OwnedDescriptor
     if image.layerDirs.count == 1 {
-      layers = try Rootfs.clone(image.layerDirs[0], recursive: false)
+      try Rootfs.attach(
+        try Rootfs.clone(image.layerDirs[0], recursive: false), onto: try Rootfs(path: imageVolumeStaging).fd,
+        what: "\(what): image \(image.name)")
     } else {
       // Without an upper dir, overlayfs needs two lower dirs at least; `lowerdir=` lists the top first.
-      layers = try Rootfs.newFilesystem(
-        "overlay", options: "lowerdir=" + image.layerDirs.reversed().joined(separator: ":"), attributes: attributes)
+      // mount(2) on stage0's own directory: fsconfig(2) refuses this lowerdir list here (EINVAL on 6.18).
+      try Mounts.mount(
+        "overlay", imageVolumeStaging, type: "overlay", flags: UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+        data: "lowerdir=" + image.layerDirs.reversed().joined(separator: ":"))
     }
-    let staging = try Rootfs(path: imageVolumeStaging)
-    try Rootfs.attach(layers, onto: staging.fd, what: "\(what): image \(image.name)")
     defer { _ = try? Mounts.unmount(imageVolumeStaging) }
     let volume = try Rootfs(path: imageVolumeStaging)
     let dir: OwnedDescriptor
