@@ -52,6 +52,7 @@ int liftoff_openat2(int dirfd, const char *path, int flags, mode_t mode, int sco
   how.resolve = RESOLVE_NO_MAGICLINKS;
   if (scope == 1) how.resolve |= RESOLVE_IN_ROOT;
   if (scope == 2) how.resolve |= RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  if (scope == 3) how.resolve |= RESOLVE_BENEATH;
   // EAGAIN: a rename raced the lookup (RESOLVE_IN_ROOT checks for that); try again a few times.
   for (int i = 0; i < 16; i++) {
     int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);

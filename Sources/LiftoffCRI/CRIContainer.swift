@@ -102,9 +102,16 @@ struct CRIContainer: Sendable {
     }
     s.labels = app.labels
     s.annotations = userAnnotations
-    s.mounts = app.mounts.filter { $0.type == "bind" && !$0.source.isEmpty }.map { m in
+    s.mounts = app.mounts.filter { ($0.type == "bind" && !$0.source.isEmpty) || $0.type == "image" }.map { m in
       var cm = Runtime_V1_Mount()
       cm.containerPath = m.destination
+      if let image = m.image {
+        // An image volume as kubelet asked for it (containerd reports the request's mount).
+        cm.image.image = image.name
+        cm.imageSubPath = m.subPath ?? ""
+        cm.readonly = true
+        return cm
+      }
       cm.hostPath = m.source
       cm.readonly = m.readOnly
       cm.recursiveReadOnly = m.recursiveReadOnly

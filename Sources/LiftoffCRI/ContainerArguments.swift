@@ -17,6 +17,9 @@ struct ContainerArguments {
   let imageID: String
   let imageName: String
   let imageRef: String
+  /// The image IDs of the image volumes (`config.mounts[i].image`), by mount index, as CreateContainer
+  /// resolved them in the store.
+  var volumeImages: [Int: String] = [:]
 
   var config: Runtime_V1_ContainerConfig { request.config }
 
@@ -125,6 +128,28 @@ struct ContainerArguments {
     return n
   }
 
+  /// An image volume (KEP-4639) as `app add --mount image=ID,target=CTR,name=NAME[,subpath=DIR]`. As in
+  /// containerd: no host_path, and readonly (kubelet always sets it); the sub path is relative and is
+  /// checked by `app add` to be a directory of the image that does not lead out of it.
+  func imageMountSpec(_ m: Runtime_V1_Mount, index i: Int) throws -> String {
+    let field = "config.mounts[\(i)]"
+    guard let id = volumeImages[i] else { throw LiftoffError(.internal, "\(field).image \(m.image.image) was not resolved") }
+    guard m.hostPath.isEmpty else { throw LiftoffError.invalidArgument("\(field): host_path must be empty for an image mount") }
+    guard m.readonly else { throw LiftoffError.invalidArgument("\(field): an image mount must be readonly") }
+    guard !m.containerPath.contains(","), !m.image.image.contains(",") else {
+      throw LiftoffError.invalidArgument("\(field): container_path and image must not contain ',' for an image mount")
+    }
+    guard !m.imageSubPath.hasPrefix("/"), !m.imageSubPath.contains("\0") else {
+      throw LiftoffError.invalidArgument("\(field).image_sub_path \"\(m.imageSubPath)\" must be a relative path")
+    }
+    if !m.uidMappings.isEmpty || !m.gidMappings.isEmpty || sandbox.manifest.userNamespace != nil {
+      throw LiftoffError(.unimplemented, "\(field).image: image volumes in a pod with a user namespace are not supported yet")
+    }
+    var spec = "image=\(id),target=\(m.containerPath),name=\(m.image.image)"
+    if !m.imageSubPath.isEmpty { spec += ",subpath=\(m.imageSubPath)" }
+    return spec
+  }
+
   /// Bind mounts (`--volume HOST:CTR[:ro][:PROPAGATION]`). A missing host path is created as a
   /// directory, as kubelet expects of containerd and CRI-O.
   func mountArguments() throws -> [String] {
@@ -134,13 +159,16 @@ struct ContainerArguments {
       guard m.containerPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("\(field).container_path \"\(m.containerPath)\" is not an absolute path")
       }
+      if m.hasImage {
+        a += ["--mount", try imageMountSpec(m, index: i)]
+        continue
+      }
       guard m.hostPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("\(field).host_path \"\(m.hostPath)\" is not an absolute path")
       }
       for (name, p) in [("host_path", m.hostPath), ("container_path", m.containerPath)] where p.contains(":") {
         throw LiftoffError.invalidArgument("\(field).\(name) \"\(p)\" contains ':', which liftoff cannot mount yet")
       }
-      if m.hasImage { throw LiftoffError(.unimplemented, "\(field).image: image volumes are not supported") }
       let idmap = try CRIUserNamespace.volumeOptions(m, field: field)
       if m.recursiveReadOnly {
         // As containerd: only for a read-only mount with private propagation, and only where the kernel can.

@@ -5,6 +5,8 @@
 // Contract: the sandbox must exist (NOT_FOUND) and be ready (FAILED_PRECONDITION); metadata.name and
 // image are required; (name, attempt) is unique in the sandbox (ALREADY_EXISTS naming the holder); an
 // image the trust policy does not accept now is FAILED_PRECONDITION naming the rule (CRIRuntime+Trust.swift).
+// Image volumes (`mounts[].image`) must be in the store too (NOT_FOUND naming the image, as containerd
+// fails to resolve it), pass the trust policy, and are added by ID as well.
 import GRPCCore
 import LiftoffCore
 
@@ -28,11 +30,22 @@ extension RuntimeService {
       try runtime.checkImageTrust(config.image, imageID: summary.id)  // trust: CRIRuntime+Trust.swift
       let imageName = config.image.image.hasPrefix("sha256:") ? (summary.repoTags.first ?? summary.id) : config.image.image
       let imageRef = summary.repoDigests.first ?? summary.id
+      // Image volumes (KEP-4639): kubelet pulled them first; one not in the store fails, naming it.
+      var volumeImages: [Int: String] = [:]
+      for (i, m) in config.mounts.enumerated() where m.hasImage {
+        guard !m.image.image.isEmpty else { throw LiftoffError.invalidArgument("config.mounts[\(i)].image.image is empty") }
+        guard let (volume, _) = try ImageService.find(store, m.image.image) else {
+          throw LiftoffError.notFound("config.mounts[\(i)]: image volume image \(m.image.image) not found: pull it first")
+        }
+        try runtime.checkImageTrust(m.image, imageID: volume.id)
+        volumeImages[i] = volume.id
+      }
       let id = CRIRuntime.newContainerID()
-      let (arguments, environment) = try ContainerArguments(
+      var containerArguments = ContainerArguments(
         request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
-        imageRef: imageRef
-      ).make()
+        imageRef: imageRef)
+      containerArguments.volumeImages = volumeImages
+      let (arguments, environment) = try containerArguments.make()
       try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(sandbox.id) is not ready")

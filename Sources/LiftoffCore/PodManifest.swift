@@ -187,6 +187,16 @@ public struct AppImage: Sendable, Equatable {
   }
 }
 
+extension AppImage {
+  var json: JSON { .obj([("name", .string(name)), ("id", .string(id)), ("layerDirs", .strs(layerDirs))]) }
+
+  init(json im: JSON, in ctx: String) throws(LiftoffError) {
+    self.init(
+      name: try im.optString("name", in: ctx) ?? "", id: try im.optString("id", in: ctx) ?? "",
+      layerDirs: try im.strings("layerDirs", in: ctx))
+  }
+}
+
 public struct AppUser: Sendable, Equatable {
   public var uid: UInt32
   public var gid: UInt32
@@ -198,7 +208,9 @@ public struct AppUser: Sendable, Equatable {
   }
 }
 
-/// A volume or mount: `bind` (source on the host) or `tmpfs`.
+/// A volume or mount: `bind` (source on the host), `tmpfs`, or `image` (an image volume, CRI
+/// `Mount.image`, KEP-4639: the image's layers, read-only, noexec, nosuid, nodev; `image` names them,
+/// `subPath` the directory of the image that is mounted).
 public struct AppMount: Sendable, Equatable {
   public enum Propagation: String, Sendable, CaseIterable { case `private`, rprivate, slave, rslave, shared, rshared }
   public var destination: String
@@ -216,6 +228,12 @@ public struct AppMount: Sendable, Equatable {
   public var uidMappings: [IDMapping] = []
   public var gidMappings: [IDMapping] = []
   public var isIDMapped: Bool { !uidMappings.isEmpty || !gidMappings.isEmpty }
+  /// An `image` mount's image: its ID (kept by image gc and refused by RemoveImage while the app
+  /// exists), the name it was asked for, and its layer dirs. JSON `"image"`, as the app's own.
+  public var image: AppImage?
+  /// An `image` mount's directory inside the image (relative; resolved beneath the image's root, never
+  /// out of it); nil: the image's root. JSON `"subPath"`.
+  public var subPath: String?
   public init(
     destination: String, type: String = "bind", source: String, readOnly: Bool = false,
     propagation: Propagation = .rprivate, data: String? = nil, recursiveReadOnly: Bool = false
@@ -231,6 +249,13 @@ public struct AppMount: Sendable, Equatable {
 
   /// Why this mount cannot be made, nil when it can (checked when the manifest is written and read).
   public var problem: String? {
+    if type == "image" {
+      guard let image, !image.id.isEmpty, !image.layerDirs.isEmpty else { return "an image mount needs an image of the image store (an ID and its layers)" }
+      if !readOnly { return "an image mount is read-only" }
+      if let subPath, subPath.hasPrefix("/") { return "the image sub path \(subPath) must be relative" }
+      return nil
+    }
+    if image != nil || subPath != nil { return "only an image mount has an image or a sub path" }
     guard recursiveReadOnly else { return nil }
     if type != "bind" { return "recursive read-only needs a bind mount" }
     if !readOnly { return "recursive read-only needs a read-only mount" }
@@ -493,7 +518,7 @@ extension AppManifest {
   public var json: JSON {
     let members: [(String, JSON?)] = [
       ("name", .string(name)),
-      ("image", .obj([("name", .string(image.name)), ("id", .string(image.id)), ("layerDirs", .strs(image.layerDirs))])),
+      ("image", image.json),
       ("exec", .strs(exec)),
       ("env", .strs(env)),
       ("workingDir", .string(workingDir)),
@@ -513,6 +538,7 @@ extension AppManifest {
           ("recursiveReadOnly", m.recursiveReadOnly ? .bool(true) : nil),
           ("uidMappings", m.uidMappings.isEmpty ? nil : .array(m.uidMappings.map(\.json))),
           ("gidMappings", m.gidMappings.isEmpty ? nil : .array(m.gidMappings.map(\.json))),
+          ("image", m.image?.json), ("subPath", .str(m.subPath)),
         ])
       })),
       ("rlimits", .array(rlimits.map { r in
@@ -540,10 +566,7 @@ extension AppManifest {
   public init(json j: JSON) throws(LiftoffError) {
     name = try j.string("name", in: "app")
     let ctx = "app \(name)"
-    let im = try j.require("image", in: ctx)
-    image = AppImage(
-      name: try im.optString("name", in: "\(ctx) image") ?? "", id: try im.optString("id", in: "\(ctx) image") ?? "",
-      layerDirs: try im.strings("layerDirs", in: "\(ctx) image"))
+    image = try AppImage(json: try j.require("image", in: ctx), in: "\(ctx) image")
     exec = try j.strings("exec", in: ctx)
     guard !exec.isEmpty else { throw .invalidArgument("\(ctx): empty exec") }
     env = try j.strings("env", in: ctx)
@@ -582,6 +605,8 @@ extension AppManifest {
         source: try m.optString("source", in: mc) ?? "", readOnly: try m.optBool("readOnly", in: mc) ?? false,
         propagation: prop, data: try m.optString("data", in: mc),
         recursiveReadOnly: try m.optBool("recursiveReadOnly", in: mc) ?? false)
+      if let im = m["image"] { mount.image = try AppImage(json: im, in: "\(mc) image") }
+      mount.subPath = try m.optString("subPath", in: mc)
       if let problem = mount.problem { throw .invalidArgument("\(mc) \(mount.destination): \(problem)") }
       mount.uidMappings = try IDMapping.list(json: m, key: "uidMappings", in: "\(mc) \(mount.destination)")
       mount.gidMappings = try IDMapping.list(json: m, key: "gidMappings", in: "\(mc) \(mount.destination)")

@@ -216,6 +216,15 @@ public final class Rootfs {
     return OwnedDescriptor(fd)
   }
 
+  /// `relative` opened beneath the root, following symlinks that stay beneath it: a `..` above the
+  /// root or an absolute symlink fails with EXDEV instead of being confined (Go's os.Root, which
+  /// containerd resolves an image volume's sub path with, refuses the same).
+  public func openStrictlyBeneath(_ relative: String, flags: Int32 = O_PATH) throws(SystemCallError) -> OwnedDescriptor {
+    let fd = liftoff_openat2(self.fd.raw, relative.isEmpty ? "." : relative, flags, 0, 3)
+    guard fd >= 0 else { throw fail("open", relative) }
+    return OwnedDescriptor(fd)
+  }
+
   /// The type (S_IFDIR, S_IFLNK, …) of `relative` beneath the root, no symlink followed; nil when absent
   /// or not reachable without following one.
   public func typeBeneath(_ relative: String) -> mode_t? {

@@ -205,6 +205,7 @@ public struct AppManager: Sendable {
       let app = try PodPreparer(store: store).buildApp(
         name: name, options, flavor: m0.flavor, network: m0.network.mode, sharedPID: m.sharedPID)
       try PodPreparer.checkPIDTarget(app, among: m.apps + [app])
+      try PodPreparer.checkImageVolumes([app], userNamespace: m.userNamespace != nil)
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
       m.apps.append(app)
       try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")

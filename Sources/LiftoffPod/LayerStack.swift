@@ -32,31 +32,64 @@ public struct LayerStack: Sendable {
   /// The layer holding what `path` names in the merged view, and its path in that layer (free of
   /// symlinks); nil when nothing is there.
   public func locate(_ path: String) -> (layer: String, relative: String)? {
+    if case .found(let layer, let relative, _) = walk(path, strict: false) { return (layer, relative) }
+    return nil
+  }
+
+  /// An image volume's sub path (CRI `image_sub_path`), checked as containerd checks it: it must
+  /// resolve to a directory of the merged view without leaving it — a `..` above the image's root or
+  /// an absolute symlink is an error, not confined (Go's os.Root) — the same rule stage1 applies with
+  /// openat2(RESOLVE_BENEATH) when it mounts the volume.
+  public func checkSubdirectory(_ path: String, image: String) throws(LiftoffError) {
+    switch walk(path, strict: true) {
+    case .found(_, _, S_IFDIR): return
+    case .found: throw .invalidArgument("image \(image): sub path \(path) is not a directory (only a directory can be mounted)")
+    case .missing: throw .invalidArgument("image \(image): sub path \(path) does not exist in the image")
+    case .escapes: throw .invalidArgument("image \(image): sub path \(path) leads out of the image (through .. or an absolute symlink)")
+    }
+  }
+
+  enum Walk {
+    case found(layer: String, relative: String, type: mode_t)
+    case missing
+    case escapes
+  }
+
+  /// Resolves `path` in the merged view; `strict`: leaving the root is `.escapes` (otherwise `..` stops
+  /// at the root and an absolute symlink starts from it).
+  func walk(_ path: String, strict: Bool) -> Walk {
+    if strict && path.hasPrefix("/") { return .escapes }
     var pending = Self.components(path)
     var resolved: [String] = []
     var links = 0
+    guard !pending.isEmpty else { return strict ? .found(layer: layers.last ?? "", relative: ".", type: S_IFDIR) : .missing }
     while !pending.isEmpty {
       let c = pending.removeFirst()
       if c == ".." {
+        if strict && resolved.isEmpty { return .escapes }
         _ = resolved.popLast()
+        if pending.isEmpty && strict { return .found(layer: layers.last ?? "", relative: resolved.joined(separator: "/"), type: S_IFDIR) }
         continue
       }
-      guard let (layer, type) = lookup(resolved, c) else { return nil }
+      guard let (layer, type) = lookup(resolved, c) else { return .missing }
       switch type {
       case S_IFLNK:
         links += 1
-        guard links <= 40, let target = readLink(layer, (resolved + [c]).joined(separator: "/")) else { return nil }
-        if target.hasPrefix("/") { resolved = [] }
+        guard links <= 40, let target = readLink(layer, (resolved + [c]).joined(separator: "/")) else { return .missing }
+        if target.hasPrefix("/") {
+          if strict { return .escapes }
+          resolved = []
+        }
         pending = Self.components(target) + pending
       case S_IFDIR:
         resolved.append(c)
-        if pending.isEmpty { return (layer, resolved.joined(separator: "/")) }
+        if pending.isEmpty { return .found(layer: layer, relative: resolved.joined(separator: "/"), type: S_IFDIR) }
       default:
-        guard pending.isEmpty else { return nil }  // a file in the middle of the path
-        return (layer, (resolved + [c]).joined(separator: "/"))
+        guard pending.isEmpty else { return .missing }  // a file in the middle of the path
+        return .found(layer: layer, relative: (resolved + [c]).joined(separator: "/"), type: type)
       }
     }
-    return nil
+    return .missing
   }
 
   static func components(_ path: String) -> [String] {

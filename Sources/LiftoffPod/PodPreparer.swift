@@ -121,6 +121,7 @@ public struct PodPreparer {
       }
       try IDMapping.validate(u.uids, field: "--userns-uid-map")
       try IDMapping.validate(u.gids, field: "--userns-gid-map")
+      try Self.checkImageVolumes(apps, userNamespace: true)
       manifest.userNamespace = u
     }
     if let p = options.cgroupParent {
@@ -222,6 +223,15 @@ public struct PodPreparer {
           throw .invalidArgument("volume source \(m.source): \(error)")
         }
         try Self.checkPropagation(m, app: name)
+      }
+      if m.type == "image" {
+        guard flavor == .default else {
+          throw .invalidArgument("app \(name): mount \(m.destination): stage1 fly does not mount image volumes")
+        }
+        if let problem = m.problem { throw .invalidArgument("app \(name): mount \(m.destination): \(problem)") }
+        if let image = m.image, let sub = m.subPath {
+          try LayerStack(layers: image.layerDirs).checkSubdirectory(sub, image: image.name)
+        }
       }
       if m.isIDMapped && flavor == .fly {
         throw .invalidArgument("app \(name): mount \(m.destination): stage1 fly does not make idmapped mounts")
@@ -334,6 +344,17 @@ public struct PodPreparer {
   /// image's layers (LayerStack: never through a symlink to a host path).
   static func readFromLayers(_ layers: [String], _ relative: String) -> String? {
     LayerStack(layers: layers).readFile("/" + relative).map { String(decoding: $0, as: UTF8.self) }
+  }
+
+  /// Image volumes are mounted with the layers' own owners, which a pod's user namespace does not map:
+  /// refused there until they are idmapped (containerd idmaps the snapshot).
+  static func checkImageVolumes(_ apps: [AppManifest], userNamespace: Bool) throws(LiftoffError) {
+    guard userNamespace else { return }
+    for app in apps {
+      if let v = app.mounts.first(where: { $0.type == "image" }) {
+        throw .init(.unimplemented, "app \(app.name): mount \(v.destination): image volumes in a pod with a user namespace are not supported yet")
+      }
+    }
   }
 
   /// Propagation from the host needs the host's mount to propagate: shared for rshared

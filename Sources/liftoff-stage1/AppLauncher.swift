@@ -51,6 +51,7 @@ struct AppLauncher {
       let upper = "\(appDir)/rootfs/upper"
       let work = "\(appDir)/rootfs/work"
       for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
+      if app.mounts.contains(where: { $0.type == "image" }) { try FileSystem.makeDirectories(imageVolumeStaging) }
       try mountRootfs(upper: upper, work: work)
       try makeMountUserNamespaces()
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
@@ -481,10 +482,50 @@ struct AppLauncher {
         }
         try Rootfs.attach(tree, onto: target, what: what)
         try Rootfs.setPropagation(tree, m.propagation, what: what)
+      case "image":
+        let tree = try imageVolumeTree(m, what: what)
+        try Rootfs.attach(tree, onto: try root.makeMountPoint(m.destination, directory: true), what: what)
+        try Rootfs.setPropagation(tree, .rprivate, what: what)
       default:
         throw LiftoffError.invalidArgument("\(what): unknown type \(m.type)")
       }
     }
+  }
+
+  /// Where the child mounts an image volume's layers for a moment, in its own mount namespace.
+  var imageVolumeStaging: String { "\(appDir)/rootfs/image-volume" }
+
+  /// An image volume, detached: the image's layers (an overlay of them as lower dirs only, or the one
+  /// layer itself) mounted on the staging directory in this child's mount namespace, its sub path
+  /// opened beneath that root (openat2 RESOLVE_BENEATH: a `..` or absolute symlink that would leave the
+  /// image fails with EXDEV, as containerd refuses it), cloned, and made read-only, noexec, nosuid and
+  /// nodev on every mount of the clone. The staging mount is gone again when this returns.
+  func imageVolumeTree(_ m: AppMount, what: String) throws -> OwnedDescriptor {
+    guard let image = m.image, !image.layerDirs.isEmpty else { throw LiftoffError.invalidArgument("\(what): an image mount without an image") }
+    guard userNamespace == nil else {
+      throw LiftoffError(.unimplemented, "\(what): image volumes in a pod with a user namespace are not supported yet")
+    }
+    let attributes: MountAttributes = [.readOnly, .noSUID, .noDev, .noExec]
+    if image.layerDirs.count == 1 {
+      try Rootfs.attach(
+        try Rootfs.clone(image.layerDirs[0], recursive: false), onto: try Rootfs(path: imageVolumeStaging).fd,
+        what: "\(what): image \(image.name)")
+    } else {
+      // Without an upper dir, overlayfs needs two lower dirs at least; `lowerdir=` lists the top first.
+      // mount(2) on stage0's own directory: fsconfig(2) refuses this lowerdir list here (EINVAL on 6.18).
+      try Mounts.mount(
+        "overlay", imageVolumeStaging, type: "overlay", flags: UInt(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+        data: "lowerdir=" + image.layerDirs.reversed().joined(separator: ":"))
+    }
+    defer { _ = try? Mounts.unmount(imageVolumeStaging) }
+    let volume = try Rootfs(path: imageVolumeStaging)
+    let dir: OwnedDescriptor
+    do { dir = try volume.openStrictlyBeneath(m.subPath ?? ".", flags: O_PATH | O_DIRECTORY) } catch {
+      throw LiftoffError.invalidArgument("\(what): sub path \(m.subPath ?? ".") of image \(image.name): \(error)")
+    }
+    let tree = try Rootfs.clone(dir, recursive: false, what: what)
+    try Rootfs.setAttributes(tree, attributes, recursive: true, what: what)
+    return tree
   }
 
   /// A volume's mount, detached, to attach in the rootfs: a clone of the host path as the host's own

@@ -11,7 +11,9 @@ struct AppArguments {
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --set-env-file FILE|- (KEY=VALUE
     lines, or NUL-separated entries), --user U, --group G,
     --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
-    (idmapped), --mount tmpfs:CTR[:SIZE],
+    (idmapped), --mount tmpfs:CTR[:SIZE], --mount image=IMAGE,target=CTR[,name=NAME][,subpath=DIR] (an
+    image volume: the store image's files at CTR, or its directory DIR (which may hold ','; given last),
+    read-only, noexec, nosuid, nodev; NAME: the name to record, e.g. the one an ID was resolved from),
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
@@ -135,7 +137,7 @@ struct AppArguments {
       case "--group": o.group = try value(flag, inline)
       case "--working-dir": o.workingDir = try value(flag, inline)
       case "--volume": o.mounts.append(try parseVolume(try value(flag, inline)))
-      case "--mount": o.mounts.append(try parseMount(try value(flag, inline)))
+      case "--mount": o.mounts.append(try parseMount(try value(flag, inline), resolver: resolver))
       case "--readonly-rootfs": o.readOnlyRootfs = inline.map { $0 != "false" } ?? true
       case "--caps-retain": o.capsRetain = try value(flag, inline).split(separator: ",").map(String.init)
       case "--caps-remove": o.capsRemove += try value(flag, inline).split(separator: ",").map(String.init)
@@ -247,12 +249,43 @@ struct AppArguments {
     return m
   }
 
-  /// `tmpfs:CTR[:SIZE]`
-  static func parseMount(_ s: String) throws -> AppMount {
+  /// `tmpfs:CTR[:SIZE]`, or `image=IMAGE,target=CTR[,name=NAME][,subpath=DIR]`: an image volume, the
+  /// image resolved as an app's image (in the store only, held to the trust policy; `name` is recorded
+  /// as the name it was asked by, IMAGE's otherwise); `subpath` comes last and takes the rest of the
+  /// value (a directory name may hold ',').
+  static func parseMount(_ s: String, resolver: any ImageResolving) throws -> AppMount {
+    if s.hasPrefix("image=") { return try parseImageMount(s, resolver: resolver) }
     let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard f.count >= 2, f[0] == "tmpfs" else { throw LiftoffError.invalidArgument("--mount \(s): expected tmpfs:CONTAINER[:SIZE]") }
     let size = f.count > 2 ? ",size=\(f[2])" : ""
     return AppMount(destination: f[1], type: "tmpfs", source: "tmpfs", data: "mode=1777\(size)")
+  }
+
+  static func parseImageMount(_ s: String, resolver: any ImageResolving) throws -> AppMount {
+    var rest = Substring(s)
+    var fields: [String: String] = [:]
+    while !rest.isEmpty {
+      if rest.hasPrefix("subpath=") {
+        fields["subpath"] = String(rest.dropFirst("subpath=".count))
+        break
+      }
+      let item = rest.prefix { $0 != "," }
+      rest = rest.dropFirst(item.count + 1)
+      let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+      guard kv.count == 2, ["image", "target", "name"].contains(kv[0]), fields[kv[0]] == nil else {
+        throw LiftoffError.invalidArgument("--mount \(s): expected image=IMAGE,target=CONTAINER[,name=NAME][,subpath=DIR], not \"\(item)\"")
+      }
+      fields[kv[0]] = kv[1]
+    }
+    guard let name = fields["image"], !name.isEmpty, let target = fields["target"], !target.isEmpty else {
+      throw LiftoffError.invalidArgument("--mount \(s): expected image=IMAGE,target=CONTAINER[,subpath=DIR]")
+    }
+    let image = try resolver.resolve(name)
+    var m = AppMount(destination: target, type: "image", source: image.id, readOnly: true)
+    m.image = AppImage(name: fields["name"] ?? name, id: image.id, layerDirs: image.layerDirs)
+    if let sub = fields["subpath"], !sub.isEmpty, sub != "." { m.subPath = sub }
+    if let problem = m.problem { throw LiftoffError.invalidArgument("--mount \(s): \(problem)") }
+    return m
   }
 
   static func parseBytes(_ s: String) throws -> Int64 {

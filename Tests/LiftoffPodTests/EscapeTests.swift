@@ -172,4 +172,33 @@ func runShell(_ script: String) throws -> String {
     try write(l[0] + "/file", "x")
     #expect(read(l, "/file/passwd") == nil)
   }
+
+  /// An image volume's sub path (CRI image_sub_path): a directory of the merged view, refused — not
+  /// confined — when `..` or an absolute symlink leads out of the image, as containerd's os.Root does.
+  @Test func imageSubPathsMustBeDirectoriesInsideTheImage() throws {
+    let (base, l) = try layers(2)
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    try write(l[0] + "/data/sub/file", "x")
+    try write(l[0] + "/gone/file", "x")
+    try FileManager.default.createDirectory(atPath: l[1] + "/data", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: l[1] + "/data/rel", withDestinationPath: "sub")
+    try FileManager.default.createSymbolicLink(atPath: l[1] + "/data/up", withDestinationPath: "../../..")
+    try FileManager.default.createSymbolicLink(atPath: l[1] + "/root", withDestinationPath: "/")
+    try FileManager.default.createSymbolicLink(atPath: l[1] + "/abs", withDestinationPath: "/data/sub")
+    try write(l[1] + "/.wh.gone", "")
+    let stack = LayerStack(layers: l)
+    func problem(_ p: String) -> String? {
+      do { try stack.checkSubdirectory(p, image: "img") } catch { return error.message }
+      return nil
+    }
+    #expect(problem("data/sub") == nil)
+    #expect(problem("data/rel") == nil)
+    #expect(problem("data/./sub/../sub") == nil)
+    #expect(problem("data/sub/file")?.contains("is not a directory") == true)
+    #expect(problem("nothing")?.contains("does not exist") == true)
+    #expect(problem("gone")?.contains("does not exist") == true)
+    for escape in ["..", "../../..", "data/../..", "data/up", "root", "abs", "/data"] {
+      #expect(problem(escape)?.contains("leads out of the image") == true, "\(escape)")
+    }
+  }
 }

@@ -75,7 +75,8 @@ int liftoff_clone_from_namespace(int mntns_fd, const char *source, int *step);
 // MARK: paths inside a root and mounts by descriptor (rootfs.c)
 /// openat2(2) with RESOLVE_NO_MAGICLINKS and, by scope: 0 nothing more; 1 RESOLVE_IN_ROOT (dirfd is the
 /// root: symlinks and ".." resolve as if it were /); 2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (no
-/// symlink anywhere, nothing above dirfd). O_CLOEXEC is added. Retries EAGAIN. -1 with errno.
+/// symlink anywhere, nothing above dirfd); 3 RESOLVE_BENEATH (symlinks followed while they stay below
+/// dirfd; "..", or an absolute symlink, that would leave it: EXDEV). O_CLOEXEC is added. Retries EAGAIN. -1 with errno.
 int liftoff_openat2(int dirfd, const char *path, int flags, mode_t mode, int scope);
 /// open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC[, AT_RECURSIVE]) of dirfd+path (path NULL or "": dirfd itself).
 int liftoff_open_tree(int dirfd, const char *path, int recursive);
