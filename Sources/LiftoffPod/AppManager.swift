@@ -63,7 +63,9 @@ public struct AppManager: Sendable {
       _ = poll(&p, 1, 10_000)
     }
     do {
-      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: Self.systemdRunPath())
+      // The systemd driver: stage1 makes its own scope, in the pod's slice (SystemdUnits).
+      let systemdRun = manifest.systemdSlice == nil ? Self.systemdRunPath() : nil
+      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: systemdRun)
       command.args += ["--start-fd", "4", "--alive-fd", "5"]
       defer {
         close(start.read)
