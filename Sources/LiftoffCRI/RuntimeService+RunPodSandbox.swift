@@ -105,7 +105,14 @@ extension RuntimeService {
         arguments += Self.dnsArguments(config.dnsConfig)
         for (k, v) in annotations { arguments += ["--annotation", "\(k)=\(v)"] }
         for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) { arguments += ["--label", "\(k)=\(v)"] }
-        let output = try await runtime.stage0.run(arguments)
+        let output: String
+        do {
+          output = try await runtime.stage0.run(arguments)
+        } catch {
+          // A stage1 that failed announced its pod (events.sock) before stage0 removed it again.
+          try? runtime.index.reload()
+          throw error
+        }
         let id = output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard id.count == 64, id.allSatisfy(\.isHexDigit) else {
           throw LiftoffError.internal("liftoff app sandbox printed \"\(id)\" instead of a pod id")

@@ -88,10 +88,16 @@ public struct AppManager: Sendable {
       giveUp()
       throw LiftoffError(.internal, "pod \(id): network namespace", cause: error)
     }
+    // stage1 failed before it was ready: its reason, and the pod goes (as when the network fails).
+    func exited() -> LiftoffError {
+      let e = LiftoffError(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
+      if (try? store.move(id, from: .run, to: .garbage)) != nil { try? pods.destroy(id, at: .garbage) }
+      return e
+    }
     var go: UInt8 = 1
     guard send(startWrite, &go, 1, Int32(MSG_NOSIGNAL)) == 1 else {
       giveUp()
-      throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
+      throw exited()
     }
     // Our descriptor goes; the lock stays with stage1's copy of the open file description.
     _ = lock
@@ -104,12 +110,19 @@ public struct AppManager: Sendable {
       {
         return id
       }
-      if !pods.isLocked(id, .run) {
-        throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
-      }
+      // Our own descriptor of the pod lock is still open here, so the lock alone does not tell.
+      if !pods.isLocked(id, .run) || Self.stage1Gone(dir) { throw exited() }
       interval.sleep()
     }
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
+  }
+
+  /// Has the stage1 that wrote `stage1/pid` exited (and been reaped)? False before it wrote it.
+  static func stage1Gone(_ podDir: String) -> Bool {
+    guard let text = try? FileSystem.readString("\(podDir)/stage1/pid"),
+      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+    else { return false }
+    return kill(pid, 0) != 0 && errno == ESRCH
   }
 
   static func lastLogLine(_ podDir: String) -> String {
