@@ -2,9 +2,9 @@
 // signals read while waiting (D-Bus Specification, "Authentication Protocol").
 //
 //   client                                   server (systemd on /run/systemd/private, or dbus-daemon)
-//     \0 "AUTH EXTERNAL <hex of uid digits>\r\n"  ──▶
+//     \0 "AUTH EXTERNAL <hex of uid digits>\r\n" "BEGIN\r\n"  ──▶   (one write)
 //                                            ◀──  "OK <server guid>\r\n"
-//     "BEGIN\r\n" then messages              ◀──▶ messages
+//     messages                               ◀──▶ messages
 //
 // systemd's private socket (root only) is a direct connection: no bus daemon, no Hello, and systemd
 // sends every signal of the manager to it unasked. The system bus needs Hello first. Synchronous and
@@ -69,13 +69,16 @@ public final class DBusConnection {
     return "AUTH EXTERNAL \(String(decoding: digits, as: UTF8.self))\r\n"
   }
 
+  /// AUTH and BEGIN go in one write, before the server's OK, as sd-bus's own client sends them: the
+  /// server then has read BEGIN before our first message exists. Sent after OK, BEGIN and the first
+  /// message could reach systemd (252) in one read, and it left the message unread in its buffer
+  /// until more bytes came: the first call hung (seen in the systemd VM, 1 connection in ~10).
   private func authenticate() throws(LiftoffError) {
-    try send([0] + Array(Self.authLine(uid: getuid()).utf8))
+    try send([0] + Array((Self.authLine(uid: getuid()) + "BEGIN\r\n").utf8))
     let line = try readAuthLine()
     guard line.hasPrefix("OK ") else {
       throw .init(.permissionDenied, "d-bus \(address): authentication refused: \(line)")
     }
-    try send(Array("BEGIN\r\n".utf8))
   }
 
   private func readAuthLine() throws(LiftoffError) -> String {

@@ -55,7 +55,7 @@ public enum SystemdUnits {
     }
   }
 
-  /// Subscribes to the manager's signals, calls `method` (which returns a job path) and waits for the
+  /// Subscribes to the manager's signals (on the system bus), calls `method` (which returns a job path) and waits for the
   /// job's JobRemoved; a result other than `done` is an error.
   static func runJob(
     _ unit: String, timeoutSeconds: Double, verb: String, _ method: (DBusConnection) throws(LiftoffError) -> DBusMessage
@@ -63,18 +63,22 @@ public enum SystemdUnits {
     let deadline = Clock.monotonic() + timeoutSeconds
     let reply: DBusMessage
     let bus: DBusConnection
+    var step = "connecting to systemd"
     do {
       bus = try DBusConnection.systemd(timeoutSeconds: Int(timeoutSeconds))
+      step = "subscribing"
       if bus.viaBus {
         _ = try bus.call(
           path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "AddMatch",
           destination: "org.freedesktop.DBus",
           [.string("type='signal',sender='\(destination)',interface='\(manager)',member='JobRemoved'")])
+        // On systemd's private socket every client gets the manager's signals without subscribing.
+        _ = try bus.call(path: path, interface: manager, member: "Subscribe", destination: destination)
       }
-      _ = try bus.call(path: path, interface: manager, member: "Subscribe", destination: destination)
+      step = "calling"
       reply = try method(bus)
     } catch {
-      throw LiftoffError(error.code, "systemd unit \(unit): cannot \(verb) it: \(error.message)", cause: error.cause)
+      throw LiftoffError(error.code, "systemd unit \(unit): cannot \(verb) it (\(step)): \(error.message)", cause: error.cause)
     }
     guard case .objectPath(let job)? = reply.body.first else {
       throw .init(.internal, "systemd unit \(unit): the \(verb) call returned no job (\(reply.signature))")

@@ -8,6 +8,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized, .enabled(if: getuid() == 0 && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
@@ -16,16 +17,7 @@ struct SystemdCgroupDriverTests {
   static func systemctl(_ args: String...) throws -> (status: Int32, output: String) { try systemctl(args) }
 
   static func systemctl(_ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/systemctl")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runCommand("/bin/systemctl", args)
   }
 
   static func property(_ unit: String, _ name: String) throws -> String {
