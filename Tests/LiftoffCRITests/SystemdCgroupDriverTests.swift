@@ -94,10 +94,12 @@ struct SystemdCgroupDriverTests {
       status.containerID = id
       #expect(try await runtime.containerStatus(status).status.state == .containerRunning)
 
-      // Stop and remove: the scope stops once its last process is gone, and is unloaded with its cgroup.
+      // Stop: the scope stops by itself once its last process is gone (no StopUnit on this path), and
+      // is unloaded with its cgroup; remove then finds nothing of it.
       var stop = Runtime_V1_StopPodSandboxRequest()
       stop.podSandboxID = sandboxID
       _ = try await runtime.stopPodSandbox(stop)
+      #expect(try Self.within(20) { try Self.property(unit, "LoadState") == "not-found" }, "\(unit) is still loaded after stop")
       var remove = Runtime_V1_RemovePodSandboxRequest()
       remove.podSandboxID = sandboxID
       _ = try await runtime.removePodSandbox(remove)
