@@ -87,8 +87,12 @@ extension RuntimeService {
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
         if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
         if let userNamespace { arguments += CRIUserNamespace.arguments(userNamespace) }
+        let systemdDriver = runtime.config.cgroupDriver == "systemd"
+        // The systemd driver: stage1 makes the pod a transient scope unit in the slice (by name).
+        if systemdDriver { arguments += ["--cgroup-driver", "systemd"] }
         if !linux.cgroupParent.isEmpty {
-          arguments += ["--cgroup-parent", try Self.cgroupParentPath(linux.cgroupParent, driver: runtime.config.cgroupDriver)]
+          let path = try Self.cgroupParentPath(linux.cgroupParent, driver: runtime.config.cgroupDriver)
+          arguments += ["--cgroup-parent", systemdDriver ? linux.cgroupParent : path]
         }
         // Shared only when asked for explicitly (kubelet always sends namespace options; a client
         // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
@@ -105,6 +109,8 @@ extension RuntimeService {
         do {
           output = try await runtime.stage0.run(arguments)
         } catch {
+          // Reads every pod again (a stage1 that failed announced its pod before stage0 removed it)
+          // and removes what the failed stage0 left.
           await removeHalfMadeSandboxes(identity: identity)
           throw error
         }
@@ -174,8 +180,8 @@ extension RuntimeService {
 
   /// The sandbox's cgroup parent as a cgroupfs path: with the cgroupfs driver a path of names
   /// (`/kubepods/burstable/pod<uid>`); with the systemd driver a slice name
-  /// (`kubepods-burstable-pod<uid>.slice`), expanded as systemd lays slices out. The groups are made
-  /// through cgroupfs in either case (no transient systemd units).
+  /// (`kubepods-burstable-pod<uid>.slice`), expanded as systemd lays slices out (`liftoff app sandbox`
+  /// gets the name: the pod becomes the scope `liftoff-<id>.scope` in that slice).
   static func cgroupParentPath(_ parent: String, driver: String) throws -> String {
     if driver == "systemd" {
       guard let path = Cgroups.expandSlice(parent), !path.isEmpty else {

@@ -33,6 +33,10 @@ public struct PodManifest: Sendable, Equatable {
   /// The cgroup the pod's own group goes under, relative to each hierarchy's root (CRI
   /// `cgroup_parent`, e.g. `kubepods/burstable/pod<uid>`); nil: `liftoff`. JSON `"cgroupParent"`.
   public var cgroupParent: String?
+  /// The systemd cgroup driver: the slice unit the pod's scope `liftoff-<id>.scope` goes in (its
+  /// name, e.g. `kubepods-burstable-pod<uid>.slice`; `cgroupParent` is then its cgroup path). stage1
+  /// creates the scope over D-Bus with Delegate=yes. nil: the cgroupfs driver. JSON `"systemdSlice"`.
+  public var systemdSlice: String?
   /// The user namespace every app of the pod runs in (IDMapping.swift); nil: the host's.
   /// JSON `"userNamespace"`.
   public var userNamespace: UserNamespaceMappings?
@@ -458,6 +462,7 @@ extension PodManifest {
       ("pidNamespace", sharedPID ? .string("pod") : nil),
       ("resources", resources.isEmpty ? nil : resources.json),
       ("cgroupParent", .str(cgroupParent)),
+      ("systemdSlice", .str(systemdSlice)),
       ("userNamespace", userNamespace?.json),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
@@ -492,6 +497,10 @@ extension PodManifest {
     cgroupParent = try j.optString("cgroupParent", in: ctx)
     if let p = cgroupParent, p.isEmpty || p.hasPrefix("/") || p.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
       throw .invalidArgument("\(ctx): cgroupParent \(p) is not a relative path of names")
+    }
+    systemdSlice = try j.optString("systemdSlice", in: ctx)
+    if let s = systemdSlice, !s.hasSuffix(".slice") || s.contains("/") {
+      throw .invalidArgument("\(ctx): systemdSlice \(s) is not a slice unit name")
     }
     switch try j.optString("pidNamespace", in: ctx) {
     case nil, "container": sharedPID = false

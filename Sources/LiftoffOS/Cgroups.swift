@@ -25,11 +25,21 @@ public struct Cgroups: Sendable {
   /// v1 controllers used when the host has them mounted (`<root>/<controller>` is a directory).
   public static let v1OptionalControllers = ["cpuset", "hugetlb", "devices"]
 
-  public init(root: String, version: Version, parent: String = "liftoff", unified: String? = nil) {
+  /// The systemd cgroup driver: each pod's group is its transient scope unit `liftoff-<pod>.scope`
+  /// (made over D-Bus by stage1, SystemdScope.swift), with stage1 itself in the leaf `_stage1` of it;
+  /// false: the pod's group is the directory `<pod>` (cgroupfs driver).
+  public let systemdScopes: Bool
+
+  /// The leaf of a pod's scope that stage1 (and the pod's PID 1) live in: cgroup v2 lets only a group
+  /// without processes of its own pass controllers on to the apps' groups. `_` is no app name.
+  public static let supervisorGroup = "_stage1"
+
+  public init(root: String, version: Version, parent: String = "liftoff", unified: String? = nil, systemdScopes: Bool = false) {
     self.root = root
     self.version = version
     self.parent = parent
     self.unified = version == .v1 ? unified : nil
+    self.systemdScopes = systemdScopes
   }
 
   /// The host's cgroups: v2 when /sys/fs/cgroup is the unified hierarchy, v1 otherwise (with
@@ -47,8 +57,21 @@ public struct Cgroups: Sendable {
   /// The same hierarchy with pods under another parent group (a pod's `cgroupParent`).
   public func under(_ parent: String?) -> Cgroups {
     guard let parent, !parent.isEmpty else { return self }
-    return Cgroups(root: root, version: version, parent: parent, unified: unified)
+    return Cgroups(root: root, version: version, parent: parent, unified: unified, systemdScopes: systemdScopes)
   }
+
+  /// The hierarchy as a pod's manifest places it: under its `cgroupParent`, and, with the systemd
+  /// driver (`systemdSlice`), in its scope unit.
+  public func of(_ manifest: PodManifest) -> Cgroups {
+    let c = under(manifest.cgroupParent)
+    return Cgroups(root: c.root, version: c.version, parent: c.parent, unified: c.unified, systemdScopes: manifest.systemdSlice != nil)
+  }
+
+  /// The name of a pod's own group: its scope unit with the systemd driver, else its ID.
+  public func podGroup(_ pod: String) -> String { systemdScopes ? Self.scopeUnit(pod: pod) : pod }
+
+  /// The transient scope unit of a pod (systemd cgroup driver).
+  public static func scopeUnit(pod: String) -> String { "liftoff-\(pod).scope" }
 
   /// A parent group as kubelet's cgroupfs driver gives it (`/kubepods/burstable/pod<uid>`) made
   /// relative; nil when it is not a clean path of names (empty parts, `.` or `..`).
@@ -112,7 +135,7 @@ public struct Cgroups: Sendable {
     }
   }
 
-  func relative(pod: String, app: String?) -> String { "\(parent)/\(pod)" + (app.map { "/\($0)" } ?? "") }
+  func relative(pod: String, app: String?) -> String { "\(parent)/\(podGroup(pod))" + (app.map { "/\($0)" } ?? "") }
 
   /// The directory of one controller's group (v1), or the unified group (v2).
   public func directory(_ controller: String, pod: String, app: String? = nil) -> String {
@@ -141,7 +164,7 @@ public struct Cgroups: Sendable {
         // Every level from the hierarchy's root down, so that a nested parent gets cpusets too.
         let parts = parent.split(separator: "/").map(String.init)
         var levels = parts.indices.map { parts[...$0].joined(separator: "/") }
-        levels += ["\(parent)/\(pod)"] + (app.map { ["\(parent)/\(pod)/\($0)"] } ?? [])
+        levels += [relative(pod: pod, app: nil)] + (app.map { [relative(pod: pod, app: $0)] } ?? [])
         for (i, level) in levels.enumerated() {
           let dir = "\(root)/\(c)/\(level)"
           try FileSystem.makeDirectories(dir)
@@ -159,9 +182,8 @@ public struct Cgroups: Sendable {
       }
       if let dir = unifiedDirectory(pod: pod, app: app) { try FileSystem.makeDirectories(dir) }
     case .v2:
-      let podDir = "\(root)/\(parent)/\(pod)"
-      try FileSystem.makeDirectories(app.map { "\(podDir)/\($0)" } ?? podDir)
-      try delegateControllers(down: "\(parent)/\(pod)")
+      try FileSystem.makeDirectories("\(root)/\(relative(pod: pod, app: app))")
+      try delegateControllers(down: relative(pod: pod, app: nil))
     }
   }
 
@@ -233,10 +255,10 @@ public struct Cgroups: Sendable {
   public func oomKilled(pod: String, app: String) -> Bool {
     switch version {
     case .v1:
-      let f = "\(root)/memory/\(parent)/\(pod)/\(app)/memory.oom_control"
+      let f = "\(root)/memory/\(relative(pod: pod, app: app))/memory.oom_control"
       return (Self.keyedValue(f, "oom_kill") ?? 0) > 0
     case .v2:
-      let f = "\(root)/\(parent)/\(pod)/\(app)/memory.events"
+      let f = "\(root)/\(relative(pod: pod, app: app))/memory.events"
       return (Self.keyedValue(f, "oom_kill") ?? 0) > 0
     }
   }
@@ -270,15 +292,26 @@ public struct Cgroups: Sendable {
 
   /// Kills whatever is left in the pod's cgroups and removes them (children first). Missing groups
   /// are fine; returns false when something could not be removed (e.g. a process would not die).
+  /// With the systemd driver the apps' groups go, but the scope and stage1's leaf in it are the
+  /// unit's: systemd removes them (the whole delegated subtree) once the scope's last process is gone.
   @discardableResult
   public func removePod(_ pod: String) -> Bool {
     var ok = true
     for podDir in directories(pod: pod) where FileSystem.isDirectory(podDir) {
       let apps = ((try? FileSystem.list(podDir)) ?? []).filter { FileSystem.isDirectory("\(podDir)/\($0)") }
-      for a in apps { ok = removeGroup("\(podDir)/\(a)") && ok }
-      ok = removeGroup(podDir) && ok
+      for a in apps where !(systemdScopes && a == Self.supervisorGroup) { ok = removeGroup("\(podDir)/\(a)") && ok }
+      if !systemdScopes { ok = removeGroup(podDir) && ok }
     }
     return ok
+  }
+
+  /// Systemd driver: moves `pid` (stage1, just placed in its scope) into the scope's leaf
+  /// `_stage1`, so that the scope itself holds no process and can pass controllers on to the apps.
+  public func enterSupervisorGroup(pod: String, pid: Int32) throws {
+    for d in directories(pod: pod) {
+      try FileSystem.makeDirectories("\(d)/\(Self.supervisorGroup)")
+      try FileSystem.writeControl("\(d)/\(Self.supervisorGroup)/cgroup.procs", String(pid))
+    }
   }
 
   /// Removes one app's cgroups (after its processes are gone).

@@ -23,7 +23,7 @@ extension AppManager {
     return try withManifestLock(id, place) {
       var m = try store.readManifest(id, at: place)
       guard let i = m.apps.firstIndex(where: { $0.name == app }) else { throw LiftoffError.notFound("pod \(id) has no app \(app)") }
-      let cgroups = cgroups.under(m.cgroupParent)
+      let cgroups = cgroups.of(m)
       let merged = m.apps[i].resources.merged(with: update)
       try merged.validate(in: "app \(app)")
       let running = place == .run && pods.isLocked(id, .run) && store.readAppState(id, at: .run, app: app)?.phase == .running
@@ -72,7 +72,7 @@ extension AppManager {
     }
     return try withManifestLock(id, place) {
       var m = try store.readManifest(id, at: place)
-      let cgroups = cgroups.under(m.cgroupParent)
+      let cgroups = cgroups.of(m)
       let merged = m.resources.merged(with: update)
       try merged.validate(in: "pod \(id)")
       if place == .run && pods.isLocked(id, .run) && m.flavor == .default {

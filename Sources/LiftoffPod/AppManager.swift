@@ -63,7 +63,9 @@ public struct AppManager: Sendable {
       _ = poll(&p, 1, 10_000)
     }
     do {
-      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: Self.systemdRunPath())
+      // The systemd driver: stage1 makes its own scope, in the pod's slice (SystemdUnits).
+      let systemdRun = manifest.systemdSlice == nil ? Self.systemdRunPath() : nil
+      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: systemdRun)
       command.args += ["--start-fd", "4", "--alive-fd", "5"]
       defer {
         close(start.read)
@@ -86,10 +88,16 @@ public struct AppManager: Sendable {
       giveUp()
       throw LiftoffError(.internal, "pod \(id): network namespace", cause: error)
     }
+    // stage1 failed before it was ready: its reason, and the pod goes (as when the network fails).
+    func exited() -> LiftoffError {
+      let e = LiftoffError(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
+      if (try? store.move(id, from: .run, to: .garbage)) != nil { try? pods.destroy(id, at: .garbage) }
+      return e
+    }
     var go: UInt8 = 1
     guard send(startWrite, &go, 1, Int32(MSG_NOSIGNAL)) == 1 else {
       giveUp()
-      throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
+      throw exited()
     }
     // Our descriptor goes; the lock stays with stage1's copy of the open file description.
     _ = lock
@@ -102,12 +110,19 @@ public struct AppManager: Sendable {
       {
         return id
       }
-      if !pods.isLocked(id, .run) {
-        throw .init(.internal, "pod \(id): stage1 exited before it was ready: \(Self.lastLogLine(dir))")
-      }
+      // Our own descriptor of the pod lock is still open here, so the lock alone does not tell.
+      if !pods.isLocked(id, .run) || Self.stage1Gone(dir) { throw exited() }
       interval.sleep()
     }
     throw .init(.deadlineExceeded, "pod \(id): stage1 not ready after \(Int(readyTimeout))s")
+  }
+
+  /// Has the stage1 that wrote `stage1/pid` exited (and been reaped)? False before it wrote it.
+  static func stage1Gone(_ podDir: String) -> Bool {
+    guard let text = try? FileSystem.readString("\(podDir)/stage1/pid"),
+      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+    else { return false }
+    return kill(pid, 0) != 0 && errno == ESRCH
   }
 
   static func lastLogLine(_ podDir: String) -> String {

@@ -23,7 +23,7 @@ public struct PodManager: Sendable {
   /// (or its manifest cannot be read, as after a crash before it was written).
   public func cgroups(of id: String) -> Cgroups {
     guard let place = store.locate(id), let m = try? store.readManifest(id, at: place) else { return cgroups }
-    return cgroups.under(m.cgroupParent)
+    return cgroups.of(m)
   }
 
   /// Attaches a CNI pod that was just moved to run/ (its lock held by the caller) to its network.
@@ -301,6 +301,12 @@ public struct PodManager: Sendable {
     let podCgroups = cgroups(of: id)
     for pid in podCgroups.pids(pod: id) { kill(pid, SIGKILL) }
     let cgroupsGone = podCgroups.removePod(id)
+    // The systemd driver: the scope normally went when its last process did; one left behind (a
+    // stage1 killed with apps still in it) is stopped, which kills what is in it.
+    var scopeError: LiftoffError?
+    if podCgroups.systemdScopes {
+      do { try SystemdUnits.stopUnit(Cgroups.scopeUnit(pod: id)) } catch { scopeError = error }
+    }
     do {
       try Mounts.unmountAll(under: dir)
       if let plan = try PodNetworkPlan.read(podDir: dir), !PodNetworkPlan.isReleased(podDir: dir) {
@@ -318,6 +324,7 @@ public struct PodManager: Sendable {
       throw LiftoffError(.internal, "removing pod \(id)", cause: error)
     }
     if !cgroupsGone { throw .init(.internal, "pod \(id): its cgroups could not all be removed") }
+    if let scopeError { throw scopeError }
   }
 
   public struct GCResult: Sendable {
@@ -438,7 +445,7 @@ public struct PodManager: Sendable {
     var env = ["LIFTOFF_NSENTER_PID=\(pid)", "LIFTOFF_NSENTER_ENV=\(envFile)"]
     if let start = state.pidStartTime { env.append("LIFTOFF_NSENTER_PID_START=\(start)") }
     env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
-    let cgroupDirs = cgroups.under(manifest.cgroupParent).directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
+    let cgroupDirs = cgroups.of(manifest).directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }
     if !cgroupDirs.isEmpty { env.append("LIFTOFF_NSENTER_CGROUPS=" + cgroupDirs.joined(separator: ":")) }
     env.append("LIFTOFF_NSENTER_UID=\(target.user.uid)")
     env.append("LIFTOFF_NSENTER_GID=\(target.user.gid)")

@@ -18,6 +18,9 @@ public struct PodOptions: Sendable {
   public var sharedPID = false
   /// `app sandbox --cgroup-parent PATH`: the pod's group goes under this one instead of `liftoff`.
   public var cgroupParent: String?
+  /// `app sandbox --cgroup-driver systemd`: `cgroupParent` is a slice name, and the pod is the
+  /// transient scope unit `liftoff-<id>.scope` in it (made by stage1 over D-Bus, Delegate=yes).
+  public var systemdCgroups = false
   /// `--userns-uid-map`/`--userns-gid-map C:H:L`: the apps run in a user namespace with these mappings.
   public var userNamespace: UserNamespaceMappings?
   public var annotations: [String: String] = [:]

@@ -124,7 +124,17 @@ public struct PodPreparer {
       try Self.checkImageVolumes(apps, userNamespace: true)
       manifest.userNamespace = u
     }
-    if let p = options.cgroupParent {
+    if options.systemdCgroups {
+      guard Cgroups.systemdIsRunning else {
+        throw .init(.failedPrecondition, "cgroup driver systemd: systemd is not PID 1 on this host (no /run/systemd/system)")
+      }
+      let slice = options.cgroupParent ?? Self.defaultSlice
+      guard let path = Cgroups.expandSlice(slice), !path.isEmpty else {
+        throw .invalidArgument("cgroup parent \(slice) is not a systemd slice name (the cgroup driver is systemd)")
+      }
+      manifest.systemdSlice = slice
+      manifest.cgroupParent = path
+    } else if let p = options.cgroupParent {
       guard let rel = Cgroups.parentPath(p) else { throw .invalidArgument("cgroup parent \(p) is not a path of names") }
       manifest.cgroupParent = rel
     }
@@ -397,6 +407,10 @@ public struct PodPreparer {
     if out.isEmpty { out = "app" }
     return String(out.prefix(63))
   }
+
+  /// The slice of a pod's scope with the systemd driver when no cgroup parent is given (the
+  /// cgroupfs driver's default group is `liftoff`).
+  public static let defaultSlice = "liftoff.slice"
 
   public static func isValidName(_ s: String) -> Bool {
     !s.isEmpty && s.count <= 64 && s.first != "-" && s.last != "-"

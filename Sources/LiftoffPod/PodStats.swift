@@ -125,7 +125,7 @@ public struct StatsReader: Sendable {
     if let app, manifest.app(named: app) == nil { throw .notFound("pod \(id) has no app \(app)") }
     let now = Self.nowNanoseconds()
     let running = place == .run && ((try? FileLock.isHeld(store.path(place, id))) ?? false)
-    let cgroups = self.cgroups.under(manifest.cgroupParent)
+    let cgroups = self.cgroups.of(manifest)
     let pod = running ? cgroups.stats(pod: id) : CgroupStats()
     var network: [InterfaceStats] = []
     if running && manifest.network.mode != .host, let pid = stage1PID(id, place) {

@@ -52,7 +52,7 @@ final class Supervisor {
     // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
     manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
-    cgroups = Cgroups.host().under(manifest.cgroupParent)
+    cgroups = Cgroups.host().of(manifest)
   }
 
   func run() -> Int32 {
@@ -63,6 +63,7 @@ final class Supervisor {
     do {
       try FileSystem.makeDirectories("\(podDir)/stage1")
       try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
+      if let slice = manifest.systemdSlice { try enterScope(slice: slice) }
       try setUpPodNamespaces()
       try waitForStart()  // fly pods: nothing to set up before it
       // Orphans of fly apps (host PID namespace) come back to us to be reaped.
@@ -84,6 +85,18 @@ final class Supervisor {
     loop()
     cleanUp()
     return exitStatus
+  }
+
+  /// The systemd cgroup driver: stage1 becomes the transient scope `liftoff-<id>.scope` in the pod's
+  /// slice, delegated to us (its apps' groups and their limits below it are liftoff's to write), and
+  /// moves on into the scope's leaf `_stage1` so that the scope can pass controllers on. The scope
+  /// stops by itself when stage1 and the apps are gone, and systemd removes its cgroup then. A slice
+  /// systemd refuses fails the pod here, before anything else exists.
+  func enterScope(slice: String) throws {
+    let unit = Cgroups.scopeUnit(pod: manifest.id)
+    try SystemdUnits.startScope(
+      unit, slice: slice, pids: [UInt32(getpid())], description: "Liftoff pod \(manifest.id)", delegate: true)
+    try cgroups.enterSupervisorGroup(pod: manifest.id, pid: getpid())
   }
 
   // MARK: pod namespaces

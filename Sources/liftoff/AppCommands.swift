@@ -34,6 +34,8 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = Self.defaultIPCNamespace
   @Option(help: "The cgroup the pod's group goes under (e.g. /kubepods/burstable/pod<uid>); default: liftoff.")
   var cgroupParent: String?
+  @Option(help: "cgroupfs (default), or systemd: the pod is the transient scope liftoff-<id>.scope in the slice --cgroup-parent names (default liftoff.slice); needs systemd as PID 1.")
+  var cgroupDriver: String = "cgroupfs"
   @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
   var pidNamespace: String = Self.defaultPIDNamespace
   @Option(help: "User namespace for the pod's apps: CONTAINER:HOST:LENGTH (repeatable, at most 340; needs --userns-gid-map too).")
@@ -51,15 +53,22 @@ struct AppSandboxCommand: ParsableCommand {
       hostname: hostname, stage1: stage1, stopTimeout: stopTimeout, annotation: annotation, label: label,
       usernsUidMap: usernsUidMap, usernsGidMap: usernsGidMap)
     try Self.sandbox(
-      global.values, flags, ipcNamespace: ipcNamespace, pidNamespace: pidNamespace, cgroupParent: cgroupParent)
+      global.values, flags, ipcNamespace: ipcNamespace, pidNamespace: pidNamespace, cgroupParent: cgroupParent,
+      cgroupDriver: cgroupDriver)
   }
 
   static func sandbox(
-    _ global: Globals, _ flags: PodFlags, ipcNamespace: String, pidNamespace: String, cgroupParent: String?
+    _ global: Globals, _ flags: PodFlags, ipcNamespace: String, pidNamespace: String, cgroupParent: String?,
+    cgroupDriver: String
   ) throws {
     var options = try flags.podOptions(allowNoApps: true, global: global)
     options.mutable = true
     options.cgroupParent = cgroupParent
+    switch cgroupDriver {
+    case "cgroupfs": break
+    case "systemd": options.systemdCgroups = true
+    default: throw LiftoffError.invalidArgument("--cgroup-driver \(cgroupDriver): expected cgroupfs or systemd")
+    }
     switch ipcNamespace {
     case "pod": break
     case "host": options.hostIPC = true

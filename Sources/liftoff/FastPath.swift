@@ -34,7 +34,8 @@ enum FastPath {
     case ("app", "sandbox"?):
       // The flags AppSandboxCommand declares, nothing else (run's other pod flags are not sandbox's).
       let single: Set<String> = [
-        "--net", "--hostname", "--stage1", "--stop-timeout", "--ipc-namespace", "--cgroup-parent", "--pid-namespace",
+        "--net", "--hostname", "--stage1", "--stop-timeout", "--ipc-namespace", "--cgroup-parent", "--cgroup-driver",
+        "--pid-namespace",
       ]
       let repeated: Set<String> = [
         "--port", "--port-mapping", "--dns", "--dns-search", "--dns-opt", "--cni-arg", "--annotation", "--label",
@@ -63,8 +64,10 @@ enum FastPath {
       let ipc = line.values["--ipc-namespace"] ?? AppSandboxCommand.defaultIPCNamespace
       let pid = line.values["--pid-namespace"] ?? AppSandboxCommand.defaultPIDNamespace
       let parent = line.values["--cgroup-parent"]
+      let driver = line.values["--cgroup-driver"] ?? "cgroupfs"
       return {
-        try AppSandboxCommand.sandbox(global, flags, ipcNamespace: ipc, pidNamespace: pid, cgroupParent: parent)
+        try AppSandboxCommand.sandbox(
+          global, flags, ipcNamespace: ipc, pidNamespace: pid, cgroupParent: parent, cgroupDriver: driver)
       }
     case ("app", "add"?):
       // add POD IMAGE …: everything after the pod is the app's, parsed by AppArguments as before.

@@ -21,27 +21,18 @@ struct SystemdServiceTests {
   /// `systemctl ARGS…`: its exit status and output.
   @discardableResult
   static func systemctl(_ args: String...) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/systemctl")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try SystemdCgroupDriverTests.systemctl(args)
   }
 
-  static func property(_ unit: String, _ name: String) throws -> String {
-    try systemctl("show", "--value", "-p", name, unit).output.trimmingCharacters(in: .whitespacesAndNewlines)
-  }
+  static func property(_ unit: String, _ name: String) throws -> String { try SystemdCgroupDriverTests.property(unit, name) }
 
-  @Test func restartingTheServiceKeepsEveryPodRunning() async throws {
+  /// With either cgroup driver: cgroupfs (stage1 in a scope from systemd-run) and systemd (stage1
+  /// makes its scope over D-Bus, in the slice liftoff.slice).
+  @Test(arguments: ["cgroupfs", "systemd"]) func restartingTheServiceKeepsEveryPodRunning(driver: String) async throws {
     guard let env = ImageServiceTests.registry() else { return }
     let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
     // The test's paths and CNI network; the process it started goes, systemd runs the server instead.
-    let server = try CRITestServer()
+    let server = try CRITestServer(extraArguments: ["--cgroup-driver", driver])
     server.kill(SIGTERM)
     let unit = "liftoff-cri-test-\(UUID().uuidString.prefix(8).lowercased()).service"
     let unitPath = "/run/systemd/system/\(unit)"
@@ -84,6 +75,7 @@ struct SystemdServiceTests {
       stage1[pod.sandbox] = pid
       let cgroup = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
       #expect(cgroup.contains("/liftoff-\(pod.sandbox).scope") && !cgroup.contains(unit), "\(cgroup)")
+      if driver == "systemd" { #expect(cgroup == "0::/liftoff.slice/liftoff-\(pod.sandbox).scope/_stage1\n") }
       // liftoff-cri took $NOTIFY_SOCKET out of its environment before it ran anything.
       let environ = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
       #expect(!environ.contains("NOTIFY_SOCKET="), "stage1 of \(pod.sandbox) inherited NOTIFY_SOCKET")

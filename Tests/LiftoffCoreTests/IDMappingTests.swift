@@ -48,6 +48,8 @@ import Testing
       id: String(repeating: "b", count: 64), createdAt: "", hostname: "h", network: PodNetwork(mode: .host), apps: [app])
     m.userNamespace = UserNamespaceMappings(
       uids: [IDMapping(containerID: 0, hostID: 131072, size: 65536)], gids: [IDMapping(containerID: 0, hostID: 131072, size: 65536)])
+    m.cgroupParent = "kubepods.slice/kubepods-podx.slice"
+    m.systemdSlice = "kubepods-podx.slice"
     let text = m.json.serialized()
     #expect(try PodManifest.parse(text) == m)
 

@@ -172,6 +172,32 @@ import Testing
     #expect(try read("\(root)/kubepods/burstable/pod1/p/a/memory.max") == String(64 << 20))
   }
 
+  /// The systemd driver (fake v2 hierarchy): the pod's group is its scope `liftoff-<pod>.scope` under
+  /// the slice's path, stage1 goes into the leaf `_stage1`, the apps' groups beside it; removing the
+  /// pod removes the apps' groups and leaves the scope (and stage1's leaf) to systemd.
+  @Test func systemdScopesHoldTheAppsAndStage1sLeaf() throws {
+    let root = try makeTempDir("cgscope")
+    defer { try? FileSystem.removeTree(root) }
+    try FileSystem.writeControl("\(root)/cgroup.controllers", "cpu memory pids\n")
+    let plain = PodManifest(id: "p", createdAt: "", hostname: "h", network: PodNetwork(mode: .host), apps: [])
+    var m = plain
+    m.cgroupParent = Cgroups.expandSlice("kubepods-burstable-podx.slice")
+    m.systemdSlice = "kubepods-burstable-podx.slice"
+    let cg = Cgroups(root: root, version: .v2).of(m)
+    #expect(cg.systemdScopes && Cgroups(root: root, version: .v2).of(plain).systemdScopes == false)
+    let scope = "\(root)/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podx.slice/liftoff-p.scope"
+    #expect(cg.directories(pod: "p", app: "a") == ["\(scope)/a"])
+    try FileSystem.makeDirectories(scope)  // systemd made it
+    try cg.enterSupervisorGroup(pod: "p", pid: 42)
+    #expect(try read("\(scope)/_stage1/cgroup.procs") == "42")
+    try cg.create(pod: "p", app: "a", resources: AppResources(memoryBytes: 64 << 20))
+    #expect(try read("\(scope)/a/memory.max") == String(64 << 20))
+    #expect(try read("\(scope)/cgroup.subtree_control") == "+cpu +memory +pids")
+    #expect(cg.removePod("p"))
+    #expect(!FileSystem.isDirectory("\(scope)/a"))
+    #expect(FileSystem.isDirectory("\(scope)/_stage1"))
+  }
+
   @Test func v2SwapAndPressureStats() throws {
     let root = try makeTempDir("cgpsi2")
     defer { try? FileSystem.removeTree(root) }
