@@ -78,6 +78,11 @@ extension AppManager {
       if place == .run && pods.isLocked(id, .run) && m.flavor == .default {
         do {
           try cgroups.createPod(id, resources: merged)
+          // The systemd driver: the pod's group is its scope, whose files systemd rewrites from the
+          // unit's properties on daemon-reload; the limits go there too.
+          if m.systemdSlice != nil {
+            try SystemdUnits.setProperties(Cgroups.scopeUnit(pod: id), SystemdUnits.limitProperties(merged))
+          }
         } catch let e as LiftoffError {
           throw e
         } catch {

@@ -95,7 +95,8 @@ final class Supervisor {
   func enterScope(slice: String) throws {
     let unit = Cgroups.scopeUnit(pod: manifest.id)
     try SystemdUnits.startScope(
-      unit, slice: slice, pids: [UInt32(getpid())], description: "Liftoff pod \(manifest.id)", delegate: true)
+      unit, slice: slice, pids: [UInt32(getpid())], description: "Liftoff pod \(manifest.id)", delegate: true,
+      limits: SystemdUnits.limitProperties(manifest.resources))
     try cgroups.enterSupervisorGroup(pod: manifest.id, pid: getpid())
   }
 

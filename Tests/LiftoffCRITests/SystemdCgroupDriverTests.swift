@@ -94,6 +94,25 @@ struct SystemdCgroupDriverTests {
       status.containerID = id
       #expect(try await runtime.containerStatus(status).status.state == .containerRunning)
 
+      // Pod-level limits (UpdatePodSandboxResources) belong to the scope's own group, whose files systemd
+      // rewrites from the unit's properties on daemon-reload: they are set as properties too. Before,
+      // memory.max went back to max on the reload.
+      var resize = Runtime_V1_UpdatePodSandboxResourcesRequest()
+      resize.podSandboxID = sandboxID
+      resize.resources.memoryLimitInBytes = 100 << 20
+      resize.resources.cpuShares = 512
+      _ = try await runtime.updatePodSandboxResources(resize)
+      func scope(_ file: String) throws -> String {
+        try String(contentsOfFile: "/sys/fs/cgroup\(cgroup)/\(file)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+      }
+      #expect(try scope("memory.max") == "104857600")
+      #expect(try Self.property(unit, "MemoryMax") == "104857600")
+      let weight = try scope("cpu.weight")
+      #expect(try Self.systemctl("daemon-reload").status == 0)
+      #expect(try scope("memory.max") == "104857600")
+      #expect(try scope("cpu.weight") == weight)
+      #expect(try read("memory.max") == "67108864")
+
       // Stop: the scope stops by itself once its last process is gone (no StopUnit on this path), and
       // is unloaded with its cgroup; remove then finds nothing of it.
       var stop = Runtime_V1_StopPodSandboxRequest()
