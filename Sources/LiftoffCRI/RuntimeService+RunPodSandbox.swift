@@ -137,11 +137,17 @@ extension RuntimeService {
   func removeHalfMadeSandboxes(identity: String) async {
     do { try runtime.index.reload() } catch { return }
     for sandbox in (try? runtime.sandboxes()) ?? [] where sandbox.identity == identity {
-      _ = try? await runtime.changingPod(sandbox.id) {
-        _ = try? await runtime.stage0.run(["stop", "--force", sandbox.id])
-        _ = try await runtime.stage0.run(["rm", sandbox.id])
+      do {
+        try await runtime.changingPod(sandbox.id) {
+          _ = try? await runtime.stage0.run(["stop", "--force", sandbox.id])
+          _ = try await runtime.stage0.run(["rm", sandbox.id])
+        }
+        runtime.logger.info("half-made sandbox removed", metadata: ["id": "\(sandbox.id)", "name": "\(identity)"])
+      } catch {
+        runtime.logger.warning(
+          "half-made sandbox not removed (RemovePodSandbox or gc can)",
+          metadata: ["id": "\(sandbox.id)", "name": "\(identity)", "error": "\(error)"])
       }
-      runtime.logger.info("half-made sandbox removed", metadata: ["id": "\(sandbox.id)", "name": "\(identity)"])
     }
   }
 

@@ -146,6 +146,16 @@ final class NetworkFixture: @unchecked Sendable {
     return condition()
   }
 
+  /// A mutable pod on the default network whose stage1 was SIGKILLed (no `liftoff stop`): its ID.
+  func sandboxWithDeadStage1() throws -> String {
+    let r = try liftoff(["app", "sandbox", "--net=default"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    for pid in try stage1PIDs(id) { kill(pid_t(pid) ?? 0, SIGKILL) }
+    #expect(waitUntil { (try? stage1PIDs(id)) == [] })
+    return id
+  }
+
   func sh(_ script: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -400,11 +410,7 @@ struct PodNetworkTests {
   @Test func stopReleasesTheNetworkOfADeadPodThroughAReadersLock() throws {
     let f = try NetworkFixture("readerlock")
     defer { f.tearDown() }
-    let r = try f.liftoff(["app", "sandbox", "--net=default"])
-    #expect(r.status == 0, "\(r.stderr)")
-    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    for pid in try f.stage1PIDs(id) { kill(pid_t(pid) ?? 0, SIGKILL) }
-    #expect(f.waitUntil { (try? f.stage1PIDs(id)) == [] })
+    let id = try f.sandboxWithDeadStage1()
     #expect(try f.networkLeftovers([id]) != [])
     let reader = try FileLock(path: "\(f.pod.dataDir)/pods/run/\(id)")
     #expect(try reader.lock(exclusive: false, blocking: false))
@@ -426,11 +432,7 @@ struct PodNetworkTests {
   @Test func stopReleasesANetworkCutShortByAKill() throws {
     let f = try NetworkFixture("cutshort")
     defer { f.tearDown() }
-    let r = try f.liftoff(["app", "sandbox", "--net=default"])
-    #expect(r.status == 0, "\(r.stderr)")
-    let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    for pid in try f.stage1PIDs(id) { kill(pid_t(pid) ?? 0, SIGKILL) }
-    #expect(f.waitUntil { (try? f.stage1PIDs(id)) == [] })
+    let id = try f.sandboxWithDeadStage1()
     let cut = try f.sh("umount /run/netns/liftoff-\(id) && test -f /run/netns/liftoff-\(id) && rm -r \(f.pod.dataDir)/pods/run/\(id)/network && echo cut")
     #expect(cut.contains("cut"))
     let stop = try f.liftoff(["stop", id])
