@@ -20,6 +20,8 @@ if pid=$(pgrep -x liftoff-cri); then
 fi
 if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
   install -m 0644 deploy/liftoff-cri.service /etc/systemd/system/liftoff-cri.service
+  # Installed, not enabled: `systemctl enable --now liftoff-cri.socket` turns socket activation on.
+  install -m 0644 deploy/liftoff-cri.socket /etc/systemd/system/liftoff-cri.socket
   systemctl daemon-reload
   systemctl enable --now liftoff-cri.service
 else

@@ -2,12 +2,14 @@
 //
 //   start:  mkdir socket dir ─ flock <socket>.lock (held for life; a second instance fails here)
 //           ─ unlink a stale socket ─ bind with umask 0117 (so it is never world-accessible)
+//             — or, socket-activated (liftoff-cri.socket), adopt the listening socket systemd passed:
+//             bound at the configured path, root's, closed to others; systemd owns its file
 //           ─ streaming server listens (stream-address:stream-port), and the metrics endpoint
 //             (metrics-address) when configured
 //           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
 //           ─ READY=1 to systemd once NIO listens (Type=notify; SystemdNotify, only with $NOTIFY_SOCKET)
 //   stop:   SIGTERM/SIGINT → STOPPING=1 to systemd → graceful shutdown → streaming sessions end (their clients are told)
-//           → unlink the socket (if it is still ours) → exit 0
+//           → unlink the socket (if it is still ours and not systemd's) → exit 0
 //   crash:  SIGKILL leaves a socket file and a lock file; the kernel drops the flock, so the next start
 //           takes the lock and replaces the stale socket. No pod is affected: none is our child.
 import Foundation
@@ -21,10 +23,14 @@ public final class CRIServer: Sendable {
   public let runtime: CRIRuntime
   /// The service manager to tell READY=1 and STOPPING=1 (a `Type=notify` unit), or nil.
   public let notify: SystemdNotify?
+  /// The descriptors systemd passed (`liftoff-cri.socket`): the CRI socket is among them, already
+  /// bound and listening; nil when liftoff-cri binds its socket itself.
+  public let activation: SocketActivation?
 
-  public init(runtime: CRIRuntime, notify: SystemdNotify? = nil) {
+  public init(runtime: CRIRuntime, notify: SystemdNotify? = nil, activation: SocketActivation? = nil) {
     self.runtime = runtime
     self.notify = notify
+    self.activation = activation
   }
 
   /// Sends a notification to systemd; a failure is logged and changes nothing else.
@@ -50,7 +56,8 @@ public final class CRIServer: Sendable {
     try makeDirectory(socketDir, mode: 0o711)
     let lock = try InstanceLock(path: config.socket + ".lock")
     defer { lock.release() }
-    let listener = try UnixListener.bind(path: config.socket)
+    let listener = try activation.map { try UnixListener.adopt($0, path: config.socket) }
+      ?? UnixListener.bind(path: config.socket)
     // The pod index: listening first, then read from disk, so that no stage1's word falls between.
     do {
       try runtime.index.startWatching(dir: config.dir, logger: logger)
@@ -89,7 +96,7 @@ public final class CRIServer: Sendable {
       "liftoff-cri listening",
       metadata: [
         "socket": "\(config.socket)", "dir": "\(config.dir)", "version": "\(LiftoffVersion.version)",
-        "stream": "\(runtime.streaming.baseURL)",
+        "stream": "\(runtime.streaming.baseURL)", "socket-activated": "\(activation != nil)",
       ])
     defer { listener.removeSocketFileIfOurs() }
     let trimming = Task { await runtime.trimmer.run() }
@@ -160,11 +167,43 @@ final class InstanceLock: Sendable {
 }
 
 /// A Unix stream socket bound with mode 0660 (root only: the CRI socket gives full control
-/// of the node's containers).
+/// of the node's containers), or the one systemd bound and passed (then systemd owns its file).
 struct UnixListener: Sendable {
   let fd: Int32
   let path: String
   let inode: UInt64
+  /// Whether liftoff-cri made the socket file, and so removes it when it stops.
+  var ownsFile = true
+
+  /// The CRI socket among the descriptors systemd passed: a listening AF_UNIX stream socket bound at
+  /// `path` (the configured socket), owned by root and closed to others — as liftoff-cri binds its own.
+  static func adopt(_ activation: SocketActivation, path: String) throws -> UnixListener {
+    let candidates = activation.descriptors.compactMap { fd in SocketActivation.listeningUnixPath(fd).map { (fd, $0) } }
+    guard !candidates.isEmpty else {
+      throw LiftoffError.invalidArgument(
+        "socket activation: none of the \(activation.count) descriptors passed (LISTEN_FDS) is a listening Unix stream socket")
+    }
+    guard let (fd, bound) = candidates.first(where: { $0.1 == path }) ?? (candidates.count == 1 ? candidates[0] : nil),
+      bound == path
+    else {
+      let paths = candidates.map(\.1).joined(separator: ", ")
+      throw LiftoffError.invalidArgument(
+        "socket activation: the socket passed is bound at \(paths), but the configured socket is \(path) "
+          + "(make the .socket unit's ListenStream= and liftoff-cri's socket the same path)")
+    }
+    var st = stat()
+    guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK else {
+      throw LiftoffError.invalidArgument("socket activation: \(path) is not a socket on the filesystem")
+    }
+    guard st.st_uid == 0, st.st_mode & 0o007 == 0 else {
+      throw LiftoffError.invalidArgument(
+        "socket activation: \(path) (mode \(String(st.st_mode & 0o7777, radix: 8)), owner \(st.st_uid)) is open to "
+          + "others than root; the CRI socket controls every container of the node: set SocketMode=0660 "
+          + "(or 0600) and SocketUser=root in the .socket unit")
+    }
+    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    return UnixListener(fd: fd, path: path, inode: UInt64(st.st_ino), ownsFile: false)
+  }
 
   static func bind(path: String) throws -> UnixListener {
     var address = sockaddr_un()
@@ -209,8 +248,9 @@ struct UnixListener: Sendable {
     return UnixListener(fd: fd, path: path, inode: UInt64(st.st_ino))
   }
 
-  /// Removes the socket file, unless another process has replaced it since.
+  /// Removes the socket file, unless another process has replaced it since (or systemd made it).
   func removeSocketFileIfOurs() {
+    guard ownsFile else { return }
     var st = stat()
     if stat(path, &st) == 0 && UInt64(st.st_ino) == inode {
       unlink(path)

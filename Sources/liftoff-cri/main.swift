@@ -106,6 +106,8 @@ struct Serve: AsyncParsableCommand {
     // Before anything starts a process: no child inherits $NOTIFY_SOCKET.
     let notify = SystemdNotify.fromEnvironment()
     try await exitingOnError {
+      // liftoff-cri.socket: the CRI socket from systemd; the variables go, as $NOTIFY_SOCKET did.
+      let activation = try SocketActivation.inherited(unsetEnvironment: true)
       let settings = try flags.settings()
       let level = settings.loggerLevel
       LoggingSystem.bootstrap { label in
@@ -114,7 +116,7 @@ struct Serve: AsyncParsableCommand {
         return handler
       }
       let logger = Logger(label: "liftoff-cri")
-      try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger), notify: notify).run()
+      try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger), notify: notify, activation: activation).run()
     }
   }
 }

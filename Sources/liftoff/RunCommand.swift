@@ -289,40 +289,6 @@ struct RunCommand: ParsableCommand {
   }
 }
 
-/// Socket activation as sd_listen_fds(3) defines it: LISTEN_PID names this process and LISTEN_FDS
-/// counts the descriptors from 3 up that the service manager passed (LISTEN_FDNAMES: their names,
-/// ':'-separated). Variables meant for another process are ignored. The descriptors are close-on-exec
-/// until stage1 is exec'd, so no other program liftoff runs (liftoff-image fetch) gets them; stage1
-/// hands them to the pod's one app, at the same numbers.
-struct SocketActivation {
-  var count: Int
-  var names: String?
-
-  static func inherited() throws -> SocketActivation? {
-    guard let text = getenv("LISTEN_FDS").map({ String(cString: $0) }) else { return nil }
-    guard let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), Int32(pid) == getpid() else { return nil }
-    guard let n = Int(text), (1...1024).contains(n) else {
-      throw LiftoffError.invalidArgument("LISTEN_FDS=\(text): expected a count of descriptors from 1 to 1024")
-    }
-    let names = getenv("LISTEN_FDNAMES").map { String(cString: $0) }
-    if let names, names.split(separator: ":", omittingEmptySubsequences: false).count != n {
-      throw LiftoffError.invalidArgument("LISTEN_FDNAMES=\(names): expected \(n) names separated by ':'")
-    }
-    let sockets = SocketActivation(count: n, names: names)
-    for fd in sockets.descriptors where fcntl(fd, F_GETFD) < 0 {
-      throw LiftoffError.invalidArgument("LISTEN_FDS=\(n): descriptor \(fd) is not open")
-    }
-    sockets.inheritable(false)
-    return sockets
-  }
-
-  var descriptors: [Int32] { (0..<count).map { Int32(3 + $0) } }
-
-  func inheritable(_ on: Bool) {
-    for fd in descriptors { _ = fcntl(fd, F_SETFD, on ? 0 : FD_CLOEXEC) }
-  }
-}
-
 /// rkt's `--uuid-file-save` / `--uuid-file`: a pod's UUID in a file, so that a systemd unit's
 /// ExecStop and ExecStopPost (or any script) can name the pod that its ExecStart ran.
 enum UUIDFile {

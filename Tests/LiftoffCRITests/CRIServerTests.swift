@@ -202,6 +202,72 @@ import Testing
     #expect(process.terminationStatus == 0)
   }
 
+  /// Socket activation (deploy/liftoff-cri.socket), as systemd does it: a listening socket bound at the
+  /// configured path as descriptor 3, LISTEN_FDS=1 and LISTEN_PID naming liftoff-cri. It serves on that
+  /// socket, and leaves the file at exit (it is systemd's). One bound elsewhere, or open to others than
+  /// root, is refused naming why. (Under a real systemd: SystemdServiceTests.)
+  @Test func socketActivationServesThePassedSocket() async throws {
+    let server = try CRITestServer(network: false)
+    defer { server.stop() }
+    server.kill(SIGTERM)
+    #expect(!FileManager.default.fileExists(atPath: server.socket))
+
+    let activated = try Self.launchActivated(bindAt: server.socket, mode: "660", arguments: server.arguments, log: server.logPath)
+    // The socket listens before liftoff-cri runs (systemd's); a client's first call waits in its backlog.
+    let socket = server.socket
+    try await waitUntil { canConnect(socket) }
+    let version = try await server.withClients { runtime, _ in try await runtime.version(.init()) }
+    #expect(version.runtimeName == "liftoff")
+    #expect(server.log().contains("socket-activated=true"), "\(server.log())")
+    Foundation.kill(activated.processIdentifier, SIGTERM)
+    activated.waitUntilExit()
+    #expect(activated.terminationStatus == 0, "\(server.log())")
+    #expect(FileManager.default.fileExists(atPath: server.socket), "liftoff-cri removed systemd's socket file")
+    try FileManager.default.removeItem(atPath: server.socket)
+
+    // Open to everyone: refused, naming the mode and what to set.
+    let open = try Self.launchActivated(bindAt: server.socket, mode: "666", arguments: server.arguments, log: server.root + "/open.log")
+    open.waitUntilExit()
+    #expect(open.terminationStatus != 0)
+    let openLog = (try? String(contentsOfFile: server.root + "/open.log", encoding: .utf8)) ?? ""
+    #expect(openLog.contains("mode 666") && openLog.contains("SocketMode=0660"), "\(openLog)")
+    try FileManager.default.removeItem(atPath: server.socket)
+
+    // Bound somewhere else than the configured socket: refused, naming both paths.
+    let elsewhere = server.root + "/run/other.sock"
+    let wrong = try Self.launchActivated(bindAt: elsewhere, mode: "660", arguments: server.arguments, log: server.root + "/wrong.log")
+    wrong.waitUntilExit()
+    #expect(wrong.terminationStatus != 0)
+    let wrongLog = (try? String(contentsOfFile: server.root + "/wrong.log", encoding: .utf8)) ?? ""
+    #expect(wrongLog.contains("bound at \(elsewhere)") && wrongLog.contains(server.socket), "\(wrongLog)")
+  }
+
+  /// liftoff-cri started as systemd starts a socket-activated service: a small python3 launcher binds
+  /// and listens on `bindAt` with `mode`, moves the socket to descriptor 3, sets LISTEN_FDS=1 and
+  /// LISTEN_PID to its own pid and execs liftoff-cri (so the pid is liftoff-cri's).
+  static func launchActivated(bindAt path: String, mode: String, arguments: [String], log: String) throws -> Process {
+    let script = """
+      import os, socket, sys
+      path, mode = sys.argv[1], int(sys.argv[2], 8)
+      s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+      s.bind(path); os.chmod(path, mode); s.listen(64)
+      if s.fileno() != 3: os.dup2(s.fileno(), 3)
+      os.set_inheritable(3, True)
+      os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="liftoff-cri.socket")
+      os.execv(sys.argv[3], sys.argv[3:])
+      """
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = ["-c", script, path, mode, liftoffBinDir() + "/liftoff-cri"] + arguments
+    if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    handle.seekToEndOfFile()
+    p.standardError = handle
+    p.standardOutput = handle
+    try p.run()
+    return p
+  }
+
   @Test func sigtermShutsDownCleanly() throws {
     let server = try CRITestServer()
     defer { server.stop() }

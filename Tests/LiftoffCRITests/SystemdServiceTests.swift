@@ -26,6 +26,78 @@ struct SystemdServiceTests {
 
   static func property(_ unit: String, _ name: String) throws -> String { try SystemdCgroupDriverTests.property(unit, name) }
 
+  /// deploy/liftoff-cri.socket, from the same tree.
+  static var socketTemplate: String {
+    (unitTemplate as NSString).deletingLastPathComponent + "/liftoff-cri.socket"
+  }
+
+  /// A unit file from the tree with the lines starting with a key of `replacing` replaced.
+  static func unit(from template: String, replacing: [String: String]) throws -> String {
+    let text = try String(contentsOfFile: template, encoding: .utf8)
+    return text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+      for (key, value) in replacing where line.hasPrefix(key + "=") { return "\(key)=\(value)" }
+      return String(line)
+    }.joined(separator: "\n")
+  }
+
+  /// The socket unit holds the CRI socket: the first connection starts the service, which serves on the
+  /// socket systemd passed; `systemctl restart` of the service refuses no client (calls made while it
+  /// restarts wait in the socket's backlog); stopping the socket unit removes the file.
+  @Test func socketActivationStartsTheServiceAndKeepsTheSocketAcrossRestarts() async throws {
+    let server = try CRITestServer(network: false)
+    server.kill(SIGTERM)
+    let name = "liftoff-cri-test-\(UUID().uuidString.prefix(8).lowercased())"
+    let socketUnit = "/run/systemd/system/\(name).socket"
+    let serviceUnit = "/run/systemd/system/\(name).service"
+    defer {
+      try? Self.systemctl("stop", name + ".service", name + ".socket")
+      try? FileManager.default.removeItem(atPath: socketUnit)
+      try? FileManager.default.removeItem(atPath: serviceUnit)
+      try? Self.systemctl("daemon-reload")
+      server.stop()
+    }
+    try Self.unit(from: Self.socketTemplate, replacing: ["ListenStream": server.socket])
+      .write(toFile: socketUnit, atomically: true, encoding: .utf8)
+    let execStart = ([liftoffBinDir() + "/liftoff-cri"] + server.arguments).joined(separator: " ")
+    try Self.unit(from: Self.unitTemplate, replacing: ["ExecStart": execStart])
+      .write(toFile: serviceUnit, atomically: true, encoding: .utf8)
+    try Self.systemctl("daemon-reload")
+
+    let started = try Self.systemctl("start", name + ".socket")
+    #expect(started.status == 0, "\(started.output)")
+    var st = stat()
+    #expect(stat(server.socket, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK)
+    #expect(st.st_mode & 0o777 == 0o660 && st.st_uid == 0)
+    try #expect(Self.property(name + ".service", "ActiveState") == "inactive")
+
+    // The first call starts the service.
+    let version = try await server.withClients { runtime, _ in try await runtime.version(.init()) }
+    #expect(version.runtimeName == "liftoff")
+    try #expect(Self.property(name + ".service", "ActiveState") == "active")
+    // It serves systemd's socket: the file is the one the socket unit made (binding its own would replace it).
+    var after = stat()
+    #expect(stat(server.socket, &after) == 0 && after.st_ino == st.st_ino)
+    var mainPID = try Self.property(name + ".service", "MainPID")
+
+    // Restarts with calls right behind them: none refused.
+    for round in 0..<3 {
+      let restarted = try Self.systemctl("restart", "--no-block", name + ".service")
+      #expect(restarted.status == 0, "\(restarted.output)")
+      let answer = try await server.withClients { runtime, _ in try await runtime.version(.init()) }
+      #expect(answer.runtimeName == "liftoff", "round \(round)")
+      try await waitUntil { (try? Self.property(name + ".service", "ActiveState")) == "active" }
+      let pid = try Self.property(name + ".service", "MainPID")
+      #expect(pid != mainPID && pid != "0", "round \(round): MainPID \(pid)")
+      mainPID = pid
+    }
+
+    // Stopping the service leaves systemd's socket listening; stopping the socket unit removes it.
+    try #expect(Self.systemctl("stop", name + ".service").status == 0)
+    #expect(canConnect(server.socket))
+    try #expect(Self.systemctl("stop", name + ".socket").status == 0)
+    #expect(!FileManager.default.fileExists(atPath: server.socket))
+  }
+
   /// With either cgroup driver: cgroupfs (stage1 in a scope from systemd-run) and systemd (stage1
   /// makes its scope over D-Bus, in the slice liftoff.slice).
   @Test(arguments: ["cgroupfs", "systemd"]) func restartingTheServiceKeepsEveryPodRunning(driver: String) async throws {
