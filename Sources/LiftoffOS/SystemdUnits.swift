@@ -35,8 +35,14 @@ public enum SystemdUnits {
   /// writes the scope's own cgroup files from its properties, and again on every daemon-reload: a
   /// pod-level limit written there directly would be reset (measured in the VM: memory.max back to
   /// max). The same conversions as Cgroups.applyV2 (swap: beyond the memory limit; shares → weight).
-  /// cpuset, hugetlb and `unified` pod-level values have no property here and are written directly.
-  public static func limitProperties(_ r: AppResources) -> [(String, DBusValue)] {
+  /// cpuset as AllowedCPUs/AllowedMemoryNodes (bit masks, as runc's systemd driver sends them); the
+  /// `unified` keys systemd writes from a property as that property (runc's set — cpu.max, cpu.weight,
+  /// cpuset.cpus/mems, memory.high/low/min/max/swap.max, pids.max — and memory.oom.group (OOMPolicy)
+  /// and io.weight (IOWeight), which systemd 252 rewrites on a reload too: measured in the VM), after
+  /// the typed ones, as the files are written. hugetlb and the other files are written directly.
+  /// OOMPolicy (memory.oom.group) can be given only when the scope starts (`atStart`): systemd 252
+  /// refuses it in SetUnitProperties, so a later change is the file alone, which a reload resets.
+  public static func limitProperties(_ r: AppResources, atStart: Bool = false) -> [(String, DBusValue)] {
     let infinity = UInt64.max
     func bytes(_ v: Int64) -> DBusValue { .uint64(v < 0 ? infinity : UInt64(v)) }
     var p: [(String, DBusValue)] = []
@@ -55,7 +61,62 @@ public enum SystemdUnits {
     }
     if let shares = r.cpuShares { p.append(("CPUWeight", .uint64(UInt64(Cgroups.weight(shares: shares))))) }
     if let pids = r.pidsMax { p.append(("TasksMax", .uint64(pids > 0 ? UInt64(pids) : infinity))) }
+    if let cpus = r.cpusetCpus, let mask = cpuMask(cpus) { p.append(("AllowedCPUs", mask)) }
+    if let mems = r.cpusetMems, let mask = cpuMask(mems) { p.append(("AllowedMemoryNodes", mask)) }
+    for key in r.unified.keys.sorted() {
+      if let property = unifiedProperty(key, r.unified[key]!), atStart || property.0 != "OOMPolicy" { p.append(property) }
+    }
     return p
+  }
+
+  /// A cgroup v2 file's value as the unit property systemd writes that file from, or nil where systemd
+  /// has none (or the value is not one it takes: then the file is written and the property left).
+  static func unifiedProperty(_ key: String, _ raw: String) -> (String, DBusValue)? {
+    let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+    let value = fields.joined(separator: " ")
+    func limit(_ v: String) -> DBusValue? { v == "max" ? .uint64(UInt64.max) : UInt64(v).map(DBusValue.uint64) }
+    switch key {
+    case "memory.high": return limit(value).map { ("MemoryHigh", $0) }
+    case "memory.low": return limit(value).map { ("MemoryLow", $0) }
+    case "memory.min": return limit(value).map { ("MemoryMin", $0) }
+    case "memory.max": return limit(value).map { ("MemoryMax", $0) }
+    case "memory.swap.max": return limit(value).map { ("MemorySwapMax", $0) }
+    case "pids.max": return limit(value).map { ("TasksMax", $0) }
+    case "cpu.weight": return UInt64(value).flatMap { (1...10_000).contains($0) ? ("CPUWeight", .uint64($0)) : nil }
+    case "memory.oom.group":
+      // systemd writes it from OOMPolicy (kill: the whole group on an OOM kill), 0 otherwise.
+      return value == "1" ? ("OOMPolicy", .string("kill")) : value == "0" ? ("OOMPolicy", .string("continue")) : nil
+    case "io.weight":
+      // "default N" or "N"; per-device weights have no property (systemd names devices by path).
+      let weight = fields.count == 2 && fields[0] == "default" ? UInt64(fields[1]) : fields.count == 1 ? UInt64(fields[0]) : nil
+      return weight.flatMap { (1...10_000).contains($0) ? ("IOWeight", .uint64($0)) : nil }
+    case "cpuset.cpus": return cpuMask(value).map { ("AllowedCPUs", $0) }
+    case "cpuset.mems": return cpuMask(value).map { ("AllowedMemoryNodes", $0) }
+    case "cpu.max":
+      // "QUOTA PERIOD" or "max [PERIOD]": systemd takes the quota per second and the period.
+      guard (1...2).contains(fields.count) else { return nil }
+      let period = fields.count == 2 ? UInt64(fields[1]) : 100_000
+      guard let period, period > 0 else { return nil }
+      if fields[0] == "max" { return ("CPUQuotaPerSecUSec", .uint64(UInt64.max)) }
+      guard let quota = UInt64(fields[0]) else { return nil }
+      return ("CPUQuotaPerSecUSec", .uint64(quota * 1_000_000 / period))
+    default: return nil
+    }
+  }
+
+  /// A cpuset list (`0-3,8`) as systemd's CPU-set property: a byte array, bit i of byte i/8 for CPU
+  /// (or node) i. nil for a list that does not parse, or an empty one (systemd reads empty as "all").
+  static func cpuMask(_ list: String) -> DBusValue? {
+    var bytes: [UInt8] = []
+    for part in list.split(separator: ",") {
+      let bounds = part.filter { $0 != " " && $0 != "\n" }.split(separator: "-", omittingEmptySubsequences: false)
+      guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds.last!),
+        low >= 0, low <= high, high < 8192
+      else { return nil }
+      if bytes.count <= high / 8 { bytes += [UInt8](repeating: 0, count: high / 8 + 1 - bytes.count) }
+      for i in low...high { bytes[i / 8] |= UInt8(1) << UInt8(i % 8) }
+    }
+    return bytes.isEmpty ? nil : .array("y", bytes.map(DBusValue.byte))
   }
 
   /// Sets `properties` on the loaded unit `name` for as long as it runs (SetUnitProperties, runtime).

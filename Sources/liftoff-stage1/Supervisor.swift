@@ -96,7 +96,7 @@ final class Supervisor {
     let unit = Cgroups.scopeUnit(pod: manifest.id)
     try SystemdUnits.startScope(
       unit, slice: slice, pids: [UInt32(getpid())], description: "Liftoff pod \(manifest.id)", delegate: true,
-      limits: SystemdUnits.limitProperties(manifest.resources))
+      limits: SystemdUnits.limitProperties(manifest.resources, atStart: true))
     try cgroups.enterSupervisorGroup(pod: manifest.id, pid: getpid())
   }
 

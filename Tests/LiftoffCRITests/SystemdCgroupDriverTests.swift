@@ -101,6 +101,9 @@ struct SystemdCgroupDriverTests {
       resize.podSandboxID = sandboxID
       resize.resources.memoryLimitInBytes = 100 << 20
       resize.resources.cpuShares = 512
+      // cpuset and `unified` keys systemd rewrites from properties (AllowedCPUs, MemoryHigh, IOWeight).
+      resize.resources.cpusetCpus = "1"
+      resize.resources.unified = ["memory.high": "83886080", "io.weight": "default 50"]
       _ = try await runtime.updatePodSandboxResources(resize)
       func scope(_ file: String) throws -> String {
         try String(contentsOfFile: "/sys/fs/cgroup\(cgroup)/\(file)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -108,9 +111,16 @@ struct SystemdCgroupDriverTests {
       #expect(try scope("memory.max") == "104857600")
       #expect(try Self.property(unit, "MemoryMax") == "104857600")
       let weight = try scope("cpu.weight")
+      #expect(try scope("cpuset.cpus") == "1")
+      #expect(try scope("memory.high") == "83886080")
+      #expect(try Self.property(unit, "AllowedCPUs") == "1")
+      #expect(try Self.property(unit, "MemoryHigh") == "83886080")
       #expect(try Self.systemctl("daemon-reload").status == 0)
       #expect(try scope("memory.max") == "104857600")
       #expect(try scope("cpu.weight") == weight)
+      #expect(try scope("cpuset.cpus") == "1")
+      #expect(try scope("memory.high") == "83886080")
+      #expect(try scope("io.weight") == "default 50")
       #expect(try read("memory.max") == "67108864")
 
       // Stop: the scope stops by itself once its last process is gone (no StopUnit on this path), and

@@ -95,4 +95,41 @@ import Testing
     #expect(DBusConnection.authLine(uid: 0) == "AUTH EXTERNAL 30\r\n")
     #expect(DBusConnection.authLine(uid: 1000) == "AUTH EXTERNAL 31303030\r\n")
   }
+
+  /// cpuset lists as systemd's CPU-set properties: bit i of byte i/8, as runc's systemd driver sends them.
+  @Test func cpusetListsBecomeByteMasks() {
+    func bytes(_ list: String) -> [UInt8]? {
+      guard case .array("y", let values)? = SystemdUnits.cpuMask(list) else { return nil }
+      return values.map { if case .byte(let b) = $0 { b } else { 0xee } }
+    }
+    #expect(bytes("0") == [0x01])
+    #expect(bytes("1") == [0x02])
+    #expect(bytes("0-3,8") == [0x0f, 0x01])
+    #expect(bytes("7,9-10") == [0x80, 0x06])
+    #expect(bytes(" 2 , 4-5") == [0x34])
+    for bad in ["", "a", "3-1", "-1", "1-", "1-2-3", "99999"] { #expect(bytes(bad) == nil, "\(bad)") }
+  }
+
+  /// `unified` keys that systemd writes from a property become that property; others stay files.
+  @Test func unifiedKeysMapToTheirProperties() {
+    func property(_ key: String, _ value: String) -> String? {
+      SystemdUnits.unifiedProperty(key, value).map { "\($0.0)=\($0.1)" }
+    }
+    #expect(property("memory.high", "83886080") == "MemoryHigh=\(DBusValue.uint64(83_886_080))")
+    #expect(property("memory.low", "max\n") == "MemoryLow=\(DBusValue.uint64(UInt64.max))")
+    #expect(property("pids.max", "64") == "TasksMax=\(DBusValue.uint64(64))")
+    #expect(property("cpu.max", "50000 100000") == "CPUQuotaPerSecUSec=\(DBusValue.uint64(500_000))")
+    #expect(property("cpu.max", "max") == "CPUQuotaPerSecUSec=\(DBusValue.uint64(UInt64.max))")
+    #expect(property("cpu.weight", "0") == nil)
+    #expect(property("memory.high", "lots") == nil)
+    #expect(property("io.max", "8:0 rbps=1048576") == nil)
+    #expect(property("memory.oom.group", "1") == "OOMPolicy=\(DBusValue.string("kill"))")
+    #expect(property("io.weight", "default 50") == "IOWeight=\(DBusValue.uint64(50))")
+    #expect(property("io.weight", "8:0 50") == nil)
+    #expect(property("hugetlb.2MB.max", "0") == nil)
+    var r = AppResources(cpusetCpus: "0", cpusetMems: "0")
+    r.unified = ["memory.high": "83886080", "io.max": "8:0 rbps=1", "io.weight": "default 50", "memory.oom.group": "1"]
+    #expect(SystemdUnits.limitProperties(r).map(\.0) == ["AllowedCPUs", "AllowedMemoryNodes", "IOWeight", "MemoryHigh"])
+    #expect(SystemdUnits.limitProperties(r, atStart: true).map(\.0) == ["AllowedCPUs", "AllowedMemoryNodes", "IOWeight", "MemoryHigh", "OOMPolicy"])
+  }
 }
