@@ -63,10 +63,8 @@ public struct AppManager: Sendable {
       _ = poll(&p, 1, 10_000)
     }
     do {
-      // The systemd driver: stage1 makes its own scope, in the pod's slice (SystemdUnits).
-      let systemdRun = manifest.systemdSlice == nil ? Self.systemdRunPath() : nil
-      var command = Self.stage1Command(stage1: stage1, podDir: dir, podID: id, systemdRun: systemdRun)
-      command.args += ["--start-fd", "4", "--alive-fd", "5"]
+      // Where systemd is PID 1, stage1 makes its own scope `liftoff-<id>.scope` (Supervisor).
+      let command = Self.stage1Command(stage1: stage1, podDir: dir)
       defer {
         close(start.read)
         close(alive.write)
@@ -130,27 +128,10 @@ public struct AppManager: Sendable {
     return log.split(separator: "\n").last.map(String.init) ?? "no diagnostics"
   }
 
-  /// How a mutable pod's stage1 is started. Where systemd is PID 1: through `systemd-run --scope`,
-  /// so that the pod is a scope unit of its own (`liftoff-<id>.scope`) and not a left-over process
-  /// in the cgroup of whatever ran `liftoff` (liftoff-cri's service): stopping or restarting that
-  /// unit never touches it, as rkt ran its pods. `--scope` execs the command in place, so the pod
-  /// lock on fd 3 reaches stage1 either way. Elsewhere stage1 itself (it double-forks, `--detach`).
-  public static func stage1Command(stage1: String, podDir: String, podID: String, systemdRun: String?)
-    -> (path: String, args: [String])
-  {
-    let args = ["--pod-dir", podDir, "--lock-fd", "3", "--detach"]
-    guard let systemdRun else { return (stage1, args) }
-    return (
-      systemdRun,
-      ["--scope", "--quiet", "--collect", "--unit=liftoff-\(podID).scope", "--description=Liftoff pod \(podID)", "--", stage1]
-        + args
-    )
-  }
-
-  /// systemd-run, when systemd is PID 1 and has it; nil otherwise (then stage1 starts directly).
-  public static func systemdRunPath() -> String? {
-    guard Cgroups.systemdIsRunning else { return nil }
-    return ["/usr/bin/systemd-run", "/bin/systemd-run"].first { access($0, X_OK) == 0 }
+  /// How a mutable pod's stage1 is started: detached (it double-forks), the pod lock on fd 3, the
+  /// start and alive pipes on fds 4 and 5.
+  public static func stage1Command(stage1: String, podDir: String) -> (path: String, args: [String]) {
+    (stage1, ["--pod-dir", podDir, "--lock-fd", "3", "--detach", "--start-fd", "4", "--alive-fd", "5"])
   }
 
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr

@@ -63,7 +63,11 @@ final class Supervisor {
     do {
       try FileSystem.makeDirectories("\(podDir)/stage1")
       try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
-      if let slice = manifest.systemdSlice { try enterScope(slice: slice) }
+      if let slice = manifest.systemdSlice {
+        try enterScope(slice: slice)
+      } else if manifest.mutable && Cgroups.systemdIsRunning {
+        try enterOwnScope()
+      }
       try setUpPodNamespaces()
       try waitForStart()  // fly pods: nothing to set up before it
       // Orphans of fly apps (host PID namespace) come back to us to be reaped.
@@ -98,6 +102,17 @@ final class Supervisor {
       unit, slice: slice, pids: [UInt32(getpid())], description: "Liftoff pod \(manifest.id)", delegate: true,
       limits: SystemdUnits.limitProperties(manifest.resources, atStart: true))
     try cgroups.enterSupervisorGroup(pod: manifest.id, pid: getpid())
+  }
+
+  /// The cgroupfs driver where systemd is PID 1 (`app sandbox`): stage1 becomes the transient scope
+  /// `liftoff-<id>.scope` (in systemd's default slice, not delegated: the pod's groups are the
+  /// cgroupfs paths), so that it is no left-over process in the cgroup of whatever ran `liftoff`
+  /// (liftoff-cri's service) and stopping or restarting that unit never touches it, as rkt ran its
+  /// pods. One D-Bus call, where `systemd-run --scope` was a process of its own before.
+  func enterOwnScope() throws {
+    try SystemdUnits.startScope(
+      Cgroups.scopeUnit(pod: manifest.id), slice: nil, pids: [UInt32(getpid())],
+      description: "Liftoff pod \(manifest.id)", delegate: false)
   }
 
   // MARK: pod namespaces

@@ -185,20 +185,3 @@ struct MutablePodTests {
   }
 }
 
-/// How `app sandbox` starts stage1: directly here (systemd is not PID 1 on the test machine), under
-/// `systemd-run --scope` where it is — that path cannot run here; its command line is checked.
-struct Stage1CommandTests {
-  @Test func directOrUnderASystemdScope() {
-    let direct = AppManager.stage1Command(stage1: "/bin/liftoff-stage1", podDir: "/p", podID: "abc", systemdRun: nil)
-    #expect(direct.path == "/bin/liftoff-stage1" && direct.args == ["--pod-dir", "/p", "--lock-fd", "3", "--detach"])
-    let scoped = AppManager.stage1Command(stage1: "/bin/liftoff-stage1", podDir: "/p", podID: "abc", systemdRun: "/usr/bin/systemd-run")
-    #expect(scoped.path == "/usr/bin/systemd-run")
-    #expect(
-      scoped.args == [
-        "--scope", "--quiet", "--collect", "--unit=liftoff-abc.scope", "--description=Liftoff pod abc", "--",
-        "/bin/liftoff-stage1", "--pod-dir", "/p", "--lock-fd", "3", "--detach",
-      ])
-    if !Cgroups.systemdIsRunning { #expect(AppManager.systemdRunPath() == nil) }
-  }
-}
-
