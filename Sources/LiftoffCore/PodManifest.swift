@@ -40,6 +40,12 @@ public struct PodManifest: Sendable, Equatable {
   /// The user namespace every app of the pod runs in (IDMapping.swift); nil: the host's.
   /// JSON `"userNamespace"`.
   public var userNamespace: UserNamespaceMappings?
+  /// systemd's notification socket (`$NOTIFY_SOCKET` of `liftoff run` in a `Type=notify` unit): each
+  /// app gets a socket of its own from stage1 (`NOTIFY_SOCKET=/run/notify/notify.sock` inside), and
+  /// stage1 — the unit's main process — relays what they send: READY=1 once every app has said it,
+  /// STATUS=, STOPPING=1, RELOADING=1, WATCHDOG=…, EXTEND_TIMEOUT_USEC= as they come, nothing else
+  /// (no MAINPID: an app's pid means nothing to systemd). JSON `"notifySocket"`; nil: none.
+  public var notifySocket: String?
   public var annotations: [String: String]
   public var labels: [String: String]
   public var apps: [AppManifest]
@@ -464,6 +470,7 @@ extension PodManifest {
       ("cgroupParent", .str(cgroupParent)),
       ("systemdSlice", .str(systemdSlice)),
       ("userNamespace", userNamespace?.json),
+      ("notifySocket", .str(notifySocket)),
       ("annotations", .map(annotations)),
       ("labels", .map(labels)),
       ("apps", .array(apps.map(\.json))),
@@ -510,6 +517,10 @@ extension PodManifest {
     if let u = j["userNamespace"], !u.isNull {
       guard fl == .default else { throw .invalidArgument("\(ctx): userNamespace: stage1 fly runs in the host's namespaces") }
       userNamespace = try UserNamespaceMappings(json: u, in: "\(ctx) userNamespace")
+    }
+    notifySocket = try j.optString("notifySocket", in: ctx)
+    if let n = notifySocket, !(n.hasPrefix("/") || n.hasPrefix("@")) {
+      throw .invalidArgument("\(ctx): notifySocket \(n) is not a socket path or an abstract name")
     }
     annotations = try j.stringMap("annotations", in: ctx)
     labels = try j.stringMap("labels", in: ctx)

@@ -23,6 +23,9 @@ public struct PodOptions: Sendable {
   public var systemdCgroups = false
   /// `--userns-uid-map`/`--userns-gid-map C:H:L`: the apps run in a user namespace with these mappings.
   public var userNamespace: UserNamespaceMappings?
+  /// `liftoff run` under a `Type=notify` unit: systemd's $NOTIFY_SOCKET, which stage1 relays the apps'
+  /// notifications to (PodManifest.notifySocket).
+  public var notifySocket: String?
   public var annotations: [String: String] = [:]
   public var labels: [String: String] = [:]
   public var mutable = false

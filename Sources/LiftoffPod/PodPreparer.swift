@@ -112,6 +112,12 @@ public struct PodPreparer {
       labels: options.labels, apps: apps)
     manifest.hostIPC = options.hostIPC
     manifest.sharedPID = options.sharedPID
+    if let socket = options.notifySocket {
+      guard socket.hasPrefix("/") || socket.hasPrefix("@"), !socket.contains("\n") else {
+        throw .invalidArgument("NOTIFY_SOCKET=\(socket): not a socket path or an abstract name (@…)")
+      }
+      manifest.notifySocket = socket
+    }
     if let u = options.userNamespace {
       guard options.flavor == .default else {
         throw .invalidArgument("--userns-uid-map/--userns-gid-map: stage1 fly runs in the host's user namespace")

@@ -255,6 +255,7 @@ struct AppLauncher {
         try mountSystemFileSystems(root)
         try makeDevices(root)
         try mountVolumes(root)
+        try mountNotifySocket(root)
         try mountNetworkFiles(root)
         try maskPaths(root)
         step = "pivot_root"
@@ -267,6 +268,7 @@ struct AppLauncher {
         step = "mounts"
         for d in ["/dev", "/proc", "/sys"] { try root.bind(d, at: d) }
         try mountVolumes(root)
+        try mountNotifySocket(root)
         step = "chroot"
         guard fchdir(root.fd.raw) == 0, chroot(".") == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
       }
@@ -339,6 +341,9 @@ struct AppLauncher {
         env = env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") && !$0.hasPrefix("LISTEN_FDNAMES=") }
         env += ["LISTEN_FDS=\(listenFDs.count)", "LISTEN_PID=\(getpid())"]
         if let names = app.listenFDNames { env.append("LISTEN_FDNAMES=\(names)") }
+      }
+      if pod.notifySocket != nil {
+        env = env.filter { !$0.hasPrefix("NOTIFY_SOCKET=") } + ["NOTIFY_SOCKET=\(NotifyRelay.containerSocket)"]
       }
       ProcessControl.resetSignals()
       if let seccompProgram, app.noNewPrivileges {
@@ -546,6 +551,17 @@ struct AppLauncher {
       return try Mounts.cloneFromNamespace(hostMountNamespace, m.source)
     }
     return try Rootfs.clone(m.source, recursive: true)
+  }
+
+  /// sd_notify (NotifyRelay): the app's own socket directory from stage1, at /run/notify, nosuid,
+  /// nodev, noexec; made by descriptor like every volume.
+  func mountNotifySocket(_ root: Rootfs) throws {
+    guard pod.notifySocket != nil else { return }
+    let podDir = FileSystem.parent(of: FileSystem.parent(of: appDir))
+    let what = "app \(app.name): \(NotifyRelay.containerDirectory)"
+    let tree = try Rootfs.clone(NotifyRelay.directory(podDir: podDir, app: app.name), recursive: false)
+    try Rootfs.setAttributes(tree, [.noSUID, .noDev, .noExec], recursive: false, what: what)
+    try Rootfs.attach(tree, onto: try root.makeMountPoint(NotifyRelay.containerDirectory, directory: true), what: what)
   }
 
   /// The pod's resolv.conf, hosts and hostname (written by stage0 into `<pod dir>/network/`: for a CNI

@@ -22,6 +22,8 @@ final class Supervisor {
   var logs: [String: AppLog] = [:]
   /// Attach sockets of the apps whose output passes through stage1, by name.
   var attaches: [String: AppAttach] = [:]
+  /// The apps' sd_notify sockets, relayed to systemd (`liftoff run` in a Type=notify unit); nil: none.
+  var notifyRelay: NotifyRelay?
   var stopRequested = false
   /// The pod's exit status: the first failing app's.
   var exitStatus: Int32 = 0
@@ -74,6 +76,9 @@ final class Supervisor {
       ProcessControl.setChildSubreaper()
       signalFD = try ProcessControl.signalFD([SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT])
       controlFD = try UnixSocket.listen(dir: "\(podDir)/stage1", name: "control.sock")
+      if let address = manifest.notifySocket {
+        notifyRelay = try NotifyRelay(address: address, podDir: podDir, apps: manifest.apps.map(\.name))
+      }
     } catch {
       Stage1Log.error("pod \(manifest.id): \(error)")
       cleanUp()
@@ -358,6 +363,8 @@ final class Supervisor {
           fds.append(p)
         }
       }
+      let attachEnd = fds.count
+      for fd in notifyRelay?.sockets.keys ?? [:].keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
       let n = poll(&fds, nfds_t(fds.count), timeoutMs)
       if n < 0 && errno != EINTR {
         Stage1Log.error("poll: \(errnoDescription(errno))")
@@ -366,9 +373,10 @@ final class Supervisor {
       for p in fds[2..<logEnd] where p.revents != 0 { owners[p.fd]?.pump(p.fd) }
       // A descriptor handled (and closed) above may be reused: only act on ones still owned.
       let clientsBefore = attaches.values.reduce(0) { $0 + $1.clients.count }
-      for p in fds[logEnd...] where p.revents != 0 {
+      for p in fds[logEnd..<attachEnd] where p.revents != 0 {
         if let a = attachOwners[p.fd], a.owns(p.fd) { a.handle(p) }
       }
+      for p in fds[attachEnd...] where p.revents != 0 { notifyRelay?.receive(p.fd) }
       // The last attached client left: give back what serving it touched, on the next turn.
       if clientsBefore > 0 && attaches.values.allSatisfy({ $0.clients.isEmpty }) { trimmed = false }
       // A request (start, stop, remove…) or a reaped app ran code that the wait does not need:
@@ -488,6 +496,7 @@ final class Supervisor {
     cgroups.removePod(manifest.id)
     for a in attaches.values { a.shutdown() }
     attaches.removeAll()
+    notifyRelay?.close()
     if controlFD >= 0 { unlink("\(podDir)/stage1/control.sock") }
     notifyChanged()  // the listener also watches our exit (a pidfd) for the moment the lock is free
   }

@@ -266,6 +266,11 @@ struct RunCommand: ParsableCommand {
     let store = try PodStore(root: global.dir)
     let sockets = try SocketActivation.inherited()
     var options = try pod.podOptions(global: global.fetching(pullPolicy))
+    // A Type=notify unit: stage1 (which this process becomes) relays the apps' notifications.
+    if let notify = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !notify.isEmpty {
+      options.notifySocket = notify
+      unsetenv("NOTIFY_SOCKET")
+    }
     if let sockets {
       guard options.apps.count == 1 else {
         throw LiftoffError.invalidArgument("socket activation (LISTEN_FDS=\(sockets.count)) needs a pod of one app, not \(options.apps.count)")

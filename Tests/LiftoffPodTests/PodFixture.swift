@@ -63,8 +63,8 @@ final class PodFixture: @unchecked Sendable {
 
   /// Runs `liftoff --dir <data> ARGS…` to completion.
   @discardableResult
-  func liftoff(_ args: [String], timeout: Double = 60) throws -> Result {
-    let p = try start(args)
+  func liftoff(_ args: [String], timeout: Double = 60, environment: [String: String] = [:]) throws -> Result {
+    let p = try start(args, environment: environment)
     return try finish(p, timeout: timeout)
   }
 
@@ -79,10 +79,11 @@ final class PodFixture: @unchecked Sendable {
     }
   }
 
-  func start(_ args: [String]) throws -> Running {
+  func start(_ args: [String], environment: [String: String] = [:]) throws -> Running {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Self.liftoff)
     p.arguments = ["--dir", dataDir] + args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -23,7 +23,7 @@ done
 # runs on the host only: it does not change with them, and TCG makes every test ~10× slower).
 suites='CgroupV2Tests|CgroupResourcesTests|CgroupsV2FakeHierarchyTests|DeviceFilterKernelTests|DeviceConfinementTests'
 suites+='|AppResourcesTests|AppSecurityTests|ContainerResourcesTests|memoryLimitKillsAHog|MutablePodTests|SystemdServiceTests'
-suites+='|SystemdCgroupDriverTests|DBusMessageTests'
+suites+='|SystemdCgroupDriverTests|DBusMessageTests|NotifySocketTests'
 
 failed=()
 for profile in "${profiles[@]}"; do
