@@ -104,7 +104,7 @@ extension CRIRuntime {
         "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
         "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
         "--registry-config-dir", config.registryConfigDir, "--trust-dir", config.trustDir,
-      ])
+      ], metrics: prometheus)
   }
 
   /// Every CRI sandbox (pods that `liftoff app sandbox` made for the CRI), in creation order: from the
