@@ -80,9 +80,6 @@ extension ImageService {
 
   /// An ImageSpec's runtime handler must be one RunPodSandbox accepts; "" is the default one.
   static func checkRuntimeHandler(_ spec: Runtime_V1_ImageSpec, field: String, config: CRIConfig) throws {
-    let handlers = config.effectiveRuntimeHandlers
-    guard handlers[spec.runtimeHandler] == nil else { return }
-    throw LiftoffError.invalidArgument(
-      "\(field).runtime_handler \"\(spec.runtimeHandler)\" is not one of \(handlers.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", "))")
+    _ = try config.runtimeHandler(spec.runtimeHandler, field: "\(field).runtime_handler")
   }
 }

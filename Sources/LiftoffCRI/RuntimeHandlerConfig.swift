@@ -123,3 +123,16 @@ public struct RuntimeHandlerConfig: Sendable, Equatable, Codable {
     return s
   }
 }
+
+extension CRIConfig {
+  /// The handler `name` selects (`field` names it in the request); INVALID_ARGUMENT naming it and the
+  /// known ones otherwise.
+  func runtimeHandler(_ name: String, field: String) throws -> RuntimeHandlerConfig {
+    let handlers = effectiveRuntimeHandlers
+    guard let handler = handlers[name] else {
+      throw LiftoffError.invalidArgument(
+        "\(field) \"\(name)\" is not one of \(handlers.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", "))")
+    }
+    return handler
+  }
+}

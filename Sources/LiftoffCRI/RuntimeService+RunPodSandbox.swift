@@ -26,11 +26,7 @@ extension RuntimeService {
       for (field, value) in [("name", meta.name), ("namespace", meta.namespace), ("uid", meta.uid)] where value.isEmpty {
         throw LiftoffError.invalidArgument("config.metadata.\(field) is empty")
       }
-      let handlers = runtime.config.effectiveRuntimeHandlers
-      guard let handler = handlers[request.runtimeHandler] else {
-        throw LiftoffError.invalidArgument(
-          "runtime_handler \"\(request.runtimeHandler)\" is not one of \(handlers.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", "))")
-      }
+      let handler = try runtime.config.runtimeHandler(request.runtimeHandler, field: "runtime_handler")
       let flavor = handler.flavor.rawValue
       for key in config.annotations.keys where key.hasPrefix(CRIKeys.prefix) {
         throw LiftoffError.invalidArgument("config.annotations: key \"\(key)\" uses the reserved prefix \(CRIKeys.prefix)")
