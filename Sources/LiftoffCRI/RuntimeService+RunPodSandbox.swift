@@ -51,7 +51,7 @@ extension RuntimeService {
       }
       if userNamespace != nil {
         if flavor == "fly" {
-          throw LiftoffError.invalidArgument("\(usernsField): runtime handler fly runs pods in the host's namespaces, without a user namespace")
+          throw LiftoffError.invalidArgument("\(usernsField): runtime handler \(Self.describe(request.runtimeHandler, flavor)) runs pods in the host's namespaces, without a user namespace")
         }
         if let why = runtime.userNamespacesUnsupported {
           throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
@@ -59,7 +59,7 @@ extension RuntimeService {
       }
       if flavor == "fly" && !sc.privileged {
         throw LiftoffError.invalidArgument(
-          "runtime_handler fly runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
+          "runtime_handler \(Self.describe(request.runtimeHandler, flavor)) runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
       }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
@@ -150,6 +150,11 @@ extension RuntimeService {
           metadata: ["id": "\(sandbox.id)", "name": "\(identity)", "error": "\(error)"])
       }
     }
+  }
+
+  /// A handler in a message: `fly`, or `"NAME" (flavor fly)` for one of cri.toml's.
+  static func describe(_ handler: String, _ flavor: String) -> String {
+    handler == flavor ? handler : "\"\(handler)\" (flavor \(flavor))"
   }
 
   /// `liftoff app sandbox` flags for the sandbox's CNI attachment (port mappings, CNI_ARGS).

@@ -85,6 +85,24 @@ import Testing
       sandboxStatus.podSandboxID = isolatedID
       #expect(try await runtime.podSandboxStatus(sandboxStatus).status.linux.namespaces.options.usernsOptions.mode == .pod)
 
+      // flavor = "fly": the fly rules apply under the handler's own name (privileged only), and the pod is fly.
+      var tools = Runtime_V1_RunPodSandboxRequest()
+      tools.config = sandboxConfig("rh-tools")
+      tools.runtimeHandler = "node-tools"
+      for ns in [\Runtime_V1_NamespaceOption.network, \.pid, \.ipc] { tools.config.linux.securityContext.namespaceOptions[keyPath: ns] = .node }
+      await expectRPCError(.invalidArgument, "runtime_handler \"node-tools\" (flavor fly) runs containers in the host's namespaces") {
+        _ = try await runtime.runPodSandbox(tools)
+      }
+      tools.config.linux.securityContext.privileged = true
+      let toolsID = try await runtime.runPodSandbox(tools).podSandboxID
+      var plain = Runtime_V1_CreateContainerRequest()
+      plain.podSandboxID = toolsID
+      plain.sandboxConfig = tools.config
+      plain.config = containerConfig("plain", image: image, "true")
+      await expectRPCError(.invalidArgument, "runs with runtime handler \"node-tools\" (flavor fly)") {
+        _ = try await runtime.createContainer(plain)
+      }
+
       var unknown = Runtime_V1_RunPodSandboxRequest()
       unknown.config = sandboxConfig("rh-unknown")
       unknown.runtimeHandler = "gvisor"
