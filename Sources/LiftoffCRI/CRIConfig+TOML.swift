@@ -31,7 +31,19 @@ extension CRIConfig {
       case .imagePullProgressTimeout: lines.append("\(name) = \(TOMLText.quote(imagePullProgressTimeout))")
       case .metricsAddress:
         lines.append(metricsAddress.map { "\(name) = \(TOMLText.quote($0))" } ?? "# \(name) = \"127.0.0.1:9090\"  (not set: no metrics endpoint)")
+      case .runtimeHandlers: break  // tables, after every plain key
       }
+    }
+    // The file's handlers as tables; the built-ins it does not redefine as a comment (printing them as
+    // tables would load back as settings the file never made).
+    let builtIns = RuntimeHandlerConfig.builtIn.keys.filter { runtimeHandlers[$0] == nil }.sorted()
+    if !builtIns.isEmpty {
+      lines.append("")
+      lines.append("# built-in runtime handlers: \(builtIns.map { "\"\($0)\" (\(RuntimeHandlerConfig.builtIn[$0]!.flavor.rawValue))" }.joined(separator: ", "))")
+    }
+    for name in runtimeHandlers.keys.sorted() {
+      lines.append("")
+      lines += runtimeHandlers[name]!.tomlLines(name: name)
     }
     return lines.joined(separator: "\n") + "\n"
   }

@@ -16,6 +16,8 @@
 //   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
 //   metrics-address = "127.0.0.1:9090"   Prometheus /metrics (off when unset)
 //   image-pull-progress-timeout = "5m"   a pull with no byte received for this long is cancelled ("0": never)
+//   [runtime-handlers.NAME]              a RuntimeClass handler: flavor, seccomp, user-namespace
+//                                        (RuntimeHandlerConfig.swift); no flag sets these
 import Foundation
 import LiftoffCore
 import LiftoffImage
@@ -65,8 +67,15 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// A pull that receives no byte for this long is cancelled (containerd's image_pull_progress_timeout):
   /// a duration such as `5m`, `90s`, `1m30s`, `500ms`; `0` turns the timeout off.
   public var imagePullProgressTimeout: String = "5m"
+  /// The operator's runtime handlers by name, beside (or replacing) the built-in `""`, `default`, `fly`.
+  public var runtimeHandlers: [String: RuntimeHandlerConfig] = [:]
 
   public init() {}
+
+  /// Every handler RunPodSandbox accepts: the built-ins, then the file's (which win).
+  public var effectiveRuntimeHandlers: [String: RuntimeHandlerConfig] {
+    RuntimeHandlerConfig.builtIn.merging(runtimeHandlers) { $1 }
+  }
 
   public var unpackLimits: UnpackLimits { UnpackLimits(maxBytes: maxUnpackedBytes, maxEntries: maxUnpackedEntries) }
 
@@ -89,6 +98,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case pinnedImages = "pinned-images"
     case metricsAddress = "metrics-address"
     case imagePullProgressTimeout = "image-pull-progress-timeout"
+    case runtimeHandlers = "runtime-handlers"
   }
 
   /// The CNI plugin search path as a list.
@@ -149,6 +159,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       throw LiftoffError.invalidArgument(
         "image-pull-progress-timeout \"\(imagePullProgressTimeout)\" is not a duration such as 5m, 90s, 1m30s, 500ms or 0")
     }
+    for name in runtimeHandlers.keys.sorted() { try runtimeHandlers[name]!.validate(name: name) }
     if cgroupDriver == "systemd" && !systemdRunning {
       throw LiftoffError(
         .failedPrecondition, "cgroup-driver systemd: systemd is not PID 1 on this host (no /run/systemd/system); use cgroupfs")
@@ -211,6 +222,18 @@ public struct CRIConfig: Sendable, Equatable, Codable {
       pinnedImages = refs
     }
     if let v = try string(.trustDir) { trustDir = v }
+    if let value = table[CodingKeys.runtimeHandlers.rawValue] {
+      guard let handlers = value.table else {
+        throw LiftoffError.invalidArgument("config file \(file): \"runtime-handlers\" must be tables: [runtime-handlers.NAME]")
+      }
+      for name in handlers.keys.sorted() {
+        guard let handler = handlers[name]?.table else {
+          throw LiftoffError.invalidArgument(
+            "config file \(file): runtime-handlers.\(TOMLText.quoteKeyIfNeeded(name)) must be a table ([runtime-handlers.\(TOMLText.quoteKeyIfNeeded(name))])")
+        }
+        runtimeHandlers[name] = try RuntimeHandlerConfig.parse(handler, name: name, file: file)
+      }
+    }
     for key in [CodingKeys.maxUnpackedBytes, .maxUnpackedEntries] {
       guard let value = table[key.rawValue] else { continue }
       let text: String

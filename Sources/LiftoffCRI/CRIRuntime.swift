@@ -27,7 +27,7 @@ public final class CRIRuntime: Sendable {
   /// The CRI sandboxes and containers, in memory (PodIndex.swift).
   let index: PodIndex
   /// Prometheus metrics (PrometheusMetrics.swift), served when metrics-address is set.
-  public let prometheus = PrometheusMetrics()
+  public let prometheus: PrometheusMetrics
   /// The streaming server for Exec, Attach and PortForward (started by CRIServer.run): an RPC gets
   /// its response URL from `streaming.register(...)`.
   public let streaming: StreamingServer
@@ -55,10 +55,15 @@ public final class CRIRuntime: Sendable {
     if let why = userNamespacesUnsupported {
       logger.warning("user namespaces are not available: pods asking for one are refused", metadata: ["reason": "\(why)"])
     }
+    let prometheus = PrometheusMetrics()
+    self.prometheus = prometheus
+    // liftoff-cri's own plugin runs (STATUS for NetworkReady) go straight to the metrics; the `liftoff`
+    // processes it runs report theirs on stderr (Stage0.swift).
     self.cni = CNIManager(
       settings: .node(
         stateDir: config.dir, confDir: config.cniConfDir, binDirs: config.cniBinDirs,
-        defaultNetwork: config.cniDefaultNetwork))
+        defaultNetwork: config.cniDefaultNetwork),
+      reporter: { prometheus.observeCNIPlugin($0) })
     streaming = StreamingServer(
       address: config.streamAddress, port: config.streamPort,
       tls: config.streamTLSCert.flatMap { cert in config.streamTLSKey.map { (certificate: cert, key: $0) } },

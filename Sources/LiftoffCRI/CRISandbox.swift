@@ -21,6 +21,9 @@ enum CRIKeys {
   static let networkMode = prefix + "network-mode"
   static let pidMode = prefix + "pid-mode"
   static let ipcMode = prefix + "ipc-mode"
+  /// The seccomp profile the sandbox's runtime handler forces on containers that ask for none or
+  /// Unconfined (`liftoff app add --seccomp` form), recorded at RunPodSandbox.
+  static let handlerSeccomp = prefix + "handler-seccomp"
   static let sandboxKind = "sandbox"
 }
 
@@ -37,6 +40,7 @@ struct CRISandbox: Sendable {
   var uid: String { manifest.annotations[CRIKeys.uid] ?? "" }
   var attempt: UInt32 { UInt32(manifest.annotations[CRIKeys.attempt] ?? "") ?? 0 }
   var runtimeHandler: String { manifest.annotations[CRIKeys.runtimeHandler] ?? "" }
+  var handlerSeccomp: String? { manifest.annotations[CRIKeys.handlerSeccomp] }
   var userAnnotations: [String: String] { manifest.annotations.filter { !$0.key.hasPrefix(CRIKeys.prefix) } }
   /// kubelet's identity of a sandbox: name, namespace, uid and attempt together are unique.
   var identity: String { "\(name)_\(namespace)_\(uid)_\(attempt)" }
@@ -100,7 +104,7 @@ extension CRIRuntime {
         "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
         "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
         "--registry-config-dir", config.registryConfigDir, "--trust-dir", config.trustDir,
-      ])
+      ], metrics: prometheus)
   }
 
   /// Every CRI sandbox (pods that `liftoff app sandbox` made for the CRI), in creation order: from the

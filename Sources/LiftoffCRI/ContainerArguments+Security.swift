@@ -67,7 +67,10 @@ extension ContainerArguments {
         a += ["--caps-ambient", sc.capabilities.addAmbientCapabilities.joined(separator: ",")]
       }
     }
-    a += ["--seccomp", try seccompProfile(sc)]
+    // A runtime handler with a forced profile (RuntimeHandlerConfig.swift) confines a container that
+    // asked for none or Unconfined; a privileged container has no seccomp whatever is asked.
+    let seccomp = try seccompProfile(sc)
+    a += ["--seccomp", seccomp == "unconfined" && !sc.privileged ? sandbox.handlerSeccomp ?? seccomp : seccomp]
     let ns = sc.namespaceOptions
     if sc.hasNamespaceOptions {
       switch ns.pid {

@@ -3,6 +3,8 @@
 // the image ID (the config digest) as `image_ref`. Pulls of the same image at once share one
 // download (the store's locks). Errors: INVALID_ARGUMENT for a bad reference, NOT_FOUND for an image
 // the registry does not have, PERMISSION_DENIED for refused credentials, UNAVAILABLE otherwise.
+// `image.runtime_handler` (KEP-4216) must name a known handler (INVALID_ARGUMENT otherwise); every
+// handler shares the one image store, so the pull is the same for all (PullImageResponse has no spec).
 import GRPCCore
 import LiftoffCore
 import LiftoffImage
@@ -10,6 +12,7 @@ import LiftoffImage
 extension ImageService {
   public func pullImage(request: Runtime_V1_PullImageRequest, context: ServerContext) async throws -> Runtime_V1_PullImageResponse {
     try await handle("PullImage", runtime) {
+      try Self.checkRuntimeHandler(request.image, field: "image", config: runtime.config)
       let store = try runtime.imageStore()
       let creds = try Self.credentials(request.hasAuth ? request.auth : nil)
       let progress = PullProgress()

@@ -4,6 +4,10 @@
 // the config's `User` (a numeric user gives `uid`, a name gives `username`, as kubelet expects);
 // `pinned` is true for an image one of the `pinned-images` settings names (resolved afresh on every
 // call, so a pinned tag follows the image it points at now; a name not in the store pins nothing).
+// Runtime handlers (KEP-4216, RuntimeClassInImageCriApi): every handler shares this one store, so an
+// ImageSpec's `runtime_handler` selects nothing; it must name a handler RunPodSandbox accepts
+// (INVALID_ARGUMENT naming it otherwise), and an image asked about for a handler is answered with
+// `spec` = {image: its ID, runtime_handler: that handler}, so the caller can tell which it is for.
 import Foundation
 import LiftoffCore
 import LiftoffImage
@@ -20,13 +24,14 @@ extension CRIRuntime {
 }
 
 extension ImageService {
-  static func criImage(_ summary: ImageSummary, config: ImageConfig?, pinned: Set<String>) -> Runtime_V1_Image {
+  static func criImage(_ summary: ImageSummary, config: ImageConfig?, pinned: Set<String>, runtimeHandler: String = "") -> Runtime_V1_Image {
     var img = Runtime_V1_Image()
     img.id = summary.id
     img.repoTags = summary.repoTags
     img.repoDigests = summary.repoDigests
     img.size = UInt64(max(0, summary.size))
     img.spec.image = summary.id
+    img.spec.runtimeHandler = runtimeHandler
     img.pinned = pinned.contains(summary.id)
     let user = config?.config?.user ?? ""
     let name = String(user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
@@ -63,12 +68,18 @@ extension ImageService {
   /// The images a ListImages / StreamImages filter selects (all when the filter is empty).
   static func filtered(_ store: ImageStore, _ filter: Runtime_V1_ImageFilter?, pinnedRefs: [String]) throws -> [Runtime_V1_Image] {
     let pinned = pinnedIDs(store, pinnedRefs)
+    let handler = filter?.image.runtimeHandler ?? ""
     if let want = filter?.image.image, !want.isEmpty {
       guard let (s, c) = try find(store, want) else { return [] }
-      return [criImage(s, config: c, pinned: pinned)]
+      return [criImage(s, config: c, pinned: pinned, runtimeHandler: handler)]
     }
     return store.list().map { s in
-      criImage(s, config: (try? store.record(id: s.id)).flatMap { try? store.config($0) }, pinned: pinned)
+      criImage(s, config: (try? store.record(id: s.id)).flatMap { try? store.config($0) }, pinned: pinned, runtimeHandler: handler)
     }
+  }
+
+  /// An ImageSpec's runtime handler must be one RunPodSandbox accepts; "" is the default one.
+  static func checkRuntimeHandler(_ spec: Runtime_V1_ImageSpec, field: String, config: CRIConfig) throws {
+    _ = try config.runtimeHandler(spec.runtimeHandler, field: "\(field).runtime_handler")
   }
 }

@@ -7,7 +7,8 @@ extension ImageService {
     request: Runtime_V1_StreamImagesRequest, response: RPCWriter<Runtime_V1_StreamImagesResponse>, context: ServerContext
   ) async throws {
     let images = try await handle("StreamImages", runtime) {
-      try Self.filtered(try runtime.imageStore(), request.hasFilter ? request.filter : nil, pinnedRefs: runtime.config.pinnedImages)
+      if request.hasFilter { try Self.checkRuntimeHandler(request.filter.image, field: "filter.image", config: runtime.config) }
+      return try Self.filtered(try runtime.imageStore(), request.hasFilter ? request.filter : nil, pinnedRefs: runtime.config.pinnedImages)
     }
     var start = 0
     repeat {

@@ -8,9 +8,13 @@
 //   liftoff_cri_image_pull_bytes_total               bytes downloaded by successful and failed pulls
 //   liftoff_cri_image_pulls_total                    successful pulls
 //   liftoff_cri_image_pull_failures_total{code}      failed pulls by gRPC code
+//   liftoff_cri_cni_plugin_duration_seconds{plugin,command}  histogram: every CNI plugin invocation
+//                                                    of the `liftoff` processes liftoff-cri ran, as they reported it
+//   liftoff_cri_cni_plugin_failures_total{plugin,command}    failed ones (an error result, a timeout, no start)
 //   liftoff_cri_pods{state}                          sandboxes: ready, notready
 //   liftoff_cri_containers{state}                    containers: created, running, exited, unknown
 import GRPCCore
+import LiftoffNet
 import Prometheus
 
 public final class PrometheusMetrics: Sendable {
@@ -55,6 +59,24 @@ public final class PrometheusMetrics: Sendable {
         descriptor: Self.name("image_pull_duration_seconds", "Duration of successful image pulls."),
         buckets: Self.pullBuckets
       ).record(duration)
+    }
+  }
+
+  static let cniBuckets: [Duration] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000]
+    .map { Duration.microseconds(Int64($0 * 1000)) }
+
+  /// One CNI plugin invocation a `liftoff` process reported (Stage0.swift).
+  func observeCNIPlugin(_ run: CNIPluginRun) {
+    let labels = [("plugin", run.plugin), ("command", run.command)]
+    registry.makeDurationHistogram(
+      descriptor: Self.name("cni_plugin_duration_seconds", "Duration of CNI plugin invocations, by plugin type and command."),
+      labels: labels, buckets: Self.cniBuckets
+    ).record(.nanoseconds(Int64((run.seconds * 1e9).rounded())))
+    if !run.success {
+      registry.makeCounter(
+        descriptor: Self.name("cni_plugin_failures_total", "Failed CNI plugin invocations, by plugin type and command."),
+        labels: labels
+      ).increment()
     }
   }
 

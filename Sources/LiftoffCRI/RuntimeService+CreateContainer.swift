@@ -21,7 +21,7 @@ extension RuntimeService {
       let sandbox = try runtime.sandbox(request.podSandboxID)
       if sandbox.manifest.flavor == .fly && !config.linux.securityContext.privileged {
         throw LiftoffError.invalidArgument(
-          "pod sandbox \(sandbox.id) runs with runtime handler fly (host namespaces, every capability): only privileged containers (config.linux.security_context.privileged) are accepted in it")
+          "pod sandbox \(sandbox.id) runs with runtime handler \(Self.describe(sandbox.runtimeHandler, "fly")) (host namespaces, every capability): only privileged containers (config.linux.security_context.privileged) are accepted in it")
       }
       let store = try runtime.imageStore()
       guard let (summary, _) = try ImageService.find(store, config.image.image) else {

@@ -2,7 +2,9 @@
 // answered on its control socket — no fixed sleep, unlike rktlet).
 // Contract: metadata name, namespace and uid are required (INVALID_ARGUMENT naming the field); the
 // (name, namespace, uid, attempt) tuple is unique (ALREADY_EXISTS naming the holder); the runtime
-// handler selects the stage1 flavor ("" and "default" → default, "fly" → fly; others INVALID_ARGUMENT).
+// handler selects the stage1 flavor ("" and "default" → default, "fly" → fly, and the `[runtime-handlers.NAME]`
+// of cri.toml; others INVALID_ARGUMENT naming them): a handler requiring a user namespace refuses a sandbox
+// without one, and one forcing a seccomp profile has it recorded in the pod for CreateContainer.
 // `fly` runs every container in the host's namespaces with every capability and no seccomp: it is
 // privileged whatever the pod spec says, so it is accepted only for a privileged sandbox (Pod Security
 // then sees a privileged pod), and CreateContainer accepts only privileged containers in it.
@@ -24,14 +26,8 @@ extension RuntimeService {
       for (field, value) in [("name", meta.name), ("namespace", meta.namespace), ("uid", meta.uid)] where value.isEmpty {
         throw LiftoffError.invalidArgument("config.metadata.\(field) is empty")
       }
-      let flavor: String
-      switch request.runtimeHandler {
-      case "", "default": flavor = "default"
-      case "fly": flavor = "fly"
-      default:
-        throw LiftoffError.invalidArgument(
-          "runtime_handler \"\(request.runtimeHandler)\" is not one of \"\", \"default\", \"fly\"")
-      }
+      let handler = try runtime.config.runtimeHandler(request.runtimeHandler, field: "runtime_handler")
+      let flavor = handler.flavor.rawValue
       for key in config.annotations.keys where key.hasPrefix(CRIKeys.prefix) {
         throw LiftoffError.invalidArgument("config.annotations: key \"\(key)\" uses the reserved prefix \(CRIKeys.prefix)")
       }
@@ -49,9 +45,13 @@ extension RuntimeService {
       let usernsField = "config.linux.security_context.namespace_options.userns_options"
       let userNamespace = try CRIUserNamespace.podMappings(
         options, hasOptions: linux.securityContext.hasNamespaceOptions, field: usernsField)
+      if userNamespace == nil && handler.userNamespace == .required {
+        throw LiftoffError.invalidArgument(
+          "runtime_handler \"\(request.runtimeHandler)\" requires a user namespace: \(usernsField) must ask for mode POD (hostUsers: false)")
+      }
       if userNamespace != nil {
         if flavor == "fly" {
-          throw LiftoffError.invalidArgument("\(usernsField): runtime handler fly runs pods in the host's namespaces, without a user namespace")
+          throw LiftoffError.invalidArgument("\(usernsField): runtime handler \(Self.describe(request.runtimeHandler, flavor)) runs pods in the host's namespaces, without a user namespace")
         }
         if let why = runtime.userNamespacesUnsupported {
           throw LiftoffError(.failedPrecondition, "\(usernsField): user namespaces do not work on this node: \(why)")
@@ -59,7 +59,7 @@ extension RuntimeService {
       }
       if flavor == "fly" && !sc.privileged {
         throw LiftoffError.invalidArgument(
-          "runtime_handler fly runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
+          "runtime_handler \(Self.describe(request.runtimeHandler, flavor)) runs containers in the host's namespaces with every capability and no seccomp: it is accepted only for a privileged sandbox (config.linux.security_context.privileged)")
       }
       // Sysctls apply to the containers (CreateContainer); a pod asking for one that is not
       // namespaced, or a network one with the host's network, is refused here, naming it.
@@ -82,6 +82,7 @@ extension RuntimeService {
           (CRIKeys.pidMode, linux.securityContext.hasNamespaceOptions ? "\(options.pid)" : "container"), (CRIKeys.ipcMode, "\(options.ipc)"),
         ]
         if !config.logDirectory.isEmpty { annotations.append((CRIKeys.logDirectory, config.logDirectory)) }
+        if let seccomp = handler.seccompArgument { annotations.append((CRIKeys.handlerSeccomp, seccomp)) }
         annotations += config.annotations.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
         if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
@@ -149,6 +150,11 @@ extension RuntimeService {
           metadata: ["id": "\(sandbox.id)", "name": "\(identity)", "error": "\(error)"])
       }
     }
+  }
+
+  /// A handler in a message: `fly`, or `"NAME" (flavor fly)` for one of cri.toml's.
+  static func describe(_ handler: String, _ flavor: String) -> String {
+    handler == flavor ? handler : "\"\(handler)\" (flavor \(flavor))"
   }
 
   /// `liftoff app sandbox` flags for the sandbox's CNI attachment (port mappings, CNI_ARGS).

@@ -19,16 +19,17 @@ extension RuntimeService {
     try await handle("Status", runtime) {
       var response = Runtime_V1_StatusResponse()
       response.status.conditions = [runtimeCondition(), networkCondition()]
-      // The handlers RunPodSandbox accepts ("" is the default). Recursive read-only mounts where the
+      // The handlers RunPodSandbox accepts ("" is the default; cri.toml's beside the built-ins). Recursive read-only mounts where the
       // kernel has mount_setattr(2) (every flavor binds volumes the same way); user namespaces for the
       // default flavor when the start-up probe succeeded (CRIUserNamespace.swift), never for fly;
       // Merge/Strict supplemental groups are.
       let recursiveReadOnly = Mounts.hasMountSetattr
-      response.runtimeHandlers = ["", "default", "fly"].map { name in
+      let handlers = runtime.config.effectiveRuntimeHandlers
+      response.runtimeHandlers = handlers.keys.sorted().map { name in
         var handler = Runtime_V1_RuntimeHandler()
         handler.name = name
         handler.features.recursiveReadOnlyMounts = recursiveReadOnly
-        handler.features.userNamespaces = name != "fly" && runtime.userNamespacesUnsupported == nil
+        handler.features.userNamespaces = handlers[name]!.flavor != .fly && runtime.userNamespacesUnsupported == nil
         return handler
       }
       response.features.supplementalGroupsPolicy = true
@@ -104,10 +105,7 @@ extension RuntimeService {
       security: .init(
         seccomp: true, apparmor: SecurityModules.hostHasAppArmor, selinux: SecurityModules.hostHasSELinux,
         userNamespaces: runtime.userNamespacesUnsupported == nil),
-      runtimeHandlers: [
-        "default": "namespaces, cgroups, capabilities, seccomp, masked paths (every pod; the default)",
-        "fly": "chroot only: host namespaces, every capability, no seccomp; privileged sandboxes and containers only",
-      ])
+      runtimeHandlers: runtime.config.effectiveRuntimeHandlers.mapValues(\.summary))
     struct NetworkInfo: Encodable {
       var name: String?
       var source: String?

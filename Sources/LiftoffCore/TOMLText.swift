@@ -23,6 +23,12 @@ public enum TOMLText {
     return out + "\""
   }
 
+  /// A key as written in a table header: bare when it is letters, digits, `-` and `_` only, quoted otherwise.
+  public static func quoteKeyIfNeeded(_ key: String) -> String {
+    let bare = !key.isEmpty && key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    return bare ? key : quote(key)
+  }
+
   /// A one-line array of basic strings.
   public static func array(_ items: [String]) -> String {
     "[" + items.map(quote).joined(separator: ", ") + "]"

@@ -4,6 +4,7 @@
 //   layers/<chain hex>/    one read-only overlayfs lower dir per layer chain, the OCI chain-ID rule
 //                          applied to the layers' verified blob digests (see ImageStore+Pull)
 //   tmp/                   ingests, unpacks in progress, lock files
+//   layer-usage/<chain hex> each layer's disk usage, measured when it is published (ImageStore+Usage)
 // Order of a pull (crash-safe): blobs → layers (unpacked in tmp, renamed into layers/) → ImageRecord →
 // NameRecords. A SIGKILL at any point leaves only tmp/ files or unreferenced blobs/layers, which `gc`
 // removes; the image is visible only once its name record is in place.
@@ -167,8 +168,10 @@ public final class ImageStore: Sendable {
       if FileSystem.exists(lockPath), let l = try? FileLock(lockPath), !l.tryLock() { continue }
       report.reclaimedBytes += FileSystem.diskUsage("\(layersDir)/\(hex)")
       try FileSystem.removeTree("\(layersDir)/\(hex)")
+      unlink("\(layerUsageDir)/\(hex)")
       report.removedLayers.append("sha256:" + hex)
     }
+    pruneLayerUsage()
     pruneTrustRecords(keep: keepBlobs)  // trust: records of manifests no image keeps (ImageStore+Trust.swift)
     content.cleanTemporary()
     for n in FileSystem.list(namesDir) + FileSystem.list(idsDir) where n.hasPrefix(".tmp-") {
@@ -242,6 +245,7 @@ public final class ImageStore: Sendable {
       throw SystemCallError("rename", errno: e, path: dest)
     }
     FileSystem.fsyncDirectory(layersDir)
+    recordLayerUsage(chain.encoded)  // ImageStore+Usage.swift: ImageFsInfo sums these records
   }
 
   /// Unpacks a stored blob into layers/<chain> unless it is there already, charging `budget`.

@@ -56,9 +56,13 @@ public struct CNIAttachment: Sendable, Hashable {
 
 public final class CNIManager: Sendable {
   private let state: Mutex<CNISettings>
+  /// Told of every plugin invocation (CNIPluginRun.swift); by default the stderr reporter when the
+  /// environment asks for it (liftoff-cri sets LIFTOFF_CNI_REPORT=stderr for the `liftoff` it runs).
+  private let reporter: (@Sendable (CNIPluginRun) -> Void)?
 
-  public init(settings: CNISettings = CNISettings()) {
+  public init(settings: CNISettings = CNISettings(), reporter: (@Sendable (CNIPluginRun) -> Void)? = CNIPluginRun.environmentReporter()) {
     state = Mutex(settings)
+    self.reporter = reporter
   }
 
   public var settings: CNISettings { state.withLock { $0 } }
@@ -356,6 +360,15 @@ public final class CNIManager: Sendable {
       env["CNI_ARGS"] = entry.cniArgs
     }
     let out: PluginProcess.Output
+    let began = ContinuousClock.now
+    var succeeded = false
+    defer {
+      if let reporter {
+        let d = (ContinuousClock.now - began).components
+        reporter(CNIPluginRun(
+          plugin: plugin.type, command: command, seconds: Double(d.seconds) + Double(d.attoseconds) / 1e18, success: succeeded))
+      }
+    }
     do {
       out = try PluginProcess.run(
         path: path, environment: env.map { "\($0.key)=\($0.value)" }.sorted(), stdin: config.encoded(),
@@ -374,6 +387,7 @@ public final class CNIManager: Sendable {
         .internal, "cni plugin \(plugin.type) \(command) on network \"\(list.name)\"\(Self.forWhom(entry)) failed: \(pe)",
         cause: pe)
     }
+    succeeded = true
     return out.stdout
   }
 

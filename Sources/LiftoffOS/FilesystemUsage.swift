@@ -13,8 +13,13 @@ public struct FilesystemUsage: Sendable, Equatable {
     self.inodesUsed = inodesUsed
   }
 
-  /// Walks `path`; a missing directory counts as empty.
-  public static func measure(_ path: String) -> FilesystemUsage {
+  public static func + (a: FilesystemUsage, b: FilesystemUsage) -> FilesystemUsage {
+    FilesystemUsage(usedBytes: a.usedBytes + b.usedBytes, inodesUsed: a.inodesUsed + b.inodesUsed)
+  }
+
+  /// Walks `path`; a missing directory counts as empty. A directory whose inode is in `pruned` (on the
+  /// walk's file system) is counted itself but not entered: its contents are accounted elsewhere.
+  public static func measure(_ path: String, pruned: Set<UInt64> = []) -> FilesystemUsage {
     var usage = FilesystemUsage()
     var root = stat()
     guard lstat(path, &root) == 0 else { return usage }
@@ -42,6 +47,10 @@ public struct FilesystemUsage: Sendable, Equatable {
         guard fstatat(dirfd, name, &child, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
         if (child.st_mode & S_IFMT) == S_IFDIR {
           guard child.st_dev == root.st_dev else { continue }
+          if pruned.contains(UInt64(child.st_ino)) {
+            visit(child)
+            continue
+          }
           let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
           if fd >= 0 { walk(fd, child) }
         } else {

@@ -24,6 +24,16 @@ struct ConfigDumpTests {
       stream-port = 10010
       cni-default-network = false
       pinned-images = ["busybox", "127.0.0.1:5000/x@sha256:\(String(repeating: "b", count: 64))"]
+
+      [runtime-handlers.confined]
+      seccomp = "runtime/default"
+      user-namespace = "required"
+
+      [runtime-handlers.fly]
+      flavor = "default"
+
+      [runtime-handlers.""]
+      seccomp = "runtime/default"
       """.write(toFile: file, atomically: true, encoding: .utf8)
     let odd = root + "/we\"ird\\na\tme.sock"
     let (status, out, err) = try runLiftoffCRI(["config", "--config", file, "--socket", odd, "--log-level", "warning"])
@@ -35,10 +45,19 @@ struct ConfigDumpTests {
     expected.cniDefaultNetwork = false
     expected.pinnedImages = ["busybox", "127.0.0.1:5000/x@sha256:" + String(repeating: "b", count: 64)]
     expected.socket = odd
+    expected.runtimeHandlers = [
+      "confined": .init(seccomp: "runtime/default", userNamespace: .required), "fly": .init(), "": .init(seccomp: "runtime/default"),
+    ]
     #expect(out.contains("log-level = \"warning\""), "\(out)")
     #expect(out.contains("# stream-tls-cert"), "unset settings are shown as comments: \(out)")
     // Every setting is in the output.
-    for key in CRIConfig.CodingKeys.allCases { #expect(out.contains(key.rawValue + " = "), "\(key.rawValue)") }
+    for key in CRIConfig.CodingKeys.allCases where key != .runtimeHandlers {
+      #expect(out.contains(key.rawValue + " = "), "\(key.rawValue)")
+    }
+    // Handlers as tables (a name that is no bare key quoted); the built-ins not redefined as a comment.
+    #expect(out.contains("[runtime-handlers.confined]\nflavor = \"default\"\nseccomp = \"runtime/default\"\nuser-namespace = \"required\""), "\(out)")
+    #expect(out.contains("[runtime-handlers.\"\"]\nflavor = \"default\"\nseccomp = \"runtime/default\""), "\(out)")
+    #expect(out.contains("# built-in runtime handlers: \"default\" (default)\n"), "\(out)")
 
     // Loaded back (the library and the binary): the same settings, the same document.
     let dumped = root + "/dumped.toml"

@@ -1,6 +1,7 @@
 // liftoff-cri's Prometheus endpoint (`--metrics-address`), scraped with a real HTTP client on
 // 127.0.0.1 while real RPCs go over the real CRI socket: RPC latency histograms and error counts by
-// gRPC code, image pulls (bytes, duration, failures), and pods and containers by state.
+// gRPC code, image pulls (bytes, duration, failures), CNI plugin durations and failures (reported by the
+// `liftoff` processes that ran them), and pods and containers by state.
 import Foundation
 #if canImport(FoundationNetworking)
   import FoundationNetworking
@@ -97,6 +98,65 @@ import Testing
     #expect(notFound == 404)
     let (notAllowed, _, _) = try await Self.get(url, method: "POST")
     #expect(notAllowed == 405)
+  }
+
+  /// CNI plugins run inside the `liftoff` processes liftoff-cri starts; their durations reach the
+  /// endpoint through liftoff's report lines: ADD of each plugin at RunPodSandbox, DEL at StopPodSandbox,
+  /// and a failing plugin counted as a failure, its error message free of report lines.
+  @Test func cniPluginDurationsAfterSandboxLifecycle() async throws {
+    let bin = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-cnibin-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: bin) }
+    try """
+      #!/bin/sh
+      cat >/dev/null
+      if [ "$CNI_COMMAND" = ADD ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"refused by test"}'; exit 1; fi
+      exit 0
+      """.write(toFile: bin + "/liftofftestfail", atomically: true, encoding: .utf8)
+    chmod(bin + "/liftofftestfail", 0o755)
+    let server = try CRITestServer(extraArguments: [
+      "--metrics-address", "127.0.0.1:0", "--cni-bin-dir", "\(bin):/usr/lib/cni:/opt/cni/bin",
+    ])
+    defer { server.stop() }
+    let url = try Self.metricsURL(server)
+    try await server.withClients { runtime, _ in
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("cnimetrics")
+      let id = try await runtime.runPodSandbox(run).podSandboxID
+      var stop = Runtime_V1_StopPodSandboxRequest()
+      stop.podSandboxID = id
+      _ = try await runtime.stopPodSandbox(stop)
+    }
+    let (_, _, text) = try await Self.get(url)
+    for plugin in ["bridge", "portmap", "loopback"] {
+      for command in ["ADD", "DEL"] {
+        let series = #"liftoff_cri_cni_plugin_duration_seconds_count{plugin="\#(plugin)",command="\#(command)"}"#
+        #expect(Self.sample(text, series) == 1, "\(series): \(text)")
+      }
+    }
+    let bridgeAdd = try #require(Self.sample(text, #"liftoff_cri_cni_plugin_duration_seconds_sum{plugin="bridge",command="ADD"}"#))
+    #expect(bridgeAdd > 0 && bridgeAdd < 30, "\(bridgeAdd)")
+    #expect(Self.sample(text, #"liftoff_cri_cni_plugin_duration_seconds_bucket{plugin="bridge",command="ADD",le="+Inf"}"#) == 1)
+    #expect(!text.contains("liftoff_cri_cni_plugin_failures_total{"), "\(text)")
+
+    // A plugin that fails ADD: counted by plugin and command; the error is the plugin's, without report lines.
+    try #"{"cniVersion":"1.0.0","name":"\#(server.networkName)","plugins":[{"type":"loopback"},{"type":"liftofftestfail"}]}"#
+      .write(toFile: server.cniConfDir + "/10-test.conflist", atomically: true, encoding: .utf8)
+    try await server.withClients { runtime, _ in
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("cnifail")
+      do {
+        _ = try await runtime.runPodSandbox(run)
+        Issue.record("a failing plugin's ADD was not an error")
+      } catch let e as RPCError {
+        #expect(e.message.contains("refused by test") && !e.message.contains("liftoff-cni-plugin-run"), "\(e.message)")
+      }
+    }
+    let (_, _, after) = try await Self.get(url)
+    #expect(Self.sample(after, #"liftoff_cri_cni_plugin_failures_total{plugin="liftofftestfail",command="ADD"}"#) == 1, "\(after)")
+    #expect(Self.sample(after, #"liftoff_cri_cni_plugin_duration_seconds_count{plugin="liftofftestfail",command="ADD"}"#) == 1)
+    #expect(Self.sample(after, #"liftoff_cri_cni_plugin_duration_seconds_count{plugin="loopback",command="ADD"}"#) == 2)
+    #expect((Self.sample(after, #"liftoff_cri_cni_plugin_duration_seconds_count{plugin="liftofftestfail",command="DEL"}"#) ?? 0) >= 1, "rolled back")
   }
 
   /// Without the flag nothing listens; a bad address stops liftoff-cri at start, naming the setting.
