@@ -1,0 +1,142 @@
+// The CDI devices of a node: every spec file (`*.json`, `*.yaml`, `*.yml`) of the spec directories, read
+// in directory order (a later directory has the higher priority, as SPEC.md says of /etc/cdi and
+// /var/run/cdi) and, within one, by file name. As the reference implementation's cache:
+//   - a file that cannot be read, parsed or validated is skipped and reported (path and problem);
+//   - a device defined in two directories is the later directory's; one defined twice in the same
+//     directory (two files) is a conflict: neither is used, and both files are reported;
+//   - a request resolves every name or fails naming the ones that do not resolve; its edits are, per
+//     requested device in order, its spec's containerEdits (once per spec), then the device's own.
+// The files are read anew each time (no cache): a node's few specs cost well under a millisecond
+// to read (measured in CDIRegistryTests.testReadCost).
+import Foundation
+import LiftoffCore
+import Yams
+
+public struct CDIRegistry: Sendable {
+  public struct Problem: Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "CDI spec \(path): \(message)" }
+  }
+
+  public static let defaultDirectories = ["/etc/cdi", "/var/run/cdi"]
+
+  public private(set) var specs: [CDISpec] = []
+  /// Qualified name → (index in `specs`, index of the device in it).
+  var devices: [CDIName: (spec: Int, device: Int)] = [:]
+  public private(set) var problems: [Problem] = []
+
+  /// Reads the spec directories; a directory that does not exist is skipped silently.
+  public init(directories: [String]) {
+    for (priority, dir) in directories.enumerated() {
+      guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+      for name in names.sorted() where name.hasSuffix(".json") || name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+        let path = (dir as NSString).appendingPathComponent(name)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+        do throws(CDIError) {
+          guard let data = FileManager.default.contents(atPath: path) else { throw CDIError("cannot be read") }
+          var spec = try Self.parse(Array(data), yaml: !name.hasSuffix(".json"))
+          spec.path = path
+          spec.priority = priority
+          add(spec)
+        } catch {
+          problems.append(Problem(path: path, message: error.message))
+        }
+      }
+    }
+  }
+
+  /// Parses one spec file's contents: JSON with LiftoffCore's parser, YAML with Yams (into the same
+  /// JSON value), then validates it.
+  public static func parse(_ bytes: [UInt8], yaml: Bool) throws(CDIError) -> CDISpec {
+    let value: JSON
+    if yaml {
+      guard let text = String(validating: bytes, as: UTF8.self) else { throw CDIError("is not UTF-8 text") }
+      do {
+        guard let doc = try Yams.load(yaml: text) else { throw CDIError("is empty") }
+        value = try json(fromYAML: doc)
+      } catch let e as CDIError { throw e } catch { throw CDIError("is not valid YAML: \(error)") }
+    } else {
+      do { value = try JSON.parse(bytes: bytes) } catch { throw CDIError("is not valid JSON: \(error.message)") }
+    }
+    return try CDISpec(json: value)
+  }
+
+  /// A value Yams loaded (String, Int, Double, Bool, NSNull, arrays, string-keyed maps) as JSON.
+  static func json(fromYAML v: Any) throws(CDIError) -> JSON {
+    switch v {
+    case is NSNull: return .null
+    case let b as Bool: return .bool(b)
+    case let i as Int: return .number(Double(i))
+    case let d as Double: return .number(d)
+    case let s as String: return .string(s)
+    case let a as [Any]:
+      var out: [JSON] = []
+      for x in a { out.append(try json(fromYAML: x)) }
+      return .array(out)
+    case let m as [AnyHashable: Any]:
+      var out: [(String, JSON)] = []
+      for (k, x) in m {
+        guard let key = k.base as? String else { throw CDIError("holds a mapping key \(k) that is not a string") }
+        out.append((key, try json(fromYAML: x)))
+      }
+      return .object(out.sorted { $0.0 < $1.0 })
+    default: throw CDIError("holds a YAML value of an unsupported type (\(type(of: v)))")
+    }
+  }
+
+  /// Adds a spec; specs come in ascending priority, so a device already known is overridden unless it
+  /// came from the same directory, which is a conflict.
+  mutating func add(_ spec: CDISpec) {
+    let index = specs.count
+    specs.append(spec)
+    for (i, d) in spec.devices.enumerated() {
+      let name = CDIName(vendor: spec.vendor, class: spec.class, name: d.name)
+      let other = devices[name].map { specs[$0.spec] }
+      if conflicts[name]?.priority == spec.priority || other?.priority == spec.priority {
+        let first = other?.path ?? conflicts[name]!.path
+        let message = "conflicting device \(name) (specs \(first), \(spec.path)): neither is used"
+        problems.append(Problem(path: first, message: message))
+        problems.append(Problem(path: spec.path, message: message))
+        devices[name] = nil
+        conflicts[name] = (spec.priority, first)
+        continue
+      }
+      devices[name] = (index, i)
+      conflicts[name] = nil
+    }
+  }
+
+  /// Devices defined twice in one directory: that directory's priority and the first file.
+  private var conflicts: [CDIName: (priority: Int, path: String)] = [:]
+
+  /// The qualified names of every usable device.
+  public var deviceNames: [CDIName] { devices.keys.sorted { $0.description < $1.description } }
+
+  /// A requested device and the edits it brings (for messages naming where an edit came from).
+  public struct Resolved: Sendable {
+    public var device: CDIName
+    public var specPath: String
+    public var edits: CDIContainerEdits
+  }
+
+  /// The edits of the requested devices in the order they apply: per device, its spec's edits the first
+  /// time that spec is met, then its own. Names that resolve to no device fail, all of them named.
+  public func resolve(_ names: [CDIName]) throws(CDIError) -> [Resolved] {
+    let unresolved = names.filter { devices[$0] == nil }
+    guard unresolved.isEmpty else {
+      throw CDIError("unresolvable CDI devices \(unresolved.map(\.description).joined(separator: ", "))")
+    }
+    var seenSpecs: Set<Int> = []
+    var out: [Resolved] = []
+    for name in names {
+      let (s, d) = devices[name]!
+      var edits = CDIContainerEdits()
+      if seenSpecs.insert(s).inserted { edits.append(specs[s].edits) }
+      edits.append(specs[s].devices[d].edits)
+      out.append(Resolved(device: name, specPath: specs[s].path, edits: edits))
+    }
+    return out
+  }
+}
