@@ -26,7 +26,9 @@ struct ConfigDumpTests {
       pinned-images = ["busybox", "127.0.0.1:5000/x@sha256:\(String(repeating: "b", count: 64))"]
       """.write(toFile: file, atomically: true, encoding: .utf8)
     let odd = root + "/we\"ird\\na\tme.sock"
-    let (status, out, err) = try runLiftoffCRI(["config", "--config", file, "--socket", odd, "--log-level", "warning"])
+    let (status, out, err) = try runLiftoffCRI([
+      "config", "--config", file, "--socket", odd, "--log-level", "warning", "--cdi-spec-dirs", "/a/cdi", "--cdi-spec-dirs", "/b/cdi",
+    ])
     #expect(status == 0, "\(err)")
     var expected = CRIConfig()
     expected.dir = "/srv/liftoff"
@@ -35,6 +37,8 @@ struct ConfigDumpTests {
     expected.cniDefaultNetwork = false
     expected.pinnedImages = ["busybox", "127.0.0.1:5000/x@sha256:" + String(repeating: "b", count: 64)]
     expected.socket = odd
+    expected.cdiSpecDirs = ["/a/cdi", "/b/cdi"]
+    #expect(out.contains("cdi-spec-dirs = [\"/a/cdi\", \"/b/cdi\"]"), "\(out)")
     #expect(out.contains("log-level = \"warning\""), "\(out)")
     #expect(out.contains("# stream-tls-cert"), "unset settings are shown as comments: \(out)")
     // Every setting is in the output.
