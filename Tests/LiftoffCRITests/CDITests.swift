@@ -24,7 +24,7 @@ import Testing
        "devices": [
         {"name": "null", "containerEdits": {
            "env": ["CDI_DEVICE=null", "GREETING=from-cdi"],
-           "deviceNodes": [{"path": "/dev/cdi-null", "hostPath": "\(dev)/null-node"}],
+           "deviceNodes": [{"path": "/dev/cdi/nested/null", "hostPath": "\(dev)/null-node"}],
            "mounts": [{"hostPath": "\(lib)", "containerPath": "/opt/cdi-lib", "options": ["ro", "nosuid", "nodev", "bind"]}],
            "additionalGids": [4242]}},
         {"name": "fuse", "containerEdits": {
@@ -72,8 +72,9 @@ import Testing
       config.annotations["cdi.k8s.io/test"] = "test.liftoff.io/yaml=ro-null,test.liftoff.io/dev=fuse"
       let id = try await createAndStart(runtime, sandboxID: sandboxID, config)
 
-      // The node from the temporary directory, at another path, with the host node's numbers; writable.
-      #expect(try await execOutput(runtime, id, "stat -c '%t:%T %F %a' /dev/cdi-null; echo x > /dev/cdi-null && echo written")
+      // The node from the temporary directory, at another path (its directories made), with the host node's
+      // numbers; writable.
+      #expect(try await execOutput(runtime, id, "stat -c '%t:%T %F %a' /dev/cdi/nested/null; echo x > /dev/cdi/nested/null && echo written")
         == "1:3 character special file 666\nwritten\n")
       // /dev/fuse's numbers are allowed to no container by default: the device cgroup allows them for this
       // one (rw, fileMode 0660 from the spec); /dev/loop-control's only for reading (the YAML spec's r).
@@ -97,7 +98,7 @@ import Testing
       // A container that asked for nothing: no CDI node, and the fuse numbers are denied by its device cgroup.
       let plain = try await createAndStart(runtime, sandboxID: sandboxID, containerConfig("plain", image: image, "sleep 1000"))
       let denied = try await execOutput(runtime, plain, """
-        test -e /dev/cdi-null || echo no-node; test -e /opt/cdi-lib || echo no-mount
+        test -e /dev/cdi || echo no-node; test -e /opt/cdi-lib || echo no-mount
         mknod /tmp/f c 10 229 && echo mknod-ok; (exec 3<>/tmp/f) 2>/dev/null && echo fuse-open || echo fuse-denied
         """)
       // CAP_MKNOD and the default `c *:* m` rule let it make the node; only the device cgroup denies opening it.
