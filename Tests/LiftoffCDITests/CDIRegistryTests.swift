@@ -124,6 +124,31 @@ import Testing
     #expect(a.devices[0].edits.hooks[0].timeout == 5)
     #expect(throws: CDIError.self) { try parse("cdiVersion: [", yaml: true) }
   }
+
+  @Test func yamlScalarsAreTypedAsYAML11Would() throws {
+    let node = """
+      cdiVersion: "0.5.0"
+      kind: example.com/dev
+      devices:
+        - name: &n a
+          containerEdits:
+            deviceNodes:
+              - {path: /dev/x, type: c, major: 0x10, minor: 0o7, fileMode: 0660, uid: +5, gid: 12}
+            env: ["Q=1", 'S=2']
+        - name: b
+          containerEdits:
+            env: [B=~]
+            deviceNodes: [{path: /dev/y, type: c, major: 1, minor: 3, fileMode: '0660'}]
+      """
+    let e = #expect(throws: CDIError.self) { try parse(node, yaml: true) }
+    #expect(e?.message.contains("fileMode is not an integer") == true, "\(e?.message ?? "")")  // a quoted scalar is a string
+    let spec = try parse(node.replacingOccurrences(of: "fileMode: '0660'", with: "fileMode: 438"), yaml: true)
+    let n = spec.devices[0].edits.deviceNodes[0]
+    #expect(n.major == 16 && n.minor == 7 && n.fileMode == 0o660 && n.uid == 5 && n.gid == 12)
+    #expect(spec.devices[1].edits.env == ["B=~"])
+    #expect(spec.version == "0.5.0")
+    #expect(throws: CDIError.self) { try parse("cdiVersion: 0.5.0\nkind: example.com/dev\ndevices: [{name: *undefined}]\n", yaml: true) }
+  }
 }
 
 @Suite struct CDIRegistryTests {
