@@ -3,7 +3,8 @@
 // /var/run/cdi) and, within one, by file name. As the reference implementation's cache:
 //   - a file that cannot be read, parsed or validated is skipped and reported (path and problem);
 //   - a device defined in two directories is the later directory's; one defined twice in the same
-//     directory (two files) is a conflict: neither is used, and both files are reported;
+//     directory (two files) is a conflict: neither is used, and both files are reported (a later
+//     directory's definition still applies; the reference implementation drops the device then too);
 //   - a request resolves every name or fails naming the ones that do not resolve; its edits are, per
 //     requested device in order, its spec's containerEdits (once per spec), then the device's own.
 // The directories are listed and every file stat'ed at each read; a file is parsed again only when its
