@@ -120,6 +120,24 @@ import Testing
       await expectRPCError(.invalidArgument, "annotation cdi.k8s.io/x") { try await create([], annotation: "test.liftoff.io/dev=null,/dev/sda") }
       await expectRPCError(.unimplemented, "CDI device test.liftoff.io/dev=hooked") { try await create(["test.liftoff.io/dev=hooked"]) }
       await expectRPCError(.unimplemented, "hook createContainer") { try await create(["test.liftoff.io/dev=hooked"]) }
+
+      // A spec written while liftoff-cri runs is used by the next CreateContainer, and so is a change to one.
+      let late = specDir + "/late.json"
+      func writeLate(_ value: String) throws {
+        try #"{"cdiVersion": "0.3.0", "kind": "test.liftoff.io/late", "devices": [{"name": "l", "containerEdits": {"env": ["LATE=\#(value)"]}}]}"#
+          .write(toFile: late, atomically: true, encoding: .utf8)
+      }
+      var lateConfig = containerConfig("late", image: image, "sleep 1000")
+      var l = Runtime_V1_CDIDevice()
+      l.name = "test.liftoff.io/late=l"
+      lateConfig.cdiDevices = [l]
+      try writeLate("one")
+      let lateID = try await createAndStart(runtime, sandboxID: sandboxID, lateConfig)
+      #expect(try await execOutput(runtime, lateID, "echo $LATE") == "one\n")
+      try writeLate("two")
+      lateConfig.metadata.name = "late2"
+      let late2ID = try await createAndStart(runtime, sandboxID: sandboxID, lateConfig)
+      #expect(try await execOutput(runtime, late2ID, "echo $LATE") == "two\n")
     }
     // The broken and the too-new spec were skipped with a warning naming the file and the problem.
     let log = server.log()
