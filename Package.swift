@@ -52,6 +52,7 @@ let package = Package(
     .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     // MARK: executables (thin entry points)
@@ -112,7 +113,7 @@ let package = Package(
     .target(
       name: "LiftoffCRI",
       dependencies: [
-        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffOS", "LiftoffCore",
+        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffCDI", "LiftoffOS", "LiftoffCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -153,6 +154,10 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Container Device Interface specs: parsing (JSON, and YAML through Yams), validation, resolution of
+    // qualified device names to container edits. Applying them is LiftoffCRI's.
+    .target(
+      name: "LiftoffCDI", dependencies: ["LiftoffCore", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
     .target(name: "LiftoffCatalog", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .target(
       name: "LiftoffNet",
@@ -174,6 +179,7 @@ let package = Package(
 
     // MARK: tests
     .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
+    .testTarget(name: "LiftoffCDITests", dependencies: ["LiftoffCDI", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),

@@ -28,6 +28,7 @@ extension CRIConfig {
       case .maxUnpackedEntries: lines.append("\(name) = \(maxUnpackedEntries)")
       case .trustDir: lines.append("\(name) = \(TOMLText.quote(trustDir))")
       case .pinnedImages: lines.append("\(name) = \(TOMLText.array(pinnedImages))")
+      case .cdiSpecDirs: lines.append("\(name) = \(TOMLText.array(cdiSpecDirs))")
       case .imagePullProgressTimeout: lines.append("\(name) = \(TOMLText.quote(imagePullProgressTimeout))")
       case .metricsAddress:
         lines.append(metricsAddress.map { "\(name) = \(TOMLText.quote($0))" } ?? "# \(name) = \"127.0.0.1:9090\"  (not set: no metrics endpoint)")

@@ -16,6 +16,7 @@
 //   pinned-images = ["registry.k8s.io/pause:3.10"]   reported pinned, so kubelet's image GC keeps them
 //   metrics-address = "127.0.0.1:9090"   Prometheus /metrics (off when unset)
 //   image-pull-progress-timeout = "5m"   a pull with no byte received for this long is cancelled ("0": never)
+//   cdi-spec-dirs = ["/etc/cdi", "/var/run/cdi"]   CDI spec directories, later ones take precedence
 //   [runtime-handlers.NAME]              a RuntimeClass handler: flavor, seccomp, user-namespace
 //                                        (RuntimeHandlerConfig.swift); no flag sets these
 import Foundation
@@ -67,6 +68,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
   /// A pull that receives no byte for this long is cancelled (containerd's image_pull_progress_timeout):
   /// a duration such as `5m`, `90s`, `1m30s`, `500ms`; `0` turns the timeout off.
   public var imagePullProgressTimeout: String = "5m"
+  /// Container Device Interface spec directories (`*.json`, `*.yaml`, `*.yml`), read at every
+  /// CreateContainer that asks for CDI devices; a device in a later directory overrides an earlier one.
+  public var cdiSpecDirs: [String] = ["/etc/cdi", "/var/run/cdi"]
   /// The operator's runtime handlers by name, beside (or replacing) the built-in `""`, `default`, `fly`.
   public var runtimeHandlers: [String: RuntimeHandlerConfig] = [:]
 
@@ -98,6 +102,7 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     case pinnedImages = "pinned-images"
     case metricsAddress = "metrics-address"
     case imagePullProgressTimeout = "image-pull-progress-timeout"
+    case cdiSpecDirs = "cdi-spec-dirs"
     case runtimeHandlers = "runtime-handlers"
   }
 
@@ -128,6 +133,9 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     }
     guard registryConfigDir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("registry-config-dir \"\(registryConfigDir)\" must be an absolute path")
+    }
+    for d in cdiSpecDirs where !d.hasPrefix("/") {
+      throw LiftoffError.invalidArgument("cdi-spec-dirs: \"\(d)\" must be an absolute path")
     }
     guard trustDir.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("trust-dir \"\(trustDir)\" must be an absolute path")
@@ -211,16 +219,19 @@ public struct CRIConfig: Sendable, Equatable, Codable {
     if let v = try string(.cgroupDriver) { cgroupDriver = v }
     if let v = try string(.metricsAddress) { metricsAddress = v }
     if let v = try string(.imagePullProgressTimeout) { imagePullProgressTimeout = v }
-    if let value = table[CodingKeys.pinnedImages.rawValue] {
-      let notList = LiftoffError.invalidArgument("config file \(file): \"pinned-images\" must be a list of strings")
+    func strings(_ key: CodingKeys) throws -> [String]? {
+      guard let value = table[key.rawValue] else { return nil }
+      let notList = LiftoffError.invalidArgument("config file \(file): \"\(key.rawValue)\" must be a list of strings")
       guard let array = value.array else { throw notList }
-      var refs: [String] = []
+      var list: [String] = []
       for element in array {
         guard let s = element.string else { throw notList }
-        refs.append(s)
+        list.append(s)
       }
-      pinnedImages = refs
+      return list
     }
+    if let v = try strings(.pinnedImages) { pinnedImages = v }
+    if let v = try strings(.cdiSpecDirs) { cdiSpecDirs = v }
     if let v = try string(.trustDir) { trustDir = v }
     if let value = table[CodingKeys.runtimeHandlers.rawValue] {
       guard let handlers = value.table else {

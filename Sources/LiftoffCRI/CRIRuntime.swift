@@ -2,6 +2,7 @@
 // the `liftoff` / `liftoff-stage1` executables, and the in-memory index of the pods on disk that reads
 // are answered from (PodIndex.swift: disk stays the truth, the index follows it).
 import Foundation
+import LiftoffCDI
 import LiftoffCore
 import LiftoffNet
 import LiftoffPod
@@ -33,6 +34,8 @@ public final class CRIRuntime: Sendable {
   public let streaming: StreamingServer
   /// Why user-namespaced pods cannot run here (the start-up probe, CRIUserNamespace.swift); nil: they can.
   let userNamespacesUnsupported: String?
+  /// Parsed CDI spec files, parsed again only when a file changes (LiftoffCDI CDIRegistry.swift).
+  let cdiSpecs = CDISpecCache()
 
   public init(
     config: CRIConfig, logger: Logger, binDir: String? = nil,

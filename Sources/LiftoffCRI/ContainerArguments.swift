@@ -6,6 +6,7 @@
 // Command and args follow Kubernetes: `command` replaces the image's entrypoint (and drops its cmd),
 // `args` replace the image's cmd.
 import Foundation
+import LiftoffCDI
 import LiftoffCore
 import LiftoffOS
 
@@ -20,6 +21,8 @@ struct ContainerArguments {
   /// The image IDs of the image volumes (`config.mounts[i].image`), by mount index, as CreateContainer
   /// resolved them in the store.
   var volumeImages: [Int: String] = [:]
+  /// The CDI devices asked for, resolved by CreateContainer (ContainerArguments+CDI.swift).
+  var cdiDevices: [CDIRegistry.Resolved] = []
 
   var config: Runtime_V1_ContainerConfig { request.config }
 
@@ -58,8 +61,16 @@ struct ContainerArguments {
       }
       env.append("\(kv.key)=\(value)")
     }
-    a += try mountArguments()
-    for (i, d) in config.devices.enumerated() {
+    let cdi = try cdiChanges()
+    for kv in cdi.env {
+      let key = kv.prefix { $0 != "=" }
+      env.removeAll { $0.prefix { $0 != "=" } == key }
+      env.append(kv)
+    }
+    a += try mountArguments(replaced: cdi.mountPaths)
+    a += cdi.mounts.flatMap { ["--volume", $0.spec] }
+    let cdiDevicePaths = cdi.devicePaths
+    for (i, d) in config.devices.enumerated() where !cdiDevicePaths.contains(d.containerPath.isEmpty ? d.hostPath : d.containerPath) {
       guard d.hostPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("config.devices[\(i)].host_path \"\(d.hostPath)\" is not an absolute path")
       }
@@ -69,9 +80,8 @@ struct ContainerArguments {
       }
       a += ["--device", "\(d.hostPath):\(d.containerPath.isEmpty ? d.hostPath : d.containerPath):\(permissions)"]
     }
-    if !config.cdiDevices.isEmpty {
-      throw LiftoffError(.unimplemented, "config.CDI_devices: CDI devices are not supported")
-    }
+    a += cdi.devices.flatMap { ["--device", $0.spec] }
+    if !cdi.groups.isEmpty { a += ["--supplementary-groups", cdi.groups.map(String.init).joined(separator: ",")] }
     // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
     if config.tty {
       a.append("--tty")
@@ -152,9 +162,10 @@ struct ContainerArguments {
 
   /// Bind mounts (`--volume HOST:CTR[:ro][:PROPAGATION]`). A missing host path is created as a
   /// directory, as kubelet expects of containerd and CRI-O.
-  func mountArguments() throws -> [String] {
+  /// A CDI mount at the same container path replaces the CRI's (`replaced`).
+  func mountArguments(replaced: Set<String> = []) throws -> [String] {
     var a: [String] = []
-    for (i, m) in config.mounts.enumerated() {
+    for (i, m) in config.mounts.enumerated() where !replaced.contains(m.containerPath) {
       let field = "config.mounts[\(i)]"
       guard m.containerPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("\(field).container_path \"\(m.containerPath)\" is not an absolute path")

@@ -6,7 +6,9 @@
 // image are required; (name, attempt) is unique in the sandbox (ALREADY_EXISTS naming the holder); an
 // image the trust policy does not accept now is FAILED_PRECONDITION naming the rule (CRIRuntime+Trust.swift).
 // Image volumes (`mounts[].image`) must be in the store too (NOT_FOUND naming the image, as containerd
-// fails to resolve it), pass the trust policy, and are added by ID as well.
+// fails to resolve it), pass the trust policy, and are added by ID as well. CDI devices: an invalid or
+// unresolvable name is INVALID_ARGUMENT naming it; an edit Liftoff cannot apply (hooks) UNIMPLEMENTED
+// naming the device (ContainerArguments+CDI.swift).
 import GRPCCore
 import LiftoffCore
 
@@ -45,6 +47,8 @@ extension RuntimeService {
         request: request, sandbox: sandbox, containerID: id, imageID: summary.id, imageName: imageName,
         imageRef: imageRef)
       containerArguments.volumeImages = volumeImages
+      containerArguments.cdiDevices = try ContainerArguments.resolveCDIDevices(
+        config, directories: runtime.config.cdiSpecDirs, cache: runtime.cdiSpecs, logger: runtime.logger)
       let (arguments, environment) = try containerArguments.make()
       try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {

@@ -237,6 +237,10 @@ public struct AppMount: Sendable, Equatable {
   /// its hostID (as seen from the host; the pod's user namespace maps them on). Empty: not idmapped.
   public var uidMappings: [IDMapping] = []
   public var gidMappings: [IDMapping] = []
+  /// Extra restrictions on a bind mount, set on it and every mount below it: any of `nosuid`,
+  /// `nodev`, `noexec` (as a CDI spec's mount options ask). JSON `"flags"`.
+  public var flags: [String] = []
+  public static let knownFlags = ["nosuid", "nodev", "noexec"]
   public var isIDMapped: Bool { !uidMappings.isEmpty || !gidMappings.isEmpty }
   /// An `image` mount's image: its ID (kept by image gc and refused by RemoveImage while the app
   /// exists), the name it was asked for, and its layer dirs. JSON `"image"`, as the app's own.
@@ -556,6 +560,7 @@ extension AppManifest {
           ("destination", .string(m.destination)), ("type", .string(m.type)), ("source", .string(m.source)),
           ("readOnly", .bool(m.readOnly)), ("propagation", .string(m.propagation.rawValue)), ("data", .str(m.data)),
           ("recursiveReadOnly", m.recursiveReadOnly ? .bool(true) : nil),
+          ("flags", m.flags.isEmpty ? nil : .strs(m.flags)),
           ("uidMappings", m.uidMappings.isEmpty ? nil : .array(m.uidMappings.map(\.json))),
           ("gidMappings", m.gidMappings.isEmpty ? nil : .array(m.gidMappings.map(\.json))),
           ("image", m.image?.json), ("subPath", .str(m.subPath)),
@@ -627,6 +632,8 @@ extension AppManifest {
         recursiveReadOnly: try m.optBool("recursiveReadOnly", in: mc) ?? false)
       if let im = m["image"] { mount.image = try AppImage(json: im, in: "\(mc) image") }
       mount.subPath = try m.optString("subPath", in: mc)
+      mount.flags = try m.strings("flags", in: mc)
+      for f in mount.flags where !AppMount.knownFlags.contains(f) { throw .invalidArgument("\(mc) \(mount.destination): unknown flag \(f)") }
       if let problem = mount.problem { throw .invalidArgument("\(mc) \(mount.destination): \(problem)") }
       mount.uidMappings = try IDMapping.list(json: m, key: "uidMappings", in: "\(mc) \(mount.destination)")
       mount.gidMappings = try IDMapping.list(json: m, key: "gidMappings", in: "\(mc) \(mount.destination)")

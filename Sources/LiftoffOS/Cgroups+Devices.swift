@@ -23,7 +23,8 @@ extension Cgroups {
   /// The allow-list of an unprivileged app with its own devices.
   public static func deviceRules(extra: [AppDevice]) throws(LiftoffError) -> [DeviceRule] {
     var rules = defaultDeviceRules
-    for d in extra { rules.append(try DeviceRule(d)) }
+    // No permissions (a CDI node with `permissions: none`): the node is there, the device is not usable.
+    for d in extra where !d.permissions.isEmpty { rules.append(try DeviceRule(d)) }
     return rules
   }
 

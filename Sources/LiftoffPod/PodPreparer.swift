@@ -329,8 +329,12 @@ public struct PodPreparer {
     return app
   }
 
-  /// `--device HOST[:CONTAINER[:PERMISSIONS]]`: the host node's type, numbers, mode and owner.
+  /// `--device HOST[:CONTAINER[:PERMISSIONS]]`: the host node's type, numbers, mode and owner; or
+  /// `--device path=CTR,type=c|b,major=N,minor=N,mode=OCTAL,uid=N,gid=N,access=[rwm]` (every key
+  /// given; an empty access: the node is made, the device cgroup gives no access — CDI's `none`),
+  /// a node described in full, as a CDI spec's deviceNodes are.
   static func device(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
+    if spec.hasPrefix("path=") { return try describedDevice(spec, app: app) }
     let f = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard (1...3).contains(f.count), f[0].hasPrefix("/") else {
       throw .invalidArgument("app \(app): --device \(spec): expected HOST[:CONTAINER[:rwm]] with absolute paths")
@@ -354,6 +358,33 @@ public struct PodPreparer {
       path: target, type: kind == S_IFCHR ? "c" : "b", major: FileSystem.major(st.st_rdev),
       minor: FileSystem.minor(st.st_rdev), fileMode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid,
       permissions: perms)
+  }
+
+  static func describedDevice(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
+    let what = "app \(app): --device \(spec)"
+    var kv: [String: String] = [:]
+    for part in spec.split(separator: ",", omittingEmptySubsequences: false) {
+      let p = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard p.count == 2, kv.updateValue(p[1], forKey: p[0]) == nil else { throw .invalidArgument("\(what): expected distinct KEY=VALUE items") }
+    }
+    let keys: Set<String> = ["path", "type", "major", "minor", "mode", "uid", "gid", "access"]
+    guard Set(kv.keys) == keys, let path = kv["path"], let type = kv["type"], let access = kv["access"] else {
+      throw .invalidArgument("\(what): expected exactly the keys \(keys.sorted().joined(separator: ","))")
+    }
+    func number(_ k: String, radix: Int = 10) throws(LiftoffError) -> UInt32 {
+      guard let v = kv[k], let n = UInt32(v, radix: radix) else { throw .invalidArgument("\(what): \(k) is not a number") }
+      return n
+    }
+    guard path.hasPrefix("/dev/"), !path.split(separator: "/").contains(".."), type == "c" || type == "b",
+      access.allSatisfy({ "rwm".contains($0) })
+    else {
+      throw .invalidArgument("\(what): the path must be under /dev, the type c or b and access a subset of rwm")
+    }
+    let mode = try number("mode", radix: 8)
+    guard mode <= 0o777 else { throw .invalidArgument("\(what): mode must be at most 0777") }
+    return AppDevice(
+      path: path, type: type, major: try number("major"), minor: try number("minor"), fileMode: mode, uid: try number("uid"),
+      gid: try number("gid"), permissions: access)
   }
 
   /// A text file of the image (`etc/passwd`, …) as the container will see it, resolved inside the

@@ -57,6 +57,10 @@ struct ServerFlags: ParsableArguments {
     name: .customLong("pinned-images"),
     help: "An image reported pinned, so kubelet's image GC keeps it: a reference or an image ID; repeat for more (replaces the file's list).")
   var pinnedImages: [String] = []
+  @Option(
+    name: .customLong("cdi-spec-dirs"),
+    help: "A CDI spec directory; repeat for more, later ones take precedence (replaces the file's list; default /etc/cdi, /var/run/cdi).")
+  var cdiSpecDirs: [String] = []
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics ([V6]:PORT for IPv6; default: off).")
   var metricsAddress: String?
   @Option(help: "Cancel an image pull that receives no byte for this long: 5m, 90s, 1m30s, 500ms; 0 never (default 5m).")
@@ -80,6 +84,7 @@ struct ServerFlags: ParsableArguments {
     try settings.setUnpackLimits(bytes: maxUnpackedBytes, entries: maxUnpackedEntries, prefix: "--")
     if let trustDir { settings.trustDir = trustDir }
     if !pinnedImages.isEmpty { settings.pinnedImages = pinnedImages }
+    if !cdiSpecDirs.isEmpty { settings.cdiSpecDirs = cdiSpecDirs }
     if let metricsAddress { settings.metricsAddress = metricsAddress }
     if let imagePullProgressTimeout { settings.imagePullProgressTimeout = imagePullProgressTimeout }
     try settings.validate()

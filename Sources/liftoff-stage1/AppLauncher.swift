@@ -485,6 +485,13 @@ struct AppLauncher {
           // mount below it (a tmpfs the host put there) stays as it is.
           try Rootfs.setAttributes(tree, .readOnly, recursive: m.recursiveReadOnly, what: what)
         }
+        if !m.flags.isEmpty {
+          var attributes: MountAttributes = []
+          if m.flags.contains("nosuid") { attributes.insert(.noSUID) }
+          if m.flags.contains("nodev") { attributes.insert(.noDev) }
+          if m.flags.contains("noexec") { attributes.insert(.noExec) }
+          try Rootfs.setAttributes(tree, attributes, recursive: true, what: what)
+        }
         try Rootfs.attach(tree, onto: target, what: what)
         try Rootfs.setPropagation(tree, m.propagation, what: what)
       case "image":

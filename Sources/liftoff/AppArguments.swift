@@ -10,14 +10,14 @@ struct AppArguments {
   static let help = """
     App flags (after each IMAGE): --name N, --exec CMD, --set-env K=V, --set-env-file FILE|- (KEY=VALUE
     lines, or NUL-separated entries), --user U, --group G,
-    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
+    --working-dir D, --volume HOST:CTR[:ro|rro][:rshared|rslave|rprivate][:nosuid][:nodev][:noexec][:uidmap=C-H-L[,…]:gidmap=C-H-L[,…]]
     (idmapped), --mount tmpfs:CTR[:SIZE], --mount image=IMAGE,target=CTR[,name=NAME][,subpath=DIR] (an
     image volume: the store image's files at CTR, or its directory DIR (which may hold ','; given last),
     read-only, noexec, nosuid, nodev; NAME: the name to record, e.g. the one an ID was resolved from),
     --readonly-rootfs, --caps-retain C1,C2, --caps-remove C1,C2, --caps-ambient C1,C2,
     --seccomp runtime/default|unconfined|localhost=/PROFILE.json, --oom-score-adj N, --rlimit NOFILE=soft:hard,
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
-    defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]],
+    defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]] (or path=CTR,type=c|b,major=N,minor=N,mode=OCTAL,uid=N,gid=N,access=[rwm]),
     --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod|target:APP,
     --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
@@ -216,7 +216,7 @@ struct AppArguments {
     return s
   }
 
-  /// `HOST:CTR[:ro|rro|rw][:PROPAGATION]`; `rro` is read-only recursively (submounts too).
+  /// `HOST:CTR[:ro|rro|rw][:PROPAGATION][:nosuid|nodev|noexec]`; `rro` is read-only recursively (submounts too).
   static func parseVolume(_ s: String) throws -> AppMount {
     let f = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard f.count >= 2, !f[0].isEmpty, !f[1].isEmpty else {
@@ -234,6 +234,8 @@ struct AppArguments {
         m.recursiveReadOnly = false
       } else if let p = AppMount.Propagation(rawValue: opt) {
         m.propagation = p
+      } else if AppMount.knownFlags.contains(opt) {
+        if !m.flags.contains(opt) { m.flags.append(opt) }
       } else if opt.hasPrefix("uidmap=") || opt.hasPrefix("gidmap=") {
         let list = try opt.dropFirst(7).split(separator: ",").map { try IDMapping.parse(String($0), separator: "-", flag: "--volume \(s)") }
         let field = "--volume \(s) \(opt.prefix(6))"

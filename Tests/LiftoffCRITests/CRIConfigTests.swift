@@ -122,3 +122,18 @@ struct CRIConfigPinnedImagesTests {
     #expect { try c.validate() } throws: { "\($0)".contains("\"sha256:abc\" is neither an image reference nor an image ID") }
   }
 }
+
+struct CRIConfigCDITests {
+  @Test func cdiSpecDirsFromTOML() throws {
+    var c = CRIConfig()
+    #expect(c.cdiSpecDirs == ["/etc/cdi", "/var/run/cdi"])
+    try c.apply(toml: "cdi-spec-dirs = [\"/x/cdi\"]\n", file: "t.toml")
+    #expect(c.cdiSpecDirs == ["/x/cdi"])
+    try c.validate()
+    #expect { try c.apply(toml: "cdi-spec-dirs = \"/x\"\n", file: "t.toml") } throws: {
+      "\($0)".contains("\"cdi-spec-dirs\" must be a list of strings")
+    }
+    c.cdiSpecDirs = ["relative/cdi"]
+    #expect { try c.validate() } throws: { "\($0)".contains("cdi-spec-dirs: \"relative/cdi\" must be an absolute path") }
+  }
+}

@@ -36,7 +36,9 @@ struct ConfigDumpTests {
       seccomp = "runtime/default"
       """.write(toFile: file, atomically: true, encoding: .utf8)
     let odd = root + "/we\"ird\\na\tme.sock"
-    let (status, out, err) = try runLiftoffCRI(["config", "--config", file, "--socket", odd, "--log-level", "warning"])
+    let (status, out, err) = try runLiftoffCRI([
+      "config", "--config", file, "--socket", odd, "--log-level", "warning", "--cdi-spec-dirs", "/a/cdi", "--cdi-spec-dirs", "/b/cdi",
+    ])
     #expect(status == 0, "\(err)")
     var expected = CRIConfig()
     expected.dir = "/srv/liftoff"
@@ -48,6 +50,8 @@ struct ConfigDumpTests {
     expected.runtimeHandlers = [
       "confined": .init(seccomp: "runtime/default", userNamespace: .required), "fly": .init(), "": .init(seccomp: "runtime/default"),
     ]
+    expected.cdiSpecDirs = ["/a/cdi", "/b/cdi"]
+    #expect(out.contains("cdi-spec-dirs = [\"/a/cdi\", \"/b/cdi\"]"), "\(out)")
     #expect(out.contains("log-level = \"warning\""), "\(out)")
     #expect(out.contains("# stream-tls-cert"), "unset settings are shown as comments: \(out)")
     // Every setting is in the output.

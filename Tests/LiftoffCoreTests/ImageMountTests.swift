@@ -35,3 +35,18 @@ import Testing
     }
   }
 }
+
+/// A bind mount's nosuid/nodev/noexec flags (CDI mount options) in the pod manifest.
+@Suite struct MountFlagsTests {
+  @Test func flagsRoundTripAndUnknownOnesAreRefused() throws {
+    var mount = AppMount(destination: "/opt/lib", source: "/usr/lib/x", readOnly: true)
+    mount.flags = ["nosuid", "nodev"]
+    let m = ImageMountTests().manifest(mount)
+    let text = m.json.serialized()
+    #expect(text.contains(#""flags":["nosuid","nodev"]"#), "\(text)")
+    #expect(try PodManifest.parse(text) == m)
+    #expect(!ImageMountTests().manifest(AppMount(destination: "/d", source: "/h")).json.serialized().contains("flags"))
+    mount.flags = ["suid"]
+    #expect { try PodManifest.parse(ImageMountTests().manifest(mount).json.serialized()) } throws: { "\($0)".contains("unknown flag suid") }
+  }
+}
