@@ -256,16 +256,8 @@ import Testing
       os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="liftoff-cri.socket")
       os.execv(sys.argv[3], sys.argv[3:])
       """
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = ["-c", script, path, mode, liftoffBinDir() + "/liftoff-cri"] + arguments
-    if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-    handle.seekToEndOfFile()
-    p.standardError = handle
-    p.standardOutput = handle
-    try p.run()
-    return p
+    return try CRITestServer.launch(
+      arguments: arguments, log: log, launcher: ["/usr/bin/python3", "-c", script, path, mode])
   }
 
   @Test func sigtermShutsDownCleanly() throws {

@@ -73,10 +73,15 @@ final class CRITestServer: @unchecked Sendable {
     try waitForSocket()
   }
 
-  static func launch(arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
+  /// Starts liftoff-cri with `arguments`, its output appended to `log`; with `launcher`, that command
+  /// (its first element the executable) is run with liftoff-cri's path and arguments after it.
+  static func launch(
+    arguments: [String], log: String, environment: [String: String] = [:], launcher: [String] = []
+  ) throws -> Process {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: liftoffBinDir() + "/liftoff-cri")
-    p.arguments = arguments
+    let command = launcher + [liftoffBinDir() + "/liftoff-cri"] + arguments
+    p.executableURL = URL(fileURLWithPath: command[0])
+    p.arguments = Array(command.dropFirst())
     if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     if !FileManager.default.fileExists(atPath: log) {
       FileManager.default.createFile(atPath: log, contents: nil)

@@ -6,6 +6,7 @@
 import Foundation
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct NotifySocketTests {
@@ -105,18 +106,7 @@ import Testing
     close(fd)
     let unit = "liftoff-notify-test-\(Random.hex(bytes: 4)).service"
     let unitPath = "/run/systemd/system/\(unit)"
-    func systemctl(_ args: String...) throws -> (Int32, String) {
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: "/bin/systemctl")
-      p.arguments = args
-      let out = Pipe()
-      p.standardOutput = out
-      p.standardError = out
-      try p.run()
-      let data = out.fileHandleForReading.readDataToEndOfFile()
-      p.waitUntilExit()
-      return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func systemctl(_ args: String...) throws -> (Int32, String) { try runCommand("/bin/systemctl", args) }
     defer {
       _ = try? systemctl("stop", unit)
       try? FileManager.default.removeItem(atPath: unitPath)
