@@ -180,7 +180,7 @@ let package = Package(
     // MARK: tests
     .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCDITests", dependencies: ["LiftoffCDI", "LiftoffCore"], swiftSettings: swiftSettings),
-    .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
     // What the root integration suites share (reading a group's cgroup files on v1 and v2).

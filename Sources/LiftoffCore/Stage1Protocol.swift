@@ -15,6 +15,23 @@
 // Every state change stage1 makes is also written to disk first (apps/<name>/state.json), so stage0
 // never needs the socket to *read* state: the socket is only for asking stage1 to *do* something.
 
+/// Versions, for upgrades: a pod outlives the liftoff build that started it, so a newer `liftoff` talks
+/// to an older stage1 and must not ask it for what it cannot do. Each stage1 writes its level to
+/// `stage1/protocol` when it starts; requests carry the sender's level as `"v"`, and a stage1 refuses a
+/// request of a level above its own. Formats of today are kept as test fixtures (FormatFixtureTests).
+///   1: stage1 of builds before 2026-12-04 (no `stage1/protocol` file, no `"v"`).
+///   2: `"v"` in requests, `stage1/protocol`; bind mounts' `flags` (nosuid, nodev, noexec) in pod.json,
+///      which a level-1 stage1 would ignore.
+public enum Stage1Protocol {
+  public static let level = 2
+  /// Where a running stage1 keeps its level, relative to its pod's directory.
+  public static let levelFile = "stage1/protocol"
+  /// A level file's contents; nil when it does not hold one.
+  public static func level(fromFile text: String) -> Int? {
+    Int(text.split(whereSeparator: { $0 == "\n" || $0 == " " }).first ?? "")
+  }
+}
+
 public enum Stage1Request: Sendable, Equatable {
   /// Is stage1 up and serving? Answered with `.ok`.
   case ping
@@ -30,20 +47,27 @@ public enum Stage1Request: Sendable, Equatable {
   case reopenLog(name: String)
 
   public var json: JSON {
+    let v: (String, JSON?) = ("v", .int(Stage1Protocol.level))
     switch self {
-    case .ping: return .obj([("op", .string("ping"))])
-    case .stopPod(let t): return .obj([("op", .string("stopPod")), ("timeoutSeconds", .int(t))])
-    case .startApp(let n): return .obj([("op", .string("startApp")), ("name", .string(n))])
+    case .ping: return .obj([("op", .string("ping")), v])
+    case .stopPod(let t): return .obj([("op", .string("stopPod")), v, ("timeoutSeconds", .int(t))])
+    case .startApp(let n): return .obj([("op", .string("startApp")), v, ("name", .string(n))])
     case .stopApp(let n, let t):
-      return .obj([("op", .string("stopApp")), ("name", .string(n)), ("timeoutSeconds", .int(t))])
-    case .removeApp(let n): return .obj([("op", .string("removeApp")), ("name", .string(n))])
-    case .reopenLog(let n): return .obj([("op", .string("reopenLog")), ("name", .string(n))])
+      return .obj([("op", .string("stopApp")), v, ("name", .string(n)), ("timeoutSeconds", .int(t))])
+    case .removeApp(let n): return .obj([("op", .string("removeApp")), v, ("name", .string(n))])
+    case .reopenLog(let n): return .obj([("op", .string("reopenLog")), v, ("name", .string(n))])
     }
   }
 
   public init(json j: JSON) throws(LiftoffError) {
     let ctx = "stage1 request"
     let op = try j.string("op", in: ctx)
+    let level = try j.optInt64("v", in: ctx) ?? 1
+    guard level <= Int64(Stage1Protocol.level) else {
+      throw .init(
+        .failedPrecondition,
+        "\(ctx) \(op) is of protocol level \(level); this pod's stage1 speaks level \(Stage1Protocol.level) (stop and recreate the pod to upgrade it)")
+    }
     switch op {
     case "ping": self = .ping
     case "stopPod": self = .stopPod(timeoutSeconds: Int(try j.optInt64("timeoutSeconds", in: ctx) ?? 10))

@@ -190,6 +190,25 @@ public struct AppManager: Sendable {
     }
   }
 
+  /// The protocol level of the pod's running stage1 (Stage1Protocol): 1 for a stage1 of a build
+  /// before levels were written.
+  func stage1Level(_ id: String) -> Int {
+    guard let text = try? FileSystem.readString("\(store.path(.run, id))/\(Stage1Protocol.levelFile)") else { return 1 }
+    return Stage1Protocol.level(fromFile: text) ?? 1
+  }
+
+  /// After an upgrade, a pod's stage1 may be older than this liftoff: refuse an app that needs what
+  /// that stage1 would silently skip, rather than run it with less confinement than asked.
+  func checkStage1Supports(_ app: AppManifest, pod id: String) throws(LiftoffError) {
+    let level = stage1Level(id)
+    if level < 2, let m = app.mounts.first(where: { !$0.flags.isEmpty }) {
+      throw .init(
+        .failedPrecondition,
+        "pod \(id): its stage1 (protocol level \(level), from an older liftoff) does not apply mount flags "
+          + "(\(m.flags.joined(separator: ",")) on \(m.destination)); recreate the pod to use them")
+    }
+  }
+
   /// Adds an app (state `created`) to a running mutable pod.
   public func add(_ id: String, _ options: AppOptions) throws(LiftoffError) -> AppManifest {
     guard let name = options.name else { throw .invalidArgument("app add needs --name") }
@@ -202,6 +221,7 @@ public struct AppManager: Sendable {
         name: name, options, flavor: m0.flavor, network: m0.network.mode, sharedPID: m.sharedPID)
       try PodPreparer.checkPIDTarget(app, among: m.apps + [app])
       try PodPreparer.checkImageVolumes([app], userNamespace: m.userNamespace != nil)
+      try checkStage1Supports(app, pod: id)
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
       m.apps.append(app)
       try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")

@@ -65,6 +65,7 @@ final class Supervisor {
     do {
       try FileSystem.makeDirectories("\(podDir)/stage1")
       try FileSystem.writeAtomically("\(podDir)/stage1/pid", "\(getpid())\n")
+      try FileSystem.writeAtomically("\(podDir)/\(Stage1Protocol.levelFile)", "\(Stage1Protocol.level)\n")
       if let slice = manifest.systemdSlice {
         try enterScope(slice: slice)
       } else if manifest.mutable && Cgroups.systemdIsRunning {
