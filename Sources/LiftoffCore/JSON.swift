@@ -1,11 +1,23 @@
 // A small JSON value with a parser and a serializer (RFC 8259), written without Foundation so that
 // liftoff-stage1 (LiftoffCore + LiftoffOS only, static stdlib) can read the pod manifest and write
 // state files. Object keys keep their insertion order, so serialized documents are stable.
+//
+// Strict RFC 8259: the number grammar exactly (no `+1`, `01`, `.5`, `1.`, `1e`), no control characters
+// in strings, no lone surrogates in `\u` escapes (as JSONSerialization), no trailing garbage, no
+// duplicate object keys (the RFC leaves them undefined; we refuse them, naming the key), nesting at
+// most `JSON.maxDepth` deep, no number beyond Double's range (`1e400`, as JSONSerialization). Errors
+// name the byte offset.
+//
+// Numbers: an integer literal (no fraction, no exponent) is kept exact as `.int` (or `.uint` above
+// Int64.max); anything else is a `.number(Double)`. `-0` is the Double -0.0 so that it round-trips.
+// Equality compares numbers by value, so `.int(1) == .number(1)`.
 
 public enum JSON: Sendable, Equatable {
   case null
   case bool(Bool)
   case number(Double)
+  case int(Int64)
+  case uint(UInt64)  // only for integers above Int64.max
   case string(String)
   case array([JSON])
   case object([(String, JSON)])
@@ -15,6 +27,11 @@ public enum JSON: Sendable, Equatable {
     case (.null, .null): return true
     case (.bool(let x), .bool(let y)): return x == y
     case (.number(let x), .number(let y)): return x == y
+    case (.int(let x), .int(let y)): return x == y
+    case (.uint(let x), .uint(let y)): return x == y
+    case (.int, .number), (.number, .int), (.uint, .number), (.number, .uint):
+      if let x = a.exactInteger, let y = b.exactInteger { return x.negative == y.negative && x.magnitude == y.magnitude }
+      return a.exactInteger == nil && b.exactInteger == nil && a.doubleValue == b.doubleValue
     case (.string(let x), .string(let y)): return x == y
     case (.array(let x), .array(let y)): return x == y
     case (.object(let x), .object(let y)):
@@ -34,10 +51,37 @@ public enum JSON: Sendable, Equatable {
 
   public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
   public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-  public var doubleValue: Double? { if case .number(let n) = self { return n } else { return nil } }
+  public var isNumber: Bool { doubleValue != nil }
+  public var doubleValue: Double? {
+    switch self {
+    case .number(let n): return n
+    case .int(let i): return Double(i)
+    case .uint(let u): return Double(u)
+    default: return nil
+    }
+  }
+  /// The value as an exact integer (Int64 or UInt64 range as a pair), if it is one: integer literals,
+  /// and Doubles that are whole and at most 2^53 in magnitude (so no precision was lost).
+  var exactInteger: (negative: Bool, magnitude: UInt64)? {
+    switch self {
+    case .int(let i): return (i < 0, i.magnitude)
+    case .uint(let u): return (false, u)
+    case .number(let n):
+      guard n.rounded() == n, n.magnitude <= 9_007_199_254_740_992 else { return nil }
+      return (n < 0, UInt64(n.magnitude))
+    default: return nil
+    }
+  }
+  /// Exact Int64 value; nil for a non-number, a fraction, or a value outside Int64.
   public var int64Value: Int64? {
-    guard case .number(let n) = self, n.rounded() == n, abs(n) < 9.2e18 else { return nil }
-    return Int64(n)
+    guard let (neg, mag) = exactInteger else { return nil }
+    if neg { return mag <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- mag) : nil }
+    return mag <= UInt64(Int64.max) ? Int64(mag) : nil
+  }
+  /// Exact UInt64 value; nil for a non-number, a fraction, a negative value or one above UInt64.max.
+  public var uint64Value: UInt64? {
+    guard let (neg, mag) = exactInteger, !neg || mag == 0 else { return nil }
+    return mag
   }
   public var intValue: Int? { int64Value.map { Int($0) } }
   public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
@@ -51,7 +95,11 @@ public enum JSON: Sendable, Equatable {
     .object(members.compactMap { k, v in v.map { (k, $0) } })
   }
   public static func str(_ s: String?) -> JSON? { s.map { .string($0) } }
-  public static func int<I: BinaryInteger>(_ i: I?) -> JSON? { i.map { .number(Double($0)) } }
+  public static func int<I: BinaryInteger>(_ i: I?) -> JSON? { i.map { JSON(integer: $0) } }
+  /// An exact integer value.
+  public init<I: BinaryInteger>(integer i: I) {
+    if let v = Int64(exactly: i) { self = .int(v) } else if let v = UInt64(exactly: i) { self = .uint(v) } else { self = .number(Double(i)) }
+  }
   public static func strs(_ a: [String]?) -> JSON? { a.map { .array($0.map { .string($0) }) } }
   public static func map(_ m: [String: String]?) -> JSON? {
     m.map { .object($0.sorted(by: { $0.key < $1.key }).map { ($0.key, .string($0.value)) }) }
@@ -75,11 +123,18 @@ extension JSON {
     switch self {
     case .null: out.append(contentsOf: "null".utf8)
     case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+    case .int(let i): out.append(contentsOf: String(i).utf8)
+    case .uint(let u): out.append(contentsOf: String(u).utf8)
     case .number(let n):
-      if n.rounded() == n && abs(n) < 1e15 {
+      // JSON has no NaN or infinity: they are written as null (as JavaScript does).
+      if !n.isFinite {
+        out.append(contentsOf: "null".utf8)
+      } else if n == 0 && n.sign == .minus {
+        out.append(contentsOf: "-0".utf8)
+      } else if n.rounded() == n && n.magnitude <= 9_007_199_254_740_992 {
         out.append(contentsOf: String(Int64(n)).utf8)
       } else {
-        out.append(contentsOf: "\(n)".utf8)
+        out.append(contentsOf: n.description.utf8)  // shortest repr that reads back to the same Double
       }
     case .string(let s): JSON.writeString(s, into: &out)
     case .array(let items):
@@ -147,6 +202,9 @@ extension JSON {
 // MARK: - parsing
 
 extension JSON {
+  /// The deepest nesting of arrays and objects a document may have.
+  public static let maxDepth = 512
+
   /// Parses one JSON document; trailing garbage is an error.
   public static func parse(_ text: String) throws(LiftoffError) -> JSON {
     var p = JSONParser(bytes: Array(text.utf8))
@@ -182,7 +240,7 @@ private struct JSONParser {
   }
 
   mutating func parseValue(depth: Int) throws(LiftoffError) -> JSON {
-    guard depth < 200 else { throw error("nesting too deep") }
+    guard depth < JSON.maxDepth else { throw error("nesting deeper than \(JSON.maxDepth) levels") }
     skipSpace()
     guard pos < bytes.count else { throw error("unexpected end") }
     switch bytes[pos] {
@@ -194,7 +252,12 @@ private struct JSONParser {
       while true {
         skipSpace()
         guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a key") }
+        let keyPos = pos
         let key = try parseString()
+        if members.contains(where: { $0.0 == key }) {
+          pos = keyPos
+          throw error("duplicate key \"\(key)\"")
+        }
         skipSpace()
         guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
         pos += 1
@@ -225,7 +288,7 @@ private struct JSONParser {
     case UInt8(ascii: "f"): try literal("false"); return .bool(false)
     case UInt8(ascii: "n"): try literal("null"); return .null
     default:
-      return .number(try parseNumber())
+      return try parseNumber()
     }
   }
 
@@ -237,22 +300,53 @@ private struct JSONParser {
     pos += w.count
   }
 
-  mutating func parseNumber() throws(LiftoffError) -> Double {
+  /// RFC 8259 `number = [ minus ] int [ frac ] [ exp ]`, `int = zero / ( digit1-9 *DIGIT )`.
+  mutating func parseNumber() throws(LiftoffError) -> JSON {
     let start = pos
-    while pos < bytes.count {
-      let c = bytes[pos]
-      if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
-        || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
-      {
-        pos += 1
-      } else {
-        break
+    func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+    guard pos < bytes.count, isDigit(bytes[pos]) else { pos = start; throw error("unexpected character") }
+    if bytes[pos] == UInt8(ascii: "0") {
+      pos += 1
+      if pos < bytes.count, isDigit(bytes[pos]) { throw error("leading zero in number") }
+    } else {
+      while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
+    }
+    let intEnd = pos
+    var isInteger = true
+    if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") {
+      isInteger = false
+      pos += 1
+      guard pos < bytes.count, isDigit(bytes[pos]) else { throw error("expected a digit after '.'") }
+      while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
+    }
+    if pos < bytes.count, bytes[pos] == UInt8(ascii: "e") || bytes[pos] == UInt8(ascii: "E") {
+      isInteger = false
+      pos += 1
+      if pos < bytes.count, bytes[pos] == UInt8(ascii: "+") || bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+      guard pos < bytes.count, isDigit(bytes[pos]) else { throw error("expected a digit in the exponent") }
+      while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
+    }
+    let negative = bytes[start] == UInt8(ascii: "-")
+    if isInteger {
+      var mag: UInt64 = 0
+      var exact = true
+      for i in (negative ? start + 1 : start)..<intEnd {
+        let (m, o1) = mag.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 0x30))
+        if o1 || o2 { exact = false; break }
+        mag = a
       }
+      if exact {
+        if !negative { return mag <= UInt64(Int64.max) ? .int(Int64(mag)) : .uint(mag) }
+        if mag == 0 { return .number(-0.0) }
+        if mag <= UInt64(Int64.max) + 1 { return .int(Int64(truncatingIfNeeded: 0 &- mag)) }
+      }
+      // Beyond 64 bits: a Double, as JSONSerialization does.
     }
-    guard pos > start, let s = String(validating: bytes[start..<pos], as: UTF8.self), let d = Double(s) else {
-      throw error("bad number")
-    }
-    return d
+    let text = String(decoding: bytes[start..<pos], as: UTF8.self)
+    guard let d = Double(text), d.isFinite else { pos = start; throw error("number \(text) is out of range") }
+    return .number(d)
   }
 
   mutating func hex4() throws(LiftoffError) -> UInt32 {
@@ -351,8 +445,20 @@ extension JSON {
   }
   public func optInt64(_ key: String, in context: String) throws(LiftoffError) -> Int64? {
     guard let v = self[key], !v.isNull else { return nil }
-    guard let i = v.int64Value else { throw .invalidArgument("\(context): field \(key) is not an integer") }
+    guard let i = v.int64Value else { throw JSON.integerError(v, key, context, range: "Int64") }
     return i
+  }
+  public func optUInt64(_ key: String, in context: String) throws(LiftoffError) -> UInt64? {
+    guard let v = self[key], !v.isNull else { return nil }
+    guard let u = v.uint64Value else { throw JSON.integerError(v, key, context, range: "UInt64") }
+    return u
+  }
+  static func integerError(_ v: JSON, _ key: String, _ context: String, range: String) -> LiftoffError {
+    if v.exactInteger != nil || (v.doubleValue.map { $0.rounded() == $0 } ?? false) {
+      return .invalidArgument("\(context): field \(key) is out of range for \(range): \(v.serialized())")
+    }
+    if v.isNumber { return .invalidArgument("\(context): field \(key) is not an integer: \(v.serialized())") }
+    return .invalidArgument("\(context): field \(key) is not an integer")
   }
   public func optBool(_ key: String, in context: String) throws(LiftoffError) -> Bool? {
     guard let v = self[key], !v.isNull else { return nil }

@@ -548,7 +548,7 @@ extension AppManifest {
       ("workingDir", .string(workingDir)),
       ("user", .obj([
         ("uid", .int(user.uid)), ("gid", .int(user.gid)),
-        ("additionalGids", .array(user.additionalGids.map { .number(Double($0)) })),
+        ("additionalGids", .array(user.additionalGids.map { JSON(integer: $0) })),
       ])),
       ("readOnlyRootfs", .bool(readOnlyRootfs)),
       ("capabilities", .strs(capabilities)),
@@ -567,7 +567,7 @@ extension AppManifest {
         ])
       })),
       ("rlimits", .array(rlimits.map { r in
-        .obj([("type", .string(r.type)), ("soft", .number(Double(r.soft))), ("hard", .number(Double(r.hard)))])
+        .obj([("type", .string(r.type)), ("soft", JSON(integer: r.soft)), ("hard", JSON(integer: r.hard))])
       })),
       ("resources", resources.json),
       ("oomScoreAdj", .int(oomScoreAdj)),
@@ -643,10 +643,9 @@ extension AppManifest {
     self.mounts = mounts
     var rl: [AppRlimit] = []
     for r in try j.objects("rlimits", in: ctx) {
-      let soft = r["soft"]?.doubleValue ?? 0
-      let hard = r["hard"]?.doubleValue ?? 0
-      func u64(_ d: Double) -> UInt64 { d >= 1.8e19 ? UInt64.max : UInt64(max(0, d)) }
-      rl.append(AppRlimit(type: try r.string("type", in: "\(ctx) rlimit"), soft: u64(soft), hard: u64(hard)))
+      let soft = try r.optUInt64("soft", in: "\(ctx) rlimit") ?? 0
+      let hard = try r.optUInt64("hard", in: "\(ctx) rlimit") ?? 0
+      rl.append(AppRlimit(type: try r.string("type", in: "\(ctx) rlimit"), soft: soft, hard: hard))
     }
     rlimits = rl
     resources = try AppResources(json: j["resources"] ?? .object([]), in: ctx)

@@ -122,10 +122,8 @@ extension Seccomp {
 
   static func unsigned(_ j: JSON, _ key: String, _ ctx: String) throws(LiftoffError) -> UInt64 {
     guard let v = j[key], !v.isNull else { return 0 }
-    guard let d = v.doubleValue, d >= 0, d < 18_446_744_073_709_551_616, d == d.rounded() else {
-      throw .invalidArgument("\(ctx): \(key) must be an unsigned integer")
-    }
-    return UInt64(d)
+    guard let u = v.uint64Value else { throw .invalidArgument("\(ctx): \(key) must be an unsigned integer") }
+    return u
   }
 
   static func action(_ name: String, errno e: Int32, field: String, _ ctx: String) throws(LiftoffError) -> UInt32 {

@@ -191,7 +191,7 @@ import Testing
       (#"{"default":[{"type":"sigstoreSigned","keyPath":"keys/team.pub","keyData":"eA=="}]}"#, "exactly one of keyPath"),
       (#"{"default":[{"type":"sigstoreSigned","keyPath":"keys/team.pub","signedIdentity":{"type":"exactReference","dockerReference":"quay.io/a"}}]}"#, "needs a tag or digest"),
       (#"{"default":[{"type":"reject"}],"transports":{"docker":{"busybox":[{"type":"reject"}]}}}"#, "fully expanded"),
-      (#"{"default":[{"type":"reject"}],"transports":{"docker":{"quay.io":[{"type":"reject"}],"quay.io":[{"type":"reject"}]}}}"#, "given twice"),
+      (#"{"default":[{"type":"reject"}],"transports":{"docker":{"quay.io":[{"type":"reject"}],"quay.io":[{"type":"reject"}]}}}"#, #"duplicate key "quay.io""#),
       (#"{"default":[{"type":"reject"}]"#, "not valid JSON"),
     ]
     for (text, want) in cases {
