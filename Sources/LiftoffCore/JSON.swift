@@ -247,6 +247,8 @@ private struct JSONParser {
     case UInt8(ascii: "{"):
       pos += 1
       var members: [(String, JSON)] = []
+      // Duplicate keys: a scan while the object is small, a set once it is not (no quadratic cost).
+      var seen: Set<String>?
       skipSpace()
       if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(members) }
       while true {
@@ -254,7 +256,9 @@ private struct JSONParser {
         guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a key") }
         let keyPos = pos
         let key = try parseString()
-        if members.contains(where: { $0.0 == key }) {
+        if members.count == 16 { seen = Set(members.map(\.0)) }
+        let duplicate = seen != nil ? !seen!.insert(key).inserted : members.contains(where: { $0.0 == key })
+        if duplicate {
           pos = keyPos
           throw error("duplicate key \"\(key)\"")
         }

@@ -153,4 +153,15 @@ import Testing
       return ms.allSatisfy { k, v in d[k].map { same(v, $0) } ?? false }
     }
   }
+
+  /// Past 16 keys the duplicate check uses a set: a duplicate far into a large object is still found.
+  @Test func duplicateKeysInALargeObject() throws {
+    let keys = (0..<40).map { "\"k\($0)\":\($0)" }
+    let ok = "{" + keys.joined(separator: ",") + "}"
+    #expect(try JSON.parse(ok)["k39"]?.int64Value == 39)
+    for dup in ["k0", "k15", "k16", "k39"] {
+      let bad = "{" + (keys + ["\"\(dup)\":1"]).joined(separator: ",") + "}"
+      #expect(throws: LiftoffError.self) { try JSON.parse(bad) }
+    }
+  }
 }
