@@ -63,7 +63,7 @@ public struct CNIPluginRun: Sendable, Equatable {
 
   /// The reporter this process should use: stderr lines when LIFTOFF_CNI_REPORT=stderr, else none.
   public static func environmentReporter() -> (@Sendable (CNIPluginRun) -> Void)? {
-    guard ProcessInfo.processInfo.environment[environmentVariable] == "stderr" else { return nil }
+    guard let value = getenv(environmentVariable), String(cString: value) == "stderr" else { return nil }
     return { run in
       let bytes = Array((run.line + "\n").utf8)
       _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

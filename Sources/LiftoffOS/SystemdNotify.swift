@@ -26,7 +26,9 @@ public struct SystemdNotify: Sendable {
   public init(address: String) { self.address = address }
 
   /// Sends one notification (`"READY=1"`, `"STOPPING=1"`, `"STATUS=…"`, several joined by newlines).
-  public func send(_ state: String) throws(SystemCallError) {
+  /// With `wait` false, a full queue at the receiver fails at once (EAGAIN) instead of blocking: for
+  /// stage1, which relays what apps send and must never stall its loop on them.
+  public func send(_ state: String, wait: Bool = true) throws(SystemCallError) {
     var addr = sockaddr_un()
     addr.sun_family = sa_family_t(AF_UNIX)
     var path = Array(address.utf8)
@@ -45,7 +47,7 @@ public struct SystemdNotify: Sendable {
     let bytes = Array(state.utf8)
     let sent = withUnsafePointer(to: &addr) { a in
       a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-        bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+        bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | (wait ? 0 : Int32(MSG_DONTWAIT)), sa, length) }
       }
     }
     guard sent == bytes.count else { throw SystemCallError("sendto", errno: sent < 0 ? errno : EMSGSIZE, path: address) }

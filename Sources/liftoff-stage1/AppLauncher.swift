@@ -41,6 +41,8 @@ struct AppLauncher {
   let mountUserNamespaces = MountUserNamespaces()
 
   var rootfs: String { "\(appDir)/rootfs/merged" }
+  /// The pod's directory (`<pod>/apps/<name>` is appDir).
+  var podDir: String { FileSystem.parent(of: FileSystem.parent(of: appDir)) }
 
   /// Socket activation (liftoff run under systemd): descriptors 3… as stage0 found them, for this app only.
   var listenFDs: [Int32] { (0..<app.listenFDs).map { Int32(3 + $0) } }
@@ -564,7 +566,6 @@ struct AppLauncher {
   /// nodev, noexec; made by descriptor like every volume.
   func mountNotifySocket(_ root: Rootfs) throws {
     guard pod.notifySocket != nil else { return }
-    let podDir = FileSystem.parent(of: FileSystem.parent(of: appDir))
     let what = "app \(app.name): \(NotifyRelay.containerDirectory)"
     let tree = try Rootfs.clone(NotifyRelay.directory(podDir: podDir, app: app.name), recursive: false)
     try Rootfs.setAttributes(tree, [.noSUID, .noDev, .noExec], recursive: false, what: what)
@@ -577,7 +578,7 @@ struct AppLauncher {
   /// own upper layer (everything resolved inside the rootfs), so nothing outside it is touched.
   func mountNetworkFiles(_ root: Rootfs) throws {
     guard pod.network.mode != .none else { return }
-    let filesDir = FileSystem.parent(of: FileSystem.parent(of: appDir)) + "/network"
+    let filesDir = podDir + "/network"
     if let type = try root.fileType("/etc"), type != S_IFDIR {
       throw LiftoffError.invalidArgument("app \(app.name): /etc in its image is not a directory")
     }

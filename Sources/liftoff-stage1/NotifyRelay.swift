@@ -27,6 +27,7 @@ final class NotifyRelay {
   private var ready: Set<String> = []
   private var apps: Set<String>
   private var saidReady = false
+  private var loggedFailure = false
 
   /// The directory holding an app's socket (what is bound at /run/notify in its rootfs).
   static func directory(podDir: String, app: String) -> String { "\(podDir)/stage1/notify/\(app)" }
@@ -65,10 +66,7 @@ final class NotifyRelay {
         if errno == EINTR { continue }
         return
       }
-      guard n <= buffer.count else {
-        Stage1Log.error("app \(app): a notification of \(n) bytes (over 4096) dropped")
-        continue
-      }
+      guard n <= buffer.count else { continue }  // over 4 KiB: dropped (see the header)
       relay(String(decoding: buffer[..<n], as: UTF8.self), from: app)
     }
   }
@@ -76,7 +74,12 @@ final class NotifyRelay {
   /// The lines of one datagram from `app` that go on to systemd, and READY=1 once all apps said it.
   func relay(_ message: String, from app: String) {
     if let lines = forward(message, from: app) {
-      do { try systemd.send(lines) } catch { Stage1Log.error("notify \(systemd.address): \(error)") }
+      // Never blocking: an app flooding its socket must not stall the pod's supervisor (a full queue
+      // at systemd drops the message; the first failure is logged, so a flood cannot fill the log).
+      do { try systemd.send(lines, wait: false) } catch {
+        if !loggedFailure { Stage1Log.error("notify \(systemd.address): \(error) (later failures are not logged)") }
+        loggedFailure = true
+      }
     }
   }
 
