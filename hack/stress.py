@@ -5,6 +5,7 @@ what it promises and exits non-zero when something fails; it prints its figures 
 usage: hack/stress.py soak [N]             N pod lifecycles (default 1000)
        hack/stress.py load [CLIENTS] [SECONDS]   concurrent clients mixing every unary RPC (50, 300)
        hack/stress.py faults [N]           N rounds of SIGKILL at a random moment (default 100)
+       hack/stress.py density [N]          N pods each running a container, held at once (default 100)
        hack/stress.py all                  the short versions CI runs: soak 100, load 50 clients 60 s,
                                            faults 20
 
@@ -29,6 +30,13 @@ faults: rounds of: SIGKILL of liftoff-cri during a lifecycle (then restarted), S
         whole, and a second pull must succeed). After each round: every listed sandbox and
         container answers its status, a READY sandbox has a live stage1, and everything can be stopped and
         removed; at the end the same leak check.
+density: starts N pods one after another, each with a running container, and keeps them all: the start
+        time per pod (RunPodSandbox + CreateContainer + StartContainer) in five slices as pods grow, then
+        with all N running, five relists as kubelet's PLEG sends them (ListPodSandbox, ListContainers, a
+        ContainerStatus and a PodSandboxStatus each) with liftoff-cri's CPU time per relist, memory per
+        pod (stage1's PSS, liftoff-cri's growth), liftoff-cri's descriptors, the host's inotify instances
+        and pids; every container must be RUNNING and every pod must answer on its own IP address. Then
+        the teardown time per pod and the same leak check.
 """
 import collections, os, random, re, signal, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -535,6 +543,110 @@ def faults(n):
         node.close()
 
 
+def cpu_ticks(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])  # utime + stime
+
+
+def pss_kb(pid):
+    try:
+        return sum(int(l.split()[1]) for l in open(f"/proc/{pid}/smaps_rollup") if l.startswith("Pss:"))
+    except OSError:
+        return 0
+
+
+def inotify_instances():
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                n += sum(1 for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify")
+            except OSError:
+                pass
+    return n
+
+
+def ask(ip, port):
+    """What a TCP server at ip:port says before closing (5 s at most)."""
+    import socket
+    try:
+        with socket.create_connection((ip, port), timeout=5) as so:
+            out = b""
+            while chunk := so.recv(4096):
+                out += chunk
+            return out
+    except OSError:
+        return b""
+
+
+def density(n):
+    node = Node()
+    pb = node.pb
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        c = Timed(node.pb, node.sock)
+        pull(node, c)
+        rss0, fds0, _ = idle_figures(node)
+        tag = f"dens{random.randrange(10**6)}"
+        pods, starts = [], []
+        t0 = time.time()
+        for i in range(n):
+            t = time.perf_counter()
+            sid, cid, _ = start_pod(node, c, f"{tag}-{i}", cmd=["/bin/sh", "-c", "exec nc -ll -p 8080 -e echo pong"])
+            starts.append(time.perf_counter() - t)
+            pods.append((sid, cid))
+        say(f"density: {n} pods started in {time.time() - t0:.1f} s")
+        k = max(1, n // 5)
+        for j in range(0, n, k):
+            s = starts[j:j + k]
+            say(f"  pods {j + 1:4d}-{j + len(s):4d}: start (run + create + start) median {statistics.median(s) * 1000:7.1f} ms"
+                f"  max {max(s) * 1000:7.1f} ms")
+        first, last = statistics.median(starts[:k]), statistics.median(starts[-k:])
+        if last > first * 2 + 0.05:
+            fail(f"density: a pod's start took {last * 1000:.0f} ms at the end against {first * 1000:.0f} ms at first")
+        relists, ticks = [], 0
+        for _ in range(5):
+            c0, t = cpu_ticks(node.proc.pid), time.perf_counter()
+            c.rt("ListPodSandbox", pb.ListPodSandboxRequest())
+            lc = c.rt("ListContainers", pb.ListContainersRequest()).containers
+            for sid, cid in pods:
+                c.rt("ContainerStatus", pb.ContainerStatusRequest(container_id=cid))
+                c.rt("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sid))
+            relists.append(time.perf_counter() - t)
+            ticks += cpu_ticks(node.proc.pid) - c0
+        running = sum(1 for x in lc if x.state == pb.CONTAINER_RUNNING)
+        say(f"density: relist (2 lists + {n} ContainerStatus + {n} PodSandboxStatus) median "
+            f"{statistics.median(relists) * 1000:.1f} ms client-side, liftoff-cri CPU {ticks / 5 / hz * 1000:.1f} ms per relist")
+        if running != n:
+            fail(f"density: {running} of {n} containers RUNNING")
+        # Every pod answers on its own address (traffic only to the test's bridge).
+        answered = 0
+        for sid, _ in pods:
+            ip = c.rt("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sid)).status.network.ip
+            answered += b"pong" in ask(ip, 8080)
+        if answered != n:
+            fail(f"density: {answered} of {n} pods answered on their IP address")
+        rss1, fds1, _ = idle_figures(node)
+        stage1 = cmdline_pids(f"liftoff-stage1 --pod-dir {node.w}/")
+        pss = sum(pss_kb(p) for p in stage1)
+        say(f"density: {answered}/{n} pods answered on their IP; {len(stage1)} stage1 processes, PSS {pss / max(1, len(stage1)):.0f} KiB each; "
+            f"liftoff-cri RSS {rss0} -> {rss1} KiB ({(rss1 - rss0) / n:.1f} KiB per pod), fds {fds0} -> {fds1}; "
+            f"host: {inotify_instances()} inotify instances, {len([p for p in os.listdir('/proc') if p.isdigit()])} processes")
+        if len(stage1) != n:
+            fail(f"density: {len(stage1)} stage1 processes for {n} pods")
+        if pss / max(1, len(stage1)) + (rss1 - rss0) / n > 1024:
+            fail("density: more than 1 MiB per pod")
+        t = time.perf_counter()
+        for sid, _ in pods:
+            c.rt("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sid))
+            c.rt("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        say(f"density: teardown (StopPodSandbox + RemovePodSandbox with a running container) "
+            f"{(time.perf_counter() - t) / n * 1000:.0f} ms per pod")
+        node.leak_check("density")
+    finally:
+        node.close()
+
+
 def _quiet(f):
     try:
         f()
@@ -560,6 +672,8 @@ def main():
         load(int(args[1]) if len(args) > 1 else 50, int(args[2]) if len(args) > 2 else 300)
     elif what == "faults":
         faults(int(args[1]) if len(args) > 1 else 100)
+    elif what == "density":
+        density(int(args[1]) if len(args) > 1 else 100)
     elif what == "all":
         soak(100)
         load(50, 60)
