@@ -2,6 +2,11 @@
 // log file in the CRI format (LiftoffCore/CRILog.swift) and to its attached clients (AppAttach). The file is opened with O_APPEND and can be reopened
 // (kubelet rotates it, then asks ReopenContainerLog) without losing a line: records are built in
 // memory and written whole.
+//
+// A full disk (or any failed write) never blocks the app and never leaves a torn record: the pipes are
+// still read, what cannot be written is dropped and counted, a record cut short is taken back
+// (ftruncate to where it began: stage1 is the file's only writer), the failure is reported once, and
+// writing resumes with the next record once the disk has room again.
 import Glibc
 import LiftoffCore
 import LiftoffOS
@@ -18,6 +23,8 @@ final class AppLog {
 
   /// The stream name of each fd (the splitters know it too).
   var names: [Int32: String] = [:]
+  /// Bytes of records dropped since writes began to fail (0: the log is being written).
+  private(set) var dropped = 0
 
   init(app: String, path: String?, output: [(stream: String, fd: Int32)]) throws {
     self.app = app
@@ -84,9 +91,33 @@ final class AppLog {
     streams.removeAll()
   }
 
+  /// Writes whole records, or none of them (see the top of the file).
   func write(_ bytes: [UInt8]) {
     guard !bytes.isEmpty, fileFD >= 0 else { return }
-    do { try FileSystem.writeAll(fileFD, bytes, path: path) } catch { Stage1Log.error("app \(app): log: \(error)") }
+    var done = 0
+    while done < bytes.count {
+      let n = bytes[done...].withUnsafeBytes { Glibc.write(fileFD, $0.baseAddress, $0.count) }
+      if n > 0 {
+        done += n
+        continue
+      }
+      if n < 0 && errno == EINTR { continue }
+      let err = n < 0 ? errno : ENOSPC
+      if done > 0 {
+        // Part of the records went in: take it back, so that the file holds only whole records.
+        var st = stat()
+        if fstat(fileFD, &st) == 0 { _ = ftruncate(fileFD, st.st_size - off_t(done)) }
+      }
+      if dropped == 0 {
+        Stage1Log.error("app \(app): log \(path ?? ""): \(String(cString: strerror(err))); its output is dropped until the log can be written again")
+      }
+      dropped += bytes.count
+      return
+    }
+    if dropped > 0 {
+      Stage1Log.error("app \(app): log \(path ?? "") written again; \(dropped) bytes of records were dropped")
+      dropped = 0
+    }
   }
 
   deinit {

@@ -53,3 +53,88 @@ import Testing
     }
   }
 }
+
+extension FullDiskTests {
+  /// The log's disk fills while the container writes: the container is not blocked, the log holds only
+  /// whole CRI records (none torn by a short write), and once space returns new lines are written again.
+  @Test func logsOnAFullDiskDropWholeRecordsAndResume() async throws {
+    guard getuid() == 0, let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let logs = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-enospc-logs-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    _ = try shell("mount -t tmpfs -o size=256k liftoff-enospc-logs '\(logs)'")
+    let server = try CRITestServer()
+    defer {
+      server.stop()
+      _ = try? shell("umount -l '\(logs)'; rmdir '\(logs)'")
+    }
+    try await server.withClients { runtime, images in
+      var pull = Runtime_V1_PullImageRequest()
+      pull.image.image = image
+      _ = try await images.pullImage(pull)
+      var run = Runtime_V1_RunPodSandboxRequest()
+      run.config = sandboxConfig("full-logs")
+      run.config.logDirectory = logs + "/pod"
+      let sandbox = try await runtime.runPodSandbox(run).podSandboxID
+      // Lines of ~100 bytes, 50 a second; the count also goes to a file, to see the app move on.
+      let pad = String(repeating: "x", count: 80)
+      let script = "i=0; while true; do i=$((i+1)); echo line-$i-\(pad); echo $i > /tmp/count; usleep 20000; done"
+      let container = try await createAndStart(
+        runtime, sandboxID: sandbox, containerConfig("writer", image: image, script, logPath: "writer.log"))
+      let log = logs + "/pod/writer.log"
+      func lines() -> [Substring] {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+      }
+      // The app rewrites the file 50 times a second (`cat` may catch it empty): a few tries.
+      func count() async throws -> Int {
+        for _ in 0..<10 {
+          if let n = Int(try await execOutput(runtime, container, "cat /tmp/count").trimmingCharacters(in: .whitespacesAndNewlines)) { return n }
+        }
+        return -1
+      }
+      for _ in 0..<100 where lines().count < 5 { try await Task.sleep(for: .milliseconds(50)) }
+      #expect(lines().count >= 5, "the container's first lines are not in its log")
+
+      // Fill the disk; the app goes on writing (its pipe is still read), the log stops growing (once
+      // the rest of its last tmpfs page, which is its own, is used: 1.5 s of lines is more than 4 KiB).
+      _ = try shell("dd if=/dev/zero of='\(logs)/filler' bs=4k 2>/dev/null; sync")
+      try await Task.sleep(for: .milliseconds(1500))
+      let full = try await count()
+      let sizeFull = (try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+      try await Task.sleep(for: .seconds(1))
+      let later = try await count()
+      #expect(later > full + 20, "the app did not go on while the log's disk was full: \(full) -> \(later)")
+      let sizeStill = (try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+      #expect(sizeStill == sizeFull, "the log grew on a full disk: \(sizeFull) -> \(sizeStill)")
+
+      // Space back: lines newer than the ones dropped appear.
+      try FileManager.default.removeItem(atPath: logs + "/filler")
+      var resumed = false
+      for _ in 0..<100 {
+        if lines().contains(where: { $0.contains("line-\(later + 1)-") || $0.contains("line-\(later + 2)-") }) {
+          resumed = true
+          break
+        }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(resumed, "no line after line-\(later) reached the log once space returned")
+
+      // Every line is a whole CRI record: TIMESTAMP STREAM TAG line-N-<pad>; the numbers increase.
+      var last = 0
+      var gaps = 0
+      let all = lines().dropLast()  // the file ends with a newline
+      for line in all {
+        let f = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+        let n = f.count == 4 ? Int(f[3].dropFirst(5).prefix { $0 != "-" }) : nil
+        let ok = f.count == 4 && f[0].count >= 20 && f[0].hasSuffix("Z") && f[1] == "stdout" && f[2] == "F" && n != nil
+          && f[3] == "line-\(n!)-\(pad)"
+        #expect(ok, "a torn or foreign record in the log: \(line.prefix(200))")
+        guard ok, let n else { continue }
+        #expect(n > last, "line \(n) after \(last)")
+        if n > last + 1 { gaps += 1 }
+        last = n
+      }
+      #expect(gaps >= 1, "no lines were dropped: the disk never filled?")
+    }
+  }
+}
