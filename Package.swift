@@ -113,7 +113,7 @@ let package = Package(
     .target(
       name: "LiftoffCRI",
       dependencies: [
-        "LiftoffPod", "LiftoffImage", "LiftoffNet", "LiftoffCDI", "LiftoffOS", "LiftoffCore",
+        "LiftoffPod", "LiftoffImage", "LiftoffCatalog", "LiftoffNet", "LiftoffCDI", "LiftoffOS", "LiftoffCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -11,6 +11,7 @@ export PATH=/opt/swift/usr/bin:$PATH
 
 hack/install-deps.sh
 hack/check-generated.sh
+hack/check-deps.sh
 swift build
 export LIFTOFF_BIN_DIR=$(swift build --show-bin-path)
 if [[ -x hack/test-env.sh ]]; then

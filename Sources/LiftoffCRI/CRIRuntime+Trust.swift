@@ -7,6 +7,7 @@
 // the caller is allowed to ask, and the request is sound; it is the image that does not meet the
 // node's policy, as it stands — re-signing it, pulling it again or changing the rule changes the
 // answer. PERMISSION_DENIED already means that the registry refused the credentials.
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffImage
 

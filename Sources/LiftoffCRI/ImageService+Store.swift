@@ -9,6 +9,7 @@
 // (INVALID_ARGUMENT naming it otherwise), and an image asked about for a handler is answered with
 // `spec` = {image: its ID, runtime_handler: that handler}, so the caller can tell which it is for.
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffImage
 

@@ -5,6 +5,7 @@
 // every file read from them must resolve inside the unpacked directory.
 import CArchive
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 
 #if canImport(Glibc)

@@ -8,6 +8,7 @@
 // Pulls of the same blob or layer (in this process or another) wait on one lock and share the result.
 import CArchive
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import NIOCore
 import Synchronization

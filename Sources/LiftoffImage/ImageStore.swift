@@ -10,6 +10,7 @@
 // removes; the image is visible only once its name record is in place.
 import CArchive
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffOS
 

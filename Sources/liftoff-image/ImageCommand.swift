@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import LiftoffCLI
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffImage
 
