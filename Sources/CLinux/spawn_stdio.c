@@ -77,3 +77,34 @@ int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *
   posix_spawnattr_destroy(&attr);
   return rc;
 }
+
+int liftoff_spawn_hook(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                       int output_fd, const char *cwd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  int rc = posix_spawn_file_actions_init(&actions);
+  if (rc != 0) return rc;
+  rc = posix_spawnattr_init(&attr);
+  if (rc != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+  }
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  // Its own process group: a hook that times out is killed with everything it started.
+  posix_spawnattr_setpgroup(&attr, 0);
+  rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, output_fd, 1);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, output_fd, 2);
+  if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+  // Only stdio: no descriptor of the caller (CLOEXEC or not) reaches the hook.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
