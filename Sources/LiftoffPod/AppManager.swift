@@ -207,6 +207,11 @@ public struct AppManager: Sendable {
         "pod \(id): its stage1 (protocol level \(level), from an older liftoff) does not apply mount flags "
           + "(\(m.flags.joined(separator: ",")) on \(m.destination)); recreate the pod to use them")
     }
+    if level < 3, let h = app.hooks.first {
+      throw .init(
+        .failedPrecondition,
+        "pod \(id): its stage1 (protocol level \(level), from an older liftoff) does not run hooks (\(h.label)); recreate the pod to use them")
+    }
   }
 
   /// Adds an app (state `created`) to a running mutable pod.
