@@ -38,8 +38,9 @@ int liftoff_set_winsize(int fd, unsigned short rows, unsigned short cols) {
   return ioctl(fd, TIOCSWINSZ, &ws) == 0 ? 0 : errno;
 }
 
-int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                        int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path) {
+// liftoff_spawn_stdio, in working directory cwd when it is not NULL.
+static int spawn_stdio_in(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                          int stdout_fd, int stderr_fd, const char *tty_path, const char *cwd) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   int rc = posix_spawn_file_actions_init(&actions);
@@ -69,6 +70,7 @@ int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
   }
+  if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
   // Only stdio: none of the server's own descriptors (CLOEXEC or not) reaches the child.
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
@@ -76,4 +78,15 @@ int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   return rc;
+}
+
+int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                        int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path) {
+  return spawn_stdio_in(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, tty_path, NULL);
+}
+
+// An OCI hook: its own process group (killed whole at its timeout), stdout and stderr one pipe.
+int liftoff_spawn_hook(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                       int output_fd, const char *cwd) {
+  return spawn_stdio_in(pid, path, argv, envp, stdin_fd, output_fd, output_fd, NULL, cwd);
 }

@@ -14,7 +14,9 @@
 //                   default, none for `none`); uid/gid default to the container's user and group
 //   mounts          `--volume` bind mounts with ro/rw, propagation and nosuid/nodev/noexec
 //   additionalGids  `--supplementary-groups` (0 skipped, as the reference implementation does)
-//   hooks, intelRdt refused with UNIMPLEMENTED naming the device and the hook: never ignored
+//   hooks           `--hook STAGE=JSON` in the same order (stage1 runs them: LiftoffCore/AppHook.swift);
+//                   a hook whose path is not absolute or timeout not positive is INVALID_ARGUMENT
+//   intelRdt        refused with UNIMPLEMENTED naming the device (no resctrl here): never ignored
 // A later node or mount for the same container path replaces an earlier one (the CRI's own too), as
 // the reference implementation's RemoveDevice/RemoveMount before each add.
 import Foundation
@@ -31,6 +33,8 @@ struct CDIContainerChanges {
   /// `--volume` values, by container path.
   var mounts: [(path: String, spec: String)] = []
   var groups: [UInt32] = []
+  /// OCI hooks, in the devices' order.
+  var hooks: [AppHook] = []
 
   var devicePaths: Set<String> { Set(devices.map(\.path)) }
   var mountPaths: Set<String> { Set(mounts.map(\.path)) }
@@ -75,9 +79,13 @@ extension ContainerArguments {
     let processGID = sc.hasRunAsGroup ? UInt32(clamping: sc.runAsGroup.value) : 0
     for r in cdiDevices {
       let what = "CDI device \(r.device) (spec \(r.specPath))"
-      if let h = r.edits.hooks.first {
-        throw LiftoffError(
-          .unimplemented, "\(what): hook \(h.hookName) (\(h.path)) is not supported: Liftoff does not run CDI hooks yet")
+      for h in r.edits.hooks {
+        guard let stage = AppHook.Stage(rawValue: h.hookName) else {
+          throw LiftoffError.invalidArgument("\(what): unknown hook \(h.hookName)")
+        }
+        let hook = AppHook(stage: stage, path: h.path, args: h.args, env: h.env, timeoutSeconds: h.timeout, name: what)
+        if let p = hook.problem { throw LiftoffError.invalidArgument("\(what): hook \(h.hookName) (\(h.path)): \(p)") }
+        c.hooks.append(hook)
       }
       if r.edits.intelRdt { throw LiftoffError(.unimplemented, "\(what): intelRdt is not supported") }
       for kv in r.edits.env {

@@ -82,6 +82,7 @@ struct ContainerArguments {
     }
     a += cdi.devices.flatMap { ["--device", $0.spec] }
     if !cdi.groups.isEmpty { a += ["--supplementary-groups", cdi.groups.map(String.init).joined(separator: ",")] }
+    a += cdi.hooks.flatMap { ["--hook", "\($0.stage.rawValue)=\($0.jsonWithoutStage.serialized())"] }
     // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
     if config.tty {
       a.append("--tty")

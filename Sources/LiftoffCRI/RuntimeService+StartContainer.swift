@@ -17,7 +17,9 @@ extension RuntimeService {
         guard current.sandbox.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(current.sandbox.id) of container \(container.id) is not ready")
         }
-        _ = try await runtime.stage0.run(["app", "start", "--app", container.id, container.sandbox.id])
+        // A container with hooks may hold the start for as long as they may take (AppHook.swift).
+        _ = try await runtime.stage0.run(
+          ["app", "start", "--app", container.id, container.sandbox.id], timeout: 120 + Double(current.app.hookBudgetSeconds))
       }
       let started = try runtime.container(container.id)
       await runtime.emit(.containerStartedEvent, id: container.id, sandboxID: container.sandbox.id)

@@ -138,6 +138,9 @@ public struct AppManifest: Sendable, Equatable {
   /// LISTEN_FDNAMES set; 0 for every other app.
   public var listenFDs: Int = 0
   public var listenFDNames: String?
+  /// OCI lifecycle hooks stage1 runs for the app (AppHook.swift), in order; JSON `"hooks"`, absent
+  /// when empty.
+  public var hooks: [AppHook] = []
 
   public init(
     name: String, image: AppImage, exec: [String], env: [String], workingDir: String = "/",
@@ -584,6 +587,7 @@ extension AppManifest {
       ("tty", .bool(tty)),
       ("stdin", .bool(stdin)),
       ("stdinOnce", .bool(stdinOnce)),
+      ("hooks", hooks.isEmpty ? nil : .array(hooks.map(\.json))),
     ]
     return .obj(members + security.jsonMembers)
   }
@@ -665,6 +669,7 @@ extension AppManifest {
     stdin = try j.optBool("stdin", in: ctx) ?? false
     stdinOnce = try j.optBool("stdinOnce", in: ctx) ?? false
     security = try AppSecurity(json: j, in: ctx)
+    for (i, h) in try j.objects("hooks", in: ctx).enumerated() { hooks.append(try AppHook(json: h, in: "\(ctx) hooks[\(i)]")) }
   }
 }
 

@@ -22,8 +22,12 @@
 ///   1: stage1 of builds before 2026-12-04 (no `stage1/protocol` file, no `"v"`).
 ///   2: `"v"` in requests, `stage1/protocol`; bind mounts' `flags` (nosuid, nodev, noexec) in pod.json,
 ///      which a level-1 stage1 would ignore.
+///   3: apps' `hooks` in pod.json (AppHook.swift), which a level-2 stage1 would ignore. No request changed,
+///      so requests still say 2 (`requestLevel`): a level-2 stage1 goes on serving this build.
 public enum Stage1Protocol {
-  public static let level = 2
+  public static let level = 3
+  /// The least level that understands every request this build sends (`"v"`).
+  public static let requestLevel = 2
   /// Where a running stage1 keeps its level, relative to its pod's directory.
   public static let levelFile = "stage1/protocol"
   /// A level file's contents; nil when it does not hold one.
@@ -47,7 +51,7 @@ public enum Stage1Request: Sendable, Equatable {
   case reopenLog(name: String)
 
   public var json: JSON {
-    let v: (String, JSON?) = ("v", .int(Stage1Protocol.level))
+    let v: (String, JSON?) = ("v", .int(Stage1Protocol.requestLevel))
     switch self {
     case .ping: return .obj([("op", .string("ping")), v])
     case .stopPod(let t): return .obj([("op", .string("stopPod")), v, ("timeoutSeconds", .int(t))])

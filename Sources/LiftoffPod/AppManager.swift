@@ -207,6 +207,11 @@ public struct AppManager: Sendable {
         "pod \(id): its stage1 (protocol level \(level), from an older liftoff) does not apply mount flags "
           + "(\(m.flags.joined(separator: ",")) on \(m.destination)); recreate the pod to use them")
     }
+    if level < 3, let h = app.hooks.first {
+      throw .init(
+        .failedPrecondition,
+        "pod \(id): its stage1 (protocol level \(level), from an older liftoff) does not run hooks (\(h.label)); recreate the pod to use them")
+    }
   }
 
   /// Adds an app (state `created`) to a running mutable pod.
@@ -230,8 +235,10 @@ public struct AppManager: Sendable {
   }
 
   public func start(_ id: String, app: String) throws(LiftoffError) {
-    _ = try runningMutablePod(id)
-    try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .startApp(name: app)).check()
+    let m = try runningMutablePod(id)
+    // stage1 answers once the app's hooks ran (AppHook.swift): each is bound by its timeout.
+    try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .startApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
+      .check()
   }
 
   /// Stops an app (stop signal, SIGKILL after `timeoutSeconds`) and returns once it has exited.
@@ -258,7 +265,8 @@ public struct AppManager: Sendable {
     guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
     if place == .run && pods.isLocked(id, .run) {
       if store.readAppState(id, at: .run, app: app)?.phase == .running { try stop(id, app: app, timeoutSeconds: 0) }
-      try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app)).check()
+      try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
+        .check()
     }
     try withManifestLock(id, place) {
       var m = try store.readManifest(id, at: place)
@@ -269,6 +277,10 @@ public struct AppManager: Sendable {
       try FileSystem.removeTree(appDir)
     }
   }
+
+  /// The control socket's usual 30 s, plus what the app's hooks may take (poststop runs when an app
+  /// that was still running is removed).
+  func controlTimeout(_ app: AppManifest?) -> Int { 30 + (app?.hookBudgetSeconds ?? 0) }
 
   public func reopenLog(_ id: String, app: String) throws(LiftoffError) {
     _ = try runningMutablePod(id)

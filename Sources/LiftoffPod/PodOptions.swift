@@ -95,6 +95,8 @@ public struct AppOptions: Sendable {
   /// Socket activation: descriptors 3… passed to this app (see AppManifest.listenFDs).
   public var listenFDs = 0
   public var listenFDNames: String?
+  /// OCI lifecycle hooks (`--hook STAGE=JSON`; liftoff-cri: a CDI device's hooks), run by stage1.
+  public var hooks: [AppHook] = []
 
   public init(image: ResolvedImage, imageName: String) {
     self.image = image

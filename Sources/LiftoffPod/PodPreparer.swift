@@ -326,6 +326,10 @@ public struct PodPreparer {
     app.ambientCapabilities = ambient
     app.listenFDs = o.listenFDs
     app.listenFDNames = o.listenFDNames
+    for h in o.hooks {
+      if let p = h.problem { throw .invalidArgument("app \(name): \(h.label): \(p)") }
+    }
+    app.hooks = o.hooks
     return app
   }
 

@@ -41,6 +41,8 @@ struct AppLauncher {
   let mountUserNamespaces = MountUserNamespaces()
 
   var rootfs: String { "\(appDir)/rootfs/merged" }
+  /// The app's OCI hooks and their bundle (AppHooks.swift).
+  var hooks: AppHooks { AppHooks(pod: pod, app: app, appDir: appDir) }
   /// The pod's directory (`<pod>/apps/<name>` is appDir).
   var podDir: String { FileSystem.parent(of: FileSystem.parent(of: appDir)) }
 
@@ -49,6 +51,7 @@ struct AppLauncher {
 
   func launch() -> Outcome {
     var seccompProgram: [UInt8]?
+    let hooks = self.hooks
     do {
       let upper = "\(appDir)/rootfs/upper"
       let work = "\(appDir)/rootfs/work"
@@ -65,6 +68,7 @@ struct AppLauncher {
       if pod.flavor == .default && app.seccomp != "unconfined" {
         seccompProgram = try FileSystem.readBytes("\(appDir)/seccomp.bpf")
       }
+      if !app.hooks.isEmpty { try hooks.writeBundle() }
     } catch {
       _ = try? Mounts.unmount(rootfs)
       mountUserNamespaces.closeAll()
@@ -85,8 +89,11 @@ struct AppLauncher {
     // With its own devpts, the app opens its pty inside and sends the master back on this pair.
     var ptySockets: (parent: Int32, child: Int32)?
     var input: (read: Int32, write: Int32)?
+    // The handshake that lets stage1 run hooks before pivot_root (AppHooks.swift); nil: no such hooks.
+    var sync: AppHooks.Sync?
     let pid: Int32
     do {
+      if hooks.needsSync { sync = try AppHooks.Sync.make() }
       if app.tty && pod.flavor == .default {
         let p = try Terminal.socketPair()
         ptySockets = (p.0, p.1)
@@ -117,6 +124,7 @@ struct AppLauncher {
         pid = try ProcessControl.fork(namespaces: namespaces)
       }
     } catch {
+      for fd in (sync?.childEnds ?? []) + (sync?.parentEnds ?? []) { close(fd) }
       return .failed("starting: \(error)", pid: nil)
     }
     if pid == 0 {
@@ -131,6 +139,7 @@ struct AppLauncher {
       if let pty { keep.append(pty.slave) }
       if let input { keep.append(input.read) }
       if let ptySockets { keep.append(ptySockets.child) }
+      if let sync { keep += sync.childEnds }
       ProcessControl.closeDescriptors(keeping: keep)
       _ = chdir("/")
       // Parent-death signal first, then wait for the parent's go: if stage1 died before the
@@ -152,7 +161,7 @@ struct AppLauncher {
         close(input.read)
       }
       let failure = childMain(
-        seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child, joined: joined.read)
+        seccompProgram: seccompProgram, errorPipe: pipe.write, ptySocket: ptySockets?.child, joined: joined.read, sync: sync)
       let message = Array(failure.utf8.prefix(4000))
       try? FileSystem.writeAll(pipe.write, message)
       _exit(127)
@@ -167,6 +176,10 @@ struct AppLauncher {
     if let ptySockets { close(ptySockets.child) }
     if let input { close(input.read) }
     close(joined.read)
+    if let sync {
+      for fd in sync.childEnds { close(fd) }
+      AppHooks.sendPID(sync, pid)
+    }
     var one: UInt8 = 1
     _ = write(go.write, &one, 1)
     close(go.write)
@@ -178,6 +191,9 @@ struct AppLauncher {
       cgroupError = "cgroup: \(error)"
     }
     close(joined.write)
+    // prestart and createRuntime hooks, once the app's mounts exist (a failure kills the child).
+    let hookFailure = sync.flatMap { cgroupError == nil ? hooks.parentSync($0, pid: pid) : nil }
+    if let sync, cgroupError != nil { for fd in sync.parentEnds { close(fd) } }
     var report: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -189,6 +205,9 @@ struct AppLauncher {
     close(pipe.read)
     if let cgroupError {
       report = Array(cgroupError.utf8)
+    }
+    if let hookFailure {
+      report = Array("hooks: \(hookFailure)".utf8)
     }
     if !report.isEmpty {
       for o in output { close(o.read) }
@@ -224,8 +243,11 @@ struct AppLauncher {
   // MARK: the child, between fork and exec
 
   /// Returns only on failure, with what went wrong.
-  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32, ptySocket: Int32?, joined: Int32) -> String {
+  func childMain(seccompProgram: [UInt8]?, errorPipe: Int32, ptySocket: Int32?, joined: Int32, sync: AppHooks.Sync?) -> String {
     var step = "setup"
+    // The app's pid as stage1 (the host) sees it, for the hooks' state.
+    var hostPID: Int32?
+    let hooks = self.hooks  // resolved once, before pivot_root hides the host's paths
     do {
       step = "parent-death signal"
       ProcessControl.setParentDeathSignal(SIGKILL)
@@ -260,6 +282,10 @@ struct AppLauncher {
         try mountNotifySocket(root)
         try mountNetworkFiles(root)
         try maskPaths(root)
+        if let sync {
+          step = "hooks"
+          hostPID = try hooks.childSync(sync)
+        }
         step = "pivot_root"
         try Mounts.pivotRoot(root.fd, path: rootfs)
         if app.readOnlyRootfs {
@@ -271,6 +297,10 @@ struct AppLauncher {
         for d in ["/dev", "/proc", "/sys"] { try root.bind(d, at: d) }
         try mountVolumes(root)
         try mountNotifySocket(root)
+        if let sync {
+          step = "hooks"
+          hostPID = try hooks.childSync(sync)
+        }
         step = "chroot"
         guard fchdir(root.fd.raw) == 0, chroot(".") == 0 else { throw SystemCallError("chroot", errno: errno, path: rootfs) }
       }
@@ -334,6 +364,8 @@ struct AppLauncher {
       repeat { n = read(joined, &byte, 1) } while n < 0 && errno == EINTR
       guard n == 1 else { return "cgroup: stage1 could not move the app into its cgroup" }
       ProcessControl.closeDescriptors(keeping: [errorPipe] + listenFDs)
+      // Inside the container, as the app's user with its capabilities, in its cgroup: right before execve.
+      if let failure = hooks.run([.startContainer], pid: hostPID, cwd: nil) { return "hooks: \(failure)" }
       var env = app.env
       if !listenFDs.isEmpty {
         // Socket activation: exactly the descriptors systemd passed, at the numbers it passed them

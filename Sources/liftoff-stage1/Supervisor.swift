@@ -274,6 +274,7 @@ final class Supervisor {
         }
       }
       writeState(app.name, AppState(phase: .running, pid: pid, pidStartTime: ProcessControl.startTime(of: pid), startedAt: Clock.nowRFC3339()))
+      if !app.hooks.isEmpty { launcher.hooks.runLogged(.poststart, pid: pid) }
     case .failed(let message, let pid):
       Stage1Log.error("app \(app.name): \(message)")
       if let pid { _ = try? ProcessControl.wait(pid) }
@@ -283,6 +284,8 @@ final class Supervisor {
         app.name,
         AppState(phase: .exited, startedAt: now, finishedAt: now, exitCode: 127, reason: .startFailed, message: message))
       if exitStatus == 0 { exitStatus = 127 }
+      // Hooks that ran before the failure may have set something up: poststop lets them take it down.
+      if !app.hooks.isEmpty { launcher.hooks.runLogged(.poststop, pid: pid) }
       if !manifest.mutable { beginStop(timeoutSeconds: manifest.stopTimeoutSeconds) }
     }
   }
@@ -307,6 +310,9 @@ final class Supervisor {
     writeState(name, s)
     cgroups.removeApp(pod: manifest.id, app: name)
     if t.shellStatus != 0 && exitStatus == 0 { exitStatus = t.shellStatus }
+    if let app = manifest.app(named: name), !app.hooks.isEmpty {
+      AppHooks(pod: manifest, app: app, appDir: appDir(name)).runLogged(.poststop, pid: pid)
+    }
   }
 
   func signal(app name: String, _ sig: Int32) {

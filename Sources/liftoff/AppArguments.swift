@@ -19,7 +19,9 @@ struct AppArguments {
     --no-new-privileges[=false], --privileged, --masked-paths P1,P2, --readonly-paths P1,P2 (replace the
     defaults; empty: none), --sysctl K=V (namespaced only), --device HOST[:CTR[:rwm]] (or path=CTR,type=c|b,major=N,minor=N,mode=OCTAL,uid=N,gid=N,access=[rwm]),
     --supplementary-groups G1,G2, --supplementary-groups-policy merge|strict, --pid-namespace container|host|pod|target:APP,
-    --stop-signal SIG, --annotation K=V, --label K=V, -- ARGS…, --- next IMAGE
+    --stop-signal SIG, --annotation K=V, --label K=V, --hook STAGE={"path":"/ABS","args":[…],"env":[…],"timeout":N}
+    (an OCI hook; STAGE prestart|createRuntime|createContainer|startContainer|poststart|poststop; repeatable,
+    run in order), -- ARGS…, --- next IMAGE
     Resource flags (also for `app update`): \(resourceHelp)
     """
 
@@ -163,6 +165,7 @@ struct AppArguments {
         guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--sysctl \(v): expected KEY=VALUE") }
         o.sysctls[kv[0]] = kv[1]
       case "--device": o.devices.append(try value(flag, inline))
+      case "--hook": o.hooks.append(try AppHook(flag: try value(flag, inline)))
       case "--supplementary-groups":
         let v = try value(flag, inline)
         for g in v.split(separator: ",") {

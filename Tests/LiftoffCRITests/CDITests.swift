@@ -1,7 +1,8 @@
 // CDI devices (Container Device Interface) through the real socket: liftoff-cri started with a temporary
 // `--cdi-spec-dirs` holding a JSON spec, a YAML spec, a broken spec and one of a too-new version;
 // device nodes made with mknod in a temporary directory as host paths, appearing at other container
-// paths; containers asking by `CDI_devices` and by `cdi.k8s.io/*` annotation.
+// paths; containers asking by `CDI_devices` and by `cdi.k8s.io/*` annotation. Hooks of every stage:
+// small scripts that record what they were given in a file the container also sees.
 import Foundation
 import GRPCCore
 import LiftoffCRI
@@ -31,7 +32,9 @@ import Testing
            "deviceNodes": [{"path": "/dev/cdi-fuse", "hostPath": "\(dev)/fuse-node", "permissions": "rw", "fileMode": 432}]}},
         {"name": "hooked", "containerEdits": {
            "deviceNodes": [{"path": "/dev/cdi-hooked", "type": "c", "major": 1, "minor": 5}],
-           "hooks": [{"hookName": "createContainer", "path": "/usr/bin/true"}]}}
+           "hooks": [{"hookName": "createContainer", "path": "/usr/bin/true"}]}},
+        {"name": "rdt", "containerEdits": {"env": ["A=1"], "intelRdt": {"closID": "x"}}},
+        {"name": "relative-hook", "containerEdits": {"hooks": [{"hookName": "poststart", "path": "bin/true"}]}}
        ]}
       """.write(toFile: cdi + "/dev.json", atomically: true, encoding: .utf8)
     try """
@@ -118,8 +121,13 @@ import Testing
       await expectRPCError(.invalidArgument, "test.liftoff.io/new=n") { try await create(["test.liftoff.io/new=n"]) }
       await expectRPCError(.invalidArgument, "config.CDI_devices[0].name: invalid CDI device name \"../x/y=z\"") { try await create(["../x/y=z"]) }
       await expectRPCError(.invalidArgument, "annotation cdi.k8s.io/x") { try await create([], annotation: "test.liftoff.io/dev=null,/dev/sda") }
-      await expectRPCError(.unimplemented, "CDI device test.liftoff.io/dev=hooked") { try await create(["test.liftoff.io/dev=hooked"]) }
-      await expectRPCError(.unimplemented, "hook createContainer") { try await create(["test.liftoff.io/dev=hooked"]) }
+      await expectRPCError(.unimplemented, "CDI device test.liftoff.io/dev=rdt (spec \(specDir)/dev.json): intelRdt is not supported") {
+        try await create(["test.liftoff.io/dev=rdt"])
+      }
+      await expectRPCError(.invalidArgument, "CDI device test.liftoff.io/dev=relative-hook") { try await create(["test.liftoff.io/dev=relative-hook"]) }
+      await expectRPCError(.invalidArgument, "hook poststart (bin/true): path \"bin/true\" is not absolute") {
+        try await create(["test.liftoff.io/dev=relative-hook"])
+      }
 
       // A spec written while liftoff-cri runs is used by the next CreateContainer, and so is a change to one.
       let late = specDir + "/late.json"
@@ -143,5 +151,178 @@ import Testing
     let log = server.log()
     #expect(log.contains("CDI spec skipped") && log.contains("\(specDir)/broken.json") && log.contains("is not valid JSON"), "\(log.suffix(3000))")
     #expect(log.contains("\(specDir)/new.yml") && log.contains("cdiVersion 1.1.0 is newer"))
+  }
+
+  /// The hook scripts and a spec whose devices have hooks of every stage, under `root`; the log all
+  /// hooks append to is `root/shared/log` (the container sees `root/shared` at /hooklog).
+  static func writeHookSpecs(root: String) throws -> String {
+    let fm = FileManager.default
+    let cdi = root + "/cdi", shared = root + "/shared", bin = root + "/bin"
+    for d in [cdi, shared, bin] { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) }
+    // A host hook: one JSON line with its stage, working directory, environment, mount namespace and
+    // the state from stdin; createContainer also writes into the rootfs named by the bundle's config.json.
+    try """
+      #!/usr/bin/python3
+      import json, os, sys
+      stage, log = sys.argv[1], sys.argv[2]
+      # Python adds LC_CTYPE to a C locale's environment (PEP 538): not the hook's doing.
+      entry = {"stage": stage, "cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items() if k != "LC_CTYPE"}, "mntns": os.readlink("/proc/self/ns/mnt"),
+               "state": json.load(sys.stdin)}
+      if stage == "createContainer":
+          cfg = json.load(open("config.json"))
+          with open(os.path.join(cfg["root"]["path"], "hook-was-here"), "w") as f:
+              f.write("made by createContainer\\n")
+          entry["config"] = cfg
+      with open(log, "a") as f:
+          f.write(json.dumps(entry) + "\\n")
+      """.write(toFile: bin + "/hook.py", atomically: true, encoding: .utf8)
+    chmod(bin + "/hook.py", 0o755)
+    func host(_ stage: String, _ extra: String = "") -> String {
+      #"{"hookName": "\#(stage)", "path": "\#(bin)/hook.py", "args": ["hook.py", "\#(stage)", "\#(shared)/log"], "env": ["HOOK_ENV=\#(stage)"]\#(extra)}"#
+    }
+    // Inside the container (busybox): the same line from sh.
+    let start = #"""
+      {"hookName": "startContainer", "path": "/bin/sh", "env": ["PATH=/bin"], "args": ["sh", "-c",
+        "printf '{\"stage\": \"startContainer\", \"uid\": %s, \"mntns\": \"%s\", \"state\": ' $(id -u) $(readlink /proc/self/ns/mnt) >> /hooklog/log; cat >> /hooklog/log; echo '}' >> /hooklog/log"]}
+      """#
+    let fail = #"{"hookName": "createContainer", "path": "/bin/sh", "args": ["sh", "-c", "echo boom-from-hook >&2; exit 3"]}"#
+    let failRuntime = #"{"hookName": "createRuntime", "path": "/bin/sh", "args": ["sh", "-c", "echo runtime-says-no; exit 4"]}"#
+    // A hook that hangs, with a child of its own in its process group: both are killed at the timeout.
+    let hang = #"{"hookName": "createRuntime", "path": "/bin/sh", "args": ["sh", "-c", "/bin/sleep 987654 & exec /bin/sleep 987653"], "timeout": 1}"#
+    let marker = #"{"hookName": "poststop", "path": "/bin/sh", "args": ["sh", "-c", "cat > \#(root)/poststop-after-failure"]}"#
+    try """
+      {"cdiVersion": "0.6.0", "kind": "test.liftoff.io/hooks",
+       "devices": [
+        {"name": "all", "containerEdits": {
+           "mounts": [{"hostPath": "\(shared)", "containerPath": "/hooklog", "options": ["rw", "bind"]}],
+           "hooks": [\(host("poststop")), \(host("poststart")), \(start), \(host("createContainer")), \(host("createRuntime"))]}},
+        {"name": "failing", "containerEdits": {"hooks": [\(marker), \(fail)]}},
+        {"name": "failing-runtime", "containerEdits": {"hooks": [\(failRuntime)]}},
+        {"name": "hanging", "containerEdits": {"hooks": [\(hang)]}}
+       ]}
+      """.write(toFile: cdi + "/hooks.json", atomically: true, encoding: .utf8)
+    return cdi
+  }
+
+  @Test func cdiHooksRunAtEveryStageInOrderAndFailuresFailTheStart() async throws {
+    guard let env = ImageServiceTests.registry() else { return }
+    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-cdi-hooks-\(UUID().uuidString.prefix(8))").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let specDir = try Self.writeHookSpecs(root: root)
+    let server = try CRITestServer(extraArguments: ["--cdi-spec-dirs", specDir])
+    defer { server.stop() }
+    @Sendable func entries() throws -> [[String: Any]] {
+      let text = (try? String(contentsOfFile: root + "/shared/log", encoding: .utf8)) ?? ""
+      return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+    @Sendable func config(_ name: String, _ device: String) -> Runtime_V1_ContainerConfig {
+      var c = containerConfig(name, image: image, "sleep 1000")
+      var d = Runtime_V1_CDIDevice()
+      d.name = "test.liftoff.io/hooks=\(device)"
+      c.cdiDevices = [d]
+      return c
+    }
+    try await server.withClients { runtime, images in
+      let sandboxID = try await pullAndRunSandbox(runtime, images, image: image, name: "cdi-hooks")
+      let id = try await createAndStart(runtime, sandboxID: sandboxID, config("hooked", "all"))
+
+      // The spec lists them out of order: they run by stage. (The spec lists poststop first.)
+      var log = try entries()
+      #expect(log.map { $0["stage"] as? String } == ["createRuntime", "createContainer", "startContainer", "poststart"], "\(log)")
+      let containerNS = try await execOutput(runtime, id, "readlink /proc/self/ns/mnt").trimmingCharacters(in: .whitespacesAndNewlines)
+      let hostNS = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt")
+      guard log.count == 4 else { return }
+      let states = log.map { $0["state"] as? [String: Any] ?? [:] }
+      #expect(states.map { $0["status"] as? String } == ["creating", "creating", "created", "running"])
+      #expect(states.allSatisfy { $0["id"] as? String == id && $0["ociVersion"] as? String == "1.2.0" })
+      #expect(states.allSatisfy { ($0["annotations"] as? [String: String])?["test.liftoff.io/container"] == "hooked" })
+      // The host pid of the app's process, in every stage's state (not 1, its pid in its own namespace).
+      let pids = Set(states.map { $0["pid"] as? Int ?? 0 })
+      #expect(pids.count == 1 && pids.first! > 1, "\(pids)")
+      let pid = pids.first!
+      #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt") == containerNS)
+      // The bundle: config.json with the rootfs as root.path; the host hooks run in the bundle with
+      // exactly their env.
+      let bundle = states[0]["bundle"] as? String ?? ""
+      #expect(bundle.hasPrefix("/") && bundle.hasSuffix("/apps/\(id)/bundle") && Set(states.map { $0["bundle"] as? String }) == [bundle])
+      for e in log where e["stage"] as? String != "startContainer" {
+        #expect(e["cwd"] as? String == bundle)
+        #expect(e["env"] as? [String: String] == ["HOOK_ENV": e["stage"] as! String], "\(e)")
+      }
+      let cfg = log[1]["config"] as? [String: Any] ?? [:]
+      let rootPath = (cfg["root"] as? [String: Any])?["path"] as? String ?? ""
+      #expect(rootPath.hasSuffix("/apps/\(id)/rootfs/merged"), "\(cfg)")
+      #expect(((cfg["process"] as? [String: Any])?["args"] as? [String]) == ["/bin/sh", "-c", "sleep 1000"])
+      #expect(((cfg["mounts"] as? [[String: Any]]) ?? []).contains { $0["destination"] as? String == "/hooklog" && $0["source"] as? String == root + "/shared" })
+      // Namespaces: createRuntime and poststart in the runtime's (stage1's, not the container's, and
+      // not this test's either); createContainer and startContainer in the container's.
+      #expect(log[0]["mntns"] as? String != containerNS && log[0]["mntns"] as? String != hostNS)
+      #expect(log[3]["mntns"] as? String == log[0]["mntns"] as? String)
+      #expect(log[1]["mntns"] as? String == containerNS && log[2]["mntns"] as? String == containerNS)
+      #expect(log[2]["uid"] as? Int == 0)
+      // What createContainer wrote through root.path is in the container.
+      #expect(try await execOutput(runtime, id, "cat /hook-was-here") == "made by createContainer\n")
+
+      // poststop after the container stopped (stage "stopped", the same pid); only once, also after removal.
+      var stop = Runtime_V1_StopContainerRequest()
+      stop.containerID = id
+      stop.timeout = 1
+      _ = try await runtime.stopContainer(stop)
+      #expect(try await eventually { try entries().count == 5 })
+      log = try entries()
+      #expect(log.last?["stage"] as? String == "poststop" && (log.last?["state"] as? [String: Any])?["status"] as? String == "stopped")
+      #expect((log.last?["state"] as? [String: Any])?["pid"] as? Int == pid)
+      var rm = Runtime_V1_RemoveContainerRequest()
+      rm.containerID = id
+      _ = try await runtime.removeContainer(rm)
+      #expect(try entries().count == 5)
+
+      // A failing createContainer hook fails StartContainer naming the device, the hook, its status and
+      // output; the container is exited (not running), its poststop hook ran, and it can be removed.
+      func startFails(_ name: String, _ device: String, _ fragments: [String]) async throws -> String {
+        var create = Runtime_V1_CreateContainerRequest()
+        create.podSandboxID = sandboxID
+        create.config = config(name, device)
+        let cid = try await runtime.createContainer(create).containerID
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = cid
+        do {
+          _ = try await runtime.startContainer(start)
+          Issue.record("StartContainer of \(device) succeeded")
+        } catch let e as RPCError {
+          for f in fragments { #expect(e.message.contains(f), "\(e.message)") }
+        }
+        var status = Runtime_V1_ContainerStatusRequest()
+        status.containerID = cid
+        #expect(try await runtime.containerStatus(status).status.state == .containerExited)
+        return cid
+      }
+      let failed = try await startFails("failing", "failing", [
+        "hook createContainer /bin/sh (CDI device test.liftoff.io/hooks=failing (spec \(specDir)/hooks.json))",
+        "exited with status 3: boom-from-hook",
+      ])
+      #expect(FileManager.default.fileExists(atPath: root + "/poststop-after-failure"))
+      var rmFailed = Runtime_V1_RemoveContainerRequest()
+      rmFailed.containerID = failed
+      _ = try await runtime.removeContainer(rmFailed)
+      // A failing createRuntime hook (run by stage1, the app's process waiting before pivot_root): the same.
+      _ = try await startFails("failing-runtime", "failing-runtime", ["hook createRuntime /bin/sh", "exited with status 4: runtime-says-no"])
+
+      // A hanging hook is killed at its timeout (1 s), with the child it started.
+      let began = Date()
+      _ = try await startFails("hanging", "hanging", ["hook createRuntime /bin/sh", "was killed after its timeout of 1 s"])
+      #expect(Date().timeIntervalSince(began) < 15)
+      func sleeping() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { p in
+          guard Int(p) != nil, let c = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else { return false }
+          return String(decoding: c, as: UTF8.self).contains("98765")
+        }
+      }
+      #expect(try await eventually(5) { sleeping().isEmpty }, "\(sleeping())")
+      // The sandbox still works.
+      let after = try await createAndStart(runtime, sandboxID: sandboxID, containerConfig("after", image: image, "sleep 1000"))
+      #expect(try await execOutput(runtime, after, "echo ok") == "ok\n")
+    }
   }
 }

@@ -95,12 +95,36 @@ import Testing
     }
   }
 
-  @Test func hooksAreRefusedNamingTheDevice() throws {
+  @Test func hooksBecomeHookFlagsInOrderNamingTheDevice() throws {
     var e = CDIContainerEdits()
     e.env = ["A=1"]
-    e.hooks = [CDIHook(hookName: "createContainer", path: "/usr/bin/nvidia-cdi-hook")]
-    #expect { try render([CDIContainerEdits(), e]) } throws: {
-      ($0 as? LiftoffError)?.code == .unimplemented && "\($0)".contains("CDI device x.io/d=1") && "\($0)".contains("hook createContainer (/usr/bin/nvidia-cdi-hook)")
+    var h = CDIHook(hookName: "createContainer", path: "/usr/bin/nvidia-cdi-hook")
+    h.args = ["nvidia-cdi-hook", "update-ldcache"]
+    h.env = ["K=V"]
+    h.timeout = 5
+    e.hooks = [h, CDIHook(hookName: "poststop", path: "/bin/true")]
+    let hooks = values("--hook", try render([CDIContainerEdits(), e]).args)
+    #expect(hooks.count == 2)
+    let first = try AppHook(flag: hooks[0])
+    #expect(first == AppHook(
+      stage: .createContainer, path: "/usr/bin/nvidia-cdi-hook", args: ["nvidia-cdi-hook", "update-ldcache"], env: ["K=V"],
+      timeoutSeconds: 5, name: "CDI device x.io/d=1 (spec /etc/cdi/x.json)"))
+    #expect(try AppHook(flag: hooks[1]).stage == .poststop)
+    // A relative path or a timeout that is not positive: INVALID_ARGUMENT naming the device and the hook.
+    for (bad, word) in [(CDIHook(hookName: "poststart", path: "bin/x"), "is not absolute"), (CDIHook(hookName: "poststart", path: "/x", timeout: 0), "timeout 0")] {
+      var b = CDIContainerEdits()
+      b.hooks = [bad]
+      #expect { try render([b]) } throws: {
+        ($0 as? LiftoffError)?.code == .invalidArgument && "\($0)".contains("CDI device x.io/d=0") && "\($0)".contains("hook poststart") && "\($0)".contains(word)
+      }
+    }
+  }
+
+  @Test func intelRdtIsRefusedNamingTheDevice() throws {
+    var e = CDIContainerEdits()
+    e.intelRdt = true
+    #expect { try render([e]) } throws: {
+      ($0 as? LiftoffError)?.code == .unimplemented && "\($0)".contains("CDI device x.io/d=0") && "\($0)".contains("intelRdt is not supported")
     }
   }
 

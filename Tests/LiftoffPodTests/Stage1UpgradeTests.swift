@@ -31,10 +31,22 @@ import Testing
     // Without flags the old stage1 is fine.
     #expect(try f.liftoff(["app", "add", id, f.rootfs, "--name", "plain", "--exec", "/bin/true"]).status == 0)
 
-    // This build's stage1 (level 2) takes it.
+    // A level-2 stage1 applies flags but runs no hooks: an app with a hook is refused.
+    try FileSystem.writeAtomically(levelFile, "2\n")
+    #expect(try f.liftoff(flagged + ["--name", "flags"]).status == 0)
+    let hook = #"createRuntime={"path": "/bin/sh", "args": ["sh", "-c", "echo no-go; exit 5"]}"#
+    let hooked = ["app", "add", id, f.rootfs, "--exec", "/bin/true", "--hook", hook]
+    let refusedHook = try f.liftoff(hooked + ["--name", "hook2"])
+    #expect(refusedHook.status != 0)
+    #expect(refusedHook.stderr.contains("protocol level 2") && refusedHook.stderr.contains("does not run hooks (hook createRuntime /bin/sh)"), "\(refusedHook.stderr)")
+
+    // This build's stage1 takes both; its hook runs at `app start` and fails it, naming the hook.
     try FileSystem.writeAtomically(levelFile, "\(Stage1Protocol.level)\n")
     let taken = try f.liftoff(flagged + ["--name", "new"])
     #expect(taken.status == 0, "\(taken.stderr)")
+    #expect(try f.liftoff(hooked + ["--name", "hook3"]).status == 0)
+    let start = try f.liftoff(["app", "start", "--app", "hook3", id])
+    #expect(start.status != 0 && start.stderr.contains("hook createRuntime /bin/sh exited with status 5: no-go"), "\(start.stderr)")
     #expect(try f.liftoff(["stop", id]).status == 0)
   }
 }

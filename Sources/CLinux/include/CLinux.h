@@ -160,4 +160,10 @@ int liftoff_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                         int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path);
 
+/// posix_spawn of an OCI hook: stdin is stdin_fd, stdout and stderr both output_fd, the working
+/// directory cwd (NULL: the caller's), signals unblocked and defaulted, a new process group, every
+/// other descriptor closed. Returns 0 (pid in *pid) or the errno of the failed spawn or exec.
+int liftoff_spawn_hook(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                       int output_fd, const char *cwd);
+
 #endif
