@@ -121,6 +121,7 @@ struct Serve: AsyncParsableCommand {
         return handler
       }
       let logger = Logger(label: "liftoff-cri")
+      if !CRIServer.tasksOnEventLoops() { logger.warning("Swift tasks stay on their own threads (the runtime hook is not exported)") }
       try await CRIServer(runtime: CRIRuntime(config: settings, logger: logger), notify: notify, activation: activation).run()
     }
   }
