@@ -8,6 +8,7 @@
 // and only then renamed into blobs/. A SIGKILL at any instant leaves at most a tmp file.
 import struct Crypto.SHA256
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffOS
 

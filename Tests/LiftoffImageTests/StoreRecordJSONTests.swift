@@ -1,6 +1,7 @@
 // The store's records are written with JSONEncoder (ImageStore) and read with LiftoffCore's JSON
 // (ImageCatalog, on liftoff's hot path): both directions agree, and a damaged record is named.
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import LiftoffImage
 import Testing
