@@ -7,7 +7,9 @@
 // The record is written *before* the first plugin runs (with no result yet) and again with the result
 // after the last: a crash in between leaves a record that GC turns into a DEL, so nothing leaks.
 import Foundation
+import Glibc
 import LiftoffCore
+import LiftoffOS
 
 public struct CNICacheEntry: Sendable, Equatable {
   public static let kind = "liftoffCNICacheV1"
@@ -72,8 +74,8 @@ public struct CNIResultCache: Sendable {
 
   func write(_ entry: CNICacheEntry, network: String) throws {
     let p = path(network: network, containerID: entry.containerID, ifName: entry.ifName)
-    try AtomicFile.makeDirectories((p as NSString).deletingLastPathComponent, mode: 0o700)
-    try AtomicFile.write(Data(entry.json.serialized().utf8), to: p, mode: 0o600)
+    try FileSystem.makeDirectories(FileSystem.parent(of: p), mode: 0o700)
+    try FileSystem.writeAtomically(p, entry.json.serialized(), mode: 0o600)
   }
 
   func read(network: String, containerID: String, ifName: String) throws -> CNICacheEntry? {
@@ -83,7 +85,10 @@ public struct CNIResultCache: Sendable {
   }
 
   func remove(network: String, containerID: String, ifName: String) throws {
-    try AtomicFile.remove(path(network: network, containerID: containerID, ifName: ifName))
+    // The removal made durable, as the write was; absent is fine.
+    let p = path(network: network, containerID: containerID, ifName: ifName)
+    if unlink(p) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: p) }
+    FileSystem.fsyncDirectory(of: p)
   }
 
   /// Networks that hold a record for this container and interface.
