@@ -505,3 +505,31 @@ extension JSON {
     return a
   }
 }
+
+// MARK: - literals
+
+/// Literals for documents built in code; a dictionary literal keeps its keys in the order written.
+extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+  ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+  public init(stringLiteral value: String) { self = .string(value) }
+  public init(booleanLiteral value: Bool) { self = .bool(value) }
+  public init(integerLiteral value: Int64) { self = .int(value) }
+  public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+  public init(dictionaryLiteral elements: (String, JSON)...) { self = .object(elements) }
+}
+
+extension JSON {
+  /// Sets an object member: replaced where it stands, appended when new, removed when `value` is
+  /// nil. Does nothing to a value that is not an object.
+  public mutating func set(_ key: String, _ value: JSON?) {
+    guard case .object(var members) = self else { return }
+    self = .null  // members uniquely referenced while it is edited
+    if let i = members.firstIndex(where: { $0.0 == key }) {
+      if let value { members[i].1 = value } else { members.remove(at: i) }
+    } else if let value {
+      members.append((key, value))
+    }
+    self = .object(members)
+  }
+}

@@ -141,7 +141,7 @@ public final class BlobWriter: @unchecked Sendable {
       throw LiftoffError.invalidArgument("blob \(expected.map { "\($0)" } ?? "?"): more than the \(expectedSize) bytes its descriptor declares")
     }
     hasher.update(bufferPointer: buf)
-    try FileSystem.writeAll(fd, buf, path: tmpPath)
+    try LiftoffOS.FileSystem.writeAll(fd, buf, path: tmpPath)
   }
 
   /// Verifies digest and size, fsyncs and renames into place. Returns the digest.

@@ -1,5 +1,5 @@
-// Small file-system helpers for the image store: atomic writes (temp + fsync + rename), directory
-// creation, recursive removal (LiftoffOS's, by descriptors, without following symlinks).
+// Small file-system helpers for the image store (atomic writes are LiftoffOS.FileSystem.writeAtomically):
+// directory creation, recursive removal (LiftoffOS's, by descriptors, without following symlinks).
 import Foundation
 import LiftoffCore
 import LiftoffOS
@@ -9,38 +9,6 @@ import LiftoffOS
 #endif
 
 enum FileSystem {
-  /// Writes `data` to `path` atomically: a temp file beside it, fsynced, renamed into place, and the
-  /// directory fsynced. A crash leaves either the old or the new content.
-  static func writeAtomically(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    let tmp = "\(dir)/.tmp-\(UInt64.random(in: 0...UInt64.max))-\((path as NSString).lastPathComponent)"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
-    do {
-      try data.withUnsafeBytes { try writeAll(fd, $0, path: tmp) }
-      guard fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
-      close(fd)
-      guard rename(tmp, path) == 0 else { throw SystemCallError("rename", errno: errno, path: path) }
-      fsyncDirectory(dir)
-    } catch {
-      close(fd)
-      unlink(tmp)
-      throw error
-    }
-  }
-
-  static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws {
-    var off = 0
-    while off < buf.count {
-      let n = write(fd, buf.baseAddress! + off, buf.count - off)
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw SystemCallError("write", errno: errno, path: path)
-      }
-      off += n
-    }
-  }
-
   static func fsyncDirectory(_ dir: String) {
     let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if fd >= 0 {

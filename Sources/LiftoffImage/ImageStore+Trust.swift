@@ -15,6 +15,7 @@
 import Foundation
 import LiftoffCatalog
 import LiftoffCore
+import LiftoffOS
 
 extension ImageStore {
   /// The rule for `ref` when it asks for signatures; nil when it accepts anything. A reject rule
@@ -121,7 +122,7 @@ extension ImageStore {
     rec.signatures.removeAll { old in sigs.contains { $0.sameSignature(old) } }
     rec.signatures += sigs
     rec.signatures = Array(rec.signatures.suffix(TrustRecord.maxSignatures))
-    try FileSystem.writeAtomically(try encode(rec), to: catalog.trustRecordPath(d), mode: 0o600)
+    try LiftoffOS.FileSystem.writeAtomically(catalog.trustRecordPath(d), try encode(rec), mode: 0o600)
   }
 
   /// Drops the trust records of manifests no image keeps (`keep`: the digests gc keeps).

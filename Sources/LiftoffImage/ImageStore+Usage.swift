@@ -73,7 +73,7 @@ extension ImageStore {
     let line = "v1 \(UInt64(st.st_dev)) \(UInt64(st.st_ino)) \(st.st_ctim.tv_sec) \(st.st_ctim.tv_nsec) \(usage.usedBytes) \(usage.inodesUsed)\n"
     do {
       try FileSystem.makeDirectories(layerUsageDir)
-      try FileSystem.writeAtomically(Data(line.utf8), to: "\(layerUsageDir)/\(hex)", mode: 0o600)
+      try LiftoffOS.FileSystem.writeAtomically("\(layerUsageDir)/\(hex)", line, mode: 0o600)
     } catch {}
     return usage
   }

@@ -5,6 +5,7 @@
 import CArchive
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc
@@ -82,7 +83,7 @@ enum LayerMerger {
         throw SystemCallError("read", errno: errno, path: s)
       }
       if n == 0 { break }
-      try buf.withUnsafeBytes { try FileSystem.writeAll(o, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: d) }
+      try buf.withUnsafeBytes { try LiftoffOS.FileSystem.writeAll(o, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: d) }
     }
   }
 
@@ -132,7 +133,7 @@ extension ImageStore {
     if !rootfsOnly { try FileSystem.makeDirectories(rootfs, mode: 0o755) }
     try LayerMerger.merge(img.layerDirs, into: rootfs)
     if !rootfsOnly {
-      try FileSystem.writeAtomically(try content.read(try Digest(img.id)), to: target + "/manifest")
+      try LiftoffOS.FileSystem.writeAtomically(target + "/manifest", try content.read(try Digest(img.id)), mode: 0o644)
     }
   }
 }

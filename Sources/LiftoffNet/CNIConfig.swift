@@ -2,7 +2,6 @@
 // format"; also accepts the 0.3.0, 0.3.1, 0.4.0 and 1.0.0 versions of it). Plugin configurations are
 // kept as the JSON the administrator wrote, because only the plugin knows their fields; Liftoff reads
 // `type` and `capabilities` from them and adds `name`, `cniVersion`, `runtimeConfig` and `prevResult`.
-import Foundation
 import LiftoffCore
 
 public struct CNINetworkConfigList: Sendable, Equatable {
@@ -18,8 +17,8 @@ public struct CNINetworkConfigList: Sendable, Equatable {
   public var source: String
 
   /// Validates a configuration list document. `source` names it in every error.
-  public init(json: JSONValue, source: String) throws {
-    guard let obj = json.objectValue else {
+  public init(json obj: JSON, source: String) throws {
+    guard obj.objectValue != nil else {
       throw LiftoffError.invalidArgument("cni config \(source): top level must be a json object")
     }
     self.source = source
@@ -55,29 +54,28 @@ public struct CNINetworkConfigList: Sendable, Equatable {
   }
 
   /// Wraps a single-plugin configuration (a `.conf` file) as a list of one, as libcni does.
-  public init(singlePlugin json: JSONValue, source: String) throws {
-    guard var obj = json.objectValue else {
+  public init(singlePlugin json: JSON, source: String) throws {
+    guard json.objectValue != nil else {
       throw LiftoffError.invalidArgument("cni config \(source): top level must be a json object")
     }
-    let list: JSONValue = .object([
-      "cniVersion": obj["cniVersion"] ?? .null,
-      "name": obj["name"] ?? .null,
-      "plugins": .array([.object(obj)]),
-    ])
-    obj.removeValue(forKey: "plugins")
+    let list: JSON = [
+      "cniVersion": json["cniVersion"] ?? .null,
+      "name": json["name"] ?? .null,
+      "plugins": [json],
+    ]
     try self.init(json: list, source: source)
   }
 
   /// The whole list as JSON (what the result cache keeps, so that DEL runs the configuration that
   /// ADD ran even if the file changed since).
-  public var json: JSONValue {
-    .object([
+  public var json: JSON {
+    [
       "cniVersion": .string(cniVersion),
       "name": .string(name),
       "disableCheck": .bool(disableCheck),
       "disableGC": .bool(disableGC),
-      "plugins": .array(plugins.map { .object($0.fields) }),
-    ])
+      "plugins": .array(plugins.map(\.fields)),
+    ]
   }
 
   /// True when this list's version has the STATUS and GC verbs (1.1.0 and later).
@@ -102,7 +100,7 @@ public struct CNINetworkConfigList: Sendable, Equatable {
     return 0
   }
 
-  private static func flag(_ obj: [String: JSONValue], _ key: String, _ source: String) throws -> Bool {
+  private static func flag(_ obj: JSON, _ key: String, _ source: String) throws -> Bool {
     switch obj[key] {
     case nil, .null: return false
     case .bool(let b): return b
@@ -118,11 +116,13 @@ public struct CNIPluginConfig: Sendable, Equatable {
   public var type: String
   /// Capabilities the plugin declares (`"capabilities": {"portMappings": true}`).
   public var capabilities: Set<String>
-  /// The configuration object as written.
-  public var fields: [String: JSONValue]
+  /// The capabilities it declares that are on, in the order the configuration lists them.
+  public var capabilityOrder: [String]
+  /// The configuration object as written (its keys in the file's order).
+  public var fields: JSON
 
-  public init(json: JSONValue, source: String) throws {
-    guard let obj = json.objectValue else {
+  public init(json obj: JSON, source: String) throws {
+    guard obj.objectValue != nil else {
       throw LiftoffError.invalidArgument("cni config \(source): must be a json object")
     }
     guard let type = obj["type"]?.stringValue, !type.isEmpty else {
@@ -133,7 +133,7 @@ public struct CNIPluginConfig: Sendable, Equatable {
         "cni config \(source): plugin type \"\(type)\" must be a file name, not a path")
     }
     self.type = type
-    var caps = Set<String>()
+    var caps: [String] = []
     switch obj["capabilities"] {
     case nil, .null: break
     case .object(let c):
@@ -142,12 +142,13 @@ public struct CNIPluginConfig: Sendable, Equatable {
           throw LiftoffError.invalidArgument(
             "cni config \(source): capabilities.\(k) must be true or false")
         }
-        if on { caps.insert(k) }
+        if on { caps.append(k) }
       }
     default:
       throw LiftoffError.invalidArgument("cni config \(source): \"capabilities\" must be an object")
     }
-    capabilities = caps
+    capabilities = Set(caps)
+    capabilityOrder = caps
     if let ipam = obj["ipam"], ipam != .null {
       guard let ipamType = ipam["type"]?.stringValue, !ipamType.contains("/") else {
         throw LiftoffError.invalidArgument(

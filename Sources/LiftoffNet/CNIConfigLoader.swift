@@ -40,11 +40,22 @@ public enum CNIConfigLoader {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw LiftoffError(.failedPrecondition, "cni config \(path): cannot read it")
     }
-    let json = try JSONValue.parse(data, what: "cni config \(path)")
+    let json = try JSON.parse(data, what: "cni config \(path)")
     if path.hasSuffix(".conflist") || json["plugins"] != nil {
       return try CNINetworkConfigList(json: json, source: path)
     }
     return try CNINetworkConfigList(singlePlugin: json, source: path)
+  }
+}
+
+extension JSON {
+  /// Parses a document read from `what` (a file, a plugin's output), naming it in the error.
+  static func parse(_ data: Data, what: String) throws(LiftoffError) -> JSON {
+    do {
+      return try JSON.parse(bytes: Array(data))
+    } catch {
+      throw LiftoffError(.invalidArgument, "\(what): \(error.message)")
+    }
   }
 }
 

@@ -164,7 +164,7 @@ public final class CNIManager: Sendable {
       containerID: request.containerID, ifName: request.ifName, netnsPath: request.netnsPath,
       cniArgs: request.cniArgs, capabilityArgs: request.capabilityArgs, config: list.json, result: nil)
     try cache.write(entry, network: list.name)  // intent first: a crash from here on is GC's to undo
-    var prev: JSONValue? = nil
+    var prev: JSON? = nil
     do {
       for plugin in list.plugins {
         let out = try invoke(plugin, list: list, command: "ADD", entry: entry, prevResult: prev)
@@ -172,7 +172,7 @@ public final class CNIManager: Sendable {
           throw LiftoffError(
             .internal, "cni plugin \(plugin.type) returned no result for ADD on network \"\(list.name)\"")
         }
-        prev = try JSONValue.parse(out, what: "cni plugin \(plugin.type) ADD result")
+        prev = try JSON.parse(out, what: "cni plugin \(plugin.type) ADD result")
       }
       let result = try CNIResult(json: prev ?? .null, source: "cni network \"\(list.name)\" ADD")
       var done = entry
@@ -290,14 +290,14 @@ public final class CNIManager: Sendable {
       }
     }
     if let list = try? currentConfig(), list.hasStatusAndGC, !list.disableGC {
-      let attachments: JSONValue = .array(
+      let attachments: JSON = .array(
         valid.sorted { ($0.containerID, $0.ifName) < ($1.containerID, $1.ifName) }.map {
-          .object(["containerID": .string($0.containerID), "ifname": .string($0.ifName)])
+          ["containerID": .string($0.containerID), "ifname": .string($0.ifName)]
         })
       for plugin in list.plugins {
         do {
           _ = try invoke(plugin, list: list, command: "GC", entry: nil, prevResult: nil,
-            extra: ["cni.dev/valid-attachments": attachments])
+            extra: [("cni.dev/valid-attachments", attachments)])
         } catch {
           if firstError == nil { firstError = error }
         }
@@ -321,25 +321,25 @@ public final class CNIManager: Sendable {
   // MARK: plugin invocation
 
   /// The configuration one plugin gets on stdin: its own fields plus the list's name and version, the
-  /// capability arguments it declared, `prevResult`, and `extra` (GC's attachments).
+  /// capability arguments it declared, `prevResult`, and `extra` (GC's attachments). The plugin's keys
+  /// keep the configuration file's order; a key Liftoff sets is replaced where it stands, or appended.
   static func pluginConfig(
-    _ plugin: CNIPluginConfig, list: CNINetworkConfigList, capabilityArgs: [String: JSONValue],
-    prevResult: JSONValue?, extra: [String: JSONValue] = [:]
-  ) -> JSONValue {
+    _ plugin: CNIPluginConfig, list: CNINetworkConfigList, capabilityArgs: [String: JSON],
+    prevResult: JSON?, extra: [(String, JSON)] = []
+  ) -> JSON {
     var o = plugin.fields
-    o["name"] = .string(list.name)
-    o["cniVersion"] = .string(list.cniVersion)
-    var rc: [String: JSONValue] = [:]
-    for cap in plugin.capabilities { if let v = capabilityArgs[cap] { rc[cap] = v } }
-    if !rc.isEmpty { o["runtimeConfig"] = .object(rc) } else { o.removeValue(forKey: "runtimeConfig") }
-    if let prevResult { o["prevResult"] = prevResult } else { o.removeValue(forKey: "prevResult") }
-    for (k, v) in extra { o[k] = v }
-    return .object(o)
+    o.set("name", .string(list.name))
+    o.set("cniVersion", .string(list.cniVersion))
+    let rc = plugin.capabilityOrder.compactMap { cap in capabilityArgs[cap].map { (cap, $0) } }
+    o.set("runtimeConfig", rc.isEmpty ? nil : .object(rc))
+    o.set("prevResult", prevResult)
+    for (k, v) in extra { o.set(k, v) }
+    return o
   }
 
   private func invoke(
     _ plugin: CNIPluginConfig, list: CNINetworkConfigList, command: String, entry: CNICacheEntry?,
-    prevResult: JSONValue?, extra: [String: JSONValue] = [:]
+    prevResult: JSON?, extra: [(String, JSON)] = []
   ) throws -> Data {
     let s = settings
     guard let path = findPlugin(plugin.type) else {
@@ -371,7 +371,7 @@ public final class CNIManager: Sendable {
     }
     do {
       out = try PluginProcess.run(
-        path: path, environment: env.map { "\($0.key)=\($0.value)" }.sorted(), stdin: config.encoded(),
+        path: path, environment: env.map { "\($0.key)=\($0.value)" }.sorted(), stdin: Data(config.serialized().utf8),
         timeout: s.pluginTimeout)
     } catch var e as LiftoffError {
       e.message = "cni plugin \(plugin.type) \(command) on network \"\(list.name)\"\(Self.forWhom(entry)): " + e.message
@@ -396,9 +396,9 @@ public final class CNIManager: Sendable {
   }
 
   static func pluginError(plugin: String, command: String, _ out: PluginProcess.Output) -> CNIPluginError {
-    if let json = try? JSONValue.parse(out.stdout, what: plugin), let msg = json["msg"]?.stringValue {
+    if let json = try? JSON.parse(out.stdout, what: plugin), let msg = json["msg"]?.stringValue {
       return CNIPluginError(
-        plugin: plugin, command: command, code: json["code"]?.intValue.map { Int($0) }, msg: msg,
+        plugin: plugin, command: command, code: json["code"]?.intValue, msg: msg,
         details: json["details"]?.stringValue, exitStatus: out.exitStatus)
     }
     let text = (String(decoding: out.stdout, as: UTF8.self) + "\n" + String(decoding: out.stderr, as: UTF8.self))

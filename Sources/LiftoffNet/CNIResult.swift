@@ -28,10 +28,11 @@ public struct CNIResult: Sendable, Equatable {
   public var interfaces: [Interface]
   public var ips: [IPConfig]
   /// The document exactly as the plugin wrote it.
-  public var json: JSONValue
+  public var json: JSON
 
-  public init(json: JSONValue, source: String) throws {
-    guard let obj = json.objectValue else {
+  public init(json: JSON, source: String) throws {
+    let obj = json
+    guard obj.objectValue != nil else {
       throw LiftoffError(.internal, "\(source): result is not a json object")
     }
     self.json = json
@@ -46,7 +47,7 @@ public struct CNIResult: Sendable, Equatable {
         throw LiftoffError(.internal, "\(source): result has an ip without a valid \"address\"")
       }
       return IPConfig(
-        address: address, gateway: v["gateway"]?.stringValue, interface: v["interface"]?.intValue.map { Int($0) })
+        address: address, gateway: v["gateway"]?.stringValue, interface: v["interface"]?.intValue)
     }
   }
 

@@ -7,7 +7,9 @@
 // The record is written *before* the first plugin runs (with no result yet) and again with the result
 // after the last: a crash in between leaves a record that GC turns into a DEL, so nothing leaks.
 import Foundation
+import Glibc
 import LiftoffCore
+import LiftoffOS
 
 public struct CNICacheEntry: Sendable, Equatable {
   public static let kind = "liftoffCNICacheV1"
@@ -16,23 +18,24 @@ public struct CNICacheEntry: Sendable, Equatable {
   public var ifName: String
   public var netnsPath: String
   public var cniArgs: String
-  public var capabilityArgs: [String: JSONValue]
+  public var capabilityArgs: [String: JSON]
   /// The configuration list ADD ran (`CNINetworkConfigList.json`).
-  public var config: JSONValue
+  public var config: JSON
   /// The ADD's result; nil while ADD is under way (or if it crashed).
-  public var result: JSONValue?
+  public var result: JSON?
 
-  var json: JSONValue {
-    .object([
+  var json: JSON {
+    [
       "kind": .string(Self.kind), "containerId": .string(containerID), "ifName": .string(ifName),
-      "netns": .string(netnsPath), "cniArgs": .string(cniArgs), "capabilityArgs": .object(capabilityArgs),
+      "netns": .string(netnsPath), "cniArgs": .string(cniArgs),
+      "capabilityArgs": .object(capabilityArgs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }),
       "config": config, "result": result ?? .null,
-    ])
+    ]
   }
 
   init(
     containerID: String, ifName: String, netnsPath: String, cniArgs: String,
-    capabilityArgs: [String: JSONValue], config: JSONValue, result: JSONValue?
+    capabilityArgs: [String: JSON], config: JSON, result: JSON?
   ) {
     self.containerID = containerID
     self.ifName = ifName
@@ -43,7 +46,7 @@ public struct CNICacheEntry: Sendable, Equatable {
     self.result = result
   }
 
-  init(json: JSONValue, source: String) throws {
+  init(json: JSON, source: String) throws {
     guard json["kind"]?.stringValue == Self.kind, let cid = json["containerId"]?.stringValue,
       let ifName = json["ifName"]?.stringValue, let config = json["config"], config != .null
     else {
@@ -53,7 +56,7 @@ public struct CNICacheEntry: Sendable, Equatable {
     self.ifName = ifName
     netnsPath = json["netns"]?.stringValue ?? ""
     cniArgs = json["cniArgs"]?.stringValue ?? ""
-    capabilityArgs = json["capabilityArgs"]?.objectValue ?? [:]
+    capabilityArgs = Dictionary((json["capabilityArgs"]?.objectValue ?? []).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
     self.config = config
     let r = json["result"]
     result = (r == nil || r == .null) ? nil : r
@@ -71,18 +74,21 @@ public struct CNIResultCache: Sendable {
 
   func write(_ entry: CNICacheEntry, network: String) throws {
     let p = path(network: network, containerID: entry.containerID, ifName: entry.ifName)
-    try AtomicFile.makeDirectories((p as NSString).deletingLastPathComponent, mode: 0o700)
-    try AtomicFile.write(entry.json.encoded(), to: p, mode: 0o600)
+    try FileSystem.makeDirectories(FileSystem.parent(of: p), mode: 0o700)
+    try FileSystem.writeAtomically(p, entry.json.serialized(), mode: 0o600)
   }
 
   func read(network: String, containerID: String, ifName: String) throws -> CNICacheEntry? {
     let p = path(network: network, containerID: containerID, ifName: ifName)
     guard let data = FileManager.default.contents(atPath: p) else { return nil }
-    return try CNICacheEntry(json: JSONValue.parse(data, what: "cni cache \(p)"), source: p)
+    return try CNICacheEntry(json: JSON.parse(data, what: "cni cache \(p)"), source: p)
   }
 
   func remove(network: String, containerID: String, ifName: String) throws {
-    try AtomicFile.remove(path(network: network, containerID: containerID, ifName: ifName))
+    // The removal made durable, as the write was; absent is fine.
+    let p = path(network: network, containerID: containerID, ifName: ifName)
+    if unlink(p) != 0 && errno != ENOENT { throw SystemCallError("unlink", errno: errno, path: p) }
+    FileSystem.fsyncDirectory(of: p)
   }
 
   /// Networks that hold a record for this container and interface.
@@ -108,7 +114,7 @@ public struct CNIResultCache: Sendable {
         let p = dir + "/" + name
         do {
           guard let data = FileManager.default.contents(atPath: p) else { continue }
-          entries.append((net, try CNICacheEntry(json: JSONValue.parse(data, what: "cni cache \(p)"), source: p)))
+          entries.append((net, try CNICacheEntry(json: JSON.parse(data, what: "cni cache \(p)"), source: p)))
         } catch {
           problems.append("\(error)")
         }

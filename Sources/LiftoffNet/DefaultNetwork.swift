@@ -40,19 +40,19 @@ public struct DefaultNetwork: Sendable, Equatable {
       throw LiftoffError.invalidArgument("default network: subnet \"\(subnet)\" is not an ip address with a prefix length")
     }
     let v6 = subnet.contains(":")
-    var ipam: [String: JSONValue] = [
+    var ipam: JSON = [
       "type": "host-local",
       "ranges": [[["subnet": .string(subnet)]]],
       "routes": [["dst": v6 ? "::/0" : "0.0.0.0/0"]],
     ]
-    if let ipamDataDir { ipam["dataDir"] = .string(ipamDataDir) }
-    let list: JSONValue = [
+    if let ipamDataDir { ipam.set("dataDir", .string(ipamDataDir)) }
+    let list: JSON = [
       "cniVersion": "1.0.0",
       "name": .string(name),
       "plugins": [
         [
           "type": "bridge", "bridge": .string(bridge), "isGateway": true, "ipMasq": .bool(ipMasq),
-          "hairpinMode": true, "ipam": .object(ipam),
+          "hairpinMode": true, "ipam": ipam,
         ],
         ["type": "portmap", "capabilities": ["portMappings": true], "snat": true],
         ["type": "loopback"],

@@ -4,6 +4,7 @@
 // pod networks, uses the same subnet as the CRI service that was told about it.
 import Foundation
 import LiftoffCore
+import LiftoffOS
 
 public enum PodCIDRStore {
   public static func path(stateDir: String) -> String { stateDir + "/network/pod-cidr" }
@@ -27,8 +28,8 @@ public enum PodCIDRStore {
       throw LiftoffError.invalidArgument("pod_cidr \"\(c)\" is not an ip address with a prefix length")
     }
     let file = path(stateDir: stateDir)
-    try AtomicFile.makeDirectories((file as NSString).deletingLastPathComponent, mode: 0o700)
-    try AtomicFile.write(Data((first + "\n").utf8), to: file, mode: 0o644)
+    try FileSystem.makeDirectories(FileSystem.parent(of: file), mode: 0o700)
+    try FileSystem.writeAtomically(file, first + "\n", mode: 0o644)
     return first
   }
 }

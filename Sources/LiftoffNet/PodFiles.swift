@@ -5,6 +5,7 @@
 import Foundation
 import Glibc
 import LiftoffCore
+import LiftoffOS
 
 public enum PodFiles {
   /// resolv.conf text: from `dns` when it says anything, else from the host's file — without its
@@ -66,13 +67,13 @@ public enum PodFiles {
       throw LiftoffError.invalidArgument("pod ip \"\(ip)\" is not an ip address")
     }
     let resolv = try resolvConf(dns: dns, hostResolvConf: hostResolvConf)
-    try AtomicFile.makeDirectories(dir)
+    try FileSystem.makeDirectories(dir)
     let paths = (dir + "/resolv.conf", dir + "/hosts", dir + "/hostname")
     // Read only by the pod's apps while it runs (a machine crash ends the pod; gc removes the
     // directory): renamed into place, not fsynced — 1.5 ms of every sandbox's start.
-    try AtomicFile.write(Data(resolv.utf8), to: paths.0, durable: false)
-    try AtomicFile.write(Data(hosts(hostname: hostname, ips: ips).utf8), to: paths.1, durable: false)
-    try AtomicFile.write(Data((hostname + "\n").utf8), to: paths.2, durable: false)
+    try FileSystem.writeAtomically(paths.0, resolv, mode: 0o644, durable: false)
+    try FileSystem.writeAtomically(paths.1, hosts(hostname: hostname, ips: ips), mode: 0o644, durable: false)
+    try FileSystem.writeAtomically(paths.2, hostname + "\n", mode: 0o644, durable: false)
     return paths
   }
 
@@ -82,9 +83,9 @@ public enum PodFiles {
   @discardableResult
   public static func writeHostNetwork(to dir: String, dns: DNSConfig?, hostResolvConf: String = "/etc/resolv.conf") throws -> String {
     let resolv = try resolvConf(dns: dns, hostResolvConf: hostResolvConf, hostNetwork: true)
-    try AtomicFile.makeDirectories(dir)
+    try FileSystem.makeDirectories(dir)
     let path = dir + "/resolv.conf"
-    try AtomicFile.write(Data(resolv.utf8), to: path, durable: false)
+    try FileSystem.writeAtomically(path, resolv, mode: 0o644, durable: false)
     return path
   }
 

@@ -118,30 +118,30 @@ public struct PodNetworkRequest: Sendable, Equatable {
   }
 
   /// Capability arguments by capability name, only those with something to say.
-  public var capabilityArgs: [String: JSONValue] {
-    var caps: [String: JSONValue] = [:]
+  public var capabilityArgs: [String: JSON] {
+    var caps: [String: JSON] = [:]
     if !portMappings.isEmpty {
       caps["portMappings"] = .array(
         portMappings.map { m in
-          var o: [String: JSONValue] = [
+          var o: JSON = [
             "hostPort": .int(Int64(m.hostPort)), "containerPort": .int(Int64(m.containerPort)),
             "protocol": .string(m.proto),
           ]
-          if !m.hostIP.isEmpty { o["hostIP"] = .string(m.hostIP) }
-          return .object(o)
+          if !m.hostIP.isEmpty { o.set("hostIP", .string(m.hostIP)) }
+          return o
         })
     }
     if let b = bandwidth {
-      caps["bandwidth"] = .object([
+      caps["bandwidth"] = [
         "ingressRate": .int(b.ingressRate), "ingressBurst": .int(b.ingressBurst),
         "egressRate": .int(b.egressRate), "egressBurst": .int(b.egressBurst),
-      ])
+      ]
     }
     if let d = dns, !(d.servers.isEmpty && d.searches.isEmpty && d.options.isEmpty) {
-      caps["dns"] = .object([
+      caps["dns"] = [
         "servers": .array(d.servers.map { .string($0) }), "searches": .array(d.searches.map { .string($0) }),
         "options": .array(d.options.map { .string($0) }),
-      ])
+      ]
     }
     return caps
   }

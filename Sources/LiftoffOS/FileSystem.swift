@@ -61,13 +61,42 @@ public enum FileSystem {
   /// Writes `bytes` to a file of `path`'s directory under a temporary name, fsyncs it, renames it
   /// onto `path` and fsyncs the directory: a crash leaves the old or the new file, never a torn one.
   /// Root's alone unless `mode` says otherwise: these are manifests and state (an app's environment).
-  public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemCallError) {
-    let tmp = "\(path).tmp-\(getpid())-\(Random.hex(bytes: 4))"
+  /// Liftoff's one atomic writer. Writes `bytes` to a new temp file beside `path` (created with
+  /// O_EXCL under an unguessable name, `.tmp-<16 hex>-<name>`, so store listings skip it and cleanup
+  /// can find it), sets `mode` with fchmod (exact, whatever the umask), fsyncs, renames it over `path`
+  /// and fsyncs the directory: a crash at any instant leaves the old file or the new one, never a torn
+  /// one. `durable: false` skips both fsyncs (still a rename, so readers never see a torn file), for
+  /// files a machine crash makes moot anyway. On any failure the temp file is removed and `path` is
+  /// left as it was.
+  public static func writeAtomically(
+    _ path: String, _ bytes: some Collection<UInt8>, mode: mode_t = 0o600, durable: Bool = true
+  ) throws(SystemCallError) {
+    let write = { (buf: UnsafeBufferPointer<UInt8>) in
+      Result { () throws(SystemCallError) in
+        try writeAtomically(path, UnsafeRawBufferPointer(buf), mode: mode, durable: durable)
+      }
+    }
+    try (bytes.withContiguousStorageIfAvailable(write) ?? Array(bytes).withUnsafeBufferPointer(write)).get()
+  }
+
+  public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o600, durable: Bool = true)
+    throws(SystemCallError)
+  {
+    try writeAtomically(path, Array(text.utf8), mode: mode, durable: durable)
+  }
+
+  private static func writeAtomically(
+    _ path: String, _ buf: UnsafeRawBufferPointer, mode: mode_t, durable: Bool
+  ) throws(SystemCallError) {
+    let dir = parent(of: path)
+    let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+    let tmp = "\(dir)/.tmp-\(Random.hex(bytes: 8))-\(name)"
     let fd = liftoff_open_mode(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard fd >= 0 else { throw SystemCallError("open", errno: errno, path: tmp) }
     do throws(SystemCallError) {
-      try writeAll(fd, bytes, path: tmp)
-      guard fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
+      try writeAll(fd, buf, path: tmp)
+      guard fchmod(fd, mode) == 0 else { throw SystemCallError("fchmod", errno: errno, path: tmp) }
+      guard !durable || fsync(fd) == 0 else { throw SystemCallError("fsync", errno: errno, path: tmp) }
       close(fd)
     } catch {
       close(fd)
@@ -79,11 +108,7 @@ public enum FileSystem {
       unlink(tmp)
       throw SystemCallError("rename", errno: e, path: path)
     }
-    fsyncDirectory(of: path)
-  }
-
-  public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o600) throws(SystemCallError) {
-    try writeAtomically(path, Array(text.utf8), mode: mode)
+    if durable { fsyncDirectory(of: path) }
   }
 
   /// Writes to a control file (cgroup and /proc files): no temp name, one write. O_CREAT is
@@ -97,9 +122,13 @@ public enum FileSystem {
   }
 
   public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String? = nil) throws(SystemCallError) {
+    try bytes.withUnsafeBytes { buf in Result { () throws(SystemCallError) in try writeAll(fd, buf, path: path) } }.get()
+  }
+
+  public static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String? = nil) throws(SystemCallError) {
     var off = 0
-    while off < bytes.count {
-      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+    while off < buf.count {
+      let n = write(fd, buf.baseAddress! + off, buf.count - off)
       if n < 0 {
         if errno == EINTR { continue }
         throw SystemCallError("write", errno: errno, path: path)

@@ -92,7 +92,7 @@ struct CNIBridgeTests {
     let net = try Net()
     defer { net.close() }
     // A conf dir file this time (the embedded network is covered below).
-    let list: JSONValue = [
+    let list: JSON = [
       "cniVersion": "1.0.0", "name": .string("lt" + net.tag),
       "plugins": [
         [
@@ -102,7 +102,7 @@ struct CNIBridgeTests {
         ["type": "loopback"],
       ],
     ]
-    try list.encoded().write(to: URL(fileURLWithPath: net.root + "/conf/10-test.conflist"))
+    try TestSupport.write(list.serialized(), to: net.root + "/conf/10-test.conflist")
     let m = net.manager(embedded: false)
     #expect(m.networkStatus() == .ok)
     let nsA = try net.namespace("a")
@@ -204,7 +204,7 @@ struct CNIBridgeTests {
       exit 1
 
       """)
-    let list: JSONValue = [
+    let list: JSON = [
       "cniVersion": "1.0.0", "name": .string("lt" + net.tag),
       "plugins": [
         [
@@ -214,7 +214,7 @@ struct CNIBridgeTests {
         ["type": "lt-fail"],
       ],
     ]
-    try list.encoded().write(to: URL(fileURLWithPath: net.root + "/conf/10-fail.conflist"))
+    try TestSupport.write(list.serialized(), to: net.root + "/conf/10-fail.conflist")
     let m = net.manager(binDirs: [net.root + "/bin", "/usr/lib/cni"], embedded: false)
     let ns = try net.namespace("f")
     let error = try #require(throws: LiftoffError.self) {

@@ -70,7 +70,7 @@ import Testing
     #expect(first["mtu"] == .int(1500))
     #expect(first["runtimeConfig"] == nil)
     #expect(first["prevResult"] == nil)
-    let prev: JSONValue = ["cniVersion": "1.0.0", "ips": [["address": "10.0.0.2/24"]]]
+    let prev: JSON = ["cniVersion": "1.0.0", "ips": [["address": "10.0.0.2/24"]]]
     let second = CNIManager.pluginConfig(
       list.plugins[1], list: list, capabilityArgs: request.capabilityArgs, prevResult: prev)
     #expect(second["prevResult"] == prev)
@@ -78,7 +78,7 @@ import Testing
       second["runtimeConfig"]
         == ["portMappings": [["hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "127.0.0.1"]]])
     // Integral numbers stay integral on the wire.
-    #expect(String(decoding: first.encoded(), as: UTF8.self).contains("\"mtu\":1500"))
+    #expect(first.serialized().contains("\"mtu\":1500"))
   }
 
   @Test func cniArgsCarryTheKubernetesPodIdentity() throws {

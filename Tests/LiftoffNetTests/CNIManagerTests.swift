@@ -43,7 +43,7 @@ import Testing
     }
 
     /// Calls recorded so far, in order: (plugin, command, env, stdin JSON).
-    func calls() throws -> [(plugin: String, command: String, env: [String: String], stdin: JSONValue)] {
+    func calls() throws -> [(plugin: String, command: String, env: [String: String], stdin: JSON, raw: String)] {
       let names = try FileManager.default.contentsOfDirectory(atPath: log).filter { $0.hasSuffix(".env") }.sorted()
       return try names.map { name in
         let base = log + "/" + String(name.dropLast(4))
@@ -53,8 +53,9 @@ import Testing
           let kv = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
           env[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
         }
-        let stdin = try JSONValue.parse(Data(TestSupport.read(base + ".stdin").utf8), what: base)
-        return (parts[1...].dropLast().joined(separator: "-"), String(parts.last!), env, stdin)
+        let raw = TestSupport.read(base + ".stdin")
+        let stdin = try JSON.parse(Data(raw.utf8), what: base)
+        return (parts[1...].dropLast().joined(separator: "-"), String(parts.last!), env, stdin, raw)
       }
     }
 
@@ -82,6 +83,50 @@ import Testing
     #expect(calls.map { "\($0.plugin) \($0.command)" } == ["first ADD", "first DEL"])
     #expect(calls[0].env["CNI_NETNS"] == netns)
     #expect(calls[1].env["CNI_NETNS"] == "")
+  }
+
+  /// A plugin gets its configuration with the file's key order (Liftoff's keys appended) and its
+  /// integers exact, on ADD and again on DEL (which reads the configuration back from the cache).
+  @Test func pluginsGetTheFilesKeyOrderAndExactIntegers() throws {
+    let env = try Env("order")
+    defer { TestSupport.remove(env.root) }
+    try env.recordingPlugin("first", result: Self.resultA)
+    try env.recordingPlugin("second", result: Self.resultA)
+    try TestSupport.write(
+      #"{"plugins":[{"zeta":true,"type":"first","big":18446744073709551615,"alpha":{"z":-9223372036854775808,"a":1.5}},"#
+        + #"{"type":"second","mtu":1500}],"name":"ordnet","cniVersion":"1.0.0"}"#,
+      to: env.conf + "/10-order.conflist")
+    let netns = env.root + "/netns-file"
+    try TestSupport.write("", to: netns)
+    try env.manager().setUp(PodNetworkRequest(containerID: "pod1", netnsPath: netns))
+    try env.manager().tearDown(PodNetworkRequest(containerID: "pod1", netnsPath: netns))
+    let calls = try env.calls()
+    #expect(calls.map { "\($0.plugin) \($0.command)" } == ["first ADD", "second ADD", "second DEL", "first DEL"])
+    let first =
+      #"{"zeta":true,"type":"first","big":18446744073709551615,"alpha":{"z":-9223372036854775808,"a":1.5},"name":"ordnet","cniVersion":"1.0.0""#
+    #expect(calls[0].raw == first + "}")
+    #expect(calls[1].raw == #"{"type":"second","mtu":1500,"name":"ordnet","cniVersion":"1.0.0","prevResult":"# + Self.resultA + "}")
+    #expect(calls[2].raw == #"{"type":"second","mtu":1500,"name":"ordnet","cniVersion":"1.0.0","prevResult":"# + Self.resultA + "}")
+    #expect(calls[3].raw == first + #","prevResult":"# + Self.resultA + "}")
+    #expect(calls[0].stdin["big"] == .uint(18_446_744_073_709_551_615))
+  }
+
+  /// A configuration with a key twice is refused (the CNI spec leaves it undefined which one wins),
+  /// with an error naming the file and the key; the network is then not ready.
+  @Test func aConfigWithADuplicateKeyIsRefusedNamingTheFile() throws {
+    let env = try Env("dupkey")
+    defer { TestSupport.remove(env.root) }
+    try env.recordingPlugin("first", result: Self.resultA)
+    let path = env.conf + "/10-dup.conflist"
+    try TestSupport.write(#"{"cniVersion":"1.0.0","name":"dup","plugins":[{"type":"first","mtu":1500,"mtu":9000}]}"#, to: path)
+    let error = try #require(throws: LiftoffError.self) { try CNIConfigLoader.load(file: path) }
+    #expect(error.message.hasPrefix("cni config \(path): "), "\(error)")
+    #expect(error.message.contains("duplicate key \"mtu\""), "\(error)")
+    let status = env.manager().networkStatus()
+    #expect(!status.ready)
+    #expect(status.reason == "InvalidNetworkConfig")
+    #expect(status.message.contains(path) && status.message.contains("duplicate key"), "\(status.message)")
+    #expect(try env.calls().isEmpty)
   }
 
   @Test func addAndDelHandPluginsWhatTheSpecSays() throws {
@@ -122,7 +167,7 @@ import Testing
     #expect(calls[0].stdin["prevResult"] == nil)
     #expect(calls[0].stdin["runtimeConfig"]?["portMappings"] != nil)
     #expect(calls[0].stdin["runtimeConfig"]?["dns"] == ["servers": ["10.96.0.10"], "searches": ["svc"], "options": ["ndots:5"]])
-    #expect(calls[1].stdin["prevResult"] == (try JSONValue.parse(Data(Self.resultA.utf8), what: "a")))
+    #expect(calls[1].stdin["prevResult"] == (try JSON.parse(Data(Self.resultA.utf8), what: "a")))
     #expect(calls[1].stdin["runtimeConfig"] == nil)  // bandwidth declared, none asked for
 
     // A restart (new manager), a changed config file, and a vanished netns: DEL still runs the
@@ -315,8 +360,8 @@ import Testing
   }
 }
 
-extension JSONValue {
-  fileprivate subscript(safe i: Int) -> JSONValue? {
+extension JSON {
+  fileprivate subscript(safe i: Int) -> JSON? {
     guard let a = arrayValue, a.indices.contains(i) else { return nil }
     return a[i]
   }
