@@ -2,6 +2,7 @@
 // Starting a container that is not in the created state is FAILED_PRECONDITION.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func startContainer(
@@ -17,7 +18,7 @@ extension RuntimeService {
         guard current.sandbox.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(current.sandbox.id) of container \(container.id) is not ready")
         }
-        _ = try await runtime.stage0.run(["app", "start", "--app", container.id, container.sandbox.id])
+        try await runtime.stage0.run(.start(pod: container.sandbox.id, app: container.id))
       }
       let started = try runtime.container(container.id)
       await runtime.emit(.containerStartedEvent, id: container.id, sandboxID: container.sandbox.id)

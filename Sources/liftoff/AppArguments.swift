@@ -162,7 +162,7 @@ struct AppArguments {
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--sysctl \(v): expected KEY=VALUE") }
         o.sysctls[kv[0]] = kv[1]
-      case "--device": o.devices.append(try value(flag, inline))
+      case "--device": o.devices.append(try PodPreparer.deviceRequest(try value(flag, inline), app: o.name ?? image))
       case "--supplementary-groups":
         let v = try value(flag, inline)
         for g in v.split(separator: ",") {
