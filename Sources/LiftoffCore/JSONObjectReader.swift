@@ -4,11 +4,14 @@
 public struct JSONObjectReader {
   public let path: String
   let members: [(String, JSON)]
-  var read: Set<String> = []
+  /// Which members were read, by index (not a Set of keys: a process's first Set<String> costs a
+  /// scan of every conformance record, and this runs on every `liftoff --spec-file`).
+  var read: [Bool]
 
   public init(_ j: JSON, path: String) throws(LiftoffError) {
     guard case .object(let m) = j else { throw .invalidArgument("\(path.isEmpty ? "request" : path): expected an object") }
     members = m
+    read = Array(repeating: false, count: m.count)
     self.path = path
   }
 
@@ -18,9 +21,12 @@ public struct JSONObjectReader {
   }
 
   public mutating func value(_ key: String) -> JSON? {
-    read.insert(key)
-    guard let v = members.first(where: { $0.0 == key })?.1, !v.isNull else { return nil }
-    return v
+    var i = 0
+    while i < members.count && members[i].0 != key { i += 1 }
+    guard i < members.count else { return nil }
+    read[i] = true
+    let v = members[i].1
+    return v.isNull ? nil : v
   }
 
   func wrong(_ key: String, _ expected: String) -> LiftoffError { .invalidArgument("\(at(key)): expected \(expected)") }
@@ -115,8 +121,10 @@ public struct JSONObjectReader {
 
   /// Refuses a key no one read.
   public func finish() throws(LiftoffError) {
-    if let unknown = members.first(where: { !read.contains($0.0) }) {
-      throw .invalidArgument("\(at(unknown.0)): unknown key")
+    var i = 0
+    while i < members.count {
+      if !read[i] { throw .invalidArgument("\(at(members[i].0)): unknown key") }
+      i += 1
     }
   }
 

@@ -50,13 +50,20 @@ enum Stage0Command {
   /// `[globals] VERB… --spec-file -|PATH` (or `--spec-file=…`): the request read from stdin or PATH.
   /// nil when the command line is not of that shape (it then goes to ArgumentParser, as every other).
   static func specFile(globals: [String], _ args: [String]) -> (verb: String, path: String)? {
-    guard let i = args.firstIndex(where: { $0 == "--spec-file" || $0.hasPrefix("--spec-file=") }) else { return nil }
-    let verb = args[..<i].joined(separator: " ")
-    guard Stage0Request.verbs.contains(verb) else { return nil }
-    let rest = args[i...]
-    if rest.count == 1, rest[i].hasPrefix("--spec-file=") { return (verb, String(rest[i].dropFirst("--spec-file=".count))) }
-    guard rest.count == 2 else { return nil }
-    return (verb, rest[i + 1])
+    // Plain loops and a switch: this runs before every command, and each generic wrapper type
+    // (joined, slices, sets) costs a process a scan of the binary's conformance records.
+    let n = args.count
+    guard n >= 2, args[0] == "app" || args[0] == "stop" || args[0] == "rm" else { return nil }
+    let words = args[0] == "app" ? 2 : 1
+    guard n > words else { return nil }
+    let verb = words == 2 ? "app " + args[1] : args[0]
+    var known = false
+    for v in Stage0Request.verbs where v == verb { known = true }
+    guard known else { return nil }
+    let flag = args[words]
+    if n == words + 1, flag.hasPrefix("--spec-file=") { return (verb, String(flag.dropFirst(12))) }
+    guard n == words + 2, flag == "--spec-file" else { return nil }
+    return (verb, args[words + 1])
   }
 
   /// Runs `--spec-file`: exactly one JSON answer on stdout; exit 0 on `ok`, else the error's exit code.
@@ -88,22 +95,36 @@ enum Stage0Command {
   /// The settings the global flags give (GlobalOptions' defaults otherwise), or nil when one is
   /// repeated, lacks its value or has one ArgumentParser would refuse.
   static func globals(_ flags: [String]) -> Globals? {
-    var values: [String: String] = [:]
-    var rest = flags[...]
-    while let a = rest.popFirst() {
-      let parts = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-      guard CommandLineEntry.globalNames.contains(parts[0]), values[parts[0]] == nil else { return nil }
-      guard let v = parts.count == 2 ? parts[1] : rest.popFirst() else { return nil }
-      values[parts[0]] = v
-    }
     var g = Globals()
-    if let v = values["--dir"] { g.dir = v }
-    if let v = values["--cni-conf-dir"] { g.cniConfDir = v }
-    if let v = values["--cni-bin-dir"] { g.cniBinDir = v }
-    if let v = values["--trust-dir"] { g.trustDir = v }
-    if let b = values["--cni-default-network"] {
-      guard b == "true" || b == "false" else { return nil }
-      g.cniDefaultNetwork = b == "true"
+    var seen: [String] = []
+    var i = 0
+    while i < flags.count {
+      let a = flags[i]
+      i += 1
+      let name: String
+      let value: String
+      if let eq = a.firstIndex(of: "=") {
+        name = String(a[..<eq])
+        value = String(a[a.index(after: eq)...])
+      } else {
+        guard i < flags.count else { return nil }
+        name = a
+        value = flags[i]
+        i += 1
+      }
+      for s in seen where s == name { return nil }
+      seen.append(name)
+      switch name {
+      case "--dir": g.dir = value
+      case "--cni-conf-dir": g.cniConfDir = value
+      case "--cni-bin-dir": g.cniBinDir = value
+      case "--trust-dir": g.trustDir = value
+      case "--cni-default-network":
+        guard value == "true" || value == "false" else { return nil }
+        g.cniDefaultNetwork = value == "true"
+      case "--registry-config-dir", "--insecure-options": break  // image fetching: not these verbs'
+      default: return nil
+      }
     }
     return g
   }
