@@ -35,8 +35,8 @@ struct AppArguments {
   ]
 
   /// rkt's `--set-env-file`: KEY=VALUE entries, one per line (empty lines and `#` comments skipped),
-  /// or NUL-separated when the file holds a NUL (values with newlines: what liftoff-cri sends on stdin
-  /// with `-`, so that no environment is on a command line).
+  /// or NUL-separated when the file holds a NUL (values with newlines; `-` reads stdin, so that no
+  /// environment is on a command line — liftoff-cri sends it inside its `--spec-file -` request).
   static func readEnvironmentFile(_ path: String) throws -> [String] {
     let bytes: [UInt8]
     do { bytes = try FileSystem.readBytes(path == "-" ? "/dev/stdin" : path) } catch {
