@@ -12,6 +12,7 @@ import LiftoffPod
 enum Stage0Command {
   /// Runs the request; its result as JSON (`{}` when it has none).
   static func perform(_ request: Stage0Request, _ global: Globals) throws -> JSON {
+    try check(request)
     let none = JSON.object([])
     switch request {
     case .sandbox(let r): return .obj([("id", .string(try AppSandboxCommand.sandbox(global, r)))])
@@ -38,6 +39,17 @@ enum Stage0Command {
       return .obj([("pods", .strs(done))])
     }
     return none
+  }
+
+  /// What the flags' parsers refuse and a JSON request could still hold: an empty annotation or label key.
+  static func check(_ request: Stage0Request) throws {
+    let maps: [(String, [String: String])]
+    switch request {
+    case .sandbox(let r): maps = [("sandbox.annotations", r.annotations), ("sandbox.labels", r.labels)]
+    case .add(_, let a): maps = [("app.annotations", a.annotations), ("app.labels", a.labels), ("app.sysctls", a.sysctls)]
+    default: return
+    }
+    for (field, m) in maps where m[""] != nil { throw LiftoffError.invalidArgument("\(field): empty key") }
   }
 
   /// The flags' form: runs the request and prints what the verb printed before requests (the pod ID

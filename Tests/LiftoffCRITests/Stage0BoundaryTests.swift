@@ -26,6 +26,10 @@ import Testing
       d.permissions = "rw"
       create.config.devices = [d]
       await expectRPCError(.notFound, "does not exist on the host") { _ = try await runtime.createContainer(create) }
+      // liftoff's own checks keep their code too: an empty annotation key is INVALID_ARGUMENT naming it.
+      create.config.devices = []
+      create.config.annotations[""] = "x"
+      await expectRPCError(.invalidArgument, "app.annotations: empty key") { _ = try await runtime.createContainer(create) }
     }
   }
 
