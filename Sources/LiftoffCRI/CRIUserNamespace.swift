@@ -57,11 +57,6 @@ enum CRIUserNamespace {
     }
   }
 
-  static func arguments(_ m: UserNamespaceMappings) -> [String] {
-    m.uids.flatMap { ["--userns-uid-map", "\($0.containerID):\($0.hostID):\($0.size)"] }
-      + m.gids.flatMap { ["--userns-gid-map", "\($0.containerID):\($0.hostID):\($0.size)"] }
-  }
-
   /// The options PodSandboxStatus reports for a pod.
   static func options(_ m: UserNamespaceMappings?) -> Runtime_V1_UserNamespace {
     var u = Runtime_V1_UserNamespace()
@@ -84,16 +79,15 @@ enum CRIUserNamespace {
     return u
   }
 
-  /// `:uidmap=C-H-L,…:gidmap=C-H-L,…` for `--volume`, from a CRI mount's mappings (errors name `field`).
-  static func volumeOptions(_ m: Runtime_V1_Mount, field: String) throws -> String {
-    guard !m.uidMappings.isEmpty || !m.gidMappings.isEmpty else { return "" }
+  /// An idmapped bind mount's mappings, from a CRI mount's (errors name `field`); empty when it has none.
+  static func volumeMappings(_ m: Runtime_V1_Mount, field: String) throws -> (uids: [IDMapping], gids: [IDMapping]) {
+    guard !m.uidMappings.isEmpty || !m.gidMappings.isEmpty else { return ([], []) }
     guard !m.uidMappings.isEmpty else { throw LiftoffError.invalidArgument("\(field).uid_mappings: empty while gid_mappings is set") }
     guard !m.gidMappings.isEmpty else { throw LiftoffError.invalidArgument("\(field).gid_mappings: empty while uid_mappings is set") }
     let uids = mappings(m.uidMappings)
     let gids = mappings(m.gidMappings)
     try IDMapping.validate(uids, field: "\(field).uid_mappings")
     try IDMapping.validate(gids, field: "\(field).gid_mappings")
-    func text(_ l: [IDMapping]) -> String { l.map { "\($0.containerID)-\($0.hostID)-\($0.size)" }.joined(separator: ",") }
-    return ":uidmap=\(text(uids)):gidmap=\(text(gids))"
+    return (uids, gids)
   }
 }

@@ -6,15 +6,15 @@
 // naming its file, and a name no usable spec defines fails with INVALID_ARGUMENT naming it.
 //
 // The edits apply in the reference implementation's order (per device: its spec's edits once, then
-// its own) and become `app add` arguments, so that every node and mount goes through the same checked
-// paths as the CRI's own devices and mounts:
+// its own) and become the `app add` request's, so that every node and mount goes through the same
+// checked paths as the CRI's own devices and mounts:
 //   env             KEY=VALUE, replacing the container's value of the same KEY
-//   deviceNodes     `--device path=…` with type and numbers from the spec or, where absent, the host
+//   deviceNodes     a described device with type and numbers from the spec or, where absent, the host
 //                   node (hostPath, else path); the device cgroup gets the node's permissions (rwm by
 //                   default, none for `none`); uid/gid default to the container's user and group
-//   mounts          `--volume` bind mounts with ro/rw, propagation and nosuid/nodev/noexec
-//   additionalGids  `--supplementary-groups` (0 skipped, as the reference implementation does)
-//   hooks           `--hook STAGE=JSON` in the same order (stage1 runs them: LiftoffCore/AppHook.swift);
+//   mounts          bind mounts with ro/rw, propagation and nosuid/nodev/noexec
+//   additionalGids  supplementary groups (0 skipped, as the reference implementation does)
+//   hooks           the app's OCI hooks, in the same order (stage1 runs them: LiftoffCore/AppHook.swift);
 //                   a hook whose path is not absolute or timeout not positive is INVALID_ARGUMENT
 //   intelRdt        refused with UNIMPLEMENTED naming the device (no resctrl here): never ignored
 // A later node or mount for the same container path replaces an earlier one (the CRI's own too), as
@@ -23,15 +23,16 @@ import Foundation
 import LiftoffCDI
 import LiftoffCore
 import LiftoffOS
+import LiftoffPod
 import Logging
 
 /// What the requested CDI devices add to a container.
 struct CDIContainerChanges {
   var env: [String] = []
-  /// `--device` values, by container path (a later one replaces an earlier one).
-  var devices: [(path: String, spec: String)] = []
-  /// `--volume` values, by container path.
-  var mounts: [(path: String, spec: String)] = []
+  /// Device nodes, by container path (a later one replaces an earlier one).
+  var devices: [(path: String, device: AppDevice)] = []
+  /// Bind mounts, by container path.
+  var mounts: [(path: String, mount: AppMount)] = []
   var groups: [UInt32] = []
   /// OCI hooks, in the devices' order.
   var hooks: [AppHook] = []
@@ -71,7 +72,7 @@ extension ContainerArguments {
     }
   }
 
-  /// The resolved devices' edits as `app add` arguments.
+  /// The resolved devices' edits, for the `app add` request.
   func cdiChanges() throws -> CDIContainerChanges {
     var c = CDIContainerChanges()
     let sc = config.linux.securityContext
@@ -94,14 +95,14 @@ extension ContainerArguments {
         c.env.append(kv)
       }
       for n in r.edits.deviceNodes {
-        let spec = try Self.cdiDeviceSpec(n, uid: processUID, gid: processGID, what: what)
+        let device = try Self.cdiDevice(n, uid: processUID, gid: processGID, what: what)
         c.devices.removeAll { $0.path == n.path }
-        c.devices.append((n.path, spec))
+        c.devices.append((n.path, device))
       }
       for m in r.edits.mounts {
-        let spec = try cdiMountSpec(m, what: what)
+        let mount = try cdiMount(m, what: what)
         c.mounts.removeAll { $0.path == m.containerPath }
-        c.mounts.append((m.containerPath, spec))
+        c.mounts.append((m.containerPath, mount))
       }
       for g in r.edits.additionalGIDs where g != 0 && !c.groups.contains(g) { c.groups.append(g) }
     }
@@ -115,12 +116,12 @@ extension ContainerArguments {
 
   static func depth(_ path: String) -> Int { path.split(separator: "/").count }
 
-  /// A device node as `--device path=…`: what the spec leaves out comes from the host node (as the
+  /// A device node described in full: what the spec leaves out comes from the host node (as the
   /// reference implementation's fillMissingInfo: a type with a major number is enough without one).
-  static func cdiDeviceSpec(_ n: CDIDeviceNode, uid: UInt32, gid: UInt32, what: String) throws -> String {
+  static func cdiDevice(_ n: CDIDeviceNode, uid: UInt32, gid: UInt32, what: String) throws -> AppDevice {
     let field = "\(what): device node \(n.path)"
-    guard n.path.hasPrefix("/dev/"), !n.path.split(separator: "/").contains(".."), !n.path.contains(",") else {
-      throw LiftoffError(.unimplemented, "\(field): only paths under /dev (without '..' or ',') are supported")
+    guard n.path.hasPrefix("/dev/"), !n.path.split(separator: "/").contains("..") else {
+      throw LiftoffError(.unimplemented, "\(field): only paths under /dev (without '..') are supported")
     }
     var type = n.type
     var major = n.major, minor = n.minor
@@ -156,21 +157,22 @@ extension ContainerArguments {
       throw LiftoffError(.unimplemented, "\(field): FIFO device nodes (type p) are not supported")
     }
     let access = n.permissions == "none" ? "" : (n.permissions ?? "rwm")
-    let m = String(mode ?? 0o666, radix: 8)
-    return "path=\(n.path),type=\(t == "b" ? "b" : "c"),major=\(major),minor=\(minor),mode=\(m),uid=\(n.uid ?? uid),gid=\(n.gid ?? gid),access=\(access)"
+    guard let major32 = UInt32(exactly: major), let minor32 = UInt32(exactly: minor) else {
+      throw LiftoffError.invalidArgument("\(field): major \(major) or minor \(minor) is out of range")
+    }
+    return AppDevice(
+      path: n.path, type: t == "b" ? "b" : "c", major: major32, minor: minor32, fileMode: mode ?? 0o666, uid: n.uid ?? uid,
+      gid: n.gid ?? gid, permissions: access)
   }
 
-  /// A mount as `--volume HOST:CTR[:ro][:PROPAGATION][:FLAGS]`: bind mounts only.
-  func cdiMountSpec(_ m: CDIMount, what: String) throws -> String {
+  /// A mount: bind mounts only, with ro/rw, propagation and nosuid/nodev/noexec.
+  func cdiMount(_ m: CDIMount, what: String) throws -> AppMount {
     let field = "\(what): mount \(m.containerPath)"
     guard m.type.isEmpty || m.type == "bind" else {
       throw LiftoffError(.unimplemented, "\(field): mount type \(m.type) is not supported (only bind mounts)")
     }
     guard m.hostPath.hasPrefix("/"), m.containerPath.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("\(field): hostPath and containerPath must be absolute")
-    }
-    guard !m.hostPath.contains(":"), !m.containerPath.contains(":") else {
-      throw LiftoffError(.unimplemented, "\(field): paths holding ':' are not supported")
     }
     guard sandbox.manifest.userNamespace == nil else {
       throw LiftoffError(.unimplemented, "\(field): CDI mounts in a pod with a user namespace are not supported yet")
@@ -179,23 +181,22 @@ extension ContainerArguments {
       throw LiftoffError(.failedPrecondition, "\(field): host path \(m.hostPath) does not exist")
     }
     var readOnly = false, bind = m.type == "bind"
-    var propagation: String?
+    var propagation: AppMount.Propagation?
     var flags: [String] = []
     for o in m.options {
       switch o {
       case "bind", "rbind": bind = true  // every bind is recursive here: submounts of hostPath come along
       case "ro": readOnly = true
       case "rw": readOnly = false
-      case "private", "rprivate", "slave", "rslave", "shared", "rshared": propagation = o
+      case "private", "rprivate", "slave", "rslave", "shared", "rshared": propagation = AppMount.Propagation(rawValue: o)
       case "nosuid", "nodev", "noexec": if !flags.contains(o) { flags.append(o) }
       default: throw LiftoffError(.unimplemented, "\(field): mount option \(o) is not supported")
       }
     }
     guard bind else { throw LiftoffError(.unimplemented, "\(field): a mount without type bind or a bind/rbind option is not supported") }
-    var spec = "\(m.hostPath):\(m.containerPath)"
-    if readOnly { spec += ":ro" }
-    if let propagation { spec += ":\(propagation)" }
-    for f in flags { spec += ":\(f)" }
-    return spec
+    var mount = AppMount(destination: m.containerPath, source: m.hostPath, readOnly: readOnly)
+    if let propagation { mount.propagation = propagation }
+    mount.flags = flags
+    return mount
   }
 }

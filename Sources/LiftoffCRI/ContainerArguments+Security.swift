@@ -1,4 +1,4 @@
-// The Linux security context of CreateContainer as app flags: user and group, supplemental groups
+// The Linux security context of CreateContainer as the app's settings: user and group, supplemental groups
 // (Merge/Strict), read-only rootfs, privileged, capabilities (names with or without `CAP_`, `ALL`),
 // no_new_privs, seccomp (RuntimeDefault, Unconfined, Localhost), PID namespace CONTAINER, NODE, POD or
 // TARGET (another container of the sandbox); the
@@ -6,12 +6,12 @@
 // support yet is refused naming the field.
 import LiftoffCore
 import LiftoffOS
+import LiftoffPod
 
 extension ContainerArguments {
-  func securityArguments(_ sc: Runtime_V1_LinuxContainerSecurityContext, present: Bool) throws -> [String] {
-    var a: [String] = []
+  func security(_ sc: Runtime_V1_LinuxContainerSecurityContext, present: Bool, into a: inout AppOptions) throws {
     let field = "config.linux.security_context"
-    if sc.privileged { a.append("--privileged") }
+    a.privileged = sc.privileged
     try SecurityModules.refuseProfiles(
       selinux: sc.hasSelinuxOptions ? sc.selinuxOptions : nil, apparmor: sc.hasApparmor ? sc.apparmor : nil,
       apparmorProfile: sc.apparmorProfile, field: field)
@@ -19,9 +19,9 @@ extension ContainerArguments {
       guard sc.runAsUser.value >= 0, sc.runAsUser.value <= Int64(UInt32.max) else {
         throw LiftoffError.invalidArgument("\(field).run_as_user \(sc.runAsUser.value) is out of range")
       }
-      a += ["--user", String(sc.runAsUser.value)]
+      a.user = String(sc.runAsUser.value)
     } else if !sc.runAsUsername.isEmpty {
-      a += ["--user", sc.runAsUsername]
+      a.user = sc.runAsUsername
     }
     if sc.hasRunAsGroup {
       guard sc.runAsGroup.value >= 0, sc.runAsGroup.value <= Int64(UInt32.max) else {
@@ -33,54 +33,52 @@ extension ContainerArguments {
         throw LiftoffError.invalidArgument(
           "\(field).run_as_group \(sc.runAsGroup.value) is set without run_as_user or run_as_username")
       }
-      a += ["--group", String(sc.runAsGroup.value)]
+      a.group = String(sc.runAsGroup.value)
     }
     if !sc.supplementalGroups.isEmpty {
       for g in sc.supplementalGroups where g < 0 || g > Int64(UInt32.max) {
         throw LiftoffError.invalidArgument("\(field).supplemental_groups: \(g) is out of range")
       }
-      a += ["--supplementary-groups", sc.supplementalGroups.map(String.init).joined(separator: ",")]
+      a.supplementaryGroups += sc.supplementalGroups.map { UInt32($0) }
     }
     switch sc.supplementalGroupsPolicy {
     case .merge: break
-    case .strict: a += ["--supplementary-groups-policy", "strict"]
+    case .strict: a.supplementaryGroupsStrict = true
     case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).supplemental_groups_policy \(n) is unknown")
     }
-    if sc.readonlyRootfs { a.append("--readonly-rootfs") }
+    a.readOnlyRootfs = sc.readonlyRootfs
     // kubelet sends the lists it wants (the defaults, or none for procMount Unmasked); an empty list
     // from a client that sends none keeps Liftoff's defaults, as in containerd.
-    for (flag, list, name) in [("--masked-paths", sc.maskedPaths, "masked_paths"), ("--readonly-paths", sc.readonlyPaths, "readonly_paths")]
-    where !list.isEmpty {
-      for p in list where p.contains(",") || !p.hasPrefix("/") {
-        throw LiftoffError.invalidArgument("\(field).\(name): \"\(p)\" must be an absolute path without ','")
+    for (list, name) in [(sc.maskedPaths, "masked_paths"), (sc.readonlyPaths, "readonly_paths")] {
+      for p in list where !p.hasPrefix("/") {
+        throw LiftoffError.invalidArgument("\(field).\(name): \"\(p)\" must be an absolute path")
       }
-      a += [flag, list.joined(separator: ",")]
     }
-    a.append("--no-new-privileges=\(sc.noNewPrivs)")
+    if !sc.maskedPaths.isEmpty { a.maskedPaths = sc.maskedPaths }
+    if !sc.readonlyPaths.isEmpty { a.readonlyPaths = sc.readonlyPaths }
+    a.noNewPrivileges = sc.noNewPrivs
     if sc.hasCapabilities {
-      a += ["--caps-retain", try capabilitySet(sc.capabilities).joined(separator: ",")]
+      a.capsRetain = try capabilitySet(sc.capabilities)
       // As containerd: ambient capabilities are added to the set and made inheritable and ambient.
       for c in sc.capabilities.addAmbientCapabilities where Capabilities.normalize(c) == nil {
         throw LiftoffError.invalidArgument("\(field).capabilities.add_ambient_capabilities: unknown capability \(c)")
       }
-      if !sc.capabilities.addAmbientCapabilities.isEmpty {
-        a += ["--caps-ambient", sc.capabilities.addAmbientCapabilities.joined(separator: ",")]
-      }
+      a.capsAmbient += sc.capabilities.addAmbientCapabilities
     }
     // A runtime handler with a forced profile (RuntimeHandlerConfig.swift) confines a container that
     // asked for none or Unconfined; a privileged container has no seccomp whatever is asked.
     let seccomp = try seccompProfile(sc)
-    a += ["--seccomp", seccomp == "unconfined" && !sc.privileged ? sandbox.handlerSeccomp ?? seccomp : seccomp]
+    a.seccomp = seccomp == "unconfined" && !sc.privileged ? sandbox.handlerSeccomp.map(Self.manifestSeccomp) ?? seccomp : seccomp
     let ns = sc.namespaceOptions
     if sc.hasNamespaceOptions {
       switch ns.pid {
-      case .container: a += ["--pid-namespace", "container"]
-      case .node: a += ["--pid-namespace", "host"]
+      case .container: a.pidNamespace = .container
+      case .node: a.pidNamespace = .host
       case .pod:
         guard sandbox.manifest.sharedPID else {
           throw LiftoffError.invalidArgument("\(field).namespace_options.pid POD: sandbox \(sandbox.id) was not created with PID namespace POD")
         }
-        a += ["--pid-namespace", "pod"]
+        a.pidNamespace = .pod
       case .target:
         // Another container of the same sandbox (kubelet's debug containers): its app name is its ID.
         let ids = sandbox.manifest.apps.map(\.name)
@@ -89,7 +87,8 @@ extension ContainerArguments {
           throw LiftoffError.invalidArgument(
             "\(field).namespace_options.target_id \"\(ns.targetID)\" is not \(matches.isEmpty ? "a" : "a unique") container of sandbox \(sandbox.id)")
         }
-        a += ["--pid-namespace", "target:\(target)"]
+        a.pidNamespace = .target
+        a.pidTarget = target
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).namespace_options.pid \(n) is unknown")
       }
     }
@@ -103,12 +102,11 @@ extension ContainerArguments {
         throw LiftoffError.invalidArgument("\(usernsField) must match sandbox \(sandbox.id)'s user namespace (\(pod))")
       }
     }
-    return a
   }
 
-  /// The sandbox's sysctls (CRI keeps them on the sandbox; they apply to each of its containers).
-  func sysctlArguments(_ sysctls: [String: String]) -> [String] {
-    sysctls.sorted { $0.key < $1.key }.flatMap { ["--sysctl", "\($0.key)=\($0.value)"] }
+  /// A profile as the handler's annotation holds it (`localhost=/PATH`, the flag's form) as the app's.
+  static func manifestSeccomp(_ s: String) -> String {
+    s.hasPrefix("localhost=") ? "localhost/" + s.dropFirst("localhost=".count) : s
   }
 
   /// The default set, minus drops, plus adds; `ALL` in drop empties it, in add fills it.
@@ -161,6 +159,6 @@ extension ContainerArguments {
     guard path.hasPrefix("/") else {
       throw LiftoffError.invalidArgument("\(field) \"\(path)\" is not an absolute path")
     }
-    return "localhost=" + path
+    return "localhost/" + path
   }
 }

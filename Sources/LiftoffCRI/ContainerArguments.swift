@@ -1,5 +1,5 @@
-// CreateContainer's request as `liftoff app add` arguments: one place that turns a CRI ContainerConfig
-// into the executor's app flags (security context and resources in their own files). Every field that
+// CreateContainer's request as a `liftoff app add` request: one place that turns a CRI ContainerConfig
+// into the executor's AppOptions (security context and resources in their own files). Every field that
 // the executor cannot honour yet is refused with INVALID_ARGUMENT or UNIMPLEMENTED naming the field —
 // never dropped silently.
 //
@@ -9,6 +9,7 @@ import Foundation
 import LiftoffCDI
 import LiftoffCore
 import LiftoffOS
+import LiftoffPod
 
 struct ContainerArguments {
   let request: Runtime_V1_CreateContainerRequest
@@ -34,22 +35,22 @@ struct ContainerArguments {
     return config.logPath.hasPrefix("/") ? config.logPath : (dir as NSString).appendingPathComponent(config.logPath)
   }
 
-  /// `app add POD IMAGE --name ID [flags] [-- ARGS]`, and its standard input: the container's
-  /// environment (`--set-env-file -`, NUL-separated KEY=VALUE entries). The environment never goes on
-  /// the command line, where every local user reads it in /proc/PID/cmdline.
-  func make() throws -> (arguments: [String], stdin: [UInt8]) {
-    var a = ["app", "add", sandbox.id, imageID, "--name", containerID]
-    var env: [String] = []
+  /// The `app add` request: the app as the container asks for it. Its environment travels in the
+  /// request on `liftoff`'s stdin, never on a command line (where every local user reads it in
+  /// /proc/PID/cmdline).
+  func make() throws -> Stage0Request {
+    var a = AppOptions(imageName: imageID)
+    a.name = containerID
     let command = config.command
     if let first = command.first {
       guard !first.isEmpty else { throw LiftoffError.invalidArgument("config.command[0] is empty") }
-      a += ["--exec", first]
+      a.exec = first
     }
     if !config.workingDir.isEmpty {
       guard config.workingDir.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("config.working_dir \(config.workingDir) is not an absolute path")
       }
-      a += ["--working-dir", config.workingDir]
+      a.workingDir = config.workingDir
     }
     for (i, kv) in config.envs.enumerated() {
       guard !kv.key.isEmpty, !kv.key.contains("=") else {
@@ -59,45 +60,45 @@ struct ContainerArguments {
       guard !kv.value.contains(0), let value = String(data: kv.value, encoding: .utf8) else {
         throw LiftoffError.invalidArgument("config.envs[\(i)] (\(kv.key)): the value is not UTF-8 text without NUL")
       }
-      env.append("\(kv.key)=\(value)")
+      a.env.append("\(kv.key)=\(value)")
     }
     let cdi = try cdiChanges()
     for kv in cdi.env {
       let key = kv.prefix { $0 != "=" }
-      env.removeAll { $0.prefix { $0 != "=" } == key }
-      env.append(kv)
+      a.env.removeAll { $0.prefix { $0 != "=" } == key }
+      a.env.append(kv)
     }
-    a += try mountArguments(replaced: cdi.mountPaths)
-    a += cdi.mounts.flatMap { ["--volume", $0.spec] }
+    a.mounts = try mounts(replaced: cdi.mountPaths) + cdi.mounts.map(\.mount)
     let cdiDevicePaths = cdi.devicePaths
     for (i, d) in config.devices.enumerated() where !cdiDevicePaths.contains(d.containerPath.isEmpty ? d.hostPath : d.containerPath) {
       guard d.hostPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("config.devices[\(i)].host_path \"\(d.hostPath)\" is not an absolute path")
       }
       let permissions = d.permissions.isEmpty ? "rwm" : d.permissions
-      guard !d.containerPath.contains(":"), !d.hostPath.contains(":"), permissions.allSatisfy({ "rwm".contains($0) }) else {
-        throw LiftoffError.invalidArgument("config.devices[\(i)]: paths must not hold ':' and permissions must be a subset of rwm")
+      guard permissions.allSatisfy({ "rwm".contains($0) }) else {
+        throw LiftoffError.invalidArgument("config.devices[\(i)].permissions \"\(d.permissions)\" must be a subset of rwm")
       }
-      a += ["--device", "\(d.hostPath):\(d.containerPath.isEmpty ? d.hostPath : d.containerPath):\(permissions)"]
+      a.devices.append(.host(path: d.hostPath, containerPath: d.containerPath.isEmpty ? d.hostPath : d.containerPath, permissions: permissions))
     }
-    a += cdi.devices.flatMap { ["--device", $0.spec] }
-    if !cdi.groups.isEmpty { a += ["--supplementary-groups", cdi.groups.map(String.init).joined(separator: ",")] }
-    a += cdi.hooks.flatMap { ["--hook", "\($0.stage.rawValue)=\($0.jsonWithoutStage.serialized())"] }
+    a.devices += cdi.devices.map { .described($0.device) }
+    a.supplementaryGroups += cdi.groups
+    a.hooks += cdi.hooks
     // A pty held by stage1, stdin kept open for Attach (stdin_once: closed after the first writer).
     if config.tty {
-      a.append("--tty")
-      if !config.envs.contains(where: { $0.key == "TERM" }) { env.append("TERM=xterm") }
+      a.tty = true
+      if !config.envs.contains(where: { $0.key == "TERM" }) { a.env.append("TERM=xterm") }
     }
-    if let signal = try Self.signalNumber(config.stopSignal) { a += ["--stop-signal", String(signal)] }
-    if config.stdin { a.append(config.stdinOnce ? "--stdin-once" : "--stdin") }
+    if let signal = try Self.signalNumber(config.stopSignal) { a.stopSignal = String(signal) }
+    a.stdin = config.stdin
+    a.stdinOnce = config.stdin && config.stdinOnce
     let log = logPath
-    if !log.isEmpty { a += ["--log-path", log] }
-    a += sysctlArguments(request.sandboxConfig.linux.sysctls)
+    if !log.isEmpty { a.logPath = log }
+    a.sysctls = request.sandboxConfig.linux.sysctls
     if config.hasLinux {
-      a += try securityArguments(config.linux.securityContext, present: config.linux.hasSecurityContext)
-      a += try resourceArguments(config.linux.resources)
+      try security(config.linux.securityContext, present: config.linux.hasSecurityContext, into: &a)
+      try resources(config.linux.resources, into: &a)
     } else {
-      a += try securityArguments(Runtime_V1_LinuxContainerSecurityContext(), present: false)
+      try security(Runtime_V1_LinuxContainerSecurityContext(), present: false, into: &a)
     }
     for key in config.annotations.keys where key.hasPrefix(CRIKeys.prefix) {
       throw LiftoffError.invalidArgument("config.annotations: key \"\(key)\" uses the reserved prefix \(CRIKeys.prefix)")
@@ -107,18 +108,14 @@ struct ContainerArguments {
       (CRIKeys.attempt, String(config.metadata.attempt)), (CRIKeys.image, imageName), (CRIKeys.imageRef, imageRef),
       (CRIKeys.logPath, log),
     ]
-    for (k, v) in meta + config.annotations.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) {
-      a += ["--annotation", "\(k)=\(v)"]
-    }
-    for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) {
-      guard !k.isEmpty else { throw LiftoffError.invalidArgument("config.labels: empty key") }
-      a += ["--label", "\(k)=\(v)"]
-    }
-    if !env.isEmpty { a += ["--set-env-file", "-"] }
+    a.annotations = config.annotations
+    for (k, v) in meta { a.annotations[k] = v }
+    for k in config.labels.keys where k.isEmpty { throw LiftoffError.invalidArgument("config.labels: empty key") }
+    a.labels = config.labels
     if command.count > 1 || !config.args.isEmpty || !command.isEmpty {
-      a += ["--"] + command.dropFirst() + config.args
+      a.args = Array(command.dropFirst()) + config.args
     }
-    return (a, Array(env.map { $0 + "\0" }.joined().utf8))
+    return .add(pod: sandbox.id, app: a)
   }
 
   static let signalNames = [
@@ -139,49 +136,44 @@ struct ContainerArguments {
     return n
   }
 
-  /// An image volume (KEP-4639) as `app add --mount image=ID,target=CTR,name=NAME[,subpath=DIR]`. As in
-  /// containerd: no host_path, and readonly (kubelet always sets it); the sub path is relative and is
-  /// checked by `app add` to be a directory of the image that does not lead out of it.
-  func imageMountSpec(_ m: Runtime_V1_Mount, index i: Int) throws -> String {
+  /// An image volume (KEP-4639): the store image `volumeImages[i]`, recorded by the name asked for. As
+  /// in containerd: no host_path, and readonly (kubelet always sets it); the sub path is relative and
+  /// is checked by `app add` to be a directory of the image that does not lead out of it.
+  func imageMount(_ m: Runtime_V1_Mount, index i: Int) throws -> AppMount {
     let field = "config.mounts[\(i)]"
     guard let id = volumeImages[i] else { throw LiftoffError(.internal, "\(field).image \(m.image.image) was not resolved") }
     guard m.hostPath.isEmpty else { throw LiftoffError.invalidArgument("\(field): host_path must be empty for an image mount") }
     guard m.readonly else { throw LiftoffError.invalidArgument("\(field): an image mount must be readonly") }
-    guard !m.containerPath.contains(","), !m.image.image.contains(",") else {
-      throw LiftoffError.invalidArgument("\(field): container_path and image must not contain ',' for an image mount")
-    }
     guard !m.imageSubPath.hasPrefix("/"), !m.imageSubPath.contains("\0") else {
       throw LiftoffError.invalidArgument("\(field).image_sub_path \"\(m.imageSubPath)\" must be a relative path")
     }
     if !m.uidMappings.isEmpty || !m.gidMappings.isEmpty || sandbox.manifest.userNamespace != nil {
       throw LiftoffError(.unimplemented, "\(field).image: image volumes in a pod with a user namespace are not supported yet")
     }
-    var spec = "image=\(id),target=\(m.containerPath),name=\(m.image.image)"
-    if !m.imageSubPath.isEmpty { spec += ",subpath=\(m.imageSubPath)" }
-    return spec
+    var mount = AppMount(destination: m.containerPath, type: "image", source: id, readOnly: true)
+    mount.image = AppImage(name: m.image.image, id: id, layerDirs: [])
+    if !m.imageSubPath.isEmpty && m.imageSubPath != "." { mount.subPath = m.imageSubPath }
+    return mount
   }
 
-  /// Bind mounts (`--volume HOST:CTR[:ro][:PROPAGATION]`). A missing host path is created as a
-  /// directory, as kubelet expects of containerd and CRI-O.
+  /// Bind mounts and image volumes. A missing host path is created as a directory, as kubelet expects
+  /// of containerd and CRI-O. Any path is taken as it is (':' and ',' too): the request is JSON.
   /// A CDI mount at the same container path replaces the CRI's (`replaced`).
-  func mountArguments(replaced: Set<String> = []) throws -> [String] {
-    var a: [String] = []
+  func mounts(replaced: Set<String> = []) throws -> [AppMount] {
+    var a: [AppMount] = []
     for (i, m) in config.mounts.enumerated() where !replaced.contains(m.containerPath) {
       let field = "config.mounts[\(i)]"
       guard m.containerPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("\(field).container_path \"\(m.containerPath)\" is not an absolute path")
       }
       if m.hasImage {
-        a += ["--mount", try imageMountSpec(m, index: i)]
+        a.append(try imageMount(m, index: i))
         continue
       }
       guard m.hostPath.hasPrefix("/") else {
         throw LiftoffError.invalidArgument("\(field).host_path \"\(m.hostPath)\" is not an absolute path")
       }
-      for (name, p) in [("host_path", m.hostPath), ("container_path", m.containerPath)] where p.contains(":") {
-        throw LiftoffError.invalidArgument("\(field).\(name) \"\(p)\" contains ':', which liftoff cannot mount yet")
-      }
-      let idmap = try CRIUserNamespace.volumeOptions(m, field: field)
+      let idmap = try CRIUserNamespace.volumeMappings(m, field: field)
       if m.recursiveReadOnly {
         // As containerd: only for a read-only mount with private propagation, and only where the kernel can.
         guard m.readonly else { throw LiftoffError.invalidArgument("\(field).recursive_read_only needs readonly") }
@@ -199,15 +191,15 @@ struct ContainerArguments {
           throw LiftoffError.invalidArgument("\(field).host_path \(m.hostPath) does not exist and cannot be created: \(error.localizedDescription)")
         }
       }
-      var spec = "\(m.hostPath):\(m.containerPath)"
-      if m.recursiveReadOnly { spec += ":rro" } else if m.readonly { spec += ":ro" }
+      var mount = AppMount(destination: m.containerPath, source: m.hostPath, readOnly: m.readonly || m.recursiveReadOnly, recursiveReadOnly: m.recursiveReadOnly)
       switch m.propagation {
-      case .propagationPrivate: spec += ":rprivate"
-      case .propagationHostToContainer: spec += ":rslave"
-      case .propagationBidirectional: spec += ":rshared"
+      case .propagationPrivate: mount.propagation = .rprivate
+      case .propagationHostToContainer: mount.propagation = .rslave
+      case .propagationBidirectional: mount.propagation = .rshared
       case .UNRECOGNIZED(let n): throw LiftoffError.invalidArgument("\(field).propagation \(n) is unknown")
       }
-      a += ["--volume", spec + idmap]
+      (mount.uidMappings, mount.gidMappings) = idmap
+      a.append(mount)
     }
     return a
   }

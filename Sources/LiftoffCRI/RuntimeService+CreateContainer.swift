@@ -11,6 +11,7 @@
 // naming the device (ContainerArguments+CDI.swift).
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func createContainer(
@@ -49,7 +50,7 @@ extension RuntimeService {
       containerArguments.volumeImages = volumeImages
       containerArguments.cdiDevices = try ContainerArguments.resolveCDIDevices(
         config, directories: runtime.config.cdiSpecDirs, cache: runtime.cdiSpecs, logger: runtime.logger)
-      let (arguments, environment) = try containerArguments.make()
+      let addRequest = try containerArguments.make()
       try await runtime.changingPod(sandbox.id) {
         guard let current = try runtime.existingSandbox(sandbox.id), current.ready else {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(sandbox.id) is not ready")
@@ -62,7 +63,7 @@ extension RuntimeService {
             .alreadyExists,
             "container name \(name) (attempt \(config.metadata.attempt)) is already in use by container \(holder.id) in pod sandbox \(sandbox.id)")
         }
-        _ = try await runtime.stage0.run(arguments, stdin: environment)
+        try await runtime.stage0.run(addRequest)
       }
       runtime.logger.info("container created", metadata: ["id": "\(id)", "sandbox": "\(sandbox.id)"])
       await runtime.emit(.containerCreatedEvent, id: id, sandboxID: sandbox.id)

@@ -2,6 +2,7 @@
 // container that is gone succeeds.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func removeContainer(
@@ -13,7 +14,7 @@ extension RuntimeService {
       }
       try await runtime.changingPod(container.sandbox.id) {
         guard try runtime.existingContainer(container.id) != nil else { return }
-        _ = try await runtime.stage0.run(["app", "rm", "--app", container.id, container.sandbox.id])
+        try await runtime.stage0.run(.remove(pod: container.sandbox.id, app: container.id))
       }
       runtime.logger.info("container removed", metadata: ["id": "\(container.id)"])
       await runtime.emit(.containerDeletedEvent, id: container.id, sandboxID: container.sandbox.id)

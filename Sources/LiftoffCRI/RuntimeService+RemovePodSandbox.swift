@@ -2,6 +2,7 @@
 // Idempotent: removing a sandbox that is gone succeeds.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func removePodSandbox(
@@ -15,9 +16,9 @@ extension RuntimeService {
         // Another caller may have removed it while we waited for the lock.
         guard let current = try runtime.existingSandbox(sandbox.id) else { return }
         if current.ready {
-          _ = try await runtime.stage0.run(["stop", "--force", sandbox.id])
+          try await runtime.stage0.run(.stopPods(ids: [sandbox.id], force: true, timeoutSeconds: nil))
         }
-        _ = try await runtime.stage0.run(["rm", sandbox.id])
+        try await runtime.stage0.run(.removePods(ids: [sandbox.id]))
       }
       runtime.logger.info("sandbox removed", metadata: ["id": "\(sandbox.id)"])
       for c in sandbox.manifest.apps where c.annotations[CRIKeys.kind] == CRIKeys.containerKind {

@@ -2,6 +2,7 @@
 // a line. The container must be running (FAILED_PRECONDITION otherwise, as in containerd).
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func reopenContainerLog(
@@ -15,7 +16,7 @@ extension RuntimeService {
       guard !container.logPath.isEmpty else {
         throw LiftoffError(.failedPrecondition, "container \(container.id) has no log path")
       }
-      _ = try await runtime.stage0.run(["app", "reopen-log", "--app", container.id, container.sandbox.id])
+      try await runtime.stage0.run(.reopenLog(pod: container.sandbox.id, app: container.id))
       return Runtime_V1_ReopenContainerLogResponse()
     }
   }

@@ -14,6 +14,7 @@
 // pod gets a resolv.conf from the DNS config (a host-network pod: the host's file when it is empty).
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 import LiftoffOS
 
 extension RuntimeService {
@@ -84,40 +85,42 @@ extension RuntimeService {
         if !config.logDirectory.isEmpty { annotations.append((CRIKeys.logDirectory, config.logDirectory)) }
         if let seccomp = handler.seccompArgument { annotations.append((CRIKeys.handlerSeccomp, seccomp)) }
         annotations += config.annotations.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        var arguments = ["app", "sandbox", "--net", hostNetwork ? "host" : "default", "--stage1", flavor]
-        if !config.hostname.isEmpty { arguments += ["--hostname", config.hostname] }
-        if options.ipc == .node { arguments += ["--ipc-namespace", "host"] }
-        if let userNamespace { arguments += CRIUserNamespace.arguments(userNamespace) }
+        var sandboxRequest = SandboxRequest()
+        sandboxRequest.net = hostNetwork ? "host" : "default"
+        sandboxRequest.stage1 = flavor
+        if !config.hostname.isEmpty { sandboxRequest.hostname = config.hostname }
+        if options.ipc == .node { sandboxRequest.ipcNamespace = "host" }
+        sandboxRequest.userNamespace = userNamespace
         let systemdDriver = runtime.config.cgroupDriver == "systemd"
         // The systemd driver: stage1 makes the pod a transient scope unit in the slice (by name).
-        if systemdDriver { arguments += ["--cgroup-driver", "systemd"] }
+        if systemdDriver { sandboxRequest.cgroupDriver = "systemd" }
         if !linux.cgroupParent.isEmpty {
           let path = try Self.cgroupParentPath(linux.cgroupParent, driver: runtime.config.cgroupDriver)
-          arguments += ["--cgroup-parent", systemdDriver ? linux.cgroupParent : path]
+          sandboxRequest.cgroupParent = systemdDriver ? linux.cgroupParent : path
         }
         // Shared only when asked for explicitly (kubelet always sends namespace options; a client
         // that sends none gets a PID namespace per container rather than a pod reaper it did not ask for).
-        if linux.securityContext.hasNamespaceOptions && options.pid == .pod { arguments += ["--pid-namespace", "pod"] }
-        if !hostNetwork {
-          arguments += try networkArguments(config)
-        }
+        if linux.securityContext.hasNamespaceOptions && options.pid == .pod { sandboxRequest.pidNamespace = "pod" }
+        if !hostNetwork { try Self.network(config, into: &sandboxRequest) }
         // The DNS config for either kind: a host-network pod gets a resolv.conf of its own too
         // (the host's file when the config says nothing), as containerd writes one for every sandbox.
-        arguments += Self.dnsArguments(config.dnsConfig)
-        for (k, v) in annotations { arguments += ["--annotation", "\(k)=\(v)"] }
-        for (k, v) in config.labels.sorted(by: { $0.key < $1.key }) { arguments += ["--label", "\(k)=\(v)"] }
-        let output: String
+        sandboxRequest.dns = config.dnsConfig.servers
+        sandboxRequest.dnsSearch = config.dnsConfig.searches
+        sandboxRequest.dnsOptions = config.dnsConfig.options
+        for (k, v) in annotations { sandboxRequest.annotations[k] = v }
+        sandboxRequest.labels = config.labels
+        let answer: JSON
         do {
-          output = try await runtime.stage0.run(arguments)
+          answer = try await runtime.stage0.run(.sandbox(sandboxRequest))
         } catch {
           // Reads every pod again (a stage1 that failed announced its pod before stage0 removed it)
           // and removes what the failed stage0 left.
           await removeHalfMadeSandboxes(identity: identity)
           throw error
         }
-        let id = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = answer["id"]?.stringValue ?? ""
         guard id.count == 64, id.allSatisfy(\.isHexDigit) else {
-          throw LiftoffError.internal("liftoff app sandbox printed \"\(id)\" instead of a pod id")
+          throw LiftoffError.internal("liftoff app sandbox answered \(answer.serialized()) instead of a pod id")
         }
         runtime.index.refresh(id)
         runtime.logger.info("sandbox started", metadata: ["id": "\(id)", "name": "\(identity)"])
@@ -140,8 +143,8 @@ extension RuntimeService {
     for sandbox in (try? runtime.sandboxes()) ?? [] where sandbox.identity == identity {
       do {
         try await runtime.changingPod(sandbox.id) {
-          _ = try? await runtime.stage0.run(["stop", "--force", sandbox.id])
-          _ = try await runtime.stage0.run(["rm", sandbox.id])
+          _ = try? await runtime.stage0.run(.stopPods(ids: [sandbox.id], force: true, timeoutSeconds: nil))
+          try await runtime.stage0.run(.removePods(ids: [sandbox.id]))
         }
         runtime.logger.info("half-made sandbox removed", metadata: ["id": "\(sandbox.id)", "name": "\(identity)"])
       } catch {
@@ -157,9 +160,8 @@ extension RuntimeService {
     handler == flavor ? handler : "\"\(handler)\" (flavor \(flavor))"
   }
 
-  /// `liftoff app sandbox` flags for the sandbox's CNI attachment (port mappings, CNI_ARGS).
-  func networkArguments(_ config: Runtime_V1_PodSandboxConfig) throws -> [String] {
-    var arguments: [String] = []
+  /// The sandbox's CNI attachment (port mappings, CNI_ARGS).
+  static func network(_ config: Runtime_V1_PodSandboxConfig, into r: inout SandboxRequest) throws {
     for (i, mapping) in config.portMappings.enumerated() where mapping.hostPort > 0 {
       guard (1...65535).contains(mapping.containerPort), (1...65535).contains(mapping.hostPort) else {
         throw LiftoffError.invalidArgument(
@@ -174,20 +176,10 @@ extension RuntimeService {
         throw LiftoffError.invalidArgument("config.port_mappings[\(i)].protocol \(n) is not TCP, UDP or SCTP")
       }
       let hostIP = mapping.hostIp.contains(":") ? "[\(mapping.hostIp)]" : mapping.hostIp
-      arguments += ["--port-mapping", "\(hostIP):\(mapping.hostPort):\(mapping.containerPort)/\(proto)"]
+      r.portMappings.append("\(hostIP):\(mapping.hostPort):\(mapping.containerPort)/\(proto)")
     }
     let meta = config.metadata
-    arguments += [
-      "--cni-arg", "K8S_POD_NAMESPACE=\(meta.namespace)", "--cni-arg", "K8S_POD_NAME=\(meta.name)",
-      "--cni-arg", "K8S_POD_UID=\(meta.uid)",
-    ]
-    return arguments
-  }
-
-  /// `liftoff app sandbox` flags for the sandbox's resolv.conf.
-  static func dnsArguments(_ dns: Runtime_V1_DNSConfig) -> [String] {
-    dns.servers.flatMap { ["--dns", $0] } + dns.searches.flatMap { ["--dns-search", $0] }
-      + dns.options.flatMap { ["--dns-opt", $0] }
+    r.cniArgs += ["K8S_POD_NAMESPACE=\(meta.namespace)", "K8S_POD_NAME=\(meta.name)", "K8S_POD_UID=\(meta.uid)"]
   }
 
   /// The sandbox's cgroup parent as a cgroupfs path: with the cgroupfs driver a path of names

@@ -2,6 +2,7 @@
 // Starting a container that is not in the created state is FAILED_PRECONDITION.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func startContainer(
@@ -18,8 +19,8 @@ extension RuntimeService {
           throw LiftoffError(.failedPrecondition, "pod sandbox \(current.sandbox.id) of container \(container.id) is not ready")
         }
         // A container with hooks may hold the start for as long as they may take (AppHook.swift).
-        _ = try await runtime.stage0.run(
-          ["app", "start", "--app", container.id, container.sandbox.id], timeout: 120 + Double(current.app.hookBudgetSeconds))
+        try await runtime.stage0.run(
+          .start(pod: container.sandbox.id, app: container.id), timeout: 120 + Double(current.app.hookBudgetSeconds))
       }
       let started = try runtime.container(container.id)
       await runtime.emit(.containerStartedEvent, id: container.id, sandboxID: container.sandbox.id)

@@ -2,6 +2,7 @@
 // container has exited. Idempotent: a container that is not running, or is gone, is already stopped.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func stopContainer(
@@ -17,9 +18,8 @@ extension RuntimeService {
           current.sandbox.ready
         else { return }
         let timeout = Int(min(request.timeout, 86_400))
-        _ = try await runtime.stage0.run(
-          ["app", "stop", "--app", container.id, "--timeout", String(timeout), container.sandbox.id],
-          timeout: Double(timeout) + 60)
+        try await runtime.stage0.run(
+          .stop(pod: container.sandbox.id, app: container.id, timeoutSeconds: timeout), timeout: Double(timeout) + 60)
       }
       await runtime.emit(.containerStoppedEvent, id: container.id, sandboxID: container.sandbox.id)
       return Runtime_V1_StopContainerResponse()

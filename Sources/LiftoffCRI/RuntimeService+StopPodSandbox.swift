@@ -6,6 +6,7 @@
 // (kubelet calls it repeatedly); a sandbox that exited by itself still gets its network reclaimed.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func stopPodSandbox(
@@ -17,7 +18,7 @@ extension RuntimeService {
       }
       try await runtime.changingPod(sandbox.id) {
         if try runtime.existingSandbox(sandbox.id) != nil {
-          _ = try await runtime.stage0.run(["stop", "--timeout", "0", sandbox.id])
+          try await runtime.stage0.run(.stopPods(ids: [sandbox.id], force: false, timeoutSeconds: 0))
         }
       }
       await runtime.emit(.containerStoppedEvent, id: sandbox.id, sandboxID: sandbox.id)

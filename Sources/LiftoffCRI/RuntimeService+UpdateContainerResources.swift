@@ -5,6 +5,7 @@
 // resources are INVALID_ARGUMENT; unknown IDs NOT_FOUND.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func updateContainerResources(
@@ -15,17 +16,19 @@ extension RuntimeService {
       if request.hasWindows { throw LiftoffError.invalidArgument("windows: Windows resources on a Linux node") }
       guard request.hasLinux else { return Runtime_V1_UpdateContainerResourcesResponse() }
       let r = request.linux
-      var flags = try ContainerArguments.resourceFlags(r, field: "linux")
+      let resources = try ContainerArguments.resources(r, field: "linux")
+      var oomScoreAdj: Int?
       if r.oomScoreAdj != 0 && Int(r.oomScoreAdj) != (container.app.oomScoreAdj ?? 0) {
         guard (-1000...1000).contains(r.oomScoreAdj) else {
           throw LiftoffError.invalidArgument("linux.oom_score_adj \(r.oomScoreAdj) is not in -1000…1000")
         }
-        flags.append("--oom-score-adj=\(r.oomScoreAdj)")  // "=": a negative value is no flag
+        oomScoreAdj = Int(r.oomScoreAdj)
       }
-      guard !flags.isEmpty else { return Runtime_V1_UpdateContainerResourcesResponse() }
-      let arguments = ["app", "update", "--app", container.id] + flags + [container.sandbox.id]
-      try await runtime.changingPod(container.sandbox.id) {
-        _ = try await runtime.stage0.run(arguments)
+      let oom = oomScoreAdj
+      guard !resources.isEmpty || oom != nil else { return Runtime_V1_UpdateContainerResourcesResponse() }
+      _ = try await runtime.changingPod(container.sandbox.id) {
+        try await runtime.stage0.run(
+          .update(pod: container.sandbox.id, app: container.id, resources: resources, oomScoreAdj: oom))
       }
       return Runtime_V1_UpdateContainerResourcesResponse()
     }

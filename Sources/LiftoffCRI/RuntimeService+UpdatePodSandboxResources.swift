@@ -5,6 +5,7 @@
 // oom_score_adj has no pod-level meaning and is refused when set. Unknown IDs are NOT_FOUND.
 import GRPCCore
 import LiftoffCore
+import LiftoffPod
 
 extension RuntimeService {
   public func updatePodSandboxResources(
@@ -16,10 +17,10 @@ extension RuntimeService {
       if request.resources.oomScoreAdj != 0 {
         throw LiftoffError.invalidArgument("resources.oom_score_adj: a pod sandbox has no oom_score_adj of its own")
       }
-      let flags = try ContainerArguments.resourceFlags(request.resources, field: "resources")
-      guard !flags.isEmpty else { return Runtime_V1_UpdatePodSandboxResourcesResponse() }
-      try await runtime.changingPod(sandbox.id) {
-        _ = try await runtime.stage0.run(["app", "update"] + flags + [sandbox.id])
+      let resources = try ContainerArguments.resources(request.resources, field: "resources")
+      guard !resources.isEmpty else { return Runtime_V1_UpdatePodSandboxResourcesResponse() }
+      _ = try await runtime.changingPod(sandbox.id) {
+        try await runtime.stage0.run(.update(pod: sandbox.id, app: nil, resources: resources, oomScoreAdj: nil))
       }
       return Runtime_V1_UpdatePodSandboxResourcesResponse()
     }

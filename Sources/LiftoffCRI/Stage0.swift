@@ -1,11 +1,15 @@
 // How liftoff-cri changes pods: by running `liftoff` (stage0), the way rktlet drove rkt. liftoff-cri
 // never becomes a pod's parent: `liftoff app sandbox` double-forks stage1 away. Reads do not come
-// here; they go to the on-disk state through LiftoffPod. `liftoff` reports each CNI plugin's duration on
-// its stderr (CNIPluginRun.swift); those lines become metrics and are not part of an error message.
+// here; they go to the on-disk state through LiftoffPod. Each change is one typed Stage0Request
+// (LiftoffPod/Stage0Request.swift), sent as JSON on `liftoff VERB --spec-file -`'s stdin (nothing of it
+// on a command line, where every local user reads /proc/PID/cmdline), answered by one JSON document
+// whose error code becomes the gRPC status 1:1 (RPCError+Liftoff). `liftoff` reports each CNI plugin's
+// duration on its stderr (CNIPluginRun.swift); those lines become metrics.
 import Foundation
 import LiftoffCore
 import LiftoffImage
 import LiftoffNet
+import LiftoffPod
 
 struct Stage0: Sendable {
   let liftoff: String
@@ -15,29 +19,30 @@ struct Stage0: Sendable {
   /// Where the CNI plugin timings `liftoff` reports on its stderr go (CNIPluginRun.swift).
   var metrics: PrometheusMetrics?
 
-  /// Runs `liftoff --dir <dir> ARGS…` and returns its stdout. A failure becomes a LiftoffError carrying
-  /// liftoff's own one-line message (exit 2: invalid argument).
-  /// `stdin`: what `liftoff` reads on its standard input (a container's environment for `--set-env-file -`).
-  func run(_ arguments: [String], stdin: [UInt8] = [], timeout: Double = 120) async throws -> String {
+  /// Runs `liftoff --dir <dir> VERB --spec-file -` with the request on its stdin; returns the answer's
+  /// result, or throws the LiftoffError liftoff answered (its code kept). A `liftoff` that answers no
+  /// JSON (it crashed, or was killed at `timeout`) is an internal error carrying its stderr.
+  @discardableResult
+  func run(_ request: Stage0Request, timeout: Double = 120) async throws -> JSON {
     var child = ChildProcess(
-      executable: liftoff, argv: [liftoff, "--dir", dir] + globals + arguments,
+      executable: liftoff,
+      argv: [liftoff, "--dir", dir] + globals + request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"],
       env: ProcessInfo.processInfo.environment.merging([CNIPluginRun.environmentVariable: "stderr"]) { $1 }
         .map { "\($0.key)=\($0.value)" }, timeoutSignal: SIGTERM)
-    child.stdin = stdin
+    child.stdin = Array(request.json.serialized().utf8)
     let result: ChildProcess.Result
     do { result = try await child.run(timeout: timeout) } catch {
       throw LiftoffError.internal("cannot run \(liftoff): \(error)")
     }
-    let output = String(decoding: result.stdout, as: UTF8.self)
-    // The plugin timings out of stderr first: what is left is liftoff's own message.
+    // The plugin timings out of stderr first: what is left is liftoff's own output.
     let (runs, rest) = CNIPluginRun.split(String(decoding: result.stderr, as: UTF8.self))
     if let metrics { for run in runs { metrics.observeCNIPlugin(run) } }
-    let errorText = rest.trimmingCharacters(in: .whitespacesAndNewlines)
-    guard result.status == 0 else {
-      let message = errorText.isEmpty ? "liftoff \(arguments.first ?? "") exited with \(result.status)" : errorText
-      let cleaned = message.hasPrefix("liftoff: ") ? String(message.dropFirst(9)) : message
-      throw LiftoffError(result.status == 2 ? .invalidArgument : .internal, cleaned)
+    let answer: Stage0Answer
+    do { answer = try Stage0Answer(json: try JSON.parse(bytes: Array(result.stdout))) } catch {
+      let stderr = rest.trimmingCharacters(in: .whitespacesAndNewlines)
+      throw LiftoffError.internal(
+        "liftoff \(request.verb) exited with \(result.status) without an answer (\(error))\(stderr.isEmpty ? "" : ": \(stderr)")")
     }
-    return output
+    return try answer.result()
   }
 }

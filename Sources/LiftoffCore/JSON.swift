@@ -140,23 +140,29 @@ extension JSON {
     case .array(let items):
       if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
       out.append(UInt8(ascii: "["))
-      for (i, item) in items.enumerated() {
+      // Index loops, not enumerated(): each generic wrapper type costs a process its first
+      // conformance lookup (a scan of every conformance record of the binary).
+      var i = 0
+      while i < items.count {
         if i > 0 { out.append(UInt8(ascii: ",")) }
         if pretty { JSON.newline(&out, indent + 1) }
-        item.write(into: &out, pretty: pretty, indent: indent + 1)
+        items[i].write(into: &out, pretty: pretty, indent: indent + 1)
+        i += 1
       }
       if pretty { JSON.newline(&out, indent) }
       out.append(UInt8(ascii: "]"))
     case .object(let members):
       if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
       out.append(UInt8(ascii: "{"))
-      for (i, (k, v)) in members.enumerated() {
+      var i = 0
+      while i < members.count {
         if i > 0 { out.append(UInt8(ascii: ",")) }
         if pretty { JSON.newline(&out, indent + 1) }
-        JSON.writeString(k, into: &out)
+        JSON.writeString(members[i].0, into: &out)
         out.append(UInt8(ascii: ":"))
         if pretty { out.append(UInt8(ascii: " ")) }
-        v.write(into: &out, pretty: pretty, indent: indent + 1)
+        members[i].1.write(into: &out, pretty: pretty, indent: indent + 1)
+        i += 1
       }
       if pretty { JSON.newline(&out, indent) }
       out.append(UInt8(ascii: "}"))
@@ -175,11 +181,13 @@ extension JSON {
     var s = s
     s.withUTF8 { bytes in
       var run = 0
-      for i in 0..<bytes.count {
+      var i = 0
+      while i < bytes.count {
         let b = bytes[i]
+        i += 1
         guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
-        run = i + 1
+        out.append(contentsOf: UnsafeBufferPointer(start: bytes.baseAddress! + run, count: i - 1 - run))
+        run = i
         switch b {
         case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
         case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
@@ -193,7 +201,7 @@ extension JSON {
           out.append(hex[Int(b & 0xF)])
         }
       }
-      out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<bytes.count]))
+      if run < bytes.count { out.append(contentsOf: UnsafeBufferPointer(start: bytes.baseAddress! + run, count: bytes.count - run)) }
     }
     out.append(UInt8(ascii: "\""))
   }

@@ -116,3 +116,53 @@ public enum Stage1Response: Sendable, Equatable {
     }
   }
 }
+
+/// stage1's command line, built by stage0 (`run`: the pod lock; `app sandbox`: detached, with the start
+/// and alive pipes) and parsed by stage1, in one place:
+///   liftoff-stage1 --pod-dir DIR --lock-fd N [--detach] [--start-fd S --alive-fd A]
+public struct Stage1Arguments: Sendable, Equatable {
+  public var podDir: String
+  public var lockFD: Int32
+  public var detach = false
+  public var startFD: Int32 = -1
+  public var aliveFD: Int32 = -1
+
+  public init(podDir: String, lockFD: Int32, detach: Bool = false, startFD: Int32 = -1, aliveFD: Int32 = -1) {
+    self.podDir = podDir
+    self.lockFD = lockFD
+    self.detach = detach
+    self.startFD = startFD
+    self.aliveFD = aliveFD
+  }
+
+  /// The arguments after the program's name.
+  public var arguments: [String] {
+    var a = ["--pod-dir", podDir, "--lock-fd", String(lockFD)]
+    if detach { a.append("--detach") }
+    if startFD >= 0 { a += ["--start-fd", String(startFD)] }
+    if aliveFD >= 0 { a += ["--alive-fd", String(aliveFD)] }
+    return a
+  }
+
+  /// The arguments after the program's name; nil when they are not of this shape.
+  public init?(parsing args: some Sequence<String>) {
+    var rest = Array(args)[...]
+    var podDir: String?
+    var lockFD: Int32?
+    var detach = false
+    var startFD: Int32 = -1
+    var aliveFD: Int32 = -1
+    while let a = rest.popFirst() {
+      switch a {
+      case "--pod-dir": podDir = rest.popFirst()
+      case "--lock-fd": lockFD = rest.popFirst().flatMap { Int32($0) }
+      case "--detach": detach = true
+      case "--start-fd": startFD = rest.popFirst().flatMap { Int32($0) } ?? -1
+      case "--alive-fd": aliveFD = rest.popFirst().flatMap { Int32($0) } ?? -1
+      default: return nil
+      }
+    }
+    guard let podDir, let lockFD else { return nil }
+    self.init(podDir: podDir, lockFD: lockFD, detach: detach, startFD: startFD, aliveFD: aliveFD)
+  }
+}

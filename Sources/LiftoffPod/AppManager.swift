@@ -131,7 +131,7 @@ public struct AppManager: Sendable {
   /// How a mutable pod's stage1 is started: detached (it double-forks), the pod lock on fd 3, the
   /// start and alive pipes on fds 4 and 5.
   public static func stage1Command(stage1: String, podDir: String) -> (path: String, args: [String]) {
-    (stage1, ["--pod-dir", podDir, "--lock-fd", "3", "--detach", "--start-fd", "4", "--alive-fd", "5"])
+    (stage1, Stage1Arguments(podDir: podDir, lockFD: 3, detach: true, startFD: 4, aliveFD: 5).arguments)
   }
 
   /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr

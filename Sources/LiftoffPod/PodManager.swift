@@ -92,7 +92,7 @@ public struct PodManager: Sendable {
     } catch {
       throw LiftoffError(.internal, "starting pod \(id)", cause: error)
     }
-    let argv = [stage1, "--pod-dir", dir, "--lock-fd", String(lock.fd)]
+    let argv = [stage1] + Stage1Arguments(podDir: dir, lockFD: lock.fd).arguments
     var cargs = argv.map { strdup($0) } + [nil]
     execv(stage1, &cargs)
     let e = errno

@@ -33,7 +33,7 @@ public struct PodOptions: Sendable {
   public init() {}
 }
 
-public struct AppOptions: Sendable {
+public struct AppOptions: Sendable, Equatable {
   public var image: ResolvedImage
   /// The name the image was asked for (shown in status).
   public var imageName: String
@@ -77,8 +77,8 @@ public struct AppOptions: Sendable {
   public var readonlyPaths: [String]?
   /// `--sysctl K=V` (namespaced ones only).
   public var sysctls: [String: String] = [:]
-  /// `--device HOST[:CONTAINER[:rwm]]`.
-  public var devices: [String] = []
+  /// `--device HOST[:CONTAINER[:rwm]]` or `--device path=…` (described in full).
+  public var devices: [AppDeviceRequest] = []
   /// `--supplementary-groups G1,G2` and `--supplementary-groups-policy merge|strict`.
   public var supplementaryGroups: [UInt32] = []
   public var supplementaryGroupsStrict = false

@@ -337,26 +337,46 @@ public struct PodPreparer {
   /// `--device path=CTR,type=c|b,major=N,minor=N,mode=OCTAL,uid=N,gid=N,access=[rwm]` (every key
   /// given; an empty access: the node is made, the device cgroup gives no access — CDI's `none`),
   /// a node described in full, as a CDI spec's deviceNodes are.
-  static func device(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
-    if spec.hasPrefix("path=") { return try describedDevice(spec, app: app) }
+  /// `--device HOST[:CONTAINER[:rwm]]` or `--device path=…,type=…` as the request it stands for.
+  public static func deviceRequest(_ spec: String, app: String) throws(LiftoffError) -> AppDeviceRequest {
+    if spec.hasPrefix("path=") { return .described(try describedDevice(spec, app: app)) }
     let f = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-    guard (1...3).contains(f.count), f[0].hasPrefix("/") else {
+    guard (1...3).contains(f.count) else {
       throw .invalidArgument("app \(app): --device \(spec): expected HOST[:CONTAINER[:rwm]] with absolute paths")
     }
-    let target = f.count > 1 && !f[1].isEmpty ? f[1] : f[0]
-    let perms = f.count > 2 ? f[2] : "rwm"
-    guard target.hasPrefix("/dev/"), !target.split(separator: "/").contains(".."),
+    return .host(path: f[0], containerPath: f.count > 1 && !f[1].isEmpty ? f[1] : f[0], permissions: f.count > 2 ? f[2] : "rwm")
+  }
+
+  static func device(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
+    try device(try deviceRequest(spec, app: app), app: app)
+  }
+
+  static func device(_ request: AppDeviceRequest, app: String) throws(LiftoffError) -> AppDevice {
+    let (host, target, perms): (String, String, String)
+    switch request {
+    case .described(let d):
+      let what = "app \(app): device \(d.path)"
+      guard d.path.hasPrefix("/dev/"), !d.path.split(separator: "/").contains(".."), d.type == "c" || d.type == "b",
+        d.permissions.allSatisfy({ "rwm".contains($0) })
+      else {
+        throw .invalidArgument("\(what): the path must be under /dev, the type c or b and access a subset of rwm")
+      }
+      guard d.fileMode <= 0o777 else { throw .invalidArgument("\(what): mode must be at most 0777") }
+      return d
+    case .host(let h, let t, let p): (host, target, perms) = (h, t, p)
+    }
+    guard host.hasPrefix("/"), target.hasPrefix("/dev/"), !target.split(separator: "/").contains(".."),
       !perms.isEmpty, perms.allSatisfy({ "rwm".contains($0) })
     else {
-      throw .invalidArgument("app \(app): --device \(spec): the container path must be under /dev and permissions a subset of rwm")
+      throw .invalidArgument("app \(app): device \(host) at \(target) (\(perms)): the host path must be absolute, the container path under /dev and permissions a subset of rwm")
     }
     let st: stat
-    do { st = try FileSystem.fileStat(f[0]) } catch {
-      throw LiftoffError(.notFound, "app \(app): device \(f[0]) does not exist on the host", cause: error)
+    do { st = try FileSystem.fileStat(host) } catch {
+      throw LiftoffError(.notFound, "app \(app): device \(host) does not exist on the host", cause: error)
     }
     let kind = st.st_mode & S_IFMT
     guard kind == S_IFCHR || kind == S_IFBLK else {
-      throw .invalidArgument("app \(app): \(f[0]) is not a character or block device")
+      throw .invalidArgument("app \(app): \(host) is not a character or block device")
     }
     return AppDevice(
       path: target, type: kind == S_IFCHR ? "c" : "b", major: FileSystem.major(st.st_rdev),
@@ -364,6 +384,7 @@ public struct PodPreparer {
       permissions: perms)
   }
 
+  /// `path=…,type=…,major=…,minor=…,mode=OCTAL,uid=…,gid=…,access=…`, checked by `device(_:app:)`.
   static func describedDevice(_ spec: String, app: String) throws(LiftoffError) -> AppDevice {
     let what = "app \(app): --device \(spec)"
     var kv: [String: String] = [:]
@@ -379,16 +400,9 @@ public struct PodPreparer {
       guard let v = kv[k], let n = UInt32(v, radix: radix) else { throw .invalidArgument("\(what): \(k) is not a number") }
       return n
     }
-    guard path.hasPrefix("/dev/"), !path.split(separator: "/").contains(".."), type == "c" || type == "b",
-      access.allSatisfy({ "rwm".contains($0) })
-    else {
-      throw .invalidArgument("\(what): the path must be under /dev, the type c or b and access a subset of rwm")
-    }
-    let mode = try number("mode", radix: 8)
-    guard mode <= 0o777 else { throw .invalidArgument("\(what): mode must be at most 0777") }
     return AppDevice(
-      path: path, type: type, major: try number("major"), minor: try number("minor"), fileMode: mode, uid: try number("uid"),
-      gid: try number("gid"), permissions: access)
+      path: path, type: type, major: try number("major"), minor: try number("minor"), fileMode: try number("mode", radix: 8),
+      uid: try number("uid"), gid: try number("gid"), permissions: access)
   }
 
   /// A text file of the image (`etc/passwd`, …) as the container will see it, resolved inside the

@@ -20,23 +20,12 @@ func stage1Usage() -> Never {
   exit(2)
 }
 
-var podDir: String?
-var lockFD: Int32?
-var detach = false
-var startFD: Int32 = -1
-var aliveFD: Int32 = -1
-var arguments = CommandLine.arguments.dropFirst()
-while let a = arguments.popFirst() {
-  switch a {
-  case "--pod-dir": podDir = arguments.popFirst()
-  case "--lock-fd": lockFD = arguments.popFirst().flatMap { Int32($0) }
-  case "--detach": detach = true
-  case "--start-fd": startFD = arguments.popFirst().flatMap { Int32($0) } ?? -1
-  case "--alive-fd": aliveFD = arguments.popFirst().flatMap { Int32($0) } ?? -1
-  default: stage1Usage()
-  }
-}
-guard let podDir, let lockFD else { stage1Usage() }
+guard let stage1Arguments = Stage1Arguments(parsing: CommandLine.arguments.dropFirst()) else { stage1Usage() }
+let podDir = stage1Arguments.podDir
+let lockFD = stage1Arguments.lockFD
+let detach = stage1Arguments.detach
+let startFD = stage1Arguments.startFD
+let aliveFD = stage1Arguments.aliveFD
 
 // `--detach` (mutable pods, `liftoff app sandbox`): the second fork of the double fork. The parent
 // returns to stage0 at once; the child, in a session of its own, is re-parented to init when stage0

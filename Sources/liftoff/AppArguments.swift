@@ -37,8 +37,8 @@ struct AppArguments {
   ]
 
   /// rkt's `--set-env-file`: KEY=VALUE entries, one per line (empty lines and `#` comments skipped),
-  /// or NUL-separated when the file holds a NUL (values with newlines: what liftoff-cri sends on stdin
-  /// with `-`, so that no environment is on a command line).
+  /// or NUL-separated when the file holds a NUL (values with newlines; `-` reads stdin, so that no
+  /// environment is on a command line — liftoff-cri sends it inside its `--spec-file -` request).
   static func readEnvironmentFile(_ path: String) throws -> [String] {
     let bytes: [UInt8]
     do { bytes = try FileSystem.readBytes(path == "-" ? "/dev/stdin" : path) } catch {
@@ -164,7 +164,7 @@ struct AppArguments {
         let kv = v.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--sysctl \(v): expected KEY=VALUE") }
         o.sysctls[kv[0]] = kv[1]
-      case "--device": o.devices.append(try value(flag, inline))
+      case "--device": o.devices.append(try PodPreparer.deviceRequest(try value(flag, inline), app: o.name ?? image))
       case "--hook": o.hooks.append(try AppHook(flag: try value(flag, inline)))
       case "--supplementary-groups":
         let v = try value(flag, inline)

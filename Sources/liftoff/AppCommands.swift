@@ -31,56 +31,70 @@ struct AppSandboxCommand: ParsableCommand {
   @Option(help: "Pod annotation KEY=VALUE (repeatable).") var annotation: [String] = []
   @Option(help: "Pod label KEY=VALUE (repeatable).") var label: [String] = []
   @Option(help: "Seconds between the stop signal and SIGKILL when the pod is stopped.") var stopTimeout: Int = PodFlags().stopTimeout
-  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = Self.defaultIPCNamespace
+  @Option(help: "IPC namespace of the apps: pod (the pod's own) or host.") var ipcNamespace: String = SandboxRequest().ipcNamespace
   @Option(help: "The cgroup the pod's group goes under (e.g. /kubepods/burstable/pod<uid>); default: liftoff.")
   var cgroupParent: String?
   @Option(help: "cgroupfs (default), or systemd: the pod is the transient scope liftoff-<id>.scope in the slice --cgroup-parent names (default liftoff.slice); needs systemd as PID 1.")
   var cgroupDriver: String = "cgroupfs"
   @Option(help: "PID namespace of the apps: container (one per app) or pod (one shared by all; per app: app add --pid-namespace host).")
-  var pidNamespace: String = Self.defaultPIDNamespace
+  var pidNamespace: String = SandboxRequest().pidNamespace
   @Option(help: "User namespace for the pod's apps: CONTAINER:HOST:LENGTH (repeatable, at most 340; needs --userns-gid-map too).")
   var usernsUidMap: [String] = []
   @Option(help: "GID mapping of the pod's user namespace: CONTAINER:HOST:LENGTH (repeatable, at most 340).")
   var usernsGidMap: [String] = []
 
-  /// Defaults FastPath applies too (the pod flags' own are PodFlags').
-  static let defaultIPCNamespace = "pod"
-  static let defaultPIDNamespace = "container"
-
   func run() throws {
-    let flags = PodFlags(
-      net: net, port: port, portMapping: portMapping, dns: dns, dnsSearch: dnsSearch, dnsOpt: dnsOpt, cniArg: cniArg,
-      hostname: hostname, stage1: stage1, stopTimeout: stopTimeout, annotation: annotation, label: label,
-      usernsUidMap: usernsUidMap, usernsGidMap: usernsGidMap)
-    try Self.sandbox(
-      global.values, flags, ipcNamespace: ipcNamespace, pidNamespace: pidNamespace, cgroupParent: cgroupParent,
-      cgroupDriver: cgroupDriver)
+    var r = SandboxRequest()
+    r.net = net
+    r.ports = port
+    r.portMappings = portMapping
+    r.dns = dns
+    r.dnsSearch = dnsSearch
+    r.dnsOptions = dnsOpt
+    r.cniArgs = cniArg
+    r.hostname = hostname
+    r.stage1 = stage1
+    r.stopTimeoutSeconds = stopTimeout
+    r.annotations = try PodFlags.keyValues(annotation, "annotation")
+    r.labels = try PodFlags.keyValues(label, "label")
+    r.userNamespace = try PodFlags.userNamespace(usernsUidMap, usernsGidMap, flavor: PodManifest.Flavor(rawValue: stage1) ?? .default)
+    r.ipcNamespace = ipcNamespace
+    r.pidNamespace = pidNamespace
+    r.cgroupParent = cgroupParent
+    r.cgroupDriver = cgroupDriver
+    try Stage0Command.print(.sandbox(r), global.values)
   }
 
-  static func sandbox(
-    _ global: Globals, _ flags: PodFlags, ipcNamespace: String, pidNamespace: String, cgroupParent: String?,
-    cgroupDriver: String
-  ) throws {
+  /// Starts the pod; returns its ID once it is ready.
+  static func sandbox(_ global: Globals, _ r: SandboxRequest) throws -> String {
+    let flags = PodFlags(
+      net: r.net, port: r.ports, portMapping: r.portMappings, dns: r.dns, dnsSearch: r.dnsSearch, dnsOpt: r.dnsOptions,
+      cniArg: r.cniArgs, hostname: r.hostname, stage1: r.stage1, stopTimeout: r.stopTimeoutSeconds)
     var options = try flags.podOptions(allowNoApps: true, global: global)
+    options.annotations = r.annotations
+    options.labels = r.labels
+    if let u = r.userNamespace {
+      try PodFlags.check(u, flavor: options.flavor, flags: ("userNamespace.uidMappings", "userNamespace.gidMappings"))
+      options.userNamespace = u
+    }
     options.mutable = true
-    options.cgroupParent = cgroupParent
-    switch cgroupDriver {
+    options.cgroupParent = r.cgroupParent
+    switch r.cgroupDriver {
     case "cgroupfs": break
     case "systemd": options.systemdCgroups = true
-    default: throw LiftoffError.invalidArgument("--cgroup-driver \(cgroupDriver): expected cgroupfs or systemd")
+    default: throw LiftoffError.invalidArgument("--cgroup-driver \(r.cgroupDriver): expected cgroupfs or systemd")
     }
-    switch ipcNamespace {
+    switch r.ipcNamespace {
     case "pod": break
     case "host": options.hostIPC = true
-    default: throw LiftoffError.invalidArgument("--ipc-namespace \(ipcNamespace): expected pod or host")
+    default: throw LiftoffError.invalidArgument("--ipc-namespace \(r.ipcNamespace): expected pod or host")
     }
-    switch pidNamespace {
+    switch r.pidNamespace {
     case "container": break
     case "pod": options.sharedPID = true
-    default: throw LiftoffError.invalidArgument("--pid-namespace \(pidNamespace): expected container or pod")
+    default: throw LiftoffError.invalidArgument("--pid-namespace \(r.pidNamespace): expected container or pod")
     }
-    let id = try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
-    print(id)
+    return try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
   }
 }
 
@@ -96,11 +110,12 @@ struct AppAddCommand: ParsableCommand {
   @Argument(help: "Pod ID or unique prefix.") var id: String
   @Argument(parsing: .captureForPassthrough, help: "IMAGE --name A [app flags] [-- ARGS]") var rest: [String] = []
 
-  func run() throws { try Self.add(global.values, pod: id, rest) }
+  func run() throws {
+    try Stage0Command.print(.add(pod: id, app: try Self.options(rest, resolver: global.values.imageResolver)), global.values)
+  }
 
-  static func add(_ global: Globals, pod id: String, _ rest: [String]) throws {
-    let store = try PodStore(root: global.dir)
-    let (full, _) = try store.resolve(id)
+  /// `IMAGE --name A [app flags] [--log-path F] [--tty] [--stdin|--stdin-once] [-- ARGS]` as the app.
+  static func options(_ rest: [String], resolver: any ImageResolving) throws -> AppOptions {
     var args = rest
     var logPath: String?
     if let i = args.firstIndex(where: { $0 == "--log-path" || $0.hasPrefix("--log-path=") }), args.firstIndex(of: "--").map({ i < $0 }) ?? true {
@@ -117,13 +132,19 @@ struct AppAddCommand: ParsableCommand {
     let end = args.firstIndex(of: "--") ?? args.count
     let stdio = Set(args[..<end].filter { ["--tty", "--stdin", "--stdin-once"].contains($0) })
     args = args[..<end].filter { !stdio.contains($0) } + args[end...]
-    var options = try AppArguments.parseApp(args, resolver: global.imageResolver, interactive: false)
+    var options = try AppArguments.parseApp(args, resolver: resolver, interactive: false)
     options.logPath = logPath
     options.tty = stdio.contains("--tty")
     options.stdin = stdio.contains("--stdin") || stdio.contains("--stdin-once")
     options.stdinOnce = stdio.contains("--stdin-once")
-    let app = try AppManager(store: store).add(full, options)
-    print(app.name)
+    return options
+  }
+
+  /// Adds the app (its images looked up now if they were only named); returns its name.
+  static func add(_ global: Globals, pod id: String, _ options: AppOptions) throws -> String {
+    let store = try PodStore(root: global.dir)
+    let (full, _) = try store.resolve(id)
+    return try AppManager(store: store).add(full, try options.resolvingImages(global.imageResolver)).name
   }
 }
 
@@ -133,7 +154,7 @@ struct AppStartCommand: ParsableCommand {
   @Option(help: "The app.") var app: String
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws { try Self.start(dir: global.dir, pod: id, app: app) }
+  func run() throws { try Stage0Command.print(.start(pod: id, app: app), global.values) }
 
   static func start(dir: String, pod id: String, app: String) throws {
     let store = try PodStore(root: dir)
@@ -150,7 +171,7 @@ struct AppStopCommand: ParsableCommand {
   static let defaultTimeout = 10
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws { try Self.stop(dir: global.dir, pod: id, app: app, timeout: timeout) }
+  func run() throws { try Stage0Command.print(.stop(pod: id, app: app, timeoutSeconds: timeout), global.values) }
 
   static func stop(dir: String, pod id: String, app: String, timeout: Int) throws {
     let store = try PodStore(root: dir)
@@ -164,7 +185,7 @@ struct AppRmCommand: ParsableCommand {
   @Option(help: "The app.") var app: String
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws { try Self.remove(dir: global.dir, pod: id, app: app) }
+  func run() throws { try Stage0Command.print(.remove(pod: id, app: app), global.values) }
 
   static func remove(dir: String, pod id: String, app: String) throws {
     let store = try PodStore(root: dir)
@@ -178,8 +199,10 @@ struct AppReopenLogCommand: ParsableCommand {
   @Option(help: "The app.") var app: String
   @Argument(help: "Pod ID or unique prefix.") var id: String
 
-  func run() throws {
-    let store = try PodStore(root: global.dir)
+  func run() throws { try Stage0Command.print(.reopenLog(pod: id, app: app), global.values) }
+
+  static func reopenLog(dir: String, pod id: String, app: String) throws {
+    let store = try PodStore(root: dir)
     try AppManager(store: store).reopenLog(try store.resolve(id).id, app: app)
   }
 }

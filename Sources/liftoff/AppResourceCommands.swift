@@ -60,12 +60,17 @@ struct AppUpdateCommand: ParsableCommand {
       ("--pids", pids),
     ] + hugepage.map { ("--hugepage", $0) } + unified.map { ("--unified", $0) }
     for case (let flag, let value?) in given { try AppArguments.parseResource(flag, value, into: &r) }
+    let result = try Stage0Command.perform(.update(pod: id, app: app, resources: r, oomScoreAdj: oomScoreAdj), global.values)
+    if format == .json { print(result.serialized(pretty: true)) }
+  }
+
+  /// The change; returns the values now in force.
+  static func update(dir: String, pod id: String, app: String?, _ r: AppResources, oomScoreAdj: Int?) throws -> JSON {
     guard !r.isEmpty || oomScoreAdj != nil else { throw LiftoffError.invalidArgument("app update needs at least one resource flag") }
     if oomScoreAdj != nil && app == nil { throw LiftoffError.invalidArgument("--oom-score-adj needs --app: a pod has none of its own") }
-    let store = try PodStore(root: global.dir)
+    let store = try PodStore(root: dir)
     let pod = try store.resolve(id).id
     let manager = AppManager(store: store)
-    let result = try app.map { a throws(LiftoffError) in try manager.update(pod, app: a, r, oomScoreAdj: oomScoreAdj) } ?? manager.updatePod(pod, r)
-    if format == .json { print(result.json.serialized(pretty: true)) }
+    return try app.map { a throws(LiftoffError) in try manager.update(pod, app: a, r, oomScoreAdj: oomScoreAdj) }.map(\.json) ?? manager.updatePod(pod, r).json
   }
 }

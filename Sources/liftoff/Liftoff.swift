@@ -27,9 +27,8 @@ struct Liftoff: ParsableCommand {
     let (globals, args) = CommandLineEntry.split(Array(CommandLine.arguments.dropFirst()))
     do {
       if ImageCommands.owns(args) { try ImageTool.exec() }
-      if let fast = FastPath.command(globals: globals, args) {
-        try fast()
-        return
+      if let spec = Stage0Command.specFile(globals: globals, args) {
+        Stage0Command.runSpecFile(verb: spec.verb, path: spec.path, globals: globals)
       }
     } catch {
       CommandLineEntry.fail(error, Self.self)
@@ -76,7 +75,7 @@ struct GlobalOptions: ParsableArguments {
   }
 }
 
-/// The global settings pod commands use, as plain values (GlobalOptions parsed, or FastPath's).
+/// The global settings pod commands use, as plain values (GlobalOptions parsed, or Stage0Command's).
 struct Globals: Sendable {
   static var defaultDirectory: String { getenv("LIFTOFF_DIR").map { String(cString: $0) } ?? "/var/lib/liftoff" }
   static let defaultCNIConfDir = "/etc/cni/net.d"

@@ -117,23 +117,34 @@ struct StopCommand: ParsableCommand {
   @Argument(help: "Pod IDs or unique prefixes.") var ids: [String] = []
 
   func run() throws {
-    try Self.stop(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile), force: force, timeout: timeout)
+    try Self.stop(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile), force: force, timeout: timeout) { print($0) }
   }
 
-  static func stop(dir: String, ids: [String], force: Bool, timeout: Int?) throws {
+  /// Stops each pod; `done` gets each one stopped. A failure does not stop the others; all failures
+  /// are thrown together at the end, with the first one's code.
+  static func stop(dir: String, ids: [String], force: Bool, timeout: Int?, done: (String) -> Void = { _ in }) throws {
     let store = try PodStore(root: dir)
-    var failed = false
+    try forEachPod(ids, "stop", store: store, done: done) { try PodManager(store: store).stop($0, force: force, timeoutSeconds: timeout) }
+  }
+
+  /// `body` on each pod's full ID; the failures as one LiftoffError (the first's code) at the end.
+  static func forEachPod(
+    _ ids: [String], _ verb: String, store: PodStore, done: (String) -> Void, _ body: (String) throws -> Void
+  ) throws {
+    var failures: [(String, any Error)] = []
     for id in ids {
       do {
         let (full, _) = try store.resolve(id)
-        try PodManager(store: store).stop(full, force: force, timeoutSeconds: timeout)
-        print(full)
+        try body(full)
+        done(full)
       } catch {
-        FileHandle.standardError.write(Data("liftoff: stop \(id): \(error)\n".utf8))
-        failed = true
+        failures.append((id, error))
       }
     }
-    if failed { throw PodExit(code: 1) }
+    guard let first = failures.first else { return }
+    if failures.count == 1, let e = first.1 as? LiftoffError { throw e }
+    let code = (first.1 as? LiftoffError)?.code ?? .internal
+    throw LiftoffError(code, failures.map { "\(verb) \($0.0): \($0.1)" }.joined(separator: "; "))
   }
 }
 
@@ -143,22 +154,11 @@ struct RmCommand: ParsableCommand {
   @Option(help: "Read the pod's UUID from FILE (written by run --uuid-file-save).") var uuidFile: String?
   @Argument(help: "Pod IDs or unique prefixes.") var ids: [String] = []
 
-  func run() throws { try Self.remove(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile)) }
+  func run() throws { try Self.remove(dir: global.dir, ids: try UUIDFile.ids(ids, uuidFile: uuidFile)) { print($0) } }
 
-  static func remove(dir: String, ids: [String]) throws {
+  static func remove(dir: String, ids: [String], done: (String) -> Void = { _ in }) throws {
     let store = try PodStore(root: dir)
-    var failed = false
-    for id in ids {
-      do {
-        let (full, _) = try store.resolve(id)
-        try PodManager(store: store).remove(full)
-        print(full)
-      } catch {
-        FileHandle.standardError.write(Data("liftoff: rm \(id): \(error)\n".utf8))
-        failed = true
-      }
-    }
-    if failed { throw PodExit(code: 1) }
+    try StopCommand.forEachPod(ids, "rm", store: store, done: done) { try PodManager(store: store).remove($0) }
   }
 }
 

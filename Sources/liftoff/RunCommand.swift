@@ -6,7 +6,7 @@ import LiftoffOS
 import LiftoffPod
 
 /// The pod-level settings as `run`, `prepare` and `app sandbox` take them, whoever parsed them:
-/// PodArguments (ArgumentParser) or PodFlags (plain values: `app sandbox`, also hand-parsed by FastPath).
+/// PodArguments (ArgumentParser) or PodFlags (plain values: `app sandbox`'s request).
 protocol PodFlagValues {
   var net: String { get }
   var port: [String] { get }
@@ -112,31 +112,9 @@ extension PodFlagValues {
     }
     p.hostname = hostname
     p.stopTimeoutSeconds = stopTimeout
-    func kv(_ list: [String], _ what: String) throws -> [String: String] {
-      var out: [String: String] = [:]
-      for s in list {
-        let f = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 2, !f[0].isEmpty else { throw LiftoffError.invalidArgument("--\(what) \(s): expected KEY=VALUE") }
-        out[f[0]] = f[1]
-      }
-      return out
-    }
-    if !usernsUidMap.isEmpty || !usernsGidMap.isEmpty {
-      var uids: [IDMapping] = []
-      var gids: [IDMapping] = []
-      for s in usernsUidMap { uids.append(try IDMapping.parse(s, flag: "--userns-uid-map")) }
-      for s in usernsGidMap { gids.append(try IDMapping.parse(s, flag: "--userns-gid-map")) }
-      guard !uids.isEmpty else { throw LiftoffError.invalidArgument("--userns-gid-map needs --userns-uid-map too") }
-      guard !gids.isEmpty else { throw LiftoffError.invalidArgument("--userns-uid-map needs --userns-gid-map too") }
-      guard flavor == .default else {
-        throw LiftoffError.invalidArgument("--userns-uid-map/--userns-gid-map: stage1 fly runs in the host's user namespace")
-      }
-      try IDMapping.validate(uids, field: "--userns-uid-map")
-      try IDMapping.validate(gids, field: "--userns-gid-map")
-      p.userNamespace = UserNamespaceMappings(uids: uids, gids: gids)
-    }
-    p.annotations = try kv(annotation, "annotation")
-    p.labels = try kv(label, "label")
+    p.userNamespace = try Self.userNamespace(usernsUidMap, usernsGidMap, flavor: flavor)
+    p.annotations = try Self.keyValues(annotation, "annotation")
+    p.labels = try Self.keyValues(label, "label")
     if !(allowNoApps && apps.isEmpty) {
       let resolver = global?.imageResolver ?? RootfsDirectoryResolver()
       p.apps = try AppArguments.parse(apps, resolver: resolver, interactive: interactive)
@@ -144,6 +122,40 @@ extension PodFlagValues {
     if p.network == .netns { p.networkPlan = try networkPlan(apps: p.apps, global: global) }
     if interactive && p.apps.count > 1 { throw LiftoffError.invalidArgument("--interactive needs a pod of one app") }
     return p
+  }
+
+  /// `--annotation`/`--label` values `KEY=VALUE` as a map.
+  static func keyValues(_ list: [String], _ what: String) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for s in list {
+      let f = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard f.count == 2, !f[0].isEmpty else { throw LiftoffError.invalidArgument("--\(what) \(s): expected KEY=VALUE") }
+      out[f[0]] = f[1]
+    }
+    return out
+  }
+
+  /// `--userns-uid-map`/`--userns-gid-map C:H:L` values; nil when neither is given.
+  static func userNamespace(_ uidMap: [String], _ gidMap: [String], flavor: PodManifest.Flavor) throws -> UserNamespaceMappings? {
+    guard !uidMap.isEmpty || !gidMap.isEmpty else { return nil }
+    var uids: [IDMapping] = []
+    var gids: [IDMapping] = []
+    for s in uidMap { uids.append(try IDMapping.parse(s, flag: "--userns-uid-map")) }
+    for s in gidMap { gids.append(try IDMapping.parse(s, flag: "--userns-gid-map")) }
+    guard !uids.isEmpty else { throw LiftoffError.invalidArgument("--userns-gid-map needs --userns-uid-map too") }
+    guard !gids.isEmpty else { throw LiftoffError.invalidArgument("--userns-uid-map needs --userns-gid-map too") }
+    let u = UserNamespaceMappings(uids: uids, gids: gids)
+    try check(u, flavor: flavor, flags: ("--userns-uid-map", "--userns-gid-map"))
+    return u
+  }
+
+  /// A pod user namespace's mappings are valid and its flavor can have one.
+  static func check(_ u: UserNamespaceMappings, flavor: PodManifest.Flavor, flags: (String, String)) throws {
+    guard flavor == .default else {
+      throw LiftoffError.invalidArgument("\(flags.0)/\(flags.1): stage1 fly runs in the host's user namespace")
+    }
+    try IDMapping.validate(u.uids, field: flags.0)
+    try IDMapping.validate(u.gids, field: flags.1)
   }
 
   /// The CNI request of `--net=default|NAME[:ARGS]` and the other network flags.

@@ -1,14 +1,15 @@
-// CDI edits as `liftoff app add` arguments: pure mapping from resolved edits, no server (the device
+// CDI edits in the `liftoff app add` request: pure mapping from resolved edits, no server (the device
 // nodes' host paths are /dev/null, which every host has).
 import Foundation
 @testable import LiftoffCDI
 import LiftoffCore
+import LiftoffPod
 import Testing
 
 @testable import LiftoffCRI
 
 @Suite struct ContainerArgumentsCDITests {
-  func render(_ edits: [CDIContainerEdits], edit: (inout Runtime_V1_ContainerConfig) -> Void = { _ in }) throws -> (args: [String], env: String) {
+  func render(_ edits: [CDIContainerEdits], edit: (inout Runtime_V1_ContainerConfig) -> Void = { _ in }) throws -> (app: AppOptions, env: String) {
     var request = Runtime_V1_CreateContainerRequest()
     request.config.metadata.name = "c"
     request.config.image.image = "busybox"
@@ -17,12 +18,24 @@ import Testing
       request: request, sandbox: try ContainerArgumentsTests().sandbox(), containerID: "c1",
       imageID: "sha256:" + String(repeating: "b", count: 64), imageName: "busybox", imageRef: "busybox")
     a.cdiDevices = try edits.enumerated().map { CDIRegistry.Resolved(device: try CDIName(parsing: "x.io/d=\($0.offset)"), specPath: "/etc/cdi/x.json", edits: $0.element) }
-    let (args, stdin) = try a.make()
-    return (args, String(decoding: stdin, as: UTF8.self))
+    guard case .add(_, let app) = try a.make() else { throw LiftoffError.internal("not an app add request") }
+    return (app, app.env.map { $0 + "\0" }.joined())
   }
 
-  func values(_ flag: String, _ args: [String]) -> [String] {
-    args.indices.filter { args[$0] == flag }.map { args[$0 + 1] }
+  /// The described devices in `--device path=…` form, for short expectations.
+  func devices(_ app: AppOptions) -> [String] {
+    app.devices.compactMap {
+      guard case .described(let d) = $0 else { return nil }
+      return "path=\(d.path),type=\(d.type),major=\(d.major),minor=\(d.minor),mode=\(String(d.fileMode, radix: 8)),uid=\(d.uid),gid=\(d.gid),access=\(d.permissions)"
+    }
+  }
+
+  /// The bind mounts in `--volume HOST:CTR[:ro][:PROPAGATION][:FLAGS]` form, for short expectations.
+  func volumes(_ app: AppOptions) -> [String] {
+    app.mounts.map { m in
+      ([m.source, m.destination] + (m.readOnly ? ["ro"] : []) + (m.propagation == .rprivate ? [] : [m.propagation.rawValue]) + m.flags)
+        .joined(separator: ":")
+    }
   }
 
   @Test func nodesTakeWhatTheSpecLeavesOutFromTheHostNode() throws {
@@ -41,8 +54,8 @@ import Testing
     c.fileMode = 0o600
     c.permissions = "r"
     e.deviceNodes = [a, b, c]
-    let (args, _) = try render([e]) { $0.linux.securityContext.runAsUser.value = 1000 }
-    #expect(values("--device", args) == [
+    let (app, _) = try render([e]) { $0.linux.securityContext.runAsUser.value = 1000 }
+    #expect(devices(app) == [
       "path=/dev/b,type=b,major=7,minor=1,mode=666,uid=5,gid=0,access=",
       "path=/dev/a,type=c,major=1,minor=3,mode=600,uid=1000,gid=0,access=r",
     ])
@@ -71,7 +84,7 @@ import Testing
       CDIMount(hostPath: "/tmp", containerPath: "/data", type: "bind"),
     ]
     e.additionalGIDs = [0, 44, 44, 45]
-    let (args, env) = try render([e]) { c in
+    let (app, env) = try render([e]) { c in
       var kv = Runtime_V1_KeyValue()
       kv.key = "GREETING"
       kv.value = Data("hello".utf8)
@@ -82,8 +95,8 @@ import Testing
       c.mounts = [m]
     }
     #expect(env == "GREETING=cdi\0NEW=1\0")
-    #expect(values("--volume", args) == ["/tmp:/a", "/tmp:/data", "/tmp:/a/b/c:ro:rslave:nosuid:nodev"])
-    #expect(values("--supplementary-groups", args) == ["44,45"])
+    #expect(volumes(app) == ["/tmp:/a", "/tmp:/data", "/tmp:/a/b/c:ro:rslave:nosuid:nodev"])
+    #expect(app.supplementaryGroups == [44, 45])
     for (m, word) in [
       (CDIMount(hostPath: "/tmp", containerPath: "/x", type: "tmpfs"), "mount type tmpfs"),
       (CDIMount(hostPath: "/tmp", containerPath: "/x", options: ["bind", "noatime"]), "mount option noatime"),

@@ -42,28 +42,28 @@ import Testing
       $0.cpusetMems = "0"
       $0.hugepageLimits = [huge("2MB", 0), huge("1GB", 0)]  // kubelet's "not requested"
     }
-    let flags = try ContainerArguments.resourceFlags(r, field: "f", cgroups: cg)
+    let rendered = try flags(r, field: "f", cgroups: cg)
     #expect(
-      flags == [
+      rendered == [
         "--memory", String(64 << 20), "--cpu-period", "100000", "--cpu-quota", "50000", "--cpu-shares", "2",
         "--cpuset-cpus", "0-1", "--cpuset-mems", "0",
       ])
-    #expect(try ContainerArguments.resourceFlags(Runtime_V1_LinuxContainerResources(), field: "f", cgroups: cg).isEmpty)
-    let swap = try ContainerArguments.resourceFlags(resources { $0.memoryLimitInBytes = 1 << 30; $0.memorySwapLimitInBytes = -1 }, field: "f", cgroups: cg)
+    #expect(try flags(Runtime_V1_LinuxContainerResources(), field: "f", cgroups: cg).isEmpty)
+    let swap = try flags(resources { $0.memoryLimitInBytes = 1 << 30; $0.memorySwapLimitInBytes = -1 }, field: "f", cgroups: cg)
     #expect(swap == ["--memory", String(1 << 30), "--memory-swap", "-1"])
     // A hugepage limit asked for where the host has no hugetlb is passed on (and refused by liftoff).
-    let asked = try ContainerArguments.resourceFlags(resources { $0.hugepageLimits = [huge("2MB", 2 << 20)] }, field: "f", cgroups: cg)
+    let asked = try flags(resources { $0.hugepageLimits = [huge("2MB", 2 << 20)] }, field: "f", cgroups: cg)
     #expect(asked == ["--hugepage", "2MB=\(2 << 20)"])
   }
 
   @Test func hugetlbHostsGetZeroLimitsAndBadValuesNameTheField() throws {
     let (cg, root) = try fakeCgroups(.v1, hugetlb: true)
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let zero = try ContainerArguments.resourceFlags(resources { $0.hugepageLimits = [huge("2MB", 0)] }, field: "f", cgroups: cg)
+    let zero = try flags(resources { $0.hugepageLimits = [huge("2MB", 0)] }, field: "f", cgroups: cg)
     #expect(zero == ["--hugepage", "2MB=0"])
     func message(_ r: Runtime_V1_LinuxContainerResources) -> String {
       do {
-        _ = try ContainerArguments.resourceFlags(r, field: "linux", cgroups: cg)
+        _ = try flags(r, field: "linux", cgroups: cg)
         return ""
       } catch { return "\(error)" }
     }
@@ -74,13 +74,29 @@ import Testing
     let (v2, root2) = try fakeCgroups(.v2, hugetlb: false)
     defer { try? FileManager.default.removeItem(atPath: root2) }
     #expect(
-      try ContainerArguments.resourceFlags(resources { $0.unified = ["memory.high": "64M", "io.weight": "50"] }, field: "linux", cgroups: v2)
+      try flags(resources { $0.unified = ["memory.high": "64M", "io.weight": "50"] }, field: "linux", cgroups: v2)
         == ["--unified", "io.weight=50", "--unified", "memory.high=64M"])
     #expect {
-      _ = try ContainerArguments.resourceFlags(resources { $0.unified = ["cgroup.procs": "1"] }, field: "linux", cgroups: v2)
+      _ = try flags(resources { $0.unified = ["cgroup.procs": "1"] }, field: "linux", cgroups: v2)
     } throws: { "\($0)".contains("linux.unified: key \"cgroup.procs\" would move processes") }
     #expect {
-      _ = try ContainerArguments.resourceFlags(resources { $0.unified = ["../memory.max": "1"] }, field: "linux", cgroups: v2)
+      _ = try flags(resources { $0.unified = ["../memory.max": "1"] }, field: "linux", cgroups: v2)
     } throws: { "\($0)".contains("is not a cgroup file name") }
+  }
+
+  /// The limits in the flag form of `liftoff app update`, for short expectations.
+  func flags(_ r: Runtime_V1_LinuxContainerResources, field: String, cgroups: Cgroups) throws -> [String] {
+    let a = try ContainerArguments.resources(r, field: field, cgroups: cgroups)
+    var f: [String] = []
+    if let v = a.memoryBytes { f += ["--memory", String(v)] }
+    if let v = a.memorySwapBytes { f += ["--memory-swap", String(v)] }
+    if let v = a.cpuPeriodUs { f += ["--cpu-period", String(v)] }
+    if let v = a.cpuQuotaUs { f += ["--cpu-quota", String(v)] }
+    if let v = a.cpuShares { f += ["--cpu-shares", String(v)] }
+    if let v = a.cpusetCpus { f += ["--cpuset-cpus", v] }
+    if let v = a.cpusetMems { f += ["--cpuset-mems", v] }
+    for h in a.hugepageLimits { f += ["--hugepage", "\(h.pageSize)=\(h.limitBytes)"] }
+    for (k, v) in a.unified.sorted(by: { $0.key < $1.key }) { f += ["--unified", "\(k)=\(v)"] }
+    return f
   }
 }

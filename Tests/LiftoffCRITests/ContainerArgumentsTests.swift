@@ -1,4 +1,4 @@
-// CreateContainer's request as `liftoff app add` arguments: pure mapping, no server.
+// CreateContainer's request as a `liftoff app add` request: pure mapping, no server.
 import Foundation
 import LiftoffCore
 import LiftoffPod
@@ -27,21 +27,22 @@ import Testing
       kv.value = Data(v.utf8)
       request.config.envs.append(kv)
     }
-    let (arguments, stdin) = try ContainerArguments(
+    let add = try ContainerArguments(
       request: request, sandbox: try sandbox(), containerID: "c1", imageID: "sha256:" + String(repeating: "b", count: 64),
       imageName: "busybox", imageRef: "busybox"
     ).make()
-    #expect(!arguments.joined(separator: " ").contains("hunter2"), "\(arguments)")
-    #expect(!arguments.contains("--set-env"))
-    #expect(arguments.contains("--set-env-file") && arguments[arguments.firstIndex(of: "--set-env-file")! + 1] == "-")
-    #expect(String(decoding: stdin, as: UTF8.self) == "PASSWORD=hunter2\0MULTI=line1\nline2\0TERM=xterm\0")
+    guard case .add(_, let app) = add else { throw LiftoffError.internal("not an app add request") }
+    #expect(app.env == ["PASSWORD=hunter2", "MULTI=line1\nline2", "TERM=xterm"])
+    // The command line Stage0 runs is the verb and `--spec-file -`; the request (env and all) is stdin.
+    #expect(add.verb == "app add")
+    #expect(try Stage0Request(json: try JSON.parse(add.json.serialized())) == add)
   }
 
-  /// An image volume becomes `--mount image=ID,…` with the image ID CreateContainer resolved; what
-  /// containerd refuses (a host path, a writable mount) and what the flag cannot carry is refused.
+  /// An image volume becomes an image mount of the image ID CreateContainer resolved; what containerd
+  /// refuses (a host path, a writable mount) is refused.
   @Test func imageVolumesBecomeImageMountsByID() throws {
     let volumeID = "sha256:" + String(repeating: "c", count: 64)
-    func render(_ edit: (inout Runtime_V1_Mount) -> Void) throws -> [String] {
+    func render(_ edit: (inout Runtime_V1_Mount) -> Void) throws -> [AppMount] {
       var request = Runtime_V1_CreateContainerRequest()
       request.config.metadata.name = "c"
       request.config.image.image = "busybox"
@@ -56,17 +57,20 @@ import Testing
         request: request, sandbox: try sandbox(), containerID: "c1", imageID: "sha256:" + String(repeating: "b", count: 64),
         imageName: "busybox", imageRef: "busybox")
       a.volumeImages = [0: volumeID]
-      return try a.make().arguments
+      guard case .add(_, let app) = try a.make() else { throw LiftoffError.internal("not an app add request") }
+      return app.mounts
     }
-    let arguments = try render { _ in }
-    let i = try #require(arguments.firstIndex(of: "--mount"))
-    #expect(arguments[i + 1] == "image=\(volumeID),target=/data,name=registry.example/models:v1,subpath=weights/a,b")
-    #expect(!arguments.contains("--volume"))
-    #expect(try render { $0.imageSubPath = "" }.contains("image=\(volumeID),target=/data,name=registry.example/models:v1"))
+    let mounts = try render { _ in }
+    #expect(mounts.count == 1)
+    #expect(mounts[0].type == "image" && mounts[0].destination == "/data" && mounts[0].readOnly)
+    #expect(mounts[0].image == AppImage(name: "registry.example/models:v1", id: volumeID, layerDirs: []))
+    #expect(mounts[0].subPath == "weights/a,b")
+    #expect(try render { $0.imageSubPath = "" }[0].subPath == nil)
+    // Paths are JSON strings now: ',' in the container path is no longer refused.
+    #expect(try render { $0.containerPath = "/a,b" }[0].destination == "/a,b")
     for (edit, fragment) in [
       ({ (m: inout Runtime_V1_Mount) in m.readonly = false }, "must be readonly"),
       ({ (m: inout Runtime_V1_Mount) in m.hostPath = "/srv" }, "host_path must be empty"),
-      ({ (m: inout Runtime_V1_Mount) in m.containerPath = "/a,b" }, "must not contain ','"),
       ({ (m: inout Runtime_V1_Mount) in m.imageSubPath = "/weights" }, "must be a relative path"),
     ] {
       #expect(throws: LiftoffError.self) { _ = try render(edit) }
