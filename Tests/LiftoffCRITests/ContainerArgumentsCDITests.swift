@@ -108,7 +108,7 @@ import Testing
     }
   }
 
-  @Test func hooksBecomeHookFlagsInOrderNamingTheDevice() throws {
+  @Test func hooksBecomeTheAppsHooksInOrderNamingTheDevice() throws {
     var e = CDIContainerEdits()
     e.env = ["A=1"]
     var h = CDIHook(hookName: "createContainer", path: "/usr/bin/nvidia-cdi-hook")
@@ -116,13 +116,14 @@ import Testing
     h.env = ["K=V"]
     h.timeout = 5
     e.hooks = [h, CDIHook(hookName: "poststop", path: "/bin/true")]
-    let hooks = values("--hook", try render([CDIContainerEdits(), e]).args)
+    let hooks = try render([CDIContainerEdits(), e]).app.hooks
     #expect(hooks.count == 2)
-    let first = try AppHook(flag: hooks[0])
+    // Through the request's JSON, as `liftoff app add --spec-file -` reads it.
+    let first = try AppHook(json: try JSON.parse(hooks[0].json.serialized()), in: "hooks[0]")
     #expect(first == AppHook(
       stage: .createContainer, path: "/usr/bin/nvidia-cdi-hook", args: ["nvidia-cdi-hook", "update-ldcache"], env: ["K=V"],
       timeoutSeconds: 5, name: "CDI device x.io/d=1 (spec /etc/cdi/x.json)"))
-    #expect(try AppHook(flag: hooks[1]).stage == .poststop)
+    #expect(hooks[1].stage == .poststop)
     // A relative path or a timeout that is not positive: INVALID_ARGUMENT naming the device and the hook.
     for (bad, word) in [(CDIHook(hookName: "poststart", path: "bin/x"), "is not absolute"), (CDIHook(hookName: "poststart", path: "/x", timeout: 0), "timeout 0")] {
       var b = CDIContainerEdits()
