@@ -38,7 +38,9 @@ final class CRITestServer: @unchecked Sendable {
       .appendingPathComponent("liftoff-cri-test-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     socket = root + "/run/cri.sock"
-    dir = root + "/state"
+    // An explicit `--dir` in extraArguments (the last one wins, as for the server) is the one stop() cleans.
+    dir = extraArguments.indices.last { extraArguments[$0] == "--dir" && $0 + 1 < extraArguments.count }
+      .map { extraArguments[$0 + 1] } ?? root + "/state"
     logPath = root + "/cri.log"
     self.extraArguments = extraArguments
     let tag = String(format: "%06x", UInt32.random(in: 0...0xffffff))
