@@ -23,7 +23,10 @@ done
 # build-slot where the machine has one (at most two compiles at once).
 SLOT=()
 [[ -x /work/bin/build-slot ]] && SLOT=(/work/bin/build-slot)
-FLAGS=(--scratch-path .build-fuzz --product liftoff-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DLIFTOFF_FUZZ)
+# LIFTOFF_FUZZ_ASAN=1 adds AddressSanitizer (its own scratch path; about half the exec/s).
+SCRATCH=.build-fuzz SANITIZE=fuzzer
+[[ ${LIFTOFF_FUZZ_ASAN:-0} == 1 ]] && SCRATCH=.build-fuzz-asan SANITIZE=fuzzer,address
+FLAGS=(--scratch-path "$SCRATCH" --product liftoff-fuzz -Xswiftc -sanitize=$SANITIZE -Xswiftc -DLIFTOFF_FUZZ)
 start=$SECONDS
 "${SLOT[@]}" swift build "${FLAGS[@]}" 2>&1 | grep -E "error|warning: .*liftoff-fuzz|Build of product" || true
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)/liftoff-fuzz"
