@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: on a fresh Debian 12 machine (as root), install the dependencies, build,
-# start the test environment (a local registry on 127.0.0.1 with test images), run the whole test
-# suite, then critest (the CRI validation suite, hack/critest.sh) over both streaming transports, and
-# stop the environment again. With arguments (passed to `swift test`, e.g. --filter) critest and the VM
-# suites are left out.
+# run the fuzz targets briefly, start the test environment (a local registry on 127.0.0.1 with test
+# images), run the whole test suite, then critest (the CRI validation suite, hack/critest.sh) over
+# both streaming transports, and stop the environment again. With arguments (passed to `swift test`,
+# e.g. --filter) the fuzz run, critest and the VM suites are left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "hack/test.sh: run as root" >&2; exit 1; }
@@ -14,6 +14,13 @@ hack/check-generated.sh
 hack/check-deps.sh
 swift build
 export LIFTOFF_BIN_DIR=$(swift build --show-bin-path)
+# A short libFuzzer run of each fuzz target (hack/fuzz.sh, README "Fuzzing"; its own sanitizer build in
+# .build-fuzz, about 1.5 minutes cold): a crash or failed check fails this script after the rest has
+# run. LIFTOFF_FUZZ_SECONDS sets the time per target; left out with arguments.
+fuzz_status=0
+if [[ $# -eq 0 ]]; then
+  hack/fuzz.sh "${LIFTOFF_FUZZ_SECONDS:-15}" || fuzz_status=1
+fi
 if [[ -x hack/test-env.sh ]]; then
   trap 'hack/test-env.sh stop' EXIT
   hack/test-env.sh start
@@ -27,7 +34,7 @@ swift test --no-parallel "$@"
 [[ $# -eq 0 ]] || exit 0
 # critest against a private liftoff-cri, SPDY then WebSocket streaming; both run, then either failing
 # fails this script (hack/critest.sh lists what it leaves out and why).
-status=0
+status=$fuzz_status
 hack/critest.sh || status=1
 hack/critest.sh --websocket || status=1
 # Soak (100 lifecycles), load (50 clients, 60 s) and faults (20 rounds of SIGKILL) against a private

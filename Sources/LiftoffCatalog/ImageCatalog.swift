@@ -154,7 +154,7 @@ public struct ImageCatalog: Sendable {
 
   public func manifest(_ rec: ImageRecord) throws -> ImageManifest {
     let data = try readBlob(try Digest(rec.manifestDigest))
-    do { return try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
+    do { return try decodeJSON(ImageManifest.self, from: data) } catch {
       throw LiftoffError.internal("image \(rec.id): corrupt manifest: \(error)")
     }
   }

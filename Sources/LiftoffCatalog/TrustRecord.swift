@@ -72,7 +72,7 @@ extension ImageCatalog {
   public func trustRecord(_ manifestDigest: Digest) throws -> TrustRecord? {
     let p = trustRecordPath(manifestDigest)
     guard let data = FileManager.default.contents(atPath: p) else { return nil }
-    do { return try JSONDecoder().decode(TrustRecord.self, from: data) } catch {
+    do { return try decodeJSON(TrustRecord.self, from: data) } catch {
       throw LiftoffError.internal("corrupt trust record \(p): \(error)")
     }
   }

@@ -21,11 +21,13 @@ public struct CRILogSplitter: Sendable {
         emit(&out, pending, full: true, timestamp)
         pending.removeAll(keepingCapacity: true)
       } else {
-        pending.append(b)
+        // A full buffer goes out as P only once more of the line follows: a line of exactly
+        // maxLineBytes is one F record, and a stream that ends there ends with F, not a P nobody ends.
         if pending.count == Self.maxLineBytes {
           emit(&out, pending, full: false, timestamp)
           pending.removeAll(keepingCapacity: true)
         }
+        pending.append(b)
       }
     }
     return out

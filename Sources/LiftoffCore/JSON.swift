@@ -231,6 +231,31 @@ extension JSON {
   }
 }
 
+extension JSON {
+  /// Whether `bytes` nest arrays and objects deeper than `JSON.maxDepth` levels (brackets inside
+  /// strings do not count). A scan without parsing, for documents handed to Foundation's JSONDecoder:
+  /// Swift 6.3's traps (does not throw) on a document that reaches its 512-level limit on its last
+  /// byte (513 `[`), found by hack/fuzz.sh.
+  public static func nestsTooDeep(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    var depth = 0, inString = false, escaped = false
+    for b in bytes {
+      if inString {
+        if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+        continue
+      }
+      switch b {
+      case UInt8(ascii: "\""): inString = true
+      case UInt8(ascii: "["), UInt8(ascii: "{"):
+        depth += 1
+        if depth > maxDepth { return true }
+      case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+      default: break
+      }
+    }
+    return false
+  }
+}
+
 private struct JSONParser {
   let bytes: [UInt8]
   var pos = 0

@@ -7,6 +7,7 @@
 // back; Entrypoint + Cmd → exec), gzip-compressed.
 import CArchive
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 
 #if canImport(Glibc)
@@ -89,7 +90,7 @@ extension ImageStore {
     let account = unpackBudget().account()
     let manifestData: Data = try await runOnThread { try ImageStore.convertACI(file, layerTo: layerPath, what: what, budget: account) }
     let manifest: ACIManifest
-    do { manifest = try JSONDecoder().decode(ACIManifest.self, from: manifestData) } catch {
+    do { manifest = try decodeJSON(ACIManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid ACI manifest: \(error)")
     }
     guard manifest.acKind == ACIManifest.kind else {

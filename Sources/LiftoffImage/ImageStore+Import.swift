@@ -20,13 +20,13 @@ extension ImageStore {
   func register(manifestData: Data, indexDigest: Digest?, names: [String], source: String) async throws -> ResolvedImage {
     let manifestDigest = try content.put(manifestData)
     let manifest: ImageManifest
-    do { manifest = try JSONDecoder().decode(ImageManifest.self, from: manifestData) } catch {
+    do { manifest = try decodeJSON(ImageManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(source): invalid manifest: \(error)")
     }
     try manifest.validate("\(source)@\(manifestDigest)")
     let config: ImageConfig
     let configData = try content.read(manifest.config.digest, limit: .config, what: "\(source): config \(manifest.config.digest)")
-    do { config = try JSONDecoder().decode(ImageConfig.self, from: configData) } catch {
+    do { config = try decodeJSON(ImageConfig.self, from: configData) } catch {
       throw LiftoffError.invalidArgument("\(source): invalid config \(manifest.config.digest): \(error)")
     }
     guard config.rootfs.diffIDs.count == manifest.layers.count else {
@@ -114,7 +114,7 @@ extension ImageStore {
     let indexPath = try ImageStore.insidePath(dir, "index.json", what: what)
     try ContentStore.Limit.manifest.check(FileSystem.size(indexPath) ?? 0, "\(what): index.json")
     let index: ImageIndex
-    do { index = try JSONDecoder().decode(ImageIndex.self, from: try Data(contentsOf: URL(fileURLWithPath: indexPath))) } catch {
+    do { index = try decodeJSON(ImageIndex.self, from: try Data(contentsOf: URL(fileURLWithPath: indexPath))) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid index.json: \(error)")
     }
     let refName = "org.opencontainers.image.ref.name"
@@ -141,7 +141,7 @@ extension ImageStore {
     if MediaType.indexes.contains(entry.mediaType) {
       _ = try blob(entry, limit: .manifest)
       let child: ImageIndex
-      do { child = try JSONDecoder().decode(ImageIndex.self, from: try content.read(entry.digest, limit: .manifest, what: "\(what): index \(entry.digest)")) } catch let e as LiftoffError {
+      do { child = try decodeJSON(ImageIndex.self, from: try content.read(entry.digest, limit: .manifest, what: "\(what): index \(entry.digest)")) } catch let e as LiftoffError {
         throw e
       } catch {
         throw LiftoffError.invalidArgument("\(what): invalid index \(entry.digest): \(error)")
@@ -152,7 +152,7 @@ extension ImageStore {
     _ = try blob(manifestDesc, limit: .manifest)
     let manifestData = try content.read(manifestDesc.digest, limit: .manifest, what: "\(what): manifest \(manifestDesc.digest)")
     let manifest: ImageManifest
-    do { manifest = try JSONDecoder().decode(ImageManifest.self, from: manifestData) } catch {
+    do { manifest = try decodeJSON(ImageManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(what): invalid manifest \(manifestDesc.digest): \(error)")
     }
     _ = try blob(manifest.config, limit: .config)
@@ -181,7 +181,7 @@ extension ImageStore {
     let base = ImageStore.sanitizedName(((file as NSString).lastPathComponent as NSString).deletingPathExtension)
     let indexPath = try ImageStore.insidePath(dir, "index.json", what: file)
     try ContentStore.Limit.manifest.check(FileSystem.size(indexPath) ?? 0, "oci-archive:\(file): index.json")
-    let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath)))
+    let idx = try? decodeJSON(ImageIndex.self, from: Data(contentsOf: URL(fileURLWithPath: indexPath)))
     let tag = idx?.manifests.count == 1 ? idx?.manifests[0].annotations?["org.opencontainers.image.ref.name"] : nil
     var name: String? = "localhost/\(base):\(ImageStore.sanitizedTag(tag ?? "latest"))"
     if let tag, tag.contains("/"), (try? ImageReference(parsing: tag)) != nil { name = tag }
@@ -203,7 +203,7 @@ extension ImageStore {
     do {
       let path = try ImageStore.insidePath(dir, "manifest.json", what: what)
       try ContentStore.Limit.manifest.check(FileSystem.size(path) ?? 0, "\(what): manifest.json")
-      entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+      entries = try decodeJSON([Entry].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     } catch let e as LiftoffError { throw e } catch {
       throw LiftoffError.invalidArgument("\(what): invalid manifest.json: \(error)")
     }

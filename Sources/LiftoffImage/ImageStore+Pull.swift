@@ -68,7 +68,7 @@ extension ImageStore {
 
     if MediaType.indexes.contains(top.mediaType) {
       let index: ImageIndex
-      do { index = try JSONDecoder().decode(ImageIndex.self, from: top.data) } catch {
+      do { index = try decodeJSON(ImageIndex.self, from: top.data) } catch {
         throw LiftoffError.invalidArgument("index \(ref): invalid JSON: \(error)")
       }
       let chosen = try index.select(platform, what: "\(ref)")
@@ -86,7 +86,7 @@ extension ImageStore {
       throw LiftoffError.invalidArgument("manifest \(ref): unsupported media type \"\(manifestType)\"")
     }
     let manifest: ImageManifest
-    do { manifest = try JSONDecoder().decode(ImageManifest.self, from: manifestData) } catch {
+    do { manifest = try decodeJSON(ImageManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("manifest \(ref)@\(manifestDigest): invalid JSON: \(error)")
     }
     try manifest.validate("\(ref)@\(manifestDigest)")
@@ -100,7 +100,7 @@ extension ImageStore {
     }
     let configData = try content.read(manifest.config.digest, limit: .config, what: configWhat)
     let config: ImageConfig
-    do { config = try JSONDecoder().decode(ImageConfig.self, from: configData) } catch {
+    do { config = try decodeJSON(ImageConfig.self, from: configData) } catch {
       throw LiftoffError.invalidArgument("config \(manifest.config.digest) of \(ref): invalid JSON: \(error)")
     }
     guard config.rootfs.diffIDs.count == manifest.layers.count else {

@@ -20,6 +20,7 @@
 //   auth.docker.io is for registry-1.docker.io): that is the token protocol, as in containerd.
 import AsyncHTTPClient
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 import NIOCore
 import NIOHTTP1
@@ -105,7 +106,7 @@ final class RegistryClient: Sendable {
           throw LiftoffError.invalidArgument("manifest \(reference.name)@\(pinned) from \(endpoints[i]): content digest is \(digest)")
         }
         var mediaType = resp.headers.first(name: "Content-Type")?.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
-        if let probe = try? JSONDecoder().decode(ManifestProbe.self, from: data), let declared = probe.effectiveMediaType,
+        if let probe = try? decodeJSON(ManifestProbe.self, from: data), let declared = probe.effectiveMediaType,
           mediaType.isEmpty || !(MediaType.manifests.contains(mediaType) || MediaType.indexes.contains(mediaType)) || probe.mediaType != nil {
           mediaType = declared
         }
@@ -377,7 +378,7 @@ final class RegistryClient: Sendable {
         throw LiftoffError(.permissionDenied, "token request to \(realm): HTTP \(resp.status.code) \(String(buffer: body).prefix(200))")
       }
       struct Token: Decodable { var token: String?; var access_token: String? }
-      guard let t = try? JSONDecoder().decode(Token.self, from: Data(body.readableBytesView)), let tok = t.token ?? t.access_token, !tok.isEmpty else {
+      guard let t = try? decodeJSON(Token.self, from: Data(body.readableBytesView)), let tok = t.token ?? t.access_token, !tok.isEmpty else {
         throw LiftoffError(.permissionDenied, "token request to \(realm): no token in the answer")
       }
       auth.withLock { $0[ep.authority] = "Bearer \(tok)" }

@@ -2,6 +2,7 @@
 // (`auths.<host>.auth` = base64("user:password"), or `username`/`password`, `identitytoken`,
 // `registrytoken`). Docker Hub's key there is `https://index.docker.io/v1/`.
 import Foundation
+import LiftoffCatalog
 import LiftoffCore
 
 public struct RegistryCredentials: Sendable, Equatable {
@@ -66,7 +67,7 @@ public struct RegistryCredentials: Sendable, Equatable {
     }
     struct Config: Decodable { var auths: [String: Entry]? }
     let cfg: Config
-    do { cfg = try JSONDecoder().decode(Config.self, from: data) } catch {
+    do { cfg = try decodeJSON(Config.self, from: data) } catch {
       throw LiftoffError.invalidArgument("\(file): invalid docker config: \(error)")
     }
     let keys = registry == "docker.io"

@@ -154,6 +154,20 @@ import Testing
     }
   }
 
+  /// The depth scan that guards Foundation's JSONDecoder (LiftoffCatalog.decodeJSON) counts what our
+  /// parser counts: 512 levels pass, 513 do not; brackets in strings and escaped quotes do not count.
+  @Test func nestingDepthScan() {
+    func deep(_ s: String) -> Bool { Array(s.utf8).withUnsafeBytes { JSON.nestsTooDeep($0) } }
+    let ok = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+    #expect(!deep(ok))
+    #expect((try? JSON.parse(ok)) != nil)
+    #expect(deep(String(repeating: "[", count: 513)))
+    #expect(deep(String(repeating: "{\"a\":", count: 513)))
+    #expect(!deep("[\"" + String(repeating: "[", count: 600) + "\"]"))
+    #expect(!deep("[\"\\\"" + String(repeating: "{", count: 600) + "\"]"))
+    #expect(deep("[\"\\\\\"" + String(repeating: "[", count: 600)))
+  }
+
   /// Past 16 keys the duplicate check uses a set: a duplicate far into a large object is still found.
   @Test func duplicateKeysInALargeObject() throws {
     let keys = (0..<40).map { "\"k\($0)\":\($0)" }

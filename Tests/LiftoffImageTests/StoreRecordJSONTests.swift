@@ -31,4 +31,14 @@ struct StoreRecordJSONTests {
     }
     #expect { try NameRecord(json: JSON.parse(#"{"name":"n","id":1,"manifestDigest":"m"}"#), in: "n") } throws: { "\($0)".contains("id") }
   }
+
+  /// Swift 6.3's JSONDecoder traps on 513 `[` (the nesting limit reached on the last byte; found by
+  /// hack/fuzz.sh): decodeJSON, which reads every manifest, index and config, refuses it with an error.
+  @Test func decodeJSONRefusesDeepNestingInsteadOfTrapping() throws {
+    let bomb = Data(String(repeating: "[", count: 513).utf8)
+    #expect(throws: LiftoffError.self) { try decodeJSON(ImageManifest.self, from: bomb) }
+    #expect(throws: LiftoffError.self) { try decodeJSON(ImageIndex.self, from: Data(("{\"manifests\":" + String(repeating: "[", count: 512)).utf8)) }
+    let manifest = try decodeJSON(ImageManifest.self, from: Data(#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:\#(String(repeating: "0", count: 64))","size":1},"layers":[]}"#.utf8))
+    #expect(manifest.layers.isEmpty)
+  }
 }

@@ -137,4 +137,16 @@ import Testing
     #expect(lines.map { $0.split(separator: " ")[3].count } == [16384, 16384, 40000 - 32768])
     #expect(lines.allSatisfy { $0.hasPrefix("\(ts) stderr ") })
   }
+
+  /// A line of exactly 16 KiB is one F record; one that ends the stream unterminated too (before, a P
+  /// record that nothing ended; noticed while writing the fuzz target's check).
+  @Test func aLineOfExactly16KiBIsOneFullRecord() {
+    let line = Array(repeating: UInt8(ascii: "y"), count: CRILogSplitter.maxLineBytes)
+    var s = CRILogSplitter(stream: "stdout")
+    let out = s.feed(line + [0x0A], timestamp: ts) + s.finish(timestamp: ts)
+    #expect(out == Array("\(ts) stdout F ".utf8) + line + [0x0A])
+    var t = CRILogSplitter(stream: "stdout")
+    let end = t.feed(line, timestamp: ts) + t.finish(timestamp: ts)
+    #expect(end == Array("\(ts) stdout F ".utf8) + line + [0x0A])
+  }
 }

@@ -1,0 +1,254 @@
+// libFuzzer targets for the parsers that read untrusted input (README "Fuzzing", hack/fuzz.sh). One
+// binary; LIFTOFF_FUZZ_TARGET picks the target:
+//   json       LiftoffCore.JSON: differential against Foundation's JSONSerialization (minus the
+//              documented differences, JSONStrictTests.swift), and parse → serialize → parse equality
+//   imageref   ImageReference(parsing:): no crash; a parsed reference's string form re-parses to it
+//   manifest   image manifest, index, config (Codable, as LiftoffImage reads a registry's blobs, and
+//              ImageConfig(json:), compared), pod manifest (PodManifest(json:)): no crash
+//   toml       policy.toml (TrustTOMLPolicy, LiftoffCatalog's TOML subset reader): no crash; a policy's
+//              serialized form reads back to the same policy
+//   cniresult  CNI results and network configuration lists (LiftoffNet): no crash
+//   attach     attach frames in both directions (decode → encode is the input's frame) and the CRI
+//              log splitter (records well formed, content kept)
+// A finding is a crash or a failed `check`, which aborts so that libFuzzer keeps the input.
+// Built with `-sanitize=fuzzer -DLIFTOFF_FUZZ` only by hack/fuzz.sh.
+#if LIFTOFF_FUZZ
+import Foundation
+import LiftoffCatalog
+import LiftoffCore
+import LiftoffNet
+
+private let target = ProcessInfo.processInfo.environment["LIFTOFF_FUZZ_TARGET"] ?? ""
+private let targets = ["json", "imageref", "toml", "manifest", "cniresult", "attach"]
+
+// SwiftPM links an executable with `main` defined as the module's entry point (liftoff_fuzz_main), so
+// libFuzzer's own main is not linked: ours hands the command line to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runDriver(
+  _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+  _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+@main
+struct LiftoffFuzz {
+  static func main() {
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    exit(runDriver(&argc, &argv, fuzzOne))
+  }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+  let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
+  switch target {
+  case "json": fuzzJSON(bytes)
+  case "imageref": fuzzImageReference(bytes)
+  case "toml": fuzzTOML(bytes)
+  case "manifest": fuzzManifest(bytes)
+  case "cniresult": fuzzCNI(bytes)
+  case "attach": fuzzAttach(bytes)
+  default:
+    say("liftoff-fuzz: set LIFTOFF_FUZZ_TARGET to one of \(targets.joined(separator: ", "))")
+    exit(2)
+  }
+  return 0
+}
+
+private func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// A property that failed: print what and abort, so that libFuzzer reports the input as a crash.
+private func check(_ ok: @autoclosure () -> Bool, _ what: @autoclosure () -> String) {
+  guard !ok() else { return }
+  say("liftoff-fuzz \(target): \(what())")
+  abort()
+}
+
+// MARK: json
+
+private func fuzzJSON(_ bytes: [UInt8]) {
+  let ours = try? JSON.parse(bytes: bytes)
+  if let ours {
+    // What we write reads back to the same value, compact and pretty.
+    for pretty in [false, true] {
+      let text = ours.serialized(pretty: pretty)
+      let again = try? JSON.parse(text)
+      check(again == ours, "serialize → parse differs (pretty \(pretty)): \(text.debugDescription)")
+    }
+  }
+  let theirs = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+  switch (ours, theirs) {
+  case (let ours?, let theirs?):
+    check(same(ours, theirs), "values differ from JSONSerialization's")
+  case (nil, _?):
+    // Intended differences (JSONStrictTests): we refuse duplicate keys, trailing commas, NUL bytes
+    // (Foundation stops reading there) and nesting deeper than JSON.maxDepth.
+    if bytes.contains(0) { return }
+    let message: String
+    do { _ = try JSON.parse(bytes: bytes); return } catch { message = error.message }
+    if message.contains("duplicate key") || message.contains("nesting deeper") { return }
+    if hasTrailingComma(bytes) { return }
+    // Foundation reads UTF-16 and UTF-32 (by BOM or NUL pattern) and skips a UTF-8 BOM; we read UTF-8.
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) || bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) { return }
+    check(false, "JSONSerialization accepts what we refuse (\(message))")
+  case (_?, nil):
+    check(false, "we accept what JSONSerialization refuses")
+  case (nil, nil): return
+  }
+}
+
+/// A `,` followed (after whitespace) by `]` or `}` outside strings.
+private func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+  var inString = false, escaped = false, comma = false
+  for b in bytes {
+    if inString {
+      if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+      continue
+    }
+    switch b {
+    case 0x22: inString = true; comma = false
+    case 0x2C: comma = true
+    case 0x5D, 0x7D: if comma { return true }
+    case 0x20, 0x09, 0x0A, 0x0D: break
+    default: comma = false
+    }
+  }
+  return false
+}
+
+/// Our value and Foundation's agree. Foundation reads non-integers and integers beyond 64 bits through
+/// Decimal (38 digits) and its doubleValue is not correctly rounded: `[9999999999999991999…]` (129
+/// digits) is 1e128 there, 9.999999999999991e127 (correct) here; so Doubles agree to 1e-12.
+private func same(_ a: JSON, _ b: Any) -> Bool {
+  switch a {
+  case .null: return b is NSNull
+  case .bool(let x): return (b as? Bool) == x
+  case .int(let x): return (b as? NSNumber)?.int64Value == x
+  case .uint(let x): return (b as? NSNumber)?.uint64Value == x
+  case .number(let x):
+    guard let y = (b as? NSNumber)?.doubleValue else { return false }
+    return y == x || abs(y - x) <= abs(x) * 1e-12
+  case .string(let x): return (b as? String) == x
+  case .array(let xs):
+    guard let ys = b as? [Any], ys.count == xs.count else { return false }
+    return zip(xs, ys).allSatisfy { same($0, $1) }
+  case .object(let ms):
+    guard let d = b as? [String: Any], d.count == ms.count else { return false }
+    return ms.allSatisfy { k, v in d[k].map { same(v, $0) } ?? false }
+  }
+}
+
+// MARK: imageref
+
+private func fuzzImageReference(_ bytes: [UInt8]) {
+  let text = String(decoding: bytes, as: UTF8.self)
+  guard let ref = try? ImageReference(parsing: text) else { return }
+  let form = ref.description
+  let again: ImageReference
+  do { again = try ImageReference(parsing: form) } catch {
+    check(false, "\(text.debugDescription) parsed to \(form.debugDescription), which does not re-parse: \(error)")
+    return
+  }
+  check(again == ref, "\(text.debugDescription) → \(form.debugDescription) → \(again.description.debugDescription)")
+}
+
+// MARK: toml
+
+private func fuzzTOML(_ bytes: [UInt8]) {
+  let text = String(decoding: bytes, as: UTF8.self)
+  guard let policy = try? TrustTOMLPolicy(parsing: text, file: "policy.toml") else { return }
+  let written = policy.serialized()
+  let again: TrustTOMLPolicy
+  do { again = try TrustTOMLPolicy(parsing: written, file: "policy.toml") } catch {
+    check(false, "a policy's serialized form does not read back: \(error)\n\(written)")
+    return
+  }
+  check(again == policy, "serialize → parse changes the policy:\n\(written)")
+}
+
+// MARK: manifest
+
+private func fuzzManifest(_ bytes: [UInt8]) {
+  // As LiftoffImage reads a registry's documents: through decodeJSON (JSONDecoder behind a depth guard).
+  let data = Data(bytes)
+  if let m = try? decodeJSON(ImageManifest.self, from: data) { try? m.validate("manifest") }
+  if let i = try? decodeJSON(ImageIndex.self, from: data) {
+    _ = try? i.select(Platform(architecture: "amd64", os: "linux"), what: "index")
+  }
+  if let p = try? decodeJSON(ManifestProbe.self, from: data) { _ = p.effectiveMediaType }
+  let codable = try? decodeJSON(ImageConfig.self, from: data)
+  guard let json = try? JSON.parse(bytes: bytes) else { return }
+  // ImageConfig(json:) follows the Codable rules (ImageSpec.swift): where both read a config, the same.
+  if let ours = try? ImageConfig(json: json, in: "config"), let codable {
+    check(ours == codable, "ImageConfig(json:) and Codable differ")
+  }
+  if let pod = try? PodManifest(json: json) {
+    let again = try? PodManifest(json: JSON.parse(pod.json.serialized()))
+    check(again != nil, "a pod manifest's own json does not read back")
+  }
+}
+
+// MARK: cniresult
+
+private func fuzzCNI(_ bytes: [UInt8]) {
+  guard let json = try? JSON.parse(bytes: bytes) else { return }
+  if let result = try? CNIResult(json: json, source: "fuzz") { _ = result.podIPs }
+  if let list = try? CNINetworkConfigList(json: json, source: "fuzz") { _ = list.plugins.count }
+  _ = try? CNINetworkConfigList(singlePlugin: json, source: "fuzz")
+}
+
+// MARK: attach
+
+private func fuzzAttach(_ bytes: [UInt8]) {
+  // The first byte picks the direction; the rest is a stream of frames, decoded as the readers do.
+  guard let first = bytes.first else { return }
+  let direction: AttachFrame.Direction = first & 1 == 0 ? .toStage1 : .toClient
+  var rest = bytes[1...]
+  while true {
+    let decoded: (AttachFrame, Int)?
+    do { decoded = try AttachFrame.decode(rest, direction: direction) } catch { break }
+    guard let (frame, used) = decoded else { break }
+    check(used >= 5 && used <= rest.count, "decode used \(used) of \(rest.count) bytes")
+    let wire = Array(rest.prefix(used))
+    // Re-encoding gives the same bytes, except that types without payload ignore theirs.
+    if frame != .stdinClosed && frame != .helloWithStdin {
+      check(frame.encoded == wire, "\(frame) encodes to other bytes than it was decoded from")
+    }
+    rest = rest.dropFirst(used)
+  }
+
+  // The CRI log splitter: every record is `<ts> <stream> <F|P> <content>\n`, P records carry exactly
+  // maxLineBytes, and the contents joined back (with a newline after each F) are the input.
+  var splitter = CRILogSplitter(stream: "stdout")
+  let ts = "2026-01-01T00:00:00.000000000Z"
+  // Feed in two chunks split where the first byte says, as reads arrive.
+  let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+  let out = splitter.feed(bytes[..<cut], timestamp: ts) + splitter.feed(bytes[cut...], timestamp: ts)
+    + splitter.finish(timestamp: ts)
+  var content: [UInt8] = []
+  var i = 0
+  let prefixF = Array("\(ts) stdout F ".utf8), prefixP = Array("\(ts) stdout P ".utf8)
+  while i < out.count {
+    let head = Array(out[i..<min(out.count, i + prefixF.count)])
+    let full = head == prefixF
+    check(full || head == prefixP, "record at \(i) has no CRI header")
+    i += prefixF.count
+    guard let nl = out[i...].firstIndex(of: 0x0A) else { check(false, "record at \(i) has no newline"); return }
+    let body = out[i..<nl]
+    if !full { check(body.count == CRILogSplitter.maxLineBytes, "partial record of \(body.count) bytes") }
+    content += body
+    if full { content.append(0x0A) }
+    i = nl + 1
+  }
+  // finish() ends the last line with a newline of its own.
+  let expected = bytes.last == 0x0A || bytes.isEmpty ? bytes : bytes + [0x0A]
+  check(content == expected, "log records do not carry the input")
+}
+
+#else
+@main
+struct LiftoffFuzz {
+  static func main() {
+    print("liftoff-fuzz: this is the plain build; build and run the fuzz targets with hack/fuzz.sh")
+  }
+}
+#endif
