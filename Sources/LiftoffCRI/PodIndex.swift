@@ -32,6 +32,15 @@ final class PodIndex: Sendable {
     var containerSandbox: [String: String] = [:]
     /// Running sandboxes' stage1, watched for its exit: pod ID → (pid, pidfd).
     var watched: [String: (pid: Int32, fd: Int32)] = [:]
+    /// Reads of the disk are numbered when they begin; per pod, the number of the read its entry came
+    /// from. A read never replaces what a read begun after it stored: the watcher's read of a pod that
+    /// began before an RPC's write must not land after the RPC's own (later) read and undo it — seen
+    /// under load as a container created and then not found by StartContainer (stress.py load).
+    var nextRead = 0
+    var readOf: [String: Int] = [:]
+    /// Where the previous reload began: a gone pod's number older than that is forgotten (a read of
+    /// one pod takes milliseconds; reloads are 10 s apart).
+    var previousReload = 0
   }
 
   private let state = Mutex(State())
@@ -83,12 +92,19 @@ final class PodIndex: Sendable {
 
   /// Reads everything from disk again.
   func reload() throws {
+    let began = beginRead()
     let all = try readAll()
     var events: [(CRISandbox?, CRISandbox?)] = []
     state.withLock { s in
       let old = s.byID
       s.byID = [:]
       for sb in all { s.byID[sb.id] = sb }
+      // Pods read again since this read began keep that newer view (or their absence).
+      for (id, n) in s.readOf where n > began { s.byID[id] = old[id] }
+      for id in s.byID.keys where (s.readOf[id] ?? -1) <= began { s.readOf[id] = began }
+      let forget = s.previousReload
+      s.readOf = s.readOf.filter { s.byID[$0.key] != nil || $0.value >= forget }
+      s.previousReload = began
       if s.loaded {
         for (id, sb) in s.byID where !Self.same(old[id], sb) { events.append((old[id], sb)) }
         for (id, sb) in old where s.byID[id] == nil { events.append((sb, nil)) }
@@ -102,15 +118,27 @@ final class PodIndex: Sendable {
 
   /// Reads pod `id` from disk again (after an RPC changed it, or stage1 said it did).
   func refresh(_ id: String) {
+    let began = beginRead()
     let new = readOne(id)
-    let old: CRISandbox? = state.withLock { s in
+    let old: CRISandbox?? = state.withLock { s in
+      guard (s.readOf[id] ?? -1) < began else { return .none }  // a later read already stored its view
+      s.readOf[id] = began
       let old = s.byID[id]
       s.byID[id] = new
       Self.reindex(&s)
-      return old
+      return .some(old)
     }
+    guard case .some(let old) = old else { return }
     if !Self.same(old, new) { changed(old, new) }
     signalWatcher()
+  }
+
+  /// The number of a read of the disk about to begin.
+  private func beginRead() -> Int {
+    state.withLock { s in
+      s.nextRead += 1
+      return s.nextRead
+    }
   }
 
   /// Whether two views of a pod say the same to a reader (status and manifest).
