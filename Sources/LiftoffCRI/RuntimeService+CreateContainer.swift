@@ -7,7 +7,7 @@
 // image the trust policy does not accept now is FAILED_PRECONDITION naming the rule (CRIRuntime+Trust.swift).
 // Image volumes (`mounts[].image`) must be in the store too (NOT_FOUND naming the image, as containerd
 // fails to resolve it), pass the trust policy, and are added by ID as well. CDI devices: an invalid or
-// unresolvable name is INVALID_ARGUMENT naming it; an edit Liftoff cannot apply (hooks) UNIMPLEMENTED
+// unresolvable name is INVALID_ARGUMENT naming it; an edit Liftoff cannot apply (intelRdt) UNIMPLEMENTED
 // naming the device (ContainerArguments+CDI.swift).
 import GRPCCore
 import LiftoffCore
