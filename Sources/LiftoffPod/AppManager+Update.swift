@@ -26,7 +26,7 @@ extension AppManager {
       let cgroups = cgroups.of(m)
       let merged = m.apps[i].resources.merged(with: update)
       try merged.validate(in: "app \(app)")
-      let running = place == .run && pods.isLocked(id, .run) && store.readAppState(id, at: .run, app: app)?.phase == .running
+      let running = place == .run && pods.isLocked(id, .run) && store.readAppState(id, at: .run, app: app)?.isRunning == true
       if running && cgroups.directories(pod: id, app: app).allSatisfy({ FileSystem.isDirectory($0) }) {
         do {
           try cgroups.apply(pod: id, app: app, resources: merged)

@@ -251,7 +251,7 @@ public struct AppManager: Sendable {
     var interval = PollInterval()
     let deadline = Date().addingTimeInterval(Double(timeoutSeconds) + 15)
     while Date() < deadline {
-      if store.readAppState(id, at: .run, app: app)?.phase != .running { return }
+      if store.readAppState(id, at: .run, app: app)?.isRunning != true { return }
       interval.sleep()
     }
     throw .init(.deadlineExceeded, "app \(app) of pod \(id) did not exit")
@@ -264,7 +264,7 @@ public struct AppManager: Sendable {
     let m = try store.readManifest(id, at: place)
     guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
     if place == .run && pods.isLocked(id, .run) {
-      if store.readAppState(id, at: .run, app: app)?.phase == .running { try stop(id, app: app, timeoutSeconds: 0) }
+      if store.readAppState(id, at: .run, app: app)?.isRunning == true { try stop(id, app: app, timeoutSeconds: 0) }
       try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
         .check()
     }

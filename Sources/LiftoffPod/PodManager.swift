@@ -145,8 +145,9 @@ public struct PodManager: Sendable {
     for app in manifest?.apps ?? [] {
       let s = store.readAppState(id, at: place, app: app.name)
       var phase = s?.phase.rawValue ?? "created"
-      var reason = s?.reason?.rawValue
-      var message = s?.message
+      let exited = s?.exited
+      var reason = exited?.reason.rawValue
+      var message = exited?.message
       // stage1 died without recording the end of a running app.
       if phase == "running" && state != "running" {
         phase = "exited"
@@ -156,9 +157,9 @@ public struct PodManager: Sendable {
       apps.append(
         AppStatus(
           name: app.name, image: app.image.name, imageID: app.image.id, state: phase,
-          pid: phase == "running" ? s?.pid : nil, startedAt: s?.startedAt, finishedAt: s?.finishedAt,
-          exitCode: s?.exitCode, signal: s?.signal, reason: reason, message: message))
-      if state != "running", state != "prepared", let c = s?.exitCode, c != 0, exitCode == nil || exitCode == 0 {
+          pid: phase == "running" ? s?.pid : nil, startedAt: s?.startedAt, finishedAt: exited?.finishedAt,
+          exitCode: exited?.exitCode, signal: exited?.signal, reason: reason, message: message))
+      if state != "running", state != "prepared", let c = exited?.exitCode, c != 0, exitCode == nil || exitCode == 0 {
         exitCode = c
       }
     }
@@ -431,8 +432,9 @@ public struct PodManager: Sendable {
       }
       target = a
     }
-    guard let state = store.readAppState(id, at: .run, app: target.name), state.phase == .running, let pid = state.pid
-    else { throw .init(.failedPrecondition, "app \(target.name) of pod \(id) is not running") }
+    guard case .running(let state) = store.readAppState(id, at: .run, app: target.name) else {
+      throw .init(.failedPrecondition, "app \(target.name) of pod \(id) is not running")
+    }
     let appDir = "\(store.path(.run, id))/apps/\(target.name)"
     let envFile = "\(appDir)/env"
     if !FileSystem.exists(envFile) {
@@ -442,7 +444,7 @@ public struct PodManager: Sendable {
         throw .init(.internal, "app \(target.name) of pod \(id): writing its environment for liftoff-enter: \(error)")
       }
     }
-    var env = ["LIFTOFF_NSENTER_PID=\(pid)", "LIFTOFF_NSENTER_ENV=\(envFile)"]
+    var env = ["LIFTOFF_NSENTER_PID=\(state.pid)", "LIFTOFF_NSENTER_ENV=\(envFile)"]
     if let start = state.pidStartTime { env.append("LIFTOFF_NSENTER_PID_START=\(start)") }
     env.append("LIFTOFF_NSENTER_CWD=\(target.workingDir)")
     let cgroupDirs = cgroups.of(manifest).directories(pod: id, app: target.name).filter { FileSystem.isDirectory($0) }

@@ -53,7 +53,7 @@ public struct PodPreparer {
     if flavor == .default && app.seccomp != "unconfined" {
       try compileSeccomp(app, to: "\(appDir)/seccomp.bpf")
     }
-    try FileSystem.writeAtomically("\(appDir)/state.json", AppState(phase: .created).json.serialized() + "\n")
+    try FileSystem.writeAtomically("\(appDir)/state.json", AppState.created.json.serialized() + "\n")
   }
 
   func compileSeccomp(_ app: AppManifest, to path: String) throws {

@@ -138,7 +138,7 @@ public struct StatsReader: Sendable {
     for a in manifest.apps where app == nil || a.name == app {
       let state = store.readAppState(id, at: place, app: a.name)
       let phase = state?.phase.rawValue ?? "created"
-      let cg = running && state?.phase == .running ? cgroups.stats(pod: id, app: a.name) : CgroupStats()
+      let cg = running && state?.isRunning == true ? cgroups.stats(pod: id, app: a.name) : CgroupStats()
       let upper = "\(store.path(place, id))/apps/\(a.name)/rootfs/upper"
       let layer = FilesystemUsage.measure(upper)
       apps.append(

@@ -245,7 +245,7 @@ final class Supervisor {
   }
 
   func start(_ app: AppManifest) {
-    if let s = states[app.name], s.phase == .running { return }
+    if states[app.name]?.isRunning == true { return }
     var launcher = AppLauncher(pod: manifest, app: app, appDir: appDir(app.name), cgroups: cgroups)
     launcher.userns = userNamespaceFD
     launcher.hostMountNamespace = hostMountNamespaceFD
@@ -273,7 +273,7 @@ final class Supervisor {
           for fd in [input, pty].compactMap({ $0 }) { close(fd) }
         }
       }
-      writeState(app.name, AppState(phase: .running, pid: pid, pidStartTime: ProcessControl.startTime(of: pid), startedAt: Clock.nowRFC3339()))
+      writeState(app.name, .running(.init(pid: pid, pidStartTime: ProcessControl.startTime(of: pid), startedAt: Clock.nowRFC3339())))
       if !app.hooks.isEmpty { launcher.hooks.runLogged(.poststart, pid: pid) }
     case .failed(let message, let pid):
       Stage1Log.error("app \(app.name): \(message)")
@@ -282,7 +282,7 @@ final class Supervisor {
       let now = Clock.nowRFC3339()
       writeState(
         app.name,
-        AppState(phase: .exited, startedAt: now, finishedAt: now, exitCode: 127, reason: .startFailed, message: message))
+        .exited(.init(startedAt: now, finishedAt: now, exitCode: 127, reason: .startFailed, message: message)))
       if exitStatus == 0 { exitStatus = 127 }
       // Hooks that ran before the failure may have set something up: poststop lets them take it down.
       if !app.hooks.isEmpty { launcher.hooks.runLogged(.poststop, pid: pid) }
@@ -296,18 +296,15 @@ final class Supervisor {
     // Every line the app wrote is in its log before its exit is recorded.
     logs[name]?.drain(timeout: 2)
     attaches[name]?.appExited(status: t.shellStatus)
-    var s = states[name] ?? AppState(phase: .running, pid: pid)
-    s.phase = .exited
-    s.finishedAt = Clock.nowRFC3339()
-    s.exitCode = t.shellStatus
+    var s = AppState.Exited(
+      startedAt: states[name]?.startedAt, finishedAt: Clock.nowRFC3339(), exitCode: t.shellStatus,
+      reason: t == .exited(0) ? .completed : .error)
     if case .signaled(let sig) = t { s.signal = sig }
     if cgroups.oomKilled(pod: manifest.id, app: name) {
       s.reason = .oomKilled
       s.message = "the app's memory limit was reached and the kernel killed it"
-    } else {
-      s.reason = t == .exited(0) ? .completed : .error
     }
-    writeState(name, s)
+    writeState(name, .exited(s))
     cgroups.removeApp(pod: manifest.id, app: name)
     if t.shellStatus != 0 && exitStatus == 0 { exitStatus = t.shellStatus }
     if let app = manifest.app(named: name), !app.hooks.isEmpty {
@@ -449,8 +446,8 @@ final class Supervisor {
         throw .init(.failedPrecondition, "app \(name) was already started (it is \(s.phase.rawValue))")
       }
       start(app)
-      if let s = states[name], s.phase == .exited, s.reason == .startFailed {
-        throw .init(.failedPrecondition, "app \(name) failed to start: \(s.message ?? "")")
+      if let e = states[name]?.exited, e.reason == .startFailed {
+        throw .init(.failedPrecondition, "app \(name) failed to start: \(e.message ?? "")")
       }
     case .stopApp(let name, let t):
       guard manifest.app(named: name) != nil || states[name] != nil else {

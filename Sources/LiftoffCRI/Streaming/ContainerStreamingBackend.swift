@@ -41,7 +41,7 @@ public final class ContainerStreamingBackend: StreamingBackend {
     let store = try PodStore(root: dataDir)
     for (podID, place) in store.all() where place == .run {
       guard let manifest = try? store.readManifest(podID, at: .run), manifest.app(named: id) != nil else { continue }
-      guard let state = store.readAppState(podID, at: .run, app: id), state.phase == .running else {
+      guard let state = store.readAppState(podID, at: .run, app: id), state.isRunning else {
         throw LiftoffError(.failedPrecondition, "container \(id) is not running")
       }
       return (podID, manifest)
