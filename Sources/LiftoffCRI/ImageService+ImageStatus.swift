@@ -18,12 +18,12 @@ extension ImageService {
         summary, config: config, pinned: Self.pinnedIDs(store, runtime.config.pinnedImages), runtimeHandler: request.image.runtimeHandler)
       if request.verbose {
         struct Info: Encodable {
-          var id: String, manifestDigest: String, source: String, layers: [String], config: ImageConfig
+          var id: String, manifestDigest: String, source: String, layers: [String], config: JSON
         }
         let rec = try store.record(id: summary.id)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try e.encode(Info(id: rec.id, manifestDigest: summary.manifestDigest, source: rec.source, layers: rec.chainIDs, config: config))
+        let data = try e.encode(Info(id: rec.id, manifestDigest: summary.manifestDigest, source: rec.source, layers: rec.chainIDs, config: config.json))
         response.info = ["info": String(decoding: data, as: UTF8.self)]
       }
       return response

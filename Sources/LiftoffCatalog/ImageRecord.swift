@@ -7,14 +7,12 @@
 import Foundation
 import LiftoffCore
 
-public struct NameRecord: Codable, Sendable, Equatable {
+public struct NameRecord: Sendable, Equatable {
   public var name: String
   /// The image ID (config digest).
   public var id: String
   /// The digest the name resolved to at pull time (an index digest for multi-platform images).
   public var manifestDigest: String
-
-  enum CodingKeys: String, CodingKey { case name, id, manifestDigest }
 
   public init(name: String, id: String, manifestDigest: String) {
     self.name = name
@@ -24,15 +22,19 @@ public struct NameRecord: Codable, Sendable, Equatable {
 }
 
 extension NameRecord {
-  /// Reads a record with LiftoffCore's JSON (what JSONEncoder wrote; see ImageConfig(json:) for why).
+  /// Reads a record with LiftoffCore's JSON (see ImageConfig(json:) for why not JSONDecoder); records
+  /// written by earlier builds' JSONEncoder read the same.
   public init(json j: JSON, in ctx: String) throws(LiftoffError) {
     self.init(
       name: try j.string("name", in: ctx), id: try j.string("id", in: ctx),
       manifestDigest: try j.string("manifestDigest", in: ctx))
   }
+
+  /// The record as written, members sorted (as JSONEncoder's .sortedKeys wrote them before).
+  public var json: JSON { .obj([("id", .string(id)), ("manifestDigest", .string(manifestDigest)), ("name", .string(name))]) }
 }
 
-public struct ImageRecord: Codable, Sendable, Equatable {
+public struct ImageRecord: Sendable, Equatable {
   /// The image ID: the digest of its config.
   public var id: String
   /// The platform-specific image manifest.
@@ -50,10 +52,6 @@ public struct ImageRecord: Codable, Sendable, Equatable {
   public var source: String
   /// When the store got it (RFC 3339).
   public var createdAt: String
-
-  enum CodingKeys: String, CodingKey {
-    case id, manifestDigest, indexDigest, chainIDs, layerDigests, size, source, createdAt
-  }
 
   public init(
     id: String, manifestDigest: String, indexDigest: String?, chainIDs: [String], layerDigests: [String], size: Int64,
@@ -81,6 +79,14 @@ extension ImageRecord {
       indexDigest: try j.optString("indexDigest", in: ctx), chainIDs: try j.strings("chainIDs", in: ctx),
       layerDigests: try j.strings("layerDigests", in: ctx), size: size, source: try j.string("source", in: ctx),
       createdAt: try j.string("createdAt", in: ctx))
+  }
+
+  public var json: JSON {
+    .obj([
+      ("chainIDs", .strs(chainIDs)), ("createdAt", .string(createdAt)), ("id", .string(id)), ("indexDigest", .str(indexDigest)),
+      ("layerDigests", .strs(layerDigests)), ("manifestDigest", .string(manifestDigest)), ("size", .int(size)),
+      ("source", .string(source)),
+    ])
   }
 }
 

@@ -1,10 +1,11 @@
-// OCI image-spec v1.1 types that every layer shares (image config), Codable and Sendable.
+// OCI image-spec v1.1 types that every layer shares (image config), read and written with
+// LiftoffCore's JSON only (one reader, one writer; no Codable twin).
 // Spec: https://github.com/opencontainers/image-spec/blob/v1.1.0/config.md
 // Docker's image config (application/vnd.docker.container.image.v1+json) has the same shape for
-// these fields. Optional fields decode leniently: absent or null means "not set".
+// these fields. Optional fields read leniently: absent or null means "not set".
 
 /// The execution parameters of an image (`config` in the OCI image config).
-public struct ImageRuntimeConfig: Codable, Sendable, Equatable {
+public struct ImageRuntimeConfig: Sendable, Equatable {
   public var user: String?
   public var exposedPorts: [String: EmptyObject]?
   public var env: [String]?
@@ -30,27 +31,15 @@ public struct ImageRuntimeConfig: Codable, Sendable, Equatable {
     self.labels = labels
     self.stopSignal = stopSignal
   }
-
-  enum CodingKeys: String, CodingKey {
-    case user = "User"
-    case exposedPorts = "ExposedPorts"
-    case env = "Env"
-    case entrypoint = "Entrypoint"
-    case cmd = "Cmd"
-    case volumes = "Volumes"
-    case workingDir = "WorkingDir"
-    case labels = "Labels"
-    case stopSignal = "StopSignal"
-  }
 }
 
 /// `{}` in JSON, as used by the `ExposedPorts` and `Volumes` maps.
-public struct EmptyObject: Codable, Sendable, Equatable, Hashable {
+public struct EmptyObject: Sendable, Equatable, Hashable {
   public init() {}
 }
 
 /// The layer list of an image config.
-public struct RootFS: Codable, Sendable, Equatable {
+public struct RootFS: Sendable, Equatable {
   public var type: String
   public var diffIDs: [String]
 
@@ -58,15 +47,10 @@ public struct RootFS: Codable, Sendable, Equatable {
     self.type = type
     self.diffIDs = diffIDs
   }
-
-  enum CodingKeys: String, CodingKey {
-    case type
-    case diffIDs = "diff_ids"
-  }
 }
 
 /// The OCI image configuration (`application/vnd.oci.image.config.v1+json`).
-public struct ImageConfig: Codable, Sendable, Equatable {
+public struct ImageConfig: Sendable, Equatable {
   public var created: String?
   public var author: String?
   public var architecture: String
@@ -93,8 +77,10 @@ public struct ImageConfig: Codable, Sendable, Equatable {
 
 // `liftoff app add` reads an image config on every container creation; JSONDecoder's generic
 // machinery (metadata instantiation, conformance lookups) cost about 1.9 M instructions of the
-// ~6 M a run takes. These readers follow the Codable rules above: absent or null optional fields are
-// nil, a field of the wrong type is an error naming it, unknown fields are ignored.
+// ~6 M a run takes. Absent or null optional fields are nil, a field of the wrong type is an error
+// naming it, unknown fields are ignored (as JSONDecoder read them before). The writers give the
+// members in sorted order, as JSONEncoder's .sortedKeys did; the config of an image converted from
+// an ACI is written by them, so its bytes (and the image ID, their digest) are this writer's.
 extension ImageConfig {
   public init(json j: JSON, in ctx: String) throws(LiftoffError) {
     guard j.objectValue != nil else { throw .invalidArgument("\(ctx): not an object") }
@@ -133,4 +119,30 @@ extension RootFS {
     guard j["diff_ids"].map({ !$0.isNull }) == true else { throw .invalidArgument("\(ctx): missing field diff_ids") }
     self.init(type: try j.string("type", in: ctx), diffIDs: try j.strings("diff_ids", in: ctx))
   }
+}
+
+// MARK: - writing
+
+extension ImageConfig {
+  public var json: JSON {
+    .obj([
+      ("architecture", .string(architecture)), ("author", .str(author)), ("config", config?.json), ("created", .str(created)),
+      ("os", .string(os)), ("rootfs", rootfs.json), ("variant", .str(variant)),
+    ])
+  }
+}
+
+extension ImageRuntimeConfig {
+  public var json: JSON {
+    func set(_ m: [String: EmptyObject]?) -> JSON? { m.map { .object($0.keys.sorted().map { ($0, .object([])) }) } }
+    return .obj([
+      ("Cmd", .strs(cmd)), ("Entrypoint", .strs(entrypoint)), ("Env", .strs(env)), ("ExposedPorts", set(exposedPorts)),
+      ("Labels", .map(labels)), ("StopSignal", .str(stopSignal)), ("User", .str(user)), ("Volumes", set(volumes)),
+      ("WorkingDir", .str(workingDir)),
+    ])
+  }
+}
+
+extension RootFS {
+  public var json: JSON { .obj([("diff_ids", .strs(diffIDs)), ("type", .string(type))]) }
 }

@@ -539,6 +539,41 @@ extension JSON {
   }
 }
 
+// MARK: - inside Encodable documents
+
+/// A value of ours inside a document written with JSONEncoder (`liftoff-image status --format json`,
+/// ImageStatus's verbose info): written as it is, members in their order.
+extension JSON: Encodable {
+  private struct MemberName: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    switch self {
+    case .array(let values):
+      var c = encoder.unkeyedContainer()
+      for v in values { try c.encode(v) }
+    case .object(let members):
+      var c = encoder.container(keyedBy: MemberName.self)
+      for (k, v) in members { try c.encode(v, forKey: MemberName(stringValue: k)) }
+    default:
+      var c = encoder.singleValueContainer()
+      switch self {
+      case .null: try c.encodeNil()
+      case .bool(let b): try c.encode(b)
+      case .number(let n): try c.encode(n)
+      case .int(let i): try c.encode(i)
+      case .uint(let u): try c.encode(u)
+      case .string(let s): try c.encode(s)
+      case .array, .object: break
+      }
+    }
+  }
+}
+
 // MARK: - literals
 
 /// Literals for documents built in code; a dictionary literal keeps its keys in the order written.

@@ -1,6 +1,6 @@
 /// An image as the pod side needs it: what LiftoffImage's store hands to LiftoffPod.
 /// The contract between the two targets; neither needs the other's internals.
-public struct ResolvedImage: Codable, Sendable, Equatable {
+public struct ResolvedImage: Sendable, Equatable {
   /// The image ID: the digest of its config, `sha256:<64 hex>`.
   public var id: String
   /// The names this image was fetched as (`docker.io/library/busybox:latest`, …).

@@ -101,7 +101,7 @@ extension ImageStore {
     }
     let (layerDigest, layerSize) = try ingestFile(layerPath, expected: nil, expectedSize: nil)
     let config = ImageStore.imageConfig(manifest, diffID: layerDigest)
-    let configData = try encode(config)
+    let configData = Data(config.json.serialized().utf8)
     let configDigest = try content.put(configData)
     let m = ImageManifest(
       config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: Int64(configData.count)),

@@ -26,7 +26,7 @@ extension ImageStore {
     try manifest.validate("\(source)@\(manifestDigest)")
     let config: ImageConfig
     let configData = try content.read(manifest.config.digest, limit: .config, what: "\(source): config \(manifest.config.digest)")
-    do { config = try decodeJSON(ImageConfig.self, from: configData) } catch {
+    do { config = try ImageConfig(json: JSON.parse(bytes: Array(configData)), in: "config") } catch {
       throw LiftoffError.invalidArgument("\(source): invalid config \(manifest.config.digest): \(error)")
     }
     guard config.rootfs.diffIDs.count == manifest.layers.count else {

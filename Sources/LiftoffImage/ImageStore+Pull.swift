@@ -100,7 +100,7 @@ extension ImageStore {
     }
     let configData = try content.read(manifest.config.digest, limit: .config, what: configWhat)
     let config: ImageConfig
-    do { config = try decodeJSON(ImageConfig.self, from: configData) } catch {
+    do { config = try ImageConfig(json: JSON.parse(bytes: Array(configData)), in: "config") } catch {
       throw LiftoffError.invalidArgument("config \(manifest.config.digest) of \(ref): invalid JSON: \(error)")
     }
     guard config.rootfs.diffIDs.count == manifest.layers.count else {

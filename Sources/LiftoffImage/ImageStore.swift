@@ -81,11 +81,11 @@ public final class ImageStore: Sendable {
   // MARK: writing records
 
   func writeRecord(_ r: ImageRecord) throws {
-    try LiftoffOS.FileSystem.writeAtomically("\(idsDir)/\(try Digest(r.id).encoded)", try encode(r), mode: 0o600)
+    try LiftoffOS.FileSystem.writeAtomically("\(idsDir)/\(try Digest(r.id).encoded)", r.json.serialized(), mode: 0o600)
   }
 
   func writeName(_ n: NameRecord) throws {
-    try LiftoffOS.FileSystem.writeAtomically("\(namesDir)/\(ImageStore.escape(n.name))", try encode(n), mode: 0o600)
+    try LiftoffOS.FileSystem.writeAtomically("\(namesDir)/\(ImageStore.escape(n.name))", n.json.serialized(), mode: 0o600)
   }
 
   /// Points `name` (normalised) at image `id`.

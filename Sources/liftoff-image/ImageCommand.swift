@@ -35,7 +35,7 @@ struct ImageCommand: AsyncParsableCommand {
 
   struct StatusDocument: Encodable {
     var image: ImageSummary
-    var config: ImageConfig
+    var config: JSON
     var layers: [String]
     enum CodingKeys: String, CodingKey { case image, config, layers }
   }
@@ -51,7 +51,7 @@ struct ImageCommand: AsyncParsableCommand {
         let store = try options.store()
         let resolved = try store.resolve(image)
         let rec = try store.record(id: resolved.id)
-        let doc = StatusDocument(image: store.summary(rec), config: resolved.config, layers: resolved.layerDirs)
+        let doc = StatusDocument(image: store.summary(rec), config: resolved.config.json, layers: resolved.layerDirs)
         if format == .json { return try printJSON(doc) }
         print("id: \(rec.id)")
         print("names: \(doc.image.repoTags.joined(separator: ", "))")
