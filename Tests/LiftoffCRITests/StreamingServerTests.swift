@@ -3,6 +3,7 @@
 // the test client (StreamingTestClient), as client-go, crictl and kubelet's proxy drive it.
 import Foundation
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import LiftoffCore
 import Logging
 import Testing
