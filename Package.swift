@@ -109,10 +109,13 @@ let package = Package(
     ),
 
     // libFuzzer targets for the parsers of untrusted input (JSON, image references, manifests and
-    // configs, CNI results, attach frames, CRI log lines); one binary, the target chosen by
+    // configs, CNI results, attach frames, CRI log lines, SPDY frames and header blocks, WebSocket frames,
+    // HTTP request heads); one binary, the target chosen by
     // LIFTOFF_FUZZ_TARGET. Built with the sanitizer only by hack/fuzz.sh (-DLIFTOFF_FUZZ); a plain
     // build gets a main that says so. Not a product: nothing ships it.
-    .executableTarget(name: "liftoff-fuzz", dependencies: ["LiftoffCatalog", "LiftoffNet", "LiftoffCore"], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "liftoff-fuzz", dependencies: ["LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore"],
+      swiftSettings: swiftSettings),
 
     // MARK: libraries    // The one process that crosses from the host into a container (exec, `liftoff enter`): C only,
     // static, small, so that it can run from a sealed memfd copy of itself on every exec.
