@@ -32,9 +32,6 @@ public final class ContainerStreamingBackend: StreamingBackend {
   /// The Liftoff state directory (`--dir`).
   public let dataDir: String
 
-  /// After an attach client's stdin ended: how long stage1 has to close its side of the attach socket.
-  static let stdinCloseTimeout: Duration = .seconds(5)
-
   public init(liftoffPath: String, dataDir: String) {
     self.liftoffPath = liftoffPath
     self.dataDir = dataDir
@@ -97,18 +94,17 @@ public final class ContainerStreamingBackend: StreamingBackend {
               }
               try await writer.write(AttachFrame.stdinClosed.encoded)
               // As containerd does, the client's stdin ending ends its attach session; the app
-              // keeps running (a stdinOnce app without a tty sees its stdin close). Half-close: stage1
-              // reads EOF after the frame and closes its side, which ends the output loop below; if it
-              // does not within the deadline, the socket is shut down here.
-              shutdown(fd, Int32(SHUT_WR))
-              try? await Task.sleep(for: Self.stdinCloseTimeout)
+              // keeps running (a stdinOnce app without a tty sees its stdin close).
+              // A fixed grace, kept: stage1 drops a client as soon as it reads EOF, so a half-close here
+              // loses the output that answers the last input. An event needs stage1 to flush, then
+              // close, on stdinClosed.
+              try? await Task.sleep(for: .milliseconds(100))
               shutdown(fd, Int32(SHUT_RDWR))
             }
           }
           if let resize = io.resize, app.tty {
             group.addTask {
-              // After the half-close above a resize cannot go out; the session is ending then.
-              for await size in resize { try? await writer.write(AttachFrame.resize(rows: size.height, cols: size.width).encoded) }
+              for await size in resize { try await writer.write(AttachFrame.resize(rows: size.height, cols: size.width).encoded) }
             }
           }
           // Until the app ends (exit frame) or stage1 closes the socket. The pump always runs to its
