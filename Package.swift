@@ -2,6 +2,8 @@
 // Liftoff — a daemonless Kubernetes container runtime (stage0 `liftoff`, stage1 `liftoff-stage1`,
 // CRI service `liftoff-cri`). Targets and the direction of their dependencies follow shared/STYLE.md:
 // executables → LiftoffCRI → LiftoffPod → LiftoffImage / LiftoffNet → LiftoffOS → LiftoffCore.
+// LiftoffStreaming (the exec/attach/port-forward server: SPDY, WebSocket, HTTP heads; no gRPC) sits
+// beside LiftoffPod under LiftoffCRI, which supplies its container backend.
 // LiftoffCore and LiftoffOS import no Foundation: liftoff-stage1 links only them, as a static executable,
 // so that its memory per pod stays under 1 MB.
 import PackageDescription
@@ -107,10 +109,13 @@ let package = Package(
     ),
 
     // libFuzzer targets for the parsers of untrusted input (JSON, image references, manifests and
-    // configs, CNI results, attach frames, CRI log lines); one binary, the target chosen by
+    // configs, CNI results, attach frames, CRI log lines, SPDY frames and header blocks, WebSocket frames,
+    // HTTP request heads); one binary, the target chosen by
     // LIFTOFF_FUZZ_TARGET. Built with the sanitizer only by hack/fuzz.sh (-DLIFTOFF_FUZZ); a plain
     // build gets a main that says so. Not a product: nothing ships it.
-    .executableTarget(name: "liftoff-fuzz", dependencies: ["LiftoffCatalog", "LiftoffNet", "LiftoffCore"], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "liftoff-fuzz", dependencies: ["LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore"],
+      swiftSettings: swiftSettings),
 
     // MARK: libraries    // The one process that crosses from the host into a container (exec, `liftoff enter`): C only,
     // static, small, so that it can run from a sealed memfd copy of itself on every exec.
@@ -123,7 +128,8 @@ let package = Package(
     .target(
       name: "LiftoffCRI",
       dependencies: [
-        "LiftoffPod", "LiftoffImage", "LiftoffCatalog", "LiftoffNet", "LiftoffCDI", "LiftoffOS", "LiftoffCore",
+        "LiftoffStreaming", "LiftoffPod", "LiftoffImage", "LiftoffCatalog", "LiftoffNet", "LiftoffCDI", "LiftoffOS",
+        "LiftoffCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -131,14 +137,28 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
-        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "TOMLKit", package: "TOMLKit"),
-        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Prometheus", package: "swift-prometheus"),
-        "CZlib", "CLinux",
+        "CLinux",
       ],
       exclude: ["Generated/api.proto.sha256"],
+      swiftSettings: swiftSettings
+    ),
+    // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads, SPDY/3.1 (frames,
+    // zlib header blocks), WebSocket, the Kubernetes remote-command and port-forward protocols, one-use
+    // tokens, and the StreamingBackend protocol (HostProcessBackend: the same on the host, for tests and
+    // as the process runner the container backend uses). No gRPC, nothing of pods: liftoff-fuzz links it.
+    .target(
+      name: "LiftoffStreaming",
+      dependencies: [
+        "LiftoffCore", "CLinux", "CZlib",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -203,10 +223,14 @@ let package = Package(
       dependencies: ["LiftoffImage", "LiftoffCatalog", "LiftoffCore", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
     ),
+    // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens). The
+    // server tests with sockets and host processes share their test client with the container tests in
+    // LiftoffCRITests and live there.
+    .testTarget(name: "LiftoffStreamingTests", dependencies: ["LiftoffStreaming"], swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [
-        "LiftoffCRI", "LiftoffCore", "LiftoffOS", "LiftoffTestSupport",
+        "LiftoffCRI", "LiftoffStreaming", "LiftoffCore", "LiftoffOS", "LiftoffTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

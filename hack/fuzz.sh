@@ -2,7 +2,9 @@
 # fuzz: builds liftoff-fuzz with libFuzzer (-sanitize=fuzzer) into .build-fuzz and runs each fuzz
 # target for a while (README "Fuzzing"; Sources/liftoff-fuzz/Fuzz.swift says what each checks).
 #   hack/fuzz.sh [SECONDS_PER_TARGET] [TARGET…]      (default 20 s; targets: json imageref toml
-#                                                     manifest cniresult attach)
+#                                                     manifest cniresult attach spdy spdyheaders
+#                                                     websocket httphead)
+# LIFTOFF_FUZZ_SCRATCH=PATH builds there instead of .build-fuzz (.build-fuzz-asan with ASan).
 # Each target starts from a temporary copy of Tests/Fuzz/corpus/<target>/; every file there is first
 # replayed as it is, so an input that once crashed (kept there) keeps being checked. A crash or a failed
 # check fails the script, naming the reproducer. hack/test.sh runs it briefly.
@@ -10,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH=/opt/swift/usr/bin:$PATH
-ALL=(json imageref toml manifest cniresult attach)
+ALL=(json imageref toml manifest cniresult attach spdy spdyheaders websocket httphead)
 SECONDS_EACH=20
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then SECONDS_EACH=$1; shift; fi
 TARGETS=("$@")
@@ -26,6 +28,7 @@ SLOT=()
 # LIFTOFF_FUZZ_ASAN=1 adds AddressSanitizer (its own scratch path; about half the exec/s).
 SCRATCH=.build-fuzz SANITIZE=fuzzer
 [[ ${LIFTOFF_FUZZ_ASAN:-0} == 1 ]] && SCRATCH=.build-fuzz-asan SANITIZE=fuzzer,address
+SCRATCH=${LIFTOFF_FUZZ_SCRATCH:-$SCRATCH}
 FLAGS=(--scratch-path "$SCRATCH" --product liftoff-fuzz -Xswiftc -sanitize=$SANITIZE -Xswiftc -DLIFTOFF_FUZZ)
 start=$SECONDS
 "${SLOT[@]}" swift build "${FLAGS[@]}" 2>&1 | grep -E "error|warning: .*liftoff-fuzz|Build of product" || true

@@ -4,6 +4,7 @@
 import Foundation
 import LiftoffCDI
 import LiftoffCore
+import LiftoffStreaming
 import LiftoffNet
 import LiftoffPod
 import Logging

@@ -6,6 +6,7 @@
 // output; stdin sent to a container created without stdin goes nowhere.
 import GRPCCore
 import LiftoffCore
+import LiftoffStreaming
 
 extension RuntimeService {
   public func attach(

@@ -4,6 +4,7 @@
 // running → FAILED_PRECONDITION; an empty cmd, or none of stdin/stdout/stderr → INVALID_ARGUMENT.
 import GRPCCore
 import LiftoffCore
+import LiftoffStreaming
 
 extension RuntimeService {
   public func exec(

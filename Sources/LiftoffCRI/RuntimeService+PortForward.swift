@@ -4,6 +4,7 @@
 // client name any port per stream (kubelet names them in each stream's `port` header).
 import GRPCCore
 import LiftoffCore
+import LiftoffStreaming
 
 extension RuntimeService {
   public func portForward(

@@ -11,6 +11,18 @@
 //   cniresult  CNI results and network configuration lists (LiftoffNet): no crash
 //   attach     attach frames in both directions (decode → encode is the input's frame) and the CRI
 //              log splitter (records well formed, content kept)
+//   spdy       SPDY/3.1 frames as a connection reads them (one header inflater for the stream of
+//              frames): lengths within the input; a decoded frame re-encodes (our deflater) and decodes
+//              (a second inflater) to the same frame
+//   spdyheaders a SPDY header block, compressed (zlib with the SPDY dictionary; output capped at
+//              1 MiB) and uncompressed: decode → encode → decode is the same headers; our deflater's
+//              output inflates back to the block
+//   websocket  WebSocket frames as the server and the client read them (ByteReader, in chunks the
+//              input chooses) and the server's message reassembly: payloads within the limit, a frame
+//              re-encodes (masked or not) and reads back to itself
+//   httphead   HTTP/1.1 request heads as the streaming server reads them (ByteReader.readHTTPHead, 16
+//              KiB limit, then HTTPRequestHead.parse): the head ends at the first CRLF CRLF and is at
+//              most the limit; a parsed head written out again parses to the same head
 // A finding is a crash or a failed `check`, which aborts so that libFuzzer keeps the input.
 // Built with `-sanitize=fuzzer -DLIFTOFF_FUZZ` only by hack/fuzz.sh.
 #if LIFTOFF_FUZZ
@@ -18,9 +30,11 @@ import Foundation
 import LiftoffCatalog
 import LiftoffCore
 import LiftoffNet
+@testable import LiftoffStreaming
+import Synchronization
 
 private let target = ProcessInfo.processInfo.environment["LIFTOFF_FUZZ_TARGET"] ?? ""
-private let targets = ["json", "imageref", "toml", "manifest", "cniresult", "attach"]
+private let targets = ["json", "imageref", "toml", "manifest", "cniresult", "attach", "spdy", "spdyheaders", "websocket", "httphead"]
 
 // SwiftPM links an executable with `main` defined as the module's entry point (liftoff_fuzz_main), so
 // libFuzzer's own main is not linked: ours hands the command line to libFuzzer's driver.
@@ -48,6 +62,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
   case "manifest": fuzzManifest(bytes)
   case "cniresult": fuzzCNI(bytes)
   case "attach": fuzzAttach(bytes)
+  case "spdy": fuzzSPDY(bytes)
+  case "spdyheaders": fuzzSPDYHeaders(bytes)
+  case "websocket": fuzzWebSocket(bytes)
+  case "httphead": fuzzHTTPHead(bytes)
   default:
     say("liftoff-fuzz: set LIFTOFF_FUZZ_TARGET to one of \(targets.joined(separator: ", "))")
     exit(2)
@@ -243,6 +261,143 @@ private func fuzzAttach(_ bytes: [UInt8]) {
   // finish() ends the last line with a newline of its own.
   let expected = bytes.last == 0x0A || bytes.isEmpty ? bytes : bytes + [0x0A]
   check(content == expected, "log records do not carry the input")
+}
+
+// MARK: streaming (LiftoffStreaming)
+
+/// Runs async code to its end on this thread's behalf (the readers are async; nothing here waits on
+/// the network, so it only hops executors).
+private func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+  let result = Mutex<T?>(nil)
+  let done = DispatchSemaphore(value: 0)
+  Task {
+    let r = await body()
+    result.withLock { $0 = r }
+    done.signal()
+  }
+  done.wait()
+  return result.withLock { $0! }
+}
+
+/// A ByteReader over `bytes`, handed out in chunks whose sizes cycle through `sizes` (at least 1).
+private func chunkedReader(_ bytes: [UInt8], sizes: [Int]) -> ByteReader {
+  var offset = 0
+  var i = 0
+  return ByteReader {
+    guard offset < bytes.count else { return nil }
+    let n = min(bytes.count - offset, max(1, sizes.isEmpty ? bytes.count : sizes[i % sizes.count]))
+    i += 1
+    defer { offset += n }
+    return Array(bytes[offset..<offset + n])
+  }
+}
+
+private func fuzzSPDY(_ bytes: [UInt8]) {
+  guard let inflater = try? SPDYHeaderInflater(), let deflater = try? SPDYHeaderDeflater(),
+    let again = try? SPDYHeaderInflater()
+  else { return check(false, "zlib streams cannot be set up") }
+  var offset = 0
+  while bytes.count - offset >= 8 {
+    let header = Array(bytes[offset..<offset + 8])
+    let length = SPDYFrame.payloadLength(header: header)
+    check(length >= 0 && length <= SPDYConnection.maxFrameLength, "payload length \(length)")
+    guard bytes.count - offset - 8 >= length else { break }
+    let payload = Array(bytes[offset + 8..<offset + 8 + length])
+    offset += 8 + length
+    // A decode error ends a connection (GOAWAY): so it ends the input here.
+    guard let frame = try? SPDYFrame.decode(header: header, payload: payload, inflater: inflater) else { break }
+    if case .unknown = frame { continue }
+    // What this side would send of the same frame reads back to it.
+    guard let wire = try? frame.encode(deflater: deflater) else { return check(false, "\(frame) cannot be encoded") }
+    check(wire.count >= 8 && SPDYFrame.payloadLength(header: Array(wire[0..<8])) == wire.count - 8, "\(frame): encoded length")
+    let decoded = try? SPDYFrame.decode(header: Array(wire[0..<8]), payload: Array(wire[8...]), inflater: again)
+    check(decoded == frame, "\(frame) re-encodes to a frame that decodes to \(String(describing: decoded))")
+  }
+}
+
+private func fuzzSPDYHeaders(_ bytes: [UInt8]) {
+  func roundTrip(_ headers: SPDYHeaders) {
+    let block = headers.encodeBlock()
+    check((try? SPDYHeaders.decodeBlock(block)) == headers, "\(headers.pairs) does not read back from its block")
+    guard let deflater = try? SPDYHeaderDeflater(), let inflater = try? SPDYHeaderInflater() else { return }
+    let compressed = try? deflater.compress(block)
+    check(compressed.flatMap { try? inflater.decompress($0) } == block, "a block does not inflate back")
+  }
+  // As a peer's compressed block (the first one of its zlib stream).
+  if let inflater = try? SPDYHeaderInflater(), let block = try? inflater.decompress(bytes) {
+    check(block.count <= 1 << 20, "inflated \(block.count) bytes, over the 1 MiB limit")
+    if let headers = try? SPDYHeaders.decodeBlock(block) { roundTrip(headers) }
+  }
+  // As an uncompressed block.
+  if let headers = try? SPDYHeaders.decodeBlock(bytes) {
+    check(headers.pairs.allSatisfy { !$0.name.isEmpty && $0.name == $0.name.lowercased() }, "header names not lowercase")
+    roundTrip(headers)
+  }
+}
+
+private struct DiscardWriter: ByteWriter {
+  func write(_ bytes: [UInt8]) async throws {}
+  func close() async {}
+}
+
+private func fuzzWebSocket(_ bytes: [UInt8]) {
+  // The first byte: who reads (bit 0: the server, which requires masks), and the chunk sizes.
+  guard let first = bytes.first else { return }
+  let server = first & 1 == 0
+  let sizes = [Int(first >> 1) + 1, 1, 7, 4096]
+  let input = Array(bytes.dropFirst())
+  let maxPayload = 1 << 16
+  runBlocking {
+    let reader = chunkedReader(input, sizes: sizes)
+    while true {
+      let frame: WebSocketFrame?
+      do { frame = try await WebSocketFrame.read(from: reader, requireMask: server, maxPayload: maxPayload) } catch { break }
+      guard let frame else { break }
+      check(frame.payload.count <= maxPayload, "payload of \(frame.payload.count) bytes over \(maxPayload)")
+      if frame.opcode.isControl { check(frame.fin && frame.payload.count <= 125, "long or fragmented control frame") }
+      for mask in [nil, [UInt8(1), 2, 3, 4]] as [[UInt8]?] {
+        let wire = frame.encode(mask: mask)
+        let back = await { () async -> WebSocketFrame? in
+          try? await WebSocketFrame.read(from: chunkedReader(wire, sizes: []), requireMask: mask != nil, maxPayload: maxPayload)
+        }()
+        check(back == frame, "\(frame.opcode) frame of \(frame.payload.count) bytes does not read back (mask \(mask != nil))")
+      }
+    }
+    // Whole messages, as the server's session reads them (pings answered into nowhere).
+    let ws = WebSocketConnection(role: server ? .server : .client, writer: DiscardWriter())
+    let messages = chunkedReader(input, sizes: sizes.reversed())
+    while let message = try? await ws.readMessage(from: messages) {
+      check(message.payload.count <= WebSocketConnection.maxMessage, "message of \(message.payload.count) bytes")
+      check(message.opcode == .text || message.opcode == .binary, "message with opcode \(message.opcode)")
+    }
+  }
+}
+
+private func fuzzHTTPHead(_ bytes: [UInt8]) {
+  guard let first = bytes.first else { return }
+  let input = Array(bytes.dropFirst())
+  let limit = 16384
+  let head: [UInt8]? = runBlocking {
+    try? await chunkedReader(input, sizes: [Int(first) + 1, 3]).readHTTPHead(limit: limit)
+  }
+  let crlf2: [UInt8] = [13, 10, 13, 10]
+  if let head {
+    check(head.count <= limit, "head of \(head.count) bytes over the limit")
+    check(head.count >= 4 && Array(head.suffix(4)) == crlf2, "head does not end with CRLF CRLF")
+    check(Array(input.prefix(head.count)) == head, "head is not the start of the input")
+    check(!(0..<max(0, head.count - 4)).contains { Array(head[$0..<$0 + 4]) == crlf2 }, "head runs past the first CRLF CRLF")
+  }
+  // The parser on the head, or on the raw input when there was none.
+  guard let parsed = try? HTTPRequestHead.parse(head ?? input) else { return }
+  var text = "\(parsed.method) \(parsed.target) HTTP/1.1\r\n"
+  for h in parsed.headers { text += "\(h.name): \(h.value)\r\n" }
+  text += "\r\n"
+  guard let again = try? HTTPRequestHead.parse(Array(text.utf8)) else {
+    return check(false, "\(text.debugDescription): a parsed head written out does not parse")
+  }
+  check(again.method == parsed.method && again.target == parsed.target, "request line differs: \(text.debugDescription)")
+  check(again.headers.map(\.name) == parsed.headers.map(\.name) && again.headers.map(\.value) == parsed.headers.map(\.value),
+        "headers differ: \(text.debugDescription)")
 }
 
 #else

@@ -5,6 +5,7 @@
 // pod's own network namespace, which the host cannot reach.
 import Foundation
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import LiftoffCore
 import Logging
 import Testing

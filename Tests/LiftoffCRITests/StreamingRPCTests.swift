@@ -4,6 +4,7 @@
 import Foundation
 import GRPCCore
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import Testing
 
 @Suite(.serialized) struct StreamingRPCTests {

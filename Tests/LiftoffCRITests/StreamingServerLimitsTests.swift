@@ -3,6 +3,7 @@
 // (slowloris), more connections than the cap, and a request head larger than 16 KiB.
 import Foundation
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 #if canImport(Glibc)
   import Glibc
 #endif

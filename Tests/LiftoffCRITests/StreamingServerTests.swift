@@ -3,12 +3,14 @@
 // the test client (StreamingTestClient), as client-go, crictl and kubelet's proxy drive it.
 import Foundation
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import LiftoffCore
 import Logging
 import Testing
 
 func withStreamingServer<T>(
   tokenTTL: Duration = .seconds(60), headTimeout: Duration = .seconds(10), maxConnections: Int = 256,
+  closeTimeout: Duration = .seconds(5),
   _ body: (StreamingServer, HostProcessBackend) async throws -> T
 ) async throws -> T {
   let backend = HostProcessBackend()
@@ -16,7 +18,7 @@ func withStreamingServer<T>(
   logger.logLevel = .error
   let server = StreamingServer(
     address: "127.0.0.1", port: 0, backend: backend, logger: logger, tokenTTL: tokenTTL, headTimeout: headTimeout,
-    maxConnections: maxConnections)
+    maxConnections: maxConnections, closeTimeout: closeTimeout)
   try await server.start()
   do {
     let r = try await body(server, backend)

@@ -4,6 +4,7 @@
 // (checked on its own against recorded bytes in StreamingProtocolTests) but none of the server logic.
 import Foundation
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import Logging
 import NIOCore
 import NIOPosix

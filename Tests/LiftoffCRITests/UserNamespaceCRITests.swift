@@ -5,6 +5,7 @@
 import Foundation
 import GRPCCore
 @testable import LiftoffCRI
+@testable import LiftoffStreaming
 import Testing
 
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))

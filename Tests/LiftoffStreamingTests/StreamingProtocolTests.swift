@@ -3,7 +3,7 @@
 // user (Python's zlib module, level 9, with the SPDY dictionary: what moby/spdystream sends), WebSocket
 // frames from RFC 6455 §5.7 and its handshake example (§1.3), and kubelet's Status JSON.
 import Foundation
-@testable import LiftoffCRI
+@testable import LiftoffStreaming
 import Synchronization
 import Testing
 

@@ -19,6 +19,10 @@
 // `maxConnections` (256) at once — one more gets 503 and is closed; the request head must arrive
 // whole within `headTimeout` (10 s) of the connection — a client that sends nothing, or a byte a
 // second (slowloris), is closed then — and be at most 16 KiB (431 otherwise).
+//
+// Ending a connection: this side half-closes (SPDY GOAWAY and a TCP FIN; a WebSocket close frame), then
+// waits for the client's close or EOF, at most `closeTimeout` (5 s), then closes (PeerClose.swift). A
+// client that has already closed ends the wait at once.
 import Foundation
 import LiftoffCore
 import Logging
@@ -46,6 +50,10 @@ public final class StreamingServer: Sendable {
   let headTimeout: Duration
   /// Connections served at once; more are refused with 503.
   let maxConnections: Int
+  /// After this side has half-closed, how long the client has to close its side.
+  let closeTimeout: Duration
+  /// How long a refused connection (503) may take to read the answer and close.
+  static let refusedCloseTimeout: Duration = .seconds(1)
   private let openConnections = Mutex(0)
 
   private struct State {
@@ -59,7 +67,7 @@ public final class StreamingServer: Sendable {
     address: String = "127.0.0.1", port: Int = 0, tls: (certificate: String, key: String)? = nil,
     backend: any StreamingBackend, logger: Logger,
     tokenTTL: Duration = .seconds(60), streamCreationTimeout: Duration = .seconds(30),
-    headTimeout: Duration = .seconds(10), maxConnections: Int = 256,
+    headTimeout: Duration = .seconds(10), maxConnections: Int = 256, closeTimeout: Duration = .seconds(5),
     clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
   ) {
     self.address = address
@@ -71,7 +79,11 @@ public final class StreamingServer: Sendable {
     self.streamCreationTimeout = streamCreationTimeout
     self.headTimeout = headTimeout
     self.maxConnections = maxConnections
+    self.closeTimeout = closeTimeout
   }
+
+  /// Connections being served (refused ones not counted).
+  var openConnectionCount: Int { openConnections.withLock { $0 } }
 
   /// The port the server listens on (after start()).
   public var port: Int? { state.withLock { $0.port } }
@@ -177,19 +189,23 @@ public final class StreamingServer: Sendable {
 
   // MARK: one connection
 
-  /// A connection over the cap: 503, closed at once (within a second even if it never reads).
+  /// A connection over the cap: 503, a half-close, and whatever the client still sends read until it
+  /// closes (closing with its request unread would send a RST, which can overtake the 503); closed
+  /// after `refusedCloseTimeout` in any case, even if it never reads.
   private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
     logger.warning("streaming connection refused: too many open", metadata: ["limit": "\(maxConnections)"])
     let channel = connection.channel
-    let closer = Task {
-      try await Task.sleep(for: .seconds(1))
+    let deadline = Task {
+      try await Task.sleep(for: Self.refusedCloseTimeout)
       try? await channel.close()
     }
-    try? await connection.executeThenClose { _, outbound in
+    defer { deadline.cancel() }
+    try? await connection.executeThenClose { inbound, outbound in
       try await outbound.write(
         ByteBuffer(bytes: HTTPResponse.error(503, "Service Unavailable", body: "too many streaming connections (at most \(maxConnections))")))
+      try await channel.close(mode: .output)
+      for try await _ in inbound {}
     }
-    closer.cancel()
   }
 
   private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
@@ -298,6 +314,9 @@ public final class StreamingServer: Sendable {
       log.error("cannot start a spdy session", metadata: ["error": "\(error)"])
       return
     }
+    // Fired when the reader ends: the client closed (EOF, or the close frame around a tunnel) or broke
+    // the protocol.
+    let peerClosed = OneShotEvent()
     await withTaskGroup(of: Void.self) { group in
       group.addTask {
         switch request {
@@ -308,12 +327,17 @@ public final class StreamingServer: Sendable {
           await RemoteCommandSession(request: request, version: version, backend: self.backend, log: log)
             .runSPDY(spdy, streamCreationTimeout: self.streamCreationTimeout)
         }
-        // Done: no new streams; give the client a moment to close, then close.
-        await Task { await spdy.goAway() }.value
-        try? await Task.sleep(for: .seconds(5))
+        // Done: no new streams (GOAWAY) and nothing more from this side (half-close); the client closes
+        // once it has read the outcome. Sent even when the session was cancelled (server shutdown).
+        await Task {
+          await spdy.goAway()
+          await writer.closeOutput()
+        }.value
+        await peerClosed.wait(upTo: self.closeTimeout)
         await writer.close()
       }
       await spdy.run(reader: reader)
+      peerClosed.fire()
       group.cancelAll()
     }
   }
@@ -359,7 +383,7 @@ public final class StreamingServer: Sendable {
     case .exec, .attach:
       let version = RemoteCommandVersion(webSocketProtocol: chosen)
       await RemoteCommandSession(request: request, version: version, backend: backend, log: log)
-        .runWebSocket(ws, reader: reader, transport: writer)
+        .runWebSocket(ws, reader: reader, transport: writer, closeTimeout: closeTimeout)
     }
   }
 }
@@ -395,18 +419,25 @@ struct NIOByteWriter: ByteWriter {
   func close() async {
     try? await channel.close()
   }
+
+  /// A FIN (after TLS's close_notify); the connection closes instead where half-closing is refused.
+  func closeOutput() async {
+    do { try await channel.close(mode: .output) } catch { try? await channel.close() }
+  }
 }
 
-/// SPDY bytes as WebSocket binary messages; close() sends the close frame, then closes.
+/// SPDY bytes as WebSocket binary messages; closeOutput() sends the close frame (the WebSocket's
+/// half-close), close() sends it if not sent yet and closes the transport.
 struct WebSocketTunnelWriter: ByteWriter {
   let ws: WebSocketConnection
   let transport: any ByteWriter
 
   func write(_ bytes: [UInt8]) async throws { try await ws.sendBinary(bytes) }
 
+  func closeOutput() async { await ws.close() }
+
   func close() async {
     await ws.close()
-    try? await Task.sleep(for: .milliseconds(200))
     await transport.close()
   }
 }

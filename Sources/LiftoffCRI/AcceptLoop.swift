@@ -1,5 +1,5 @@
-// The accept loop the streaming server and the metrics endpoint share: every accepted connection is
-// served by a task of its own; when the listening channel closes (shutdown) or the returned task is
+// The metrics endpoint's accept loop (the streaming server, in LiftoffStreaming, has its own with a
+// connection cap): every accepted connection is served by a task of its own; when the listening channel closes (shutdown) or the returned task is
 // cancelled, the connections' tasks are cancelled and awaited.
 import Logging
 import NIOCore

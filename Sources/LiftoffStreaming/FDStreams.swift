@@ -8,12 +8,12 @@ import Synchronization
 
 /// Chunks read from `fd` until EOF or an error (EIO from a pty master whose slave closed is EOF).
 /// The fd is not closed here.
-final class FDReadPump: Sendable {
-  let chunks: AsyncStream<[UInt8]>
+public final class FDReadPump: Sendable {
+  public let chunks: AsyncStream<[UInt8]>
   private let ack = DispatchSemaphore(value: 0)
   private let stopped = AtomicFlag()
 
-  init(fd: Int32, chunkSize: Int = 32768) {
+  public init(fd: Int32, chunkSize: Int = 32768) {
     let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
     chunks = stream
     let ack = self.ack
@@ -38,10 +38,10 @@ final class FDReadPump: Sendable {
   }
 
   /// The consumer has handled the last chunk: read the next.
-  func next() { ack.signal() }
+  public func next() { ack.signal() }
 
   /// Copies every chunk to `sink` until EOF; stops (and lets the thread go) if the sink fails.
-  func copy(to sink: OutputSink) async throws {
+  public func copy(to sink: OutputSink) async throws {
     for await chunk in chunks {
       try await sink.write(chunk)
       next()
@@ -51,7 +51,7 @@ final class FDReadPump: Sendable {
 
 /// Blocking writes to `fd` on a thread of its own, in order. (Not on Dispatch's global queue: its
 /// width is the number of CPUs, and a few blocked writes or waits would stall every other user.)
-final class FDWriter: Sendable {
+public final class FDWriter: Sendable {
   private enum Item {
     case write([UInt8], CheckedContinuation<Void, any Error>)
     case stop
@@ -63,7 +63,7 @@ final class FDWriter: Sendable {
   private let ready = DispatchSemaphore(value: 0)
   private let exited = DispatchSemaphore(value: 0)
 
-  init(fd: Int32) {
+  public init(fd: Int32) {
     let queue = self.queue
     let ready = self.ready
     let exited = self.exited
@@ -100,7 +100,7 @@ final class FDWriter: Sendable {
   }
 
   /// Writes all of `bytes`; throws once the writer is stopped or the write fails.
-  func write(_ bytes: [UInt8]) async throws {
+  public func write(_ bytes: [UInt8]) async throws {
     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
       let accepted = queue.items.withLock { q -> Bool in
         if q.stopped { return false }
@@ -112,7 +112,7 @@ final class FDWriter: Sendable {
   }
 
   /// Ends the thread after the writes queued so far; later writes fail.
-  func stop() {
+  public func stop() {
     let first = queue.items.withLock { q -> Bool in
       defer { q.stopped = true }
       if !q.stopped { q.list.append(.stop) }
@@ -122,7 +122,7 @@ final class FDWriter: Sendable {
   }
 
   /// stop(), then waits until the thread no longer touches the fd (so it may be closed).
-  func stopAndWait() async {
+  public func stopAndWait() async {
     stop()
     let exited = self.exited
     await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
@@ -135,7 +135,7 @@ final class FDWriter: Sendable {
   }
 
   /// Writes everything from `input`, then stops.
-  func copy(from input: AsyncStream<[UInt8]>) async throws {
+  public func copy(from input: AsyncStream<[UInt8]>) async throws {
     defer { stop() }
     for await chunk in input { try await write(chunk) }
   }

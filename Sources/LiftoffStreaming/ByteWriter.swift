@@ -5,6 +5,13 @@ protocol ByteWriter: Sendable {
   func write(_ bytes: [UInt8]) async throws
   /// Closes the transport (the reader then sees the end of the stream).
   func close() async
+  /// Ends this side's output only (TCP: a FIN; WebSocket: the close frame): the peer reads to the end
+  /// and closes, which this side's reader sees. Writers without a half-close close.
+  func closeOutput() async
+}
+
+extension ByteWriter {
+  func closeOutput() async { await close() }
 }
 
 /// A FIFO lock for async code: the holder may suspend (write to the network) while holding it.

@@ -24,6 +24,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffStreaming
 
 public final class ContainerStreamingBackend: StreamingBackend {
   /// The `liftoff` executable.
@@ -57,10 +58,7 @@ public final class ContainerStreamingBackend: StreamingBackend {
     var argv = [liftoffPath, "--dir", dataDir, "enter", "--app", containerID]
     if tty { argv.append("--tty") }
     argv += [podID, "--"] + cmd
-    let process = try HostProcess.spawn(
-      cmd: argv, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil,
-      controllingTTY: false)
-    return try await HostProcessBackend.run(process, tty: tty, io: io, signalResize: tty)
+    return try await HostProcessBackend.runProcess(argv, tty: tty, io: io, controllingTTY: false, signalResize: tty)
   }
 
   // MARK: attach
@@ -97,6 +95,9 @@ public final class ContainerStreamingBackend: StreamingBackend {
               try await writer.write(AttachFrame.stdinClosed.encoded)
               // As containerd does, the client's stdin ending ends its attach session; the app
               // keeps running (a stdinOnce app without a tty sees its stdin close).
+              // A fixed grace, kept: stage1 drops a client as soon as it reads EOF, so a half-close here
+              // loses the output that answers the last input. An event needs stage1 to flush, then
+              // close, on stdinClosed.
               try? await Task.sleep(for: .milliseconds(100))
               shutdown(fd, Int32(SHUT_RDWR))
             }
@@ -151,7 +152,6 @@ public final class ContainerStreamingBackend: StreamingBackend {
       throw LiftoffError(.failedPrecondition, "pod sandbox \(podSandboxID) is not running")
     }
     let manifest = try store.readManifest(podID, at: .run)
-    let fd: Int32
     if manifest.network.mode != .host, let netns = manifest.network.netnsPath {
       let s = liftoff_socket_in_netns(netns)
       guard s >= 0 else {
@@ -159,10 +159,9 @@ public final class ContainerStreamingBackend: StreamingBackend {
           .internal, "pod sandbox \(podID): cannot open a socket in \(netns)",
           cause: SystemCallError("setns", errno: -s, path: netns))
       }
-      fd = try HostProcessBackend.connectLoopback(port: port, socket: s)
+      try await HostProcessBackend.forwardLoopback(port: port, socket: s, stream: stream)
     } else {
-      fd = try HostProcessBackend.connectLoopback(port: port)
+      try await HostProcessBackend.forwardLoopback(port: port, stream: stream)
     }
-    try await HostProcessBackend.forward(fd, stream: stream)
   }
 }

@@ -109,7 +109,10 @@ struct RemoteCommandSession: Sendable {
 
   // MARK: WebSocket
 
-  func runWebSocket(_ ws: WebSocketConnection, reader: ByteReader, transport: any ByteWriter) async {
+  /// The client's channels until it closes; the outcome on channel 3, then the close frame (this
+  /// side's half-close), then the client's close frame or EOF, at most `closeTimeout`, then the
+  /// transport closes.
+  func runWebSocket(_ ws: WebSocketConnection, reader: ByteReader, transport: any ByteWriter, closeTimeout: Duration) async {
     let o = options
     let (stdinBytes, stdinInput) = AsyncStream.makeStream(of: [UInt8].self)
     let (resizeBytes, resizeInput) = AsyncStream.makeStream(of: [UInt8].self)
@@ -124,6 +127,8 @@ struct RemoteCommandSession: Sendable {
     if !o.stdin { stdinInput.finish() }
     try? await send(o.stdout ? 1 : o.stderr ? 2 : 3, [])
     let version = self.version
+    // Fired when the read loop ends: the client's close frame, EOF or a protocol error.
+    let peerClosed = OneShotEvent()
     await withTaskGroup(of: Void.self) { group in
       group.addTask {
         let status = await self.runBackend(io)
@@ -133,7 +138,7 @@ struct RemoteCommandSession: Sendable {
           if !body.isEmpty { try? await send(3, body) }
           await ws.close()
         }.value
-        try? await Task.sleep(for: .seconds(5))
+        await peerClosed.wait(upTo: closeTimeout)
         await transport.close()
       }
       do {
@@ -152,6 +157,7 @@ struct RemoteCommandSession: Sendable {
       } catch {
         log.debug("websocket read ended", metadata: ["error": "\(error)"])
       }
+      peerClosed.fire()
       stdinInput.finish()
       resizeInput.finish()
       group.cancelAll()
