@@ -168,7 +168,7 @@ let package = Package(
     ),
     .target(
       name: "LiftoffPod",
-      dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore", "CLinux"],
+      dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"],
       swiftSettings: swiftSettings
     ),
     .target(

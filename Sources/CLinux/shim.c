@@ -16,7 +16,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <spawn.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -250,9 +249,6 @@ void liftoff_close_from_except(int from, int keep) {
   } else if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) != 0) {
     for (int fd = from; fd < max; fd++) close(fd);
   }
-}
-int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
-  return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
 
 int liftoff_memfd_with(const void *data, size_t len) {

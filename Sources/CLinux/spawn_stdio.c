@@ -1,6 +1,6 @@
 // Pseudo-terminals and posix_spawn with redirected stdio, for processes started by a multi-threaded
-// Swift program (never fork there). glibc's posix_spawn uses CLONE_VFORK and reports the child's exec
-// errno as its return value.
+// Swift program (never fork there; LiftoffOS/Subprocess.swift is the one Swift caller). glibc's
+// posix_spawn uses CLONE_VFORK and reports the child's exec errno as its return value.
 #define _GNU_SOURCE
 #include "CLinux.h"
 #include <errno.h>
@@ -38,16 +38,37 @@ int liftoff_set_winsize(int fd, unsigned short rows, unsigned short cols) {
   return ioctl(fd, TIOCSWINSZ, &ws) == 0 ? 0 : errno;
 }
 
-// liftoff_spawn_stdio, in working directory cwd when it is not NULL.
-static int spawn_stdio_in(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
-                          int stdout_fd, int stderr_fd, const char *tty_path, const char *cwd) {
+// One posix_spawn for every process a Liftoff program starts from a possibly multi-threaded process
+// (see CLinux.h). The order of the file actions matters: setsid/setpgid run before them, so opening
+// the tty makes it the controlling terminal; the extra fds are moved to 3, 4, … only after stdio is
+// in place, from copies above every target (so that no dup2 overwrites a later source); closefrom
+// comes last.
+static void close_and_free(int *fds, int count) {
+  for (int i = 0; i < count; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  free(fds);
+}
+
+int liftoff_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                  const struct liftoff_spawn_attr *a) {
+  int count = a->extra_count > 0 ? a->extra_count : 0;
+  int *high = calloc((size_t)count + 1, sizeof(int));
+  if (high == NULL) return ENOMEM;
+  int rc = 0;
+  for (int i = 0; i < count; i++) high[i] = -1;
+  for (int i = 0; i < count && rc == 0; i++) {
+    high[i] = fcntl(a->extra_fds[i], F_DUPFD_CLOEXEC, 3 + count);
+    if (high[i] < 0) rc = errno;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
-  int rc = posix_spawn_file_actions_init(&actions);
-  if (rc != 0) return rc;
-  rc = posix_spawnattr_init(&attr);
+  if (rc == 0) rc = posix_spawn_file_actions_init(&actions);
+  if (rc == 0) {
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) posix_spawn_file_actions_destroy(&actions);
+  }
   if (rc != 0) {
-    posix_spawn_file_actions_destroy(&actions);
+    close_and_free(high, count);
     return rc;
   }
   sigset_t none, all;
@@ -56,37 +77,33 @@ static int spawn_stdio_in(pid_t *pid, const char *path, char *const argv[], char
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  if (tty_path != NULL) {
-    // setsid runs before the file actions, so opening the slave makes it the controlling tty.
+  if (a->tty_path != NULL) {
     flags |= POSIX_SPAWN_SETSID;
-    rc = posix_spawn_file_actions_addopen(&actions, 0, tty_path, O_RDWR, 0);
+    rc = posix_spawn_file_actions_addopen(&actions, 0, a->tty_path, O_RDWR, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, 0, 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, 0, 2);
   } else {
-    // Its own process group, so that the whole group can be signalled.
-    flags |= POSIX_SPAWN_SETPGROUP;
-    posix_spawnattr_setpgroup(&attr, 0);
-    rc = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    if (a->process_group) {
+      flags |= POSIX_SPAWN_SETPGROUP;
+      posix_spawnattr_setpgroup(&attr, 0);
+    }
+    const int given[3] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
+    for (int target = 0; target < 3 && rc == 0; target++) {
+      if (given[target] == LIFTOFF_SPAWN_NULL)
+        rc = posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+      else if (given[target] >= 0)
+        rc = posix_spawn_file_actions_adddup2(&actions, given[target], target);
+      // LIFTOFF_SPAWN_INHERIT: the caller's descriptor stays.
+    }
   }
-  if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-  // Only stdio: none of the server's own descriptors (CLOEXEC or not) reaches the child.
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  for (int i = 0; i < count && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, high[i], 3 + i);
+  if (rc == 0 && a->cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, a->cwd);
+  // Only stdio and the extra fds: none of the caller's own descriptors (CLOEXEC or not) reaches the child.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3 + count);
   if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
   if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
+  close_and_free(high, count);
   return rc;
-}
-
-int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                        int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path) {
-  return spawn_stdio_in(pid, path, argv, envp, stdin_fd, stdout_fd, stderr_fd, tty_path, NULL);
-}
-
-// An OCI hook: its own process group (killed whole at its timeout), stdout and stderr one pipe.
-int liftoff_spawn_hook(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
-                       int output_fd, const char *cwd) {
-  return spawn_stdio_in(pid, path, argv, envp, stdin_fd, output_fd, output_fd, NULL, cwd);
 }

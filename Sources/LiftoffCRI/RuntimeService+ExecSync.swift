@@ -2,8 +2,9 @@
 // timeout (seconds, 0 = none) the command is killed when it expires and the call fails promptly with
 // DEADLINE_EXCEEDED, as containerd does — a hanging probe never lingers.
 import GRPCCore
-import Glibc
+import Foundation
 import LiftoffCore
+import LiftoffOS
 import LiftoffPod
 
 extension RuntimeService {
@@ -25,15 +26,23 @@ extension RuntimeService {
       // the command it runs inside the container's PID namespace (a process group spans PID namespaces)
       // while the waiting liftoff-enter lives to reap it, then exits: a hanging probe never outlives its
       // deadline, not even as a zombie in the container.
-      let child = ChildProcess(executable: runtime.enterPath, argv: argv, env: env, ownProcessGroup: true, timeoutSignal: SIGKILL)
-      let result = try await child.run(timeout: Double(request.timeout))
+      var child = Subprocess(executable: runtime.enterPath, argv: argv, env: env)
+      child.stdout = .capture(limit: Stage0.outputLimit)
+      child.stderr = .capture(limit: Stage0.outputLimit)
+      child.ownProcessGroup = true
+      child.leaderGrace = 2
+      child.killGroupOnExit = true
+      let result: Subprocess.Result
+      do { result = try await child.run(timeout: Double(request.timeout)) } catch {
+        throw LiftoffError.internal("cannot run \(runtime.enterPath)", cause: error)
+      }
       if result.timedOut {
         throw LiftoffError(
           .deadlineExceeded, "command \(request.cmd) in container \(container.id) timed out after \(request.timeout)s and was killed")
       }
       var response = Runtime_V1_ExecSyncResponse()
-      response.stdout = result.stdout
-      response.stderr = result.stderr
+      response.stdout = Data(result.stdout)
+      response.stderr = Data(result.stderr)
       response.exitCode = result.status
       return response
     }

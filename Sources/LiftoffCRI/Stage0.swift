@@ -7,8 +7,8 @@
 // duration on its stderr (CNIPluginRun.swift); those lines become metrics.
 import Foundation
 import LiftoffCore
-import LiftoffImage
 import LiftoffNet
+import LiftoffOS
 import LiftoffPod
 
 struct Stage0: Sendable {
@@ -18,19 +18,24 @@ struct Stage0: Sendable {
   var globals: [String] = []
   /// Where the CNI plugin timings `liftoff` reports on its stderr go (CNIPluginRun.swift).
   var metrics: PrometheusMetrics?
+  /// Each stream keeps at most this much (as CRI-O's 16 MiB exec output limit).
+  static let outputLimit = 16 << 20
 
   /// Runs `liftoff --dir <dir> VERB --spec-file -` with the request on its stdin; returns the answer's
   /// result, or throws the LiftoffError liftoff answered (its code kept). A `liftoff` that answers no
   /// JSON (it crashed, or was killed at `timeout`) is an internal error carrying its stderr.
   @discardableResult
   func run(_ request: Stage0Request, timeout: Double = 120) async throws -> JSON {
-    var child = ChildProcess(
+    var child = Subprocess(
       executable: liftoff,
       argv: [liftoff, "--dir", dir] + globals + request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"],
       env: ProcessInfo.processInfo.environment.merging([CNIPluginRun.environmentVariable: "stderr"]) { $1 }
-        .map { "\($0.key)=\($0.value)" }, timeoutSignal: SIGTERM)
-    child.stdin = Array(request.json.serialized().utf8)
-    let result: ChildProcess.Result
+        .map { "\($0.key)=\($0.value)" })
+    child.stdin = .bytes(Array(request.json.serialized().utf8))
+    child.stdout = .capture(limit: Self.outputLimit)
+    child.stderr = .capture(limit: Self.outputLimit)
+    child.timeoutSignal = SIGTERM
+    let result: Subprocess.Result
     do { result = try await child.run(timeout: timeout) } catch {
       throw LiftoffError.internal("cannot run \(liftoff): \(error)")
     }

@@ -7,6 +7,7 @@ import CArchive
 import Foundation
 import LiftoffCatalog
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc

@@ -10,6 +10,7 @@ import CArchive
 import Foundation
 import LiftoffCatalog
 import LiftoffCore
+import LiftoffOS
 import NIOCore
 import Synchronization
 

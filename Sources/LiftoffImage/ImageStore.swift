@@ -268,12 +268,3 @@ public final class ImageStore: Sendable {
     try publishLayer(tmp, chain: chain)
   }
 }
-
-/// Runs blocking work on its own thread, off the Swift concurrency pool.
-public func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-  try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-    let t = Thread { cont.resume(with: Result { try body() }) }
-    t.stackSize = 8 << 20
-    t.start()
-  }
-}

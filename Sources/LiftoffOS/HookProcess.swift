@@ -1,5 +1,5 @@
-// One run of an OCI hook (LiftoffCore/AppHook.swift): spawned from C with posix_spawn (never a Swift
-// fork), its stdin a pipe holding the container's state, stdout and stderr one pipe whose last bytes
+// One run of an OCI hook (LiftoffCore/AppHook.swift): spawned by Subprocess (posix_spawn from C, never
+// a Swift fork), its stdin a pipe holding the container's state, stdout and stderr one pipe whose last bytes
 // are kept for the error message, its own process group, no descriptor of the caller. Watched through
 // a pidfd; at the deadline the whole process group is killed and the run counts as failed.
 import CLinux
@@ -43,37 +43,30 @@ public enum HookProcess {
   /// in `cwd` (nil: the caller's), for at most `timeoutSeconds`. For single- or multi-threaded callers.
   public static func run(path: String, argv: [String], env: [String], stdin: [UInt8], cwd: String?, timeoutSeconds: Int) -> Outcome {
     var outcome = Outcome()
-    let input: (read: Int32, write: Int32)
     let output: (read: Int32, write: Int32)
-    do { input = try ProcessControl.pipe() } catch {
-      outcome.spawnError = error.errno
-      return outcome
-    }
     do { output = try ProcessControl.pipe() } catch {
-      close(input.read)
-      close(input.write)
       outcome.spawnError = error.errno
       return outcome
     }
-    var pid: pid_t = 0
-    var rc: Int32 = 0
-    ProcessControl.withCStrings(argv) { a in
-      ProcessControl.withCStrings(env) { e in
-        rc = liftoff_spawn_hook(&pid, path, UnsafePointer(a), UnsafePointer(e), input.read, output.write, cwd)
-      }
-    }
-    close(input.read)
-    close(output.write)
-    guard rc == 0 else {
-      close(input.write)
+    var spec = Subprocess(executable: path, argv: argv, env: env)
+    spec.cwd = cwd
+    spec.stdin = .pipe
+    spec.stdout = .fd(output.write)
+    spec.stderr = .fd(output.write)
+    spec.ownProcessGroup = true
+    let child: Subprocess.Child
+    do { child = try spec.spawn() } catch {
       close(output.read)
-      outcome.spawnError = rc
+      close(output.write)
+      outcome.spawnError = error.errno
       return outcome
     }
-    Terminal.setNonBlocking(input.write)
+    close(output.write)
+    let pid = child.pid
+    var inputFD: Int32 = child.stdin!
+    Terminal.setNonBlocking(inputFD)
     Terminal.setNonBlocking(output.read)
     var toWrite = stdin[...]
-    var inputFD: Int32 = input.write
     if toWrite.isEmpty {
       close(inputFD)
       inputFD = -1

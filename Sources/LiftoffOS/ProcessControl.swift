@@ -207,11 +207,12 @@ public enum ProcessControl {
   /// The PATH apps get when their image sets none (what runc and containerd use).
   public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-  static func withCStrings(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Void) {
+  /// Calls body with a NULL-terminated C array of the strings.
+  static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
     var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
     ptrs.append(nil)
-    ptrs.withUnsafeBufferPointer { body($0.baseAddress!) }
-    for p in ptrs { free(p) }
+    defer { for p in ptrs { free(p) } }
+    return ptrs.withUnsafeBufferPointer { body($0.baseAddress!) }
   }
 
   public static func setParentDeathSignal(_ sig: Int32) { _ = liftoff_set_pdeathsig(sig) }

@@ -4,7 +4,6 @@
 //
 // pod.json of a running mutable pod is changed only under `manifest.lock` in the pod directory (the
 // pod directory's own flock belongs to stage1), always by an atomic rename.
-import CLinux
 import Foundation
 import LiftoffCore
 import LiftoffNet
@@ -134,35 +133,20 @@ public struct AppManager: Sendable {
     (stage1, Stage1Arguments(podDir: podDir, lockFD: 3, detach: true, startFD: 4, aliveFD: 5).arguments)
   }
 
-  /// posix_spawn (safe from a multi-threaded process) with stdin from /dev/null, stdout/stderr
-  /// appended to `log`, the pod lock as fd 3, `more` as fds 4, 5, … and no other descriptor (a
-  /// detached stage1 must not hold its caller's pipes open). Returns the spawned process (the first
-  /// half of the double fork), which the caller reaps (ProcessControl.reap).
+  /// Subprocess (posix_spawn: safe from a multi-threaded process) with stdin from /dev/null,
+  /// stdout/stderr appended to `log`, the pod lock as fd 3, `more` as fds 4, 5, … and no other
+  /// descriptor (a detached stage1 must not hold its caller's pipes open). Returns the spawned process
+  /// (the first half of the double fork), which the caller reaps (ProcessControl.reap).
   func spawnDetached(_ path: String, _ args: [String], lockFD: Int32, more: [Int32] = [], log: String) throws -> pid_t {
     let logFD = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
     guard logFD >= 0 else { throw SystemCallError("open", errno: errno, path: log) }
     defer { close(logFD) }
-    // `more` become fds 4, 5, …: copies above 9 first, so that no dup2 below overwrites a source.
-    let high = more.map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
-    defer { for fd in high where fd >= 0 { close(fd) } }
-    if high.contains(where: { $0 < 0 }) { throw SystemCallError("fcntl F_DUPFD", errno: errno) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, logFD, 1)
-    posix_spawn_file_actions_adddup2(&actions, logFD, 2)
-    posix_spawn_file_actions_adddup2(&actions, lockFD, 3)
-    for (i, fd) in high.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(4 + i)) }
-    _ = liftoff_spawn_closefrom(&actions, Int32(4 + high.count))
-    let argv = ([path] + args).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    var env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in env { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, &env)
-    guard rc == 0 else { throw SystemCallError("posix_spawn", errno: rc, path: path) }
-    return pid
+    var stage1 = Subprocess(
+      executable: path, argv: [path] + args, env: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+    stage1.stdout = .fd(logFD)
+    stage1.stderr = .fd(logFD)
+    stage1.extraFDs = [lockFD] + more
+    return try stage1.spawn().pid
   }
 
   // MARK: apps

@@ -1,5 +1,5 @@
 // A StreamingBackend on the host itself, with no container: exec runs the command as a host process
-// (posix_spawn from C, pipes or a pty), attach joins a host process started with startProcess (several
+// (Subprocess: posix_spawn from C, pipes or a pty), attach joins a host process started with startProcess (several
 // clients at once), port-forward connects to 127.0.0.1:PORT. The tests drive the streaming server with
 // it; the container backend does the same inside a pod. Every process it starts is killed when its
 // session is cancelled, so none outlives the server.
@@ -7,6 +7,7 @@ import CLinux
 import Dispatch
 import Foundation
 import LiftoffCore
+import LiftoffOS
 import Synchronization
 
 public final class HostProcessBackend: StreamingBackend {
@@ -234,82 +235,46 @@ final class HostProcess: Sendable {
   ) throws -> HostProcess {
     guard let first = cmd.first, !first.isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
     let path = try resolve(first)
-    var toClose: [Int32] = []
-    defer { for fd in toClose { close(fd) } }
-    func pipePair() throws -> (read: Int32, write: Int32) {
-      var p: [Int32] = [0, 0]
-      guard liftoff_pipe_cloexec(&p) == 0 else {
-        throw LiftoffError.internal("pipe", cause: SystemCallError("pipe2", errno: errno))
-      }
-      return (p[0], p[1])
-    }
-    func devNull() throws -> Int32 {
-      let fd = open("/dev/null", O_RDWR | O_CLOEXEC)
-      guard fd >= 0 else { throw LiftoffError.internal("open /dev/null", cause: SystemCallError("open", errno: errno, path: "/dev/null")) }
-      return fd
-    }
+    var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
+    if tty { env.append("TERM=xterm") }
+    env += extraEnv
+    var spec = Subprocess(executable: path, argv: cmd, env: env)
+    spec.ownProcessGroup = true
     var master: Int32?
-    var ttyPath: String?
-    var childIn: Int32 = -1, childOut: Int32 = -1, childErr: Int32 = -1
-    var stdinWrite: Int32?, stdoutRead: Int32?, stderrRead: Int32?
+    var slave: Int32?
+    defer { if let slave { close(slave) } }
     if tty {
       var m: Int32 = -1
       var name = [CChar](repeating: 0, count: 128)
       let rc = liftoff_open_pty(&m, &name, name.count)
       guard rc == 0 else { throw LiftoffError.internal("cannot open a pty", cause: SystemCallError("posix_openpt", errno: rc)) }
       master = m
-      ttyPath = String(cString: name)
-      if !controllingTTY, let path = ttyPath {
-        let slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        guard slave >= 0 else {
+      let ttyPath = String(cString: name)
+      if controllingTTY {
+        spec.controllingTerminal = ttyPath
+      } else {
+        let fd = open(ttyPath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else {
           let e = errno
           close(m)
-          throw LiftoffError.internal("cannot open \(path)", cause: SystemCallError("open", errno: e, path: path))
+          throw LiftoffError.internal("cannot open \(ttyPath)", cause: SystemCallError("open", errno: e, path: ttyPath))
         }
-        toClose.append(slave)
-        (childIn, childOut, childErr) = (slave, slave, slave)
-        ttyPath = nil
+        slave = fd
+        (spec.stdin, spec.stdout, spec.stderr) = (.fd(fd), .fd(fd), .fd(fd))
       }
     } else {
-      if stdin {
-        let p = try pipePair()
-        childIn = p.read
-        stdinWrite = p.write
-        toClose.append(p.read)
-      } else {
-        childIn = try devNull()
-        toClose.append(childIn)
-      }
-      // An output the client wants is a pipe we read; one it does not is /dev/null.
-      func output(_ wanted: Bool) throws -> (child: Int32, read: Int32?) {
-        if wanted {
-          let p = try pipePair()
-          toClose.append(p.write)
-          return (p.write, p.read)
-        }
-        let fd = try devNull()
-        toClose.append(fd)
-        return (fd, nil)
-      }
-      (childOut, stdoutRead) = try output(stdout)
-      (childErr, stderrRead) = try output(stderr)
+      // A stream the client wants is a pipe; one it does not is /dev/null.
+      spec.stdin = stdin ? .pipe : .null
+      spec.stdout = stdout ? .pipe : .null
+      spec.stderr = stderr ? .pipe : .null
     }
-    var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
-    if tty { env.append("TERM=xterm") }
-    env += extraEnv
-    var pid: pid_t = 0
-    let rc = withCStrings(cmd) { argv in
-      withCStrings(env) { envp in
-        if let ttyPath {
-          return liftoff_spawn_stdio(&pid, path, argv, envp, -1, -1, -1, ttyPath)
-        }
-        return liftoff_spawn_stdio(&pid, path, argv, envp, childIn, childOut, childErr, nil)
-      }
+    let child: Subprocess.Child
+    do { child = try spec.spawn() } catch {
+      if let master { close(master) }
+      if error.call == "posix_spawn" { throw LiftoffError(.notFound, "cannot run \(path)", cause: error) }
+      throw LiftoffError.internal(error.call, cause: error)
     }
-    guard rc == 0 else {
-      for fd in [master, stdinWrite, stdoutRead, stderrRead].compactMap({ $0 }) { close(fd) }
-      throw LiftoffError(.notFound, "cannot run \(path)", cause: SystemCallError("posix_spawn", errno: rc, path: path))
-    }
+    let (pid, stdinWrite, stdoutRead, stderrRead) = (child.pid, child.stdin, child.stdout, child.stderr)
     return HostProcess(pid: pid, tty: tty, ptyMaster: master, stdinWrite: stdinWrite, stdoutRead: stdoutRead, stderrRead: stderrRead)
   }
 
@@ -317,15 +282,11 @@ final class HostProcess: Sendable {
   func wait() async -> Int32 {
     let pid = self.pid
     let reaped = self.reaped
-    return await withCheckedContinuation { c in
-      // A thread of its own: Dispatch's global queue is only as wide as the CPU count.
-      Thread.detachNewThread {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        reaped.set()
-        let signal = status & 0x7f
-        c.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
-      }
+    // A thread of its own: Dispatch's global queue is only as wide as the CPU count.
+    return await runOnThread {
+      let status = (try? ProcessControl.wait(pid))?.shellStatus ?? -1
+      reaped.set()
+      return status
     }
   }
 
@@ -421,12 +382,4 @@ final class AttachableProcess: Sendable {
     s?.out.finish()
     s?.err.finish()
   }
-}
-
-/// Calls body with a NULL-terminated C array of the strings.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-  var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-  pointers.append(nil)
-  defer { for p in pointers { free(p) } }
-  return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -113,6 +113,10 @@ struct AppLauncher {
       pipe = try ProcessControl.pipe()
       go = try ProcessControl.pipe()
       joined = try ProcessControl.pipe()
+      // Not Subprocess/liftoff_spawn (what every other spawn uses): the child joins or creates
+      // namespaces (clone flags, setns into a target's PID namespace), then runs Swift to build the
+      // rootfs, credentials, capabilities, seccomp and the sync with stage1 before its execve, none
+      // of which posix_spawn can express. Safe only because stage1 is single-threaded.
       // A pod-shared PID namespace is stage1's pid_for_children already (Supervisor.startPodInit).
       let ownPID = app.security.pidNamespace == .container
       let namespaces: [Namespace] = pod.flavor == .default ? (ownPID ? [.pid, .mount] : [.mount]) : []

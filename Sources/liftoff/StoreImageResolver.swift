@@ -91,31 +91,16 @@ struct ImageFetch: Sendable {
 /// Runs a program with stdout into a pipe (stdin and stderr are this process's): exit status and output.
 enum ChildOutput {
   static func run(_ argv: [String]) throws(LiftoffError) -> (Int32, String) {
-    let fds: [Int32]
-    do {
-      let p = try ProcessControl.pipe()
-      fds = [p.read, p.write]
+    var child = Subprocess(executable: argv[0], argv: argv, env: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+    child.stdin = .inherit
+    child.stdout = .capture(limit: 1 << 20)
+    child.stderr = .inherit
+    let result: Subprocess.Result
+    do { result = try child.run() } catch where error.call == "posix_spawn" {
+      throw .init(.failedPrecondition, "cannot run \(argv[0]): \(errnoDescription(error.errno))")
     } catch {
       throw .init(.internal, "pipe for liftoff-image's output", cause: error)
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-    var cargs = argv.map { strdup($0) } + [nil]
-    defer { for p in cargs { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
-    close(fds[1])
-    guard rc == 0 else {
-      close(fds[0])
-      throw .init(.failedPrecondition, "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
-    }
-    let bytes = (try? FileSystem.readAll(fds[0], limit: 1 << 20)) ?? []
-    close(fds[0])
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (code, String(decoding: bytes, as: UTF8.self))
+    return (result.status, String(decoding: result.stdout, as: UTF8.self))
   }
 }

@@ -5,7 +5,6 @@
 // process; a pod of two apps is refused.
 import Foundation
 import LiftoffCore
-import CLinux
 import LiftoffOS
 import Testing
 
@@ -15,33 +14,12 @@ import Testing
   static func spawn(_ f: PodFixture, socket: Int32, listenPID: String = "$$", _ args: [String]) throws -> (Int32, String, String) {
     let quoted = ([PodFixture.liftoff, "--dir", f.dataDir] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
     let script = "LISTEN_PID=\(listenPID) LISTEN_FDS=1 LISTEN_FDNAMES=web exec " + quoted.joined(separator: " ")
-    let out = try ProcessControl.pipe(), err = try ProcessControl.pipe()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, out.write, 1)
-    posix_spawn_file_actions_adddup2(&actions, err.write, 2)
-    posix_spawn_file_actions_adddup2(&actions, socket, 3)
-    liftoff_spawn_closefrom(&actions, 4)
-    let argv = ["/bin/sh", "-c", script]
-    var cargs = argv.map { strdup($0) } + [nil]
-    defer { for p in cargs { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &cargs, environ)
-    close(out.write)
-    close(err.write)
-    guard rc == 0 else { throw LiftoffError.internal("posix_spawn: \(rc)") }
-    nonisolated(unsafe) var errBytes: [UInt8] = []
-    let errThread = Thread { errBytes = (try? FileSystem.readAll(err.read, limit: 1 << 20)) ?? [] }
-    errThread.start()
-    let outBytes = (try? FileSystem.readAll(out.read, limit: 1 << 20)) ?? []
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
-    close(out.read)
-    close(err.read)
-    return ((status >> 8) & 0xff, String(decoding: outBytes, as: UTF8.self), String(decoding: errBytes, as: UTF8.self))
+    var sh = Subprocess(executable: "/bin/sh", argv: ["/bin/sh", "-c", script], env: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
+    sh.stdout = .capture(limit: 1 << 20)
+    sh.stderr = .capture(limit: 1 << 20)
+    sh.extraFDs = [socket]
+    let r = try sh.run()
+    return (r.status, String(decoding: r.stdout, as: UTF8.self), String(decoding: r.stderr, as: UTF8.self))
   }
 
   /// A listening TCP socket on 127.0.0.1 (ephemeral port) and its inode.

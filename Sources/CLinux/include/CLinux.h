@@ -125,9 +125,6 @@ int liftoff_madvise_dontneed(void *addr, size_t len);
 void liftoff_malloc_trim(void);
 /// Closes every descriptor >= from except keep (a child before exec).
 void liftoff_close_from_except(int from, int keep);
-/// posix_spawn_file_actions_addclosefrom_np: the spawned process closes every fd >= from.
-#include <spawn.h>
-int liftoff_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 
 // MARK: terminals
 int liftoff_set_ctty(int fd);
@@ -144,7 +141,7 @@ int liftoff_recv_fd(int sock);
 #include "CLinuxNet.h"
 #include "CLinuxBPF.h"
 
-// MARK: host processes with redirected stdio (streaming server's HostProcessBackend)
+// MARK: pseudo-terminals and spawning (LiftoffOS Subprocess; spawn_stdio.c)
 
 /// Opens a new pseudo-terminal pair: the master (O_RDWR|O_NOCTTY|O_CLOEXEC) in *master and the
 /// slave's path (/dev/pts/N) in name. Returns 0 or an errno.
@@ -153,17 +150,30 @@ int liftoff_open_pty(int *master, char *name, size_t name_len);
 /// TIOCSWINSZ on a terminal fd. Returns 0 or an errno.
 int liftoff_set_winsize(int fd, unsigned short rows, unsigned short cols);
 
-/// posix_spawn of path with argv/envp; the child's stdin/stdout/stderr are the given fds (dup2'ed,
-/// so they may be CLOEXEC in the parent), in a new process group. With tty_path set, the child starts a
-/// new session instead and opens tty_path as fds 0-2, which makes it the controlling terminal. Returns
-/// 0 (pid in *pid) or the errno of the failed spawn or exec.
-int liftoff_spawn_stdio(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                        int stdin_fd, int stdout_fd, int stderr_fd, const char *tty_path);
+/// What liftoff_spawn gives the child for a standard descriptor: these, or an fd >= 0 (dup2'ed, so it
+/// may be CLOEXEC in the parent).
+#define LIFTOFF_SPAWN_NULL (-1)
+#define LIFTOFF_SPAWN_INHERIT (-2)
 
-/// posix_spawn of an OCI hook: stdin is stdin_fd, stdout and stderr both output_fd, the working
-/// directory cwd (NULL: the caller's), signals unblocked and defaulted, a new process group, every
-/// other descriptor closed. Returns 0 (pid in *pid) or the errno of the failed spawn or exec.
-int liftoff_spawn_hook(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdin_fd,
-                       int output_fd, const char *cwd);
+struct liftoff_spawn_attr {
+  /// An fd >= 0, LIFTOFF_SPAWN_NULL (/dev/null) or LIFTOFF_SPAWN_INHERIT (the caller's own).
+  int stdin_fd, stdout_fd, stderr_fd;
+  /// Not NULL: the child starts a new session and opens this terminal as fds 0-2, which makes it the
+  /// controlling terminal (the three fds above and process_group are then ignored).
+  const char *tty_path;
+  /// 1: the child leads a new process group (so that the whole group can be signalled).
+  int process_group;
+  /// The child's working directory; NULL: the caller's.
+  const char *cwd;
+  /// These become the child's fds 3, 4, … (any numbers, CLOEXEC or not).
+  const int *extra_fds;
+  int extra_count;
+};
+
+/// posix_spawn of path with argv/envp as `a` says, from a single- or multi-threaded caller: signals
+/// unblocked and at their defaults, every descriptor above stdio and the extra fds closed. Returns 0
+/// (pid in *pid) or the errno of the failed spawn or exec.
+int liftoff_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                  const struct liftoff_spawn_attr *a);
 
 #endif

@@ -1,16 +1,11 @@
 // CLinux, networking part (used by LiftoffNet): GNU-only calls the Swift Glibc module does not export.
 #ifndef LIFTOFF_CLINUX_NET_H
 #define LIFTOFF_CLINUX_NET_H
-#include <spawn.h>
 
 /// unshare(CLONE_NEWNET) for the calling thread; 0 or -1 with errno.
 int liftoff_net_unshare(void);
-/// memfd_create(name, MFD_CLOEXEC).
-int liftoff_net_memfd_cloexec(const char *name);
 /// pipe2(fds, O_CLOEXEC) (also used by LiftoffOS).
 int liftoff_pipe_cloexec(int fds[2]);
-/// posix_spawn_file_actions_addclosefrom_np(actions, from): the child closes every fd >= from.
-int liftoff_net_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// statfs(path).f_type, or -1 with errno.
 long liftoff_net_fs_type(const char *path);
 /// A TCP/IPv4 socket (SOCK_CLOEXEC) that belongs to the network namespace bound at `netns_path`:

@@ -1,0 +1,172 @@
+// Subprocess for real (no root needed): stdin from bytes, capture and its cap, the deadline and its
+// signal, the process group (at once, with a grace for the leader, after the leader's exit), no
+// descriptor of the caller in the child, exit status and signal decoding, spawn errors; runOnThread.
+import Glibc
+import LiftoffCore
+import LiftoffOS
+import Testing
+
+@Suite struct SubprocessTests {
+  static func sh(_ script: String) -> Subprocess {
+    var p = Subprocess(executable: "/bin/sh", argv: ["/bin/sh", "-c", script], env: ["PATH=/usr/bin:/bin"])
+    p.stdout = .capture(limit: 1 << 20)
+    p.stderr = .capture(limit: 1 << 20)
+    return p
+  }
+
+  static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+  /// Whether `pid` is gone (or a zombie nobody has reaped yet), waiting up to 5 s.
+  static func gone(_ pid: Int32) -> Bool {
+    for _ in 0..<500 {
+      guard let stat = try? FileSystem.readString("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
+      if stat[stat.index(after: close)...].split(separator: " ").first == "Z" { return true }
+      usleep(10_000)
+    }
+    return false
+  }
+
+  @Test func stdinBytesReachTheChildAndOutputIsCaptured() throws {
+    var p = Self.sh("cat; echo oops >&2")
+    p.stdin = .bytes(Array("hello\nworld\n".utf8))
+    let r = try p.run(timeout: 10)
+    #expect(Self.text(r.stdout) == "hello\nworld\n")
+    #expect(Self.text(r.stderr) == "oops\n")
+    #expect(r.termination == .exited(0) && !r.timedOut)
+  }
+
+  @Test func emptyStdinIsDevNull() throws {
+    let r = try Self.sh("readlink /proc/self/fd/0; cat").run(timeout: 10)
+    #expect(Self.text(r.stdout) == "/dev/null\n")
+  }
+
+  @Test func captureKeepsOnlyTheCapButReadsToTheEnd() throws {
+    var p = Self.sh("head -c 1000000 /dev/zero; echo done >&2")
+    p.stdout = .capture(limit: 1000)
+    let r = try p.run(timeout: 10)
+    #expect(r.stdout.count == 1000)
+    // The rest was read and dropped: the writer was not stopped by SIGPIPE.
+    #expect(r.termination == .exited(0))
+    #expect(Self.text(r.stderr) == "done\n")
+  }
+
+  @Test func exitStatusAndSignalAreDecoded() throws {
+    let exited = try Self.sh("exit 7").run(timeout: 10)
+    #expect(exited.termination == .exited(7) && exited.status == 7)
+    let killed = try Self.sh("kill -TERM $$").run(timeout: 10)
+    #expect(killed.termination == .signaled(SIGTERM) && killed.status == 128 + SIGTERM)
+  }
+
+  @Test func timeoutKillsTheChild() throws {
+    let start = Clock.monotonic()
+    let r = try Self.sh("exec sleep 30").run(timeout: 0.3)
+    #expect(r.timedOut)
+    #expect(r.termination == .signaled(SIGKILL))
+    #expect(Clock.monotonic() - start < 5)
+  }
+
+  @Test func timeoutSignalIsTheOneAskedFor() throws {
+    var p = Self.sh("trap 'echo got-term; exit 3' TERM; sleep 30 & wait")
+    p.timeoutSignal = SIGTERM
+    let r = try p.run(timeout: 0.5)
+    #expect(r.timedOut)
+    #expect(r.termination == .exited(3))
+    #expect(Self.text(r.stdout) == "got-term\n")
+  }
+
+  @Test func timeoutKillsTheWholeProcessGroup() throws {
+    var p = Self.sh("sleep 30 & echo $!; sleep 30; echo not-killed")
+    p.ownProcessGroup = true
+    let r = try p.run(timeout: 0.5)
+    #expect(r.timedOut)
+    #expect(r.termination == .signaled(SIGKILL))
+    let background = Int32(Self.text(r.stdout).split(separator: "\n").first ?? "") ?? 0
+    #expect(background > 0 && Self.gone(background))
+    #expect(!Self.text(r.stdout).contains("not-killed"))
+  }
+
+  @Test func leaderGraceLetsTheLeaderOutliveTheGroup() throws {
+    // The others get the signal; the leader sees its child die, says so and exits by itself.
+    var p = Self.sh("sleep 30; echo leader-after-$?")
+    p.ownProcessGroup = true
+    p.leaderGrace = 5
+    let start = Clock.monotonic()
+    let r = try p.run(timeout: 0.5)
+    #expect(r.timedOut)
+    #expect(r.termination == .exited(0))
+    #expect(Self.text(r.stdout) == "leader-after-\(128 + SIGKILL)\n")
+    #expect(Clock.monotonic() - start < 5)
+  }
+
+  @Test func killGroupOnExitDoesNotWaitForWhatTheLeaderLeft() throws {
+    // The background sleep holds stdout open: without killGroupOnExit this would wait for it.
+    var p = Self.sh("sleep 30 & echo $!")
+    p.ownProcessGroup = true
+    p.killGroupOnExit = true
+    let start = Clock.monotonic()
+    let r = try p.run()
+    #expect(!r.timedOut && r.termination == .exited(0))
+    #expect(Clock.monotonic() - start < 5)
+    let background = Int32(Self.text(r.stdout).trimmingCharacters(in: "\n")) ?? 0
+    #expect(background > 0 && Self.gone(background))
+  }
+
+  @Test func noDescriptorOfTheCallerReachesTheChild() throws {
+    // Opened without O_CLOEXEC: posix_spawn alone would pass it on.
+    let leaky = open("/dev/null", O_RDONLY)
+    #expect(leaky >= 3)
+    defer { close(leaky) }
+    let r = try Self.sh("ls /proc/$$/fd").run(timeout: 10)
+    let fds = Set(Self.text(r.stdout).split(separator: "\n").compactMap { Int32($0) })
+    #expect(fds == [0, 1, 2], "child has \(fds.sorted()), leaky fd was \(leaky)")
+  }
+
+  @Test func extraDescriptorsBecomeThreeAndUp() throws {
+    let leaky = open("/dev/null", O_RDONLY)
+    let pipe = try ProcessControl.pipe()
+    defer { for fd in [leaky, pipe.read, pipe.write] { close(fd) } }
+    var p = Self.sh("readlink /proc/$$/fd/3 /proc/$$/fd/4; ls /proc/$$/fd")
+    p.extraFDs = [pipe.write, leaky]  // out of order: fd 3 is the pipe, fd 4 /dev/null
+    let r = try p.run(timeout: 10)
+    let lines = Self.text(r.stdout).split(separator: "\n").map(String.init)
+    #expect(lines.count >= 2 && lines[0].hasPrefix("pipe:") && lines[1] == "/dev/null", "\(lines)")
+    #expect(Set(lines.dropFirst(2).compactMap { Int32($0) }) == [0, 1, 2, 3, 4])
+  }
+
+  @Test func spawnedChildHandsOverPipeEnds() throws {
+    var p = Subprocess(executable: "/bin/cat", argv: ["cat"], env: [])
+    p.stdin = .pipe
+    p.stdout = .pipe
+    p.ownProcessGroup = true
+    let child = try p.spawn()
+    let message = Array("ping\n".utf8)
+    #expect(write(child.stdin!, message, message.count) == message.count)
+    close(child.stdin!)
+    let got = try FileSystem.readAll(child.stdout!, limit: 100)
+    close(child.stdout!)
+    #expect(got == message)
+    #expect(getpgid(child.pid) == child.pid)
+    #expect(try ProcessControl.wait(child.pid) == .exited(0))
+  }
+
+  @Test func aMissingExecutableIsASpawnError() {
+    let p = Subprocess(executable: "/nonexistent/liftoff-test", argv: ["x"], env: [])
+    #expect {
+      _ = try p.run(timeout: 1)
+    } throws: { error in
+      (error as? SystemCallError).map { $0.call == "posix_spawn" && $0.errno == ENOENT } ?? false
+    }
+  }
+
+  @Test func asyncRunAndRunOnThread() async throws {
+    var p = Self.sh("echo async")
+    p.stdin = .bytes([])
+    let r = try await p.run(timeout: 10)
+    #expect(Self.text(r.stdout) == "async\n")
+    let value = await runOnThread { 6 * 7 }
+    #expect(value == 42)
+    await #expect(throws: SystemCallError.self) {
+      try await runOnThread { () throws(SystemCallError) -> Int in throw SystemCallError("test", errno: EIO) }
+    }
+  }
+}
