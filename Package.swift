@@ -152,7 +152,7 @@ let package = Package(
     .target(
       name: "LiftoffStreaming",
       dependencies: [
-        "LiftoffCore", "CLinux", "CZlib",
+        "LiftoffOS", "LiftoffCore", "CLinux", "CZlib",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
