@@ -40,6 +40,9 @@ hack/critest.sh --websocket || status=1
 # Soak (100 lifecycles), load (50 clients, 60 s) and faults (20 rounds of SIGKILL) against a private
 # liftoff-cri, each followed by a leak check (hack/stress.py; README "Soak, load, faults").
 /usr/bin/python3 hack/stress.py all || status=1
+# A pod made by the previous release (built from this clone's history into .build-upgrade, about 5
+# minutes cold) managed by this build (README "Upgrades").
+hack/upgrade-test.sh "$LIFTOFF_BIN_DIR" || status=1
 
 # VM suites (hack/vm; README "Tests in VMs"): the cgroup/device/resource suites on cgroup v2, with a
 # minimal init and with systemd as PID 1, from the bundle `swift test` just built, and critest in the
