@@ -211,16 +211,20 @@ let package = Package(
     .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCDITests", dependencies: ["LiftoffCDI", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
-    .testTarget(name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffNetTests", dependencies: ["LiftoffNet", "LiftoffOS", "LiftoffCore", "LiftoffTestSupport"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffOSTests", dependencies: ["LiftoffOS", "LiftoffCore"], swiftSettings: swiftSettings),
-    // What the root integration suites share (reading a group's cgroup files on v1 and v2).
+    // What the integration suites share: the test environment (root, the registries of hack/test-env.sh)
+    // and the traits that skip visibly without it, running commands, reading cgroup files on v1 and v2.
     .target(name: "LiftoffTestSupport", dependencies: ["LiftoffOS"], path: "Tests/LiftoffTestSupport", swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffPodTests", dependencies: ["LiftoffPod", "LiftoffNet", "LiftoffOS", "LiftoffCore", "LiftoffTestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffImageTests",
-      dependencies: ["LiftoffImage", "LiftoffCatalog", "LiftoffCore", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
+      dependencies: [
+        "LiftoffImage", "LiftoffCatalog", "LiftoffCore", "LiftoffTestSupport", "CArchive", .product(name: "Crypto", package: "swift-crypto"),
+      ],
       swiftSettings: swiftSettings
     ),
     // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens). The

@@ -6,6 +6,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct CDITests {
@@ -56,9 +57,9 @@ import Testing
     return cdi
   }
 
-  @Test func cdiDevicesMountsEnvAndGroupsReachTheContainer() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func cdiDevicesMountsEnvAndGroupsReachTheContainer() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-cdi-\(UUID().uuidString.prefix(8))").path
     defer { try? FileManager.default.removeItem(atPath: root) }
     let specDir = try Self.writeSpecs(root: root)
@@ -204,9 +205,9 @@ import Testing
     return cdi
   }
 
-  @Test func cdiHooksRunAtEveryStageInOrderAndFailuresFailTheStart() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func cdiHooksRunAtEveryStageInOrderAndFailuresFailTheStart() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-cdi-hooks-\(UUID().uuidString.prefix(8))").path
     defer { try? FileManager.default.removeItem(atPath: root) }
     let specDir = try Self.writeHookSpecs(root: root)

@@ -5,18 +5,12 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 /// The directory holding the built `liftoff`, `liftoff-cri` and `liftoff-stage1`: LIFTOFF_BIN_DIR
 /// (hack/test.sh sets it) or the directory of the test bundle, which `swift build` shares.
-func liftoffBinDir() -> String {
-  if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir }
-  var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-  while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("liftoff-cri").path) {
-    url.deleteLastPathComponent()
-  }
-  return url.path
-}
+func liftoffBinDir() -> String { TestEnvironment.builtBinaries(containing: "liftoff-cri") }
 
 final class CRITestServer: @unchecked Sendable {
   let root: String

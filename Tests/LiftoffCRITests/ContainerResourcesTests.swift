@@ -11,9 +11,9 @@ import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct ContainerResourcesTests {
-  @Test func resourcesSeccompAndStats() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func resourcesSeccompAndStats() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs/pod"
@@ -228,9 +228,9 @@ import Testing
     }
   }
 
-  @Test func securityContextSysctlsDevicesAndGroups() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func securityContextSysctlsDevicesAndGroups() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs/sec"

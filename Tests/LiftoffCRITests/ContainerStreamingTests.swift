@@ -7,6 +7,7 @@ import Foundation
 @testable import LiftoffCRI
 @testable import LiftoffStreaming
 import LiftoffCore
+import LiftoffTestSupport
 import Logging
 import Testing
 
@@ -111,7 +112,7 @@ final class ContainerPod: @unchecked Sendable {
   }
 }
 
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+@Suite(.serialized, .needsRoot)
 struct ContainerStreamingTests {
   @Test(.timeLimit(.minutes(2))) func execInsideTheContainerOverSPDYAndWebSocket() async throws {
     let pod = try ContainerPod(tag: "exec", extraAppFlags: ["--user", "alice", "--set-env", "GREETING=hi"])

@@ -7,6 +7,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 actor EventLog {
@@ -45,9 +46,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 }
 
 @Suite(.serialized) struct ContainerTests {
-  @Test func lifecycleLogsExecEventsAndRestart() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func lifecycleLogsExecEventsAndRestart() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs/pod"
@@ -272,9 +273,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 
   /// Mount.recursive_read_only: advertised in Status, the submount of a read-only volume is read-only
   /// too (and not with plain `readonly`), reported back in ContainerStatus; refused without readonly.
-  @Test func recursiveReadOnlyMounts() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func recursiveReadOnlyMounts() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let vol = server.root + "/vol"
@@ -314,9 +315,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
   /// critest's "execSync with timeout": once ExecSync has failed with DEADLINE_EXCEEDED, the command
   /// is gone from the container — not even a zombie, which a container main process that never
   /// reaps (critest's `top`) would otherwise show to `pgrep` until the host's init got to it.
-  @Test func execSyncTimeoutLeavesNoProcessBehind() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func execSyncTimeoutLeavesNoProcessBehind() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -339,9 +340,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 
   /// namespace_options.pid TARGET (kubelet's debug containers): the container joins the target's PID
   /// namespace and sees its processes; a target that is not a container of the sandbox is refused.
-  @Test func targetPIDNamespace() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func targetPIDNamespace() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -366,9 +367,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
 
   /// AppArmor and SELinux requests fail naming the field (liftoff applies neither), on the sandbox
   /// and on a container; AppArmor RuntimeDefault is no request.
-  @Test func securityModuleRequestsAreRefused() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func securityModuleRequestsAreRefused() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -405,9 +406,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
   /// Mount propagation through the CRI: a BIDIRECTIONAL volume on a shared host mount carries a
   /// mount made in a privileged container back to the host; HOST_TO_CONTAINER on a private host
   /// mount is refused naming it.
-  @Test func mountPropagationThroughTheCRI() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func mountPropagationThroughTheCRI() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let shared = try Mounts.canonical(server.root) + "/shared"
@@ -450,9 +451,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
   /// stage1's mount namespace, from which stage1 binds all but bidirectional volumes: the rslave
   /// volume is a private bind of the bare directory and the read-only one has no tmpfs under it.
   /// Known issues until stage1 binds volumes from the host's namespace (AppLauncher.bindVolume).
-  @Test func volumesSeeHostMountsMadeAfterTheSandboxStarted() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func volumesSeeHostMountsMadeAfterTheSandboxStarted() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let root = try Mounts.canonical(server.root)
@@ -490,9 +491,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
   /// critest's "RunAsGroup is set without RunAsUser": a group with no user to go with it is refused
   /// naming the field, as containerd does ("user group … is specified without user"); with a user ID
   /// or a user name it is taken.
-  @Test func runAsGroupWithoutUserIsRefused() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func runAsGroupWithoutUserIsRefused() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -525,9 +526,9 @@ func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) as
     }
   }
 
-  @Test func exitCodesAndBadRequests() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func exitCodesAndBadRequests() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in

@@ -7,6 +7,7 @@ import GRPCCore
 import LiftoffCRI
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 /// A secret on the host that no container may read or create files beside: a fresh directory under
@@ -134,15 +135,15 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // runc CVE-2024-21626: a working directory through a descriptor stage1 leaked into the app child
   // (the pod directory's, among others) put the container's cwd outside its root.
-  @Test func workingDirectoryThroughALeakedDescriptorIsRefused() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func workingDirectoryThroughALeakedDescriptorIsRefused() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let secret = try HostSecret()
     defer { secret.remove() }
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"
-    let hostile = try pushHostileImages(registry: env["LIFTOFF_TEST_REGISTRY"]!, target: secret.dir, tag: Random.hex(bytes: 4))
+    let hostile = try pushHostileImages(registry: registry, target: secret.dir, tag: Random.hex(bytes: 4))
     try await server.withClients { runtime, images in
       try await pull(images, image)
       try await pull(images, hostile["hostile-workdir"]!)
@@ -179,9 +180,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // A pod in the host's network namespace got the host's /sys with its writable submounts: it could
   // create cgroups in the host's tree (and so leave its device cgroup) or kill the kubelet's group.
-  @Test func hostNetworkPodGetsAReadOnlyCgroupViewOfItsOwnGroup() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func hostNetworkPodGetsAReadOnlyCgroupViewOfItsOwnGroup() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"
@@ -212,9 +213,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // The pod's PID 1 (shared PID namespace) was forked from stage1 with its host root, all
   // capabilities, dumpable: a container with SYS_PTRACE read the host through /proc/1/root.
-  @Test func sharedPIDNamespaceInitHoldsNothingOfTheHost() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func sharedPIDNamespaceInitHoldsNothingOfTheHost() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let secret = try HostSecret()
     defer { secret.remove() }
     let server = try CRITestServer()
@@ -243,9 +244,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // runc CVE-2025-31133: masks were bound from `rootfs + "/dev/null"` after volumes: a volume at /dev
   // holding `null -> <host file>` put that host file, writable, at /proc/kcore.
-  @Test func maskSourceCannotBeRedirectedByAVolume() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func maskSourceCannotBeRedirectedByAVolume() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let secret = try HostSecret()
     defer { secret.remove() }
     let devDir = secret.dir + "/dev"
@@ -280,9 +281,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
   // runc CVE-2021-30465 class: mount targets were joined onto the rootfs as strings and resolved by
   // the host: a symlink in a volume (or in the image) sent a mount point, and the empty file made for
   // it, to a host path.
-  @Test func mountTargetsAreResolvedInsideTheRootfs() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func mountTargetsAreResolvedInsideTheRootfs() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let secret = try HostSecret()
     defer { secret.remove() }
     let target = secret.dir + "/target"
@@ -294,7 +295,7 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"
-    let hostile = try pushHostileImages(registry: env["LIFTOFF_TEST_REGISTRY"]!, target: target, tag: Random.hex(bytes: 4))
+    let hostile = try pushHostileImages(registry: registry, target: target, tag: Random.hex(bytes: 4))
     try await server.withClients { runtime, images in
       try await pull(images, image)
       try await pull(images, hostile["hostile-symlinks"]!)
@@ -327,15 +328,15 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // The image's /etc/passwd was read through its symlinks on the host: `/etc -> <host dir>` made a
   // user name resolve from a host file.
-  @Test func userNamesAreResolvedInsideTheImage() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
+  @Test(.needsRegistry) func userNamesAreResolvedInsideTheImage() async throws {
+    let registry = try TestEnvironment.requireRegistry()
     let secret = try HostSecret()
     defer { secret.remove() }
     try "hostuser:x:4242:4242::/:/bin/sh\n".write(toFile: secret.dir + "/passwd", atomically: true, encoding: .utf8)
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"
-    let hostile = try pushHostileImages(registry: env["LIFTOFF_TEST_REGISTRY"]!, target: secret.dir, tag: Random.hex(bytes: 4))
+    let hostile = try pushHostileImages(registry: registry, target: secret.dir, tag: Random.hex(bytes: 4))
     try await server.withClients { runtime, images in
       try await pull(images, hostile["hostile-symlinks"]!)
       let (sandboxID, config) = try await sandbox(runtime, "passwd", logDir: logDir)
@@ -354,9 +355,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
   // runc CVE-2019-5736: the process that crosses into the container for exec ran the host binary,
   // dumpable: a root process inside could open /proc/PID/exe and later rewrite the binary liftoff-cri
   // runs as root. And the container's environment was the environment of that host-root process.
-  @Test func execCrossesFromASealedCopyWithoutTheContainersEnvironment() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func execCrossesFromASealedCopyWithoutTheContainersEnvironment() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"
@@ -402,9 +403,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // exec found the container's process by the PID in state.json: had the app exited and its PID gone
   // to a host process, exec would have joined the host's namespaces and root.
-  @Test func execChecksThatThePIDIsStillTheApps() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func execChecksThatThePIDIsStillTheApps() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let secret = try HostSecret()
     defer { secret.remove() }
     let server = try CRITestServer()
@@ -438,9 +439,9 @@ func exitedLog(_ runtime: RuntimeClient, _ id: String, logDir: String, name: Str
 
   // `fly` (host namespaces, every capability, no seccomp) through the CRI was a way around Pod Security
   // for any pod that named its RuntimeClass.
-  @Test func flyIsForPrivilegedSandboxesAndContainersOnly() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func flyIsForPrivilegedSandboxesAndContainersOnly() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let logDir = server.root + "/logs"

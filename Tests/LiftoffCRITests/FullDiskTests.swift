@@ -5,12 +5,13 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct FullDiskTests {
-  @Test func pullAndSandboxOnAFullDiskFailCleanlyAndWorkOnceSpaceReturns() async throws {
-    guard getuid() == 0, let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRoot, .needsRegistry) func pullAndSandboxOnAFullDiskFailCleanlyAndWorkOnceSpaceReturns() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let mount = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-enospc-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
     _ = try shell("mount -t tmpfs -o size=600k liftoff-enospc '\(mount)'")
@@ -57,9 +58,9 @@ import Testing
 extension FullDiskTests {
   /// The log's disk fills while the container writes: the container is not blocked, the log holds only
   /// whole CRI records (none torn by a short write), and once space returns new lines are written again.
-  @Test func logsOnAFullDiskDropWholeRecordsAndResume() async throws {
-    guard getuid() == 0, let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRoot, .needsRegistry) func logsOnAFullDiskDropWholeRecordsAndResume() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let logs = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-enospc-logs-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
     _ = try shell("mount -t tmpfs -o size=256k liftoff-enospc-logs '\(logs)'")

@@ -11,9 +11,8 @@ import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct ImageFsInfoTests {
-  @Test func usageEqualsAFullWalkAfterPullsRemovalAndCrashes() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let registry = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func usageEqualsAFullWalkAfterPullsRemovalAndCrashes() async throws {
+    let registry = try TestEnvironment.requireRegistry()
     let server = try CRITestServer(network: false)
     defer { server.stop() }
     let imagesDir = server.dir + "/images"

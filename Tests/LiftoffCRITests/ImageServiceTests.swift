@@ -5,28 +5,12 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite struct ImageServiceTests {
-  static func registry() -> [String: String]? {
-    var env = ProcessInfo.processInfo.environment
-    if env["LIFTOFF_TEST_REGISTRY"] == nil, let text = try? String(contentsOfFile: "/run/liftoff-test/env", encoding: .utf8) {
-      for line in text.split(separator: "\n") where line.hasPrefix("export ") {
-        let kv = line.dropFirst(7).split(separator: "=", maxSplits: 1)
-        if kv.count == 2 { env[String(kv[0])] = String(kv[1]) }
-      }
-    }
-    guard env["LIFTOFF_TEST_REGISTRY"] != nil else {
-      if env["CI"] != nil { Issue.record("LIFTOFF_TEST_REGISTRY is not set: run hack/test-env.sh start") }
-      else { print("skipping: LIFTOFF_TEST_REGISTRY not set (run hack/test-env.sh start)") }
-      return nil
-    }
-    return env
-  }
-
-  @Test func pullListStatusRemove() async throws {
-    guard let env = Self.registry() else { return }
-    let reg = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func pullListStatusRemove() async throws {
+    let reg = try TestEnvironment.requireRegistry()
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { _, images in
@@ -77,9 +61,8 @@ import Testing
     }
   }
 
-  @Test func pullWithAuthConfigAndErrors() async throws {
-    guard let env = Self.registry() else { return }
-    let reg = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func pullWithAuthConfigAndErrors() async throws {
+    let reg = try TestEnvironment.requireRegistry()
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { _, images in

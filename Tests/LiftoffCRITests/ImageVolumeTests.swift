@@ -7,6 +7,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct ImageVolumeTests {
@@ -19,9 +20,8 @@ import Testing
     return m
   }
 
-  @Test func imageVolumesAreReadOnlyNoExecAndHeldAgainstRemoval() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let reg = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func imageVolumesAreReadOnlyNoExecAndHeldAgainstRemoval() async throws {
+    let reg = try TestEnvironment.requireRegistry()
     let busybox = "\(reg)/liftoff-test/busybox:latest"
     let web = "\(reg)/liftoff-test/web:latest"
     let layers = "\(reg)/liftoff-test/layers:latest"

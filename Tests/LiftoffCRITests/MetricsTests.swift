@@ -8,6 +8,7 @@ import Foundation
 #endif
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct MetricsTests {
@@ -38,9 +39,8 @@ import Testing
     return nil
   }
 
-  @Test func scrapeAfterRealRPCs() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let reg = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func scrapeAfterRealRPCs() async throws {
+    let reg = try TestEnvironment.requireRegistry()
     let server = try CRITestServer(extraArguments: ["--metrics-address", "127.0.0.1:0"])
     defer { server.stop() }
     let url = try Self.metricsURL(server)

@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite struct PinnedImagesTests {
@@ -30,9 +31,8 @@ import Testing
     return byID
   }
 
-  @Test func pinnedByTagDigestAndID() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let reg = env["LIFTOFF_TEST_REGISTRY"]!
+  @Test(.needsRegistry) func pinnedByTagDigestAndID() async throws {
+    let reg = try TestEnvironment.requireRegistry()
     let layers = "\(reg)/liftoff-test/layers"
     let busybox = "\(reg)/liftoff-test/busybox"
     // A flag names the image by its short tagless form (normalised to :latest).

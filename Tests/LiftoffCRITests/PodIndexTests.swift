@@ -5,6 +5,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct PodIndexTests {
@@ -24,9 +25,9 @@ import Testing
     return try await runtime.containerStatus(r).status.state
   }
 
-  @Test func readsFollowChangesMadeBehindTheServer() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func readsFollowChangesMadeBehindTheServer() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let events = EventLog()

@@ -5,6 +5,7 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 func sandboxConfig(_ name: String, uid: String = UUID().uuidString, labels: [String: String] = [:]) -> Runtime_V1_PodSandboxConfig {
@@ -146,9 +147,9 @@ func shell(_ command: String) throws -> String {
   /// period through StopContainer): a container whose main process ignores SIGTERM (`sleep` as PID 1
   /// of its PID namespace) does not hold it for the pod's stop timeout. Its end is still recorded
   /// (SIGKILL: 137), and `liftoff stop` without --timeout keeps the graceful stop for CLI users.
-  @Test func stopPodSandboxKillsRunningContainersAtOnce() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func stopPodSandboxKillsRunningContainersAtOnce() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -187,9 +188,9 @@ func shell(_ command: String) throws -> String {
 
   /// A host-network sandbox's DNS config reaches its containers' /etc/resolv.conf (kubelet's
   /// dnsPolicy ClusterFirstWithHostNet relies on it); with none, the pod's file is the host's.
-  @Test func hostNetworkSandboxGetsItsDNSConfig() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func hostNetworkSandboxGetsItsDNSConfig() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer(network: false)
     defer { server.stop() }
     try await server.withClients { runtime, images in

@@ -7,12 +7,13 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct RuntimeHandlerTests {
-  @Test func configuredHandlersRunPodsWithTheirOptions() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func configuredHandlersRunPodsWithTheirOptions() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("liftoff-rh-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -114,9 +115,9 @@ import Testing
 
   /// KEP-4216: an image pulled for a handler (one store for all): a known handler is accepted, an unknown
   /// one is INVALID_ARGUMENT naming it; ImageStatus and ListImages echo the handler asked about in `spec`.
-  @Test func pullImageWithRuntimeHandler() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func pullImageWithRuntimeHandler() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer(network: false)
     defer { server.stop() }
     try await server.withClients { _, images in

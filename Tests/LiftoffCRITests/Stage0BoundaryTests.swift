@@ -5,14 +5,15 @@
 import Foundation
 import GRPCCore
 import LiftoffCRI
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct Stage0BoundaryTests {
   /// A device whose host node does not exist: `liftoff app add` raises NOT_FOUND ("does not exist on
   /// the host"), and CreateContainer answers NOT_FOUND with liftoff's message.
-  @Test func aNotFoundInsideLiftoffIsNotFoundForTheClient() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func aNotFoundInsideLiftoffIsNotFoundForTheClient() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     try await server.withClients { runtime, images in
@@ -34,9 +35,9 @@ import Testing
   }
 
   /// A host path holding ':' (and a masked path holding ',') is mounted as it is.
-  @Test func hostPathsWithColonsAreBindMounted() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func hostPathsWithColonsAreBindMounted() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let vol = server.root + "/vol:with,colon"

@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 @testable import LiftoffCRI
 @testable import LiftoffStreaming
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct StreamingRPCTests {
@@ -19,9 +20,9 @@ import Testing
     }
   }
 
-  @Test(.timeLimit(.minutes(3))) func execAttachAndPortForwardThroughTheRPCs() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry, .timeLimit(.minutes(3))) func execAttachAndPortForwardThroughTheRPCs() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let marker = "88\(UInt32.random(in: 100_000...999_999))"

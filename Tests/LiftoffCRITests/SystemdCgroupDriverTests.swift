@@ -11,7 +11,7 @@ import LiftoffOS
 import LiftoffTestSupport
 import Testing
 
-@Suite(.serialized, .enabled(if: getuid() == 0 && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
 struct SystemdCgroupDriverTests {
   @discardableResult
   static func systemctl(_ args: String...) throws -> (status: Int32, output: String) { try systemctl(args) }
@@ -34,9 +34,9 @@ struct SystemdCgroupDriverTests {
     return try condition()
   }
 
-  @Test func aSandboxIsADelegatedScopeInItsSliceAndItsLimitsSurviveADaemonReload() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func aSandboxIsADelegatedScopeInItsSliceAndItsLimitsSurviveADaemonReload() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer(extraArguments: ["--cgroup-driver", "systemd"])
     defer { server.stop() }
     let tag = String(format: "%08x", UInt32.random(in: 0...UInt32.max))

@@ -7,9 +7,10 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
-@Suite(.serialized, .enabled(if: getuid() == 0 && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
+@Suite(.serialized, .enabled(if: TestEnvironment.isRoot && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
 struct SystemdServiceTests {
   /// deploy/liftoff-cri.service, from the source tree this test was built from.
   static var unitTemplate: String {
@@ -100,9 +101,9 @@ struct SystemdServiceTests {
 
   /// With either cgroup driver: cgroupfs (stage1 makes its scope over D-Bus, in systemd's default
   /// slice) and systemd (stage1 makes its delegated scope in the slice liftoff.slice).
-  @Test(arguments: ["cgroupfs", "systemd"]) func restartingTheServiceKeepsEveryPodRunning(driver: String) async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry, arguments: ["cgroupfs", "systemd"]) func restartingTheServiceKeepsEveryPodRunning(driver: String) async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     // The test's paths and CNI network; the process it started goes, systemd runs the server instead.
     let server = try CRITestServer(extraArguments: ["--cgroup-driver", driver])
     server.kill(SIGTERM)

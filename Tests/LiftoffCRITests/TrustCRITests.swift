@@ -8,6 +8,7 @@ import Foundation
 import GRPCCore
 import LiftoffCRI
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct TrustCRITests {
@@ -28,7 +29,7 @@ import Testing
     }
 
     func push(_ image: String, as repoTag: String) throws -> String {
-      let images = ProcessInfo.processInfo.environment["LIFTOFF_TEST_IMAGES"] ?? "/run/liftoff-test/images"
+      let images = TestEnvironment.images
       try runTool(["/usr/bin/python3", repositoryRoot + "/hack/push-image.py", "\(images)/\(image)", "\(prefix)/\(repoTag)"])
       return "\(prefix)/\(repoTag)"
     }
@@ -61,9 +62,9 @@ import Testing
     }
   }
 
-  @Test func pullAndCreateAreHeldToTheTrustPolicy() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let setup = try Setup(registry: env["LIFTOFF_TEST_REGISTRY"]!)
+  @Test(.needsRegistry) func pullAndCreateAreHeldToTheTrustPolicy() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let setup = try Setup(registry: registry)
     defer { setup.remove() }
     let early = try setup.push("busybox", as: "early:1")
     try setup.sign(early, key: "team")

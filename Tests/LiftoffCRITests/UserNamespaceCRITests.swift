@@ -6,9 +6,10 @@ import Foundation
 import GRPCCore
 @testable import LiftoffCRI
 @testable import LiftoffStreaming
+import LiftoffTestSupport
 import Testing
 
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+@Suite(.serialized, .needsRoot)
 struct UserNamespaceCRITests {
   static func mapping(_ container: UInt32, _ host: UInt32, _ length: UInt32) -> Runtime_V1_IDMapping {
     var m = Runtime_V1_IDMapping()
@@ -41,9 +42,9 @@ struct UserNamespaceCRITests {
     }
   }
 
-  @Test func podUserNamespaceExecIdmappedVolumeStatusAndRefusals() async throws {
-    guard let env = ImageServiceTests.registry() else { return }
-    let image = "\(env["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+  @Test(.needsRegistry) func podUserNamespaceExecIdmappedVolumeStatusAndRefusals() async throws {
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let server = try CRITestServer()
     defer { server.stop() }
     let host = UInt32(Int.random(in: 40...4000)) * 65536
@@ -214,7 +215,7 @@ struct UserNamespaceCRITests {
 /// Exec over the streaming server (what `crictl exec` uses) into a container of a user-namespaced
 /// pod: with and without a terminal, the command is root of the pod's user namespace, and the inner
 /// terminal belongs to it.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root"))
+@Suite(.serialized, .needsRoot)
 struct UserNamespaceStreamingTests {
   @Test(.timeLimit(.minutes(1))) func execIntoAUserNamespacedContainer() async throws {
     let host = UInt32(Int.random(in: 40...4000)) * 65536

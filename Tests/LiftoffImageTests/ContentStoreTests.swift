@@ -1,6 +1,7 @@
 // Blob verification, crash safety of pulls (SIGKILL halfway), removal and gc.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -41,8 +42,8 @@ import Testing
 
   /// A pull killed with SIGKILL at any moment leaves no visible, incomplete image, and the next
   /// pull succeeds; gc removes what the killed pulls left.
-  @Test func pullKilledHalfwayLeavesNoVisibleImage() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func pullKilledHalfwayLeavesNoVisibleImage() async throws {
+    let reg = try TestRegistry.load()
     guard let bin = ContentStoreTests.liftoffBinary else {
       Issue.record("liftoff executable not found beside \(CommandLine.arguments[0]); build it first")
       return
@@ -82,8 +83,8 @@ import Testing
     #expect(FileSystem.list(t.path + "/images/tmp").allSatisfy { $0.hasSuffix(".lock") == false })
   }
 
-  @Test func removeAndGarbageCollect() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func removeAndGarbageCollect() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("gc")
     defer { t.cleanup() }
     let s = try ImageStore(root: t.path + "/images", hosts: RegistryHosts(configDir: nil), platform: Platform(architecture: "amd64", os: "linux"))

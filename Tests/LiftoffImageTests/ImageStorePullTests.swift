@@ -1,6 +1,7 @@
 // Pulls from the real local registries of hack/test-env.sh (plain, mirror, TLS + basic auth).
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -21,8 +22,8 @@ import Testing
     return nil
   }
 
-  @Test func pullsAnOCIImage() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func pullsAnOCIImage() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try store(t)
@@ -48,8 +49,8 @@ import Testing
     #expect(byDigest.id == img.id)
   }
 
-  @Test func pullsWebImageWithTwoLayers() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func pullsWebImageWithTwoLayers() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let img = try await store(t).pull("\(reg.plain)/liftoff-test/web")
@@ -58,8 +59,8 @@ import Testing
     #expect(img.config.config?.exposedPorts?["80/tcp"] != nil)
   }
 
-  @Test func pullsADockerV2Schema2Image() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func pullsADockerV2Schema2Image() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try store(t)
@@ -69,11 +70,11 @@ import Testing
     #expect(FileSystem.exists(img.layerDirs[0] + "/bin/busybox"))
   }
 
-  @Test(arguments: [("multiarch", "amd64", nil, "linux/amd64\n"), ("multiarch", "arm64", nil, "linux/arm64/v8\n"),
+  @Test(.needsRegistry, arguments: [("multiarch", "amd64", nil, "linux/amd64\n"), ("multiarch", "arm64", nil, "linux/arm64/v8\n"),
                     ("multiarch", "arm", "v7", "linux/arm/v7\n"), ("dockerlist", "amd64", nil, "linux/amd64\n"),
                     ("dockerlist", "arm64", "v8", "linux/arm64\n")] as [(String, String, String?, String)])
   func choosesThePlatformFromAnIndex(_ repo: String, _ arch: String, _ variant: String?, _ want: String) async throws {
-    guard let reg = TestRegistry.load() else { return }
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try ImageStore(root: t.path + "/images", hosts: RegistryHosts(configDir: nil),
@@ -85,8 +86,8 @@ import Testing
     #expect(rec.indexDigest != nil && img.manifestDigest == rec.indexDigest)
   }
 
-  @Test func anIndexWithoutThePlatformIsRefused() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func anIndexWithoutThePlatformIsRefused() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try ImageStore(root: t.path + "/images", hosts: RegistryHosts(configDir: nil), platform: Platform(architecture: "s390x", os: "linux"))
@@ -94,8 +95,8 @@ import Testing
     #expect(s.list().isEmpty)
   }
 
-  @Test func unknownImagesAreNotFound() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func unknownImagesAreNotFound() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try store(t)
@@ -109,8 +110,8 @@ import Testing
   }
 
   /// The final tree of a three-layer image, as a pod sees it through overlayfs, entry by entry.
-  @Test func multiLayerTreeThroughOverlayfs() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func multiLayerTreeThroughOverlayfs() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let img = try await store(t).pull("\(reg.plain)/liftoff-test/layers")
@@ -145,8 +146,8 @@ import Testing
     #expect(stat(merged + "/c/original", &a) == 0 && stat(merged + "/c/hardlink", &b) == 0 && a.st_ino == b.st_ino)
   }
 
-  @Test func tlsRegistryWithCAAndBasicAuth() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func tlsRegistryWithCAAndBasicAuth() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let certs = t.sub("certs.d")
@@ -196,8 +197,8 @@ import Testing
     #expect(img2.layerDirs.count == 2)
   }
 
-  @Test func mirrorFromHostsToml() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func mirrorFromHostsToml() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let certs = t.sub("certs.d")
@@ -226,8 +227,8 @@ import Testing
   /// another's names under a prefix (hack/critest.sh serves registry.k8s.io/… from
   /// <test registry>/v2/critest/registry.k8s.io/…): here upstream/busybox is the test registry's
   /// liftoff-test/busybox.
-  @Test func overridePathMirrorServesUnderAPathPrefix() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func overridePathMirrorServesUnderAPathPrefix() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let certs = t.sub("certs.d")
@@ -276,8 +277,8 @@ import Testing
 
   /// Bearer tokens from the WWW-Authenticate challenge, anonymous and with credentials; blobs come
   /// through a 307 redirect to another host (sent without our Authorization).
-  @Test func bearerTokenAuthAndBlobRedirects() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func bearerTokenAuthAndBlobRedirects() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("bearer")
     defer { t.cleanup() }
     let s = try store(t)
@@ -310,8 +311,8 @@ import Testing
     #expect(RegistryClient.parseChallenge(#"Basic realm="x""#).params["realm"] == "x")
   }
 
-  @Test func concurrentPullsShareOneDownload() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func concurrentPullsShareOneDownload() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("pull")
     defer { t.cleanup() }
     let s = try store(t)

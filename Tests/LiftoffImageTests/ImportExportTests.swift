@@ -1,6 +1,7 @@
 // ACI, oci-layout, oci-archive and docker-archive import; ACI and oci-archive export; round trips.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -78,8 +79,8 @@ import Testing
   }
 
   /// Any image exports to an ACI that imports back to the same tree (and config essentials).
-  @Test func aciRoundTrip() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func aciRoundTrip() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("aci")
     defer { t.cleanup() }
     let s = try store(t)
@@ -98,8 +99,8 @@ import Testing
     }
   }
 
-  @Test func ociArchiveRoundTrip() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func ociArchiveRoundTrip() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("oci")
     defer { t.cleanup() }
     let s = try store(t)
@@ -115,10 +116,10 @@ import Testing
     #expect(try rendered(s2, back.id, t2, "back") == rendered(s, img.id, t, "orig"))
   }
 
-  @Test func importsOCILayoutsFromTheTestImages() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func importsOCILayoutsFromTheTestImages() async throws {
+    let reg = try TestRegistry.load()
     _ = reg
-    let images = ProcessInfo.processInfo.environment["LIFTOFF_TEST_IMAGES"] ?? "/run/liftoff-test/images"
+    let images = TestEnvironment.images
     let t = TempDir("oci")
     defer { t.cleanup() }
     let s = try store(t)

@@ -3,6 +3,7 @@
 import CArchive
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -163,8 +164,8 @@ func xattr(_ path: String, _ name: String) -> String? {
   return String(decoding: buf[0..<n], as: UTF8.self)
 }
 
-/// The test environment written by `hack/test-env.sh start`. In CI (CI set) a missing registry is a
-/// failure; elsewhere the caller skips with the reason printed.
+/// The registries `hack/test-env.sh start` runs (read through `TestEnvironment`). Tests that use them
+/// say `@Test(.needsRegistry)`: skipped without them, except in CI, where `load()` fails the test.
 struct TestRegistry {
   let plain: String
   let mirror: String
@@ -175,22 +176,9 @@ struct TestRegistry {
   /// The bearer-token front (hack/token-registry.py).
   let token: String
 
-  static func load() -> TestRegistry? {
-    var env = ProcessInfo.processInfo.environment
-    if env["LIFTOFF_TEST_REGISTRY"] == nil, let text = try? String(contentsOfFile: "/run/liftoff-test/env", encoding: .utf8) {
-      for line in text.split(separator: "\n") where line.hasPrefix("export ") {
-        let kv = line.dropFirst(7).split(separator: "=", maxSplits: 1)
-        if kv.count == 2 { env[String(kv[0])] = String(kv[1]) }
-      }
-    }
-    guard let plain = env["LIFTOFF_TEST_REGISTRY"] else {
-      if env["CI"] != nil {
-        Issue.record("LIFTOFF_TEST_REGISTRY is not set: run hack/test-env.sh start and source /run/liftoff-test/env")
-      } else {
-        print("skipping: LIFTOFF_TEST_REGISTRY not set (run hack/test-env.sh start)")
-      }
-      return nil
-    }
+  static func load(sourceLocation: SourceLocation = #_sourceLocation) throws -> TestRegistry {
+    let plain = try TestEnvironment.requireRegistry(sourceLocation: sourceLocation)
+    let env = TestEnvironment.variables
     return TestRegistry(
       plain: plain, mirror: env["LIFTOFF_TEST_MIRROR"] ?? "127.0.0.1:5001", tls: env["LIFTOFF_TEST_TLS_REGISTRY"] ?? "127.0.0.1:5443",
       tlsCA: env["LIFTOFF_TEST_TLS_CA"] ?? "/run/liftoff-test/tls/ca.crt", user: env["LIFTOFF_TEST_TLS_USER"] ?? "liftoff",

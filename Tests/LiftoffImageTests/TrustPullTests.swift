@@ -6,6 +6,7 @@
 import Foundation
 import LiftoffCatalog
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -61,7 +62,7 @@ final class TrustFixture: @unchecked Sendable {
   /// Pushes a test image (hack/test-env.sh's layouts) as `<prefix>/<repoTag>`; returns the reference.
   @discardableResult
   func push(_ image: String = "busybox", as repoTag: String) throws -> String {
-    let images = ProcessInfo.processInfo.environment["LIFTOFF_TEST_IMAGES"] ?? "/run/liftoff-test/images"
+    let images = TestEnvironment.images
     let ref = "\(prefix)/\(repoTag)"
     try tool(["/usr/bin/python3", Self.repositoryRoot + "/hack/push-image.py", "\(images)/\(image)", ref])
     return ref
@@ -132,8 +133,8 @@ final class TrustFixture: @unchecked Sendable {
     if !stored { #expect(throws: (any Error).self, sourceLocation: sourceLocation) { try s.resolve(ref) } }
   }
 
-  @Test func withoutAPolicyNothingIsFetchedOrRecorded() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func withoutAPolicyNothingIsFetchedOrRecorded() async throws {
+    let reg = try TestRegistry.load()
     let f = try TrustFixture(reg.plain)
     let ref = try f.push(as: "busybox:unsigned")
     let s = try f.store()
@@ -145,8 +146,8 @@ final class TrustFixture: @unchecked Sendable {
     #expect(!FileManager.default.fileExists(atPath: s.catalog.trustDir))
   }
 
-  @Test func signedImagesArePulledAndTheirVerificationRecorded() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func signedImagesArePulledAndTheirVerificationRecorded() async throws {
+    let reg = try TestRegistry.load()
     let f = try TrustFixture(reg.plain)
     try f.keygen("team")
     try f.keygen("ed", "ed25519")
@@ -179,8 +180,8 @@ final class TrustFixture: @unchecked Sendable {
     _ = try await fresh.pull(byDigest)
   }
 
-  @Test func unsignedOtherKeyOtherDigestOtherRepositoryAndChangedPayloadsAreRefused() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func unsignedOtherKeyOtherDigestOtherRepositoryAndChangedPayloadsAreRefused() async throws {
+    let reg = try TestRegistry.load()
     let f = try TrustFixture(reg.plain)
     try f.keygen("team")
     try f.keygen("other")
@@ -208,8 +209,8 @@ final class TrustFixture: @unchecked Sendable {
     #expect(s.imageRecords().isEmpty)
   }
 
-  @Test func rejectRulesAndCosignIdentities() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func rejectRulesAndCosignIdentities() async throws {
+    let reg = try TestRegistry.load()
     let f = try TrustFixture(reg.plain)
     try f.keygen("team")
     let img = try f.push(as: "busybox:1")
@@ -240,8 +241,8 @@ final class TrustFixture: @unchecked Sendable {
     }
   }
 
-  @Test func aRuleAddedAfterThePullRefusesTheImageAtCreateUntilItIsVerified() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func aRuleAddedAfterThePullRefusesTheImageAtCreateUntilItIsVerified() async throws {
+    let reg = try TestRegistry.load()
     let f = try TrustFixture(reg.plain)
     try f.keygen("team")
     try f.keygen("other")

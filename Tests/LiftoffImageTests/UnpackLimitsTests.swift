@@ -5,6 +5,7 @@
 // On a small tmpfs the free-space reserve stops the bomb before the disk is full.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffImage
@@ -65,8 +66,8 @@ import Testing
     } catch let e as LiftoffError { return e } catch { return LiftoffError(.internal, "\(error)") }
   }
 
-  @Test func gzipBombIsStoppedAtTheByteLimit() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func gzipBombIsStoppedAtTheByteLimit() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let (image, ref) = try push(blobs: [try #require(Self.bomb)], t, reg)
@@ -79,8 +80,8 @@ import Testing
   }
 
   /// The limit is per image: two layers of 48 MiB each with a 64 MiB limit fail in the second.
-  @Test func theByteLimitCountsEveryLayerOfTheImage() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func theByteLimitCountsEveryLayerOfTheImage() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let files = (0..<12).map { TarEntry.zeros(String(format: "f%02d", $0), size: 8 << 20) }
@@ -102,8 +103,8 @@ import Testing
     #expect(FileSystem.size(img.layerDirs[1] + "/f11") == 8 << 20)
   }
 
-  @Test func inodeBombIsStoppedAtTheEntryLimit() async throws {
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.needsRegistry) func inodeBombIsStoppedAtTheEntryLimit() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let (image, ref) = try push([[.dir("d")] + (0..<5000).map { TarEntry.file("d/\($0)", "") }], t, reg)
@@ -116,12 +117,9 @@ import Testing
 
   /// A store on a 256 MiB tmpfs, default limits (64 GiB): the 2 GiB bomb stops when the file system
   /// would keep less than 5 % free, not when it is full.
-  @Test func theDiskReserveStopsABombWhereTheLimitIsAboveTheDisk() async throws {
-    guard geteuid() == 0 else {
-      print("skipping: mounting a tmpfs needs root")
-      return
-    }
-    guard let reg = TestRegistry.load() else { return }
+  @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"), .needsRegistry)
+  func theDiskReserveStopsABombWhereTheLimitIsAboveTheDisk() async throws {
+    let reg = try TestRegistry.load()
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let (image, ref) = try push(blobs: [try #require(Self.bomb)], t, reg)
@@ -142,8 +140,10 @@ import Testing
   }
 
   /// liftoff-image fetch takes the limits as flags.
-  @Test func fetchTakesTheLimitsAsFlags() async throws {
-    guard let reg = TestRegistry.load(), let bin = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"] else { return }
+  @Test(.needsRegistry, .enabled(if: TestEnvironment.binDir != nil, "needs LIFTOFF_BIN_DIR (the directory of the built liftoff-image)"))
+  func fetchTakesTheLimitsAsFlags() async throws {
+    let reg = try TestRegistry.load()
+    let bin = try #require(TestEnvironment.binDir)
     let t = TempDir("bomb")
     defer { t.cleanup() }
     let (image, ref) = try push([[.dir("d")] + (0..<300).map { TarEntry.file("d/\($0)", "") }], t, reg)

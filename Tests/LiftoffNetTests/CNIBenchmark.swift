@@ -4,6 +4,7 @@
 // Asserts nothing about time.
 import LiftoffOS
 import Foundation
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffNet
@@ -11,7 +12,7 @@ import Testing
 @Suite struct CNIBenchmark {
   static let runs = Int(ProcessInfo.processInfo.environment["LIFTOFF_BENCH_CNI_RUNS"] ?? "") ?? 0
 
-  @Test(.enabled(if: runs > 0 && TestSupport.isRoot, "set LIFTOFF_BENCH_CNI_RUNS=N and run as root"))
+  @Test(.enabled(if: runs > 0 && TestEnvironment.isRoot, "set LIFTOFF_BENCH_CNI_RUNS=N and run as root"))
   func addDelPerPod() throws {
     let tag = TestSupport.suffix(6)
     let root = try TestSupport.tempDir("bench")

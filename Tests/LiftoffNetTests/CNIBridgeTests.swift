@@ -3,11 +3,12 @@
 // to 127.0.0.1 and to addresses inside the namespaces the test made; masquerade stays off.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffNet
 
-@Suite(.enabled(if: TestSupport.isRoot && FileManager.default.fileExists(atPath: "/usr/lib/cni/bridge"), "needs root and containernetworking-plugins"))
+@Suite(.enabled(if: TestEnvironment.isRoot && FileManager.default.fileExists(atPath: "/usr/lib/cni/bridge"), "needs root and containernetworking-plugins"))
 struct CNIBridgeTests {
   static let busybox = "/bin/busybox"
   static let nsenter = "/usr/bin/nsenter"

@@ -1,11 +1,12 @@
 // Network namespaces for real (root): created, recognised, refused twice, removed idempotently.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffNet
 
-@Suite(.enabled(if: TestSupport.isRoot, "needs root")) struct NetworkNamespaceTests {
+@Suite(.needsRoot) struct NetworkNamespaceTests {
   @Test func createUseAndRemove() throws {
     let name = "ltns-" + TestSupport.suffix(8)
     let path = try NetworkNamespace.create(name: name)

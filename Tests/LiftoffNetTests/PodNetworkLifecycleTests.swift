@@ -1,11 +1,12 @@
 // attach/detach of a pod with the real plugins: namespace, address, files, and a clean detach (twice).
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @testable import LiftoffNet
 
-@Suite(.enabled(if: TestSupport.isRoot && FileManager.default.fileExists(atPath: "/usr/lib/cni/bridge"), "needs root and containernetworking-plugins"))
+@Suite(.enabled(if: TestEnvironment.isRoot && FileManager.default.fileExists(atPath: "/usr/lib/cni/bridge"), "needs root and containernetworking-plugins"))
 struct PodNetworkLifecycleTests {
   @Test func attachWritesFilesAndDetachCleansUp() throws {
     let tag = TestSupport.suffix(6)

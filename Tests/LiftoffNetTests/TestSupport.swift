@@ -6,8 +6,6 @@ import Testing
 @testable import LiftoffNet
 
 enum TestSupport {
-  static var isRoot: Bool { getuid() == 0 }
-
   /// A short random hex suffix for names that must not collide with parallel runs.
   static func suffix(_ n: Int = 6) -> String {
     String((0..<n).map { _ in "0123456789abcdef".randomElement()! })

@@ -8,7 +8,7 @@ import Testing
 /// Root integration tests of `liftoff app stats` and `liftoff app update` against real apps: the
 /// numbers are checked against the cgroup and /proc files, the limits from the cgroup files and from
 /// inside the app.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct AppResourcesTests {
   func sandbox(_ f: PodFixture) throws -> String {
     let sb = try f.liftoff(["app", "sandbox"])
@@ -204,7 +204,7 @@ struct AppResourcesTests {
 }
 
 /// Root tests of the security settings of an app, observed from inside it.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct AppSecurityTests {
   @Test func localhostSeccompProfileIsEnforced() throws {
     let f = try PodFixture("scloc")

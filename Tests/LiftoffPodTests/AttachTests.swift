@@ -2,6 +2,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// A blocking client of stage1's attach socket (LiftoffCore/AttachProtocol.swift), for tests.
@@ -51,7 +52,7 @@ final class AttachClient {
 }
 
 /// Root integration tests of stage1's attach socket through `liftoff app add --tty/--stdin/--stdin-once`.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct AttachTests {
   func sandbox(_ f: PodFixture) throws -> String {
     let sb = try f.liftoff(["app", "sandbox"])

@@ -10,7 +10,7 @@ import Testing
 /// (io too), pressure stall information, a nested cgroup parent, and the eBPF device filter as the only
 /// device confinement. This test machine is cgroup v1: these run in the VM (hack/vm, profiles v2 and
 /// systemd), and are skipped here.
-@Suite(.enabled(if: isRoot() && Cgroups.host().version == .v2, "needs root and a cgroup v2 host (hack/vm)"))
+@Suite(.enabled(if: TestEnvironment.isRoot && Cgroups.host().version == .v2, "needs root and a cgroup v2 host (hack/vm)"))
 struct CgroupV2Tests {
   func read(_ path: String) -> String {
     ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)

@@ -2,13 +2,14 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// The data directory is root's alone: after a pull and with a pod running, an unprivileged host user
 /// can open none of the pod's manifest (its apps' environment), the unpacked layers (setuid binaries,
 /// device nodes: containerd's CVE-2021-41103) or the blobs; an install that left looser modes is
 /// tightened by the next command.
-@Suite(.enabled(if: isRoot() && ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"] != nil, "needs root and the test registry"))
+@Suite(.needsRoot, .needsRegistry)
 struct DataDirectoryPermissionTests {
   static func mode(_ path: String) -> mode_t {
     var st = stat()
@@ -34,7 +35,8 @@ struct DataDirectoryPermissionTests {
     defer { f.tearDown() }
     // The fixture's base is the host user's to traverse, as /var/lib is.
     chmod(f.base, 0o755)
-    let image = "\(ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     // A pod command first, as on a node where liftoff-cri made the directory before any pull.
     let sb = try f.liftoff(["app", "sandbox"])
     #expect(sb.status == 0, "\(sb.stderr)")
@@ -89,7 +91,8 @@ struct DataDirectoryPermissionTests {
     let f = try PodFixture("permuserns")
     defer { f.tearDown() }
     chmod(f.base, 0o755)
-    let image = "\(ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"]!)/liftoff-test/busybox:latest"
+    let registry = try TestEnvironment.requireRegistry()
+    let image = "\(registry)/liftoff-test/busybox:latest"
     let fetch = try f.liftoff(["fetch", "--no-progress", "docker://\(image)"])
     #expect(fetch.status == 0, "\(fetch.stderr)")
     let h = UInt32(Int.random(in: 40...4000)) * 65536

@@ -2,12 +2,13 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of an app's device confinement on cgroup v2: the eBPF program on its group
 /// in the cgroup2 hierarchy (here the hybrid one at /sys/fs/cgroup/unified, beside v1's `devices`
 /// group, which the test widens to show the program holds by itself).
-@Suite(.enabled(if: isRoot() && Cgroups.host().unifiedDirectory(pod: "x") != nil, "needs root and a cgroup2 hierarchy"))
+@Suite(.enabled(if: TestEnvironment.isRoot && Cgroups.host().unifiedDirectory(pod: "x") != nil, "needs root and a cgroup2 hierarchy"))
 struct DeviceConfinementTests {
   func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 

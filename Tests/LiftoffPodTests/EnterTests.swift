@@ -2,11 +2,12 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of `liftoff enter` (the path CRI exec takes): the entered command runs
 /// with the app's confinement, checked from /proc/self inside the pod against the app itself.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct EnterTests {
   /// `Field:\tvalue` lines of a /proc status text, for the given fields.
   static func fields(_ text: String, _ names: [String]) -> [String: String] {

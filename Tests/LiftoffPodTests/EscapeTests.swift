@@ -5,9 +5,10 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct PodEscapeTests {
   /// A host directory with a secret file, outside every rootfs.
   func hostSecret(_ f: PodFixture) throws -> (dir: String, file: String, text: String) {

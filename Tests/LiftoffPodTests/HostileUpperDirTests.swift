@@ -2,12 +2,13 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// A container writes symlinks to host paths (and an unreadable directory) into its rootfs, so into
 /// its overlay upper dir on the host; `liftoff rm` and `liftoff gc` remove the pod and leave the
 /// targets — their files, contents and modes — as they were.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct HostileUpperDirTests {
   @Test func rmAndGCLeaveTheTargetsOfAContainersSymlinksAlone() throws {
     let f = try PodFixture("hostile")

@@ -2,10 +2,11 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of mutable pods (`liftoff app …`), the path the CRI service drives.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct MutablePodTests {
   @Test func sandboxAppsLogsStopAndRemove() throws {
     let f = try PodFixture("mutable")

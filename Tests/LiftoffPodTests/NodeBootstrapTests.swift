@@ -5,11 +5,11 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct NodeBootstrapTests {
-  @Test func uuidFileAndWaitReady() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func uuidFileAndWaitReady() throws {
     let f = try PodFixture("uuidfile")
     defer { f.tearDown() }
     let uuidFile = f.base + "/pod.uuid"
@@ -42,8 +42,7 @@ import Testing
     #expect(try f.list().isEmpty)
   }
 
-  @Test func prepareSavesTheUUIDAndBadUUIDFilesAreRefused() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func prepareSavesTheUUIDAndBadUUIDFilesAreRefused() throws {
     let f = try PodFixture("uuidfile-prep")
     defer { f.tearDown() }
     let uuidFile = f.base + "/prepared.uuid"
@@ -78,12 +77,8 @@ import Testing
 
   /// `run` fetches an image that is not in the store (rkt's --pull-policy new); never refuses; a
   /// failed fetch is an error naming the image; update fetches an image that is already there.
-  @Test func runFetchesAMissingImage() throws {
-    guard isRoot() else { return }
-    guard let reg = ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"] else {
-      if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("LIFTOFF_TEST_REGISTRY is not set") }
-      return
-    }
+  @Test(.needsRoot, .needsRegistry) func runFetchesAMissingImage() throws {
+    let reg = try TestEnvironment.requireRegistry()
     let f = try PodFixture("fetch")
     defer { f.tearDown() }
     let image = "\(reg)/liftoff-test/busybox"

@@ -53,8 +53,7 @@ import Testing
     return out
   }
 
-  @Test func oneAppStatusPassesMainPIDDoesNotAndReadyFollows() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func oneAppStatusPassesMainPIDDoesNotAndReadyFollows() throws {
     let f = try PodFixture("notify")
     defer { f.tearDown() }
     let (fd, path) = try Self.setUp(f)
@@ -70,8 +69,7 @@ import Testing
     #expect(Self.messages(fd, within: 1) == ["STATUS=warming up", "READY=1"])
   }
 
-  @Test func readyOnlyOnceEveryAppSaidIt() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func readyOnlyOnceEveryAppSaidIt() throws {
     let f = try PodFixture("notify-two")
     defer { f.tearDown() }
     let (fd, path) = try Self.setUp(f)
@@ -86,8 +84,7 @@ import Testing
     #expect(Self.messages(fd, within: 1) == ["STATUS=b up\nREADY=1"])
   }
 
-  @Test func withoutNotifySocketTheAppHasNone() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func withoutNotifySocketTheAppHasNone() throws {
     let f = try PodFixture("notify-none")
     defer { f.tearDown() }
     let r = try f.liftoff(["run", f.rootfs, "--exec", "/bin/sh", "--", "-c", "echo \"sock=$NOTIFY_SOCKET\"; [ -e /run/notify ] && echo dir; true"])
@@ -98,7 +95,7 @@ import Testing
   /// Under a real systemd (the VM's profile `systemd`; skipped elsewhere): a `Type=notify` unit whose
   /// ExecStart is `liftoff run` becomes active only when the app says READY=1 (stage1 is the main PID,
   /// NotifyAccess=main), with the app's STATUS as the unit's StatusText.
-  @Test(.enabled(if: getuid() == 0 && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
+  @Test(.enabled(if: TestEnvironment.isRoot && Cgroups.systemdIsRunning, "needs root and systemd as PID 1"))
   func aTypeNotifyUnitIsActiveOnceTheAppIsReady() throws {
     let f = try PodFixture("notify-unit")
     defer { f.tearDown() }

@@ -2,6 +2,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// A private Liftoff data dir and a busybox rootfs (Debian's busybox-static, applet symlinks,
@@ -14,16 +15,7 @@ final class PodFixture: @unchecked Sendable {
 
   /// LIFTOFF_BIN_DIR (hack/test.sh sets it; pointing it at another build runs these tests against that
   /// build's binaries), else the directory of the test bundle, which `swift build` shares.
-  static let buildDir: String = {
-    if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir }
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = (exe as NSString).deletingLastPathComponent
-    // swift-testing may run from inside the .xctest bundle directory.
-    while !FileManager.default.fileExists(atPath: dir + "/liftoff"), dir != "/" {
-      dir = (dir as NSString).deletingLastPathComponent
-    }
-    return dir
-  }()
+  static let buildDir = TestEnvironment.builtBinaries(containing: "liftoff")
 
   static var liftoff: String { buildDir + "/liftoff" }
 
@@ -158,8 +150,6 @@ final class PodFixture: @unchecked Sendable {
     return out
   }
 }
-
-func isRoot() -> Bool { getuid() == 0 }
 
 /// Polls `cond` every 50 ms until it holds; throws naming `what` after `timeout` seconds.
 func waitFor(_ what: String, timeout: Double = 15, _ cond: () throws -> Bool) throws {

@@ -2,11 +2,12 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests: real pods through the built `liftoff` and `liftoff-stage1`, checked
 /// from inside the app.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct PodIsolationTests {
   @Test func defaultIsolationFromInside() throws {
     let f = try PodFixture("iso")

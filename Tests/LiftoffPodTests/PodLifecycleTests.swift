@@ -3,11 +3,12 @@ import LiftoffCore
 import LiftoffNet
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of the pod lifecycle: exit status, signals, OOM, several apps, stop,
 /// rm, gc, and crashes of stage0 and stage1 at various points.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct PodLifecycleTests {
   @Test func exitCodesPropagate() throws {
     let f = try PodFixture("exit")
@@ -153,7 +154,7 @@ struct PodLifecycleTests {
 }
 
 /// Crash safety: stage0 and stage1 killed with SIGKILL at various points, then `liftoff gc`.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct PodCrashTests {
   @Test func sigkillOfStage1ThenGCLeavesNothing() throws {
     let f = try PodFixture("crash1")

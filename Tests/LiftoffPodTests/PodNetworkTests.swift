@@ -5,6 +5,7 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// A private CNI network (bridge + host-local + portmap) and a pod fixture whose busybox has the
@@ -176,7 +177,7 @@ final class NetworkFixture: @unchecked Sendable {
   }
 }
 
-@Suite(.serialized, .enabled(if: isRoot(), "needs root"))
+@Suite(.serialized, .needsRoot)
 struct PodNetworkTests {
   func waitForIP(_ f: NetworkFixture, timeout: Double = 20) throws -> (id: String, ip: String) {
     let id = try f.pod.waitForRunningPod(timeout: timeout)

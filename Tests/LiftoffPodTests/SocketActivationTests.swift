@@ -6,6 +6,7 @@
 import Foundation
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct SocketActivationTests {
@@ -37,8 +38,7 @@ import Testing
 
   static let probe = #"echo "fds=$LISTEN_FDS pid=$LISTEN_PID self=$$ names=$LISTEN_FDNAMES"; readlink /proc/$$/fd/3; [ -e /proc/$$/fd/4 ] && echo leak4; true"#
 
-  @Test func appGetsThePassedSocket() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func appGetsThePassedSocket() throws {
     let f = try PodFixture("socket-activation")
     defer { f.tearDown() }
     let (sock, inode) = try Self.listener()
@@ -50,8 +50,7 @@ import Testing
     #expect(!out.contains("leak4"), "\(out)")
   }
 
-  @Test func variablesForAnotherProcessAreIgnoredAndTwoAppsRefused() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func variablesForAnotherProcessAreIgnoredAndTwoAppsRefused() throws {
     let f = try PodFixture("socket-activation-no")
     defer { f.tearDown() }
     let (sock, _) = try Self.listener()

@@ -7,11 +7,11 @@
 import Foundation
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct Stage1UpgradeTests {
-  @Test func anAppNeedingMoreThanTheRunningStage1IsRefused() throws {
-    guard isRoot() else { return }
+  @Test(.needsRoot) func anAppNeedingMoreThanTheRunningStage1IsRefused() throws {
     let f = try PodFixture("upgrade")
     defer { f.tearDown() }
     let sb = try f.liftoff(["app", "sandbox"])

@@ -3,6 +3,7 @@
 // hack/sigstore-sign.py. The trust directory is the test's own (`--trust-dir`), never /etc/liftoff/trust.
 import Foundation
 import LiftoffCore
+import LiftoffTestSupport
 import Testing
 
 @Suite(.serialized) struct TrustCommandTests {
@@ -11,17 +12,6 @@ import Testing
     for _ in 0..<3 { url.deleteLastPathComponent() }
     return url.path
   }()
-
-  static func registry() -> String? {
-    if let r = ProcessInfo.processInfo.environment["LIFTOFF_TEST_REGISTRY"] { return r }
-    if let text = try? String(contentsOfFile: "/run/liftoff-test/env", encoding: .utf8),
-      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("export LIFTOFF_TEST_REGISTRY=") })
-    {
-      return String(line.split(separator: "=", maxSplits: 1)[1])
-    }
-    if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("LIFTOFF_TEST_REGISTRY is not set: run hack/test-env.sh start") }
-    return nil
-  }
 
   @discardableResult
   static func tool(_ argv: [String]) throws -> String {
@@ -38,8 +28,8 @@ import Testing
     return String(decoding: o, as: UTF8.self)
   }
 
-  @Test func trustCommandsWriteThePolicyThatFetchAndRunEnforce() throws {
-    guard isRoot(), let registry = Self.registry() else { return }
+  @Test(.needsRoot, .needsRegistry) func trustCommandsWriteThePolicyThatFetchAndRunEnforce() throws {
+    let registry = try TestEnvironment.requireRegistry()
     let f = try PodFixture("trust")
     defer { f.tearDown() }
     let trust = f.base + "/trust"
@@ -51,7 +41,7 @@ import Testing
       try Self.tool(["/usr/bin/python3", sign, "keygen", "--type", type, "--passphrase-file", keys + "/pass", "\(keys)/\(name)"])
     }
     let prefix = "\(registry)/liftoff-trust-cli-\(String(format: "%08x", UInt32.random(in: 0...UInt32.max)))"
-    let images = ProcessInfo.processInfo.environment["LIFTOFF_TEST_IMAGES"] ?? "/run/liftoff-test/images"
+    let images = TestEnvironment.images
     // Signatures attach to a manifest digest in a repository: each case gets an image of its own.
     let early = "\(prefix)/docker:early", signed = "\(prefix)/busybox:signed", unsigned = "\(prefix)/web:unsigned"
     for (image, ref) in [("docker", early), ("busybox", signed), ("web", unsigned)] {

@@ -2,11 +2,12 @@ import Foundation
 import LiftoffCore
 import LiftoffOS
 import LiftoffPod
+import LiftoffTestSupport
 import Testing
 
 /// Root integration tests of user-namespaced pods (`--userns-uid-map/--userns-gid-map`) and idmapped
 /// volumes, through the `liftoff` binary: what the app sees inside, what the host sees of it.
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct UserNamespaceTests {
   /// A host ID base of the kind kubelet picks (N·65536), random so that parallel runs differ.
   static func hostBase() -> UInt32 { UInt32(Int.random(in: 40...4000)) * 65536 }

@@ -4,9 +4,10 @@
 import Foundation
 import LiftoffCore
 import LiftoffOS
+import LiftoffTestSupport
 import Testing
 
-@Suite(.enabled(if: isRoot(), "needs root"))
+@Suite(.needsRoot)
 struct VolumePropagationTests {
   @Test func rsharedAndRslaveVolumesPropagateAndPrivateHostMountsAreRefused() throws {
     let f = try PodFixture("propagation")
