@@ -13,8 +13,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH=/opt/swift/usr/bin:$PATH
-# The previous release: the last commit CI passed on before the formats changed last (bump it with
-# each release; FormatFixtureTests keeps the older formats).
+# The previous release: main as it landed before this test was written (CI passed on it). Move it
+# forward when a release changes pod.json, state.json or the stage1 protocol; FormatFixtureTests keeps
+# the older formats.
 FROM=${LIFTOFF_UPGRADE_FROM:-c4641ac}
 NEW=${1:-$(swift build --show-bin-path)}
 [[ $(id -u) -eq 0 ]] || { echo "upgrade-test: run as root" >&2; exit 1; }
