@@ -14,6 +14,7 @@
 // pod gets a resolv.conf from the DNS config (a host-network pod: the host's file when it is empty).
 import GRPCCore
 import LiftoffCore
+import LiftoffNet
 import LiftoffPod
 import LiftoffOS
 
@@ -175,11 +176,15 @@ extension RuntimeService {
       case .UNRECOGNIZED(let n):
         throw LiftoffError.invalidArgument("config.port_mappings[\(i)].protocol \(n) is not TCP, UDP or SCTP")
       }
-      let hostIP = mapping.hostIp.contains(":") ? "[\(mapping.hostIp)]" : mapping.hostIp
-      r.portMappings.append("\(hostIP):\(mapping.hostPort):\(mapping.containerPort)/\(proto)")
+      let m = PodNetworkRequest.PortMapping(
+        hostPort: Int(mapping.hostPort), containerPort: Int(mapping.containerPort), proto: proto, hostIP: mapping.hostIp)
+      try m.check("config.port_mappings[\(i)]")
+      r.portMappings.append(m)
     }
     let meta = config.metadata
-    r.cniArgs += ["K8S_POD_NAMESPACE=\(meta.namespace)", "K8S_POD_NAME=\(meta.name)", "K8S_POD_UID=\(meta.uid)"]
+    r.cniArgs["K8S_POD_NAMESPACE"] = meta.namespace
+    r.cniArgs["K8S_POD_NAME"] = meta.name
+    r.cniArgs["K8S_POD_UID"] = meta.uid
   }
 
   /// The sandbox's cgroup parent as a cgroupfs path: with the cgroupfs driver a path of names

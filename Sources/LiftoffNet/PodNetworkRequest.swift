@@ -56,6 +56,23 @@ public struct PodNetworkRequest: Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
       case hostPort, containerPort, proto = "protocol", hostIP
     }
+
+    /// Refuses a port outside 1–65535, a protocol other than tcp/udp/sctp, and a host address that is
+    /// neither empty nor an IP address, naming `field`.
+    public func check(_ field: String) throws(LiftoffError) {
+      guard (1...65535).contains(hostPort), (1...65535).contains(containerPort) else {
+        throw .invalidArgument("\(field) \(hostPort):\(containerPort) needs ports between 1 and 65535")
+      }
+      guard ["tcp", "udp", "sctp"].contains(proto) else {
+        throw .invalidArgument("\(field): protocol \"\(proto)\" must be tcp, udp or sctp")
+      }
+      if !hostIP.isEmpty {
+        var a4 = in_addr(), a6 = in6_addr()
+        guard inet_pton(AF_INET, hostIP, &a4) == 1 || inet_pton(AF_INET6, hostIP, &a6) == 1 else {
+          throw .invalidArgument("\(field): host ip \"\(hostIP)\" is not an ip address")
+        }
+      }
+    }
   }
 
   /// Traffic shaping (`bandwidth` capability), rates in bits per second, bursts in bits.
@@ -98,15 +115,7 @@ public struct PodNetworkRequest: Sendable, Equatable {
         throw LiftoffError.invalidArgument("pod network: cni arg \"\(a)\" must be KEY=VALUE without ';'")
       }
     }
-    for m in portMappings {
-      guard (1...65535).contains(m.hostPort), (1...65535).contains(m.containerPort) else {
-        throw LiftoffError.invalidArgument(
-          "pod network: port mapping \(m.hostPort):\(m.containerPort) needs ports between 1 and 65535")
-      }
-      guard ["tcp", "udp", "sctp"].contains(m.proto) else {
-        throw LiftoffError.invalidArgument("pod network: port mapping protocol \"\(m.proto)\" must be tcp, udp or sctp")
-      }
-    }
+    for m in portMappings { try m.check("pod network: port mapping") }
   }
 
   /// CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=…;K8S_POD_NAME=…;K8S_POD_INFRA_CONTAINER_ID=…;K8S_POD_UID=…`.

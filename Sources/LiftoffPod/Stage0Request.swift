@@ -14,6 +14,7 @@
 // format's level (Stage0Request.level); a request above this build's level is refused, a missing
 // one is level 1.
 import LiftoffCore
+import LiftoffNet
 
 public enum Stage0Request: Sendable, Equatable {
   /// `app sandbox`: an empty mutable pod. Answer: `{"id": POD}`.
@@ -31,7 +32,9 @@ public enum Stage0Request: Sendable, Equatable {
   /// `rm`: pods.
   case removePods(ids: [String])
 
-  public static let level = 1
+  /// 2: `app sandbox`'s ports and CNI_ARGS are typed (`portMappings` objects, `cniArgs` a map), not
+  /// flag strings.
+  public static let level = 2
 
   /// The command line words of the verb (`app add`, `stop`): what `--spec-file` follows.
   public var verb: String {
@@ -141,17 +144,17 @@ public enum Stage0Answer: Sendable, Equatable {
 
 /// `app sandbox`'s request: the pod-level settings of `liftoff app sandbox`'s flags.
 public struct SandboxRequest: Sendable, Equatable {
-  /// `default`, `host`, `none` or `NAME[:K=V;…]`.
+  /// `none`, `host`, `default` (the node's CNI network) or a CNI network's name (CNI_ARGS go in
+  /// `cniArgs`, not after a `:` as on `--net`).
   public var net = "none"
-  /// `--port NAME:HOSTPORT|HOSTPORT:CONTAINERPORT[/PROTO]`.
-  public var ports: [String] = []
-  /// `--port-mapping HOSTIP:HOSTPORT:CONTAINERPORT[/PROTO]` (an IPv6 HOSTIP in brackets).
-  public var portMappings: [String] = []
+  /// Host ports (CNI `portMappings`; needs a CNI network), checked by `sandbox`: ports in 1–65535,
+  /// tcp/udp/sctp, an IP address or empty (all) as the host address.
+  public var portMappings: [PodNetworkRequest.PortMapping] = []
   public var dns: [String] = []
   public var dnsSearch: [String] = []
   public var dnsOptions: [String] = []
-  /// CNI_ARGS `KEY=VALUE`.
-  public var cniArgs: [String] = []
+  /// CNI_ARGS (needs a CNI network); K8S_POD_NAMESPACE, K8S_POD_NAME and K8S_POD_UID name the pod.
+  public var cniArgs: [String: String] = [:]
   public var hostname: String?
   /// `default` or `fly`.
   public var stage1 = "default"
@@ -172,12 +175,11 @@ public struct SandboxRequest: Sendable, Equatable {
   public var json: JSON {
     var m: [(String, JSON?)] = []
     m.append(("net", .string(net)))
-    m.append(("ports", .list(ports)))
-    m.append(("portMappings", .list(portMappings)))
+    m.append(("portMappings", portMappings.isEmpty ? nil : .array(portMappings.map(\.json))))
     m.append(("dns", .list(dns)))
     m.append(("dnsSearch", .list(dnsSearch)))
     m.append(("dnsOptions", .list(dnsOptions)))
-    m.append(("cniArgs", .list(cniArgs)))
+    m.append(("cniArgs", .dict(cniArgs)))
     m.append(("hostname", .str(hostname)))
     m.append(("stage1", .string(stage1)))
     m.append(("stopTimeoutSeconds", .int(stopTimeoutSeconds)))
@@ -193,12 +195,13 @@ public struct SandboxRequest: Sendable, Equatable {
 
   public init(_ r: inout JSONObjectReader) throws(LiftoffError) {
     net = try r.string("net", default: net)
-    ports = try r.strings("ports")
-    portMappings = try r.strings("portMappings")
+    portMappings = try r.objects("portMappings") { (m: inout JSONObjectReader) throws(LiftoffError) in
+      try PodNetworkRequest.PortMapping(&m)
+    }
     dns = try r.strings("dns")
     dnsSearch = try r.strings("dnsSearch")
     dnsOptions = try r.strings("dnsOptions")
-    cniArgs = try r.strings("cniArgs")
+    cniArgs = try r.stringMap("cniArgs")
     hostname = try r.optString("hostname")
     stage1 = try r.string("stage1", default: stage1)
     stopTimeoutSeconds = try r.int("stopTimeoutSeconds", default: stopTimeoutSeconds)
@@ -425,4 +428,21 @@ extension AppResources {
     "memoryBytes", "cpuMillis", "pidsMax", "cpuShares", "cpuPeriodUs", "cpuQuotaUs", "memorySwapBytes", "cpusetCpus", "cpusetMems",
     "hugepageLimits", "unified",
   ]
+}
+
+extension PodNetworkRequest.PortMapping {
+  var json: JSON {
+    .obj([
+      ("hostIP", hostIP.isEmpty ? nil : .string(hostIP)), ("hostPort", .int(hostPort)), ("containerPort", .int(containerPort)),
+      ("protocol", .string(proto)),
+    ])
+  }
+
+  init(_ r: inout JSONObjectReader) throws(LiftoffError) {
+    guard let host = try r.optInt("hostPort") else { throw .invalidArgument("\(r.at("hostPort")): missing") }
+    guard let container = try r.optInt("containerPort") else { throw .invalidArgument("\(r.at("containerPort")): missing") }
+    self.init(
+      hostPort: host, containerPort: container, proto: try r.string("protocol", default: "tcp"),
+      hostIP: try r.string("hostIP", default: ""))
+  }
 }

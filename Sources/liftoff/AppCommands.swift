@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import LiftoffCLI
 import LiftoffCore
+import LiftoffNet
 import LiftoffPod
 
 struct AppCommand: ParsableCommand {
@@ -45,13 +46,20 @@ struct AppSandboxCommand: ParsableCommand {
 
   func run() throws {
     var r = SandboxRequest()
-    r.net = net
-    r.ports = port
-    r.portMappings = portMapping
+    // The flags' grammar ends here: `--net NAME:K=V;…`, `--cni-arg`, `--port` and `--port-mapping` as
+    // the request's typed fields.
+    let netParts = net.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    r.net = netParts[0]
+    let netArgs = netParts.count > 1 ? netParts[1].split(separator: ";").map { ("--net=\(net)", String($0)) } : []
+    for (flag, a) in netArgs + cniArg.map({ ("--cni-arg \($0)", $0) }) {
+      let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("\(flag): cni arg \"\(a)\" must be KEY=VALUE") }
+      r.cniArgs[kv[0]] = kv[1]
+    }
+    r.portMappings = try port.map { try PodFlags.parsePort($0, apps: []) } + portMapping.map { try PodFlags.parsePortMapping($0) }
     r.dns = dns
     r.dnsSearch = dnsSearch
     r.dnsOptions = dnsOpt
-    r.cniArgs = cniArg
     r.hostname = hostname
     r.stage1 = stage1
     r.stopTimeoutSeconds = stopTimeout
@@ -67,10 +75,24 @@ struct AppSandboxCommand: ParsableCommand {
 
   /// Starts the pod; returns its ID once it is ready.
   static func sandbox(_ global: Globals, _ r: SandboxRequest) throws -> String {
+    guard !r.net.isEmpty, !r.net.contains(":") else {
+      throw LiftoffError.invalidArgument("net \"\(r.net)\": expected none, host, default or a network's name (CNI_ARGS go in cniArgs)")
+    }
     let flags = PodFlags(
-      net: r.net, port: r.ports, portMapping: r.portMappings, dns: r.dns, dnsSearch: r.dnsSearch, dnsOpt: r.dnsOptions,
-      cniArg: r.cniArgs, hostname: r.hostname, stage1: r.stage1, stopTimeout: r.stopTimeoutSeconds)
+      net: r.net, dns: r.dns, dnsSearch: r.dnsSearch, dnsOpt: r.dnsOptions, hostname: r.hostname, stage1: r.stage1,
+      stopTimeout: r.stopTimeoutSeconds)
     var options = try flags.podOptions(allowNoApps: true, global: global)
+    if !(r.portMappings.isEmpty && r.cniArgs.isEmpty) {
+      guard options.network == .netns, var plan = options.networkPlan else {
+        throw LiftoffError.invalidArgument("port mappings and CNI_ARGS need a cni network (net default or a name), not net \(r.net)")
+      }
+      for (i, m) in r.portMappings.enumerated() {
+        try m.check("portMappings[\(i)]")
+        plan.portMappings.append(m)
+      }
+      for (k, v) in r.cniArgs.sorted(by: { $0.key < $1.key }) { try PodFlags.addCNIArg(k, v, to: &plan, field: "cniArgs.\(k)") }
+      options.networkPlan = plan
+    }
     options.annotations = r.annotations
     options.labels = r.labels
     if let u = r.userNamespace {

@@ -183,14 +183,7 @@ extension PodFlagValues {
     for a in cniArg {
       let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--cni-arg \(a): expected KEY=VALUE") }
-      switch kv[0] {
-      case "K8S_POD_NAMESPACE": plan.podNamespace = kv[1]
-      case "K8S_POD_NAME": plan.podName = kv[1]
-      case "K8S_POD_UID": plan.podUID = kv[1]
-      case "IgnoreUnknown", "K8S_POD_INFRA_CONTAINER_ID":
-        throw LiftoffError.invalidArgument("--cni-arg \(a): liftoff sets \(kv[0]) itself")
-      default: plan.extraArgs.append(a)
-      }
+      try Self.addCNIArg(kv[0], kv[1], to: &plan, field: "--cni-arg \(a)")
     }
     for p in port { plan.portMappings.append(try Self.parsePort(p, apps: apps)) }
     for p in portMapping { plan.portMappings.append(try Self.parsePortMapping(p)) }
@@ -198,6 +191,18 @@ extension PodFlagValues {
       plan.dns = DNSConfig(servers: dns, searches: dnsSearch, options: dnsOpt)
     }
     return plan
+  }
+
+  /// One CNI_ARGS pair: the pod's identity into its own fields, the rest as extra args.
+  static func addCNIArg(_ key: String, _ value: String, to plan: inout PodNetworkPlan, field: String) throws {
+    switch key {
+    case "K8S_POD_NAMESPACE": plan.podNamespace = value
+    case "K8S_POD_NAME": plan.podName = value
+    case "K8S_POD_UID": plan.podUID = value
+    case "IgnoreUnknown", "K8S_POD_INFRA_CONTAINER_ID":
+      throw LiftoffError.invalidArgument("\(field): liftoff sets \(key) itself")
+    default: plan.extraArgs.append("\(key)=\(value)")
+    }
   }
 
   /// `CONTAINERPORT[/PROTO]`
@@ -252,15 +257,11 @@ extension PodFlagValues {
     let hostPart = f.removeLast()
     var hostIP = f.joined(separator: ":")
     if hostIP.hasPrefix("[") && hostIP.hasSuffix("]") { hostIP = String(hostIP.dropFirst().dropLast()) }
-    if !hostIP.isEmpty {
-      var a4 = in_addr(), a6 = in6_addr()
-      guard inet_pton(AF_INET, hostIP, &a4) == 1 || inet_pton(AF_INET6, hostIP, &a6) == 1 else {
-        throw LiftoffError.invalidArgument("\(flag): host ip \"\(hostIP)\" is not an ip address")
-      }
-    }
     let host = try parseHostPort(hostPart, flag: flag)
     let (ctr, proto) = try parseContainerPort(ctrPart, flag: flag)
-    return .init(hostPort: host, containerPort: ctr, proto: proto, hostIP: hostIP)
+    let mapping = PodNetworkRequest.PortMapping(hostPort: host, containerPort: ctr, proto: proto, hostIP: hostIP)
+    try mapping.check(flag)
+    return mapping
   }
 }
 

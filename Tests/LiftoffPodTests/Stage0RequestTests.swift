@@ -62,12 +62,11 @@ import Testing
   static var requests: [Stage0Request] {
     var s = SandboxRequest()
     s.net = "default"
-    s.portMappings = ["[::1]:8080:80/tcp"]
-    s.ports = ["80-tcp:8080"]
+    s.portMappings = [.init(hostPort: 8080, containerPort: 80, proto: "udp", hostIP: "::1"), .init(hostPort: 1, containerPort: 2)]
     s.dns = ["10.0.0.10"]
     s.dnsSearch = ["svc.cluster.local"]
     s.dnsOptions = ["ndots:5"]
-    s.cniArgs = ["K8S_POD_NAME=web"]
+    s.cniArgs = ["K8S_POD_NAME": "web", "X": "a=b"]
     s.hostname = "web"
     s.stage1 = "fly"
     s.stopTimeoutSeconds = 3
@@ -117,6 +116,10 @@ import Testing
       (#"{"v":1,"op":"app add","pod":"p","app":{"image":"x","supplementaryGroups":[-1]}}"#, "app.supplementaryGroups[0]"),
       (#"{"v":1,"op":"app sandbox","sandbox":{"stopTimeoutSeconds":"3"}}"#, "sandbox.stopTimeoutSeconds: expected an integer"),
       (#"{"v":1,"op":"app stop","pod":"p"}"#, "app: missing"),
+      (#"{"v":2,"op":"app sandbox","sandbox":{"portMappings":["1:2:3/tcp"]}}"#, "sandbox.portMappings[0]: expected an object"),
+      (#"{"v":2,"op":"app sandbox","sandbox":{"portMappings":[{"hostPort":1}]}}"#, "sandbox.portMappings[0].containerPort: missing"),
+      (#"{"v":2,"op":"app sandbox","sandbox":{"portMappings":[{"hostPort":1,"containerPort":2,"proto":"tcp"}]}}"#, "sandbox.portMappings[0].proto: unknown key"),
+      (#"{"v":2,"op":"app sandbox","sandbox":{"cniArgs":["A=1"]}}"#, "sandbox.cniArgs: expected an object"),
       (#"{"v":1,"op":"app dance"}"#, "unknown verb"),
       (#"{"v":9,"op":"rm","pods":["p"]}"#, "newer"),
       (#"[1]"#, "expected an object"),
