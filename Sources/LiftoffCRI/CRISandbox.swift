@@ -99,12 +99,12 @@ extension CRIRuntime {
 
   var stage0: Stage0 {
     Stage0(
-      liftoff: liftoffPath, dir: config.dir,
-      globals: [
-        "--cni-conf-dir", config.cniConfDir, "--cni-bin-dir", config.cniBinDir,
-        "--cni-default-network", config.cniDefaultNetwork ? "true" : "false",
-        "--registry-config-dir", config.registryConfigDir, "--trust-dir", config.trustDir,
-      ], metrics: prometheus)
+      liftoff: liftoffPath,
+      settings: Stage0Settings(
+        dir: config.dir, cniConfDir: config.cniConfDir,
+        cniBinDirs: config.cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty },
+        cniDefaultNetwork: config.cniDefaultNetwork, trustDir: config.trustDir),
+      metrics: prometheus)
   }
 
   /// Every CRI sandbox (pods that `liftoff app sandbox` made for the CRI), in creation order: from the

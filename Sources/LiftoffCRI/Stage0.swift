@@ -13,25 +13,24 @@ import LiftoffPod
 
 struct Stage0: Sendable {
   let liftoff: String
-  let dir: String
-  /// Global flags every invocation gets (the CRI service's CNI and registry settings).
-  var globals: [String] = []
+  /// The node settings every request carries (the CRI service's data dir, CNI and trust settings).
+  var settings = Stage0Settings()
   /// Where the CNI plugin timings `liftoff` reports on its stderr go (CNIPluginRun.swift).
   var metrics: PrometheusMetrics?
   /// Each stream keeps at most this much (as CRI-O's 16 MiB exec output limit).
   static let outputLimit = 16 << 20
 
-  /// Runs `liftoff --dir <dir> VERB --spec-file -` with the request on its stdin; returns the answer's
+  /// Runs `liftoff VERB --spec-file -` with the request and its settings on its stdin; returns the answer's
   /// result, or throws the LiftoffError liftoff answered (its code kept). A `liftoff` that answers no
   /// JSON (it crashed, or was killed at `timeout`) is an internal error carrying its stderr.
   @discardableResult
   func run(_ request: Stage0Request, timeout: Double = 120) async throws -> JSON {
     var child = Subprocess(
       executable: liftoff,
-      argv: [liftoff, "--dir", dir] + globals + request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"],
+      argv: [liftoff] + request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"],
       env: ProcessInfo.processInfo.environment.merging([CNIPluginRun.environmentVariable: "stderr"]) { $1 }
         .map { "\($0.key)=\($0.value)" })
-    child.stdin = .bytes(Array(request.json.serialized().utf8))
+    child.stdin = .bytes(Array(request.json(settings: settings).serialized().utf8))
     child.stdout = .capture(limit: Self.outputLimit)
     child.stderr = .capture(limit: Self.outputLimit)
     child.timeoutSignal = SIGTERM

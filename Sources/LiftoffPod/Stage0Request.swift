@@ -53,8 +53,11 @@ public enum Stage0Request: Sendable, Equatable {
 
   public static let verbs = ["app sandbox", "app add", "app start", "app stop", "app rm", "app update", "app reopen-log", "stop", "rm"]
 
-  public var json: JSON {
-    let head: [(String, JSON?)] = [("v", .int(Self.level)), ("op", .string(verb))]
+  public var json: JSON { json(settings: nil) }
+
+  /// The request with the node settings it runs with (what `liftoff`'s global flags give otherwise).
+  public func json(settings: Stage0Settings?) -> JSON {
+    let head: [(String, JSON?)] = [("v", .int(Self.level)), ("op", .string(verb)), ("settings", settings?.json)]
     switch self {
     case .sandbox(let s): return .obj(head + [("sandbox", s.json)])
     case .add(let pod, let app): return .obj(head + [("pod", .string(pod)), ("app", app.json)])
@@ -71,7 +74,26 @@ public enum Stage0Request: Sendable, Equatable {
   }
 
   public init(json j: JSON) throws(LiftoffError) {
+    let (request, settings) = try Self.read(j)
+    guard settings == nil else { throw .invalidArgument("settings: not expected here") }
+    self = request
+  }
+
+  /// A request and the node settings it carries (nil when it has none).
+  public static func read(_ j: JSON) throws(LiftoffError) -> (Stage0Request, Stage0Settings?) {
     var r = try JSONObjectReader(j, path: "")
+    let request = try Stage0Request(&r)
+    var settings: Stage0Settings?
+    if var s = try r.optObject("settings") {
+      settings = try Stage0Settings(&s)
+      try s.finish()
+    }
+    try r.finish()
+    return (request, settings)
+  }
+
+  /// The level and the verb's fields (the caller finishes `r`).
+  init(_ r: inout JSONObjectReader) throws(LiftoffError) {
     let level = try r.optInt64("v") ?? 1
     guard level <= Int64(Self.level) else {
       throw .init(.failedPrecondition, "v: request level \(level) is newer than this liftoff's (\(Self.level))")
@@ -101,7 +123,49 @@ public enum Stage0Request: Sendable, Equatable {
     case "rm": self = .removePods(ids: try r.strings("pods"))
     default: throw .invalidArgument("op: unknown verb \"\(op)\" (expected one of \(Self.verbs.joined(separator: ", ")))")
     }
-    try r.finish()
+  }
+}
+
+/// The node settings a request runs with: what `liftoff`'s global flags (`--dir`, `--cni-conf-dir`,
+/// `--cni-bin-dir`, `--cni-default-network`, `--trust-dir`) give a person; liftoff-cri sends its
+/// own here, so that nothing of its configuration is rendered as flags. A field left out takes
+/// `liftoff`'s default (as a flag left out does).
+public struct Stage0Settings: Sendable, Equatable {
+  public var dir: String?
+  public var cniConfDir: String?
+  /// Searched in order.
+  public var cniBinDirs: [String]?
+  /// The embedded default network when the conf dir has none.
+  public var cniDefaultNetwork: Bool?
+  public var trustDir: String?
+
+  public init(
+    dir: String? = nil, cniConfDir: String? = nil, cniBinDirs: [String]? = nil, cniDefaultNetwork: Bool? = nil,
+    trustDir: String? = nil
+  ) {
+    self.dir = dir
+    self.cniConfDir = cniConfDir
+    self.cniBinDirs = cniBinDirs
+    self.cniDefaultNetwork = cniDefaultNetwork
+    self.trustDir = trustDir
+  }
+
+  public var json: JSON {
+    .obj([
+      ("dir", .str(dir)), ("cniConfDir", .str(cniConfDir)), ("cniBinDirs", .strs(cniBinDirs)),
+      ("cniDefaultNetwork", cniDefaultNetwork.map { .bool($0) }), ("trustDir", .str(trustDir)),
+    ])
+  }
+
+  init(_ r: inout JSONObjectReader) throws(LiftoffError) {
+    dir = try r.optString("dir")
+    cniConfDir = try r.optString("cniConfDir")
+    cniBinDirs = try r.optStrings("cniBinDirs")
+    cniDefaultNetwork = r.value("cniDefaultNetwork") == nil ? nil : try r.bool("cniDefaultNetwork", default: true)
+    trustDir = try r.optString("trustDir")
+    for (i, d) in (cniBinDirs ?? []).enumerated() where d.isEmpty || d.contains(":") {
+      throw .invalidArgument("\(r.at("cniBinDirs", i)): \"\(d)\" is not a directory's path (empty, or holds ':')")
+    }
   }
 }
 

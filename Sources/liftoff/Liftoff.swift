@@ -5,6 +5,7 @@ import Foundation
 import LiftoffCLI
 import LiftoffCatalog
 import LiftoffCore
+import LiftoffPod
 
 @main
 struct Liftoff: ParsableCommand {
@@ -91,6 +92,15 @@ struct Globals: Sendable {
   var fetch: ImageFetch?
 
   var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
+
+  /// A request's settings (Stage0Settings) over these.
+  mutating func apply(_ s: Stage0Settings) {
+    if let v = s.dir { dir = v }
+    if let v = s.cniConfDir { cniConfDir = v }
+    if let v = s.cniBinDirs { cniBinDir = v.joined(separator: ":") }
+    if let v = s.cniDefaultNetwork { cniDefaultNetwork = v }
+    if let v = s.trustDir { trustDir = v }
+  }
 }
 
 struct VersionCommand: ParsableCommand {

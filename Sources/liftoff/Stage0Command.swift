@@ -82,14 +82,22 @@ enum Stage0Command {
   static func runSpecFile(verb: String, path: String, globals: [String]) -> Never {
     let answer: Stage0Answer
     do {
-      guard let global = Self.globals(globals) else {
+      guard var global = Self.globals(globals) else {
         throw LiftoffError.invalidArgument("global flags \(globals.joined(separator: " ")): expected --NAME VALUE settings")
       }
       let bytes: [UInt8]
       do { bytes = try FileSystem.readBytes(path == "-" ? "/dev/stdin" : path) } catch {
         throw LiftoffError.invalidArgument("--spec-file \(path): \(error)")
       }
-      let request = try Stage0Request(json: try JSON.parse(bytes: bytes))
+      let (request, settings) = try Stage0Request.read(try JSON.parse(bytes: bytes))
+      if let settings {
+        // One source of settings: a request's replace the flags, so both at once is a mistake.
+        guard globals.isEmpty else {
+          throw LiftoffError.invalidArgument(
+            "--spec-file \(path): the request has settings and the command line has global flags (\(globals.joined(separator: " "))): give one")
+        }
+        global.apply(settings)
+      }
       guard request.verb == verb else {
         throw LiftoffError.invalidArgument("--spec-file \(path): op \"\(request.verb)\" is not this command's (\(verb))")
       }

@@ -99,6 +99,22 @@ import Testing
     #expect(Set(Self.requests.map(\.verb)) == Set(Stage0Request.verbs))
   }
 
+  @Test func settingsRideWithTheRequest() throws {
+    let settings = Stage0Settings(dir: "/d", cniConfDir: "/c", cniBinDirs: ["/b1", "/b2"], cniDefaultNetwork: false, trustDir: "/t")
+    for s in [settings, Stage0Settings()] {
+      let (request, read) = try Stage0Request.read(try JSON.parse(Stage0Request.removePods(ids: ["p"]).json(settings: s).serialized()))
+      #expect(request == .removePods(ids: ["p"]))
+      #expect(read == s)
+    }
+    #expect(try Stage0Request.read(try JSON.parse(Stage0Request.removePods(ids: ["p"]).json.serialized())).1 == nil)
+    #expect { try Stage0Request.read(try JSON.parse(#"{"v":2,"op":"rm","pods":[],"settings":{"cniBinDirs":["/a:/b"]}}"#)) } throws: {
+      "\($0)".contains("settings.cniBinDirs[0]")
+    }
+    #expect { try Stage0Request.read(try JSON.parse(#"{"v":2,"op":"rm","pods":[],"settings":{"dirr":"/x"}}"#)) } throws: {
+      "\($0)".contains("settings.dirr: unknown key")
+    }
+  }
+
   @Test func answersRoundTripAndCarryTheCode() throws {
     for answer in [Stage0Answer.ok(.object([])), .ok(.obj([("id", .string("x"))])), .error(.notFound, "pod p not found")] {
       #expect(try Stage0Answer(json: try JSON.parse(answer.json.serialized())) == answer)
