@@ -126,6 +126,38 @@ public enum Stage0Request: Sendable, Equatable {
   }
 }
 
+/// `liftoff run|prepare --spec-file -|PATH`'s request: the pod's settings (as `app sandbox` takes them)
+/// and its apps, in the order they run. The flags (`--net`, `IMAGE --volume … --- IMAGE …`) build the
+/// same values; `run` then becomes the pod and `prepare` prints its ID, as with flags.
+public struct PodRequest: Sendable, Equatable {
+  public var pod = SandboxRequest()
+  public var apps: [AppOptions] = []
+
+  public init(pod: SandboxRequest = SandboxRequest(), apps: [AppOptions] = []) {
+    self.pod = pod
+    self.apps = apps
+  }
+
+  public var json: JSON {
+    .obj([("v", .int(Stage0Request.level)), ("pod", pod.json), ("apps", .array(apps.map(\.json)))])
+  }
+
+  public init(json j: JSON) throws(LiftoffError) {
+    var r = try JSONObjectReader(j, path: "")
+    let level = try r.optInt64("v") ?? 1
+    guard level <= Int64(Stage0Request.level) else {
+      throw .init(.failedPrecondition, "v: request level \(level) is newer than this liftoff's (\(Stage0Request.level))")
+    }
+    if var s = try r.optObject("pod") {
+      pod = try SandboxRequest(&s)
+      try s.finish()
+    }
+    apps = try r.objects("apps") { (a: inout JSONObjectReader) throws(LiftoffError) in try AppOptions(&a) }
+    guard !apps.isEmpty else { throw .invalidArgument("apps: a pod needs at least one app") }
+    try r.finish()
+  }
+}
+
 /// The node settings a request runs with: what `liftoff`'s global flags (`--dir`, `--cni-conf-dir`,
 /// `--cni-bin-dir`, `--cni-default-network`, `--trust-dir`) give a person; liftoff-cri sends its
 /// own here, so that nothing of its configuration is rendered as flags. A field left out takes

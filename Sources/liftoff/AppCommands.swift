@@ -75,6 +75,13 @@ struct AppSandboxCommand: ParsableCommand {
 
   /// Starts the pod; returns its ID once it is ready.
   static func sandbox(_ global: Globals, _ r: SandboxRequest) throws -> String {
+    var options = try podOptions(global, r)
+    options.mutable = true
+    return try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
+  }
+
+  /// A pod's settings (`app sandbox`'s, and `run`/`prepare --spec-file`'s) as PodOptions, without apps.
+  static func podOptions(_ global: Globals, _ r: SandboxRequest) throws -> PodOptions {
     guard !r.net.isEmpty, !r.net.contains(":") else {
       throw LiftoffError.invalidArgument("net \"\(r.net)\": expected none, host, default or a network's name (CNI_ARGS go in cniArgs)")
     }
@@ -99,7 +106,6 @@ struct AppSandboxCommand: ParsableCommand {
       try PodFlags.check(u, flavor: options.flavor, flags: ("userNamespace.uidMappings", "userNamespace.gidMappings"))
       options.userNamespace = u
     }
-    options.mutable = true
     options.cgroupParent = r.cgroupParent
     switch r.cgroupDriver {
     case "cgroupfs": break
@@ -116,7 +122,7 @@ struct AppSandboxCommand: ParsableCommand {
     case "pod": options.sharedPID = true
     default: throw LiftoffError.invalidArgument("--pid-namespace \(r.pidNamespace): expected container or pod")
     }
-    return try AppManager(store: try PodStore(root: global.dir)).sandbox(options)
+    return options
   }
 }
 

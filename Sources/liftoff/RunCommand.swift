@@ -47,6 +47,31 @@ struct PodFlags: PodFlagValues {
 
 /// Pod-level flags shared by `run` and `prepare`.
 struct PodArguments: ParsableArguments, PodFlagValues {
+  /// The pod from `--spec-file` (a PodRequest) when given, else from these flags; both at once is refused.
+  func podOptions(specFile: String?, global: Globals) throws -> PodOptions {
+    guard let specFile else { return try podOptions(global: global) }
+    let given = [
+      ("--net", net != "none"), ("--port", !port.isEmpty), ("--port-mapping", !portMapping.isEmpty), ("--dns", !dns.isEmpty),
+      ("--dns-search", !dnsSearch.isEmpty), ("--dns-opt", !dnsOpt.isEmpty), ("--cni-arg", !cniArg.isEmpty),
+      ("--hostname", hostname != nil), ("--stage1", stage1 != "default"), ("--interactive", interactive),
+      ("--stop-timeout", stopTimeout != 10), ("--annotation", !annotation.isEmpty), ("--label", !label.isEmpty),
+      ("--userns-uid-map", !usernsUidMap.isEmpty), ("--userns-gid-map", !usernsGidMap.isEmpty), ("an image", !apps.isEmpty),
+    ]
+    if let (flag, _) = given.first(where: { $0.1 }) {
+      throw LiftoffError.invalidArgument("--spec-file \(specFile) holds the whole pod: \(flag) cannot be given too")
+    }
+    let request: PodRequest
+    do {
+      let bytes = try FileSystem.readBytes(specFile == "-" ? "/dev/stdin" : specFile)
+      request = try PodRequest(json: try JSON.parse(bytes: bytes))
+    } catch {
+      throw LiftoffError.invalidArgument("--spec-file \(specFile): \(error)")
+    }
+    var options = try AppSandboxCommand.podOptions(global, request.pod)
+    options.apps = try request.apps.map { try $0.resolvingImages(global.imageResolver) }
+    return options
+  }
+
   @Option(help: "Network: default (the CNI conf dir's network, else the embedded default), host, none, or NAME[:K=V;…] (a CNI network by name, with CNI_ARGS).")
   var net: String = "none"
   @Option(help: "Port mapping NAME:HOSTPORT (NAME an image port like 80-tcp) or HOSTPORT:CONTAINERPORT[/PROTO] (repeatable).")
@@ -273,12 +298,14 @@ struct RunCommand: ParsableCommand {
   var uuidFileSave: String?
   @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
   var pullPolicy: PullPolicy = .new
+  @Option(help: "Read the pod (its settings and apps) as JSON from FILE, or stdin with -, instead of flags (LiftoffPod/Stage0Request.swift: PodRequest).")
+  var specFile: String?
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
     let sockets = try SocketActivation.inherited()
-    var options = try pod.podOptions(global: global.fetching(pullPolicy))
+    var options = try pod.podOptions(specFile: specFile, global: global.fetching(pullPolicy))
     // A Type=notify unit: stage1 (which this process becomes) relays the apps' notifications.
     if let notify = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !notify.isEmpty {
       options.notifySocket = notify
@@ -347,11 +374,13 @@ struct PrepareCommand: ParsableCommand {
   var uuidFileSave: String?
   @Option(help: "When to fetch an image: new (only one not in the store), update (every time) or never.")
   var pullPolicy: PullPolicy = .new
+  @Option(help: "Read the pod (its settings and apps) as JSON from FILE, or stdin with -, instead of flags (LiftoffPod/Stage0Request.swift: PodRequest).")
+  var specFile: String?
   @OptionGroup var pod: PodArguments
 
   func run() throws {
     let store = try PodStore(root: global.dir)
-    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(global: global.fetching(pullPolicy)))
+    let (manifest, _) = try PodPreparer(store: store).prepare(try pod.podOptions(specFile: specFile, global: global.fetching(pullPolicy)))
     if let uuidFileSave {
       do { try UUIDFile.save(manifest.id, to: uuidFileSave) } catch {
         try? PodManager(store: store).remove(manifest.id)

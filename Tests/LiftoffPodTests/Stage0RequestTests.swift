@@ -99,6 +99,15 @@ import Testing
     #expect(Set(Self.requests.map(\.verb)) == Set(Stage0Request.verbs))
   }
 
+  @Test func podRequestsRoundTrip() throws {
+    guard case .sandbox(let pod) = Self.requests[1] else { Issue.record("requests[1] is not a sandbox"); return }
+    for request in [PodRequest(apps: [AppOptions(imageName: "busybox")]), PodRequest(pod: pod, apps: [Self.fullApp, AppOptions(imageName: "b")])] {
+      let text = request.json.serialized()
+      #expect(try PodRequest(json: try JSON.parse(text)) == request, "\(text)")
+    }
+    #expect { try PodRequest(json: try JSON.parse(#"{"pod":{}}"#)) } throws: { "\($0)".contains("at least one app") }
+  }
+
   @Test func settingsRideWithTheRequest() throws {
     let settings = Stage0Settings(dir: "/d", cniConfDir: "/c", cniBinDirs: ["/b1", "/b2"], cniDefaultNetwork: false, trustDir: "/t")
     for s in [settings, Stage0Settings()] {
