@@ -208,7 +208,7 @@ let package = Package(
     .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
     // MARK: tests
-    .testTarget(name: "LiftoffCLITests", swiftSettings: swiftSettings),
+    .testTarget(name: "LiftoffCLITests", dependencies: ["LiftoffTestSupport"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCDITests", dependencies: ["LiftoffCDI", "LiftoffCore"], swiftSettings: swiftSettings),
     .testTarget(name: "LiftoffCoreTests", dependencies: ["LiftoffCore"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
     .testTarget(

@@ -1,16 +1,10 @@
 // The `liftoff` executable as scripts see it: version, the command tree in --help, and commands that
 // are not built yet failing with one clear line and a non-zero exit.
 import Foundation
+import LiftoffTestSupport
 import Testing
 
-func liftoffBinary() -> String {
-  if let dir = ProcessInfo.processInfo.environment["LIFTOFF_BIN_DIR"], !dir.isEmpty { return dir + "/liftoff" }
-  var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-  while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("liftoff").path) {
-    url.deleteLastPathComponent()
-  }
-  return url.appendingPathComponent("liftoff").path
-}
+func liftoffBinary() -> String { TestEnvironment.builtBinaries(containing: "liftoff") + "/liftoff" }
 
 /// Runs liftoff with `arguments`; returns (exit status, stdout, stderr).
 func runLiftoff(_ arguments: [String]) throws -> (Int32, String, String) {

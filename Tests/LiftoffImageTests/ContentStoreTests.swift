@@ -29,15 +29,10 @@ import Testing
     #expect(try cs.read(d) == data)
   }
 
-  /// The `liftoff` executable built beside the test bundle.
+  /// The built `liftoff` (LIFTOFF_BIN_DIR's, else the one beside the test bundle); nil when neither is there.
   static var liftoffBinary: String? {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-      let p = dir.appendingPathComponent("liftoff").path
-      if FileManager.default.isExecutableFile(atPath: p) { return p }
-      dir = dir.deletingLastPathComponent()
-    }
-    return nil
+    let p = TestEnvironment.builtBinaries(containing: "liftoff") + "/liftoff"
+    return FileManager.default.isExecutableFile(atPath: p) ? p : nil
   }
 
   /// A pull killed with SIGKILL at any moment leaves no visible, incomplete image, and the next
@@ -45,7 +40,7 @@ import Testing
   @Test(.needsRegistry) func pullKilledHalfwayLeavesNoVisibleImage() async throws {
     let reg = try TestRegistry.load()
     guard let bin = ContentStoreTests.liftoffBinary else {
-      Issue.record("liftoff executable not found beside \(CommandLine.arguments[0]); build it first")
+      Issue.record("no built liftoff (LIFTOFF_BIN_DIR, or beside \(CommandLine.arguments[0])); build it first")
       return
     }
     let t = TempDir("kill")
