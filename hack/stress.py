@@ -6,6 +6,7 @@ usage: hack/stress.py soak [N]             N pod lifecycles (default 1000)
        hack/stress.py load [CLIENTS] [SECONDS]   concurrent clients mixing every unary RPC (50, 300)
        hack/stress.py faults [N]           N rounds of SIGKILL at a random moment (default 100)
        hack/stress.py density [N]          N pods each running a container, held at once (default 100)
+       hack/stress.py upgrade OLD_BIN_DIR  pods made by an earlier build's liftoff-cri, managed by this one
        hack/stress.py all                  the short versions CI runs: soak 100, load 50 clients 60 s,
                                            faults 20
 
@@ -37,6 +38,12 @@ density: starts N pods one after another, each with a running container, and kee
         pod (stage1's PSS, liftoff-cri's growth), liftoff-cri's descriptors, the host's inotify instances
         and pids; every container must be RUNNING and every pod must answer on its own IP address. Then
         the teardown time per pod and the same leak check.
+upgrade: an earlier build's liftoff-cri (OLD_BIN_DIR: its liftoff-cri, liftoff and liftoff-stage1, e.g. from
+        hack/upgrade-test.sh) pulls the image and makes a sandbox with a hostPort, a running container and
+        one that exited with status 3; it is stopped (as a package upgrade restarts the service) and this
+        build's liftoff-cri starts on the same socket and data directory. It must list the sandbox READY
+        with its IP, the containers RUNNING and EXITED (3), exec into the running one, read its log, start
+        a new container in the old sandbox, then stop and remove everything; the same leak check.
 """
 import collections, os, random, re, signal, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -94,7 +101,8 @@ def cmdline_pids(pattern):
 class Node:
     """A private liftoff-cri with its own socket, data directory and CNI network."""
 
-    def __init__(self):
+    def __init__(self, bin_dir=None):
+        self.bin = bin_dir or BIN  # whose liftoff-cri (and, beside it, liftoff and liftoff-stage1) runs
         self.w = tempfile.mkdtemp(prefix="liftoff-stress-")
         self.sock = os.path.join(self.w, "cri.sock")
         self.data = os.path.join(self.w, "data")
@@ -117,7 +125,7 @@ class Node:
     def start(self):
         log = open(os.path.join(self.w, "liftoff-cri.log"), "a")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "liftoff-cri"), "--socket", self.sock, "--dir", self.data, "--cni-conf-dir",
+            [os.path.join(self.bin, "liftoff-cri"), "--socket", self.sock, "--dir", self.data, "--cni-conf-dir",
              os.path.join(self.w, "net.d"), "--trust-dir", os.path.join(self.w, "trust"), "--config",
              os.path.join(self.w, "cri.toml")], stdout=log, stderr=log)
         for _ in range(300):
@@ -260,13 +268,19 @@ def start_pod(node, c, uid, port=None, cmd=None):
     pb = node.pb
     cfg = pod_config(node, uid, port)
     sid = c.rt("RunPodSandbox", pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
-    ccfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image=IMAGE),
-                              command=cmd or ["/bin/sh", "-c", f"echo stress-{uid}; exec sleep 3600"],
-                              log_path="app.log", linux=pb.LinuxContainerConfig())
+    cid = add_container(node, c, sid, cfg, "app", cmd or ["/bin/sh", "-c", f"echo stress-{uid}; exec sleep 3600"])
+    return sid, cid, cfg
+
+
+def add_container(node, c, sid, cfg, name, cmd):
+    """Creates and starts a container NAME (log NAME.log) running CMD in the sandbox; its ID."""
+    pb = node.pb
+    ccfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=IMAGE),
+                              command=cmd, log_path=f"{name}.log", linux=pb.LinuxContainerConfig())
     cid = c.rt("CreateContainer", pb.CreateContainerRequest(pod_sandbox_id=sid, config=ccfg,
                                                             sandbox_config=cfg)).container_id
     c.rt("StartContainer", pb.StartContainerRequest(container_id=cid))
-    return sid, cid, cfg
+    return cid
 
 
 def lifecycle(node, c, uid, port=None, check=True):
@@ -654,6 +668,74 @@ def _quiet(f):
         pass
 
 
+def upgrade(old_bin):
+    for b in ("liftoff-cri", "liftoff", "liftoff-stage1"):
+        if not os.access(os.path.join(old_bin, b), os.X_OK):
+            sys.exit(f"stress upgrade: no {b} in {old_bin}")
+    node = Node(bin_dir=old_bin)
+    pb = node.pb
+    try:
+        c = node.client()
+        pull(node, c)
+        tag = f"upg{random.randrange(10**6)}"
+        port = 20000 + random.randrange(20000)
+        sid, cid, cfg = start_pod(node, c, tag, port=port)
+        done = add_container(node, c, sid, cfg, "done", ["/bin/sh", "-c", "exit 3"])
+        for _ in range(200):
+            if c.rt("ContainerStatus", pb.ContainerStatusRequest(container_id=done)).status.state == pb.CONTAINER_EXITED:
+                break
+            time.sleep(0.05)
+        ip = c.rt("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sid)).status.network.ip
+        c.close()
+        # The service restarts onto the new build: the old server goes, its pods stay.
+        node.proc.terminate()
+        node.proc.wait(10)
+        stage1s = cmdline_pids(f"liftoff-stage1 --pod-dir {node.w}/")
+        old_exe = {os.path.realpath(f"/proc/{p}/exe") for p in stage1s}
+        say(f"upgrade: old liftoff-cri ({old_bin}) made sandbox {sid[:12]} ({ip}); stopped; stage1 {old_exe}")
+        if not stage1s:
+            fail("upgrade: the sandbox's stage1 did not outlive the old liftoff-cri")
+        node.bin = BIN
+        node.start()
+        c = node.client()
+        sbs = {s.id: s for s in c.rt("ListPodSandbox", pb.ListPodSandboxRequest()).items}
+        if sid not in sbs or sbs[sid].state != pb.SANDBOX_READY:
+            fail(f"upgrade: the new liftoff-cri lists the sandbox as {sbs.get(sid)}")
+        st = c.rt("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sid)).status
+        if st.network.ip != ip:
+            fail(f"upgrade: the sandbox's IP is {st.network.ip!r}, it was {ip!r}")
+        cts = {x.id: x for x in c.rt("ListContainers", pb.ListContainersRequest()).containers}
+        if cts.get(cid) is None or cts[cid].state != pb.CONTAINER_RUNNING:
+            fail(f"upgrade: the running container is listed as {cts.get(cid)}")
+        ds = c.rt("ContainerStatus", pb.ContainerStatusRequest(container_id=done)).status
+        if ds.state != pb.CONTAINER_EXITED or ds.exit_code != 3:
+            fail(f"upgrade: the exited container is {pb.ContainerState.Name(ds.state)} with exit code {ds.exit_code}")
+        r = c.rt("ExecSync", pb.ExecSyncRequest(container_id=cid, cmd=["cat", "/etc/hostname"], timeout=10))
+        if r.exit_code != 0:
+            fail(f"upgrade: ExecSync in the old container: exit {r.exit_code} {r.stderr!r}")
+        log = os.path.join(cfg.log_directory, "app.log")
+        if not (os.path.exists(log) and f"stress-{tag}" in open(log).read()):
+            fail(f"upgrade: the old container's line is not in {log}")
+        cid2 = add_container(node, c, sid, cfg, "new", ["/bin/sh", "-c", "exec sleep 3600"])
+        if c.rt("ContainerStatus", pb.ContainerStatusRequest(container_id=cid2)).status.state != pb.CONTAINER_RUNNING:
+            fail("upgrade: a new container in the old sandbox is not RUNNING")
+        for x in (cid, cid2):
+            c.rt("StopContainer", pb.StopContainerRequest(container_id=x, timeout=0))
+            if c.rt("ContainerStatus", pb.ContainerStatusRequest(container_id=x)).status.state != pb.CONTAINER_EXITED:
+                fail(f"upgrade: container {x[:12]} is not EXITED after StopContainer")
+        for x in (cid, cid2, done):
+            c.rt("RemoveContainer", pb.RemoveContainerRequest(container_id=x))
+        c.rt("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sid))
+        c.rt("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+        if c.rt("ListPodSandbox", pb.ListPodSandboxRequest()).items:
+            fail("upgrade: a sandbox is still listed after RemovePodSandbox")
+        c.close()
+        say("upgrade: the new liftoff-cri listed, exec'd into, extended, stopped and removed the old sandbox")
+        node.leak_check("upgrade")
+    finally:
+        node.close()
+
+
 def _kill(pid):
     try:
         os.kill(pid, signal.SIGKILL)
@@ -674,6 +756,8 @@ def main():
         faults(int(args[1]) if len(args) > 1 else 100)
     elif what == "density":
         density(int(args[1]) if len(args) > 1 else 100)
+    elif what == "upgrade" and len(args) == 2:
+        upgrade(args[1])
     elif what == "all":
         soak(100)
         load(50, 60)

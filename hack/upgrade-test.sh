@@ -5,10 +5,13 @@
 # pod is made with them (`app sandbox`, `app add`, `app start`: its stage1 is the old one), and this
 # build's `liftoff` then lists it, enters it, adds and starts a second app, stops and removes the first,
 # stops the pod, removes it and collects garbage — checking the state after each step and that nothing
-# is left (processes, mounts, files).
+# is left (processes, mounts, files). Then the same for CRI pods: the earlier build's liftoff-cri makes
+# a sandbox with containers, is stopped, and this build's liftoff-cri takes over its socket and data
+# directory and manages them (hack/stress.py upgrade; needs the test registry, hack/test-env.sh start).
 #   hack/upgrade-test.sh [BIN_DIR]        (this build's binaries; default: swift build --show-bin-path)
 # Env: LIFTOFF_UPGRADE_FROM=COMMIT (default: the previous release below). Needs root and busybox-static.
-# The earlier build takes about 5 minutes cold (its own scratch path, kept for the next run).
+# The earlier build takes about 15 minutes cold with liftoff-cri's gRPC (its own scratch path, kept for
+# the next run). LIFTOFF_UPGRADE_CRI=0 leaves the CRI part (and the earlier liftoff-cri's build) out.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -46,12 +49,14 @@ fi
 SLOT=()
 [[ -x /work/bin/build-slot ]] && SLOT=(/work/bin/build-slot)
 start=$SECONDS
-for p in liftoff liftoff-stage1 liftoff-enter; do
+PRODUCTS=(liftoff liftoff-stage1 liftoff-enter)
+[[ ${LIFTOFF_UPGRADE_CRI:-1} == 1 ]] && PRODUCTS+=(liftoff-cri)
+for p in "${PRODUCTS[@]}"; do
   "${SLOT[@]}" swift build --package-path "$SRC" --scratch-path "$ROOT/.build-upgrade/scratch" --product "$p" 2>&1 |
     grep -E "error:|Compiling liftoff |Build of product" || true
 done
 OLD=$(swift build --package-path "$SRC" --scratch-path "$ROOT/.build-upgrade/scratch" --show-bin-path)
-for b in liftoff liftoff-stage1 liftoff-enter; do [[ -x $OLD/$b ]] || fail "the build of $FROM has no $b"; done
+for b in "${PRODUCTS[@]}"; do [[ -x $OLD/$b ]] || fail "the build of $FROM has no $b"; done
 say "built $FROM (${full:0:12}) in $((SECONDS - start)) s: $OLD"
 
 # 2. A pod made by the earlier build.
@@ -144,3 +149,8 @@ grep -q " $DATA" /proc/self/mountinfo && fail "mounts left under $DATA: $(grep "
 pgrep -f "$DATA" >/dev/null && fail "processes left: $(pgrep -af "$DATA")"
 POD=
 say "passed: a pod of $FROM was listed, entered, given an app, had one stopped and removed, was stopped, removed and collected by this build"
+
+# 4. CRI pods: the earlier liftoff-cri's sandbox and containers, managed by this build's liftoff-cri.
+if [[ ${LIFTOFF_UPGRADE_CRI:-1} == 1 ]]; then
+  LIFTOFF_BIN_DIR=$NEW /usr/bin/python3 "$ROOT/hack/stress.py" upgrade "$OLD" || fail "CRI pods of $FROM (hack/stress.py upgrade)"
+fi
