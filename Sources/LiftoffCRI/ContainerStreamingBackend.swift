@@ -93,11 +93,13 @@ public final class ContainerStreamingBackend: StreamingBackend {
                 }
               }
               try await writer.write(AttachFrame.stdinClosed.encoded)
-              // As containerd does, the client's stdin ending ends its attach session; the app
-              // keeps running (a stdinOnce app without a tty sees its stdin close).
-              // A fixed grace, kept: stage1 drops a client as soon as it reads EOF, so a half-close here
-              // loses the output that answers the last input. An event needs stage1 to flush, then
-              // close, on stdinClosed.
+              // As containerd does: a stdinOnce app without a tty sees its stdin close, and the
+              // session lasts until the app ends (its exit frame), so output it writes after that
+              // still arrives. Otherwise the client's stdin ending ends its session and the app keeps
+              // running; there a fixed grace is kept (containerd ends at once): stage1 drops a client
+              // as soon as it reads EOF, so a half-close would lose the output that answers the last
+              // input, and no event says that answer is complete.
+              guard !(app.stdinOnce && !app.tty) else { return }
               try? await Task.sleep(for: .milliseconds(100))
               shutdown(fd, Int32(SHUT_RDWR))
             }

@@ -268,7 +268,8 @@ struct ContainerStreamingTests {
   @Test(.timeLimit(.minutes(2))) func attachWithStdinOnceAndToATTYContainer() async throws {
     let pod = try ContainerPod(tag: "attachtty")
     defer { pod.tearDown() }
-    let once = try Self.addContainer(pod, flags: ["--stdin-once"], script: "cat; echo cat-ended; exit 5")
+    // Output well after stdin closed still arrives: the session lasts until the app ends.
+    let once = try Self.addContainer(pod, flags: ["--stdin-once"], script: "cat; sleep 0.5; echo cat-ended; exit 5")
     let term = try Self.addContainer(pod, flags: ["--tty", "--stdin"], script: "while read l; do stty size; echo got:$l; done")
     try await pod.withServer { server in
       // stdin_once: the v5 close signal for stdin closes the container's stdin; cat ends, so does it.
