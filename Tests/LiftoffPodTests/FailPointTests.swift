@@ -155,6 +155,24 @@ struct FailPointTests {
     #expect(try f.networkLeftovers(ids) == [])
   }
 
+  /// `stop` of a CNI sandbox killed after CNI DEL, before the release is recorded: `rm` runs DEL again
+  /// (which plugins take as success) and removes all of it.
+  @Test func stopKilledAfterCNIDelThenRmLeavesNothing() throws {
+    let f = try NetworkFixture("fpstop")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox", "--net=default"])
+    sb.check()
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let stop = try f.pod.liftoff(f.globals + ["stop", id], environment: Self.arm(.networkReleased))
+    #expect(stop.killed(at: .networkReleased), "\(Self.describe(stop))")
+    #expect(try f.pod.statusJSON(id).state == "exited")
+    try f.liftoff(["stop", id]).check()
+    try f.liftoff(["rm", id]).check()
+    #expect(try f.pod.list().isEmpty)
+    #expect(try f.pod.leftovers([id]) == [])
+    #expect(try f.networkLeftovers([id]) == [])
+  }
+
   /// `liftoff fetch` (liftoff-image) killed during a pull: no image is listed, `image gc` leaves an
   /// empty store, and the image is fetched again and runs.
   @Test(.needsRegistry, arguments: image)
