@@ -44,8 +44,8 @@ public enum FailPoint: String, CaseIterable, Sendable {
   /// `app add`: the app's directory (rootfs dirs, seccomp program, state) is made; `pod.json` does not
   /// list the app yet.
   case appAddDirMade = "app-add.dir-made"
-  /// `app rm`: stage1 has let go of the app (stopped, rootfs unmounted, cgroup removed); `pod.json`
-  /// still lists it and its directory is there.
+  /// `app rm`: stage1 has let go of the app (stopped, rootfs unmounted, cgroup removed; nothing to do
+  /// when the pod is not running); `pod.json` still lists it and its directory is there.
   case appRemoveReleased = "app-rm.released"
   /// `app rm`: `pod.json` no longer lists the app; its directory is not removed yet.
   case appRemoveUnlisted = "app-rm.unlisted"
