@@ -28,7 +28,10 @@ load:   every client holds its own connection and loops over a random RPC: reads
 faults: rounds of: SIGKILL of liftoff-cri during a lifecycle (then restarted), SIGKILL of the `liftoff`
         child it runs, SIGKILL of a running pod's stage1 (the sandbox must turn NOTREADY and its container
         EXITED), SIGKILL of liftoff-cri during PullImage (which runs inside it; the image must be absent or
-        whole, and a second pull must succeed). After each round: every listed sandbox and
+        whole, and a second pull must succeed), and a named fail-point (Sources/LiftoffOS/FailPoint.swift,
+        one at random per round): liftoff-cri restarted with LIFTOFF_FAILPOINT in its environment, which
+        it passes to every `liftoff` it runs (and they to stage1), a lifecycle — or, for an image point,
+        a pull in liftoff-cri itself — then liftoff-cri restarted without it. After each round: every listed sandbox and
         container answers its status, a READY sandbox has a live stage1, and everything can be stopped and
         removed; at the end the same leak check.
 density: starts N pods one after another, each with a running container, and keeps them all: the start
@@ -45,7 +48,7 @@ upgrade: an earlier build's liftoff-cri (OLD_BIN_DIR: its liftoff-cri, liftoff a
         with its IP, the containers RUNNING and EXITED (3), exec into the running one, read its log, start
         a new container in the old sandbox, then stop and remove everything; the same leak check.
 """
-import collections, os, random, re, signal, shutil, statistics, subprocess, sys, tempfile, threading, time
+import collections, glob, os, random, re, signal, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -56,6 +59,8 @@ BIN = os.environ.get("LIFTOFF_BIN_DIR") or os.path.join(HERE, "..", ".build", "d
 REG = os.environ.get("LIFTOFF_TEST_REGISTRY", "127.0.0.1:5000")
 IMAGE = f"{REG}/liftoff-test/busybox:latest"
 PULL_IMAGE = f"{REG}/liftoff-test/layers:latest"
+# The fail-points' names, as FailPoint.swift declares them (`case name = "stage0.pod-dir-created"`).
+FAILPOINTS = re.findall(r'^\s*case \w+ = "([a-z0-9.-]+)"', open(os.path.join(HERE, "..", "Sources", "LiftoffOS", "FailPoint.swift")).read(), re.M)
 failures = []
 
 
@@ -122,12 +127,13 @@ class Node:
         self.baseline = self.host_state()
         self.start()
 
-    def start(self):
+    def start(self, env=None):
+        """`env`: variables added to liftoff-cri's environment (LIFTOFF_FAILPOINT, for the faults' rounds)."""
         log = open(os.path.join(self.w, "liftoff-cri.log"), "a")
         self.proc = subprocess.Popen(
             [os.path.join(self.bin, "liftoff-cri"), "--socket", self.sock, "--dir", self.data, "--cni-conf-dir",
              os.path.join(self.w, "net.d"), "--trust-dir", os.path.join(self.w, "trust"), "--config",
-             os.path.join(self.w, "cri.toml")], stdout=log, stderr=log)
+             os.path.join(self.w, "cri.toml")], stdout=log, stderr=log, env=dict(os.environ, **env) if env else None)
         for _ in range(300):
             if os.path.exists(self.sock):
                 try:
@@ -146,9 +152,9 @@ class Node:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
-    def restart(self):
+    def restart(self, env=None):
         self.kill()
-        self.start()
+        self.start(env)
 
     def client(self, timeout=60):
         return cri_client.Client(self.pb, self.sock, timeout)
@@ -482,7 +488,9 @@ def faults(n):
         c = node.client()
         pull(node, c)
         c.close()
-        kinds = ["liftoff-cri", "liftoff", "stage1", "pull"]
+        if not FAILPOINTS:
+            fail("no fail-points found in Sources/LiftoffOS/FailPoint.swift")
+        kinds = ["liftoff-cri", "liftoff", "stage1", "pull", "failpoint"]
         for i in range(n):
             kind = kinds[i % len(kinds)]
             uid = f"fault-{i}"
@@ -523,6 +531,39 @@ def faults(n):
                 else:
                     fail(f"round {i}: stage1 killed, but the sandbox is {pb.PodSandboxState.Name(sst)} and its "
                          f"container {pb.ContainerState.Name(cst)} 5 s later")
+            elif kind == "failpoint":
+                point = random.choice(FAILPOINTS)
+                node.restart({"LIFTOFF_FAILPOINT": point})
+                c.close()
+                c = node.client(timeout=60)
+                err = ""
+                try:
+                    if point.startswith("image."):
+                        _quiet(lambda: c.img("RemoveImage", node.pb.RemoveImageRequest(image=node.pb.ImageSpec(image=PULL_IMAGE))))
+                        pull(node, c, PULL_IMAGE)
+                    else:
+                        lifecycle(node, c, uid, check=False)
+                except Exception as e:  # noqa: BLE001
+                    err = str(e)
+                # Seen: liftoff-cri died (image points: its socket closes a moment before it can be
+                # reaped), the RPC's error carries the killed `liftoff`'s stderr, or a stage1's log says so.
+                if point.startswith("image."):
+                    try:
+                        node.proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
+                seen = node.proc.poll() is not None or f"fail-point {point}" in err or any(
+                    f"fail-point {point}" in open(p, errors="replace").read()
+                    for p in glob.glob(os.path.join(node.data, "pods", "*", "*", "stage1", "stage1.log")))
+                kills[f"fail-point {point}"] += 1
+                if not seen:
+                    fail(f"round {i}: fail-point {point} was never reached (the round's error: "
+                         f"{err.splitlines()[0:4] if err else 'none'})")
+                node.restart()
+                c.close()
+                c = node.client()
+                if point.startswith("image."):
+                    check_pulled_again(node, c, i)
             else:
                 pb = node.pb
                 try:
@@ -539,22 +580,28 @@ def faults(n):
                 node.start()
                 c.close()
                 c = node.client()
-                st = c.img("ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=PULL_IMAGE)))
-                listed = [im for im in c.img("ListImages", pb.ListImagesRequest()).images if PULL_IMAGE in im.repo_tags]
-                if st.HasField("image") != bool(listed):
-                    fail(f"round {i}: ImageStatus and ListImages disagree after the killed pull")
-                if st.HasField("image") and st.image.size == 0:
-                    fail(f"round {i}: the image is listed with size 0 after the killed pull")
-                try:
-                    pull(node, c, PULL_IMAGE)
-                except Exception as e:
-                    fail(f"round {i}: a pull after the killed one failed: {e}")
+                check_pulled_again(node, c, i)
             c.close()
             check_invariants(node, f"round {i} ({kind})")
         say(f"faults: {n} rounds; SIGKILLs: " + ", ".join(f"{k} {v}" for k, v in sorted(kills.items())))
         node.leak_check("faults")
     finally:
         node.close()
+
+
+def check_pulled_again(node, c, i):
+    """After a pull that liftoff-cri died in: the image is absent or whole, and a pull succeeds."""
+    pb = node.pb
+    st = c.img("ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=PULL_IMAGE)))
+    listed = [im for im in c.img("ListImages", pb.ListImagesRequest()).images if PULL_IMAGE in im.repo_tags]
+    if st.HasField("image") != bool(listed):
+        fail(f"round {i}: ImageStatus and ListImages disagree after the killed pull")
+    if st.HasField("image") and st.image.size == 0:
+        fail(f"round {i}: the image is listed with size 0 after the killed pull")
+    try:
+        pull(node, c, PULL_IMAGE)
+    except Exception as e:
+        fail(f"round {i}: a pull after the killed one failed: {e}")
 
 
 def cpu_ticks(pid):

@@ -135,6 +135,7 @@ extension ImageStore {
       chainIDs: chains.map(\.description), layerDigests: manifest.layers.map(\.digest.description), size: size,
       source: "docker://\(ref)", createdAt: ISO8601DateFormatter().string(from: Date()))
     try writeRecord(rec)
+    FailPoint.hit(.imageRecordWritten)
     let topDigest = indexDigest ?? manifestDigest
     try await recordSignatures(verifiedSignatures, manifestDigest: topDigest)  // trust: before any name points at the image
     if let t = ref.taggedName { try writeName(NameRecord(name: t, id: rec.id, manifestDigest: topDigest.description)) }
@@ -262,6 +263,7 @@ extension ImageStore {
         }
       }
       _ = try writer.commit()
+      FailPoint.hit(.imageBlobCommitted)
       if let unpackDir { try publishLayer(unpackDir, chain: chain) }
     } catch {
       writer.abort()

@@ -16,6 +16,7 @@
 // the caller removes the half-made tree.
 import CArchive
 import LiftoffCore
+import LiftoffOS
 
 #if canImport(Glibc)
   import Glibc
@@ -131,6 +132,7 @@ public struct LayerUnpacker {
     defer { buffer.deallocate() }
 
     while let e = try reader.next() {
+      FailPoint.hit(.imageUnpackEntry)
       stats.entries += 1
       guard let cpath = archive_entry_pathname(e) else { throw refuse("?", "entry without a path") }
       let entry = String(cString: cpath)

@@ -64,6 +64,7 @@ public struct AppManager: Sendable {
     do {
       // Where systemd is PID 1, stage1 makes its own scope `liftoff-<id>.scope` (Supervisor).
       let command = Self.stage1Command(stage1: stage1, podDir: dir)
+      FailPoint.hit(.beforeStage1)
       defer {
         close(start.read)
         close(alive.write)
@@ -211,7 +212,15 @@ public struct AppManager: Sendable {
       try PodPreparer.checkPIDTarget(app, among: m.apps + [app])
       try PodPreparer.checkImageVolumes([app], userNamespace: m.userNamespace != nil)
       try checkStage1Supports(app, pod: id)
+      // A directory of an app pod.json does not list is what a killed `app add` (before pod.json) or
+      // `app rm` (after it) left: the new app must not start from the old one's upper layer.
+      let appDir = "\(store.path(.run, id))/apps/\(name)"
+      if FileSystem.exists(appDir) {
+        if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
+        try FileSystem.removeTree(appDir)
+      }
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
+      FailPoint.hit(.appAddDirMade)
       m.apps.append(app)
       try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")
       return app
@@ -252,10 +261,12 @@ public struct AppManager: Sendable {
       try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
         .check()
     }
+    FailPoint.hit(.appRemoveReleased)
     try withManifestLock(id, place) {
       var m = try store.readManifest(id, at: place)
       m.apps.removeAll { $0.name == app }
       try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      FailPoint.hit(.appRemoveUnlisted)
       let appDir = "\(store.path(place, id))/apps/\(app)"
       if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
       try FileSystem.removeTree(appDir)

@@ -36,6 +36,7 @@ public struct PodManager: Sendable {
     guard manifest.network.mode == .netns, let plan = try PodNetworkPlan.read(podDir: dir) else { return }
     do {
       _ = try plan.attach(podID: id, hostname: manifest.hostname, podDir: dir, root: store.root)
+      FailPoint.hit(.networkAttached)
     } catch {
       beforeCleanup()
       if (try? store.move(id, from: .run, to: .garbage)) != nil { try? destroy(id, at: .garbage) }
@@ -94,6 +95,7 @@ public struct PodManager: Sendable {
     }
     let argv = [stage1] + Stage1Arguments(podDir: dir, lockFD: lock.fd).arguments
     var cargs = argv.map { strdup($0) } + [nil]
+    FailPoint.hit(.beforeStage1)
     execv(stage1, &cargs)
     let e = errno
     throw LiftoffError(.internal, "exec \(stage1)", cause: SystemCallError("execv", errno: e, path: stage1))
@@ -227,6 +229,7 @@ public struct PodManager: Sendable {
       return
     }
     try plan.detach(podID: id, root: store.root)
+    FailPoint.hit(.networkReleased)
     // The directory is missing where the pod's stage0 was killed before it attached the network.
     do {
       try FileSystem.makeDirectories(PodNetworkPlan.filesDir(podDir: dir))
@@ -310,8 +313,10 @@ public struct PodManager: Sendable {
     }
     do {
       try Mounts.unmountAll(under: dir)
+      FailPoint.hit(.teardownUnmounted)
       if let plan = try PodNetworkPlan.read(podDir: dir), !PodNetworkPlan.isReleased(podDir: dir) {
         try plan.detach(podID: id, root: store.root)
+        FailPoint.hit(.networkReleased)
       }
       try NetworkNamespace.remove(PodStore.netnsPath(id))
       let left = try Mounts.mountPoints().filter { $0 == dir || $0.hasPrefix(dir + "/") }

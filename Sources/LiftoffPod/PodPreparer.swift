@@ -21,6 +21,7 @@ public struct PodPreparer {
     guard !options.apps.isEmpty || options.mutable else { throw .invalidArgument("a pod needs at least one app") }
     let (id, lock) = try store.createEmbryo()
     try store.move(id, from: .embryo, to: .prepare)
+    FailPoint.hit(.podDirCreated)
     do {
       let manifest = try buildManifest(id: id, options)
       let dir = store.path(.prepare, id)
@@ -35,6 +36,7 @@ public struct PodPreparer {
         try PodFiles.writeHostNetwork(to: PodNetworkPlan.filesDir(podDir: dir), dns: options.hostNetworkDNS)
       }
       try FileSystem.writeAtomically("\(dir)/pod.json", manifest.json.serialized(pretty: true) + "\n")
+      FailPoint.hit(.podManifestWritten)
       try store.move(id, from: .prepare, to: target)
       return (manifest, lock)
     } catch {

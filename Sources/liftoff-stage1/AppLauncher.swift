@@ -58,6 +58,7 @@ struct AppLauncher {
       for d in [upper, work, rootfs] { try FileSystem.makeDirectories(d) }
       if app.mounts.contains(where: { $0.type == "image" }) { try FileSystem.makeDirectories(imageVolumeStaging) }
       try mountRootfs(upper: upper, work: work)
+      FailPoint.hit(.appRootfsMounted)
       try makeMountUserNamespaces()
       try cgroups.create(pod: pod.id, app: app.name, resources: app.resources)
       if pod.flavor == .default {

@@ -46,6 +46,13 @@ final class PodFixture: @unchecked Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
+    /// The signal that ended the process (nil: it exited).
+    var signal: Int32? = nil
+
+    /// Did the process die by SIGKILL at `point` (its stderr names the point, so no other kill passes)?
+    func killed(at point: FailPoint) -> Bool {
+      signal == SIGKILL && stderr.contains("fail-point \(point.rawValue)")
+    }
 
     /// Records an issue (with stderr) unless the command succeeded.
     func check(sourceLocation: SourceLocation = #_sourceLocation) {
@@ -102,7 +109,8 @@ final class PodFixture: @unchecked Sendable {
     group.wait()
     return Result(
       status: r.process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-      stderr: String(decoding: errData, as: UTF8.self))
+      stderr: String(decoding: errData, as: UTF8.self),
+      signal: r.process.terminationReason == .uncaughtSignal ? r.process.terminationStatus : nil)
   }
 
   /// `liftoff run … ROOTFS --exec /bin/sh -- -c SCRIPT` with pod flags before the image and app
