@@ -114,7 +114,13 @@ let package = Package(
     // LIFTOFF_FUZZ_TARGET. Built with the sanitizer only by hack/fuzz.sh (-DLIFTOFF_FUZZ); a plain
     // build gets a main that says so. Not a product: nothing ships it.
     .executableTarget(
-      name: "liftoff-fuzz", dependencies: ["LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore"],
+      name: "liftoff-fuzz",
+      dependencies: [
+        "LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
       swiftSettings: swiftSettings),
 
     // MARK: libraries    // The one process that crosses from the host into a container (exec, `liftoff enter`): C only,
@@ -155,6 +161,7 @@ let package = Package(
         "LiftoffOS", "LiftoffCore", "CLinux", "CZlib",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
@@ -227,10 +234,17 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens). The
+    // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens, the
+    // request-head handlers in an EmbeddedChannel). The
     // server tests with sockets and host processes share their test client with the container tests in
     // LiftoffCRITests and live there.
-    .testTarget(name: "LiftoffStreamingTests", dependencies: ["LiftoffStreaming"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffStreamingTests",
+      dependencies: [
+        "LiftoffStreaming", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [
