@@ -120,6 +120,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
       ],
       swiftSettings: swiftSettings),
 
@@ -151,10 +152,11 @@ let package = Package(
       exclude: ["Generated/api.proto.sha256"],
       swiftSettings: swiftSettings
     ),
-    // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads, SPDY/3.1 (frames,
-    // zlib header blocks), WebSocket, the Kubernetes remote-command and port-forward protocols, one-use
-    // tokens, and the StreamingBackend protocol (HostProcessBackend: the same on the host, for tests and
-    // as the process runner the container backend uses). No gRPC, nothing of pods: liftoff-fuzz links it.
+    // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads (NIOHTTP1), SPDY/3.1
+    // (ours: frames, zlib header blocks), WebSocket (NIOWebSocket framing), the Kubernetes remote-command
+    // and port-forward protocols, one-use tokens, and the StreamingBackend protocol (HostProcessBackend:
+    // the same on the host, for tests and as the process runner the container backend uses). No gRPC,
+    // nothing of pods: liftoff-fuzz links it.
     .target(
       name: "LiftoffStreaming",
       dependencies: [
@@ -162,6 +164,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
@@ -242,7 +245,7 @@ let package = Package(
       name: "LiftoffStreamingTests",
       dependencies: [
         "LiftoffStreaming", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
-        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
       ],
       swiftSettings: swiftSettings),
     .testTarget(
@@ -255,6 +258,8 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings

@@ -5,7 +5,8 @@
 //
 //   pipeline until the head:  [TLS] → HTTPHeadLimitHandler → HTTPRequestDecoder → HTTPResponseEncoder
 //                             → HTTPHeadRouter
-//   after a 101:              [TLS] → NIOAsyncChannel (the bytes after the head first)
+//   after a 101:              [TLS] → NIOAsyncChannel (the bytes after the head first); for WebSocket
+//                             the frame handlers before it (WebSocket.swift)
 //
 // HTTPHeadLimitHandler: the head must arrive whole within the head timeout (the connection is closed
 // then) and be at most `maxHeadSize` bytes (431). HTTPHeadRouter: the decision (StreamingServer.route)
@@ -14,13 +15,14 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 /// What became of a connection's request head.
 enum StreamingUpgrade: Sendable {
   /// SPDY/3.1 (`protocol` the negotiated X-Stream-Protocol-Version) on the connection's bytes.
   case spdy(StreamRequest, protocol: String, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
-  /// WebSocket (`protocol` the negotiated Sec-WebSocket-Protocol) on the connection's bytes.
-  case webSocket(StreamRequest, protocol: String, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
+  /// WebSocket (`protocol` the negotiated Sec-WebSocket-Protocol): the connection's frames.
+  case webSocket(StreamRequest, protocol: String, NIOAsyncChannel<WebSocketFrame, WebSocketFrame>)
   /// Answered with an error, timed out or closed by the client: nothing to serve.
   case none
 }
@@ -179,13 +181,16 @@ final class HTTPHeadRouter: ChannelInboundHandler, RemovableChannelHandler {
     return promise.futureResult
   }
 
-  /// The server's hand-off: the connection's bytes as an NIOAsyncChannel.
+  /// The server's hand-off: the connection's bytes (SPDY) or frames (WebSocket) as an NIOAsyncChannel.
   static func asyncHandOff(_ decision: HeadDecision, _ channel: any Channel) throws -> StreamingUpgrade {
     switch decision {
     case .spdy(let request, let chosen):
       .spdy(request, protocol: chosen, try NIOAsyncChannel(wrappingChannelSynchronously: channel))
     case .webSocket(let request, let chosen, _):
-      .webSocket(request, protocol: chosen, try NIOAsyncChannel(wrappingChannelSynchronously: channel))
+      .webSocket(request, protocol: chosen, try {
+        try WebSocket.addFrameHandlers(to: channel, role: .server)
+        return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+      }())
     case .refuse:
       .none
     }

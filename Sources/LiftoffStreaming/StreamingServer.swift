@@ -29,6 +29,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import NIOSSL
 import Synchronization
 
@@ -235,33 +236,36 @@ public final class StreamingServer: Sendable {
     } onCancel: {
       channel.close(promise: nil)
     }
-    let request: StreamRequest
-    let chosen: String
-    let connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    let webSocket: Bool
     switch outcome {
-    case .none: return
-    case .spdy(let r, let p, let c): (request, chosen, connection, webSocket) = (r, p, c, false)
-    case .webSocket(let r, let p, let c): (request, chosen, connection, webSocket) = (r, p, c, true)
-    }
-    let log = logger.with(["remote": "\(remote)", "stream": "\(request.kind)"])
-    log.debug(webSocket ? "websocket session" : "spdy session", metadata: ["protocol": "\(chosen)"])
-    do {
-      try await connection.executeThenClose { inbound, outbound in
-        var iterator = inbound.makeAsyncIterator()
-        let reader = ByteReader {
-          guard var buffer = try await iterator.next() else { return nil }
-          return buffer.readBytes(length: buffer.readableBytes)
-        }
-        let writer = NIOByteWriter(outbound: outbound, channel: connection.channel)
-        if webSocket {
-          await self.serveWebSocket(request: request, protocol: chosen, reader: reader, writer: writer, log: log)
-        } else {
+    case .none:
+      return
+    case .spdy(let request, let chosen, let connection):
+      let log = logger.with(["remote": "\(remote)", "stream": "\(request.kind)"])
+      log.debug("spdy session", metadata: ["protocol": "\(chosen)"])
+      do {
+        try await connection.executeThenClose { inbound, outbound in
+          var iterator = inbound.makeAsyncIterator()
+          let reader = ByteReader {
+            guard var buffer = try await iterator.next() else { return nil }
+            return buffer.readBytes(length: buffer.readableBytes)
+          }
+          let writer = NIOByteWriter(outbound: outbound, channel: connection.channel)
           await self.runSPDYSession(request: request, protocol: chosen, reader: reader, writer: writer, log: log)
         }
+      } catch {
+        log.debug("streaming connection ended", metadata: ["error": "\(error)"])
       }
-    } catch {
-      log.debug("streaming connection ended", metadata: ["error": "\(error)"])
+    case .webSocket(let request, let chosen, let connection):
+      let log = logger.with(["remote": "\(remote)", "stream": "\(request.kind)"])
+      log.debug("websocket session", metadata: ["protocol": "\(chosen)"])
+      do {
+        try await connection.executeThenClose { inbound, outbound in
+          let ws = WebSocketConnection(role: .server, outbound: outbound, channel: connection.channel)
+          await self.serveWebSocket(request: request, protocol: chosen, ws: ws, frames: WebSocketInbound(inbound), log: log)
+        }
+      } catch {
+        log.debug("streaming connection ended", metadata: ["error": "\(error)"])
+      }
     }
   }
 
@@ -318,7 +322,7 @@ public final class StreamingServer: Sendable {
     guard let chosen = Self.negotiate(client: offered, server: supported) else {
       return .refuse(.forbidden, body: "unable to upgrade: websocket protocols \(offered) are not supported; supported: \(supported)")
     }
-    return .webSocket(request, protocol: chosen, accept: WebSocketFrame.acceptKey(for: key))
+    return .webSocket(request, protocol: chosen, accept: WebSocket.acceptKey(for: key))
   }
 
   /// A SPDY session on `reader`/`writer` (a TCP connection, or the inside of a WebSocket).
@@ -356,13 +360,14 @@ public final class StreamingServer: Sendable {
     }
   }
 
-  private func serveWebSocket(request: StreamRequest, protocol chosen: String, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
-    let ws = WebSocketConnection(role: .server, writer: writer)
+  private func serveWebSocket(
+    request: StreamRequest, protocol chosen: String, ws: WebSocketConnection, frames: WebSocketInbound, log: Logger
+  ) async {
     switch request {
     case .portForward:
       // SPDY/3.1+portforward.k8s.io: the SPDY byte stream inside binary messages, both ways.
       let tunnelReader = ByteReader {
-        while let message = try await ws.readMessage(from: reader) {
+        while let message = try await ws.readMessage(from: frames) {
           guard message.opcode == .binary else { throw WebSocketError.protocolError("text message in a spdy tunnel") }
           if !message.payload.isEmpty { return message.payload }
         }
@@ -370,11 +375,11 @@ public final class StreamingServer: Sendable {
       }
       await runSPDYSession(
         request: request, protocol: "portforward.k8s.io", reader: tunnelReader,
-        writer: WebSocketTunnelWriter(ws: ws, transport: writer), log: log)
+        writer: WebSocketTunnelWriter(ws: ws), log: log)
     case .exec, .attach:
       let version = RemoteCommandVersion(webSocketProtocol: chosen)
       await RemoteCommandSession(request: request, version: version, backend: backend, log: log)
-        .runWebSocket(ws, reader: reader, transport: writer, closeTimeout: closeTimeout)
+        .runWebSocket(ws, frames: frames, closeTimeout: closeTimeout)
     }
   }
 }
@@ -406,10 +411,9 @@ struct NIOByteWriter: ByteWriter {
 }
 
 /// SPDY bytes as WebSocket binary messages; closeOutput() sends the close frame (the WebSocket's
-/// half-close), close() sends it if not sent yet and closes the transport.
+/// half-close), close() sends it if not sent yet and closes the connection.
 struct WebSocketTunnelWriter: ByteWriter {
   let ws: WebSocketConnection
-  let transport: any ByteWriter
 
   func write(_ bytes: [UInt8]) async throws { try await ws.sendBinary(bytes) }
 
@@ -417,7 +421,7 @@ struct WebSocketTunnelWriter: ByteWriter {
 
   func close() async {
     await ws.close()
-    await transport.close()
+    await ws.closeTransport()
   }
 }
 

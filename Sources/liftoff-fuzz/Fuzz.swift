@@ -17,9 +17,11 @@
 //   spdyheaders a SPDY header block, compressed (zlib with the SPDY dictionary; output capped at
 //              1 MiB) and uncompressed: decode → encode → decode is the same headers; our deflater's
 //              output inflates back to the block
-//   websocket  WebSocket frames as the server and the client read them (ByteReader, in chunks the
-//              input chooses) and the server's message reassembly: payloads within the limit, a frame
-//              re-encodes (masked or not) and reads back to itself
+//   websocket  WebSocket frames as the server and the client read them: NIOWebSocket's decoder and
+//              aggregator with our WebSocketFrameCheck (WebSocket.addFrameHandlers) in an EmbeddedChannel,
+//              in chunks the input chooses: whole messages within the limit, control frames short and
+//              whole, nothing reserved or unknown passes; a frame written by the other side (masked or
+//              not) reads back to itself
 //   httphead   HTTP/1.1 request heads as the streaming server reads them: its handlers (the 16 KiB limit,
 //              NIOHTTP1's decoder, the router; HTTPHead.swift) in an EmbeddedChannel, the input in chunks
 //              it chooses, a route that upgrades some paths: the answer is 101 or an error (then the
@@ -36,6 +38,7 @@ import LiftoffNet
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import NIOWebSocket
 import Synchronization
 
 private let target = ProcessInfo.processInfo.environment["LIFTOFF_FUZZ_TARGET"] ?? ""
@@ -340,41 +343,53 @@ private func fuzzSPDYHeaders(_ bytes: [UInt8]) {
   }
 }
 
-private struct DiscardWriter: ByteWriter {
-  func write(_ bytes: [UInt8]) async throws {}
-  func close() async {}
-}
-
 private func fuzzWebSocket(_ bytes: [UInt8]) {
   // The first byte: who reads (bit 0: the server, which requires masks), and the chunk sizes.
   guard let first = bytes.first else { return }
   let server = first & 1 == 0
-  let sizes = [Int(first >> 1) + 1, 1, 7, 4096]
   let input = Array(bytes.dropFirst())
-  let maxPayload = 1 << 16
-  runBlocking {
-    let reader = chunkedReader(input, sizes: sizes)
-    while true {
-      let frame: WebSocketFrame?
-      do { frame = try await WebSocketFrame.read(from: reader, requireMask: server, maxPayload: maxPayload) } catch { break }
-      guard let frame else { break }
-      check(frame.payload.count <= maxPayload, "payload of \(frame.payload.count) bytes over \(maxPayload)")
-      if frame.opcode.isControl { check(frame.fin && frame.payload.count <= 125, "long or fragmented control frame") }
-      for mask in [nil, [UInt8(1), 2, 3, 4]] as [[UInt8]?] {
-        let wire = frame.encode(mask: mask)
-        let back = await { () async -> WebSocketFrame? in
-          try? await WebSocketFrame.read(from: chunkedReader(wire, sizes: []), requireMask: mask != nil, maxPayload: maxPayload)
-        }()
-        check(back == frame, "\(frame.opcode) frame of \(frame.payload.count) bytes does not read back (mask \(mask != nil))")
-      }
+  let channel = EmbeddedChannel()
+  defer { _ = try? channel.finish() }
+  do { try WebSocket.addFrameHandlers(to: channel, role: server ? .server : .client) } catch { return check(false, "handlers: \(error)") }
+  var sizes = [Int(first >> 1) + 1, 1, 7, 4096].makeIterator()
+  var offset = 0
+  var frames: [WebSocketFrame] = []
+  var failed = false
+  while offset < input.count && !failed {
+    let n = min(input.count - offset, sizes.next() ?? 4096)
+    do { try channel.writeInbound(ByteBuffer(bytes: input[offset..<offset + n])) } catch { failed = true }
+    offset += n
+    while let frame = try? channel.readInbound(as: WebSocketFrame.self) { frames.append(frame) }
+  }
+  // What a session gets: whole data messages within the limit, control frames whole and short, masked
+  // when the server reads, no reserved bits or unknown opcodes.
+  var wire: [UInt8] = []
+  for frame in frames {
+    let payload = frame.unmaskedData
+    check(payload.readableBytes <= WebSocket.maxMessage, "payload of \(payload.readableBytes) bytes")
+    check(!(frame.rsv1 || frame.rsv2 || frame.rsv3), "reserved bits passed")
+    check(WebSocketFrameCheck.opcodes.contains(frame.opcode) && frame.opcode != .continuation, "\(frame.opcode) passed")
+    if frame.opcode == .ping || frame.opcode == .pong || frame.opcode == .connectionClose {
+      check(frame.fin && payload.readableBytes <= 125, "long or fragmented control frame")
+    } else {
+      check(frame.fin, "a data message not whole")
     }
-    // Whole messages, as the server's session reads them (pings answered into nowhere).
-    let ws = WebSocketConnection(role: server ? .server : .client, writer: DiscardWriter())
-    let messages = chunkedReader(input, sizes: sizes.reversed())
-    while let message = try? await ws.readMessage(from: messages) {
-      check(message.payload.count <= WebSocketConnection.maxMessage, "message of \(message.payload.count) bytes")
-      check(message.opcode == .text || message.opcode == .binary, "message with opcode \(message.opcode)")
-    }
+    // Written again by the other side (masked when a client writes) and read back: the same frame.
+    let back = EmbeddedChannel()
+    defer { _ = try? back.finish() }
+    try? WebSocket.addFrameHandlers(to: back, role: server ? .client : .server)
+    var copy = WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: server ? nil : WebSocketMaskingKey([1, 2, 3, 4]), data: payload)
+    copy.fin = true
+    try? back.writeOutbound(copy)
+    wire.removeAll()
+    while let b = try? back.readOutbound(as: ByteBuffer.self) { wire += b.readableBytesView }
+    let reader = EmbeddedChannel()
+    defer { _ = try? reader.finish() }
+    try? WebSocket.addFrameHandlers(to: reader, role: server ? .client : .server)
+    try? reader.writeInbound(ByteBuffer(bytes: wire))
+    let again = try? reader.readInbound(as: WebSocketFrame.self)
+    check(again?.opcode == frame.opcode && again?.unmaskedData == payload,
+          "\(frame.opcode) frame of \(payload.readableBytes) bytes does not read back")
   }
 }
 
