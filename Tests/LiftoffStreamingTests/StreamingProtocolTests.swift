@@ -217,6 +217,30 @@ struct WebSocketFrameTests {
     #expect(read.map { Array($0.unmaskedData.readableBytesView) } == [Array("p".utf8), hello, [0x03, 0xe8]])
   }
 
+  /// The server's connection on the handlers: the fragmented message read whole, the ping between its
+  /// fragments answered (an unmasked pong), the client's close answered with a close (1000), then nil.
+  @Test func theServerAnswersPingsAndTheClose() async throws {
+    let channel = NIOAsyncTestingChannel()
+    let connection = try await channel.eventLoop.submit {
+      try WebSocket.addFrameHandlers(to: channel, role: .server)
+      return try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+    }.get()
+    let input = clientFrame(0x01, Array("Hel".utf8)) + clientFrame(0x89, Array("p".utf8)) + clientFrame(0x80, Array("lo".utf8))
+      + clientFrame(0x88, [0x03, 0xe8])
+    try await channel.writeInbound(ByteBuffer(bytes: input))
+    try await connection.executeThenClose { inbound, outbound in
+      let ws = WebSocketConnection(role: .server, outbound: outbound, channel: channel)
+      let frames = WebSocketInbound(inbound)
+      let message = try await ws.readMessage(from: frames)
+      #expect(message?.opcode == .text && message?.payload == hello)
+      #expect(try await ws.readMessage(from: frames) == nil)
+      #expect(ws.didSendClose)
+    }
+    var out: [UInt8] = []
+    while let b = try await channel.readOutbound(as: ByteBuffer.self) { out += b.readableBytesView }
+    #expect(out == [0x8a, 0x01, 0x70, 0x88, 0x02, 0x03, 0xe8])
+  }
+
   @Test func whatAClientMayNotSendIsRefused() throws {
     let bad: [(String, [UInt8])] = [
       ("unmasked", [0x82, 0x02, 1, 2]),
