@@ -114,7 +114,14 @@ let package = Package(
     // LIFTOFF_FUZZ_TARGET. Built with the sanitizer only by hack/fuzz.sh (-DLIFTOFF_FUZZ); a plain
     // build gets a main that says so. Not a product: nothing ships it.
     .executableTarget(
-      name: "liftoff-fuzz", dependencies: ["LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore"],
+      name: "liftoff-fuzz",
+      dependencies: [
+        "LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
+      ],
       swiftSettings: swiftSettings),
 
     // MARK: libraries    // The one process that crosses from the host into a container (exec, `liftoff enter`): C only,
@@ -145,16 +152,19 @@ let package = Package(
       exclude: ["Generated/api.proto.sha256"],
       swiftSettings: swiftSettings
     ),
-    // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads, SPDY/3.1 (frames,
-    // zlib header blocks), WebSocket, the Kubernetes remote-command and port-forward protocols, one-use
-    // tokens, and the StreamingBackend protocol (HostProcessBackend: the same on the host, for tests and
-    // as the process runner the container backend uses). No gRPC, nothing of pods: liftoff-fuzz links it.
+    // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads (NIOHTTP1), SPDY/3.1
+    // (ours: frames, zlib header blocks), WebSocket (NIOWebSocket framing), the Kubernetes remote-command
+    // and port-forward protocols, one-use tokens, and the StreamingBackend protocol (HostProcessBackend:
+    // the same on the host, for tests and as the process runner the container backend uses). No gRPC,
+    // nothing of pods: liftoff-fuzz links it.
     .target(
       name: "LiftoffStreaming",
       dependencies: [
         "LiftoffOS", "LiftoffCore", "CLinux", "CZlib",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
@@ -227,10 +237,17 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens). The
+    // The streaming protocols' code on bytes (SPDY, header blocks, WebSocket, Status JSON, tokens, the
+    // request-head handlers in an EmbeddedChannel). The
     // server tests with sockets and host processes share their test client with the container tests in
     // LiftoffCRITests and live there.
-    .testTarget(name: "LiftoffStreamingTests", dependencies: ["LiftoffStreaming"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffStreamingTests",
+      dependencies: [
+        "LiftoffStreaming", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",
       dependencies: [
@@ -241,6 +258,8 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings

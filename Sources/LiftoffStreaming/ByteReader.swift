@@ -53,31 +53,4 @@ final class ByteReader {
     }
     return Array(buffer[start...])
   }
-
-  /// An HTTP/1.1 request head up to and including CRLF CRLF (at most `limit` bytes); nil at EOF.
-  func readHTTPHead(limit: Int = 16384) async throws -> [UInt8]? {
-    while true {
-      var i = start
-      while i + 3 < buffer.count {
-        if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
-          guard i + 4 - start <= limit else { throw HTTPHeadError.tooLarge }
-          let head = Array(buffer[start..<i + 4])
-          start = i + 4
-          return head
-        }
-        i += 1
-      }
-      // Not found in what is buffered: once that is more than a head may be, it cannot be one.
-      guard available <= limit else { throw HTTPHeadError.tooLarge }
-      guard try await fill() else {
-        if available == 0 { return nil }
-        throw HTTPHeadError.truncated
-      }
-    }
-  }
-}
-
-enum HTTPHeadError: Error {
-  case tooLarge, truncated
-  case malformed(String)
 }

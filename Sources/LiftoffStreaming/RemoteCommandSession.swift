@@ -112,7 +112,7 @@ struct RemoteCommandSession: Sendable {
   /// The client's channels until it closes; the outcome on channel 3, then the close frame (this
   /// side's half-close), then the client's close frame or EOF, at most `closeTimeout`, then the
   /// transport closes.
-  func runWebSocket(_ ws: WebSocketConnection, reader: ByteReader, transport: any ByteWriter, closeTimeout: Duration) async {
+  func runWebSocket(_ ws: WebSocketConnection, frames: WebSocketInbound, closeTimeout: Duration) async {
     let o = options
     let (stdinBytes, stdinInput) = AsyncStream.makeStream(of: [UInt8].self)
     let (resizeBytes, resizeInput) = AsyncStream.makeStream(of: [UInt8].self)
@@ -139,10 +139,10 @@ struct RemoteCommandSession: Sendable {
           await ws.close()
         }.value
         await peerClosed.wait(upTo: closeTimeout)
-        await transport.close()
+        await ws.closeTransport()
       }
       do {
-        while let message = try await ws.readMessage(from: reader) {
+        while let message = try await ws.readMessage(from: frames) {
           guard let channel = message.payload.first else { continue }
           let data = Array(message.payload.dropFirst())
           switch channel {

@@ -27,7 +27,9 @@ import Foundation
 import LiftoffCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import NIOSSL
 import Synchronization
 
@@ -98,7 +100,7 @@ public final class StreamingServer: Sendable {
   public func start() async throws {
     // A backend writing into a pipe whose reader died must get EPIPE, not kill liftoff-cri.
     signal(SIGPIPE, SIG_IGN)
-    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let channel: NIOAsyncChannel<AcceptedConnection, Never>
     // Optional TLS: the same byte streams, decrypted by NIOSSL before the HTTP/SPDY/WebSocket code.
     let sslContext: NIOSSLContext?
     do {
@@ -115,9 +117,30 @@ public final class StreamingServer: Sendable {
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .serverChannelOption(.backlog, value: 256)
         .bind(host: address, port: requestedPort) { child in
-          child.eventLoop.makeCompletedFuture {
+          child.eventLoop.makeCompletedFuture { () throws -> AcceptedConnection in
             if let sslContext { try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
-            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            let admitted = self.openConnections.withLock { n in
+              guard n < self.maxConnections else { return false }
+              n += 1
+              return true
+            }
+            guard admitted else {
+              try child.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+              return .refused(try NIOAsyncChannel(wrappingChannelSynchronously: child))
+            }
+            do {
+              let remote = child.remoteAddress.map { "\($0)" } ?? "?"
+              let upgrade = try HTTPHeadRouter.install(
+                on: child, headTimeout: TimeAmount(self.headTimeout),
+                onTimeout: { [logger = self.logger] in
+                  logger.debug("streaming connection closed: no request head in time", metadata: ["remote": "\(remote)"])
+                },
+                route: { self.route($0) })
+              return .admitted(child, upgrade)
+            } catch {
+              self.openConnections.withLock { $0 -= 1 }
+              throw error
+            }
           }
         }
     } catch {
@@ -129,19 +152,15 @@ public final class StreamingServer: Sendable {
       await withDiscardingTaskGroup { group in
         do {
           try await channel.executeThenClose { inbound in
-            for try await connection in inbound {
-              let admitted = self.openConnections.withLock { n in
-                guard n < self.maxConnections else { return false }
-                n += 1
-                return true
-              }
-              guard admitted else {
+            for try await accepted in inbound {
+              switch accepted {
+              case .refused(let connection):
                 group.addTask { await self.refuse(connection) }
-                continue
-              }
-              group.addTask {
-                await self.serve(connection)
-                self.openConnections.withLock { $0 -= 1 }
+              case .admitted(let connection, let upgrade):
+                group.addTask {
+                  await self.serve(connection, upgrade)
+                  self.openConnections.withLock { $0 -= 1 }
+                }
               }
             }
           }
@@ -192,7 +211,7 @@ public final class StreamingServer: Sendable {
   /// A connection over the cap: 503, a half-close, and whatever the client still sends read until it
   /// closes (closing with its request unread would send a RST, which can overtake the 503); closed
   /// after `refusedCloseTimeout` in any case, even if it never reads.
-  private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+  private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, HTTPServerResponsePart>) async {
     logger.warning("streaming connection refused: too many open", metadata: ["limit": "\(maxConnections)"])
     let channel = connection.channel
     let deadline = Task {
@@ -202,78 +221,71 @@ public final class StreamingServer: Sendable {
     defer { deadline.cancel() }
     try? await connection.executeThenClose { inbound, outbound in
       try await outbound.write(
-        ByteBuffer(bytes: HTTPResponse.error(503, "Service Unavailable", body: "too many streaming connections (at most \(maxConnections))")))
+        contentsOf: HTTPHead.errorParts(.serviceUnavailable, body: "too many streaming connections (at most \(maxConnections))"))
       try await channel.close(mode: .output)
       for try await _ in inbound {}
     }
   }
 
-  private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-    let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
-    do {
-      try await connection.executeThenClose { inbound, outbound in
-        var iterator = inbound.makeAsyncIterator()
-        let reader = ByteReader {
-          guard var buffer = try await iterator.next() else { return nil }
-          return buffer.readBytes(length: buffer.readableBytes)
+  /// A connection after its head: nothing more (answered, closed, timed out), or the session it upgraded to.
+  private func serve(_ channel: any Channel, _ upgrade: EventLoopFuture<StreamingUpgrade>) async {
+    let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
+    // Waiting for the head: a shutdown closes the connection, which settles the outcome.
+    let outcome = await withTaskCancellationHandler {
+      (try? await upgrade.get()) ?? .none
+    } onCancel: {
+      channel.close(promise: nil)
+    }
+    switch outcome {
+    case .none:
+      return
+    case .spdy(let request, let chosen, let connection):
+      let log = logger.with(["remote": "\(remote)", "stream": "\(request.kind)"])
+      log.debug("spdy session", metadata: ["protocol": "\(chosen)"])
+      do {
+        try await connection.executeThenClose { inbound, outbound in
+          var iterator = inbound.makeAsyncIterator()
+          let reader = ByteReader {
+            guard var buffer = try await iterator.next() else { return nil }
+            return buffer.readBytes(length: buffer.readableBytes)
+          }
+          let writer = NIOByteWriter(outbound: outbound, channel: connection.channel)
+          await self.runSPDYSession(request: request, protocol: chosen, reader: reader, writer: writer, log: log)
         }
-        let writer = NIOByteWriter(outbound: outbound, channel: connection.channel)
-        await self.serve(reader: reader, writer: writer, remote: remote)
+      } catch {
+        log.debug("streaming connection ended", metadata: ["error": "\(error)"])
       }
-    } catch {
-      logger.debug("streaming connection ended", metadata: ["remote": "\(remote)", "error": "\(error)"])
+    case .webSocket(let request, let chosen, let connection):
+      let log = logger.with(["remote": "\(remote)", "stream": "\(request.kind)"])
+      log.debug("websocket session", metadata: ["protocol": "\(chosen)"])
+      do {
+        try await connection.executeThenClose { inbound, outbound in
+          let ws = WebSocketConnection(role: .server, outbound: outbound, channel: connection.channel)
+          await self.serveWebSocket(request: request, protocol: chosen, ws: ws, frames: WebSocketInbound(inbound), log: log)
+        }
+      } catch {
+        log.debug("streaming connection ended", metadata: ["error": "\(error)"])
+      }
     }
   }
 
-  func serve(reader: ByteReader, writer: any ByteWriter, remote: String) async {
-    let head: HTTPRequestHead
-    // The head must arrive within headTimeout: past it the connection is closed under the read.
-    let deadline = HeadDeadline()
-    let watchdog = Task { [headTimeout, logger] in
-      try? await Task.sleep(for: headTimeout)
-      if deadline.expire() {
-        logger.debug("streaming connection closed: no request head in time", metadata: ["remote": "\(remote)"])
-        await writer.close()
-      }
-    }
-    defer { watchdog.cancel() }
-    do {
-      let bytes = try await reader.readHTTPHead()
-      guard deadline.meet(), let bytes else { return }
-      head = try HTTPRequestHead.parse(bytes)
-    } catch HTTPHeadError.tooLarge {
-      guard deadline.meet() else { return }
-      try? await writer.write(HTTPResponse.error(431, "Request Header Fields Too Large", body: "request head larger than 16 KiB"))
-      return
-    } catch {
-      guard deadline.meet() else { return }
-      try? await writer.write(HTTPResponse.error(400, "Bad Request", body: "malformed http request: \(error)"))
-      return
-    }
-    let parts = head.path.split(separator: "/", omittingEmptySubsequences: false)
+  /// The answer to a request head, on the event loop as it arrives: the token taken (unknown, used or
+  /// expired → 404) and the protocol negotiated, or an error.
+  func route(_ head: HTTPRequestHead) -> HeadDecision {
+    let path = HTTPHead.path(head.uri)
+    let parts = path.split(separator: "/", omittingEmptySubsequences: false)
     guard parts.count == 3, parts[0].isEmpty, ["exec", "attach", "portforward"].contains(parts[1]) else {
-      try? await writer.write(HTTPResponse.error(404, "Not Found", body: "no streaming endpoint at \(head.path)"))
-      return
+      return .refuse(.notFound, body: "no streaming endpoint at \(path)")
     }
     guard let request = tokens.take(String(parts[2])), request.kind == parts[1] else {
-      try? await writer.write(
-        HTTPResponse.error(404, "Not Found", body: "streaming token \(parts[2]) is unknown, used or expired"))
-      return
+      return .refuse(.notFound, body: "streaming token \(parts[2]) is unknown, used or expired")
     }
-    let log = logger.with(["remote": "\(remote)", "stream": "\(parts[1])"])
-
-    let upgrade = head.header("Upgrade")?.lowercased() ?? ""
-    let connectionUpgrade = head.headerContainsToken("Connection", "upgrade")
-    if upgrade == "websocket" && connectionUpgrade {
-      await serveWebSocket(head: head, request: request, reader: reader, writer: writer, log: log)
-    } else if upgrade == "spdy/3.1" && connectionUpgrade {
-      await serveSPDY(head: head, request: request, reader: reader, writer: writer, log: log)
-    } else {
-      try? await writer.write(
-        HTTPResponse.error(
-          400, "Bad Request",
-          body: "unable to upgrade: the request must upgrade the connection to SPDY/3.1 or websocket"))
+    switch HTTPHead.upgradeProtocol(head) {
+    case "websocket": return routeWebSocket(head, request)
+    case "spdy/3.1": return routeSPDY(head, request)
+    default: break
     }
+    return .refuse(.badRequest, body: "unable to upgrade: the request must upgrade the connection to SPDY/3.1 or websocket")
   }
 
   /// The first of the client's protocols (in its order) that the server supports.
@@ -281,30 +293,36 @@ public final class StreamingServer: Sendable {
     client.first { server.contains($0) }
   }
 
-  private func serveSPDY(head: HTTPRequestHead, request: StreamRequest, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
+  private func routeSPDY(_ head: HTTPRequestHead, _ request: StreamRequest) -> HeadDecision {
     let supported: [String]
     if case .portForward = request { supported = Self.portForwardSPDYProtocols } else { supported = Self.remoteCommandSPDYProtocols }
-    let offered = head.headerValues("X-Stream-Protocol-Version")
+    let offered = HTTPHead.values(head.headers, "X-Stream-Protocol-Version")
     guard !offered.isEmpty else {
-      try? await writer.write(HTTPResponse.error(400, "Bad Request", body: "unable to upgrade: X-Stream-Protocol-Version is required"))
-      return
+      return .refuse(.badRequest, body: "unable to upgrade: X-Stream-Protocol-Version is required")
     }
     guard let chosen = Self.negotiate(client: offered, server: supported) else {
-      try? await writer.write(
-        HTTPResponse.error(
-          403, "Forbidden",
-          body: "unable to upgrade: unable to negotiate protocol: client supports \(offered), server accepts \(supported)",
-          extraHeaders: supported.map { ("X-Accepted-Stream-Protocol-Versions", $0) }))
-      return
+      return .refuse(
+        .forbidden, body: "unable to upgrade: unable to negotiate protocol: client supports \(offered), server accepts \(supported)",
+        headers: supported.map { ("X-Accepted-Stream-Protocol-Versions", $0) })
     }
-    do {
-      try await writer.write(
-        HTTPResponse.switchingProtocols([
-          ("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", chosen),
-        ]))
-    } catch { return }
-    log.debug("spdy session", metadata: ["protocol": "\(chosen)"])
-    await runSPDYSession(request: request, protocol: chosen, reader: reader, writer: writer, log: log)
+    return .spdy(request, protocol: chosen)
+  }
+
+  private func routeWebSocket(_ head: HTTPRequestHead, _ request: StreamRequest) -> HeadDecision {
+    let version = head.headers.first(name: "Sec-WebSocket-Version")?.trimmingCharacters(in: .whitespaces)
+    let key = head.headers.first(name: "Sec-WebSocket-Key")?.trimmingCharacters(in: .whitespaces) ?? ""
+    guard version == "13", !key.isEmpty else {
+      return .refuse(
+        .badRequest, body: "websocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key",
+        headers: [("Sec-WebSocket-Version", "13")])
+    }
+    let supported: [String]
+    if case .portForward = request { supported = Self.portForwardWebSocketProtocols } else { supported = Self.remoteCommandWebSocketProtocols }
+    let offered = HTTPHead.values(head.headers, "Sec-WebSocket-Protocol")
+    guard let chosen = Self.negotiate(client: offered, server: supported) else {
+      return .refuse(.forbidden, body: "unable to upgrade: websocket protocols \(offered) are not supported; supported: \(supported)")
+    }
+    return .webSocket(request, protocol: chosen, accept: WebSocket.acceptKey(for: key))
   }
 
   /// A SPDY session on `reader`/`writer` (a TCP connection, or the inside of a WebSocket).
@@ -342,36 +360,14 @@ public final class StreamingServer: Sendable {
     }
   }
 
-  private func serveWebSocket(head: HTTPRequestHead, request: StreamRequest, reader: ByteReader, writer: any ByteWriter, log: Logger) async {
-    guard head.header("Sec-WebSocket-Version") == "13", let key = head.header("Sec-WebSocket-Key"), !key.isEmpty else {
-      try? await writer.write(
-        HTTPResponse.error(400, "Bad Request", body: "websocket upgrade needs Sec-WebSocket-Version 13 and a Sec-WebSocket-Key",
-                           extraHeaders: [("Sec-WebSocket-Version", "13")]))
-      return
-    }
-    let supported: [String]
-    if case .portForward = request { supported = Self.portForwardWebSocketProtocols } else { supported = Self.remoteCommandWebSocketProtocols }
-    let offered = head.headerValues("Sec-WebSocket-Protocol")
-    guard let chosen = Self.negotiate(client: offered, server: supported) else {
-      try? await writer.write(
-        HTTPResponse.error(
-          403, "Forbidden", body: "unable to upgrade: websocket protocols \(offered) are not supported; supported: \(supported)"))
-      return
-    }
-    do {
-      try await writer.write(
-        HTTPResponse.switchingProtocols([
-          ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-          ("Sec-WebSocket-Accept", WebSocketFrame.acceptKey(for: key)), ("Sec-WebSocket-Protocol", chosen),
-        ]))
-    } catch { return }
-    log.debug("websocket session", metadata: ["protocol": "\(chosen)"])
-    let ws = WebSocketConnection(role: .server, writer: writer)
+  private func serveWebSocket(
+    request: StreamRequest, protocol chosen: String, ws: WebSocketConnection, frames: WebSocketInbound, log: Logger
+  ) async {
     switch request {
     case .portForward:
       // SPDY/3.1+portforward.k8s.io: the SPDY byte stream inside binary messages, both ways.
       let tunnelReader = ByteReader {
-        while let message = try await ws.readMessage(from: reader) {
+        while let message = try await ws.readMessage(from: frames) {
           guard message.opcode == .binary else { throw WebSocketError.protocolError("text message in a spdy tunnel") }
           if !message.payload.isEmpty { return message.payload }
         }
@@ -379,32 +375,20 @@ public final class StreamingServer: Sendable {
       }
       await runSPDYSession(
         request: request, protocol: "portforward.k8s.io", reader: tunnelReader,
-        writer: WebSocketTunnelWriter(ws: ws, transport: writer), log: log)
+        writer: WebSocketTunnelWriter(ws: ws), log: log)
     case .exec, .attach:
       let version = RemoteCommandVersion(webSocketProtocol: chosen)
       await RemoteCommandSession(request: request, version: version, backend: backend, log: log)
-        .runWebSocket(ws, reader: reader, transport: writer, closeTimeout: closeTimeout)
+        .runWebSocket(ws, frames: frames, closeTimeout: closeTimeout)
     }
   }
 }
 
-/// Whether a connection's request head came in time: exactly one of `meet` (the head was read) and
-/// `expire` (the timeout fired) wins.
-final class HeadDeadline: Sendable {
-  private enum Phase { case waiting, met, expired }
-  private let phase = Mutex(Phase.waiting)
-
-  /// The head arrived; false when the deadline had already expired.
-  func meet() -> Bool { settle(.met) }
-  /// The timeout fired; false when the head had arrived.
-  func expire() -> Bool { settle(.expired) }
-
-  private func settle(_ to: Phase) -> Bool {
-    phase.withLock { p in
-      if p == .waiting { p = to }
-      return p == to
-    }
-  }
+/// A connection as the listener hands it on: over the cap (answered 503 on its raw bytes), or admitted
+/// with its head being read (the outcome when the head is answered or upgraded).
+enum AcceptedConnection: Sendable {
+  case refused(NIOAsyncChannel<ByteBuffer, HTTPServerResponsePart>)
+  case admitted(any Channel, EventLoopFuture<StreamingUpgrade>)
 }
 
 /// Writes to a NIO channel; close() closes it.
@@ -427,10 +411,9 @@ struct NIOByteWriter: ByteWriter {
 }
 
 /// SPDY bytes as WebSocket binary messages; closeOutput() sends the close frame (the WebSocket's
-/// half-close), close() sends it if not sent yet and closes the transport.
+/// half-close), close() sends it if not sent yet and closes the connection.
 struct WebSocketTunnelWriter: ByteWriter {
   let ws: WebSocketConnection
-  let transport: any ByteWriter
 
   func write(_ bytes: [UInt8]) async throws { try await ws.sendBinary(bytes) }
 
@@ -438,7 +421,7 @@ struct WebSocketTunnelWriter: ByteWriter {
 
   func close() async {
     await ws.close()
-    await transport.close()
+    await ws.closeTransport()
   }
 }
 

@@ -1,12 +1,17 @@
-// WebSocket (RFC 6455) as both ends use it here: the opening handshake's accept key, frames, and a
-// connection that reads whole data messages (answering pings, finishing on close) and writes frames.
+// WebSocket (RFC 6455) as both ends use it here, on NIOWebSocket: WebSocketFrameDecoder and
+// WebSocketFrameEncoder turn the connection's bytes into frames and back (masking included),
+// NIOWebSocketFrameAggregator joins a fragmented message (16 MiB at most; control frames pass between
+// fragments). Ours: WebSocketFrameCheck (what a peer may not send: reserved bits, unknown opcodes, and
+// from a client an unmasked frame), the opening handshake's accept key, and a connection that reads
+// whole data messages (answering pings, finishing on close) and writes frames.
 //
-//   frame: |FIN|RSV1-3|opcode(4)|MASK|len(7)| [len16 | len64] | [mask key(4)] | payload
-//   opcodes: 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong
-//   client → server frames are masked (payload[i] ^= key[i % 4]); server → client frames are not.
+//   pipeline after the 101:  [TLS] → WebSocketFrameDecoder → WebSocketFrameEncoder → WebSocketFrameCheck
+//                            → NIOWebSocketFrameAggregator → NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
 import Crypto
-import Synchronization
 import Foundation
+import NIOCore
+import NIOWebSocket
+import Synchronization
 
 enum WebSocketError: Error, Sendable, CustomStringConvertible {
   case protocolError(String)
@@ -15,16 +20,11 @@ enum WebSocketError: Error, Sendable, CustomStringConvertible {
   }
 }
 
-struct WebSocketFrame: Sendable, Equatable {
-  enum Opcode: UInt8, Sendable {
-    case continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10
-    var isControl: Bool { rawValue & 0x8 != 0 }
-  }
+enum WebSocket {
+  enum Role: Sendable { case client, server }
 
-  var fin: Bool
-  var opcode: Opcode
-  var payload: [UInt8]
-
+  /// The largest frame and the largest message.
+  static let maxMessage = 16 << 20
   static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
   /// Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
@@ -32,93 +32,77 @@ struct WebSocketFrame: Sendable, Equatable {
     Data(Insecure.SHA1.hash(data: Data((key + acceptGUID).utf8))).base64EncodedString()
   }
 
-  /// The frame on the wire; `mask` is given by a client (4 bytes), nil for a server.
-  func encode(mask: [UInt8]? = nil) -> [UInt8] {
-    var out: [UInt8] = [(fin ? 0x80 : 0) | opcode.rawValue]
-    let maskBit: UInt8 = mask == nil ? 0 : 0x80
-    let n = payload.count
-    if n < 126 {
-      out.append(maskBit | UInt8(n))
-    } else if n <= 0xffff {
-      out.append(maskBit | 126)
-      out.appendUInt16(UInt16(n))
-    } else {
-      out.append(maskBit | 127)
-      out.appendUInt64(UInt64(n))
-    }
-    if let mask {
-      out += mask
-      out.reserveCapacity(out.count + n)
-      for (i, b) in payload.enumerated() { out.append(b ^ mask[i & 3]) }
-    } else {
-      out += payload
-    }
-    return out
+  /// The frame handlers at the end of `channel`'s pipeline; the NIOAsyncChannel goes after them.
+  static func addFrameHandlers(to channel: any Channel, role: Role) throws {
+    try channel.pipeline.syncOperations.addHandlers([
+      ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxMessage)),
+      WebSocketFrameEncoder(),
+      WebSocketFrameCheck(requireMask: role == .server),
+      NIOWebSocketFrameAggregator(
+        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxMessage),
+    ])
+  }
+}
+
+/// Between the decoder and the aggregator: a frame with reserved bits set (no extension is
+/// negotiated), an unknown opcode, or, when `requireMask` (a server reading a client, RFC 6455 5.1),
+/// an unmasked frame is a protocol error; nothing after it is passed on.
+final class WebSocketFrameCheck: ChannelInboundHandler, RemovableChannelHandler {
+  typealias InboundIn = WebSocketFrame
+  typealias InboundOut = WebSocketFrame
+  static let opcodes: [WebSocketOpcode] = [.continuation, .text, .binary, .connectionClose, .ping, .pong]
+
+  private let requireMask: Bool
+  private var failed = false
+
+  init(requireMask: Bool) { self.requireMask = requireMask }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard !failed else { return }
+    let frame = unwrapInboundIn(data)
+    let problem: String? =
+      if frame.rsv1 || frame.rsv2 || frame.rsv3 { "reserved bits set without an extension" }
+      else if !Self.opcodes.contains(frame.opcode) { "unknown opcode \(frame.opcode)" }
+      else if requireMask && frame.maskKey == nil { "client frame is not masked" }
+      else { nil }
+    guard let problem else { return context.fireChannelRead(data) }
+    failed = true
+    context.fireErrorCaught(WebSocketError.protocolError(problem))
+  }
+}
+
+/// The frames a connection receives, read by one task.
+final class WebSocketInbound {
+  private var iterator: NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
+
+  init(_ frames: NIOAsyncChannelInboundStream<WebSocketFrame>) {
+    iterator = frames.makeAsyncIterator()
   }
 
-  /// Reads one frame. `requireMask`: a server rejects unmasked frames (RFC 6455 5.1).
-  static func read(from reader: ByteReader, requireMask: Bool, maxPayload: Int) async throws -> WebSocketFrame? {
-    guard let h = try await reader.read(exactly: 2) else { return nil }
-    guard h[0] & 0x70 == 0 else { throw WebSocketError.protocolError("reserved bits set without an extension") }
-    guard let opcode = Opcode(rawValue: h[0] & 0x0f) else {
-      throw WebSocketError.protocolError("unknown opcode \(h[0] & 0x0f)")
-    }
-    let fin = h[0] & 0x80 != 0
-    let masked = h[1] & 0x80 != 0
-    if requireMask && !masked { throw WebSocketError.protocolError("client frame is not masked") }
-    var length = Int(h[1] & 0x7f)
-    if length == 126 {
-      guard let b = try await reader.read(exactly: 2) else { throw WebSocketError.protocolError("truncated frame") }
-      length = Int(b[0]) << 8 | Int(b[1])
-    } else if length == 127 {
-      guard let b = try await reader.read(exactly: 8) else { throw WebSocketError.protocolError("truncated frame") }
-      let v = b.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-      guard v <= UInt64(maxPayload) else { throw WebSocketError.protocolError("frame of \(v) bytes is too large") }
-      length = Int(v)
-    }
-    guard length <= maxPayload else { throw WebSocketError.protocolError("frame of \(length) bytes is too large") }
-    if opcode.isControl {
-      guard fin, length <= 125 else { throw WebSocketError.protocolError("fragmented or long control frame") }
-    }
-    var key: [UInt8] = []
-    if masked {
-      guard let k = try await reader.read(exactly: 4) else { throw WebSocketError.protocolError("truncated frame") }
-      key = k
-    }
-    guard var payload = try await reader.read(exactly: length) else {
-      if length == 0 { return WebSocketFrame(fin: fin, opcode: opcode, payload: []) }
-      throw WebSocketError.protocolError("truncated frame")
-    }
-    if masked {
-      for i in payload.indices { payload[i] ^= key[i & 3] }
-    }
-    return WebSocketFrame(fin: fin, opcode: opcode, payload: payload)
-  }
+  func next() async throws -> WebSocketFrame? { try await iterator.next() }
 }
 
 /// One WebSocket connection after the handshake.
 final class WebSocketConnection: Sendable {
-  enum Role: Sendable { case client, server }
-  static let maxMessage = 16 << 20
+  typealias Role = WebSocket.Role
+  static let maxMessage = WebSocket.maxMessage
 
   let role: Role
-  let writer: any ByteWriter
+  private let outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
+  private let channel: any Channel
   private let closeSent = Synchronization.Mutex(false)
 
-  init(role: Role, writer: any ByteWriter) {
+  init(role: Role, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, channel: any Channel) {
     self.role = role
-    self.writer = writer
+    self.outbound = outbound
+    self.channel = channel
   }
 
-  func send(_ opcode: WebSocketFrame.Opcode, _ payload: [UInt8]) async throws {
-    let frame = WebSocketFrame(fin: true, opcode: opcode, payload: payload)
-    if role == .client {
-      var rng = SystemRandomNumberGenerator()
-      let m = rng.next() as UInt32
-      try await writer.write(frame.encode(mask: [UInt8(m >> 24), UInt8(m >> 16 & 0xff), UInt8(m >> 8 & 0xff), UInt8(m & 0xff)]))
-    } else {
-      try await writer.write(frame.encode())
-    }
+  /// One frame; a client's is masked (by the encoder, with a fresh key).
+  func send(_ opcode: WebSocketOpcode, _ payload: [UInt8]) async throws {
+    let frame = WebSocketFrame(
+      fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: ByteBuffer(bytes: payload))
+    try await outbound.write(frame)
   }
 
   func sendBinary(_ payload: [UInt8]) async throws { try await send(.binary, payload) }
@@ -130,42 +114,37 @@ final class WebSocketConnection: Sendable {
       return !sent
     }
     guard first else { return }
-    var payload: [UInt8] = []
-    payload.appendUInt16(code)
+    var payload: [UInt8] = [UInt8(code >> 8), UInt8(code & 0xff)]
     payload += Array(reason.utf8.prefix(120))
-    try? await send(.close, payload)
+    try? await send(.connectionClose, payload)
   }
 
   var didSendClose: Bool { closeSent.withLock { $0 } }
 
-  /// The next data message (text or binary, reassembled from fragments); answers pings on the way;
-  /// nil when the peer closed (its close frame is answered) or the connection ended.
-  func readMessage(from reader: ByteReader) async throws -> (opcode: WebSocketFrame.Opcode, payload: [UInt8])? {
-    var message: [UInt8] = []
-    var messageOpcode: WebSocketFrame.Opcode?
-    while true {
-      guard let frame = try await WebSocketFrame.read(from: reader, requireMask: role == .server, maxPayload: Self.maxMessage) else {
-        return nil
-      }
+  /// Closes the connection under both sides.
+  func closeTransport() async {
+    try? await channel.close()
+  }
+
+  /// The next data message (text or binary; the aggregator has joined its fragments); answers pings on
+  /// the way; nil when the peer closed (its close frame is answered) or the connection ended.
+  func readMessage(from inbound: WebSocketInbound) async throws -> (opcode: WebSocketOpcode, payload: [UInt8])? {
+    while let frame = try await inbound.next() {
+      let payload = Array(frame.unmaskedData.readableBytesView)
       switch frame.opcode {
       case .ping:
-        try? await send(.pong, frame.payload)
-        continue
+        try? await send(.pong, payload)
       case .pong:
         continue
-      case .close:
-        await close(code: frame.payload.count >= 2 ? UInt16(frame.payload[0]) << 8 | UInt16(frame.payload[1]) : 1000)
+      case .connectionClose:
+        await close(code: payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1000)
         return nil
       case .text, .binary:
-        guard messageOpcode == nil else { throw WebSocketError.protocolError("new message inside a fragmented one") }
-        messageOpcode = frame.opcode
-        message = frame.payload
-      case .continuation:
-        guard messageOpcode != nil else { throw WebSocketError.protocolError("continuation frame without a message") }
-        message += frame.payload
-        guard message.count <= Self.maxMessage else { throw WebSocketError.protocolError("message too large") }
+        return (frame.opcode, payload)
+      default:
+        throw WebSocketError.protocolError("unexpected \(frame.opcode) frame")
       }
-      if frame.fin, let op = messageOpcode { return (op, message) }
     }
+    return nil
   }
 }

@@ -17,12 +17,16 @@
 //   spdyheaders a SPDY header block, compressed (zlib with the SPDY dictionary; output capped at
 //              1 MiB) and uncompressed: decode → encode → decode is the same headers; our deflater's
 //              output inflates back to the block
-//   websocket  WebSocket frames as the server and the client read them (ByteReader, in chunks the
-//              input chooses) and the server's message reassembly: payloads within the limit, a frame
-//              re-encodes (masked or not) and reads back to itself
-//   httphead   HTTP/1.1 request heads as the streaming server reads them (ByteReader.readHTTPHead, 16
-//              KiB limit, then HTTPRequestHead.parse): the head ends at the first CRLF CRLF and is at
-//              most the limit; a parsed head written out again parses to the same head
+//   websocket  WebSocket frames as the server and the client read them: NIOWebSocket's decoder and
+//              aggregator with our WebSocketFrameCheck (WebSocket.addFrameHandlers) in an EmbeddedChannel,
+//              in chunks the input chooses: whole messages within the limit, control frames short and
+//              whole, nothing reserved or unknown passes; a frame written by the other side (masked or
+//              not) reads back to itself
+//   httphead   HTTP/1.1 request heads as the streaming server reads them: its handlers (the 16 KiB limit,
+//              NIOHTTP1's decoder, the router; HTTPHead.swift) in an EmbeddedChannel, the input in chunks
+//              it chooses, a route that upgrades some paths: the answer is 101 or an error (then the
+//              connection is closed); a routed head is within the limit; after a 101 the bytes after the
+//              head reach the next handler, all of them, in order
 // A finding is a crash or a failed `check`, which aborts so that libFuzzer keeps the input.
 // Built with `-sanitize=fuzzer -DLIFTOFF_FUZZ` only by hack/fuzz.sh.
 #if LIFTOFF_FUZZ
@@ -31,6 +35,10 @@ import LiftoffCatalog
 import LiftoffCore
 import LiftoffNet
 @testable import LiftoffStreaming
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOWebSocket
 import Synchronization
 
 private let target = ProcessInfo.processInfo.environment["LIFTOFF_FUZZ_TARGET"] ?? ""
@@ -335,69 +343,124 @@ private func fuzzSPDYHeaders(_ bytes: [UInt8]) {
   }
 }
 
-private struct DiscardWriter: ByteWriter {
-  func write(_ bytes: [UInt8]) async throws {}
-  func close() async {}
-}
-
 private func fuzzWebSocket(_ bytes: [UInt8]) {
   // The first byte: who reads (bit 0: the server, which requires masks), and the chunk sizes.
   guard let first = bytes.first else { return }
   let server = first & 1 == 0
-  let sizes = [Int(first >> 1) + 1, 1, 7, 4096]
   let input = Array(bytes.dropFirst())
-  let maxPayload = 1 << 16
-  runBlocking {
-    let reader = chunkedReader(input, sizes: sizes)
-    while true {
-      let frame: WebSocketFrame?
-      do { frame = try await WebSocketFrame.read(from: reader, requireMask: server, maxPayload: maxPayload) } catch { break }
-      guard let frame else { break }
-      check(frame.payload.count <= maxPayload, "payload of \(frame.payload.count) bytes over \(maxPayload)")
-      if frame.opcode.isControl { check(frame.fin && frame.payload.count <= 125, "long or fragmented control frame") }
-      for mask in [nil, [UInt8(1), 2, 3, 4]] as [[UInt8]?] {
-        let wire = frame.encode(mask: mask)
-        let back = await { () async -> WebSocketFrame? in
-          try? await WebSocketFrame.read(from: chunkedReader(wire, sizes: []), requireMask: mask != nil, maxPayload: maxPayload)
-        }()
-        check(back == frame, "\(frame.opcode) frame of \(frame.payload.count) bytes does not read back (mask \(mask != nil))")
-      }
+  let channel = EmbeddedChannel()
+  defer { _ = try? channel.finish() }
+  do { try WebSocket.addFrameHandlers(to: channel, role: server ? .server : .client) } catch { return check(false, "handlers: \(error)") }
+  var sizes = [Int(first >> 1) + 1, 1, 7, 4096].makeIterator()
+  var offset = 0
+  var frames: [WebSocketFrame] = []
+  var failed = false
+  while offset < input.count && !failed {
+    let n = min(input.count - offset, sizes.next() ?? 4096)
+    do { try channel.writeInbound(ByteBuffer(bytes: input[offset..<offset + n])) } catch { failed = true }
+    offset += n
+    while let frame = try? channel.readInbound(as: WebSocketFrame.self) { frames.append(frame) }
+  }
+  // What a session gets: whole data messages within the limit, control frames whole and short, masked
+  // when the server reads, no reserved bits or unknown opcodes.
+  var wire: [UInt8] = []
+  for frame in frames {
+    let payload = frame.unmaskedData
+    check(payload.readableBytes <= WebSocket.maxMessage, "payload of \(payload.readableBytes) bytes")
+    check(!(frame.rsv1 || frame.rsv2 || frame.rsv3), "reserved bits passed")
+    check(WebSocketFrameCheck.opcodes.contains(frame.opcode) && frame.opcode != .continuation, "\(frame.opcode) passed")
+    if frame.opcode == .ping || frame.opcode == .pong || frame.opcode == .connectionClose {
+      check(frame.fin && payload.readableBytes <= 125, "long or fragmented control frame")
+    } else {
+      check(frame.fin, "a data message not whole")
     }
-    // Whole messages, as the server's session reads them (pings answered into nowhere).
-    let ws = WebSocketConnection(role: server ? .server : .client, writer: DiscardWriter())
-    let messages = chunkedReader(input, sizes: sizes.reversed())
-    while let message = try? await ws.readMessage(from: messages) {
-      check(message.payload.count <= WebSocketConnection.maxMessage, "message of \(message.payload.count) bytes")
-      check(message.opcode == .text || message.opcode == .binary, "message with opcode \(message.opcode)")
-    }
+    // Written again by the other side (masked when a client writes) and read back: the same frame.
+    let back = EmbeddedChannel()
+    defer { _ = try? back.finish() }
+    try? WebSocket.addFrameHandlers(to: back, role: server ? .client : .server)
+    var copy = WebSocketFrame(fin: true, opcode: frame.opcode, maskKey: server ? nil : WebSocketMaskingKey([1, 2, 3, 4]), data: payload)
+    copy.fin = true
+    try? back.writeOutbound(copy)
+    wire.removeAll()
+    while let b = try? back.readOutbound(as: ByteBuffer.self) { wire += b.readableBytesView }
+    let reader = EmbeddedChannel()
+    defer { _ = try? reader.finish() }
+    try? WebSocket.addFrameHandlers(to: reader, role: server ? .client : .server)
+    try? reader.writeInbound(ByteBuffer(bytes: wire))
+    let again = try? reader.readInbound(as: WebSocketFrame.self)
+    check(again?.opcode == frame.opcode && again?.unmaskedData == payload,
+          "\(frame.opcode) frame of \(payload.readableBytes) bytes does not read back")
+  }
+}
+
+/// What reaches the end of the pipeline after an upgrade: the bytes the session would read.
+private final class UpgradedBytes: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  var bytes: [UInt8] = []
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    var buffer = unwrapInboundIn(data)
+    bytes += buffer.readBytes(length: buffer.readableBytes) ?? []
   }
 }
 
 private func fuzzHTTPHead(_ bytes: [UInt8]) {
   guard let first = bytes.first else { return }
   let input = Array(bytes.dropFirst())
-  let limit = 16384
-  let head: [UInt8]? = runBlocking {
-    try? await chunkedReader(input, sizes: [Int(first) + 1, 3]).readHTTPHead(limit: limit)
+  let limit = HTTPHead.maxHeadSize
+  let channel = EmbeddedChannel()
+  defer { _ = try? channel.finish() }
+  let upgraded = UpgradedBytes()
+  var routed: HTTPRequestHead?
+  let request = StreamRequest.portForward(.init(podSandboxID: "p", ports: []))
+  // The server's handlers with a route of our own: a head that asks for an upgrade (the server's test,
+  // HTTPHead.upgradeProtocol) gets it on /s… (SPDY) and /w… (WebSocket), the rest 404.
+  let outcome = try! HTTPHeadRouter.install(
+    on: channel, headTimeout: .seconds(10),
+    route: { head in
+      routed = head
+      guard HTTPHead.upgradeProtocol(head) != nil else { return .refuse(.badRequest, body: "unable to upgrade") }
+      if head.uri.hasPrefix("/s") { return .spdy(request, protocol: "portforward.k8s.io") }
+      if head.uri.hasPrefix("/w") { return .webSocket(request, protocol: "SPDY/3.1+portforward.k8s.io", accept: "x") }
+      return .refuse(.notFound, body: "no streaming endpoint")
+    },
+    handOff: { _, channel in
+      try channel.pipeline.syncOperations.addHandler(upgraded)
+      return .none
+    })
+  _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+  // The input in chunks whose sizes the first byte chooses, as long as the connection is open.
+  var offset = 0
+  var sizes = [Int(first) + 1, 3].makeIterator()
+  while offset < input.count && channel.isActive {
+    let n = min(input.count - offset, sizes.next() ?? 3)
+    _ = try? channel.writeInbound(ByteBuffer(bytes: input[offset..<offset + n]))
+    channel.embeddedEventLoop.run()
+    offset += n
   }
-  let crlf2: [UInt8] = [13, 10, 13, 10]
-  if let head {
-    check(head.count <= limit, "head of \(head.count) bytes over the limit")
-    check(head.count >= 4 && Array(head.suffix(4)) == crlf2, "head does not end with CRLF CRLF")
-    check(Array(input.prefix(head.count)) == head, "head is not the start of the input")
-    check(!(0..<max(0, head.count - 4)).contains { Array(head[$0..<$0 + 4]) == crlf2 }, "head runs past the first CRLF CRLF")
+  var written: [UInt8] = []
+  while let part = try? channel.readOutbound(as: IOData.self) {
+    guard case .byteBuffer(var b) = part else { continue }
+    written += b.readBytes(length: b.readableBytes) ?? []
   }
-  // The parser on the head, or on the raw input when there was none.
-  guard let parsed = try? HTTPRequestHead.parse(head ?? input) else { return }
-  var text = "\(parsed.method) \(parsed.target) HTTP/1.1\r\n"
-  for h in parsed.headers { text += "\(h.name): \(h.value)\r\n" }
-  text += "\r\n"
-  guard let again = try? HTTPRequestHead.parse(Array(text.utf8)) else {
-    return check(false, "\(text.debugDescription): a parsed head written out does not parse")
+  let response = String(decoding: written.prefix(12), as: UTF8.self)
+  let status = response.hasPrefix("HTTP/1.1 ") ? Int(response.dropFirst(9).prefix(3)) : nil
+  check(written.isEmpty || [101, 400, 404, 431].contains(status ?? 0), "response \(response.debugDescription)")
+  if let routed {
+    let size = routed.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+    check(size <= limit, "a head with \(size) bytes of headers was routed")
+    check(routed.uri.utf8.count <= limit || status == 431, "a request line of \(routed.uri.utf8.count) bytes was routed")
   }
-  check(again.method == parsed.method && again.target == parsed.target, "request line differs: \(text.debugDescription)")
-  check(again.headers.map(\.name) == parsed.headers.map(\.name) && again.headers.map(\.value) == parsed.headers.map(\.value),
-        "headers differ: \(text.debugDescription)")
+  if status == 101 {
+    // Nothing lost or repeated at the hand-off: the bytes after the head, all of them, in order.
+    check(routed != nil, "101 without a routed head")
+    check(channel.isActive && offset == input.count, "upgraded connection closed")
+    check(input.count - upgraded.bytes.count >= 4 && Array(input.suffix(upgraded.bytes.count)) == upgraded.bytes,
+          "the \(upgraded.bytes.count) bytes handed on are not the end of the input")
+    check((try? outcome.wait()) != nil, "no outcome")
+  } else {
+    check(upgraded.bytes.isEmpty, "bytes handed on without an upgrade")
+  }
+  if [400, 404, 431].contains(status ?? 0) { check(!channel.isActive, "connection open after an error") }
 }
 
 #else

@@ -6,6 +6,7 @@ import Foundation
 @testable import LiftoffCRI
 @testable import LiftoffStreaming
 import NIOCore
+import NIOWebSocket
 import Testing
 
 @Suite(.serialized) struct StreamingServerCloseTests {
@@ -67,23 +68,12 @@ import Testing
     try await withStreamingServer(closeTimeout: .milliseconds(200)) { server, _ in
       let url = try server.register(exec(["true"], stdin: false, stderr: false))
       let (port, path) = StreamingTestClient.split(url)
-      let channel = try await StreamingTestClient.connect(port: port)
-      try await channel.executeThenClose { inbound, outbound in
-        var it = inbound.makeAsyncIterator()
-        let reader = ByteReader {
-          guard var b = try await it.next() else { return nil }
-          return b.readBytes(length: b.readableBytes)
-        }
-        let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        try await outbound.write(ByteBuffer(string: StreamingTestClient.webSocketUpgrade(path: path, protocols: ["v5.channel.k8s.io"], key: key)))
-        let response = try await StreamingTestClient.readResponse(reader)
-        #expect(response.status == 101)
+      let (channel, _) = try await StreamingTestClient.connectWebSocket(port: port, path: path, protocols: ["v5.channel.k8s.io"])
+      try await channel.executeThenClose { inbound, _ in
         // Frames as they come, unanswered: the status, then the close frame, then the end.
-        var opcodes: [WebSocketFrame.Opcode] = []
-        while let frame = try await WebSocketFrame.read(from: reader, requireMask: false, maxPayload: 1 << 20) {
-          opcodes.append(frame.opcode)
-        }
-        #expect(opcodes.last == .close, "\(opcodes)")
+        var opcodes: [WebSocketOpcode] = []
+        for try await frame in inbound { opcodes.append(frame.opcode) }
+        #expect(opcodes.last == .connectionClose, "\(opcodes)")
         // The end came from the server: its connection is over while this side has not closed.
         try await Self.serverFinished(server)
       }

@@ -1,13 +1,16 @@
 // A streaming client written for the tests, as client-go and crictl behave (read for facts from
 // client-go tools/remotecommand and tools/portforward): HTTP upgrade to SPDY/3.1 or WebSocket, streams
 // opened error-first, stdin half-closed, port-forward pairs with requestID. It reuses the framing code
-// (checked on its own against recorded bytes in StreamingProtocolTests) but none of the server logic.
+// (SPDY ours, WebSocket NIOWebSocket's with our frame check, both checked against recorded bytes in
+// StreamingProtocolTests; the WebSocket upgrade is NIO's client upgrader) but none of the server logic.
 import Foundation
 @testable import LiftoffCRI
 @testable import LiftoffStreaming
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import Synchronization
 import Testing
 
@@ -32,7 +35,7 @@ enum StreamingTestClient {
 
   /// Reads the response head; returns status and headers.
   static func readResponse(_ reader: ByteReader) async throws -> (status: Int, headers: [String: String], body: String) {
-    guard let head = try await reader.readHTTPHead() else { throw HTTPStatusError(status: 0, body: "no response") }
+    guard let head = try await readHead(reader) else { throw HTTPStatusError(status: 0, body: "no response") }
     let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n")
     let status = Int(lines[0].split(separator: " ")[1]) ?? 0
     var headers: [String: String] = [:]
@@ -45,6 +48,18 @@ enum StreamingTestClient {
       while let chunk = try? await reader.readSome() { body += String(decoding: chunk, as: UTF8.self) }
     }
     return (status, headers, body)
+  }
+
+  /// A response head, up to and including CRLF CRLF, a byte at a time (nothing after it is consumed);
+  /// nil at EOF before it.
+  static func readHead(_ reader: ByteReader, limit: Int = 65536) async throws -> [UInt8]? {
+    var head: [UInt8] = []
+    while head.count < limit {
+      guard let b = try await reader.read(exactly: 1) else { return head.isEmpty ? nil : head }
+      head += b
+      if head.count >= 4 && head.suffix(4).elementsEqual([13, 10, 13, 10]) { return head }
+    }
+    throw HTTPStatusError(status: 0, body: "response head longer than \(limit) bytes")
   }
 
   /// Sends a raw request and returns the response (for the error paths).
@@ -117,40 +132,77 @@ enum StreamingTestClient {
     }
   }
 
+  enum WebSocketUpgrade: Sendable {
+    case upgraded(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, protocol: String)
+    case notUpgraded
+  }
+
+  /// A WebSocket connection to `path` through NIO's client upgrade (which checks the accept key), with
+  /// the server's frame handlers for a client; the negotiated protocol.
+  static func connectWebSocket(port: Int, path: String, protocols: [String]) async throws
+    -> (NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, String)
+  {
+    let upgrader = NIOTypedWebSocketClientUpgrader<WebSocketUpgrade>(
+      maxFrameSize: WebSocket.maxMessage, enableAutomaticErrorHandling: false,
+      upgradePipelineHandler: { channel, response in
+        channel.eventLoop.makeCompletedFuture {
+          // NIO's upgrader has added the decoder and encoder; the check and the aggregator as the server has them.
+          try channel.pipeline.syncOperations.addHandlers([
+            WebSocketFrameCheck(requireMask: false),
+            NIOWebSocketFrameAggregator(
+              minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: WebSocket.maxMessage),
+          ])
+          let negotiated = response.headers.first(name: "Sec-WebSocket-Protocol") ?? ""
+          return .upgraded(try NIOAsyncChannel(wrappingChannelSynchronously: channel), protocol: negotiated)
+        }
+      })
+    let head = HTTPRequestHead(
+      version: .http1_1, method: .GET, uri: path,
+      headers: HTTPHeaders([("Host", "127.0.0.1"), ("Sec-WebSocket-Protocol", protocols.joined(separator: ", ")), ("Content-Length", "0")]))
+    let configuration = {
+      var c = NIOUpgradableHTTPClientPipelineConfiguration<WebSocketUpgrade>(
+        upgradeConfiguration: NIOTypedHTTPClientUpgradeConfiguration(
+          upgradeRequestHead: head, upgraders: [upgrader],
+          notUpgradingCompletionHandler: { channel in channel.eventLoop.makeSucceededFuture(.notUpgraded) }))
+      // The server's first frames may come with its 101.
+      c.leftOverBytesStrategy = .forwardBytes
+      return c
+    }()
+    let upgrade = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .connect(host: "127.0.0.1", port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: configuration)
+        }
+      }
+    switch try await upgrade.get() {
+    case .upgraded(let channel, let negotiated): return (channel, negotiated)
+    case .notUpgraded: throw HTTPStatusError(status: 0, body: "the server did not upgrade to websocket")
+    }
+  }
+
   /// A WebSocket session; `body` gets the connection and the data messages as they arrive.
   static func withWebSocket<T: Sendable>(
     _ url: String, protocols: [String],
     _ body: @escaping @Sendable (WebSocketConnection, String, AsyncStream<[UInt8]>) async throws -> T
   ) async throws -> T {
     let (port, path) = split(url)
-    let channel = try await connect(port: port)
+    let (channel, negotiated) = try await connectWebSocket(port: port, path: path, protocols: protocols)
     return try await channel.executeThenClose { inbound, outbound in
-      var it = inbound.makeAsyncIterator()
-      let reader = ByteReader {
-        guard var b = try await it.next() else { return nil }
-        return b.readBytes(length: b.readableBytes)
-      }
-      let writer = NIOByteWriter(outbound: outbound, channel: channel.channel)
-      let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-      try await writer.write(Array(webSocketUpgrade(path: path, protocols: protocols, key: key).utf8))
-      let response = try await readResponse(reader)
-      guard response.status == 101 else { throw HTTPStatusError(status: response.status, body: response.body) }
-      #expect(response.headers["sec-websocket-accept"] == WebSocketFrame.acceptKey(for: key))
-      let negotiated = response.headers["sec-websocket-protocol"] ?? ""
-      let ws = WebSocketConnection(role: .client, writer: writer)
+      let ws = WebSocketConnection(role: .client, outbound: outbound, channel: channel.channel)
+      let frames = WebSocketInbound(inbound)
       let (messages, input) = AsyncStream.makeStream(of: [UInt8].self)
       return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
           do {
             let r = try await body(ws, negotiated, messages)
-            await writer.close()
+            await ws.closeTransport()
             return r
           } catch {
-            await writer.close()
+            await ws.closeTransport()
             throw error
           }
         }
-        while let m = try? await ws.readMessage(from: reader) { input.yield(m.payload) }
+        while let m = try? await ws.readMessage(from: frames) { input.yield(m.payload) }
         input.finish()
         var result: T?
         for try await r in group { if let r { result = r } }
@@ -164,25 +216,16 @@ enum StreamingTestClient {
     _ url: String, _ body: @escaping @Sendable (SPDYConnection) async throws -> T
   ) async throws -> T {
     let (port, path) = split(url)
-    let channel = try await connect(port: port)
+    let (channel, negotiated) = try await connectWebSocket(port: port, path: path, protocols: ["SPDY/3.1+portforward.k8s.io"])
+    #expect(negotiated == "SPDY/3.1+portforward.k8s.io")
     return try await channel.executeThenClose { inbound, outbound in
-      var it = inbound.makeAsyncIterator()
-      let reader = ByteReader {
-        guard var b = try await it.next() else { return nil }
-        return b.readBytes(length: b.readableBytes)
-      }
-      let transport = NIOByteWriter(outbound: outbound, channel: channel.channel)
-      let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-      try await transport.write(Array(webSocketUpgrade(path: path, protocols: ["SPDY/3.1+portforward.k8s.io"], key: key).utf8))
-      let response = try await readResponse(reader)
-      guard response.status == 101 else { throw HTTPStatusError(status: response.status, body: response.body) }
-      #expect(response.headers["sec-websocket-protocol"] == "SPDY/3.1+portforward.k8s.io")
-      let ws = WebSocketConnection(role: .client, writer: transport)
+      let ws = WebSocketConnection(role: .client, outbound: outbound, channel: channel.channel)
+      let frames = WebSocketInbound(inbound)
       let tunnel = ByteReader {
-        while let m = try await ws.readMessage(from: reader) { if !m.payload.isEmpty { return m.payload } }
+        while let m = try await ws.readMessage(from: frames) { if !m.payload.isEmpty { return m.payload } }
         return nil
       }
-      let writer = WebSocketTunnelWriter(ws: ws, transport: transport)
+      let writer = WebSocketTunnelWriter(ws: ws)
       let spdy = try SPDYConnection(role: .client, writer: writer)
       return try await runWhileReading(spdy: spdy, reader: tunnel, writer: writer) { try await body(spdy) }
     }

@@ -4,6 +4,9 @@
 // frames from RFC 6455 §5.7 and its handshake example (§1.3), and kubelet's Status JSON.
 import Foundation
 @testable import LiftoffStreaming
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import Synchronization
 import Testing
 
@@ -141,65 +144,116 @@ func reader(of bytes: [UInt8], chunk: Int = 3) -> ByteReader {
   }
 }
 
+/// WebSocket framing as the server and the test client run it: NIOWebSocket's decoder, encoder and
+/// aggregator with our WebSocketFrameCheck (WebSocket.addFrameHandlers), in an EmbeddedChannel, on the
+/// RFC 6455 examples.
 struct WebSocketFrameTests {
   let hello = Array("Hello".utf8)
   let mask: [UInt8] = [0x37, 0xfa, 0x21, 0x3d]
 
-  @Test func rfc6455Examples() async throws {
-    // §5.7: a single-frame unmasked text message.
-    #expect(WebSocketFrame(fin: true, opcode: .text, payload: hello).encode() == [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
-    // A single-frame masked text message.
+  func channel(_ role: WebSocket.Role) throws -> EmbeddedChannel {
+    let channel = EmbeddedChannel()
+    try WebSocket.addFrameHandlers(to: channel, role: role)
+    return channel
+  }
+
+  /// The frames `bytes` (in chunks) come out as.
+  func frames(_ channel: EmbeddedChannel, _ bytes: [UInt8], chunk: Int = 1 << 20) throws -> [WebSocketFrame] {
+    var i = 0
+    while i < bytes.count {
+      try channel.writeInbound(ByteBuffer(bytes: bytes[i..<min(bytes.count, i + chunk)]))
+      i += chunk
+    }
+    var out: [WebSocketFrame] = []
+    while let f = try channel.readInbound(as: WebSocketFrame.self) { out.append(f) }
+    return out
+  }
+
+  func encoded(_ channel: EmbeddedChannel, _ frame: WebSocketFrame) throws -> [UInt8] {
+    try channel.writeOutbound(frame)
+    var out: [UInt8] = []
+    while let b = try channel.readOutbound(as: ByteBuffer.self) { out += b.readableBytesView }
+    return out
+  }
+
+  /// A client's frame: FIN and opcode, the mask bit and length (< 126), the key, the masked payload.
+  func clientFrame(_ first: UInt8, _ payload: [UInt8]) -> [UInt8] {
+    [first, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+  }
+
+  @Test func rfc6455Examples() throws {
+    let server = try channel(.server)
+    // §5.7: a single-frame unmasked text message (what the server writes).
+    #expect(try encoded(server, WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: hello))) == [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
+    // A single-frame masked text message (what a client writes), read by the server.
     let masked: [UInt8] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
-    #expect(WebSocketFrame(fin: true, opcode: .text, payload: hello).encode(mask: mask) == masked)
-    #expect(try await WebSocketFrame.read(from: reader(of: masked), requireMask: true, maxPayload: 1 << 20) == WebSocketFrame(fin: true, opcode: .text, payload: hello))
-    // Unmasked ping, and the masked pong answering it.
-    #expect(WebSocketFrame(fin: true, opcode: .ping, payload: hello).encode() == [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
-    #expect(WebSocketFrame(fin: true, opcode: .pong, payload: hello).encode(mask: mask) == [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
-    // 256 bytes binary in a single unmasked frame: 16-bit length.
-    let b256 = [UInt8](repeating: 0xab, count: 256)
-    #expect(Array(WebSocketFrame(fin: true, opcode: .binary, payload: b256).encode().prefix(4)) == [0x82, 0x7e, 0x01, 0x00])
-    // 64 KiB: 64-bit length.
-    let b64k = [UInt8](repeating: 1, count: 65536)
-    let e64k = WebSocketFrame(fin: true, opcode: .binary, payload: b64k).encode()
+    #expect(clientFrame(0x81, hello) == masked)
+    let read = try frames(server, masked)
+    #expect(read.count == 1 && read.first?.opcode == .text && read.first.map { Array($0.unmaskedData.readableBytesView) } == hello)
+    // Unmasked ping; the client's masked pong (the encoder masks with the frame's key).
+    #expect(try encoded(server, WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(bytes: hello))) == [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])
+    let client = try channel(.client)
+    let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: WebSocketMaskingKey(mask), data: ByteBuffer(bytes: hello))
+    #expect(try encoded(client, pong) == [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
+    // 256 bytes binary in a single unmasked frame: 16-bit length; 64 KiB: 64-bit length.
+    let e256 = try encoded(server, WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: [UInt8](repeating: 0xab, count: 256))))
+    #expect(Array(e256.prefix(4)) == [0x82, 0x7e, 0x01, 0x00])
+    let e64k = try encoded(server, WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(bytes: [UInt8](repeating: 1, count: 65536))))
     #expect(Array(e64k.prefix(10)) == [0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0])
     #expect(e64k.count == 65546)
     // §1.3: the handshake's accept key.
-    #expect(WebSocketFrame.acceptKey(for: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    #expect(WebSocket.acceptKey(for: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
   }
 
-  @Test func serverReassemblesFragmentsAnswersPingsAndCloses() async throws {
-    // A fragmented unmasked text message (§5.7) — but masked, as a client must — with a ping between
-    // the fragments (control frames may interleave), then a close with status 1000.
-    let f1 = WebSocketFrame(fin: false, opcode: .text, payload: Array("Hel".utf8)).encode(mask: mask)
-    let ping = WebSocketFrame(fin: true, opcode: .ping, payload: Array("p".utf8)).encode(mask: mask)
-    let f2 = WebSocketFrame(fin: true, opcode: .continuation, payload: Array("lo".utf8)).encode(mask: mask)
-    let close = WebSocketFrame(fin: true, opcode: .close, payload: [0x03, 0xe8]).encode(mask: mask)
-    #expect(Array(f1.prefix(2)) == [0x01, 0x83])
-    #expect(Array(f2.prefix(2)) == [0x80, 0x82])
-    let writer = RecordingWriter()
-    let ws = WebSocketConnection(role: .server, writer: writer)
-    let r = reader(of: f1 + ping + f2 + close, chunk: 2)
-    let message = try await ws.readMessage(from: r)
-    #expect(message?.opcode == .text)
-    #expect(message?.payload == hello)
-    #expect(try await ws.readMessage(from: r) == nil)
-    let out = writer.written.withLock { $0 }
-    // An unmasked pong echoing the ping, then the close echoed (1000).
-    #expect(out == [[0x8a, 0x01, 0x70], [0x88, 0x02, 0x03, 0xe8]])
+  @Test func fragmentsAreJoinedAroundAPing() throws {
+    // §5.7's fragmented text message, masked as a client must, with a ping between the fragments
+    // (control frames may interleave), then a close with status 1000; two bytes at a time.
+    let f1 = clientFrame(0x01, Array("Hel".utf8))
+    let ping = clientFrame(0x89, Array("p".utf8))
+    let f2 = clientFrame(0x80, Array("lo".utf8))
+    let close = clientFrame(0x88, [0x03, 0xe8])
+    let read = try frames(try channel(.server), f1 + ping + f2 + close, chunk: 2)
+    #expect(read.map(\.opcode) == [.ping, .text, .connectionClose])
+    #expect(read.map { Array($0.unmaskedData.readableBytesView) } == [Array("p".utf8), hello, [0x03, 0xe8]])
   }
 
-  @Test func unmaskedClientFramesAndOversizeAreRejected() async throws {
-    let unmasked = WebSocketFrame(fin: true, opcode: .binary, payload: [1, 2]).encode()
-    await #expect(throws: WebSocketError.self) {
-      _ = try await WebSocketFrame.read(from: reader(of: unmasked), requireMask: true, maxPayload: 100)
+  /// The server's connection on the handlers: the fragmented message read whole, the ping between its
+  /// fragments answered (an unmasked pong), the client's close answered with a close (1000), then nil.
+  @Test func theServerAnswersPingsAndTheClose() async throws {
+    let channel = NIOAsyncTestingChannel()
+    let connection = try await channel.eventLoop.submit {
+      try WebSocket.addFrameHandlers(to: channel, role: .server)
+      return try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+    }.get()
+    let input = clientFrame(0x01, Array("Hel".utf8)) + clientFrame(0x89, Array("p".utf8)) + clientFrame(0x80, Array("lo".utf8))
+      + clientFrame(0x88, [0x03, 0xe8])
+    try await channel.writeInbound(ByteBuffer(bytes: input))
+    try await connection.executeThenClose { inbound, outbound in
+      let ws = WebSocketConnection(role: .server, outbound: outbound, channel: channel)
+      let frames = WebSocketInbound(inbound)
+      let message = try await ws.readMessage(from: frames)
+      #expect(message?.opcode == .text && message?.payload == hello)
+      #expect(try await ws.readMessage(from: frames) == nil)
+      #expect(ws.didSendClose)
     }
-    let big = WebSocketFrame(fin: true, opcode: .binary, payload: [UInt8](repeating: 0, count: 300)).encode(mask: mask)
-    await #expect(throws: WebSocketError.self) {
-      _ = try await WebSocketFrame.read(from: reader(of: big), requireMask: true, maxPayload: 100)
-    }
-    // A control frame may not be fragmented.
-    await #expect(throws: WebSocketError.self) {
-      _ = try await WebSocketFrame.read(from: reader(of: [0x09, 0x80] + mask), requireMask: true, maxPayload: 100)
+    var out: [UInt8] = []
+    while let b = try await channel.readOutbound(as: ByteBuffer.self) { out += b.readableBytesView }
+    #expect(out == [0x8a, 0x01, 0x70, 0x88, 0x02, 0x03, 0xe8])
+  }
+
+  @Test func whatAClientMayNotSendIsRefused() throws {
+    let bad: [(String, [UInt8])] = [
+      ("unmasked", [0x82, 0x02, 1, 2]),
+      ("reserved bit", clientFrame(0xc2, [1])),
+      ("unknown opcode", clientFrame(0x83, [1])),
+      ("fragmented control frame", clientFrame(0x09, [])),
+      ("control frame over 125 bytes", [0x89, 0xfe, 0x00, 0x7e] + mask + [UInt8](repeating: 0, count: 126)),
+      ("frame over 16 MiB", [0x82, 0xff, 0, 0, 0, 0, 1, 0, 0, 1] + mask),
+      ("continuation without a message", clientFrame(0x80, [1])),
+    ]
+    for (what, bytes) in bad {
+      let channel = try channel(.server)
+      #expect(throws: (any Error).self, "\(what)") { _ = try frames(channel, bytes) }
     }
   }
 }
