@@ -71,7 +71,7 @@ public final class CRIRuntime: Sendable {
     streaming = StreamingServer(
       address: config.streamAddress, port: config.streamPort,
       tls: config.streamTLSCert.flatMap { cert in config.streamTLSKey.map { (certificate: cert, key: $0) } },
-      backend: streamingBackend ?? ContainerStreamingBackend(liftoffPath: binDir + "/liftoff", dataDir: config.dir),
+      backend: streamingBackend ?? ContainerStreamingBackend(enterPath: binDir + "/liftoff-enter", dataDir: config.dir),
       logger: logger)
   }
 

@@ -1,11 +1,13 @@
 // The StreamingBackend for real containers (a CRI container is an app of its sandbox's mutable pod,
 // named by its 64-hex ID):
-//   exec         spawns `liftoff --dir D enter --app <container id> [--tty] <pod> -- CMD…` (posix_spawn
-//                from C, never fork: liftoff-cri is multi-threaded). The entered command gets the app's
+//   exec         spawns liftoff-enter with the invocation `liftoff enter --app <container id> [--tty]
+//                <pod> -- CMD…` would exec (PodManager.enterInvocation: LIFTOFF_NSENTER_* as its whole
+//                environment; no flags rendered here, one process start-up less), by posix_spawn from
+//                C, never fork: liftoff-cri is multi-threaded. The entered command gets the app's
 //                namespaces, root, cgroup, user, groups, capabilities, no_new_privs, seccomp, env and
 //                working dir (CLinux/nsenter.c). With a tty, liftoff-cri holds a pty's master (resize
-//                = TIOCSWINSZ on it, then SIGWINCH to `liftoff enter`); the slave is the spawned
-//                process's stdio but not its controlling terminal. Inside, `liftoff enter` opens a pty
+//                = TIOCSWINSZ on it, then SIGWINCH to liftoff-enter); the slave is the spawned
+//                process's stdio but not its controlling terminal. Inside, liftoff-enter opens a pty
 //                of the container's own devpts for the command and relays (flavor default), or hands
 //                the command the slave itself (fly).
 //   port-forward connects to 127.0.0.1:PORT inside the pod's network namespace: the socket is created
@@ -17,7 +19,7 @@
 //                stdin and resizes to the app, until the app exits, the client leaves, or (as in
 //                containerd) the client's stdin ends when it attached with stdin to a stdin app.
 // Nothing here outlives its session as a child of liftoff-cri: a cancelled session (client gone,
-// server shutdown) SIGKILLs the `liftoff enter` process group, and the entered command dies with it
+// server shutdown) SIGKILLs the liftoff-enter process group, and the entered command dies with it
 // (its parent-death signal). The container itself is never a child of liftoff-cri.
 import CLinux
 import Foundation
@@ -27,13 +29,13 @@ import LiftoffPod
 import LiftoffStreaming
 
 public final class ContainerStreamingBackend: StreamingBackend {
-  /// The `liftoff` executable.
-  public let liftoffPath: String
+  /// The `liftoff-enter` executable.
+  public let enterPath: String
   /// The Liftoff state directory (`--dir`).
   public let dataDir: String
 
-  public init(liftoffPath: String, dataDir: String) {
-    self.liftoffPath = liftoffPath
+  public init(enterPath: String, dataDir: String) {
+    self.enterPath = enterPath
     self.dataDir = dataDir
   }
 
@@ -55,10 +57,9 @@ public final class ContainerStreamingBackend: StreamingBackend {
   public func exec(containerID: String, cmd: [String], tty: Bool, io: StreamIO) async throws -> Int32 {
     guard !cmd.isEmpty, !cmd[0].isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
     let (podID, _) = try locateRunning(containerID: containerID)
-    var argv = [liftoffPath, "--dir", dataDir, "enter", "--app", containerID]
-    if tty { argv.append("--tty") }
-    argv += [podID, "--"] + cmd
-    return try await HostProcessBackend.runProcess(argv, tty: tty, io: io, controllingTTY: false, signalResize: tty)
+    let (env, argv) = try PodManager(store: try PodStore(root: dataDir)).enterInvocation(podID, app: containerID, command: cmd, tty: tty)
+    return try await HostProcessBackend.runProcess(
+      [enterPath] + argv.dropFirst(), tty: tty, io: io, controllingTTY: false, signalResize: tty, environment: env)
   }
 
   // MARK: attach

@@ -1,5 +1,5 @@
 // Exec: a one-use streaming URL for running a command in a running container (SPDY or WebSocket; the
-// command runs through `liftoff enter` with the container's confinement, see
+// command runs through liftoff-enter, as `liftoff enter` would run it, with the container's confinement, see
 // ContainerStreamingBackend). CRI contract: unknown container → NOT_FOUND; a container that is not
 // running → FAILED_PRECONDITION; an empty cmd, or none of stdin/stdout/stderr → INVALID_ARGUMENT.
 import GRPCCore

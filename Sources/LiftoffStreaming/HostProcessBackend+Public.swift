@@ -9,13 +9,15 @@ extension HostProcessBackend {
   /// it exits and its output is written, and returns its exit status; cancellation kills its process
   /// group. `controllingTTY` false: the pty is the child's stdio but not its controlling terminal (it
   /// leads a new process group), so that a process it starts may take the terminal. `signalResize`: the
-  /// process also gets SIGWINCH after each size change.
+  /// process also gets SIGWINCH after each size change. `environment`: the process's whole environment
+  /// (nil: a shell's PATH, HOME and, with `tty`, TERM).
   public static func runProcess(
-    _ argv: [String], tty: Bool, io: StreamIO, controllingTTY: Bool = true, signalResize: Bool = false
+    _ argv: [String], tty: Bool, io: StreamIO, controllingTTY: Bool = true, signalResize: Bool = false,
+    environment: [String]? = nil
   ) async throws -> Int32 {
     let process = try HostProcess.spawn(
       cmd: argv, tty: tty, stdin: io.stdin != nil, stdout: io.stdout != nil, stderr: io.stderr != nil,
-      controllingTTY: controllingTTY)
+      controllingTTY: controllingTTY, environment: environment)
     return try await run(process, tty: tty, io: io, signalResize: signalResize)
   }
 

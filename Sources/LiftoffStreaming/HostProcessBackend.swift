@@ -231,13 +231,14 @@ final class HostProcess: Sendable {
   /// in a session of its own can take the terminal (`liftoff enter --tty`).
   static func spawn(
     cmd: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool, controllingTTY: Bool = true,
-    env extraEnv: [String] = []
+    env extraEnv: [String] = [], environment: [String]? = nil
   ) throws -> HostProcess {
     guard let first = cmd.first, !first.isEmpty else { throw LiftoffError.invalidArgument("exec: cmd is empty") }
     let path = try resolve(first)
     var env = ["PATH=\(HostProcessBackend.defaultPath)", "HOME=/root"]
     if tty { env.append("TERM=xterm") }
     env += extraEnv
+    if let environment { env = environment }
     var spec = Subprocess(executable: path, argv: cmd, env: env)
     spec.ownProcessGroup = true
     var master: Int32?

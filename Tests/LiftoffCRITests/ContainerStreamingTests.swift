@@ -98,7 +98,7 @@ final class ContainerPod: @unchecked Sendable {
   func withServer<T>(_ body: (StreamingServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "container-streaming-test")
     logger.logLevel = .warning
-    let backend = ContainerStreamingBackend(liftoffPath: Self.liftoff, dataDir: dataDir)
+    let backend = ContainerStreamingBackend(enterPath: liftoffBinDir() + "/liftoff-enter", dataDir: dataDir)
     let server = StreamingServer(address: "127.0.0.1", port: 0, backend: backend, logger: logger)
     try await server.start()
     do {
