@@ -92,12 +92,17 @@ public enum Stage0Request: Sendable, Equatable {
     return (request, settings)
   }
 
-  /// The level and the verb's fields (the caller finishes `r`).
-  init(_ r: inout JSONObjectReader) throws(LiftoffError) {
+  /// Refuses a request (`"v"`, 1 when missing) of a higher level than this build's.
+  static func checkLevel(_ r: inout JSONObjectReader) throws(LiftoffError) {
     let level = try r.optInt64("v") ?? 1
     guard level <= Int64(Self.level) else {
       throw .init(.failedPrecondition, "v: request level \(level) is newer than this liftoff's (\(Self.level))")
     }
+  }
+
+  /// The level and the verb's fields (the caller finishes `r`).
+  init(_ r: inout JSONObjectReader) throws(LiftoffError) {
+    try Self.checkLevel(&r)
     let op = try r.string("op")
     switch op {
     case "app sandbox":
@@ -144,10 +149,7 @@ public struct PodRequest: Sendable, Equatable {
 
   public init(json j: JSON) throws(LiftoffError) {
     var r = try JSONObjectReader(j, path: "")
-    let level = try r.optInt64("v") ?? 1
-    guard level <= Int64(Stage0Request.level) else {
-      throw .init(.failedPrecondition, "v: request level \(level) is newer than this liftoff's (\(Stage0Request.level))")
-    }
+    try Stage0Request.checkLevel(&r)
     if var s = try r.optObject("pod") {
       pod = try SandboxRequest(&s)
       try s.finish()

@@ -48,12 +48,12 @@ struct AppSandboxCommand: ParsableCommand {
     var r = SandboxRequest()
     // The flags' grammar ends here: `--net NAME:K=V;…`, `--cni-arg`, `--port` and `--port-mapping` as
     // the request's typed fields.
-    let netParts = net.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-    r.net = netParts[0]
-    let netArgs = netParts.count > 1 ? netParts[1].split(separator: ";").map { ("--net=\(net)", String($0)) } : []
-    for (flag, a) in netArgs + cniArg.map({ ("--cni-arg \($0)", $0) }) {
+    let (name, netArgs) = try PodFlags.splitNet(net)
+    r.net = name
+    for (k, v) in netArgs { r.cniArgs[k] = v }
+    for a in cniArg {
       let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-      guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("\(flag): cni arg \"\(a)\" must be KEY=VALUE") }
+      guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--cni-arg \(a): expected KEY=VALUE") }
       r.cniArgs[kv[0]] = kv[1]
     }
     r.portMappings = try port.map { try PodFlags.parsePort($0, apps: []) } + portMapping.map { try PodFlags.parsePortMapping($0) }

@@ -191,20 +191,15 @@ extension PodFlagValues {
       plan.binDirs = global.cniBinDirs
       plan.defaultNetwork = global.cniDefaultNetwork
     }
-    let parts = net.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-    guard let name = parts.first, !name.isEmpty else { throw LiftoffError.invalidArgument("--net=\(net): expected default, host, none or NAME[:ARGS]") }
+    let (name, netArgs) = try Self.splitNet(net)
+    guard !name.isEmpty else { throw LiftoffError.invalidArgument("--net=\(net): expected default, host, none or NAME[:ARGS]") }
     if name != "default" {
       guard name.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }) else {
         throw LiftoffError.invalidArgument("--net=\(net): network name \"\(name)\" may contain only letters, digits, '_', '.' and '-'")
       }
       plan.network = name
     }
-    if parts.count > 1 {
-      for a in parts[1].split(separator: ";").map(String.init) where !a.isEmpty {
-        guard a.contains("=") else { throw LiftoffError.invalidArgument("--net=\(net): cni arg \"\(a)\" must be KEY=VALUE") }
-        plan.extraArgs.append(a)
-      }
-    }
+    for (k, v) in netArgs { try Self.addCNIArg(k, v, to: &plan, field: "--net=\(net)") }
     for a in cniArg {
       let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--cni-arg \(a): expected KEY=VALUE") }
@@ -216,6 +211,18 @@ extension PodFlagValues {
       plan.dns = DNSConfig(servers: dns, searches: dnsSearch, options: dnsOpt)
     }
     return plan
+  }
+
+  /// `--net NAME[:K=V;…]` as the network's name and its CNI_ARGS pairs, in order.
+  static func splitNet(_ net: String) throws -> (name: String, args: [(String, String)]) {
+    let parts = net.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    var args: [(String, String)] = []
+    for a in (parts.count > 1 ? parts[1].split(separator: ";").map(String.init) : []) where !a.isEmpty {
+      let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard kv.count == 2, !kv[0].isEmpty else { throw LiftoffError.invalidArgument("--net=\(net): cni arg \"\(a)\" must be KEY=VALUE") }
+      args.append((kv[0], kv[1]))
+    }
+    return (parts[0], args)
   }
 
   /// One CNI_ARGS pair: the pod's identity into its own fields, the rest as extra args.
