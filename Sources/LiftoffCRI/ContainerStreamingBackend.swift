@@ -29,6 +29,8 @@ import LiftoffPod
 import LiftoffStreaming
 
 public final class ContainerStreamingBackend: StreamingBackend {
+  /// How long an attach session that half-closed waits for stage1's close.
+  static let halfCloseDeadline: Duration = .seconds(2)
   /// The `liftoff-enter` executable.
   public let enterPath: String
   /// The Liftoff state directory (`--dir`).
@@ -97,11 +99,12 @@ public final class ContainerStreamingBackend: StreamingBackend {
               // As containerd does: a stdinOnce app without a tty sees its stdin close, and the
               // session lasts until the app ends (its exit frame), so output it writes after that
               // still arrives. Otherwise the client's stdin ending ends its session and the app keeps
-              // running; there a fixed grace is kept (containerd ends at once): stage1 drops a client
-              // as soon as it reads EOF, so a half-close would lose the output that answers the last
-              // input, and no event says that answer is complete.
+              // running: half-close, and stage1 sends what it has queued for this client, then closes
+              // (the pump's EOF ends the session; a stage1 of level 3 or older closes at once). The
+              // deadline is for a stage1 that never answers; the session's end cancels it.
               guard !(app.stdinOnce && !app.tty) else { return }
-              try? await Task.sleep(for: .milliseconds(100))
+              shutdown(fd, Int32(SHUT_WR))
+              do { try await Task.sleep(for: Self.halfCloseDeadline) } catch { return }
               shutdown(fd, Int32(SHUT_RDWR))
             }
           }

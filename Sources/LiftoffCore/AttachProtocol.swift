@@ -21,7 +21,9 @@
 // `stdinOnce` apps without a tty: when the first client that said hello-with-stdin closes its stdin
 // (frame 2 or disconnect), stage1 closes the app's stdin (a terminal has no half-close: a tty app's
 // stdin stays open, as in containerd). A client too slow to take its output (more than 4 MiB
-// queued) is disconnected rather than stalling the pod. The socket is bound and reached through
+// queued) is disconnected rather than stalling the pod. A client that half-closes (shutdown SHUT_WR:
+// it sends nothing more) gets what is queued for it, then stage1's close; liftoff-cri ends a session
+// so when the client's stdin ends it (not stdinOnce, or a tty). The socket is bound and reached through
 // `/proc/self/fd/<dirfd>/attach.sock`, mode 0600 (root only), like stage1's control socket.
 
 public enum AttachFrame: Sendable, Equatable {

@@ -97,8 +97,16 @@ final class AppAttach {
     var buf = [UInt8](repeating: 0, count: 65536)
     let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
     if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
-    if n <= 0 {
+    if n < 0 {
       drop(c)
+      return
+    }
+    if n == 0 {
+      // The client half-closed: it sends nothing more. It still gets what is queued for it, then the
+      // close it awaits (an event, instead of a fixed grace on its side).
+      clientStdinClosed(c)
+      c.closing = true
+      flush(c)
       return
     }
     c.inbound += buf[0..<n]

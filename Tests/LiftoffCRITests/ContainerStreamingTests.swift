@@ -279,12 +279,12 @@ struct ContainerStreamingTests {
       }
       #expect(r.stdoutText == "abc\nmore\ncat-ended\n", "\(r.stdoutText.debugDescription)")
       // A tty container over SPDY: input, resize; the client's stdin ending ends its session (as in
-      // containerd) and leaves the container running.
+      // containerd: output the app writes after that is not waited for) and leaves the container running.
       let ttyURL = try server.register(.attach(.init(containerID: term, tty: true, stdin: true, stdout: true, stderr: false)))
       let t = try await StreamingTestClient.withSPDY(ttyURL, protocols: ["v4.channel.k8s.io"]) { spdy, _ in
         try await spdyRemoteCommand(
           spdy, stdin: Array("xyz\n".utf8), tty: true, resize: [TerminalSize(width: 88, height: 22)],
-          stdinDelay: .milliseconds(300), closeStdin: true)
+          stdinDelay: .milliseconds(300), closeStdin: true, afterStdin: { try await Task.sleep(for: .milliseconds(500)) })
       }
       #expect(t.stdoutText.contains("22 88\r\n") && t.stdoutText.contains("got:xyz\r\n"), "\(t.stdoutText.debugDescription)")
       let status = try ContainerPod.run(["--dir", pod.dataDir, "app", "status", "--format", "json", "--app", term, pod.podID])

@@ -258,10 +258,11 @@ func readAllIfAny(_ stream: SPDYStream?) async -> [UInt8] {
 
 /// Exec/attach over SPDY the way client-go's v4 client does it: error stream first, then stdin,
 /// stdout, stderr, resize; stdin written and half-closed; outputs and status read to their ends.
+/// `afterStdin` runs between the write and the half-close.
 func spdyRemoteCommand(
   _ spdy: SPDYConnection, stdin: [UInt8]?, stdout: Bool = true, stderr: Bool = true, tty: Bool = false,
   resize: [TerminalSize] = [], stdinDelay: Duration = .zero, closeStdin: Bool = true,
-  beforeStdin: @Sendable () async throws -> Void = {}
+  beforeStdin: @Sendable () async throws -> Void = {}, afterStdin: @Sendable () async throws -> Void = {}
 ) async throws -> CommandOutput {
   func open(_ type: String) async throws -> SPDYStream {
     try await spdy.openStream(headers: SPDYHeaders([("streamType", type)]))
@@ -280,6 +281,7 @@ func spdyRemoteCommand(
     try await beforeStdin()
     if stdinDelay > .zero { try await Task.sleep(for: stdinDelay) }
     try await input.write(stdin)
+    try await afterStdin()
     if closeStdin { await input.closeWrite() }
   }
   let status = await readAll(error)

@@ -12,6 +12,8 @@ final class AttachClient {
   var stdout: [UInt8] = []
   var stderr: [UInt8] = []
   var exit: Int32?
+  /// stage1 closed the socket.
+  var eof = false
 
   init(appDir: String, stdin: Bool) throws {
     fd = try UnixSocket.connect(dir: appDir, name: AttachFrame.socketName)
@@ -32,7 +34,10 @@ final class AttachClient {
       var chunk = [UInt8](repeating: 0, count: 65536)
       let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
       if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
-      if n <= 0 { return done(self) }
+      if n <= 0 {
+        eof = n == 0
+        return done(self)
+      }
       buffer += chunk[0..<n]
       while let (frame, used) = try AttachFrame.decode(buffer[...], direction: .toClient) {
         buffer.removeFirst(used)
@@ -157,4 +162,32 @@ struct AttachTests {
     #expect(try f.liftoff(["stop", pod]).status == 0)
   }
 
+  /// A client that half-closes (liftoff-cri does, when a session ends with the client's stdin) gets
+  /// the output stage1 had queued for it, then stage1's close: no fixed grace on the client's side.
+  @Test func aClientThatHalfClosesGetsWhatIsQueuedThenTheClose() throws {
+    let f = try PodFixture("attachhalf")
+    defer { f.tearDown() }
+    let pod = try sandbox(f)
+    let add = try f.liftoff([
+      "app", "add", pod, f.rootfs, "--name", "burst", "--stdin", "--exec", "/bin/sh", "--", "-c",
+      "while read l; do dd if=/dev/zero bs=1000 count=1000 2>/dev/null; echo end:$l; done",
+    ])
+    #expect(add.status == 0, "\(add.stderr)")
+    #expect(try f.liftoff(["app", "start", "--app", "burst", pod]).status == 0)
+    let c = try AttachClient(appDir: appDir(f, pod, "burst"), stdin: true)
+    try c.send(.stdin(Array("x\n".utf8)))
+    // Not reading: a megabyte is more than the socket holds, so most of it waits in stage1's queue.
+    usleep(1_000_000)
+    try c.send(.stdinClosed)
+    shutdown(c.fd, Int32(SHUT_WR))
+    #expect(try c.read { $0.eof }, "stage1 never closed: \(c.stdout.count) bytes")
+    #expect(c.stdout.count == 1_000_000 + 6 && c.stdoutText.hasSuffix("end:x\n"), "\(c.stdout.count) bytes")
+    #expect(c.exit == nil)
+    // The session's end leaves the app running, its stdin open for the next client.
+    let d = try AttachClient(appDir: appDir(f, pod, "burst"), stdin: true)
+    try d.send(.stdin(Array("y\n".utf8)))
+    #expect(try d.read { $0.stdoutText.hasSuffix("end:y\n") })
+    #expect(try f.liftoff(["app", "stop", "--app", "burst", "--timeout", "1", pod]).status == 0)
+    #expect(try f.liftoff(["stop", pod]).status == 0)
+  }
 }
