@@ -7,7 +7,8 @@
 //
 //   caller ── liftoff_spawn ──▶ child (own process group, or a new session on a tty, when asked)
 //     stdin   .bytes: a memfd holding them (no writer has to keep pace, no SIGPIPE) · .pipe · .fd · /dev/null
-//     stdout  .capture(limit): a pipe read by run() · .pipe · .fd · /dev/null   (stderr alike)
+//     stdout  .capture(limit)/.captureTail(limit): a pipe read by run() · .pipe · .fd · /dev/null
+//     stderr  the same, or .stdout (2>&1)
 //
 // `spawn()` starts it and hands over this side's pipe ends (HostProcess, HookProcess); `run(timeout:)`
 // waits for it on the calling thread with poll() over both output pipes and a pidfd, so the answer
@@ -50,6 +51,11 @@ public struct Subprocess: Sendable {
     /// A pipe whose first `limit` bytes `run` keeps (the rest is read and dropped); `spawn()` returns
     /// its read end.
     case capture(limit: Int)
+    /// A pipe whose last `limit` bytes `run` keeps (a hook's error message is at its end).
+    case captureTail(limit: Int)
+    /// stderr only: where stdout goes (2>&1), which must then be a pipe, a capture, a descriptor or
+    /// /dev/null.
+    case stdout
     /// A pipe; `spawn()` returns its read end (`run` keeps all of it).
     case pipe
     /// This descriptor (dup2'ed: it may be CLOEXEC here); the caller keeps and closes it.
@@ -102,6 +108,9 @@ public struct Subprocess: Sendable {
   /// In its own process group: SIGKILL to what is left of the group once the leader has exited (so that
   /// what it left running cannot hold the pipes open).
   public var killGroupOnExit = false
+  /// Once the child has exited, `run` reads its pipes to their ends (true), or takes only what is in
+  /// them already and returns (false: a background process it left holding them is not waited for).
+  public var readOutputToTheEnd = true
 
   public init(executable: String, argv: [String], env: [String]) {
     self.executable = executable
@@ -144,7 +153,8 @@ public struct Subprocess: Sendable {
       case .null: return (LIFTOFF_SPAWN_NULL, nil)
       case .inherit: return (LIFTOFF_SPAWN_INHERIT, nil)
       case .fd(let fd): return (fd, nil)
-      case .pipe, .capture:
+      case .stdout: preconditionFailure("Subprocess: .stdout is for stderr only")
+      case .pipe, .capture, .captureTail:
         let p: (read: Int32, write: Int32)
         do { p = try ProcessControl.pipe() } catch {
           for fd in ours { close(fd) }
@@ -156,7 +166,13 @@ public struct Subprocess: Sendable {
       }
     }
     let out = try output(stdout)
-    let err = try output(stderr)
+    let err: (child: Int32, parent: Int32?)
+    if case .stdout = stderr {
+      precondition(out.child != LIFTOFF_SPAWN_INHERIT, "Subprocess: stderr .stdout with stdout .inherit")
+      err = (out.child, nil)
+    } else {
+      err = try output(stderr)
+    }
     attr.stdout_fd = out.child
     attr.stderr_fd = err.child
     attr.process_group = ownProcessGroup ? 1 : 0
@@ -196,9 +212,15 @@ public struct Subprocess: Sendable {
     let target = inGroup ? -pid : pid
     let pidfd = liftoff_pidfd_open(pid)
     defer { if pidfd >= 0 { close(pidfd) } }
-    func limit(_ o: Output) -> Int { if case .capture(let n) = o { return n } else { return Int.max } }
-    var streams: [(fd: Int32, data: [UInt8], limit: Int)] = [
-      (child.stdout ?? -1, [], limit(stdout)), (child.stderr ?? -1, [], limit(stderr)),
+    func limit(_ o: Output) -> (Int, tail: Bool) {
+      switch o {
+      case .capture(let n): (n, false)
+      case .captureTail(let n): (n, true)
+      default: (Int.max, false)
+      }
+    }
+    var streams: [(fd: Int32, data: [UInt8], limit: Int, tail: Bool)] = [
+      (child.stdout ?? -1, [], limit(stdout).0, limit(stdout).tail), (child.stderr ?? -1, [], limit(stderr).0, limit(stderr).tail),
     ]
     defer { for s in streams where s.fd >= 0 { close(s.fd) } }
     let deadline = timeout > 0 ? Clock.monotonic() + timeout : Double.infinity
@@ -206,8 +228,10 @@ public struct Subprocess: Sendable {
     var timedOut = false
     var leaderDeadline = Double.infinity
     var buffer = [UInt8](repeating: 0, count: 65536)
-    // Until the child is gone and both pipes are closed — or, past the deadline, only until it is gone.
-    while termination == nil || (streams.contains(where: { $0.fd >= 0 }) && !timedOut) {
+    // Until the child is gone and both pipes are closed — or, past the deadline or without
+    // `readOutputToTheEnd`, only until it is gone (and then what the pipes hold already).
+    var drained = false
+    while termination == nil || (streams.contains(where: { $0.fd >= 0 }) && !timedOut && !drained) {
       if termination == nil {
         var raw: Int32 = 0
         let r = waitpid(pid, &raw, WNOHANG)
@@ -241,7 +265,13 @@ public struct Subprocess: Sendable {
         wait = left.isInfinite ? -1 : Int32(min(left * 1000 + 1, 60_000))
       }
       if termination == nil && pidfd < 0 { wait = wait < 0 ? 10 : min(wait, 10) }  // no pidfd: look every 10 ms
-      if poll(&fds, nfds_t(fds.count), wait) < 0 && errno != EINTR {
+      if termination != nil && !readOutputToTheEnd {
+        // One look, one read per pipe (64 KiB: what a pipe holds by default).
+        wait = 0
+        drained = true
+      }
+      let ready = poll(&fds, nfds_t(fds.count), wait)
+      if ready < 0 && errno != EINTR {
         let e = errno
         kill(target, SIGKILL)
         if termination == nil { ProcessControl.reap(pid) }
@@ -254,6 +284,9 @@ public struct Subprocess: Sendable {
         if n <= 0 {
           close(streams[i].fd)
           streams[i].fd = -1
+        } else if streams[i].tail {
+          streams[i].data.append(contentsOf: buffer[0..<n])
+          if streams[i].data.count > streams[i].limit { streams[i].data.removeFirst(streams[i].data.count - streams[i].limit) }
         } else if streams[i].data.count < streams[i].limit {
           streams[i].data.append(contentsOf: buffer[0..<min(n, streams[i].limit - streams[i].data.count)])
         }

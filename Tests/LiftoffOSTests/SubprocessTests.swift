@@ -111,6 +111,45 @@ import Testing
     #expect(background > 0 && Self.gone(background))
   }
 
+  @Test func captureTailKeepsTheEndAndStderrCanJoinStdout() throws {
+    var p = Self.sh("head -c 100000 /dev/zero; echo out-end; echo err-end >&2")
+    p.stdout = .captureTail(limit: 18)
+    p.stderr = .stdout
+    let r = try p.run(timeout: 10)
+    #expect(Self.text(r.stdout) == "\0\0out-end\nerr-end\n", "\(Self.text(r.stdout).debugDescription)")
+    #expect(r.stderr.isEmpty && r.termination == .exited(0))
+  }
+
+  @Test func withoutReadingToTheEndWhatTheChildLeftIsNotWaitedFor() throws {
+    // The background sleep holds stdout open and stays alive: only what was written before the exit.
+    var p = Self.sh("sleep 30 & echo $!; echo before-exit")
+    p.readOutputToTheEnd = false
+    let start = Clock.monotonic()
+    let r = try p.run(timeout: 20)
+    #expect(!r.timedOut && r.termination == .exited(0))
+    #expect(Clock.monotonic() - start < 5)
+    let lines = Self.text(r.stdout).split(separator: "\n")
+    #expect(lines.count == 2 && lines[1] == "before-exit", "\(lines)")
+    if let background = Int32(lines.first ?? "") { kill(background, SIGKILL) }
+  }
+
+  @Test func hookProcessKeepsTheTailOfItsOutputAndFeedsItsState() throws {
+    let ok = HookProcess.run(
+      path: "/bin/sh", argv: ["sh", "-c", "cat; echo; echo to-stderr >&2"], env: [], stdin: Array(#"{"pid":1}"#.utf8), cwd: "/",
+      timeoutSeconds: 10)
+    #expect(ok.succeeded && ok.output == "{\"pid\":1}\nto-stderr\n", "\(ok.output.debugDescription)")
+    let failed = HookProcess.run(
+      path: "/bin/sh", argv: ["sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x; echo the-reason >&2; exit 3"], env: [], stdin: [],
+      cwd: nil, timeoutSeconds: 10)
+    #expect(failed.termination == .exited(3))
+    #expect(failed.output.count == 2048 && failed.output.hasSuffix("xthe-reason\n"))
+    #expect(failed.describe(timeoutSeconds: 10).hasPrefix("exited with status 3: xxx"))
+    let hung = HookProcess.run(path: "/bin/sh", argv: ["sh", "-c", "sleep 100 & exec sleep 101"], env: [], stdin: [], cwd: nil, timeoutSeconds: 1)
+    #expect(hung.timedOut && hung.termination == nil && hung.describe(timeoutSeconds: 1) == "was killed after its timeout of 1 s")
+    let missing = HookProcess.run(path: "/nonexistent/hook", argv: ["hook"], env: [], stdin: [], cwd: nil, timeoutSeconds: 1)
+    #expect(missing.spawnError == ENOENT && missing.describe(timeoutSeconds: 1).hasPrefix("could not be started"))
+  }
+
   @Test func noDescriptorOfTheCallerReachesTheChild() throws {
     // Opened without O_CLOEXEC: posix_spawn alone would pass it on.
     let leaky = open("/dev/null", O_RDONLY)
