@@ -4,6 +4,7 @@
 // reads the pods from disk) never runs on an event loop; shutdown() stops listening and ends them.
 import Foundation
 import LiftoffCore
+import LiftoffStreaming
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -148,26 +148,13 @@ public final class StreamingServer: Sendable {
         .invalidArgument, "cannot listen for streaming on \(address):\(requestedPort): \(error)")
     }
     let port = channel.channel.localAddress?.port
-    let task = Task {
-      await withDiscardingTaskGroup { group in
-        do {
-          try await channel.executeThenClose { inbound in
-            for try await accepted in inbound {
-              switch accepted {
-              case .refused(let connection):
-                group.addTask { await self.refuse(connection) }
-              case .admitted(let connection, let upgrade):
-                group.addTask {
-                  await self.serve(connection, upgrade)
-                  self.openConnections.withLock { $0 -= 1 }
-                }
-              }
-            }
-          }
-        } catch {
-          if !Task.isCancelled { self.logger.error("streaming server stopped accepting", metadata: ["error": "\(error)"]) }
-        }
-        group.cancelAll()
+    let task = acceptConnections(channel, logger: logger, what: "streaming server") { accepted in
+      switch accepted {
+      case .refused(let connection):
+        await self.refuse(connection)
+      case .admitted(let connection, let upgrade):
+        await self.serve(connection, upgrade)
+        self.openConnections.withLock { $0 -= 1 }
       }
     }
     state.withLock {
