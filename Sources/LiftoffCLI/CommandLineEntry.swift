@@ -118,9 +118,11 @@ public enum ImageCommands {
     commandName: "trust", abstract: "Manage the image trust policy: keys and rules per registry prefix (rkt's trust).")
 
   /// Whether a command line (after the global flags) is one of them, or help about one.
+  /// Plain string compares: this runs before every command, and the CommandConfiguration values and
+  /// `contains` on optionals would cost each process first-time conformance scans.
   public static func owns(_ args: [String]) -> Bool {
-    let names = [fetch.commandName, image.commandName, trust.commandName]
-    if args.first == "help", args.count > 1 { return names.contains(args[1]) }
-    return names.contains(args.first)
+    guard !args.isEmpty else { return false }
+    let name = args[0] == "help" && args.count > 1 ? args[1] : args[0]
+    return name == "fetch" || name == "image" || name == "trust"
   }
 }

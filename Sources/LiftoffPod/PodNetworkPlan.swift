@@ -50,21 +50,55 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
   static func releasedFile(podDir: String) -> String { podDir + "/network/released" }
   static func isReleased(podDir: String) -> Bool { FileSystem.exists(releasedFile(podDir: podDir)) }
 
+  /// network.json: the keys (sorted) and shapes JSONEncoder wrote before LiftoffCore.JSON did, so
+  /// that either build reads the other's. (Not Codable here: JSONDecoder costs each `liftoff` that
+  /// reads it first-time conformance scans, on every sandbox start, stop and removal.)
+  var json: JSON {
+    .obj([
+      ("binDirs", .strs(binDirs)), ("confDir", .string(confDir)), ("defaultNetwork", .bool(defaultNetwork)),
+      ("dns", dns.map { .obj([("options", .strs($0.options)), ("searches", .strs($0.searches)), ("servers", .strs($0.servers))]) }),
+      ("extraArgs", .strs(extraArgs)), ("network", network.map { .string($0) }), ("podName", .string(podName)),
+      ("podNamespace", .string(podNamespace)), ("podUID", .string(podUID)),
+      // Every key, hostIP too when empty: JSONDecoder (an older build) wants them all.
+      ("portMappings", .array(portMappings.map {
+        .obj([("containerPort", .int(Int64($0.containerPort))), ("hostIP", .string($0.hostIP)), ("hostPort", .int(Int64($0.hostPort))), ("protocol", .string($0.proto))])
+      })),
+    ])
+  }
+
+  init(json j: JSON, path: String) throws(LiftoffError) {
+    var r = try JSONObjectReader(j, path: path)
+    network = try r.optString("network")
+    portMappings = try r.objects("portMappings") { (m: inout JSONObjectReader) throws(LiftoffError) in try PodNetworkRequest.PortMapping(&m) }
+    if var d = try r.optObject("dns") {
+      dns = DNSConfig(servers: try d.strings("servers"), searches: try d.strings("searches"), options: try d.strings("options"))
+      try d.finish()
+    } else {
+      dns = nil
+    }
+    podNamespace = try r.string("podNamespace", default: "")
+    podName = try r.string("podName", default: "")
+    podUID = try r.string("podUID", default: "")
+    extraArgs = try r.strings("extraArgs")
+    confDir = try r.string("confDir")
+    binDirs = try r.strings("binDirs")
+    defaultNetwork = try r.bool("defaultNetwork", default: true)
+    try r.finish()
+  }
+
   /// The plan a pod was prepared with, nil when it has none (host or none network).
   static func read(podDir: String) throws(LiftoffError) -> PodNetworkPlan? {
     let f = file(podDir: podDir)
     guard FileSystem.exists(f) else { return nil }
     do {
-      return try JSONDecoder().decode(PodNetworkPlan.self, from: Data(try FileSystem.readString(f).utf8))
+      return try PodNetworkPlan(json: try JSON.parse(bytes: try FileSystem.readBytes(f)), path: f)
     } catch {
       throw LiftoffError(.internal, "reading \(f)", cause: error)
     }
   }
 
   func write(podDir: String) throws {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.sortedKeys]
-    try FileSystem.writeAtomically(Self.file(podDir: podDir), String(decoding: try enc.encode(self), as: UTF8.self) + "\n")
+    try FileSystem.writeAtomically(Self.file(podDir: podDir), json.serialized() + "\n")
   }
 
   /// The pod's CNI manager: cached results under `<data dir>/cni`, the pod CIDR CRI recorded.
@@ -88,8 +122,7 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
         portMappings: portMappings, dns: dns, network: network, extraArgs: extraArgs)
       let attached = try lifecycle(root: root).attach(spec, filesDir: filesDir)
       let ips = attached.status.ips
-      let data = try JSONEncoder().encode(ips)
-      try FileSystem.writeAtomically(Self.ipsFile(podDir: podDir), String(decoding: data, as: UTF8.self) + "\n")
+      try FileSystem.writeAtomically(Self.ipsFile(podDir: podDir), JSON.array(ips.map { .string($0) }).serialized() + "\n")
       return ips
     } catch let e as LiftoffError {
       throw e
@@ -112,7 +145,14 @@ public struct PodNetworkPlan: Codable, Sendable, Equatable {
   /// The IPs recorded at attach (primary first), nil when none — or when the network was released:
   /// the addresses may belong to another pod by now (containerd reports none for a stopped sandbox).
   static func ips(podDir: String) -> [String]? {
-    guard !isReleased(podDir: podDir), let text = try? FileSystem.readString(ipsFile(podDir: podDir)) else { return nil }
-    return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+    guard !isReleased(podDir: podDir), let bytes = try? FileSystem.readBytes(ipsFile(podDir: podDir)),
+      let items = (try? JSON.parse(bytes: bytes))?.arrayValue
+    else { return nil }
+    var ips: [String] = []
+    for item in items {
+      guard let ip = item.stringValue else { return nil }
+      ips.append(ip)
+    }
+    return ips
   }
 }

@@ -91,13 +91,32 @@ struct Globals: Sendable {
   /// How run and prepare fetch an image not in the store (nil: they do not; app add never does).
   var fetch: ImageFetch?
 
-  var cniBinDirs: [String] { cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty } }
+  /// `cniBinDir`'s parts. Plain loops here and in `apply`: on every request's path, and the generic
+  /// split/map/joined cost a process first-time scans of the binary's conformance records (perf).
+  var cniBinDirs: [String] {
+    var out: [String] = []
+    var part = ""
+    for c in cniBinDir {
+      if c != ":" {
+        part.append(c)
+      } else if !part.isEmpty {
+        out.append(part)
+        part = ""
+      }
+    }
+    if !part.isEmpty { out.append(part) }
+    return out
+  }
 
   /// A request's settings (Stage0Settings) over these.
   mutating func apply(_ s: Stage0Settings) {
     if let v = s.dir { dir = v }
     if let v = s.cniConfDir { cniConfDir = v }
-    if let v = s.cniBinDirs { cniBinDir = v.joined(separator: ":") }
+    if let v = s.cniBinDirs {
+      var joined = ""
+      for i in v.indices { joined += (i == 0 ? "" : ":") + v[i] }
+      cniBinDir = joined
+    }
     if let v = s.cniDefaultNetwork { cniDefaultNetwork = v }
     if let v = s.trustDir { trustDir = v }
   }

@@ -82,6 +82,13 @@ struct CommandRoutingTests {
     let (bstatus, _, berr) = try runLiftoff(["image", "bogus"])
     #expect(bstatus != 0)
     #expect(berr.contains("bogus"))
+    // All three of liftoff-image's commands, and help about each, reach it (ImageCommands.owns).
+    for name in ["fetch", "image", "trust"] {
+      for line in [[name, "--help"], ["help", name]] {
+        let (s, o, e) = try runLiftoff(line)
+        #expect(s == 0 && o.contains("USAGE: liftoff \(name)"), "\(line): \(o) \(e)")
+      }
+    }
   }
 
   @Test func withoutLiftoffImageBesideItFetchSaysWhatIsMissing() throws {
