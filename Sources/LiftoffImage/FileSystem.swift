@@ -107,6 +107,9 @@ final class FileLock: @unchecked Sendable {
 
   func tryLock() -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
 
+  /// The open lock file (a pin writes its content through it).
+  var descriptor: Int32 { fd }
+
   func unlock() {
     if fd >= 0 {
       close(fd)

@@ -19,12 +19,21 @@ extension ImageStore {
   /// Registers an image whose manifest, config and layer blobs are in the content store: unpacks
   /// layers, writes the record, then the names.
   func register(manifestData: Data, indexDigest: Digest?, names: [String], source: String) async throws -> ResolvedImage {
-    let manifestDigest = try content.put(manifestData)
+    let manifestDigest = ContentStore.sha256(manifestData)
     let manifest: ImageManifest
     do { manifest = try decodeJSON(ImageManifest.self, from: manifestData) } catch {
       throw LiftoffError.invalidArgument("\(source): invalid manifest: \(error)")
     }
     try manifest.validate("\(source)@\(manifestDigest)")
+    // Kept from gc until the names are written (ImageStore+Pins.swift). The blobs an importer put
+    // into the content store before this point are not covered: a gc running just then may take
+    // them, and the import then fails on the missing blob (nothing half-registered).
+    let pin = try await pin(
+      image: manifest.config.digest.description,
+      blobs: [manifestDigest, manifest.config.digest] + (indexDigest.map { [$0] } ?? []) + manifest.layers.map(\.digest),
+      chains: try ImageStore.chainIDs(manifest.layers.map(\.digest.description)))
+    defer { pin.release() }
+    try content.put(manifestData, expected: manifestDigest)
     let config: ImageConfig
     let configData = try content.read(manifest.config.digest, limit: .config, what: "\(source): config \(manifest.config.digest)")
     do { config = try ImageConfig(json: JSON.parse(bytes: Array(configData)), in: "config") } catch {

@@ -76,8 +76,7 @@ extension ImageStore {
       guard MediaType.manifests.contains(chosen.mediaType) else {
         throw LiftoffError.invalidArgument("index \(ref): nested index \(chosen.digest) is not supported")
       }
-      try content.put(top.data, expected: top.digest)
-      indexDigest = top.digest
+      indexDigest = top.digest  // stored once pinned, below
       let child = try await client.manifest(chosen.digest.description)
       manifestData = child.data
       manifestDigest = child.digest
@@ -91,6 +90,16 @@ extension ImageStore {
       throw LiftoffError.invalidArgument("manifest \(ref)@\(manifestDigest): invalid JSON: \(error)")
     }
     try manifest.validate("\(ref)@\(manifestDigest)")
+    // Layer directories are keyed by the chain of the *blob* digests, which were verified on the
+    // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
+    // another image's diff_ids must not be able to plant its content under that image's key.
+    let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
+    // From here until its names are written, what this image will reference is kept from gc.
+    let pin = try await pin(
+      image: manifest.config.digest.description,
+      blobs: [top.digest, manifestDigest, manifest.config.digest] + manifest.layers.map(\.digest), chains: chains)
+    defer { pin.release() }
+    if let indexDigest { try content.put(top.data, expected: indexDigest) }
     try content.put(manifestData, expected: manifestDigest)
 
     // Config: read into memory, so refused above its limit before anything is fetched.
@@ -108,11 +117,6 @@ extension ImageStore {
       throw LiftoffError.invalidArgument(
         "image \(ref): config lists \(config.rootfs.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
     }
-    // Layer directories are keyed by the chain of the *blob* digests, which were verified on the
-    // way in — not by the config's diff_ids, which Liftoff does not re-hash: an image claiming
-    // another image's diff_ids must not be able to plant its content under that image's key.
-    let chains = try ImageStore.chainIDs(manifest.layers.map(\.digest.description))
-
     // Layers.
     let missing = manifest.layers.indices.filter { !(content.has(manifest.layers[$0].digest) && FileSystem.isDirectory(layerDir(chains[$0]))) }
     for i in missing { progress?.addTotal(manifest.layers[i].size) }

@@ -4,6 +4,7 @@
 //   layers/<chain hex>/    one read-only overlayfs lower dir per layer chain, the OCI chain-ID rule
 //                          applied to the layers' verified blob digests (see ImageStore+Pull)
 //   tmp/                   ingests, unpacks in progress, lock files
+//   pins/, gc.lock         what pulls in flight will reference, kept from gc (ImageStore+Pins.swift)
 //   layer-usage/<chain hex> each layer's disk usage, measured when it is published (ImageStore+Usage)
 // Order of a pull (crash-safe): blobs → layers (unpacked in tmp, renamed into layers/) → ImageRecord →
 // NameRecords. A SIGKILL at any point leaves only tmp/ files or unreferenced blobs/layers, which `gc`
@@ -141,6 +142,11 @@ public final class ImageStore: Sendable {
   @discardableResult
   public func garbageCollect(inUse: Set<String>) throws -> GCReport {
     var report = GCReport()
+    // Pulls and imports in flight pinned what they will reference (ImageStore+Pins.swift).
+    let gcLock = try FileLock(gcLockPath)
+    try gcLock.lockBlocking()
+    defer { gcLock.unlock() }
+    guard let pins = livePins() else { return report }
     let names = nameRecords()
     for n in names where !FileSystem.exists("\(idsDir)/\((try? Digest(n.id).encoded) ?? "-")") {
       try unlinkName(n.name)  // a name left pointing at nothing
@@ -149,7 +155,7 @@ public final class ImageStore: Sendable {
     var keepBlobs: Set<String> = []
     var keepLayers: Set<String> = []
     for r in imageRecords() {
-      if !named.contains(r.id) && !inUse.contains(r.id) {
+      if !named.contains(r.id) && !inUse.contains(r.id) && !pins.images.contains(r.id) {
         unlink("\(idsDir)/\((try? Digest(r.id).encoded) ?? "-")")
         report.removedImages.append(r.id)
         continue
@@ -158,6 +164,8 @@ public final class ImageStore: Sendable {
       if let i = r.indexDigest { keepBlobs.insert(i) }
       keepLayers.formUnion(r.chainIDs.compactMap { try? Digest($0).encoded })
     }
+    keepBlobs.formUnion(pins.blobs)
+    keepLayers.formUnion(pins.chainHexes)
     for d in content.all() where !keepBlobs.contains(d.description) {
       if FileSystem.exists(content.lockPath(d)), let l = try? FileLock(content.lockPath(d)), !l.tryLock() { continue }
       report.reclaimedBytes += content.size(d) ?? 0

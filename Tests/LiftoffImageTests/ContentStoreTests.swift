@@ -109,6 +109,37 @@ import Testing
     #expect(FileSystem.list(t.path + "/images/layers").isEmpty)
     #expect(FileSystem.list(t.path + "/images/blobs/sha256").isEmpty)
   }
+
+  /// A pull that found an image's blobs and layers already there (an unnamed image gc has not
+  /// collected yet) pins them until its record and names are written: a gc meanwhile (RemoveImage
+  /// of another image, say) keeps them. A crashed pull's pin keeps nothing and is removed.
+  @Test(.needsRegistry) func aPullInFlightKeepsWhatItWillReferenceFromGC() async throws {
+    let reg = try TestRegistry.load()
+    let t = TempDir("pins")
+    defer { t.cleanup() }
+    let s = try ImageStore(root: t.path + "/images", hosts: RegistryHosts(configDir: nil), platform: Platform(architecture: "amd64", os: "linux"))
+    let bb = try await s.pull("\(reg.plain)/liftoff-test/busybox")
+    #expect(try s.remove(bb.id) == [bb.id])
+    let rec = try s.record(id: bb.id)
+    let blobs = try ([rec.id, rec.manifestDigest] + rec.layerDigests).map { try Digest($0) }
+    let pin = try await s.pin(image: bb.id, blobs: blobs, chains: try rec.chainIDs.map { try Digest($0) })
+    var r = try s.garbageCollect(inUse: [])
+    #expect(r.removedImages.isEmpty && r.removedBlobs.isEmpty && r.removedLayers.isEmpty, "\(r)")
+    #expect(FileSystem.isDirectory(bb.layerDirs[0]))
+    for d in blobs { #expect(s.content.has(d), "\(d)") }
+    pin.release()
+    // A pin file whose flock nobody holds: its pull was killed.
+    let stale = s.pinsDir + "/1-1.json"
+    try Data(#"{"image":"\#(bb.id)","blobs":["\#(rec.manifestDigest)"],"chains":[]}"#.utf8).write(to: URL(fileURLWithPath: stale))
+    r = try s.garbageCollect(inUse: [])
+    #expect(r.removedImages == [bb.id])
+    #expect(!FileSystem.exists(stale))
+    #expect(FileSystem.list(t.path + "/images/blobs/sha256").isEmpty)
+    #expect(FileSystem.list(s.pinsDir).isEmpty)
+    // And the image pulls again, whole.
+    let again = try await s.pull("\(reg.plain)/liftoff-test/busybox")
+    #expect(again.id == bb.id && FileSystem.isDirectory(again.layerDirs[0]))
+  }
 }
 
 @Suite struct LayerKeyTests {
