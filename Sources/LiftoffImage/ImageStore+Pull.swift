@@ -121,6 +121,9 @@ extension ImageStore {
     let missing = manifest.layers.indices.filter { !(content.has(manifest.layers[$0].digest) && FileSystem.isDirectory(layerDir(chains[$0]))) }
     for i in missing { progress?.addTotal(manifest.layers[i].size) }
     let budget = unpackBudget()
+    var downloads: Int64 = 0
+    for i in missing where !content.has(manifest.layers[i].digest) { downloads += manifest.layers[i].size }
+    try budget.checkDownloads(downloads, what: "image \(ref)")
     try await withThrowingTaskGroup(of: Void.self) { group in
       var next = 0
       func start() {

@@ -88,19 +88,21 @@ final class UnpackBudget: Sendable {
 
   let bytes: Cap
   let entries: Cap
+  /// The file system's free space above the reserve, when statvfs told it.
+  let disk: Cap?
   fileprivate let used = Mutex<(bytes: Int64, entries: Int64)>((0, 0))
 
   init(_ limits: UnpackLimits, dir: String) {
     var bytes = Cap(value: limits.maxBytes, source: "max-unpacked-bytes")
     var entries = Cap(value: limits.maxEntries, source: "max-unpacked-entries")
     var fs = statvfs()
+    var disk: Cap?
     if statvfs(dir, &fs) == 0 {
       let reserve = UnpackLimits.reservePercent
       let unit = Int64(fs.f_frsize)
       let freeBytes = Int64(fs.f_bavail) * unit - Int64(fs.f_blocks) * unit * reserve / 100
-      if freeBytes < bytes.value {
-        bytes = Cap(value: max(0, freeBytes), source: "the free space of the file system of \(dir), less its \(reserve)% reserve")
-      }
+      disk = Cap(value: max(0, freeBytes), source: "the free space of the file system of \(dir), less its \(reserve)% reserve")
+      if freeBytes < bytes.value, let disk { bytes = disk }
       // File systems with dynamic inodes (btrfs) report no inode total.
       let freeInodes = Int64(fs.f_favail) - Int64(fs.f_files) * reserve / 100
       if fs.f_files > 0 && freeInodes < entries.value {
@@ -109,6 +111,17 @@ final class UnpackBudget: Sendable {
     }
     self.bytes = bytes
     self.entries = entries
+    self.disk = disk
+  }
+
+  /// Fails at once when the blobs still to download (`n` bytes, the manifest's sizes) do not fit in
+  /// the file system's free space — they are stored beside the unpacked trees — instead of on ENOSPC
+  /// partway through a download.
+  func checkDownloads(_ n: Int64, what: String) throws {
+    guard let disk, n > disk.value else { return }
+    throw LiftoffError(
+      .resourceExhausted,
+      "\(what): its layers to download take \(UnpackLimits.describe(n)), more than \(disk.source) (\(UnpackLimits.describe(disk.value)))")
   }
 
   /// An account for one layer's unpack: what it charged can be given back (an unpack started again
