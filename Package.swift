@@ -45,6 +45,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.42.0"),
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
@@ -110,15 +111,16 @@ let package = Package(
 
     // libFuzzer targets for the parsers of untrusted input (JSON, image references, manifests and
     // configs, CNI results, attach frames, CRI log lines, SPDY frames and header blocks, WebSocket frames,
-    // HTTP request heads); one binary, the target chosen by
+    // HTTP request heads, HTTP/2 as the gRPC server reads it); one binary, the target chosen by
     // LIFTOFF_FUZZ_TARGET. Built with the sanitizer only by hack/fuzz.sh (-DLIFTOFF_FUZZ); a plain
     // build gets a main that says so. Not a product: nothing ships it.
     .executableTarget(
       name: "liftoff-fuzz",
       dependencies: [
-        "LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore",
+        "LiftoffRPC", "LiftoffStreaming", "LiftoffCatalog", "LiftoffNet", "LiftoffCore",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOHPACK", package: "swift-nio-http2"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOWebSocket", package: "swift-nio"),
       ],
@@ -135,10 +137,9 @@ let package = Package(
     .target(
       name: "LiftoffCRI",
       dependencies: [
-        "LiftoffStreaming", "LiftoffPod", "LiftoffImage", "LiftoffCatalog", "LiftoffNet", "LiftoffCDI", "LiftoffOS",
-        "LiftoffCore",
+        "LiftoffRPC", "LiftoffStreaming", "LiftoffPod", "LiftoffImage", "LiftoffCatalog", "LiftoffNet", "LiftoffCDI",
+        "LiftoffOS", "LiftoffCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -150,6 +151,20 @@ let package = Package(
         "CLinux",
       ],
       exclude: ["Generated/api.proto.sha256"],
+      swiftSettings: swiftSettings
+    ),
+    // The gRPC server of the CRI socket: HTTP/2 frames, flow control and gRPC's message framing in one
+    // channel handler per connection (NIOHPACK decodes header blocks), unary and server-streaming
+    // methods; what the generated service protocols of grpc-swift define is served through it by
+    // LiftoffCRI. Nothing of the CRI: liftoff-fuzz links it.
+    .target(
+      name: "LiftoffRPC",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "NIOHPACK", package: "swift-nio-http2"),
+      ],
       swiftSettings: swiftSettings
     ),
     // The streaming server for Exec/Attach/PortForward URLs: HTTP/1 request heads (NIOHTTP1), SPDY/3.1
@@ -247,6 +262,10 @@ let package = Package(
         "LiftoffStreaming", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
       ],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "LiftoffRPCTests",
+      dependencies: ["LiftoffRPC", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHPACK", package: "swift-nio-http2")],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "LiftoffCRITests",

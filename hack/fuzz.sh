@@ -3,7 +3,7 @@
 # target for a while (README "Fuzzing"; Sources/liftoff-fuzz/Fuzz.swift says what each checks).
 #   hack/fuzz.sh [SECONDS_PER_TARGET] [TARGET…]      (default 20 s; targets: json imageref toml
 #                                                     manifest cniresult attach spdy spdyheaders
-#                                                     websocket httphead)
+#                                                     websocket httphead grpcframes)
 # LIFTOFF_FUZZ_SCRATCH=PATH builds there instead of .build-fuzz (.build-fuzz-asan with ASan).
 # Each target starts from a temporary copy of Tests/Fuzz/corpus/<target>/; every file there is first
 # replayed as it is, so an input that once crashed (kept there) keeps being checked. A crash or a failed
@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH=/opt/swift/usr/bin:$PATH
-ALL=(json imageref toml manifest cniresult attach spdy spdyheaders websocket httphead)
+ALL=(json imageref toml manifest cniresult attach spdy spdyheaders websocket httphead grpcframes)
 SECONDS_EACH=20
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then SECONDS_EACH=$1; shift; fi
 TARGETS=("$@")

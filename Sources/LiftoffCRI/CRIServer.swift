@@ -6,7 +6,7 @@
 //             bound at the configured path, root's, closed to others; systemd owns its file
 //           ─ streaming server listens (stream-address:stream-port), and the metrics endpoint
 //             (metrics-address) when configured
-//           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService
+//           ─ signal handlers ─ serve (NIO listens) RuntimeService + ImageService (LiftoffRPC's server)
 //           ─ READY=1 to systemd once NIO listens (Type=notify; SystemdNotify, only with $NOTIFY_SOCKET)
 //   stop:   SIGTERM/SIGINT → STOPPING=1 to systemd → graceful shutdown → streaming sessions end (their clients are told)
 //           → unlink the socket (if it is still ours and not systemd's) → exit 0
@@ -14,7 +14,7 @@
 //           takes the lock and replaces the stale socket. No pod is affected: none is our child.
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
+import LiftoffRPC
 import LiftoffCore
 import LiftoffOS
 import Logging
@@ -91,11 +91,7 @@ public final class CRIServer: Sendable {
       throw error
     }
 
-    let server = GRPCServer(
-      transport: .http2NIOPosix(
-        listeningSocketDescriptor: Int(listener.fd), transportSecurity: .plaintext),
-      services: [RuntimeService(runtime: runtime), ImageService(runtime: runtime)],
-      interceptors: [MetricsInterceptor(metrics: runtime.prometheus)])
+    let server = RPCServer(methods: Self.methods(runtime: runtime), statusOf: Self.status(of:))
 
     let signals = SignalWatcher(signals: [SIGTERM, SIGINT]) { signal in
       logger.info("shutting down", metadata: ["signal": "\(signal)"])
@@ -113,14 +109,11 @@ public final class CRIServer: Sendable {
     defer { listener.removeSocketFileIfOurs() }
     let trimming = Task { await runtime.trimmer.run() }
     defer { trimming.cancel() }
-    // listeningAddress returns once NIO listens on the socket (or serving failed, and serve throws).
-    let readiness = Task {
-      _ = try? await server.listeningAddress
-      self.tellServiceManager("READY=1\nSTATUS=serving \(config.socket)")
-    }
-    defer { readiness.cancel() }
     do {
-      try await server.serve()
+      // ready: the socket listens.
+      try await server.serve(listeningSocket: listener.fd) {
+        self.tellServiceManager("READY=1\nSTATUS=serving \(config.socket)")
+      }
     } catch {
       await runtime.streaming.shutdown()
       await metricsServer?.shutdown()

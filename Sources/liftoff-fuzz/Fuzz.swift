@@ -27,6 +27,11 @@
 //              it chooses, a route that upgrades some paths: the answer is 101 or an error (then the
 //              connection is closed); a routed head is within the limit; after a 101 the bytes after the
 //              head reach the next handler, all of them, in order
+//   grpcframes HTTP/2 as the CRI socket's gRPC server reads it: LiftoffRPC's connection handler in an
+//              EmbeddedChannel after the client preface, the input in chunks it chooses (no methods, so
+//              every call is answered at once, on this thread): what the server writes is whole frames,
+//              none longer than the peer allows, its header blocks decode (a fresh HPACK decoder:
+//              our encoder keeps no state), and after a GOAWAY with an error the connection is closed
 // A finding is a crash or a failed `check`, which aborts so that libFuzzer keeps the input.
 // Built with `-sanitize=fuzzer -DLIFTOFF_FUZZ` only by hack/fuzz.sh.
 #if LIFTOFF_FUZZ
@@ -34,15 +39,17 @@ import Foundation
 import LiftoffCatalog
 import LiftoffCore
 import LiftoffNet
+@testable import LiftoffRPC
 @testable import LiftoffStreaming
 import NIOCore
 import NIOEmbedded
+import NIOHPACK
 import NIOHTTP1
 import NIOWebSocket
 import Synchronization
 
 private let target = ProcessInfo.processInfo.environment["LIFTOFF_FUZZ_TARGET"] ?? ""
-private let targets = ["json", "imageref", "toml", "manifest", "cniresult", "attach", "spdy", "spdyheaders", "websocket", "httphead"]
+private let targets = ["json", "imageref", "toml", "manifest", "cniresult", "attach", "spdy", "spdyheaders", "websocket", "httphead", "grpcframes"]
 
 // SwiftPM links an executable with `main` defined as the module's entry point (liftoff_fuzz_main), so
 // libFuzzer's own main is not linked: ours hands the command line to libFuzzer's driver.
@@ -74,6 +81,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
   case "spdyheaders": fuzzSPDYHeaders(bytes)
   case "websocket": fuzzWebSocket(bytes)
   case "httphead": fuzzHTTPHead(bytes)
+  case "grpcframes": fuzzGRPCFrames(bytes)
   default:
     say("liftoff-fuzz: set LIFTOFF_FUZZ_TARGET to one of \(targets.joined(separator: ", "))")
     exit(2)
@@ -461,6 +469,61 @@ private func fuzzHTTPHead(_ bytes: [UInt8]) {
     check(upgraded.bytes.isEmpty, "bytes handed on without an upgrade")
   }
   if [400, 404, 431].contains(status ?? 0) { check(!channel.isActive, "connection open after an error") }
+}
+
+private func fuzzGRPCFrames(_ bytes: [UInt8]) {
+  guard let first = bytes.first else { return }
+  let input = Array(bytes.dropFirst())
+  let channel = EmbeddedChannel()
+  defer { _ = try? channel.finish() }
+  try! channel.pipeline.syncOperations.addHandler(
+    RPCConnectionHandler(methods: [:], limits: RPCServerLimits(), statusOf: { _ in RPCStatus(code: 2, message: "x") }))
+  _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+  _ = try? channel.writeInbound(ByteBuffer(bytes: clientPreface))
+  var offset = 0
+  var sizes = [Int(first) + 1, 9, 64].makeIterator()
+  while offset < input.count && channel.isActive {
+    let n = min(input.count - offset, sizes.next() ?? 64)
+    _ = try? channel.writeInbound(ByteBuffer(bytes: input[offset..<offset + n]))
+    channel.embeddedEventLoop.run()
+    offset += n
+  }
+  var written = ByteBuffer()
+  while var part = try? channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&part) }
+  // The peer's SETTINGS_MAX_FRAME_SIZE as the input set it (the last value; 16,384 until then).
+  var maxFrame = 16_384
+  var scan = ByteBuffer(bytes: input)
+  while scan.readableBytes >= 9, let n = scan.getInteger(at: scan.readerIndex, as: UInt32.self).map({ Int($0 >> 8) }),
+    scan.readableBytes >= 9 + n
+  {
+    let type = scan.getInteger(at: scan.readerIndex + 3, as: UInt8.self)!
+    let flags = scan.getInteger(at: scan.readerIndex + 4, as: UInt8.self)!
+    scan.moveReaderIndex(forwardBy: 9)
+    var payload = scan.readSlice(length: n)!
+    if type == 4 && flags & 1 == 0 {
+      while let id = payload.readInteger(as: UInt16.self), let v = payload.readInteger(as: UInt32.self) {
+        if id == 5 && v >= 16_384 && v <= 16_777_215 { maxFrame = max(maxFrame, Int(v)) }
+      }
+    }
+  }
+  var goAwayError = false
+  while written.readableBytes > 0 {
+    check(written.readableBytes >= 9, "\(written.readableBytes) bytes written after the last whole frame")
+    let n = Int(written.getInteger(at: written.readerIndex, as: UInt32.self)! >> 8)
+    let type = written.getInteger(at: written.readerIndex + 3, as: UInt8.self)!
+    let flags = written.getInteger(at: written.readerIndex + 4, as: UInt8.self)!
+    check(n <= maxFrame, "a frame of \(n) bytes")
+    check(written.readableBytes >= 9 + n, "a frame cut short")
+    written.moveReaderIndex(forwardBy: 9)
+    var payload = written.readSlice(length: n)!
+    if type == 1 {
+      check(flags & 0x4 != 0, "our answers' header blocks fit a frame here")
+      var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+      check((try? decoder.decodeHeaders(from: &payload)) != nil, "a header block we wrote does not decode")
+    }
+    if type == 7 { goAwayError = payload.getInteger(at: payload.readerIndex + 4, as: UInt32.self) != 0 }
+  }
+  if goAwayError { check(!channel.isActive, "connection open after a GOAWAY with an error") }
 }
 
 #else
