@@ -64,9 +64,27 @@ public enum Mounts {
   }
 
   /// overlayfs with `lower` (lowest layer first, as ResolvedImage lists them) under `upper`.
-  public static func overlay(lower: [String], upper: String, work: String, target: String) throws(SystemCallError) {
+  ///
+  /// `volatile` (Linux 5.10+; without it on older kernels, which refuse the option with EINVAL): the
+  /// overlay never syncs its upper filesystem — not on an app's fsync or syncfs, and not when it is
+  /// unmounted, where overlayfs otherwise syncs the *whole* filesystem holding the upper dir (every
+  /// pod's and the host's dirty data on it: ~1.3 ms of each RemoveContainer here, far more on a busy
+  /// node). A container's writable layer is never used again after a host crash (a container that
+  /// runs again after a reboot is a new one, with a new layer, in the CRI as in rkt), so the syncs
+  /// bought nothing; a removed container's unwritten data is simply dropped.
+  public static func overlay(
+    lower: [String], upper: String, work: String, target: String, volatile: Bool = false
+  ) throws(SystemCallError) {
     guard !lower.isEmpty else { throw SystemCallError("mount overlay (no layers) on", errno: EINVAL, path: target) }
     let data = "lowerdir=\(lower.reversed().joined(separator: ":")),upperdir=\(upper),workdir=\(work)"
+    if volatile {
+      do {
+        try mount("overlay", target, type: "overlay", flags: 0, data: data + ",volatile")
+        return
+      } catch where error.errno == EINVAL {
+        // A kernel before 5.10: no volatile overlays; the plain one below.
+      }
+    }
     try mount("overlay", target, type: "overlay", flags: 0, data: data)
   }
 

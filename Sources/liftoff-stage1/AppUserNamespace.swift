@@ -35,10 +35,11 @@ extension AppLauncher {
     return ",uid=\(hostUID(0)),gid=\(hostGID(0))"
   }
 
-  /// The rootfs overlay: over idmapped clones of the layers for a user-namespaced pod.
+  /// The rootfs overlay, volatile (Mounts.overlay): over idmapped clones of the layers for a
+  /// user-namespaced pod.
   func mountRootfs(upper: String, work: String) throws {
     guard userNamespace != nil else {
-      try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs)
+      try Mounts.overlay(lower: app.image.layerDirs, upper: upper, work: work, target: rootfs, volatile: true)
       return
     }
     guard userns >= 0 else { throw LiftoffError(.internal, "app \(app.name): the pod's user namespace is not set up") }
@@ -58,7 +59,7 @@ extension AppLauncher {
       clones.append(target)
     }
     guard lchown(upper, hostUID(0), hostGID(0)) == 0 else { throw SystemCallError("chown", errno: errno, path: upper) }
-    try Mounts.overlay(lower: clones, upper: upper, work: work, target: rootfs)
+    try Mounts.overlay(lower: clones, upper: upper, work: work, target: rootfs, volatile: true)
   }
 
   /// The user namespaces of the app's idmapped mounts, made by stage1 before the fork (in the

@@ -77,6 +77,16 @@ struct PodIsolationTests {
     #expect(!FileSystem.exists(vol + "/y"))
   }
 
+  /// The rootfs overlay is volatile (Mounts.overlay): it does not sync the host's filesystem that holds
+  /// its upper dir, neither on the app's syncs nor when it is unmounted at the app's removal.
+  @Test func theRootfsOverlayIsVolatile() throws {
+    let f = try PodFixture("volatile")
+    defer { f.tearDown() }
+    let r = try f.runShell("grep ' / / ' /proc/self/mountinfo")
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout.contains(" - overlay ") && r.stdout.contains("volatile"), "\(r.stdout)")  // 6.x: fsync=volatile
+  }
+
   /// `ro` leaves a volume's submounts writable; `rro` (mount_setattr, AT_RECURSIVE) does not.
   @Test func recursiveReadOnlyVolumeCoversItsSubmounts() throws {
     let f = try PodFixture("rro")
