@@ -6,6 +6,7 @@ import GRPCCore
 import LiftoffRPC
 import NIOCore
 import SwiftProtobuf
+import Synchronization
 
 extension CRIServer {
   static func methods(runtime: CRIRuntime) -> [String: RPCMethod] {
@@ -20,13 +21,13 @@ extension CRIServer {
       unary(RS.StopPodSandbox.descriptor, m) { try await r.stopPodSandbox(request: $0, context: $1) },
       unary(RS.RemovePodSandbox.descriptor, m) { try await r.removePodSandbox(request: $0, context: $1) },
       unary(RS.PodSandboxStatus.descriptor, m) { try await r.podSandboxStatus(request: $0, context: $1) },
-      unary(RS.ListPodSandbox.descriptor, m) { try await r.listPodSandbox(request: $0, context: $1) },
+      cached(unary(RS.ListPodSandbox.descriptor, m) { try await r.listPodSandbox(request: $0, context: $1) }, runtime),
       streaming(RS.StreamPodSandboxes.descriptor, m) { try await r.streamPodSandboxes(request: $0, response: $1, context: $2) },
       unary(RS.CreateContainer.descriptor, m) { try await r.createContainer(request: $0, context: $1) },
       unary(RS.StartContainer.descriptor, m) { try await r.startContainer(request: $0, context: $1) },
       unary(RS.StopContainer.descriptor, m) { try await r.stopContainer(request: $0, context: $1) },
       unary(RS.RemoveContainer.descriptor, m) { try await r.removeContainer(request: $0, context: $1) },
-      unary(RS.ListContainers.descriptor, m) { try await r.listContainers(request: $0, context: $1) },
+      cached(unary(RS.ListContainers.descriptor, m) { try await r.listContainers(request: $0, context: $1) }, runtime),
       streaming(RS.StreamContainers.descriptor, m) { try await r.streamContainers(request: $0, response: $1, context: $2) },
       unary(RS.ContainerStatus.descriptor, m) { try await r.containerStatus(request: $0, context: $1) },
       unary(RS.UpdateContainerResources.descriptor, m) { try await r.updateContainerResources(request: $0, context: $1) },
@@ -65,6 +66,47 @@ extension CRIServer {
     if let status = error as? RPCStatus { return status }
     let e = rpcError(error)
     return RPCStatus(code: e.code.rawValue, message: e.message)
+  }
+}
+
+/// ListPodSandbox and ListContainers answer from the pod index alone: their last answers per request
+/// (its bytes) are kept with the index generation they were computed at, and given again while the
+/// generation is the same. kubelet's relist asks the same every second; a change of any pod (an RPC's
+/// write, stage1's word of an exit, a reload) moves the generation on. The generation is read before
+/// the answer is computed, so an answer is never older than the generation it is kept under.
+private func cached(_ entry: (String, RPCMethod), _ runtime: CRIRuntime) -> (String, RPCMethod) {
+  guard case .unary(let compute) = entry.1 else { return entry }
+  let cache = AnswerCache()
+  return (
+    entry.0,
+    .unary { request, call in
+      let generation = try runtime.index.generation()
+      if let answer = cache.answer(request, generation: generation) {
+        runtime.trimmer.noteActivity()
+        return answer
+      }
+      let answer = try await compute(request, call)
+      cache.keep(request, answer, generation: generation)
+      return answer
+    }
+  )
+}
+
+/// One list RPC's kept answers: a few distinct requests (kubelet sends one or two filters), all dropped
+/// when there are more.
+final class AnswerCache: Sendable {
+  private let entries = Mutex<[ByteBuffer: (generation: UInt64, answer: ByteBuffer)]>([:])
+
+  func answer(_ request: ByteBuffer, generation: UInt64) -> ByteBuffer? {
+    entries.withLock { e in e[request].flatMap { $0.generation == generation ? $0.answer : nil } }
+  }
+
+  func keep(_ request: ByteBuffer, _ answer: ByteBuffer, generation: UInt64) {
+    entries.withLock { e in
+      if e.count >= 8 && e[request] == nil { e = [:] }
+      // The request's own bytes, not the connection's read buffer it is a slice of.
+      e[ByteBuffer(bytes: request.readableBytesView)] = (generation, answer)
+    }
   }
 }
 

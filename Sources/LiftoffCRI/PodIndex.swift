@@ -41,6 +41,9 @@ final class PodIndex: Sendable {
     /// Where the previous reload began: a gone pod's number older than that is forgotten (a read of
     /// one pod takes milliseconds; reloads are 10 s apart).
     var previousReload = 0
+    /// Incremented by every change of the index (reindex): answers computed from the index at one
+    /// generation hold for as long as it lasts (CRIServer's list cache).
+    var generation: UInt64 = 0
   }
 
   private let state = Mutex(State())
@@ -81,6 +84,13 @@ final class PodIndex: Sendable {
   func sandbox(id: String) throws -> CRISandbox? {
     try loadIfNeeded()
     return state.withLock { $0.byID[id] }
+  }
+
+  /// The index's generation now (loaded from disk on first use): it changes whenever what the index
+  /// holds may have.
+  func generation() throws -> UInt64 {
+    try loadIfNeeded()
+    return state.withLock { $0.generation }
   }
 
   private func loadIfNeeded() throws {
@@ -148,6 +158,7 @@ final class PodIndex: Sendable {
   }
 
   private static func reindex(_ s: inout State) {
+    s.generation &+= 1
     s.ordered = s.byID.values.sorted { ($0.manifest.createdAt, $0.id) < ($1.manifest.createdAt, $1.id) }
     s.containerSandbox = [:]
     for sb in s.ordered {
