@@ -13,7 +13,6 @@
 //   crash:  SIGKILL leaves a socket file and a lock file; the kernel drops the flock, so the next start
 //           takes the lock and replaces the stale socket. No pod is affected: none is our child.
 import Foundation
-import GRPCCore
 import LiftoffRPC
 import LiftoffCore
 import LiftoffOS

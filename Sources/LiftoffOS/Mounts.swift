@@ -68,8 +68,8 @@ public enum Mounts {
   /// `volatile` (Linux 5.10+; without it on older kernels, which refuse the option with EINVAL): the
   /// overlay never syncs its upper filesystem — not on an app's fsync or syncfs, and not when it is
   /// unmounted, where overlayfs otherwise syncs the *whole* filesystem holding the upper dir (every
-  /// pod's and the host's dirty data on it: ~1.3 ms of each RemoveContainer here, far more on a busy
-  /// node). A container's writable layer is never used again after a host crash (a container that
+  /// pod's and the host's dirty data on it: umount(8) with 20 MB dirty elsewhere on /var took 11.9 ms
+  /// plain, 2.8 ms volatile; with nothing dirty 2.6 and 2.5 ms). A container's writable layer is never used again after a host crash (a container that
   /// runs again after a reboot is a new one, with a new layer, in the CRI as in rkt), so the syncs
   /// bought nothing; a removed container's unwritten data is simply dropped.
   public static func overlay(
