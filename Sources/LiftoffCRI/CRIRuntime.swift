@@ -6,6 +6,7 @@ import LiftoffCDI
 import LiftoffCore
 import LiftoffStreaming
 import LiftoffNet
+import LiftoffOS
 import LiftoffPod
 import Logging
 
@@ -37,6 +38,8 @@ public final class CRIRuntime: Sendable {
   let userNamespacesUnsupported: String?
   /// Parsed CDI spec files, parsed again only when a file changes (LiftoffCDI CDIRegistry.swift).
   let cdiSpecs = CDISpecCache()
+  /// The `liftoff` started ahead for the next pod change (Stage0.swift, SpareProcess).
+  let stage0Spare: SpareProcess
 
   public init(
     config: CRIConfig, logger: Logger, binDir: String? = nil,
@@ -55,6 +58,7 @@ public final class CRIRuntime: Sendable {
       changed: { old, new in Task { await events.podChanged(from: old, to: new) } })
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir
+    self.stage0Spare = Stage0.spare(binDir + "/liftoff")
     self.userNamespacesUnsupported = CRIRuntime.probeUserNamespaces(dir: config.dir)
     if let why = userNamespacesUnsupported {
       logger.warning("user namespaces are not available: pods asking for one are refused", metadata: ["reason": "\(why)"])

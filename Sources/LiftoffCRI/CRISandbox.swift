@@ -104,7 +104,7 @@ extension CRIRuntime {
         dir: config.dir, cniConfDir: config.cniConfDir,
         cniBinDirs: config.cniBinDir.split(separator: ":").map(String.init).filter { !$0.isEmpty },
         cniDefaultNetwork: config.cniDefaultNetwork, trustDir: config.trustDir),
-      metrics: prometheus)
+      metrics: prometheus, spare: stage0Spare)
   }
 
   /// Every CRI sandbox (pods that `liftoff app sandbox` made for the CRI), in creation order: from the

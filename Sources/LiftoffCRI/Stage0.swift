@@ -4,7 +4,9 @@
 // (LiftoffPod/Stage0Request.swift), sent as JSON on `liftoff VERB --spec-file -`'s stdin (nothing of it
 // on a command line, where every local user reads /proc/PID/cmdline), answered by one JSON document
 // whose error code becomes the gRPC status 1:1 (RPCError+Liftoff). `liftoff` reports each CNI plugin's
-// duration on its stderr (CNIPluginRun.swift); those lines become metrics.
+// duration on its stderr (CNIPluginRun.swift); those lines become metrics. The answer is taken when
+// `liftoff` closes its output, before its exit; the `liftoff` that takes a request was started ahead,
+// after the previous one answered (SpareProcess): still one process per change.
 import Foundation
 import LiftoffCore
 import LiftoffNet
@@ -19,23 +21,47 @@ struct Stage0: Sendable {
   var metrics: PrometheusMetrics?
   /// Each stream keeps at most this much (as CRI-O's 16 MiB exec output limit).
   static let outputLimit = 16 << 20
+  /// A `liftoff request --spec-file -` started ahead (CRIRuntime keeps one), which takes the request
+  /// instead of a `liftoff` started for it.
+  var spare: SpareProcess?
 
-  /// Runs `liftoff VERB --spec-file -` with the request and its settings on its stdin; returns the answer's
+  /// How `liftoff` is run: `argv` after the executable's path.
+  static func process(_ liftoff: String, _ argv: [String]) -> Subprocess {
+    var child = Subprocess(
+      executable: liftoff,
+      argv: [liftoff] + argv,
+      env: ProcessInfo.processInfo.environment.merging([CNIPluginRun.environmentVariable: "stderr"]) { $1 }
+        .map { "\($0.key)=\($0.value)" })
+    child.stdout = .capture(limit: Self.outputLimit)
+    child.stderr = .capture(limit: Self.outputLimit)
+    child.timeoutSignal = SIGTERM
+    // liftoff closes both once its answer is written (Stage0Command.runSpecFile).
+    child.answerAtEndOfOutput = true
+    return child
+  }
+
+  /// The spare for a liftoff-cri whose `liftoff` is at `liftoff`.
+  static func spare(_ liftoff: String) -> SpareProcess {
+    SpareProcess(process(liftoff, ["request", "--spec-file", "-"]))
+  }
+
+  /// Runs the request, with its settings, on the stdin of the spare `liftoff request --spec-file -` (or,
+  /// without a spare, of a `liftoff VERB --spec-file -` started for it); returns the answer's
   /// result, or throws the LiftoffError liftoff answered (its code kept). A `liftoff` that answers no
   /// JSON (it crashed, or was killed at `timeout`) is an internal error carrying its stderr.
   @discardableResult
   func run(_ request: Stage0Request, timeout: Double = 120) async throws -> JSON {
-    var child = Subprocess(
-      executable: liftoff,
-      argv: [liftoff] + request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"],
-      env: ProcessInfo.processInfo.environment.merging([CNIPluginRun.environmentVariable: "stderr"]) { $1 }
-        .map { "\($0.key)=\($0.value)" })
-    child.stdin = .bytes(Array(request.json(settings: settings).serialized().utf8))
-    child.stdout = .capture(limit: Self.outputLimit)
-    child.stderr = .capture(limit: Self.outputLimit)
-    child.timeoutSignal = SIGTERM
+    let input = Array(request.json(settings: settings).serialized().utf8)
     let result: Subprocess.Result
-    do { result = try await child.run(timeout: timeout) } catch {
+    do {
+      if let spare {
+        result = try await spare.run(input: input, timeout: timeout)
+      } else {
+        var child = Self.process(liftoff, request.verb.split(separator: " ").map(String.init) + ["--spec-file", "-"])
+        child.stdin = .bytes(input)
+        result = try await child.run(timeout: timeout)
+      }
+    } catch {
       throw LiftoffError.internal("cannot run \(liftoff): \(error)")
     }
     // The plugin timings out of stderr first: what is left is liftoff's own output.
@@ -45,7 +71,7 @@ struct Stage0: Sendable {
     do { answer = try Stage0Answer(json: try JSON.parse(bytes: Array(result.stdout))) } catch {
       let stderr = rest.trimmingCharacters(in: .whitespacesAndNewlines)
       throw LiftoffError.internal(
-        "liftoff \(request.verb) exited with \(result.status) without an answer (\(error))\(stderr.isEmpty ? "" : ": \(stderr)")")
+        "liftoff \(request.verb) \(result.termination == nil ? "closed its output" : "exited with \(result.status)") without an answer (\(error))\(stderr.isEmpty ? "" : ": \(stderr)")")
     }
     return try answer.result()
   }

@@ -111,6 +111,11 @@ public struct Subprocess: Sendable {
   /// Once the child has exited, `run` reads its pipes to their ends (true), or takes only what is in
   /// them already and returns (false: a background process it left holding them is not waited for).
   public var readOutputToTheEnd = true
+  /// `run(timeout:) async` returns once both output pipes are closed with something on stdout (the
+  /// child's whole answer: liftoff's `--spec-file` closes them when it has written it), without waiting
+  /// for the exit; its thread then reaps the child (still signalled at the deadline), and the result
+  /// carries no termination. A child that closes them with stdout empty is waited for as usual.
+  public var answerAtEndOfOutput = false
 
   public init(executable: String, argv: [String], env: [String]) {
     self.executable = executable
@@ -203,10 +208,20 @@ public struct Subprocess: Sendable {
 
   /// Runs the child to its end on the calling thread; `timeout` in seconds, 0 for none. Output asked
   /// as `.capture`/`.pipe` is collected; `stdin` must not be `.pipe` (nothing would write it).
-  public func run(timeout: Double = 0) throws(SystemCallError) -> Result {
+  public func run(timeout: Double = 0) throws(SystemCallError) -> Result { try run(timeout: timeout, answered: nil) }
+
+  /// `run(timeout:)`, calling `answered` with what the pipes held as soon as both are closed with
+  /// something on stdout while the child is still there (answerAtEndOfOutput); it then runs on until the
+  /// child is reaped.
+  func run(timeout: Double, answered: ((Result) -> Void)?) throws(SystemCallError) -> Result {
     var spec = self
     if case .pipe = stdin { spec.stdin = .null }
-    let child = try spec.spawn()
+    return try spec.wait(for: try spec.spawn(), timeout: timeout, answered: answered)
+  }
+
+  /// The rest of `run`, for a child this spec started (its stdin end, if any, closed by the caller).
+  func wait(for child: Child, timeout: Double, answered: ((Result) -> Void)?) throws(SystemCallError) -> Result {
+    var answered = answered
     let pid = child.pid
     let inGroup = ownProcessGroup && controllingTerminal == nil
     let target = inGroup ? -pid : pid
@@ -291,13 +306,42 @@ public struct Subprocess: Sendable {
           streams[i].data.append(contentsOf: buffer[0..<min(n, streams[i].limit - streams[i].data.count)])
         }
       }
+      if let a = answered, termination == nil, streams.allSatisfy({ $0.fd < 0 }), !streams[0].data.isEmpty {
+        answered = nil
+        a(Result(stdout: streams[0].data, stderr: streams[1].data, termination: nil, timedOut: timedOut))
+      }
     }
     return Result(stdout: streams[0].data, stderr: streams[1].data, termination: termination ?? nil, timedOut: timedOut)
   }
 
   /// `run(timeout:)` on a thread of its own, off the Swift concurrency pool.
   public func run(timeout: Double = 0) async throws(SystemCallError) -> Result {
-    try await runOnThread { () throws(SystemCallError) -> Result in try self.run(timeout: timeout) }
+    guard answerAtEndOfOutput else {
+      return try await runOnThread { () throws(SystemCallError) -> Result in try self.run(timeout: timeout) }
+    }
+    return try await answeredOnThread { (answered) throws(SystemCallError) -> Result in
+      try self.run(timeout: timeout, answered: answered)
+    }
+  }
+
+  /// Runs `body` on a thread of its own and returns the result it passes to `answered`, if it does, or
+  /// else the one it returns; the thread goes on with `body` after an early answer.
+  func answeredOnThread(
+    _ body: @escaping @Sendable (_ answered: @escaping (Result) -> Void) throws(SystemCallError) -> Result
+  ) async throws(SystemCallError) -> Result {
+    let outcome: Swift.Result<Result, SystemCallError> = await withCheckedContinuation { c in
+      startThread {
+        var resumed = false
+        let end = Swift.Result { () throws(SystemCallError) -> Result in
+          try body { early in
+            resumed = true
+            c.resume(returning: .success(early))
+          }
+        }
+        if !resumed { c.resume(returning: end) }
+      }
+    }
+    return try outcome.get()
   }
 }
 

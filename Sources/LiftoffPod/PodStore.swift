@@ -98,6 +98,12 @@ public struct PodStore: Sendable {
     guard !p.isEmpty, p.allSatisfy({ $0.isHexDigit }), p.count <= 64 else {
       throw .invalidArgument("invalid pod id \(prefix): expected up to 64 hex characters")
     }
+    // A whole ID is looked up where it can be (liftoff-cri always gives one), not among every pod:
+    // the listing was a directory read per place and a sort, ~0.2 ms at 100 pods.
+    if p.count == 64 {
+      guard let place = locate(p) else { throw .notFound("pod \(prefix) not found") }
+      return (p, place)
+    }
     // Pods can move between the listing and the lookup; relocate by ID.
     let matches = Set(all().filter { $0.id.hasPrefix(p) }.map(\.id))
     guard !matches.isEmpty else { throw .notFound("pod \(prefix) not found") }

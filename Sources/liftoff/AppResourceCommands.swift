@@ -60,7 +60,9 @@ struct AppUpdateCommand: ParsableCommand {
       ("--pids", pids),
     ] + hugepage.map { ("--hugepage", $0) } + unified.map { ("--unified", $0) }
     for case (let flag, let value?) in given { try AppArguments.parseResource(flag, value, into: &r) }
-    let result = try Stage0Command.perform(.update(pod: id, app: app, resources: r, oomScoreAdj: oomScoreAdj), global.values)
+    var none: [String] = []  // `app update` leaves nothing to delete
+    let result = try Stage0Command.perform(
+      .update(pod: id, app: app, resources: r, oomScoreAdj: oomScoreAdj), global.values, afterAnswer: &none)
     if format == .json { print(result.serialized(pretty: true)) }
   }
 

@@ -209,3 +209,91 @@ import Testing
     }
   }
 }
+
+/// answerAtEndOfOutput and SpareProcess (Stage0.swift's way of running `liftoff`), with sh.
+@Suite struct EarlyAnswerTests {
+  @Test func anAnswerComesWhenTheOutputEndsNotAtTheExit() async throws {
+    var p = SubprocessTests.sh("echo answer; exec >/dev/null 2>&1; sleep 2")
+    p.answerAtEndOfOutput = true
+    let r = try await p.run(timeout: 10)
+    #expect(SubprocessTests.text(r.stdout) == "answer\n")
+    #expect(r.termination == nil, "run waited for the exit: \(String(describing: r.termination))")
+  }
+
+  @Test func aChildThatEndsItsOutputWithoutAnAnswerIsWaitedFor() async throws {
+    var p = SubprocessTests.sh("exec >/dev/null 2>&1; exit 3")
+    p.answerAtEndOfOutput = true
+    let r = try await p.run(timeout: 10)
+    #expect(r.stdout.isEmpty && r.termination == .exited(3))
+  }
+
+  /// A spare child reading its input, answering with its pid — one process (sh's builtins), as
+  /// `liftoff` is: a `cat` of its own would outlive a kill of the shell and keep reading.
+  static func spare(_ script: String = "/bin/sh") -> SpareProcess {
+    var p = Subprocess(executable: script, argv: [script, "-c", "read -r x; echo $$ $x"], env: ["PATH=/usr/bin:/bin"])
+    p.stdout = .capture(limit: 1 << 20)
+    p.answerAtEndOfOutput = true
+    return SpareProcess(p)
+  }
+
+  static func readyPID(_ s: SpareProcess) throws -> Int32 {
+    for _ in 0..<500 {
+      if let pid = s.readyPID { return pid }
+      usleep(10_000)
+    }
+    throw SystemCallError("spare never ready", errno: ETIMEDOUT)
+  }
+
+  static func answer(_ s: SpareProcess, _ input: String) async throws -> (pid: Int32, text: String) {
+    let r = try await s.run(input: Array(input.utf8), timeout: 10)
+    let words = SubprocessTests.text(r.stdout).split(separator: " ", maxSplits: 1)
+    return (Int32(words.first ?? "") ?? -1, words.count > 1 ? String(words[1]) : "")
+  }
+
+  @Test func theNextCallGoesToTheSpareStartedAfterTheLast() async throws {
+    let s = Self.spare()
+    defer { s.close() }
+    let first = try await Self.answer(s, "one")
+    #expect(first.text == "one\n")
+    let ready = try Self.readyPID(s)
+    let second = try await Self.answer(s, "two")
+    #expect(second == (ready, "two\n"))
+    #expect(SubprocessTests.gone(ready))
+  }
+
+  @Test func aSpareKilledWhileItWaitedIsReplacedByAFreshChild() async throws {
+    let s = Self.spare()
+    defer { s.close() }
+    s.prepare()
+    let ready = try Self.readyPID(s)
+    kill(ready, SIGKILL)
+    #expect(SubprocessTests.gone(ready))
+    let got = try await Self.answer(s, "again")
+    #expect(got.text == "again\n" && got.pid != ready, "\(got)")
+  }
+
+  @Test func aSpareOfAReplacedExecutableIsNotUsed() async throws {
+    let dir = try makeTempDir("spare")
+    defer { try? FileSystem.removeTree(dir) }
+    let sh = "\(dir)/sh"
+    let shell = try FileSystem.readBytes("/bin/sh")
+    try FileSystem.writeAtomically(sh, shell, mode: 0o755)
+    let s = Self.spare(sh)
+    defer { s.close() }
+    s.prepare()
+    let ready = try Self.readyPID(s)
+    // An upgrade: a new file renamed over the old one.
+    try FileSystem.writeAtomically(sh, shell, mode: 0o755)
+    let got = try await Self.answer(s, "new")
+    #expect(got.text == "new\n" && got.pid != ready)
+    #expect(SubprocessTests.gone(ready))
+  }
+
+  @Test func closingKillsTheSpare() throws {
+    let s = Self.spare()
+    s.prepare()
+    let ready = try Self.readyPID(s)
+    s.close()
+    #expect(SubprocessTests.gone(ready))
+  }
+}

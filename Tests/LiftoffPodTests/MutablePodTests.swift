@@ -69,10 +69,39 @@ struct MutablePodTests {
     #expect(try f.liftoff(["app", "rm", "--app", "web", id]).status == 0)
     #expect(try f.statusJSON(id).apps.map(\.name) == ["quick"])
     #expect(try f.statusJSON(id).state == "running")
+    // Its directory left apps/ for removed/ and was deleted there before the command ended.
+    #expect(!FileSystem.exists("\(f.dataDir)/pods/run/\(id)/apps/web"))
+    #expect(try FileSystem.list("\(f.dataDir)/pods/run/\(id)/removed") == [])
 
     #expect(try f.liftoff(["stop", id]).status == 0)
     #expect(try f.statusJSON(id).state == "exited")
     #expect(try f.liftoff(["rm", id]).status == 0)
+    #expect(try f.leftovers([id]).isEmpty)
+  }
+
+  /// liftoff-cri's form, `request --spec-file` (the op named by the request): `app rm` answers, closes
+  /// its output, then deletes the directory it moved to removed/ — before it exits.
+  @Test func appRmAsARequestAnswersThenDeletesTheAppsDirectory() throws {
+    let f = try PodFixture("rmreq")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "web", "--exec", "/bin/sh", "--", "-c", "echo hi > /tmp/f; sleep 1000"]).check()
+    try f.liftoff(["app", "start", "--app", "web", id]).check()
+    let spec = "\(f.dataDir)/rm.json"
+    try FileSystem.writeAtomically(spec, #"{"v":2,"op":"app rm","pod":"\#(id)","app":"web"}"#)
+    let rm = try f.liftoff(["request", "--spec-file", spec])
+    #expect(rm.status == 0 && rm.stdout == "{\"ok\":{}}\n", "\(rm.stdout) \(rm.stderr)")
+    #expect(try f.statusJSON(id).apps.isEmpty)
+    #expect(!FileSystem.exists("\(f.dataDir)/pods/run/\(id)/apps/web"))
+    #expect(try FileSystem.list("\(f.dataDir)/pods/run/\(id)/removed") == [])
+    // The op must still be one liftoff knows.
+    try FileSystem.writeAtomically(spec, #"{"v":2,"op":"app frob","pod":"\#(id)","app":"web"}"#)
+    let bad = try f.liftoff(["request", "--spec-file", spec])
+    #expect(bad.status != 0 && bad.stdout.contains("\"error\""), "\(bad.stdout)")
+    try f.liftoff(["stop", id]).check()
+    try f.liftoff(["rm", id]).check()
     #expect(try f.leftovers([id]).isEmpty)
   }
 
