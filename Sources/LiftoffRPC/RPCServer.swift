@@ -145,8 +145,10 @@ public final class RPCServer: Sendable {
   }
 
   /// Stops accepting connections; each connection gets a GOAWAY, its calls in flight finish (streaming
-  /// calls end with UNAVAILABLE), then it closes, and `serve` returns.
-  public func beginGracefulShutdown() {
+  /// calls end with UNAVAILABLE), then it closes, and `serve` returns. A connection still open after
+  /// `grace` (a unary call that does not end: a client that never ends its request, a handler that
+  /// hangs) is closed then, its calls' tasks cancelled; nil waits for them however long it takes.
+  public func beginGracefulShutdown(grace: TimeAmount? = .seconds(30)) {
     let (listener, connections) = state.withLockedValue { state in
       state.shuttingDown = true
       return (state.listener, Array(state.connections.values))
@@ -154,6 +156,11 @@ public final class RPCServer: Sendable {
     listener?.close(promise: nil)
     for c in connections {
       c.pipeline.fireUserInboundEventTriggered(RPCConnectionHandler.GracefulShutdown())
+    }
+    guard let grace else { return }
+    group.next().scheduleTask(in: grace) { [self] in
+      let left = state.withLockedValue { Array($0.connections.values) }
+      for c in left { c.close(promise: nil) }
     }
   }
 }

@@ -273,6 +273,19 @@ final class TestServer: Sendable {
 }
 
 @Suite(.serialized) struct RPCServerTests {
+  @Test func aUnaryCallThatOutlastsTheGraceIsCutOffAndServeReturns() async throws {
+    let server = try await TestServer()
+    let c = try H2Client(path: server.path)
+    try c.call("/t.S/Wait", stream: 1, body: [])
+    try c.call("/t.S/Echo", stream: 3, body: [7])
+    #expect(try c.answer(stream: 3)?.status == 0)
+    server.server.beginGracefulShutdown(grace: .milliseconds(300))
+    _ = try? await server.serving.value  // returns: the connection was closed at the grace's end
+    #expect(await server.waitForCancellations(1))
+    #expect(c.closedByServer())
+    unlink(server.path)
+  }
+
   @Test func aUnaryCallEchoesWithHeadersDataAndTrailers() async throws {
     let server = try await TestServer()
     let c = try H2Client(path: server.path)
