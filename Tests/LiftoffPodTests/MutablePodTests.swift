@@ -105,6 +105,35 @@ struct MutablePodTests {
     #expect(try f.leftovers([id]).isEmpty)
   }
 
+  /// `app rm` no longer looks for mounts before it moves the app's directory: a mount left below it (a
+  /// fly app's, whose stage1 was killed; made by hand here) moves with it, stops the deletion (which
+  /// never enters another mount), and is unmounted — nothing below it touched — before the deletion runs
+  /// again.
+  @Test func appRmUnmountsWhatIsLeftMountedBelowTheApp() throws {
+    let f = try PodFixture("rmmount")
+    defer { f.tearDown() }
+    let sb = try f.liftoff(["app", "sandbox"])
+    #expect(sb.status == 0, "\(sb.stderr)")
+    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "web", "--exec", "/bin/true"]).check()
+    // A host directory bound below the app's directory: its file must survive the removal.
+    let host = "\(f.dataDir)/host-dir"
+    try FileSystem.makeDirectories(host)
+    try FileSystem.writeAtomically(host + "/keep", "kept\n")
+    let target = "\(f.dataDir)/pods/run/\(id)/apps/web/left-mounted"
+    try FileSystem.makeDirectories(target)
+    try Mounts.bind(host, target)
+    let rm = try f.liftoff(["app", "rm", "--app", "web", id])
+    #expect(rm.status == 0, "\(rm.stderr)")
+    #expect(try f.statusJSON(id).apps.isEmpty)
+    #expect(try FileSystem.list("\(f.dataDir)/pods/run/\(id)/removed") == [])
+    #expect(try FileSystem.readString(host + "/keep") == "kept\n")
+    #expect(try Mounts.mountPoints().contains { $0.hasSuffix("/left-mounted") } == false)
+    try f.liftoff(["stop", id]).check()
+    try f.liftoff(["rm", id]).check()
+    #expect(try f.leftovers([id]).isEmpty)
+  }
+
   /// Found by hack/stress.py faults: a `liftoff app start` killed after it sent its request let the start
   /// reach stage1 after the caller had seen the app as created; `app rm` skipped the stop (the state
   /// said created) and stage1 refused the remove ("is running; stop it first"), so RemoveContainer
