@@ -69,6 +69,18 @@ public struct PodManifest: Sendable, Equatable {
   }
 
   public func app(named name: String) -> AppManifest? { apps.first { $0.name == name } }
+
+  /// The pod as it stands: pod.json without the apps whose directory (`<pod>/apps/<name>`, which
+  /// `exists` is asked about) is gone. Every app's directory is made before pod.json lists it, and
+  /// `app rm` commits by renaming it into the pod's `removed/` without rewriting pod.json (its
+  /// crash-safe rewrite was ~1 ms of each RemoveContainer; AppManager.unlist): every reader drops the
+  /// entry here, the next writer of pod.json leaves it out.
+  public func withoutRemovedApps(podDir: String, exists: (String) -> Bool) -> PodManifest {
+    guard apps.contains(where: { !exists("\(podDir)/apps/\($0.name)") }) else { return self }
+    var m = self
+    m.apps = apps.filter { exists("\(podDir)/apps/\($0.name)") }
+    return m
+  }
 }
 
 /// How the pod is networked. `netnsPath` is a bind-mounted namespace under /run/netns created by

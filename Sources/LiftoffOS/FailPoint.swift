@@ -47,8 +47,10 @@ public enum FailPoint: String, CaseIterable, Sendable {
   /// `app rm`: stage1 has let go of the app (stopped, rootfs unmounted, cgroup removed; nothing to do
   /// when the pod is not running); `pod.json` still lists it and its directory is there.
   case appRemoveReleased = "app-rm.released"
-  /// `app rm`: `pod.json` no longer lists the app; its directory is not removed yet.
-  case appRemoveUnlisted = "app-rm.unlisted"
+  /// `app rm`: the app's directory is moved into the pod's `removed/` (the removal's commit point) and
+  /// not deleted yet; `pod.json` still lists the app, which every reader leaves out
+  /// (PodManifest.withoutRemovedApps).
+  case appRemoveMoved = "app-rm.moved"
 
   // MARK: stage0: tearing a pod down (`rm`, `gc`, `stop`; PodManager)
 

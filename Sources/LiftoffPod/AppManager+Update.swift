@@ -21,7 +21,7 @@ extension AppManager {
       throw .init(.failedPrecondition, "pod \(id) has exited: its apps cannot be updated")
     }
     return try withManifestLock(id, place) {
-      var m = try store.readManifest(id, at: place)
+      var m = try readForWriting(id, place)
       guard let i = m.apps.firstIndex(where: { $0.name == app }) else { throw LiftoffError.notFound("pod \(id) has no app \(app)") }
       let cgroups = cgroups.of(m)
       let merged = m.apps[i].resources.merged(with: update)
@@ -56,7 +56,7 @@ extension AppManager {
       }
       m.apps[i].resources = merged
       if let adj = oomScoreAdj { m.apps[i].oomScoreAdj = adj }
-      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      try writeManifest(m, id, place)
       return merged
     }
   }
@@ -71,7 +71,7 @@ extension AppManager {
       throw .init(.failedPrecondition, "pod \(id) has exited: it cannot be updated")
     }
     return try withManifestLock(id, place) {
-      var m = try store.readManifest(id, at: place)
+      var m = try readForWriting(id, place)
       let cgroups = cgroups.of(m)
       let merged = m.resources.merged(with: update)
       try merged.validate(in: "pod \(id)")
@@ -90,7 +90,7 @@ extension AppManager {
         }
       }
       m.resources = merged
-      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      try writeManifest(m, id, place)
       return merged
     }
   }

@@ -205,7 +205,7 @@ public struct AppManager: Sendable {
     guard PodPreparer.isValidName(name) else { throw .invalidArgument("invalid app name \(name)") }
     let m0 = try runningMutablePod(id)
     return try withManifestLock(id, .run) {
-      var m = try store.readManifest(id, at: .run)
+      var m = try readForWriting(id, .run, adding: name)
       if m.app(named: name) != nil { throw LiftoffError(.alreadyExists, "pod \(id) already has an app \(name)") }
       let app = try PodPreparer(store: store).buildApp(
         name: name, options, flavor: m0.flavor, network: m0.network.mode, sharedPID: m.sharedPID)
@@ -222,7 +222,7 @@ public struct AppManager: Sendable {
       try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
       FailPoint.hit(.appAddDirMade)
       m.apps.append(app)
-      try FileSystem.writeAtomically("\(store.path(.run, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+      try writeManifest(m, id, .run)
       return app
     }
   }
@@ -251,10 +251,70 @@ public struct AppManager: Sendable {
   }
 
   /// Removes an app (stopping it at once if it runs): stage1 lets go of its rootfs and cgroup, then
-  /// its manifest entry goes and its directory is deleted.
+  /// its directory leaves `apps/` (from then on the app is gone) and is deleted.
   public func remove(_ id: String, app: String) throws(LiftoffError) {
     guard let removed = try unlist(id, app: app) else { return }
     try Self.delete(removed)
+  }
+
+  /// `remove` up to its commit point: stage1 lets go of the app, then its directory is renamed from
+  /// `apps/` into the pod's `removed/` (atomic, under the manifest lock). From then on no reader sees the
+  /// app (PodManifest.withoutRemovedApps), and pod.json is not rewritten for it: its crash-safe rewrite
+  /// (fsync, rename, the directory's fsync) was ~1 ms of each RemoveContainer. The entry goes with the
+  /// next write of pod.json (`app add`, `app update`), which leaves out every such entry. The deletion
+  /// of the directory (some 15 directories, ~1 ms; `delete`, given the path returned) is left to the
+  /// caller: liftoff runs it after its answer (Stage0Command). What a killed one leaves goes with the
+  /// pod's directory. nil: nothing is left to delete (a directory that could not be moved, being a mount
+  /// point itself, was unlisted and deleted here).
+  public func unlist(_ id: String, app: String) throws(LiftoffError) -> String? {
+    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
+    let m = try store.readManifest(id, at: place)
+    guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
+    if place == .run && pods.isLocked(id, .run) {
+      if store.readAppState(id, at: .run, app: app)?.isRunning == true { try stop(id, app: app, timeoutSeconds: 0) }
+      try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
+        .check()
+    }
+    FailPoint.hit(.appRemoveReleased)
+    return try withManifestLock(id, place) {
+      var m = try readForWriting(id, place)
+      guard m.app(named: app) != nil else { return nil }  // removed meanwhile
+      let podDir = store.path(place, id)
+      let appDir = "\(podDir)/apps/\(app)"
+      let removedDir = "\(podDir)/removed"
+      let removed = "\(removedDir)/\(app).\(Random.hex(bytes: 4))"
+      // Mounts below it move with it.
+      if (mkdir(removedDir, 0o700) == 0 || errno == EEXIST) && rename(appDir, removed) == 0 {
+        FailPoint.hit(.appRemoveMoved)
+        return removed
+      }
+      // It cannot be moved (EBUSY: the directory is itself a mount point): unlisted, then unmounted and
+      // deleted here.
+      m.apps.removeAll { $0.name == app }
+      try writeManifest(m, id, place)
+      if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
+      try FileSystem.removeTree(appDir)
+      return nil
+    }
+  }
+
+  /// Under the manifest lock, for a writer of pod.json: the pod's manifest as it stands (without the
+  /// entries of apps `app rm` has taken away, which the write then leaves out). When one of those has
+  /// the name of the app about to be added, pod.json is written without it first: the new app's
+  /// directory would otherwise bring the old entry back to readers until pod.json lists the new one.
+  func readForWriting(_ id: String, _ place: PodStore.Place, adding name: String? = nil) throws(LiftoffError) -> PodManifest {
+    let file = try store.readManifestFile(id, at: place)
+    let m = PodStore.standing(file, podDir: store.path(place, id))
+    if let name, file.app(named: name) != nil, m.app(named: name) == nil { try writeManifest(m, id, place) }
+    return m
+  }
+
+  func writeManifest(_ m: PodManifest, _ id: String, _ place: PodStore.Place) throws(LiftoffError) {
+    do {
+      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
+    } catch {
+      throw LiftoffError(.internal, "pod \(id): writing pod.json: \(error)")
+    }
   }
 
   /// Deletes what `unlist` moved into `removed/`. A mount left below it (a fly app's, whose stage1 was
@@ -269,41 +329,6 @@ public struct AppManager: Sendable {
       }
     } catch {
       throw LiftoffError(.internal, "deleting \(removed): \(error)")
-    }
-  }
-
-  /// `remove` up to the deletion of the app's directory, which it has moved out of `apps/` into the
-  /// pod's `removed/` (atomically, under the manifest lock); returns that path for the caller to
-  /// delete (nil: nothing left there). liftoff answers a request first and deletes it after
-  /// (Stage0Command): a container's directory is some 15 directories, ~1 ms of each
-  /// RemoveContainer. What a killed deletion leaves in `removed/` goes with the pod's directory.
-  public func unlist(_ id: String, app: String) throws(LiftoffError) -> String? {
-    guard let place = store.locate(id) else { throw .notFound("pod \(id) not found") }
-    let m = try store.readManifest(id, at: place)
-    guard m.app(named: app) != nil else { throw .notFound("pod \(id) has no app \(app)") }
-    if place == .run && pods.isLocked(id, .run) {
-      if store.readAppState(id, at: .run, app: app)?.isRunning == true { try stop(id, app: app, timeoutSeconds: 0) }
-      try UnixSocket.call(dir: "\(store.path(.run, id))/stage1", .removeApp(name: app), timeoutSeconds: controlTimeout(m.app(named: app)))
-        .check()
-    }
-    FailPoint.hit(.appRemoveReleased)
-    return try withManifestLock(id, place) {
-      var m = try store.readManifest(id, at: place)
-      m.apps.removeAll { $0.name == app }
-      try FileSystem.writeAtomically("\(store.path(place, id))/pod.json", m.json.serialized(pretty: true) + "\n")
-      FailPoint.hit(.appRemoveUnlisted)
-      let appDir = "\(store.path(place, id))/apps/\(app)"
-      guard FileSystem.exists(appDir) else { return nil }
-      let removedDir = "\(store.path(place, id))/removed"
-      let removed = "\(removedDir)/\(app).\(Random.hex(bytes: 4))"
-      // Mounts below it move with it. Where the move cannot be made (EBUSY: the directory is itself
-      // a mount point), it is unmounted and deleted here.
-      if (mkdir(removedDir, 0o700) != 0 && errno != EEXIST) || rename(appDir, removed) != 0 {
-        if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
-        try FileSystem.removeTree(appDir)
-        return nil
-      }
-      return removed
     }
   }
 

@@ -114,13 +114,25 @@ public struct PodStore: Sendable {
     return (id, place)
   }
 
+  /// The pod's manifest as it stands: without the apps `app rm` has taken away
+  /// (PodManifest.withoutRemovedApps).
   public func readManifest(_ id: String, at place: Place) throws(LiftoffError) -> PodManifest {
+    Self.standing(try readManifestFile(id, at: place), podDir: path(place, id))
+  }
+
+  /// pod.json as written, which may still list an app `app rm` has taken away; for the writers, who
+  /// leave it out.
+  public func readManifestFile(_ id: String, at place: Place) throws(LiftoffError) -> PodManifest {
     let file = "\(path(place, id))/pod.json"
     let text: String
     do { text = try FileSystem.readString(file) } catch {
       throw LiftoffError(error.errno == ENOENT ? .notFound : .internal, "pod \(id): no manifest", cause: error)
     }
     return try PodManifest.parse(text)
+  }
+
+  static func standing(_ m: PodManifest, podDir: String) -> PodManifest {
+    m.withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
   }
 
   public func readAppState(_ id: String, at place: Place, app: String) -> AppState? {

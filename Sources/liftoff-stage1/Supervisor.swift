@@ -54,6 +54,7 @@ final class Supervisor {
     // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
     manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
+      .withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
     cgroups = Cgroups.host().of(manifest)
   }
 
@@ -438,7 +439,10 @@ final class Supervisor {
     case .startApp(let name):
       guard manifest.mutable else { throw .init(.failedPrecondition, "pod \(manifest.id) is immutable") }
       guard !stopRequested else { throw .init(.failedPrecondition, "pod \(manifest.id) is stopping") }
-      do { manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json")) } catch {
+      do {
+        manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
+          .withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
+      } catch {
         throw .init(.internal, "pod \(manifest.id): rereading pod.json: \(error)")
       }
       guard let app = manifest.app(named: name) else { throw .notFound("pod \(manifest.id) has no app \(name)") }

@@ -37,6 +37,21 @@ struct FormatFixtureTests {
     #expect(try PodManifest.parse(m.json.serialized(pretty: true)) == m)
   }
 
+  /// An app whose directory is gone (`app rm` renamed it into `removed/`) is not part of the pod, in
+  /// a manifest of any build; with every directory there the manifest is unchanged.
+  @Test(arguments: builds) func anAppWhoseDirectoryIsGoneIsLeftOut(build: String) throws {
+    let m = try PodManifest.parse(Self.read(build, "pod.json"))
+    var asked: [String] = []
+    let standing = m.withoutRemovedApps(podDir: "/p") { path in
+      asked.append(path)
+      return path != "/p/apps/web"
+    }
+    #expect(standing.apps.map(\.name) == ["done"])
+    #expect(asked.contains("/p/apps/web") && asked.contains("/p/apps/done"))
+    #expect(m.withoutRemovedApps(podDir: "/p") { _ in true } == m)
+    #expect(m.withoutRemovedApps(podDir: "/p") { _ in false }.apps.isEmpty)
+  }
+
   @Test(arguments: builds) func appStatesOfEveryEarlierBuildAreRead(build: String) throws {
     let running = try AppState(json: JSON.parse(Self.read(build, "state-running.json")))
     guard case .running(let r) = running else {

@@ -126,12 +126,19 @@ struct FailPointTests {
     try waitFor("the app's file") { FileSystem.exists(marker) }
     let rm = try f.liftoff(["app", "rm", "--app", "web", id], environment: Self.arm(point))
     #expect(rm.killed(at: point), "\(Self.describe(rm))")
+    let store = try PodStore(root: f.dataDir)
+    if point == .appRemoveMoved {
+      // Killed after its commit point: pod.json still lists the app, no reader shows it.
+      #expect(try store.readManifestFile(id, at: .run).app(named: "web") != nil)
+      #expect(try f.statusJSON(id).apps.isEmpty)
+    }
     if try f.statusJSON(id).apps.isEmpty == false {
       try f.liftoff(["app", "rm", "--app", "web", id]).check()
     }
     #expect(try f.statusJSON(id).apps.isEmpty)
     let app = try runApp(f, id, "test ! -e /tmp/old")
     #expect(app.exitCode == 0, "the new app web saw the removed one's /tmp/old")
+    #expect(try store.readManifestFile(id, at: .run).apps.map(\.name) == ["web"], "the old entry came back")
     try f.liftoff(["app", "rm", "--app", "web", id]).check()
     try f.liftoff(["stop", id]).check()
     try f.liftoff(["rm", id]).check()

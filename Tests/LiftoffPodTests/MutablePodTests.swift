@@ -96,6 +96,12 @@ struct MutablePodTests {
     #expect(try f.statusJSON(id).apps.isEmpty)
     #expect(!FileSystem.exists("\(f.dataDir)/pods/run/\(id)/apps/web"))
     #expect(try FileSystem.list("\(f.dataDir)/pods/run/\(id)/removed") == [])
+    // pod.json was not rewritten for it: the next write leaves the entry out.
+    let store = try PodStore(root: f.dataDir)
+    #expect(try store.readManifestFile(id, at: .run).apps.map(\.name) == ["web"])
+    try f.liftoff(["app", "add", id, f.rootfs, "--name", "next", "--exec", "/bin/true"]).check()
+    #expect(try store.readManifestFile(id, at: .run).apps.map(\.name) == ["next"])
+    #expect(try f.statusJSON(id).apps.map(\.name) == ["next"])
     // The op must still be one liftoff knows.
     try FileSystem.writeAtomically(spec, #"{"v":2,"op":"app frob","pod":"\#(id)","app":"web"}"#)
     let bad = try f.liftoff(["request", "--spec-file", spec])
@@ -226,6 +232,15 @@ struct MutablePodTests {
     try f.liftoff(["app", "add", id, f.rootfs, "--name", "two", "--exec", "/bin/true"]).check()
     try f.liftoff(["app", "rm", "--app", "one", id]).check()
     #expect(try cache.manifest(store, id, at: .run).apps.map(\.name) == ["two"])
+    // An app whose directory has left apps/ (app rm's commit point) is gone, though pod.json still lists
+    // it, and with pod.json unchanged (a cache hit).
+    let podDir = "\(f.dataDir)/pods/run/\(id)"
+    try FileSystem.makeDirectories("\(podDir)/removed")
+    #expect(rename("\(podDir)/apps/two", "\(podDir)/removed/two.test") == 0)
+    #expect(try store.readManifestFile(id, at: .run).apps.map(\.name).contains("two"))
+    #expect(try cache.manifest(store, id, at: .run).apps.isEmpty)
+    #expect(try store.readManifest(id, at: .run).apps.isEmpty)
+    #expect(try f.statusJSON(id).apps.isEmpty)
     #expect(cache.count == 1)
     cache.retain(only: [])
     #expect(cache.count == 0)
