@@ -76,9 +76,10 @@ public struct PodManifest: Sendable, Equatable {
   /// crash-safe rewrite was ~1 ms of each RemoveContainer; AppManager.unlist): every reader drops the
   /// entry here, the next writer of pod.json leaves it out.
   public func withoutRemovedApps(podDir: String, exists: (String) -> Bool) -> PodManifest {
-    guard apps.contains(where: { !exists("\(podDir)/apps/\($0.name)") }) else { return self }
+    let standing = apps.filter { exists("\(podDir)/apps/\($0.name)") }
+    guard standing.count != apps.count else { return self }
     var m = self
-    m.apps = apps.filter { exists("\(podDir)/apps/\($0.name)") }
+    m.apps = standing
     return m
   }
 }

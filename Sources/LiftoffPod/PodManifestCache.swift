@@ -17,12 +17,12 @@ public final class PodManifestCache: Sendable {
   /// The manifest of pod `id` at `place` as it stands (PodStore.readManifest), parsed again only when
   /// its file changed.
   public func manifest(_ store: PodStore, _ id: String, at place: PodStore.Place) throws(LiftoffError) -> PodManifest {
-    let file = "\(store.path(place, id))/pod.json"
+    let podDir = store.path(place, id)
+    let file = "\(podDir)/pod.json"
     let bytes: [UInt8]
     do { bytes = try FileSystem.readBytes(file) } catch {
       throw LiftoffError(error.errno == ENOENT ? .notFound : .internal, "pod \(id): no manifest", cause: error)
     }
-    let podDir = store.path(place, id)
     if let hit = entries.withLock({ $0[file] }), hit.bytes == bytes { return PodStore.standing(hit.manifest, podDir: podDir) }
     let manifest = try PodManifest.parse(String(decoding: bytes, as: UTF8.self))
     entries.withLock { $0[file] = (bytes, manifest) }

@@ -53,8 +53,7 @@ final class Supervisor {
     // caller may watch one to learn that the pod ended (Foundation's Process does); a detached
     // stage1 gets none (AppManager.spawnDetached).
     try lock.setInheritable(false)
-    manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
-      .withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
+    manifest = try Self.readManifest(podDir: podDir)
     cgroups = Cgroups.host().of(manifest)
   }
 
@@ -226,6 +225,11 @@ final class Supervisor {
   // MARK: apps
 
   func appDir(_ name: String) -> String { "\(podDir)/apps/\(name)" }
+
+  /// pod.json without the apps `app rm` has taken away (PodManifest.withoutRemovedApps).
+  static func readManifest(podDir: String) throws -> PodManifest {
+    try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json")).withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
+  }
 
   func writeState(_ name: String, _ state: AppState) {
     states[name] = state
@@ -440,8 +444,7 @@ final class Supervisor {
       guard manifest.mutable else { throw .init(.failedPrecondition, "pod \(manifest.id) is immutable") }
       guard !stopRequested else { throw .init(.failedPrecondition, "pod \(manifest.id) is stopping") }
       do {
-        manifest = try PodManifest.parse(FileSystem.readString("\(podDir)/pod.json"))
-          .withoutRemovedApps(podDir: podDir) { FileSystem.exists($0) }
+        manifest = try Self.readManifest(podDir: podDir)
       } catch {
         throw .init(.internal, "pod \(manifest.id): rereading pod.json: \(error)")
       }
