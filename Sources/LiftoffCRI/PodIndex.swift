@@ -32,6 +32,11 @@ final class PodIndex: Sendable {
     var containerSandbox: [String: String] = [:]
     /// Running sandboxes' stage1, watched for its exit: pod ID → (pid, pidfd).
     var watched: [String: (pid: Int32, fd: Int32)] = [:]
+    /// A stage1 whose pidfd has fired (pod ID → its pid) is not watched again while the index still
+    /// shows that pid: the pod looks running until whoever holds its lock lets go (StopPodSandbox's
+    /// `liftoff` for the ~30 ms of its network teardown), and a pidfd that stays readable would have
+    /// the watcher read the pod again and again all that time (a quarter of a core per lifecycle).
+    var fired: [String: Int32] = [:]
     /// Reads of the disk are numbered when they begin; per pod, the number of the read its entry came
     /// from. A read never replaces what a read begun after it stored: the watcher's read of a pod that
     /// began before an RPC's write must not land after the RPC's own (later) read and undo it — seen
@@ -193,7 +198,8 @@ final class PodIndex: Sendable {
           close(w.fd)
           s.watched.removeValue(forKey: id)
         }
-        for sb in s.ordered where sb.ready && s.watched[sb.id] == nil {
+        s.fired = s.fired.filter { s.byID[$0.key]?.status.pid == $0.value }
+        for sb in s.ordered where sb.ready && s.watched[sb.id] == nil && s.fired[sb.id] != sb.status.pid {
           if let pid = sb.status.pid, pid > 0 {
             let fd = liftoff_pidfd_open(pid)
             if fd >= 0 { s.watched[sb.id] = (pid, fd) }
@@ -220,7 +226,17 @@ final class PodIndex: Sendable {
           if PodID.isValid(id) { dirty.insert(id) }
         }
       }
-      for (i, w) in watched.enumerated() where fds[i + 2].revents != 0 { dirty.insert(w.0) }
+      let gone = watched.enumerated().filter { fds[$0.offset + 2].revents != 0 }.map(\.element.0)
+      if !gone.isEmpty {
+        state.withLock { s in
+          for id in gone {
+            guard let w = s.watched.removeValue(forKey: id) else { continue }
+            close(w.fd)
+            s.fired[id] = w.pid
+          }
+        }
+        dirty.formUnion(gone)
+      }
       for id in dirty { refresh(id) }
       if LiftoffOS.Clock.monotonic() - lastReload >= 10 {
         try? reload()
