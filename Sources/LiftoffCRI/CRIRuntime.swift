@@ -52,9 +52,15 @@ public final class CRIRuntime: Sendable {
     self.manifests = manifests
     self.events = events
     let dir = config.dir
+    // The index reads pods after every change and on every stage1 event: one store and manager for
+    // all of them (PodStore(root:) checks its directories, Cgroups.host() probes the hierarchy — half
+    // of each read's cost when they were made anew). Made per read while the data directory cannot be
+    // used, so that the error is the one of the moment.
+    let made = (try? PodStore(root: dir)).map { PodManager(store: $0) }
+    let pods: @Sendable () throws -> PodManager = { try made ?? PodManager(store: PodStore(root: dir)) }
     self.index = PodIndex(
-      read: { id in CRIRuntime.readSandbox(id, dir: dir, manifests: manifests) },
-      readAll: { try CRIRuntime.readSandboxes(dir: dir, manifests: manifests) },
+      read: { id in (try? pods()).flatMap { CRIRuntime.readSandbox(id, pods: $0, manifests: manifests) } },
+      readAll: { try CRIRuntime.readSandboxes(pods: pods(), manifests: manifests) },
       changed: { old, new in Task { await events.podChanged(from: old, to: new) } })
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir

@@ -112,9 +112,8 @@ extension CRIRuntime {
   func sandboxes() throws -> [CRISandbox] { try index.sandboxes() }
 
   /// Every CRI sandbox on disk, read now.
-  static func readSandboxes(dir: String, manifests: PodManifestCache) throws -> [CRISandbox] {
-    let store = try PodStore(root: dir)
-    let manager = PodManager(store: store)
+  static func readSandboxes(pods manager: PodManager, manifests: PodManifestCache) throws -> [CRISandbox] {
+    let store = manager.store
     var result: [CRISandbox] = []
     var seen = Set<String>()
     for (id, place) in store.all() {
@@ -129,12 +128,12 @@ extension CRIRuntime {
   }
 
   /// One CRI sandbox as on disk now; nil when it is gone or not a CRI sandbox.
-  static func readSandbox(_ id: String, dir: String, manifests: PodManifestCache) -> CRISandbox? {
-    guard let store = try? PodStore(root: dir), let place = store.locate(id),
-      let manifest = try? manifests.manifest(store, id, at: place),
+  static func readSandbox(_ id: String, pods manager: PodManager, manifests: PodManifestCache) -> CRISandbox? {
+    let store = manager.store
+    guard let place = store.locate(id), let manifest = try? manifests.manifest(store, id, at: place),
       manifest.annotations[CRIKeys.kind] == CRIKeys.sandboxKind
     else { return nil }
-    return CRISandbox(id: id, place: place, manifest: manifest, status: PodManager(store: store).status(id, place, manifest: manifest))
+    return CRISandbox(id: id, place: place, manifest: manifest, status: manager.status(id, place, manifest: manifest))
   }
 
   /// The sandbox with this ID or unique ID prefix; NOT_FOUND otherwise. A full ID the index does not
