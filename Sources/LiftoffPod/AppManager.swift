@@ -219,7 +219,7 @@ public struct AppManager: Sendable {
         if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
         try FileSystem.removeTree(appDir)
       }
-      try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id))
+      try PodPreparer(store: store).makeAppDirectory(app, flavor: m.flavor, podDir: store.path(.run, id), durable: false)
       FailPoint.hit(.appAddDirMade)
       m.apps.append(app)
       try writeManifest(m, id, .run)
