@@ -277,10 +277,11 @@ public struct AppManager: Sendable {
     }
     FailPoint.hit(.appRemoveReleased)
     return try withManifestLock(id, place) {
-      var m = try readForWriting(id, place)
-      guard m.app(named: app) != nil else { return nil }  // removed meanwhile
       let podDir = store.path(place, id)
       let appDir = "\(podDir)/apps/\(app)"
+      // Listed above; its directory gone now: removed meanwhile. pod.json is not read again for the
+      // rename (only the fallback below writes it).
+      guard FileSystem.exists(appDir) else { return nil }
       let removedDir = "\(podDir)/removed"
       let removed = "\(removedDir)/\(app).\(Random.hex(bytes: 4))"
       // Mounts below it move with it.
@@ -290,6 +291,7 @@ public struct AppManager: Sendable {
       }
       // It cannot be moved (EBUSY: the directory is itself a mount point): unlisted, then unmounted and
       // deleted here.
+      var m = try readForWriting(id, place)
       m.apps.removeAll { $0.name == app }
       try writeManifest(m, id, place)
       if let canonical = try? Mounts.canonical(appDir) { try Mounts.unmountAll(under: canonical) }
