@@ -11,7 +11,11 @@
 # Then, with READS=N (default 20; 0 skips it), hack/bench-reads.py against the same server: one persistent
 # gRPC client timing kubelet's reads (lists, a status per container and sandbox) with N running pods, a
 # lifecycle per RPC, and exit -> event latency (needs Python's grpcio and grpcio-tools).
-# Env: BIN_DIR (default: newest of .build*/release, else .build/debug), READS.
+# With ROUNDS=N (default 1) the read benchmark runs N times per runtime, alternating liftoff, containerd,
+# liftoff, …, and ends with each figure's per-round medians side by side and in how many rounds
+# liftoff-cri's was the lower: this VM's speed drifts by up to ~20 % over minutes, more than some of
+# the differences measured, so one run of each, one after the other, decides nothing on its own.
+# Env: BIN_DIR (default: newest of .build*/release, else .build/debug), READS, ROUNDS.
 set -euo pipefail
 RUNS=${1:-10}
 PODS=${2:-10}
@@ -127,17 +131,20 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-run_reads() {  # NAME ENDPOINT
-  [[ ${READS:-20} -gt 0 ]] || return 0
-  python3 -c 'import grpc, grpc_tools' 2>/dev/null || { echo "$1 reads: skipped (pip install grpcio grpcio-tools)"; return 0; }
-  echo "$1 reads, persistent client, ${READS:-20} pods:"
-  python3 "$HACK/bench-reads.py" "$2" "$IMAGE" --pods "${READS:-20}" --runs 20 | sed "s/^/  $1 /"
+ROUNDS=${ROUNDS:-1}
+reads_ok() { [[ ${READS:-20} -gt 0 ]] && python3 -c 'import grpc, grpc_tools' 2>/dev/null; }
+run_reads() {  # NAME ENDPOINT ROUND
+  reads_ok || { [[ ${READS:-20} -gt 0 ]] && echo "$1 reads: skipped (pip install grpcio grpcio-tools)"; return 0; }
+  echo "$1 reads, persistent client, ${READS:-20} pods$([[ $ROUNDS -gt 1 ]] && echo ", round $3 of $ROUNDS"):"
+  python3 "$HACK/bench-reads.py" "$2" "$IMAGE" --pods "${READS:-20}" --runs 20 | tee "$W/reads-$1-$3.txt" | sed "s/^/  $1 /"
 }
 run_bench liftoff "$W/liftoff.sock" "$LPID"
 python3 "$HACK/rpc-durations.py" liftoff "$W/liftoff-cri.log"
-run_reads liftoff "$W/liftoff.sock"
+HAVE_CONTAINERD=$(command -v containerd >/dev/null && command -v runc >/dev/null && echo 1 || true)
+# Alone, or without containerd to alternate with: the reads right after liftoff's lifecycle, as always.
+[[ $ROUNDS -gt 1 && -n $HAVE_CONTAINERD ]] || run_reads liftoff "$W/liftoff.sock" 1
 
-if command -v containerd >/dev/null && command -v runc >/dev/null; then
+if [[ -n $HAVE_CONTAINERD ]]; then
   CT=$W/containerd; mkdir -p "$CT"
   netconf "$W/cnet.d" containerd-bench ctb$((RANDOM % 1000)) 10.252.0.0/16
   cat > "$CT/config.toml" <<TOML
@@ -161,7 +168,33 @@ TOML
   sleep 1
   run_bench containerd "$CT/containerd.sock" "$CPID"
   python3 "$HACK/rpc-durations.py" containerd "$CT/log"
-  run_reads containerd "$CT/containerd.sock"
+  if [[ $ROUNDS -gt 1 ]]; then
+    for r in $(seq 1 "$ROUNDS"); do
+      run_reads liftoff "$W/liftoff.sock" "$r"
+      run_reads containerd "$CT/containerd.sock" "$r"
+    done
+    reads_ok && python3 - "$W" "$ROUNDS" <<'PY'
+import re, statistics, sys
+w, rounds = sys.argv[1], int(sys.argv[2])
+def medians(name, r):
+    out = {}
+    for line in open(f"{w}/reads-{name}-{r}.txt"):
+        m = re.match(r"(.+?)\s+median\s+([\d.]+)", line)
+        if m: out[m.group(1).strip()] = float(m.group(2))
+    return out
+lo = [medians("liftoff", r) for r in range(1, rounds + 1)]
+ct = [medians("containerd", r) for r in range(1, rounds + 1)]
+print(f"reads over {rounds} alternating rounds: per-round medians in ms, liftoff-cri / containerd; rounds liftoff-cri's was lower")
+for k in lo[0]:
+    if not all(k in d for d in lo + ct): continue
+    pairs = " ".join(f"{a[k]:.3f}/{b[k]:.3f}" for a, b in zip(lo, ct))
+    below = sum(a[k] <= b[k] for a, b in zip(lo, ct))
+    mid = f"{statistics.median(a[k] for a in lo):.3f}/{statistics.median(b[k] for b in ct):.3f}"
+    print(f"  {k:34} {pairs}   median {mid}   lower in {below} of {rounds}")
+PY
+  else
+    run_reads containerd "$CT/containerd.sock" 1
+  fi
 else
   echo "containerd  skipped: not installed (apt-get install containerd)"
 fi
