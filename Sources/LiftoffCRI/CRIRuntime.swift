@@ -9,6 +9,7 @@ import LiftoffNet
 import LiftoffOS
 import LiftoffPod
 import Logging
+import Synchronization
 
 public final class CRIRuntime: Sendable {
   public let config: CRIConfig
@@ -52,15 +53,10 @@ public final class CRIRuntime: Sendable {
     self.manifests = manifests
     self.events = events
     let dir = config.dir
-    // The index reads pods after every change and on every stage1 event: one store and manager for
-    // all of them (PodStore(root:) checks its directories, Cgroups.host() probes the hierarchy — half
-    // of each read's cost when they were made anew). Made per read while the data directory cannot be
-    // used, so that the error is the one of the moment.
-    let made = (try? PodStore(root: dir)).map { PodManager(store: $0) }
-    let pods: @Sendable () throws -> PodManager = { try made ?? PodManager(store: PodStore(root: dir)) }
+    let pods = IndexPods(dir: dir)
     self.index = PodIndex(
-      read: { id in (try? pods()).flatMap { CRIRuntime.readSandbox(id, pods: $0, manifests: manifests) } },
-      readAll: { try CRIRuntime.readSandboxes(pods: pods(), manifests: manifests) },
+      read: { id in (try? pods.manager()).flatMap { CRIRuntime.readSandbox(id, pods: $0, manifests: manifests) } },
+      readAll: { try CRIRuntime.readSandboxes(pods: pods.manager(), manifests: manifests) },
       changed: { old, new in Task { await events.podChanged(from: old, to: new) } })
     let binDir = binDir ?? CRIRuntime.ownExecutableDir()
     self.binDir = binDir
@@ -96,5 +92,24 @@ public final class CRIRuntime: Sendable {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
       ?? CommandLine.arguments[0]
     return (exe as NSString).deletingLastPathComponent
+  }
+}
+
+/// The store and manager the pod index reads through. The index reads pods after every change and on
+/// every stage1 event: one of each for all of them (PodStore(root:) checks its directories and resolves
+/// the root, Cgroups.host() probes the hierarchy — half of each read's cost when they were made anew).
+/// Made at the first read, as before, not when the runtime is made (making the store creates the data
+/// directory's tree); made again at the next read while the data directory cannot be used, so that the
+/// error is the one of the moment.
+final class IndexPods: Sendable {
+  let dir: String
+  private let made = Mutex<PodManager?>(nil)
+  init(dir: String) { self.dir = dir }
+
+  func manager() throws -> PodManager {
+    if let m = made.withLock({ $0 }) { return m }
+    let m = PodManager(store: try PodStore(root: dir))
+    made.withLock { $0 = $0 ?? m }
+    return m
   }
 }
