@@ -165,16 +165,6 @@ final class Supervisor {
       try Namespace.join(.net, path: path)
       try Namespace.loopbackUp()
     }
-    // Our copy of the host's /run/netns (where stage0 bind-mounts each pod's network namespace) is a
-    // slave of it: every later pod's namespace mount, and every unmount, would propagate into this
-    // mount namespace as well — pods² mounts in the kernel (10,000 with 100 pods), and work in every
-    // pod's namespace for each pod started or stopped. Nothing here uses it once the network
-    // namespace is joined (apps inherit it; volumes are cloned from the host's mount namespace — all but
-    // idmapped ones, AppLauncher.volumeTree, which a /run/netns source would now find empty), so our
-    // copy goes. EINVAL: /run/netns is no mount point of its own here.
-    if umount2("/run/netns", Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-      throw SystemCallError("umount /run/netns in the pod's mount namespace", errno: errno)
-    }
   }
 
   /// The pod's shared PID namespace: a child in a new PID namespace that does nothing but reap (the

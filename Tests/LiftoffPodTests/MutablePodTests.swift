@@ -215,26 +215,6 @@ struct MutablePodTests {
     #expect(try f.statusJSON(id).apps.map(\.name).sorted() == ["debug", "other", "web"])
   }
 
-  /// A pod's mount namespace does not receive the network namespace mounts of pods started after it
-  /// (its copy of /run/netns, a slave of the host's, is gone once stage1 holds its own network
-  /// namespace), nor keeps its own.
-  @Test func aPodsMountNamespaceHoldsNoPodsNetworkNamespaceMount() throws {
-    let f = try PodFixture("nsmounts")
-    defer { f.tearDown() }
-    var ids: [String] = []
-    defer { for id in ids { _ = try? f.liftoff(["stop", "--force", id]) } }
-    for _ in 0..<2 {
-      let sb = try f.liftoff(["app", "sandbox", "--net", "none"])
-      sb.check()
-      ids.append(sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-    let host = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-    for id in ids { #expect(host.contains("/run/netns/liftoff-\(id)"), "the host has pod \(id)'s network namespace mount") }
-    let first = try #require(try f.statusJSON(ids[0]).pid)
-    let inPod = try String(contentsOfFile: "/proc/\(first)/mountinfo", encoding: .utf8)
-    #expect(!inPod.contains("/run/netns/liftoff-"), "\(inPod)")
-  }
-
   /// PodManifestCache (liftoff-cri's) hands back the parsed manifest until pod.json is replaced, and
   /// sees every replacement.
   @Test func manifestCacheFollowsEveryChange() throws {

@@ -55,30 +55,6 @@ struct VolumePropagationTests {
     #expect(try f.statusJSON(id).apps.map(\.name) == ["m"])
   }
 
-  /// A CNI daemonset's case: a container with the host's /run/netns as an rslave volume sees the
-  /// network namespace of a pod started after it, although stage1 detaches its own copy of /run/netns
-  /// (Supervisor.setUpPodNamespaces): volumes are cloned from the host's mount namespace.
-  @Test func aRunNetnsVolumeSeesPodsStartedLater() throws {
-    let f = try PodFixture("netnsvol")
-    defer { f.tearDown() }
-    let sb = try f.liftoff(["app", "sandbox", "--net", "none"])
-    sb.check()
-    let id = sb.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    defer { _ = try? f.liftoff(["stop", "--force", id]) }
-    try f.liftoff([
-      "app", "add", id, f.rootfs, "--name", "cni", "--privileged", "--volume", "/run/netns:/host-netns:rslave",
-      "--exec", "/bin/sleep", "--", "300",
-    ]).check()
-    try f.liftoff(["app", "start", "--app", "cni", id]).check()
-    let later = try f.liftoff(["app", "sandbox", "--net", "none"])
-    later.check()
-    let id2 = later.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    defer { _ = try? f.liftoff(["stop", "--force", id2]) }
-    let seen = try f.liftoff(["enter", id, "/bin/sh", "-c", "ls /host-netns; grep -c host-netns/liftoff- /proc/self/mountinfo"])
-    #expect(seen.stdout.contains("liftoff-\(id2)\n"), "\(seen)")
-    #expect(seen.stdout.hasSuffix("\n2\n"), "both pods' namespaces are mounts in the container: \(seen)")
-  }
-
   @Test func mountinfoPropagationFields() throws {
     let info = """
       22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
